@@ -1,0 +1,400 @@
+//! Write commands: load → decide (engine) → save, for one command inside the writer's
+//! transaction. Each command runs in its own savepoint; its ledger postings, idempotency
+//! record, audit record and events are saved with it or not at all.
+
+use crate::app::UuidIds;
+use crate::app::error::AppError;
+use crate::engine::IdSource;
+use crate::engine::error::EngineError;
+use crate::engine::ledger::{AccountKind, Balances, LedgerTransaction};
+use crate::engine::money::AssetRef;
+use crate::engine::payment::{self, NewPaymentIntent, PaymentIntent, PaymentRules, PaymentStatus};
+use crate::engine::principal::{Principal, Scope};
+use crate::store::{AuditRecord, EventRecord, IdempotencyRecord, StoreWrite};
+use crate::views::{PaymentIntentView, RefundResultView, RefundView};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdempotencyInput {
+    pub key: String,
+    /// SHA-256 of the tool name and its canonical arguments (without `confirm` and the key).
+    pub request_sha256_hex: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SimulatedOutcome {
+    Succeeded,
+    Failed,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Command {
+    CreatePaymentIntent(NewPaymentIntent),
+    RefundPayment { payment_intent_id: String, amount_minor: Option<i64>, reason: Option<String> },
+    CancelPaymentIntent { payment_intent_id: String },
+    SimulatePayment { payment_intent_id: String, outcome: SimulatedOutcome },
+}
+
+/// A write asked for through a tool, by an authenticated key.
+#[derive(Debug, Clone)]
+pub struct ToolWrite {
+    pub actor: Principal,
+    pub tool: &'static str,
+    /// Without `confirm` nothing is saved but the audit record: the caller gets a preview.
+    pub confirm: bool,
+    pub idempotency: Option<IdempotencyInput>,
+    pub command: Command,
+}
+
+#[derive(Debug, Clone)]
+pub enum WriteRequest {
+    Tool(ToolWrite),
+    /// A write attempt refused before it reached the engine (bad input, wrong role, key in use):
+    /// only its audit record is written.
+    RecordRefusal { actor: Principal, tool: String, idempotency_key: Option<String>, error_type: String, message: String },
+    /// The test-mode simulator: settle payments whose `auto_settle_at_ms` has passed.
+    SettleDueTestPayments { limit: u32 },
+    /// Key management and first-start set-up (`harepay keys …`).
+    Admin(crate::app::keys::AdminCommand),
+}
+
+/// A balance before and after a command, for previews.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BalanceChange {
+    pub asset: AssetRef,
+    pub account: AccountKind,
+    pub before_minor: i64,
+    pub after_minor: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WriteOutcome {
+    /// `confirm` was false: what would have happened, then undone.
+    Preview { response_json: String, balance_changes: Vec<BalanceChange> },
+    Executed { response_json: String },
+    /// The idempotency key was used before with the same request: the first result, again.
+    Replayed { response_json: String },
+    /// Non-tool writes report here.
+    Done { detail: String },
+}
+
+/// What a command changed, for the caller and the audit log.
+struct Applied {
+    response_json: String,
+    object_id: String,
+    touched_assets: Vec<AssetRef>,
+}
+
+pub(crate) fn apply_job(
+    session: &mut dyn StoreWrite,
+    rules: &PaymentRules,
+    ids: &mut UuidIds,
+    now_ms: i64,
+    request: WriteRequest,
+) -> Result<WriteOutcome, AppError> {
+    match request {
+        WriteRequest::Tool(write) => apply_tool_write(session, rules, ids, now_ms, write),
+        WriteRequest::RecordRefusal { actor, tool, idempotency_key, error_type, message } => {
+            let record = audit_record(ids, &actor, &tool, "refused", Some(&error_type), None, idempotency_key, message, now_ms);
+            session.append_audit(&record)?;
+            Ok(WriteOutcome::Done { detail: "refusal recorded".to_owned() })
+        }
+        WriteRequest::SettleDueTestPayments { limit } => settle_due_test_payments(session, ids, now_ms, limit),
+        WriteRequest::Admin(command) => crate::app::keys::apply_admin(session, ids, now_ms, command),
+    }
+}
+
+fn apply_tool_write(
+    session: &mut dyn StoreWrite,
+    rules: &PaymentRules,
+    ids: &mut UuidIds,
+    now_ms: i64,
+    write: ToolWrite,
+) -> Result<WriteOutcome, AppError> {
+    let scope = write.actor.scope.clone();
+    let idempotency_key = write.idempotency.as_ref().map(|idempotency| idempotency.key.clone());
+    session.savepoint()?;
+    let result = decide_and_save(session, rules, ids, now_ms, &write);
+    let (outcome, audit_outcome, object_id) = match result {
+        Ok(Decided::Replay(record)) => {
+            session.release_savepoint()?;
+            let object_id = record.object_id.clone();
+            (Ok(WriteOutcome::Replayed { response_json: record.response_json }), "replayed", object_id)
+        }
+        Ok(Decided::Applied(applied)) if !write.confirm => {
+            let after = session.balances(&scope, &applied.touched_assets)?;
+            session.rollback_to_savepoint()?;
+            let before = session.balances(&scope, &applied.touched_assets)?;
+            let balance_changes = balance_changes(&applied.touched_assets, &before, &after);
+            (Ok(WriteOutcome::Preview { response_json: applied.response_json, balance_changes }), "previewed", None)
+        }
+        Ok(Decided::Applied(applied)) => {
+            if let Some(idempotency) = &write.idempotency {
+                session.insert_idempotency(&IdempotencyRecord {
+                    scope: scope.clone(),
+                    key: idempotency.key.clone(),
+                    operation: write.tool.to_owned(),
+                    request_sha256_hex: idempotency.request_sha256_hex.clone(),
+                    object_id: Some(applied.object_id.clone()),
+                    response_json: applied.response_json.clone(),
+                    created_at_ms: now_ms,
+                })?;
+            }
+            session.release_savepoint()?;
+            (Ok(WriteOutcome::Executed { response_json: applied.response_json }), "executed", Some(applied.object_id))
+        }
+        Err(error) => {
+            session.rollback_to_savepoint()?;
+            (Err(error), "refused", None)
+        }
+    };
+    let (error_type, detail) = match &outcome {
+        Err(error) => (Some(error.code()), error.to_string()),
+        Ok(_) => (None, describe(&write.command)),
+    };
+    let record = audit_record(ids, &write.actor, write.tool, audit_outcome, error_type, object_id, idempotency_key, detail, now_ms);
+    session.append_audit(&record)?;
+    outcome
+}
+
+enum Decided {
+    Replay(IdempotencyRecord),
+    Applied(Applied),
+}
+
+fn decide_and_save(
+    session: &mut dyn StoreWrite,
+    rules: &PaymentRules,
+    ids: &mut UuidIds,
+    now_ms: i64,
+    write: &ToolWrite,
+) -> Result<Decided, AppError> {
+    let scope = &write.actor.scope;
+    if write.confirm
+        && let Some(idempotency) = &write.idempotency
+        && let Some(record) = session.get_idempotency(scope, &idempotency.key)?
+    {
+        if record.operation == write.tool && record.request_sha256_hex == idempotency.request_sha256_hex {
+            return Ok(Decided::Replay(record));
+        }
+        return Err(AppError::IdempotencyKeyReused { key: idempotency.key.clone(), first_operation: record.operation });
+    }
+    let applied = match &write.command {
+        Command::CreatePaymentIntent(request) => {
+            let payment = payment::create_payment_intent(scope, request.clone(), rules, ids.next_id("pi"), now_ms)?;
+            session.insert_payment(&payment)?;
+            emit_payment_event(session, ids, &payment, "payment_intent.created", now_ms)?;
+            payment_applied(&payment)
+        }
+        Command::RefundPayment { payment_intent_id, amount_minor, reason } => {
+            let payment = load_payment(session, scope, payment_intent_id)?;
+            let mut balances = session.balances(scope, &[payment.credit_asset()])?;
+            let (payment, refund, transaction) =
+                payment::refund_payment(&payment, *amount_minor, reason.clone(), &mut balances, ids, now_ms)?;
+            session.insert_refund(&refund)?;
+            session.update_payment(&payment)?;
+            session.post_ledger_transaction(scope, &transaction, now_ms)?;
+            let result = RefundResultView {
+                refund: RefundView::from_engine(&refund),
+                payment_intent: PaymentIntentView::from_engine(&payment),
+            };
+            let response_json = serde_json::to_string(&result).expect("views serialize");
+            let payload = serde_json::to_string(&result.refund).expect("views serialize");
+            emit_event(session, ids, scope, "charge.refunded", &refund.id, payload, now_ms)?;
+            Applied { response_json, object_id: refund.id.clone(), touched_assets: vec![payment.credit_asset()] }
+        }
+        Command::CancelPaymentIntent { payment_intent_id } => {
+            let payment = load_payment(session, scope, payment_intent_id)?;
+            let canceled = payment::cancel_payment_intent(&payment, now_ms)?;
+            session.update_payment(&canceled)?;
+            emit_payment_event(session, ids, &canceled, "payment_intent.canceled", now_ms)?;
+            payment_applied(&canceled)
+        }
+        Command::SimulatePayment { payment_intent_id, outcome } => {
+            let payment = load_payment(session, scope, payment_intent_id)?;
+            if scope.mode != crate::engine::principal::Mode::Test {
+                return Err(EngineError::TestModeOnly { action: "simulate_payment" }.into());
+            }
+            let settled = match outcome {
+                SimulatedOutcome::Succeeded => settle_payment(session, ids, &payment, now_ms)?,
+                SimulatedOutcome::Failed => fail_payment(session, ids, &payment, "simulated failure", now_ms)?,
+            };
+            payment_applied(&settled)
+        }
+    };
+    Ok(Decided::Applied(applied))
+}
+
+fn payment_applied(payment: &PaymentIntent) -> Applied {
+    Applied {
+        response_json: serde_json::to_string(&PaymentIntentView::from_engine(payment)).expect("views serialize"),
+        object_id: payment.id.clone(),
+        touched_assets: vec![payment.credit_asset()],
+    }
+}
+
+fn load_payment(session: &dyn StoreWrite, scope: &Scope, id: &str) -> Result<PaymentIntent, AppError> {
+    session
+        .get_payment(scope, id)?
+        .ok_or_else(|| EngineError::NotFound { object: "payment_intent", id: id.to_owned() }.into())
+}
+
+/// Takes a payment all the way to `succeeded`, through `processing` when it is still waiting.
+fn settle_payment(
+    session: &mut dyn StoreWrite,
+    ids: &mut UuidIds,
+    payment: &PaymentIntent,
+    now_ms: i64,
+) -> Result<PaymentIntent, AppError> {
+    let scope = payment.scope.clone();
+    let mut balances = session.balances(&scope, &[payment.credit_asset()])?;
+    let mut current = payment.clone();
+    let mut transactions: Vec<LedgerTransaction> = Vec::new();
+    if current.status == PaymentStatus::RequiresAction {
+        let (processing, transaction) = payment::mark_processing(&current, &mut balances, ids, now_ms)?;
+        transactions.push(transaction);
+        current = processing;
+        emit_payment_event(session, ids, &current, "payment_intent.processing", now_ms)?;
+    }
+    let (succeeded, transaction) = payment::mark_succeeded(&current, &mut balances, ids, now_ms)?;
+    transactions.push(transaction);
+    for transaction in &transactions {
+        session.post_ledger_transaction(&scope, transaction, now_ms)?;
+    }
+    session.update_payment(&succeeded)?;
+    emit_payment_event(session, ids, &succeeded, "payment_intent.succeeded", now_ms)?;
+    Ok(succeeded)
+}
+
+fn fail_payment(
+    session: &mut dyn StoreWrite,
+    ids: &mut UuidIds,
+    payment: &PaymentIntent,
+    reason: &str,
+    now_ms: i64,
+) -> Result<PaymentIntent, AppError> {
+    let scope = payment.scope.clone();
+    let mut balances = session.balances(&scope, &[payment.credit_asset()])?;
+    let (failed, reversal) = payment::mark_failed(payment, reason, &mut balances, ids, now_ms)?;
+    if let Some(transaction) = reversal {
+        session.post_ledger_transaction(&scope, &transaction, now_ms)?;
+    }
+    session.update_payment(&failed)?;
+    emit_payment_event(session, ids, &failed, "payment_intent.payment_failed", now_ms)?;
+    Ok(failed)
+}
+
+fn settle_due_test_payments(
+    session: &mut dyn StoreWrite,
+    ids: &mut UuidIds,
+    now_ms: i64,
+    limit: u32,
+) -> Result<WriteOutcome, AppError> {
+    let due = session.due_test_payments(now_ms, limit)?;
+    let mut settled = 0;
+    for payment in due {
+        session.savepoint()?;
+        match settle_payment(session, ids, &payment, now_ms) {
+            Ok(_) => {
+                session.release_savepoint()?;
+                settled += 1;
+            }
+            Err(error) => {
+                session.rollback_to_savepoint()?;
+                tracing::warn!(payment = %payment.id, %error, "simulator could not settle a due payment");
+            }
+        }
+    }
+    Ok(WriteOutcome::Done { detail: format!("settled {settled} payments") })
+}
+
+fn emit_payment_event(
+    session: &mut dyn StoreWrite,
+    ids: &mut UuidIds,
+    payment: &PaymentIntent,
+    event_type: &str,
+    now_ms: i64,
+) -> Result<(), AppError> {
+    let payload = serde_json::to_string(&PaymentIntentView::from_engine(payment)).expect("views serialize");
+    emit_event(session, ids, &payment.scope, event_type, &payment.id, payload, now_ms)
+}
+
+fn emit_event(
+    session: &mut dyn StoreWrite,
+    ids: &mut UuidIds,
+    scope: &Scope,
+    event_type: &str,
+    object_id: &str,
+    payload_json: String,
+    now_ms: i64,
+) -> Result<(), AppError> {
+    session.append_event(&EventRecord {
+        id: ids.next_id("evt"),
+        scope: scope.clone(),
+        event_type: event_type.to_owned(),
+        object_id: object_id.to_owned(),
+        payload_json,
+        created_at_ms: now_ms,
+    })?;
+    Ok(())
+}
+
+#[allow(clippy::too_many_arguments)]
+fn audit_record(
+    ids: &mut UuidIds,
+    actor: &Principal,
+    tool: &str,
+    outcome: &str,
+    error_type: Option<&str>,
+    object_id: Option<String>,
+    idempotency_key: Option<String>,
+    detail: String,
+    now_ms: i64,
+) -> AuditRecord {
+    AuditRecord {
+        id: ids.next_id("aud"),
+        scope: actor.scope.clone(),
+        key_id: actor.key_id.clone(),
+        actor_owner: actor.owner.clone(),
+        tool: tool.to_owned(),
+        outcome: outcome.to_owned(),
+        error_type: error_type.map(str::to_owned),
+        object_id,
+        idempotency_key,
+        detail,
+        created_at_ms: now_ms,
+    }
+}
+
+fn balance_changes(assets: &[AssetRef], before: &Balances, after: &Balances) -> Vec<BalanceChange> {
+    let mut changes = Vec::new();
+    for asset in assets {
+        for account in [AccountKind::Available, AccountKind::Pending, AccountKind::Reserved] {
+            changes.push(BalanceChange {
+                asset,
+                account,
+                before_minor: before.get(account, asset),
+                after_minor: after.get(account, asset),
+            });
+        }
+    }
+    changes
+}
+
+/// One line for the audit log, in words.
+fn describe(command: &Command) -> String {
+    match command {
+        Command::CreatePaymentIntent(request) => format!(
+            "create {} {} payment of {} on {}",
+            request.amount.asset.code,
+            request.method.code(),
+            request.amount.display(),
+            request.rail.code()
+        ),
+        Command::RefundPayment { payment_intent_id, amount_minor, .. } => match amount_minor {
+            Some(amount_minor) => format!("refund {amount_minor} minor units of {payment_intent_id}"),
+            None => format!("refund the rest of {payment_intent_id}"),
+        },
+        Command::CancelPaymentIntent { payment_intent_id } => format!("cancel {payment_intent_id}"),
+        Command::SimulatePayment { payment_intent_id, outcome } => format!("simulate {outcome:?} for {payment_intent_id}"),
+    }
+}

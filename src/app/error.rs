@@ -1,0 +1,59 @@
+//! Errors the app layer reports. `code()` is the stable `error.type` clients see.
+
+use crate::engine::error::EngineError;
+use crate::store::StoreError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    #[error(transparent)]
+    Engine(#[from] EngineError),
+
+    #[error("the API key is unknown or revoked")]
+    AuthenticationFailed,
+
+    #[error("{message}")]
+    Forbidden { message: String },
+
+    #[error(
+        "idempotency key {key:?} was already used with different arguments (first with tool {first_operation}); use a new key for a new request"
+    )]
+    IdempotencyKeyReused { key: String, first_operation: String },
+
+    #[error("a request with idempotency key {key:?} is still being processed; retry after it finishes")]
+    IdempotencyKeyInUse { key: String },
+
+    /// Details are logged, never returned: they may name files or SQL.
+    #[error("internal error; the request was not applied")]
+    Internal { detail: String },
+}
+
+impl From<StoreError> for AppError {
+    fn from(error: StoreError) -> AppError {
+        AppError::Internal { detail: error.to_string() }
+    }
+}
+
+impl AppError {
+    pub fn code(&self) -> &'static str {
+        match self {
+            AppError::Engine(error) => error.code(),
+            AppError::AuthenticationFailed => "authentication_failed",
+            AppError::Forbidden { .. } => "forbidden",
+            AppError::IdempotencyKeyReused { .. } => "idempotency_key_reused",
+            AppError::IdempotencyKeyInUse { .. } => "idempotency_key_in_use",
+            AppError::Internal { .. } => "internal_error",
+        }
+    }
+
+    pub fn param(&self) -> Option<&'static str> {
+        match self {
+            AppError::Engine(error) => error.param(),
+            AppError::IdempotencyKeyReused { .. } | AppError::IdempotencyKeyInUse { .. } => Some("idempotency_key"),
+            _ => None,
+        }
+    }
+
+    pub fn invalid(param: &'static str, message: impl Into<String>) -> AppError {
+        AppError::Engine(EngineError::invalid(param, message))
+    }
+}

@@ -1,0 +1,127 @@
+//! Merchants and API keys. A secret key is shown once, when it is made; only its SHA-256 is
+//! stored. Keys are long random strings, so a fast hash is the right tool (no password stretching
+//! is needed), and lookups by hash are one index probe.
+
+use rand::Rng;
+use rand::distr::Alphanumeric;
+use sha2::{Digest, Sha256};
+
+use crate::app::UuidIds;
+use crate::app::commands::WriteOutcome;
+use crate::app::error::AppError;
+use crate::engine::IdSource;
+use crate::engine::principal::{Mode, Role};
+use crate::store::{ApiKeyRecord, MerchantRecord, StoreWrite};
+
+/// The demo merchant made on first start, so the quickstart works with no set-up.
+pub const DEMO_MERCHANT_ID: &str = "mch_demo";
+pub const DEMO_MAKER_KEY: &str = "sk_test_demo";
+pub const DEMO_APPROVER_KEY: &str = "sk_test_demo_approver";
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AdminCommand {
+    /// Creates the demo merchant and its two test keys when the database has no merchant.
+    BootstrapDemoIfEmpty,
+    CreateKey(NewApiKey),
+    RevokeKey { key_id: String },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewApiKey {
+    /// An existing merchant id, or `None` to create a merchant named `new_merchant_name`.
+    pub merchant_id: Option<String>,
+    pub new_merchant_name: Option<String>,
+    pub mode: Mode,
+    pub role: Role,
+    pub owner: String,
+    pub key_sha256_hex: String,
+    pub key_last4: String,
+}
+
+pub fn sha256_hex(secret: &str) -> String {
+    hex::encode(Sha256::digest(secret.as_bytes()))
+}
+
+/// A fresh secret key: the mode's prefix and 32 random alphanumeric characters (~190 bits).
+pub fn generate_secret_key(mode: Mode) -> String {
+    let random: String = rand::rng().sample_iter(&Alphanumeric).take(32).map(char::from).collect();
+    format!("{}{random}", mode.key_prefix())
+}
+
+pub fn last4(secret: &str) -> String {
+    secret.chars().rev().take(4).collect::<Vec<_>>().into_iter().rev().collect()
+}
+
+pub(crate) fn apply_admin(
+    session: &mut dyn StoreWrite,
+    ids: &mut UuidIds,
+    now_ms: i64,
+    command: AdminCommand,
+) -> Result<WriteOutcome, AppError> {
+    match command {
+        AdminCommand::BootstrapDemoIfEmpty => {
+            if session.count_merchants()? > 0 {
+                return Ok(WriteOutcome::Done { detail: "exists".to_owned() });
+            }
+            session.insert_merchant(&MerchantRecord {
+                id: DEMO_MERCHANT_ID.to_owned(),
+                name: "Demo Merchant".to_owned(),
+                created_at_ms: now_ms,
+            })?;
+            for (secret, role, owner) in
+                [(DEMO_MAKER_KEY, Role::Maker, "demo-maker"), (DEMO_APPROVER_KEY, Role::Approver, "demo-approver")]
+            {
+                session.insert_api_key(&ApiKeyRecord {
+                    id: ids.next_id("key"),
+                    merchant_id: DEMO_MERCHANT_ID.to_owned(),
+                    merchant_name: "Demo Merchant".to_owned(),
+                    mode: Mode::Test,
+                    role,
+                    owner: owner.to_owned(),
+                    key_sha256_hex: sha256_hex(secret),
+                    key_last4: last4(secret),
+                    created_at_ms: now_ms,
+                    revoked_at_ms: None,
+                })?;
+            }
+            Ok(WriteOutcome::Done { detail: "created".to_owned() })
+        }
+        AdminCommand::CreateKey(new_key) => {
+            let merchant_id = match (&new_key.merchant_id, &new_key.new_merchant_name) {
+                (Some(merchant_id), _) => {
+                    if !session.merchant_exists(merchant_id)? {
+                        return Err(AppError::invalid("merchant", format!("no merchant {merchant_id:?}")));
+                    }
+                    merchant_id.clone()
+                }
+                (None, Some(name)) => {
+                    let merchant_id = ids.next_id("mch");
+                    session.insert_merchant(&MerchantRecord { id: merchant_id.clone(), name: name.clone(), created_at_ms: now_ms })?;
+                    merchant_id
+                }
+                (None, None) => return Err(AppError::invalid("merchant", "name a merchant or a new merchant")),
+            };
+            let key_id = ids.next_id("key");
+            session.insert_api_key(&ApiKeyRecord {
+                id: key_id.clone(),
+                merchant_id: merchant_id.clone(),
+                merchant_name: String::new(),
+                mode: new_key.mode,
+                role: new_key.role,
+                owner: new_key.owner,
+                key_sha256_hex: new_key.key_sha256_hex,
+                key_last4: new_key.key_last4,
+                created_at_ms: now_ms,
+                revoked_at_ms: None,
+            })?;
+            Ok(WriteOutcome::Done { detail: format!("{key_id} {merchant_id}") })
+        }
+        AdminCommand::RevokeKey { key_id } => {
+            if session.revoke_api_key(&key_id, now_ms)? {
+                Ok(WriteOutcome::Done { detail: format!("revoked {key_id}") })
+            } else {
+                Err(AppError::invalid("key_id", format!("no active key {key_id:?}")))
+            }
+        }
+    }
+}

@@ -1,0 +1,346 @@
+//! The app layer: load → decide (engine) → commit. It alone opens transactions. Writes go to the
+//! single writer thread (see `writer`), which commits them in groups; reads run on pooled read
+//! connections on tokio's blocking threads.
+
+pub mod commands;
+pub mod error;
+pub mod keys;
+mod writer;
+
+use std::collections::HashSet;
+use std::path::Path;
+use std::sync::{Arc, Mutex, mpsc};
+
+use tokio::sync::oneshot;
+
+use crate::app::commands::{ToolWrite, WriteOutcome, WriteRequest};
+use crate::app::error::AppError;
+use crate::app::keys::{AdminCommand, sha256_hex};
+use crate::app::writer::{WriteJob, run_writer};
+use crate::engine::IdSource;
+use crate::engine::error::EngineError;
+use crate::engine::money::AssetRef;
+use crate::engine::payment::{PaymentIntent, PaymentRules, Refund};
+use crate::engine::principal::{Principal, Scope};
+use crate::store::sqlite::SqliteStore;
+use crate::store::{
+    ApiKeyRecord, AuditRecord, BalanceRow, EventFilter, EventRecord, LedgerReport, Page, PageRequest, PaymentFilter,
+    Store, StoreRead,
+};
+
+/// The time, injected so that tests and simulations control it.
+pub trait Clock: Send + Sync + 'static {
+    fn now_ms(&self) -> i64;
+}
+
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now_ms(&self) -> i64 {
+        let since_epoch = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("clock after 1970");
+        i64::try_from(since_epoch.as_millis()).expect("milliseconds fit in i64")
+    }
+}
+
+/// Production ids: the type prefix and a time-ordered UUID v7 (`pi_019…`).
+#[derive(Debug, Default)]
+pub struct UuidIds;
+
+impl IdSource for UuidIds {
+    fn next_id(&mut self, prefix: &str) -> String {
+        format!("{prefix}_{}", uuid::Uuid::now_v7().simple())
+    }
+}
+
+#[derive(Clone)]
+pub struct App {
+    inner: Arc<AppInner>,
+}
+
+struct AppInner {
+    store: Arc<dyn Store>,
+    rules: Arc<PaymentRules>,
+    jobs: Mutex<mpsc::Sender<WriteJob>>,
+    /// Idempotency keys whose first request is being applied right now.
+    keys_in_flight: Mutex<HashSet<(Scope, String)>>,
+    clock: Arc<dyn Clock>,
+    database_path: String,
+}
+
+/// Removes an in-flight key when the request ends, however it ends.
+struct InFlightGuard<'a> {
+    app: &'a AppInner,
+    entry: (Scope, String),
+}
+
+impl Drop for InFlightGuard<'_> {
+    fn drop(&mut self) {
+        self.app.keys_in_flight.lock().expect("in-flight lock").remove(&self.entry);
+    }
+}
+
+impl App {
+    /// Opens the SQLite database at `path` and starts the writer thread.
+    pub fn open_sqlite(path: &Path, rules: PaymentRules) -> Result<App, AppError> {
+        let store: Arc<dyn Store> = Arc::new(SqliteStore::open(path)?);
+        Ok(App::with_store(store, rules, Arc::new(SystemClock), path.display().to_string()))
+    }
+
+    pub fn with_store(store: Arc<dyn Store>, rules: PaymentRules, clock: Arc<dyn Clock>, database_path: String) -> App {
+        let rules = Arc::new(rules);
+        let (sender, receiver) = mpsc::channel();
+        let writer_store = store.clone();
+        let writer_rules = rules.clone();
+        let writer_clock = clock.clone();
+        std::thread::Builder::new()
+            .name("harepay-writer".to_owned())
+            .spawn(move || run_writer(writer_store, writer_rules, writer_clock, receiver))
+            .expect("spawn the writer thread");
+        App {
+            inner: Arc::new(AppInner {
+                store,
+                rules,
+                jobs: Mutex::new(sender),
+                keys_in_flight: Mutex::new(HashSet::new()),
+                clock,
+                database_path,
+            }),
+        }
+    }
+
+    pub fn rules(&self) -> &PaymentRules {
+        &self.inner.rules
+    }
+
+    pub fn database_path(&self) -> &str {
+        &self.inner.database_path
+    }
+
+    async fn submit(&self, request: WriteRequest) -> Result<WriteOutcome, AppError> {
+        let (reply, answer) = oneshot::channel();
+        self.inner
+            .jobs
+            .lock()
+            .expect("job queue lock")
+            .send(WriteJob { request, reply })
+            .map_err(|_| AppError::Internal { detail: "the writer thread has stopped".to_owned() })?;
+        answer.await.map_err(|_| AppError::Internal { detail: "the writer dropped a request".to_owned() })?
+    }
+
+    /// Runs `read` on a blocking thread against one consistent snapshot.
+    async fn read<T, F>(&self, read: F) -> Result<T, AppError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&dyn StoreRead) -> Result<T, AppError> + Send + 'static,
+    {
+        let store = self.inner.store.clone();
+        tokio::task::spawn_blocking(move || {
+            let session = store.begin_read()?;
+            read(&*session)
+        })
+        .await
+        .map_err(|error| AppError::Internal { detail: format!("read task failed: {error}") })?
+    }
+
+    /// Same as `read`, for callers outside an async runtime (the command line).
+    pub fn read_blocking<T>(&self, read: impl FnOnce(&dyn StoreRead) -> Result<T, AppError>) -> Result<T, AppError> {
+        let session = self.inner.store.begin_read()?;
+        read(&*session)
+    }
+
+    pub async fn bootstrap_demo_if_empty(&self) -> Result<bool, AppError> {
+        match self.submit(WriteRequest::Admin(AdminCommand::BootstrapDemoIfEmpty)).await? {
+            WriteOutcome::Done { detail } => Ok(detail == "created"),
+            other => unreachable!("admin commands answer Done, got {other:?}"),
+        }
+    }
+
+    pub async fn admin(&self, command: AdminCommand) -> Result<String, AppError> {
+        match self.submit(WriteRequest::Admin(command)).await? {
+            WriteOutcome::Done { detail } => Ok(detail),
+            other => unreachable!("admin commands answer Done, got {other:?}"),
+        }
+    }
+
+    /// Resolves a secret key to its principal; unknown and revoked keys are refused alike.
+    pub async fn authenticate(&self, secret_key: &str) -> Result<Principal, AppError> {
+        let key_hash = sha256_hex(secret_key);
+        let record = self.read(move |store| Ok(store.find_api_key_by_hash(&key_hash)?)).await?;
+        match record {
+            Some(record) if record.revoked_at_ms.is_none() => Ok(principal_of(record)),
+            _ => Err(AppError::AuthenticationFailed),
+        }
+    }
+
+    pub async fn list_api_keys(&self) -> Result<Vec<ApiKeyRecord>, AppError> {
+        self.read(|store| Ok(store.list_api_keys()?)).await
+    }
+
+    /// Applies a tool's write. Keys that may not write, and keys already in flight, are refused
+    /// here and the refusal is audited.
+    pub async fn execute(&self, write: ToolWrite) -> Result<WriteOutcome, AppError> {
+        if !write.actor.role.may_write() {
+            let error = AppError::Forbidden {
+                message: format!("a {} key cannot call {}; use a maker or admin key", write.actor.role.code(), write.tool),
+            };
+            return Err(self.refuse(&write, error).await);
+        }
+        let _guard = match (&write.idempotency, write.confirm) {
+            (Some(idempotency), true) => {
+                let entry = (write.actor.scope.clone(), idempotency.key.clone());
+                let newly_inserted = self.inner.keys_in_flight.lock().expect("in-flight lock").insert(entry.clone());
+                if !newly_inserted {
+                    let error = AppError::IdempotencyKeyInUse { key: idempotency.key.clone() };
+                    return Err(self.refuse(&write, error).await);
+                }
+                Some(InFlightGuard { app: &self.inner, entry })
+            }
+            _ => None,
+        };
+        self.submit(WriteRequest::Tool(write)).await
+    }
+
+    /// Writes the audit record of a write attempt refused before it reached the engine.
+    pub async fn record_refusal(
+        &self,
+        actor: &Principal,
+        tool: &str,
+        idempotency_key: Option<String>,
+        error_type: String,
+        message: String,
+    ) {
+        let request =
+            WriteRequest::RecordRefusal { actor: actor.clone(), tool: tool.to_owned(), idempotency_key, error_type, message };
+        if let Err(audit_error) = self.submit(request).await {
+            tracing::error!(%audit_error, "could not audit a refused write");
+        }
+    }
+
+    async fn refuse(&self, write: &ToolWrite, error: AppError) -> AppError {
+        let key = write.idempotency.as_ref().map(|i| i.key.clone());
+        self.record_refusal(&write.actor, write.tool, key, error.code().to_owned(), error.to_string()).await;
+        error
+    }
+
+    pub fn now_ms(&self) -> i64 {
+        self.inner.clock.now_ms()
+    }
+
+    /// The simulator's tick: settles due test-mode payments. A cheap read first, so that an idle
+    /// server does not queue empty writes.
+    pub async fn settle_due_test_payments(&self) -> Result<(), AppError> {
+        let now_ms = self.now_ms();
+        let any_due = self.read(move |store| Ok(!store.due_test_payments(now_ms, 1)?.is_empty())).await?;
+        if any_due {
+            self.submit(WriteRequest::SettleDueTestPayments { limit: 100 }).await?;
+        }
+        Ok(())
+    }
+
+    pub async fn get_payment(&self, principal: &Principal, id: String) -> Result<(PaymentIntent, Vec<Refund>), AppError> {
+        let scope = principal.scope.clone();
+        self.read(move |store| {
+            let payment = store
+                .get_payment(&scope, &id)?
+                .ok_or(EngineError::NotFound { object: "payment_intent", id: id.clone() })?;
+            let refunds = store.list_refunds_for_payment(&scope, &id)?;
+            Ok((payment, refunds))
+        })
+        .await
+    }
+
+    pub async fn list_payments(
+        &self,
+        principal: &Principal,
+        filter: PaymentFilter,
+        page: PageRequest,
+    ) -> Result<Page<PaymentIntent>, AppError> {
+        let scope = principal.scope.clone();
+        self.read(move |store| {
+            if let Some(cursor) = &page.starting_after
+                && store.get_payment(&scope, cursor)?.is_none()
+            {
+                return Err(unknown_cursor(cursor));
+            }
+            Ok(store.list_payments(&scope, &filter, &page)?)
+        })
+        .await
+    }
+
+    /// Merchant balances; all assets that ever moved when `asset` is `None`.
+    pub async fn balances(&self, principal: &Principal, asset: Option<AssetRef>) -> Result<Vec<BalanceRow>, AppError> {
+        let scope = principal.scope.clone();
+        self.read(move |store| {
+            let rows = store.list_balance_rows(&scope)?;
+            Ok(rows.into_iter().filter(|row| asset.is_none_or(|asset| row.asset.code == asset.code)).collect())
+        })
+        .await
+    }
+
+    pub async fn list_events(
+        &self,
+        principal: &Principal,
+        filter: EventFilter,
+        page: PageRequest,
+    ) -> Result<Page<EventRecord>, AppError> {
+        let scope = principal.scope.clone();
+        self.read(move |store| {
+            if let Some(cursor) = &page.starting_after
+                && !store.event_exists(&scope, cursor)?
+            {
+                return Err(unknown_cursor(cursor));
+            }
+            Ok(store.list_events(&scope, &filter, &page)?)
+        })
+        .await
+    }
+
+    pub async fn list_audit(&self, principal: &Principal, page: PageRequest) -> Result<Page<AuditRecord>, AppError> {
+        let scope = principal.scope.clone();
+        self.read(move |store| {
+            if let Some(cursor) = &page.starting_after
+                && !store.audit_exists(&scope, cursor)?
+            {
+                return Err(unknown_cursor(cursor));
+            }
+            Ok(store.list_audit(&scope, &page)?)
+        })
+        .await
+    }
+
+    pub async fn verify_ledger(&self) -> Result<LedgerReport, AppError> {
+        self.read(|store| Ok(store.verify_ledger()?)).await
+    }
+}
+
+fn unknown_cursor(cursor: &str) -> AppError {
+    AppError::invalid("starting_after", format!("starting_after {cursor:?} is not an object in this list"))
+}
+
+fn principal_of(record: ApiKeyRecord) -> Principal {
+    Principal {
+        key_id: record.id,
+        scope: Scope { merchant_id: record.merchant_id, mode: record.mode },
+        merchant_name: record.merchant_name,
+        role: record.role,
+        owner: record.owner,
+    }
+}
+
+/// The test-mode simulator: settles payments nobody acted on, like a payer who pays promptly.
+/// Runs until the process ends.
+pub fn spawn_test_simulator(app: App) {
+    if app.rules().test_auto_settle_after_ms.is_none() {
+        return;
+    }
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(std::time::Duration::from_millis(crate::limits::SIMULATOR_TICK_MS));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            if let Err(error) = app.settle_due_test_payments().await {
+                tracing::warn!(%error, "simulator tick failed");
+            }
+        }
+    });
+}

@@ -1,0 +1,75 @@
+//! The single writer and its group commit.
+//!
+//! Every state change goes through one thread that owns the write connection. It takes all the
+//! commands waiting (up to `GROUP_COMMIT_MAX_COMMANDS`), runs each inside its own savepoint so
+//! that one refused command cannot undo its neighbours, commits once (one fsync for the group),
+//! and only then answers the callers. A caller is never told "done" before its effect is durable.
+
+use std::sync::Arc;
+use std::sync::mpsc::{Receiver, TryRecvError};
+
+use tokio::sync::oneshot;
+
+use crate::app::commands::{WriteOutcome, WriteRequest, apply_job};
+use crate::app::error::AppError;
+use crate::app::{Clock, UuidIds};
+use crate::engine::payment::PaymentRules;
+use crate::limits::GROUP_COMMIT_MAX_COMMANDS;
+use crate::store::Store;
+
+pub(crate) struct WriteJob {
+    pub request: WriteRequest,
+    pub reply: oneshot::Sender<Result<WriteOutcome, AppError>>,
+}
+
+pub(crate) fn run_writer(
+    store: Arc<dyn Store>,
+    rules: Arc<PaymentRules>,
+    clock: Arc<dyn Clock>,
+    jobs: Receiver<WriteJob>,
+) {
+    let mut ids = UuidIds;
+    while let Ok(first) = jobs.recv() {
+        let mut batch = vec![first];
+        while batch.len() < GROUP_COMMIT_MAX_COMMANDS {
+            match jobs.try_recv() {
+                Ok(job) => batch.push(job),
+                Err(TryRecvError::Empty | TryRecvError::Disconnected) => break,
+            }
+        }
+        commit_batch(&*store, &rules, &*clock, &mut ids, batch);
+    }
+    tracing::debug!("writer stopped: every App handle is gone");
+}
+
+fn commit_batch(store: &dyn Store, rules: &PaymentRules, clock: &dyn Clock, ids: &mut UuidIds, batch: Vec<WriteJob>) {
+    let mut session = match store.begin_write() {
+        Ok(session) => session,
+        Err(error) => {
+            tracing::error!(%error, "cannot begin a write transaction");
+            for job in batch {
+                let _ = job.reply.send(Err(AppError::Internal { detail: error.to_string() }));
+            }
+            return;
+        }
+    };
+    let mut answers = Vec::with_capacity(batch.len());
+    for job in batch {
+        let now_ms = clock.now_ms();
+        let outcome = apply_job(&mut *session, rules, ids, now_ms, job.request);
+        answers.push((job.reply, outcome));
+    }
+    match session.commit() {
+        Ok(()) => {
+            for (reply, outcome) in answers {
+                let _ = reply.send(outcome);
+            }
+        }
+        Err(error) => {
+            tracing::error!(%error, "group commit failed; no command of the group was applied");
+            for (reply, _) in answers {
+                let _ = reply.send(Err(AppError::Internal { detail: error.to_string() }));
+            }
+        }
+    }
+}

@@ -1,0 +1,74 @@
+//! The engine's refusals. Each variant has a stable `code()` that clients may match on; the
+//! message is for people and may change.
+
+use thiserror::Error;
+
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum EngineError {
+    /// The request is malformed or breaks a rule; `param` names the offending field.
+    #[error("{message}")]
+    InvalidRequest { param: &'static str, message: String },
+
+    #[error("no {object} with id {id:?} exists for this merchant and mode")]
+    NotFound { object: &'static str, id: String },
+
+    #[error(
+        "insufficient funds: {asset} available balance is {available_display}, {requested_display} is needed"
+    )]
+    InsufficientFunds {
+        asset: &'static str,
+        available_minor: i64,
+        requested_minor: i64,
+        available_display: String,
+        requested_display: String,
+    },
+
+    /// The object exists but its status does not allow the action.
+    #[error("{object} {id} is {status}; {action} is not possible in that status")]
+    InvalidState { object: &'static str, id: String, status: &'static str, action: &'static str },
+
+    #[error(
+        "refund of {requested_display} exceeds what remains refundable on {payment_intent_id} ({remaining_display})"
+    )]
+    RefundExceedsRemaining {
+        payment_intent_id: String,
+        remaining_minor: i64,
+        requested_display: String,
+        remaining_display: String,
+    },
+
+    #[error("{action} is only available in test mode")]
+    TestModeOnly { action: &'static str },
+
+    #[error("amount arithmetic overflowed")]
+    AmountOverflow,
+}
+
+impl EngineError {
+    pub fn invalid(param: &'static str, message: impl Into<String>) -> EngineError {
+        EngineError::InvalidRequest { param, message: message.into() }
+    }
+
+    /// The stable error type reported to clients.
+    pub fn code(&self) -> &'static str {
+        match self {
+            EngineError::InvalidRequest { .. } => "invalid_request",
+            EngineError::NotFound { .. } => "not_found",
+            EngineError::InsufficientFunds { .. } => "insufficient_funds",
+            EngineError::InvalidState { .. } => "invalid_state",
+            EngineError::RefundExceedsRemaining { .. } => "refund_exceeds_remaining",
+            EngineError::TestModeOnly { .. } => "test_mode_only",
+            EngineError::AmountOverflow => "invalid_request",
+        }
+    }
+
+    /// The request field at fault, when one is.
+    pub fn param(&self) -> Option<&'static str> {
+        match self {
+            EngineError::InvalidRequest { param, .. } => Some(param),
+            EngineError::RefundExceedsRemaining { .. } => Some("amount"),
+            EngineError::AmountOverflow => Some("amount"),
+            _ => None,
+        }
+    }
+}

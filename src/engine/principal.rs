@@ -1,0 +1,81 @@
+//! Who is acting, and on whose money. Everything harepay stores belongs to one `Scope`:
+//! a merchant in one mode. A test key never sees a live object and the reverse.
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Mode {
+    Test,
+    Live,
+}
+
+impl Mode {
+    pub fn code(self) -> &'static str {
+        match self {
+            Mode::Test => "test",
+            Mode::Live => "live",
+        }
+    }
+
+    pub fn parse(code: &str) -> Option<Mode> {
+        match code {
+            "test" => Some(Mode::Test),
+            "live" => Some(Mode::Live),
+            _ => None,
+        }
+    }
+
+    /// The prefix every secret key of this mode starts with.
+    pub fn key_prefix(self) -> &'static str {
+        match self {
+            Mode::Test => "sk_test_",
+            Mode::Live => "sk_live_",
+        }
+    }
+}
+
+/// What a key may do. `Maker` is the default: it may move money, subject to approvals.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Role {
+    Admin,
+    Maker,
+    Approver,
+    ReadOnly,
+}
+
+impl Role {
+    pub const ALL: [Role; 4] = [Role::Admin, Role::Maker, Role::Approver, Role::ReadOnly];
+
+    pub fn code(self) -> &'static str {
+        match self {
+            Role::Admin => "admin",
+            Role::Maker => "maker",
+            Role::Approver => "approver",
+            Role::ReadOnly => "read_only",
+        }
+    }
+
+    pub fn parse(code: &str) -> Option<Role> {
+        Role::ALL.into_iter().find(|role| role.code() == code)
+    }
+
+    /// Whether this role may call tools that change state.
+    pub fn may_write(self) -> bool {
+        !matches!(self, Role::ReadOnly)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Scope {
+    pub merchant_id: String,
+    pub mode: Mode,
+}
+
+/// An authenticated API key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Principal {
+    pub key_id: String,
+    pub scope: Scope,
+    pub merchant_name: String,
+    pub role: Role,
+    /// The person or service the key was issued to; maker and checker must differ.
+    pub owner: String,
+}

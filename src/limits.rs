@@ -1,0 +1,43 @@
+//! Every limit harepay enforces, in one place. A limit that is not named here does not exist.
+//!
+//! Units are last in names: `_minor` is an amount in an asset's minor unit, `_ms` milliseconds,
+//! `_chars` characters (Unicode scalar values).
+
+/// The largest amount accepted anywhere, in minor units: 2^53 − 1, the largest integer every JSON
+/// client (JavaScript included) represents exactly.
+pub const AMOUNT_MAX_MINOR: i64 = (1_i64 << 53) - 1;
+
+/// The smallest amount a money-moving command accepts. Zero-value payments are refused.
+pub const AMOUNT_MIN_MINOR: i64 = 1;
+
+/// Idempotency keys: 1 to 255 characters, as Stripe allows.
+pub const IDEMPOTENCY_KEY_MAX_CHARS: usize = 255;
+
+/// How long an idempotency record is kept before it may be purged: at least 24 hours.
+pub const IDEMPOTENCY_RETENTION_MS: i64 = 24 * 60 * 60 * 1000;
+
+/// List pages: `limit` is 1 to 100, 10 when omitted.
+pub const LIST_LIMIT_MAX: u32 = 100;
+pub const LIST_LIMIT_DEFAULT: u32 = 10;
+
+/// Free text an agent may attach.
+pub const DESCRIPTION_MAX_CHARS: usize = 500;
+pub const CUSTOMER_MAX_CHARS: usize = 255;
+pub const REASON_MAX_CHARS: usize = 500;
+
+/// Metadata: at most 50 keys, keys up to 40 characters, values up to 500 (Stripe's limits).
+pub const METADATA_MAX_KEYS: usize = 50;
+pub const METADATA_KEY_MAX_CHARS: usize = 40;
+pub const METADATA_VALUE_MAX_CHARS: usize = 500;
+
+/// Object ids handed to tools: longer than this cannot be one of ours.
+pub const OBJECT_ID_MAX_CHARS: usize = 64;
+
+/// Commands the writer commits together in one durable transaction (group commit).
+pub const GROUP_COMMIT_MAX_COMMANDS: usize = 512;
+
+/// Default delay before the test-mode simulator settles a payment nobody acted on.
+pub const TEST_AUTO_SETTLE_DEFAULT_MS: u64 = 2_000;
+
+/// How often the test-mode simulator looks for payments that are due.
+pub const SIMULATOR_TICK_MS: u64 = 200;

@@ -1,0 +1,296 @@
+//! The `harepay` binary: the MCP server and its operator commands.
+
+use std::collections::BTreeSet;
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+use harepay::app::App;
+use harepay::app::keys::{AdminCommand, NewApiKey, generate_secret_key, last4, sha256_hex};
+use harepay::engine::payment::PaymentRules;
+use harepay::engine::principal::{Mode, Role};
+use harepay::mcp::{HarepayServer, ServerOptions, Toolset};
+
+#[derive(Parser)]
+#[command(name = "harepay", version, about = "An MCP server with an embedded payment engine", arg_required_else_help = true)]
+struct Cli {
+    /// The SQLite database file (default: harepay/harepay.db under your data directory).
+    #[arg(long, env = "HAREPAY_DB", global = true)]
+    db: Option<PathBuf>,
+
+    #[command(subcommand)]
+    command: CliCommand,
+}
+
+#[derive(Subcommand)]
+enum CliCommand {
+    /// Serve MCP over stdin/stdout (what Claude Desktop, Cursor and other clients start).
+    Stdio(ServeArgs),
+    /// Walk the quickstart through the real MCP protocol against a fresh database.
+    Demo,
+    /// Manage API keys.
+    #[command(subcommand)]
+    Keys(KeysCommand),
+    /// Check the ledger: postings sum to zero per asset, no negative merchant balance.
+    Verify,
+    /// The generated tool catalog (tools/*.json and llms.txt).
+    #[command(subcommand)]
+    Catalog(CatalogCommand),
+}
+
+#[derive(clap::Args)]
+struct ServeArgs {
+    /// The API key the connected agent acts as.
+    #[arg(long, env = "HAREPAY_SECRET_KEY", hide_env_values = true)]
+    secret_key: Option<String>,
+    /// Offer only read-only tools, whatever the key may do.
+    #[arg(long)]
+    read_only: bool,
+    /// Offer only these toolsets (comma separated): account, payments, audit.
+    #[arg(long, value_delimiter = ',')]
+    toolsets: Option<Vec<String>>,
+    #[command(flatten)]
+    rules: RulesArgs,
+}
+
+#[derive(clap::Args)]
+struct RulesArgs {
+    /// Test mode: settle untouched payments this many milliseconds after creation ("off" to disable).
+    #[arg(long, env = "HAREPAY_TEST_AUTO_SETTLE_MS", default_value = "2000")]
+    test_auto_settle_ms: String,
+    /// Fee overrides per rail, e.g. "card=150bps+NGN:10000,rubies=50bps".
+    #[arg(long, env = "HAREPAY_FEES")]
+    fees: Option<String>,
+    /// FX rate overrides, e.g. "USDC/NGN=1550.25,BTC/NGN=150000000".
+    #[arg(long, env = "HAREPAY_FX_RATES")]
+    fx_rates: Option<String>,
+}
+
+#[derive(Subcommand)]
+enum KeysCommand {
+    /// Create a key and print it once.
+    Create {
+        /// admin, maker, approver or read_only.
+        #[arg(long, default_value = "maker")]
+        role: String,
+        /// The person or service the key is for.
+        #[arg(long)]
+        owner: String,
+        /// test or live.
+        #[arg(long, default_value = "test")]
+        mode: String,
+        /// An existing merchant id (default: the demo merchant).
+        #[arg(long, conflicts_with = "new_merchant")]
+        merchant: Option<String>,
+        /// Create a new merchant with this name for the key.
+        #[arg(long)]
+        new_merchant: Option<String>,
+    },
+    /// List keys (never the secrets).
+    List,
+    /// Revoke a key by id (key_…).
+    Revoke { key_id: String },
+}
+
+#[derive(Subcommand)]
+enum CatalogCommand {
+    /// Rewrite tools/*.json and llms.txt from the code.
+    Write {
+        #[arg(long, default_value = ".")]
+        root: PathBuf,
+    },
+    /// Fail when tools/*.json or llms.txt differ from the code.
+    Check {
+        #[arg(long, default_value = ".")]
+        root: PathBuf,
+    },
+}
+
+fn default_database_path() -> PathBuf {
+    dirs::data_dir().unwrap_or_else(|| PathBuf::from(".")).join("harepay").join("harepay.db")
+}
+
+impl RulesArgs {
+    fn to_rules(&self) -> anyhow::Result<PaymentRules> {
+        let mut rules = PaymentRules::default();
+        rules.test_auto_settle_after_ms = match self.test_auto_settle_ms.as_str() {
+            "off" => None,
+            text => Some(text.parse().map_err(|_| anyhow::anyhow!("--test-auto-settle-ms must be milliseconds or off"))?),
+        };
+        if let Some(fees) = &self.fees {
+            rules.fees.parse_overrides(fees).map_err(|e| anyhow::anyhow!("HAREPAY_FEES: {e}"))?;
+        }
+        if let Some(rates) = &self.fx_rates {
+            rules.fx.parse_overrides(rates).map_err(|e| anyhow::anyhow!("HAREPAY_FX_RATES: {e}"))?;
+        }
+        Ok(rules)
+    }
+}
+
+async fn open_app(database: &PathBuf, rules: PaymentRules) -> anyhow::Result<App> {
+    let app = App::open_sqlite(database, rules)?;
+    if app.bootstrap_demo_if_empty().await? {
+        eprintln!(
+            "harepay: new database {}: created the demo merchant with test keys sk_test_demo (maker) and sk_test_demo_approver (approver).",
+            database.display()
+        );
+    }
+    Ok(app)
+}
+
+fn main() -> std::process::ExitCode {
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("HAREPAY_LOG").unwrap_or_else(|_| "harepay=info,rmcp=warn".into()),
+        )
+        .init();
+    let cli = Cli::parse();
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("tokio runtime");
+    match runtime.block_on(run(cli)) {
+        Ok(code) => code,
+        Err(error) => {
+            eprintln!("harepay: {error:#}");
+            std::process::ExitCode::from(2)
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
+    let database = cli.db.clone().unwrap_or_else(default_database_path);
+    match cli.command {
+        CliCommand::Stdio(args) => {
+            let rules = args.rules.to_rules()?;
+            let mut toolsets = None;
+            if let Some(names) = &args.toolsets {
+                let mut parsed = BTreeSet::new();
+                for name in names {
+                    parsed.insert(Toolset::parse(name).ok_or_else(|| anyhow::anyhow!("unknown toolset {name:?}"))?);
+                }
+                toolsets = Some(parsed);
+            }
+            let app = open_app(&database, rules).await?;
+            let secret_key = match args.secret_key {
+                Some(key) => key,
+                None => {
+                    eprintln!("harepay: HAREPAY_SECRET_KEY is not set; acting as the demo key sk_test_demo (test mode).");
+                    harepay::app::keys::DEMO_MAKER_KEY.to_owned()
+                }
+            };
+            let principal = app
+                .authenticate(&secret_key)
+                .await
+                .map_err(|_| anyhow::anyhow!("HAREPAY_SECRET_KEY is unknown or revoked in {}; refusing to start", database.display()))?;
+            tracing::info!(merchant = %principal.scope.merchant_id, mode = principal.scope.mode.code(), role = principal.role.code(), "serving MCP on stdio");
+            harepay::app::spawn_test_simulator(app.clone());
+            let server = HarepayServer::new(app, secret_key, ServerOptions { read_only: args.read_only, toolsets });
+            harepay::transport::stdio::serve(server).await?;
+            Ok(std::process::ExitCode::SUCCESS)
+        }
+        CliCommand::Demo => {
+            let database = match cli.db {
+                Some(path) => path,
+                None => std::env::temp_dir().join(format!("harepay-demo-{}.db", std::process::id())),
+            };
+            harepay::demo::run(&std::env::current_exe()?, &database).await?;
+            Ok(std::process::ExitCode::SUCCESS)
+        }
+        CliCommand::Keys(command) => {
+            let app = open_app(&database, PaymentRules::default()).await?;
+            run_keys(&app, command).await
+        }
+        CliCommand::Verify => {
+            let app = open_app(&database, PaymentRules::default()).await?;
+            let report = app.verify_ledger().await?;
+            println!(
+                "{} ledger transactions, {} postings in {}",
+                report.transaction_count,
+                report.posting_count,
+                database.display()
+            );
+            for (transaction, asset, sum) in &report.unbalanced_transactions {
+                println!("UNBALANCED transaction {transaction}: {asset} sums to {sum}");
+            }
+            for (asset, sum) in &report.unbalanced_assets {
+                println!("UNBALANCED asset {asset}: postings sum to {sum}");
+            }
+            for (merchant, mode, account, asset, balance) in &report.negative_balances {
+                println!("NEGATIVE {merchant} {mode} {account} {asset}: {balance}");
+            }
+            for (merchant, mode, account, asset) in &report.balance_mismatches {
+                println!("MISMATCH {merchant} {mode} {account} {asset}: stored balance differs from postings");
+            }
+            if report.is_sound() {
+                println!("ok: every asset's postings sum to zero and no merchant balance is negative");
+                Ok(std::process::ExitCode::SUCCESS)
+            } else {
+                Ok(std::process::ExitCode::from(1))
+            }
+        }
+        CliCommand::Catalog(CatalogCommand::Write { root }) => {
+            harepay::mcp::catalog::write(&root)?;
+            println!("wrote tools/ and llms.txt under {}", root.display());
+            Ok(std::process::ExitCode::SUCCESS)
+        }
+        CliCommand::Catalog(CatalogCommand::Check { root }) => {
+            let problems = harepay::mcp::catalog::check(&root);
+            for problem in &problems {
+                println!("{problem}");
+            }
+            Ok(if problems.is_empty() { std::process::ExitCode::SUCCESS } else { std::process::ExitCode::from(1) })
+        }
+    }
+}
+
+async fn run_keys(app: &App, command: KeysCommand) -> anyhow::Result<std::process::ExitCode> {
+    match command {
+        KeysCommand::Create { role, owner, mode, merchant, new_merchant } => {
+            let role = Role::parse(&role).ok_or_else(|| anyhow::anyhow!("unknown role {role:?}: admin, maker, approver or read_only"))?;
+            let mode = Mode::parse(&mode).ok_or_else(|| anyhow::anyhow!("unknown mode {mode:?}: test or live"))?;
+            if owner.trim().is_empty() {
+                anyhow::bail!("--owner must name the person or service the key is for");
+            }
+            let secret = generate_secret_key(mode);
+            let merchant_id = match (&merchant, &new_merchant) {
+                (None, None) => Some(harepay::app::keys::DEMO_MERCHANT_ID.to_owned()),
+                _ => merchant,
+            };
+            let detail = app
+                .admin(AdminCommand::CreateKey(NewApiKey {
+                    merchant_id,
+                    new_merchant_name: new_merchant,
+                    mode,
+                    role,
+                    owner,
+                    key_sha256_hex: sha256_hex(&secret),
+                    key_last4: last4(&secret),
+                }))
+                .await?;
+            let (key_id, merchant_id) = detail.split_once(' ').unwrap_or((&detail, ""));
+            println!("{secret}");
+            eprintln!("created {key_id} ({} {} key for merchant {merchant_id}). The secret above is shown once; store it now.", mode.code(), role.code());
+        }
+        KeysCommand::List => {
+            for key in app.list_api_keys().await? {
+                let state = match key.revoked_at_ms {
+                    Some(_) => "revoked",
+                    None => "active",
+                };
+                println!(
+                    "{}  {}  {}  {:<9}  owner={}  …{}  {}",
+                    key.id,
+                    key.merchant_id,
+                    key.mode.code(),
+                    key.role.code(),
+                    key.owner,
+                    key.key_last4,
+                    state
+                );
+            }
+        }
+        KeysCommand::Revoke { key_id } => {
+            let detail = app.admin(AdminCommand::RevokeKey { key_id }).await?;
+            println!("{detail}");
+        }
+    }
+    Ok(std::process::ExitCode::SUCCESS)
+}

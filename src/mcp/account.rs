@@ -1,0 +1,203 @@
+//! Toolset `account`: who you are, system health, balances.
+
+use rmcp::handler::server::wrapper::{Json, Parameters};
+use rmcp::{tool, tool_router};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use crate::engine::ledger::AccountKind;
+use crate::engine::money::AssetRef;
+use crate::limits;
+use crate::mcp::HarepayServer;
+use crate::mcp::common::{ToolFailure, parse_asset};
+use crate::store::BalanceRow;
+use crate::views::MoneyView;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NoArgs {}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct LedgerStatusView {
+    pub transaction_count: i64,
+    pub posting_count: i64,
+    /// True when every asset's postings sum to zero and no merchant balance is negative.
+    pub sound: bool,
+    /// What is wrong, in words; empty when sound.
+    pub problems: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct SystemStatus {
+    /// "ok", or "ledger_unsound" when verification found a problem.
+    pub status: String,
+    pub version: String,
+    /// The mode of the key in use: "test" or "live".
+    pub mode: String,
+    pub ledger: LedgerStatusView,
+    /// Test mode: payments settle by themselves this long after creation (null: never).
+    pub test_auto_settle_after_ms: Option<u64>,
+    /// Server time, Unix milliseconds.
+    pub server_time_ms: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct LimitsView {
+    pub amount_min_minor: i64,
+    pub amount_max_minor: i64,
+    pub idempotency_key_max_chars: usize,
+    pub list_limit_max: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct WhoAmI {
+    pub merchant_id: String,
+    pub merchant_name: String,
+    /// "test" or "live": a key sees only objects of its own mode.
+    pub mode: String,
+    /// admin, maker, approver or read_only.
+    pub role: String,
+    pub key_id: String,
+    /// The person or service the key was issued to.
+    pub owner: String,
+    /// Whether this key may call write tools on this server.
+    pub can_write: bool,
+    /// The tools this key sees here.
+    pub tools: Vec<String>,
+    pub limits: LimitsView,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct BalanceView {
+    pub currency: String,
+    /// Can be paid out or refunded.
+    pub available: MoneyView,
+    /// Received, not yet settled.
+    pub pending: MoneyView,
+    /// Held for payouts in flight.
+    pub reserved: MoneyView,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct BalanceList {
+    /// One entry per currency that has ever moved, by currency code.
+    pub data: Vec<BalanceView>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct GetBalanceArgs {
+    /// Currency or asset code, e.g. "NGN" or "USDC".
+    pub asset: String,
+}
+
+fn balance_view(asset: AssetRef, rows: &[BalanceRow]) -> BalanceView {
+    let amount_of = |account: AccountKind| {
+        rows.iter()
+            .find(|row| row.asset.code == asset.code && row.account == account)
+            .map_or(0, |row| row.balance_minor)
+    };
+    BalanceView {
+        currency: asset.code.to_owned(),
+        available: MoneyView::new(asset, amount_of(AccountKind::Available)),
+        pending: MoneyView::new(asset, amount_of(AccountKind::Pending)),
+        reserved: MoneyView::new(asset, amount_of(AccountKind::Reserved)),
+    }
+}
+
+#[tool_router(router = account_tools, vis = "pub(crate)")]
+impl HarepayServer {
+    /// Health of the server and its ledger: verifies that every asset's postings sum to zero and
+    /// that no merchant balance is negative.
+    #[tool(
+        title = "System status",
+        annotations(read_only_hint = true, destructive_hint = false, idempotent_hint = true, open_world_hint = false)
+    )]
+    async fn system_status(&self, Parameters(_): Parameters<NoArgs>) -> Result<Json<SystemStatus>, ToolFailure> {
+        let principal = self.principal().await?;
+        let report = self.app().verify_ledger().await?;
+        let mut problems = Vec::new();
+        for (transaction, asset, sum) in &report.unbalanced_transactions {
+            problems.push(format!("transaction {transaction} sums to {sum} in {asset}"));
+        }
+        for (asset, sum) in &report.unbalanced_assets {
+            problems.push(format!("postings in {asset} sum to {sum}"));
+        }
+        for (merchant, mode, account, asset, balance) in &report.negative_balances {
+            problems.push(format!("{merchant} {mode} {account} {asset} is negative ({balance})"));
+        }
+        for (merchant, mode, account, asset) in &report.balance_mismatches {
+            problems.push(format!("{merchant} {mode} {account} {asset} differs from its postings"));
+        }
+        Ok(Json(SystemStatus {
+            status: if report.is_sound() { "ok" } else { "ledger_unsound" }.to_owned(),
+            version: env!("CARGO_PKG_VERSION").to_owned(),
+            mode: principal.scope.mode.code().to_owned(),
+            ledger: LedgerStatusView {
+                transaction_count: report.transaction_count,
+                posting_count: report.posting_count,
+                sound: report.is_sound(),
+                problems,
+            },
+            test_auto_settle_after_ms: self.app().rules().test_auto_settle_after_ms,
+            server_time_ms: self.app().now_ms(),
+        }))
+    }
+
+    /// Who this API key is: merchant, mode (test/live), role, owner, the tools it can use here,
+    /// and the limits that apply.
+    #[tool(
+        title = "Who am I",
+        annotations(read_only_hint = true, destructive_hint = false, idempotent_hint = true, open_world_hint = false)
+    )]
+    async fn whoami(&self, Parameters(_): Parameters<NoArgs>) -> Result<Json<WhoAmI>, ToolFailure> {
+        let principal = self.principal().await?;
+        let tools: Vec<String> = self.visible_tools(&principal).into_iter().map(|tool| tool.name.to_string()).collect();
+        let can_write = tools.iter().any(|name| {
+            self.registry.iter().any(|registered| registered.tool.name == name.as_str() && !registered.is_read_only())
+        });
+        Ok(Json(WhoAmI {
+            merchant_id: principal.scope.merchant_id.clone(),
+            merchant_name: principal.merchant_name.clone(),
+            mode: principal.scope.mode.code().to_owned(),
+            role: principal.role.code().to_owned(),
+            key_id: principal.key_id.clone(),
+            owner: principal.owner.clone(),
+            can_write,
+            tools,
+            limits: LimitsView {
+                amount_min_minor: limits::AMOUNT_MIN_MINOR,
+                amount_max_minor: limits::AMOUNT_MAX_MINOR,
+                idempotency_key_max_chars: limits::IDEMPOTENCY_KEY_MAX_CHARS,
+                list_limit_max: limits::LIST_LIMIT_MAX,
+            },
+        }))
+    }
+
+    /// Balances in every currency that has moved: available, pending and reserved, in minor
+    /// units with a display string.
+    #[tool(
+        title = "List balances",
+        annotations(read_only_hint = true, destructive_hint = false, idempotent_hint = true, open_world_hint = false)
+    )]
+    async fn list_balances(&self, Parameters(_): Parameters<NoArgs>) -> Result<Json<BalanceList>, ToolFailure> {
+        let principal = self.principal().await?;
+        let rows = self.app().balances(&principal, None).await?;
+        let mut assets: Vec<AssetRef> = rows.iter().map(|row| row.asset).collect();
+        assets.dedup_by(|a, b| a.code == b.code);
+        Ok(Json(BalanceList { data: assets.into_iter().map(|asset| balance_view(asset, &rows)).collect() }))
+    }
+
+    /// The balance of one currency: available (can be paid out or refunded), pending (received,
+    /// not yet settled) and reserved (held for payouts). Zero for a currency that never moved.
+    #[tool(
+        title = "Get balance",
+        annotations(read_only_hint = true, destructive_hint = false, idempotent_hint = true, open_world_hint = false)
+    )]
+    async fn get_balance(&self, Parameters(args): Parameters<GetBalanceArgs>) -> Result<Json<BalanceView>, ToolFailure> {
+        let principal = self.principal().await?;
+        let asset = parse_asset(&args.asset, "asset")?;
+        let rows = self.app().balances(&principal, Some(asset)).await?;
+        Ok(Json(balance_view(asset, &rows)))
+    }
+}

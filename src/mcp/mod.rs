@@ -1,0 +1,316 @@
+//! The MCP server: one module per toolset, each tool's arguments, result type, annotations,
+//! handler and tests side by side. This layer alone knows JSON and MCP; it turns arguments into
+//! app commands and app results into tool results.
+//!
+//! Visibility: a key sees the tools its role may use; `--toolsets` and `--read-only` narrow that
+//! further (read-only wins). A hidden tool that exists answers `forbidden`; an unknown name is a
+//! protocol error.
+
+pub mod account;
+pub mod audit;
+pub mod catalog;
+pub mod common;
+pub mod payments;
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use rmcp::handler::server::router::tool::ToolRouter;
+use rmcp::handler::server::tool::ToolCallContext;
+use rmcp::model::{
+    CacheScope, CallToolRequestParams, CallToolResponse, ContentBlock, Implementation, ListResourcesResult,
+    ListToolsResult, PaginatedRequestParams, ReadResourceRequestParams, ReadResourceResponse, ReadResourceResult,
+    Resource, ResourceContents, ResultType, ServerCapabilities, ServerConfig, Tool,
+};
+use rmcp::service::RequestContext;
+use rmcp::{ErrorData, RoleServer, ServerHandler};
+
+use crate::app::App;
+use crate::engine::principal::{Principal, Role};
+use crate::mcp::common::ToolFailure;
+
+pub const LLMS_TXT_URI: &str = "harepay://docs/llms.txt";
+
+/// A named group of tools, selectable with `--toolsets`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Toolset {
+    Account,
+    Payments,
+    Audit,
+}
+
+impl Toolset {
+    pub const ALL: [Toolset; 3] = [Toolset::Account, Toolset::Payments, Toolset::Audit];
+
+    pub fn code(self) -> &'static str {
+        match self {
+            Toolset::Account => "account",
+            Toolset::Payments => "payments",
+            Toolset::Audit => "audit",
+        }
+    }
+
+    pub fn parse(code: &str) -> Option<Toolset> {
+        Toolset::ALL.into_iter().find(|toolset| toolset.code() == code)
+    }
+
+    pub fn description(self) -> &'static str {
+        match self {
+            Toolset::Account => "who you are, system health, balances",
+            Toolset::Payments => "payment intents: create, list, inspect, refund, cancel, simulate (test mode)",
+            Toolset::Audit => "the event outbox and the audit log of every write attempt",
+        }
+    }
+
+    fn router(self) -> ToolRouter<HarepayServer> {
+        let generated = match self {
+            Toolset::Account => HarepayServer::account_tools(),
+            Toolset::Payments => HarepayServer::payments_tools(),
+            Toolset::Audit => HarepayServer::audit_tools(),
+        };
+        // Doc comments arrive with their line breaks; agents read descriptions as one paragraph.
+        let mut router = ToolRouter::new();
+        for mut route in generated {
+            if let Some(description) = &route.attr.description {
+                route.attr.description = Some(description.split_whitespace().collect::<Vec<_>>().join(" ").into());
+            }
+            router.add_route(route);
+        }
+        router
+    }
+}
+
+/// One tool of the registry, with the toolset it belongs to.
+#[derive(Debug, Clone)]
+pub struct RegisteredTool {
+    pub toolset: Toolset,
+    pub tool: Tool,
+}
+
+impl RegisteredTool {
+    pub fn is_read_only(&self) -> bool {
+        self.tool.annotations.as_ref().and_then(|a| a.read_only_hint) == Some(true)
+    }
+}
+
+/// Every tool harepay has, by toolset then name. tools/ and llms.txt are generated from this.
+pub fn registry() -> Vec<RegisteredTool> {
+    let mut tools = Vec::new();
+    for toolset in Toolset::ALL {
+        for tool in toolset.router().list_all() {
+            tools.push(RegisteredTool { toolset, tool });
+        }
+    }
+    tools
+}
+
+/// Server-wide narrowing of the tool list, from the command line.
+#[derive(Debug, Clone, Default)]
+pub struct ServerOptions {
+    /// Only read-only tools, whatever the key may do.
+    pub read_only: bool,
+    /// Only these toolsets; `None` is all of them.
+    pub toolsets: Option<BTreeSet<Toolset>>,
+}
+
+/// The MCP server for one connection. Cheap to clone: the state is shared.
+#[derive(Clone)]
+pub struct HarepayServer {
+    app: App,
+    secret_key: Arc<String>,
+    options: Arc<ServerOptions>,
+    registry: Arc<Vec<RegisteredTool>>,
+    tool_router: ToolRouter<HarepayServer>,
+}
+
+impl HarepayServer {
+    pub fn new(app: App, secret_key: String, options: ServerOptions) -> HarepayServer {
+        let mut tool_router = ToolRouter::new();
+        for toolset in Toolset::ALL {
+            tool_router.merge(toolset.router());
+        }
+        HarepayServer {
+            app,
+            secret_key: Arc::new(secret_key),
+            options: Arc::new(options),
+            registry: Arc::new(registry()),
+            tool_router,
+        }
+    }
+
+    pub fn app(&self) -> &App {
+        &self.app
+    }
+
+    /// The key's principal, checked on every call so that a revoked key stops working at once.
+    pub async fn principal(&self) -> Result<Principal, ToolFailure> {
+        Ok(self.app.authenticate(&self.secret_key).await?)
+    }
+
+    fn registered(&self, name: &str) -> Option<&RegisteredTool> {
+        self.registry.iter().find(|registered| registered.tool.name == name)
+    }
+
+    /// Why `principal` may not call `tool` here, if it may not.
+    fn refusal_reason(&self, principal: &Principal, tool: &RegisteredTool) -> Option<String> {
+        if let Some(toolsets) = &self.options.toolsets
+            && !toolsets.contains(&tool.toolset)
+        {
+            return Some(format!(
+                "{} is in toolset {}, which this server does not enable (--toolsets)",
+                tool.tool.name,
+                tool.toolset.code()
+            ));
+        }
+        if tool.is_read_only() {
+            return None;
+        }
+        if self.options.read_only {
+            return Some(format!("{} changes state and this server runs with --read-only", tool.tool.name));
+        }
+        if principal.role == Role::ReadOnly {
+            return Some(format!("{} changes state and this key is read_only", tool.tool.name));
+        }
+        None
+    }
+
+    pub fn visible_tools(&self, principal: &Principal) -> Vec<Tool> {
+        self.registry
+            .iter()
+            .filter(|registered| self.refusal_reason(principal, registered).is_none())
+            .map(|registered| registered.tool.clone())
+            .collect()
+    }
+}
+
+pub fn instructions() -> String {
+    format!(
+        "harepay moves a merchant's money. Conventions:\n\
+         - Amounts are JSON integers in the currency's minor unit ({{\"amount\": 1000000, \"currency\": \"NGN\"}} is ₦10,000.00). Never send floats or strings.\n\
+         - Read tools are safe to call freely. Write tools change nothing unless called with confirm: true; without it they return a preview of what would happen (fees, balances after).\n\
+         - Money-moving writes with confirm: true need an idempotency_key (1-255 chars, unique per operation). Retrying with the same key and arguments returns the original result (outcome \"replayed\") and moves nothing again.\n\
+         - Errors come back as results with isError and {{\"error\": {{\"type\", \"message\", \"param\"}}}}; act on error.type.\n\
+         - Lists are newest first: pass next_starting_after as starting_after for the next page.\n\
+         - Test-mode payments settle by themselves after a few seconds; simulate_payment forces an outcome.\n\
+         The full guide is the resource {LLMS_TXT_URI}."
+    )
+}
+
+impl ServerHandler for HarepayServer {
+    fn get_info(&self) -> ServerConfig {
+        ServerConfig::new(ServerCapabilities::builder().enable_tools().enable_resources().build())
+            .with_server_info(
+                Implementation::new("harepay", env!("CARGO_PKG_VERSION")).with_title("harepay payments"),
+            )
+            .with_instructions(instructions())
+    }
+
+    async fn list_tools(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        context: RequestContext<RoleServer>,
+    ) -> Result<ListToolsResult, ErrorData> {
+        let principal = self
+            .principal()
+            .await
+            .map_err(|failure| ErrorData::invalid_request(failure.error.message, None))?;
+        let mut result = ListToolsResult::with_all_items(self.visible_tools(&principal));
+        if context.protocol_version().is_some_and(|version| version >= rmcp::model::ProtocolVersion::V_2026_07_28) {
+            // The list depends on the key: only this client may cache it.
+            result = result.with_ttl_ms(0).with_cache_scope(CacheScope::Private);
+        }
+        Ok(result)
+    }
+
+    fn get_tool(&self, name: &str) -> Option<Tool> {
+        self.tool_router.get(name).cloned()
+    }
+
+    async fn call_tool(
+        &self,
+        request: CallToolRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<CallToolResponse, ErrorData> {
+        let name = request.name.to_string();
+        let Some(registered) = self.registered(&name).cloned() else {
+            return Err(ErrorData::invalid_params(format!("unknown tool {name:?}"), None));
+        };
+        let principal = match self.principal().await {
+            Ok(principal) => principal,
+            Err(failure) => return Ok(failure.into_call_tool_result().into()),
+        };
+        if let Some(reason) = self.refusal_reason(&principal, &registered) {
+            let failure = ToolFailure::new("forbidden", reason, None);
+            if !registered.is_read_only() {
+                let key = request.arguments.as_ref().and_then(|a| a.get("idempotency_key")).and_then(|k| k.as_str()).map(str::to_owned);
+                self.app.record_refusal(&principal, &name, key, "forbidden".to_owned(), failure.error.message.clone()).await;
+            }
+            return Ok(failure.into_call_tool_result().into());
+        }
+        let context = ToolCallContext::new(self, request, context);
+        let response = self.tool_router.call(context).await?;
+        Ok(self.envelope_argument_errors(response, &principal, &registered).await)
+    }
+
+    async fn list_resources(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ListResourcesResult, ErrorData> {
+        let llms_txt = Resource::new(LLMS_TXT_URI, "llms.txt")
+            .with_title("harepay guide for agents (llms.txt)")
+            .with_description("Auth, modes, money and idempotency conventions, the confirm rule and every tool.")
+            .with_mime_type("text/markdown");
+        Ok(ListResourcesResult::with_all_items(vec![llms_txt]))
+    }
+
+    async fn read_resource(
+        &self,
+        request: ReadResourceRequestParams,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ReadResourceResponse, ErrorData> {
+        if request.uri != LLMS_TXT_URI {
+            return Err(ErrorData::resource_not_found(format!("no resource {:?}", request.uri), None));
+        }
+        let contents = ResourceContents::TextResourceContents {
+            uri: LLMS_TXT_URI.to_owned(),
+            mime_type: Some("text/markdown".to_owned()),
+            text: catalog::llms_txt(),
+            meta: None,
+        };
+        Ok(ReadResourceResult::new(vec![contents]).into())
+    }
+}
+
+impl HarepayServer {
+    /// Arguments that did not decode (wrong type, unknown field, bad enum value) come back from
+    /// rmcp as a bare text error. Give them our envelope so agents can act on `error.type`, and
+    /// audit them when the tool writes.
+    async fn envelope_argument_errors(
+        &self,
+        response: CallToolResponse,
+        principal: &Principal,
+        registered: &RegisteredTool,
+    ) -> CallToolResponse {
+        let CallToolResponse::Complete(result) = response else { return response };
+        if result.is_error != Some(true) || result.structured_content.is_some() {
+            return CallToolResponse::Complete(result);
+        }
+        let text: Vec<String> = result
+            .content
+            .iter()
+            .filter_map(|block| match block {
+                ContentBlock::Text(text) => Some(text.text.clone()),
+                _ => None,
+            })
+            .collect();
+        let message = text.join(" ").replace("failed to deserialize parameters: ", "invalid arguments: ");
+        let failure = ToolFailure::new("invalid_request", message, None);
+        if !registered.is_read_only() {
+            self.app.record_refusal(principal, &registered.tool.name, None, "invalid_request".to_owned(), failure.error.message.clone()).await;
+        }
+        let mut result = failure.into_call_tool_result();
+        result.result_type = Some(ResultType::COMPLETE);
+        CallToolResponse::Complete(result)
+    }
+}

@@ -1,0 +1,197 @@
+//! Persistence behind a trait. All SQL lives below this folder: the SQLite backend now,
+//! a PostgreSQL backend for multi-instance deployments later.
+//!
+//! Architecture Invariant: the store never decides. It loads and saves engine types and the
+//! records below; whether a change is allowed is the engine's call, and only the app layer opens
+//! write sessions (`begin_write`), so it alone decides what commits together.
+
+pub mod sqlite;
+
+use crate::engine::ledger::{AccountKind, Balances, LedgerTransaction};
+use crate::engine::money::AssetRef;
+use crate::engine::payment::{PaymentIntent, PaymentStatus, Refund};
+use crate::engine::principal::{Mode, Role, Scope};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database error: {0}")]
+    Database(#[from] rusqlite::Error),
+    #[error("stored data is not valid: {0}")]
+    Corrupt(String),
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MerchantRecord {
+    pub id: String,
+    pub name: String,
+    pub created_at_ms: i64,
+}
+
+/// An API key as stored: the secret itself is never kept, only its SHA-256.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiKeyRecord {
+    pub id: String,
+    pub merchant_id: String,
+    pub merchant_name: String,
+    pub mode: Mode,
+    pub role: Role,
+    pub owner: String,
+    pub key_sha256_hex: String,
+    /// The last four characters, so people can tell keys apart.
+    pub key_last4: String,
+    pub created_at_ms: i64,
+    pub revoked_at_ms: Option<i64>,
+}
+
+/// What an idempotency key produced the first time.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdempotencyRecord {
+    pub scope: Scope,
+    pub key: String,
+    /// The tool the key was first used with.
+    pub operation: String,
+    /// SHA-256 of the canonical request, so a reuse with other arguments is detected.
+    pub request_sha256_hex: String,
+    pub object_id: Option<String>,
+    /// The result as first returned, replayed verbatim.
+    pub response_json: String,
+    pub created_at_ms: i64,
+}
+
+/// One write attempt: executed, previewed, replayed or refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditRecord {
+    pub id: String,
+    pub scope: Scope,
+    pub key_id: String,
+    pub actor_owner: String,
+    pub tool: String,
+    pub outcome: String,
+    pub error_type: Option<String>,
+    pub object_id: Option<String>,
+    pub idempotency_key: Option<String>,
+    pub detail: String,
+    pub created_at_ms: i64,
+}
+
+/// An event in the outbox, written with the state change it reports.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EventRecord {
+    pub id: String,
+    pub scope: Scope,
+    pub event_type: String,
+    pub object_id: String,
+    pub payload_json: String,
+    pub created_at_ms: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PageRequest {
+    pub limit: u32,
+    /// Return items older than this id (lists are newest first).
+    pub starting_after: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    pub has_more: bool,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PaymentFilter {
+    pub status: Option<PaymentStatus>,
+    pub customer: Option<String>,
+    pub created_gte_ms: Option<i64>,
+    pub created_lt_ms: Option<i64>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct EventFilter {
+    pub event_type: Option<String>,
+    pub object_id: Option<String>,
+}
+
+/// One merchant balance row.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BalanceRow {
+    pub asset: AssetRef,
+    pub account: AccountKind,
+    pub balance_minor: i64,
+}
+
+/// What `verify_ledger` found. Empty lists mean the ledger is sound.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LedgerReport {
+    pub transaction_count: i64,
+    pub posting_count: i64,
+    /// (transaction id, asset, sum) for transactions whose postings do not sum to zero.
+    pub unbalanced_transactions: Vec<(String, String, i128)>,
+    /// (asset, sum) where all postings of an asset do not sum to zero.
+    pub unbalanced_assets: Vec<(String, i128)>,
+    /// (merchant, mode, account, asset, balance) for merchant balances below zero.
+    pub negative_balances: Vec<(String, String, String, String, i64)>,
+    /// (merchant, mode, account, asset) whose stored balance differs from the sum of postings.
+    pub balance_mismatches: Vec<(String, String, String, String)>,
+}
+
+impl LedgerReport {
+    pub fn is_sound(&self) -> bool {
+        self.unbalanced_transactions.is_empty()
+            && self.unbalanced_assets.is_empty()
+            && self.negative_balances.is_empty()
+            && self.balance_mismatches.is_empty()
+    }
+}
+
+/// Reads, all within one consistent snapshot.
+pub trait StoreRead {
+    fn count_merchants(&self) -> StoreResult<i64>;
+    fn merchant_exists(&self, merchant_id: &str) -> StoreResult<bool>;
+    fn find_api_key_by_hash(&self, key_sha256_hex: &str) -> StoreResult<Option<ApiKeyRecord>>;
+    fn list_api_keys(&self) -> StoreResult<Vec<ApiKeyRecord>>;
+    fn get_payment(&self, scope: &Scope, id: &str) -> StoreResult<Option<PaymentIntent>>;
+    fn list_payments(&self, scope: &Scope, filter: &PaymentFilter, page: &PageRequest) -> StoreResult<Page<PaymentIntent>>;
+    fn list_refunds_for_payment(&self, scope: &Scope, payment_intent_id: &str) -> StoreResult<Vec<Refund>>;
+    /// Payments the test-mode simulator should settle: `auto_settle_at_ms <= now_ms`.
+    fn due_test_payments(&self, now_ms: i64, limit: u32) -> StoreResult<Vec<PaymentIntent>>;
+    /// Merchant balances (available, pending, reserved) of the given assets.
+    fn balances(&self, scope: &Scope, assets: &[AssetRef]) -> StoreResult<Balances>;
+    fn list_balance_rows(&self, scope: &Scope) -> StoreResult<Vec<BalanceRow>>;
+    fn get_idempotency(&self, scope: &Scope, key: &str) -> StoreResult<Option<IdempotencyRecord>>;
+    fn event_exists(&self, scope: &Scope, id: &str) -> StoreResult<bool>;
+    fn list_events(&self, scope: &Scope, filter: &EventFilter, page: &PageRequest) -> StoreResult<Page<EventRecord>>;
+    fn audit_exists(&self, scope: &Scope, id: &str) -> StoreResult<bool>;
+    fn list_audit(&self, scope: &Scope, page: &PageRequest) -> StoreResult<Page<AuditRecord>>;
+    fn verify_ledger(&self) -> StoreResult<LedgerReport>;
+}
+
+/// A write session: one transaction, with savepoints so that one command of a group commit can
+/// be undone without undoing its neighbours. Dropping it without `commit` rolls everything back.
+pub trait StoreWrite: StoreRead {
+    fn savepoint(&mut self) -> StoreResult<()>;
+    fn release_savepoint(&mut self) -> StoreResult<()>;
+    fn rollback_to_savepoint(&mut self) -> StoreResult<()>;
+    fn commit(self: Box<Self>) -> StoreResult<()>;
+
+    fn insert_merchant(&mut self, merchant: &MerchantRecord) -> StoreResult<()>;
+    fn insert_api_key(&mut self, key: &ApiKeyRecord) -> StoreResult<()>;
+    /// Returns false when no such unrevoked key exists.
+    fn revoke_api_key(&mut self, key_id: &str, now_ms: i64) -> StoreResult<bool>;
+    fn insert_payment(&mut self, payment: &PaymentIntent) -> StoreResult<()>;
+    fn update_payment(&mut self, payment: &PaymentIntent) -> StoreResult<()>;
+    fn insert_refund(&mut self, refund: &Refund) -> StoreResult<()>;
+    /// Records the transaction and its postings and updates the stored balances.
+    fn post_ledger_transaction(&mut self, scope: &Scope, transaction: &LedgerTransaction, now_ms: i64) -> StoreResult<()>;
+    fn insert_idempotency(&mut self, record: &IdempotencyRecord) -> StoreResult<()>;
+    fn append_audit(&mut self, record: &AuditRecord) -> StoreResult<()>;
+    fn append_event(&mut self, record: &EventRecord) -> StoreResult<()>;
+}
+
+/// A storage backend.
+pub trait Store: Send + Sync + 'static {
+    fn begin_read(&self) -> StoreResult<Box<dyn StoreRead + '_>>;
+    fn begin_write(&self) -> StoreResult<Box<dyn StoreWrite + '_>>;
+}

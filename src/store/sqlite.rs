@@ -1,0 +1,860 @@
+//! The embedded SQLite backend: one file, WAL, `synchronous=FULL` (a commit survives power loss).
+//! One writer connection behind a mutex; readers get their own connections and see a snapshot.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, MutexGuard};
+
+use rusqlite::{Connection, OpenFlags, OptionalExtension, Row, params};
+
+use crate::engine::ledger::{AccountKind, Balances, LedgerTransaction};
+use crate::engine::money::{Asset, AssetRef, Money, Network};
+use crate::engine::payment::{
+    NextAction, PaymentIntent, PaymentMethod, PaymentStatus, Rail, Refund, RefundStatus, Settlement,
+};
+use crate::engine::principal::{Mode, Role, Scope};
+use crate::store::{
+    ApiKeyRecord, AuditRecord, BalanceRow, EventFilter, EventRecord, IdempotencyRecord, LedgerReport, MerchantRecord,
+    Page, PageRequest, PaymentFilter, Store, StoreError, StoreRead, StoreResult, StoreWrite,
+};
+
+const MIGRATIONS: &[(i64, &str)] = &[(1, include_str!("schema.sql"))];
+
+/// How long a connection waits for another process's lock (the CLI and a server on one file).
+const BUSY_TIMEOUT_MS: u64 = 5_000;
+
+pub struct SqliteStore {
+    path: PathBuf,
+    writer: Mutex<Connection>,
+    idle_readers: Mutex<Vec<Connection>>,
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database at `path` and applies pending migrations.
+    pub fn open(path: &Path) -> StoreResult<SqliteStore> {
+        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::create_dir_all(parent)
+                .map_err(|e| StoreError::Corrupt(format!("cannot create {}: {e}", parent.display())))?;
+        }
+        let writer = Connection::open(path)?;
+        writer.busy_timeout(std::time::Duration::from_millis(BUSY_TIMEOUT_MS))?;
+        writer.pragma_update(None, "journal_mode", "WAL")?;
+        writer.pragma_update(None, "synchronous", "FULL")?;
+        writer.pragma_update(None, "foreign_keys", "ON")?;
+        apply_migrations(&writer)?;
+        Ok(SqliteStore { path: path.to_owned(), writer: Mutex::new(writer), idle_readers: Mutex::new(Vec::new()) })
+    }
+
+    fn open_reader(&self) -> StoreResult<Connection> {
+        let connection = Connection::open_with_flags(
+            &self.path,
+            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX | OpenFlags::SQLITE_OPEN_URI,
+        )?;
+        connection.busy_timeout(std::time::Duration::from_millis(BUSY_TIMEOUT_MS))?;
+        Ok(connection)
+    }
+}
+
+fn apply_migrations(connection: &Connection) -> StoreResult<()> {
+    connection.execute_batch(
+        "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at_ms INTEGER NOT NULL)",
+    )?;
+    for (version, sql) in MIGRATIONS {
+        let applied: bool = connection.query_row(
+            "SELECT EXISTS (SELECT 1 FROM schema_migrations WHERE version = ?1)",
+            [version],
+            |row| row.get(0),
+        )?;
+        if !applied {
+            connection.execute_batch(&format!(
+                "BEGIN IMMEDIATE; {sql}; INSERT INTO schema_migrations (version, applied_at_ms) VALUES ({version}, CAST(unixepoch('subsec') * 1000 AS INTEGER)); COMMIT;"
+            ))?;
+        }
+    }
+    Ok(())
+}
+
+impl Store for SqliteStore {
+    fn begin_read(&self) -> StoreResult<Box<dyn StoreRead + '_>> {
+        let pooled = self.idle_readers.lock().expect("reader pool lock").pop();
+        let connection = match pooled {
+            Some(connection) => connection,
+            None => self.open_reader()?,
+        };
+        connection.execute_batch("BEGIN")?;
+        Ok(Box::new(SqliteRead { store: self, connection: Some(connection) }))
+    }
+
+    fn begin_write(&self) -> StoreResult<Box<dyn StoreWrite + '_>> {
+        let guard = self.writer.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        guard.execute_batch("BEGIN IMMEDIATE")?;
+        Ok(Box::new(SqliteWrite { connection: guard, finished: false, savepoint_depth: 0 }))
+    }
+}
+
+struct SqliteRead<'s> {
+    store: &'s SqliteStore,
+    connection: Option<Connection>,
+}
+
+impl Drop for SqliteRead<'_> {
+    fn drop(&mut self) {
+        if let Some(connection) = self.connection.take()
+            && connection.execute_batch("COMMIT").is_ok()
+        {
+            self.store.idle_readers.lock().expect("reader pool lock").push(connection);
+        }
+    }
+}
+
+struct SqliteWrite<'s> {
+    connection: MutexGuard<'s, Connection>,
+    finished: bool,
+    savepoint_depth: u32,
+}
+
+impl Drop for SqliteWrite<'_> {
+    fn drop(&mut self) {
+        if !self.finished {
+            // Not committed: nothing of this session may persist.
+            let _ = self.connection.execute_batch("ROLLBACK");
+        }
+    }
+}
+
+/// Both session kinds read through the same code.
+trait HasConnection {
+    fn connection(&self) -> &Connection;
+}
+
+impl HasConnection for SqliteRead<'_> {
+    fn connection(&self) -> &Connection {
+        self.connection.as_ref().expect("connection present until drop")
+    }
+}
+
+impl HasConnection for SqliteWrite<'_> {
+    fn connection(&self) -> &Connection {
+        &self.connection
+    }
+}
+
+fn corrupt(what: &str, value: &str) -> StoreError {
+    StoreError::Corrupt(format!("unknown {what} {value:?}"))
+}
+
+fn parse_mode(value: &str) -> StoreResult<Mode> {
+    Mode::parse(value).ok_or_else(|| corrupt("mode", value))
+}
+
+fn asset_of(code: &str) -> StoreResult<AssetRef> {
+    Asset::lookup(code).ok_or_else(|| corrupt("asset", code))
+}
+
+const PAYMENT_COLUMNS: &str = "id, merchant_id, mode, amount_minor, asset, network, method, rail, settle_asset, \
+     settle_amount_minor, settle_rate, customer, description, metadata_json, status, next_action_json, fee_minor, \
+     amount_refunded_minor, failure_reason, auto_settle_at_ms, created_at_ms, updated_at_ms";
+
+/// Raw column values of one payment row, converted into a `PaymentIntent` after the row
+/// borrow ends so that conversion errors can be `StoreError`s.
+struct PaymentRow {
+    text: [Option<String>; 15],
+    amount_minor: i64,
+    settle_amount_minor: Option<i64>,
+    fee_minor: i64,
+    amount_refunded_minor: i64,
+    auto_settle_at_ms: Option<i64>,
+    created_at_ms: i64,
+    updated_at_ms: i64,
+}
+
+fn read_payment_row(row: &Row<'_>) -> rusqlite::Result<PaymentRow> {
+    // Column indices follow PAYMENT_COLUMNS.
+    Ok(PaymentRow {
+        text: [
+            row.get(0)?,
+            row.get(1)?,
+            row.get(2)?,
+            row.get(4)?,
+            row.get(5)?,
+            row.get(6)?,
+            row.get(7)?,
+            row.get(8)?,
+            row.get(10)?,
+            row.get(11)?,
+            row.get(12)?,
+            row.get(13)?,
+            row.get(14)?,
+            row.get(15)?,
+            row.get(18)?,
+        ],
+        amount_minor: row.get(3)?,
+        settle_amount_minor: row.get(9)?,
+        fee_minor: row.get(16)?,
+        amount_refunded_minor: row.get(17)?,
+        auto_settle_at_ms: row.get(19)?,
+        created_at_ms: row.get(20)?,
+        updated_at_ms: row.get(21)?,
+    })
+}
+
+fn payment_from_row(raw: PaymentRow) -> StoreResult<PaymentIntent> {
+    let [id, merchant_id, mode, asset, network, method, rail, settle_asset, settle_rate, customer, description, metadata_json, status, next_action_json, failure_reason] =
+        raw.text;
+    let id = id.ok_or_else(|| corrupt("payment id", ""))?;
+    let mode = parse_mode(mode.as_deref().unwrap_or_default())?;
+    let asset = asset_of(asset.as_deref().unwrap_or_default())?;
+    let network = match network {
+        Some(code) => Some(Network::parse(&code).ok_or_else(|| corrupt("network", &code))?),
+        None => None,
+    };
+    let method_code = method.unwrap_or_default();
+    let method = PaymentMethod::parse(&method_code).ok_or_else(|| corrupt("method", &method_code))?;
+    let rail_code = rail.unwrap_or_default();
+    let rail = Rail::parse(&rail_code).ok_or_else(|| corrupt("rail", &rail_code))?;
+    let settlement = match (settle_asset, raw.settle_amount_minor, settle_rate) {
+        (Some(code), Some(amount_minor), Some(rate_text)) => {
+            Some(Settlement { asset: asset_of(&code)?, amount_minor, rate_text })
+        }
+        _ => None,
+    };
+    let metadata: BTreeMap<String, String> = serde_json::from_str(metadata_json.as_deref().unwrap_or("{}"))
+        .map_err(|e| StoreError::Corrupt(format!("metadata of {id}: {e}")))?;
+    let status_code = status.unwrap_or_default();
+    let status = PaymentStatus::parse(&status_code).ok_or_else(|| corrupt("payment status", &status_code))?;
+    let next_action = match next_action_json {
+        Some(json) => Some(next_action_from_json(&json)?),
+        None => None,
+    };
+    Ok(PaymentIntent {
+        id,
+        scope: Scope { merchant_id: merchant_id.unwrap_or_default(), mode },
+        amount: Money { asset, amount_minor: raw.amount_minor },
+        network,
+        method,
+        rail,
+        settlement,
+        customer,
+        description,
+        metadata,
+        status,
+        next_action,
+        fee_minor: raw.fee_minor,
+        amount_refunded_minor: raw.amount_refunded_minor,
+        failure_reason,
+        auto_settle_at_ms: raw.auto_settle_at_ms,
+        created_at_ms: raw.created_at_ms,
+        updated_at_ms: raw.updated_at_ms,
+    })
+}
+
+fn next_action_to_json(action: &NextAction) -> String {
+    let value = match action {
+        NextAction::BankTransfer { bank_name, account_number, account_name } => serde_json::json!({
+            "type": "bank_transfer", "bank_name": bank_name, "account_number": account_number, "account_name": account_name,
+        }),
+        NextAction::CryptoDeposit { address, network } => {
+            serde_json::json!({ "type": "crypto_deposit", "address": address, "network": network.code() })
+        }
+        NextAction::CardCheckout { url } => serde_json::json!({ "type": "card_checkout", "url": url }),
+    };
+    value.to_string()
+}
+
+fn next_action_from_json(json: &str) -> StoreResult<NextAction> {
+    let value: serde_json::Value =
+        serde_json::from_str(json).map_err(|e| StoreError::Corrupt(format!("next_action: {e}")))?;
+    let field = |name: &str| value.get(name).and_then(|v| v.as_str()).unwrap_or_default().to_owned();
+    match field("type").as_str() {
+        "bank_transfer" => Ok(NextAction::BankTransfer {
+            bank_name: field("bank_name"),
+            account_number: field("account_number"),
+            account_name: field("account_name"),
+        }),
+        "crypto_deposit" => {
+            let code = field("network");
+            let network = Network::parse(&code).ok_or_else(|| corrupt("network", &code))?;
+            Ok(NextAction::CryptoDeposit { address: field("address"), network })
+        }
+        "card_checkout" => Ok(NextAction::CardCheckout { url: field("url") }),
+        other => Err(corrupt("next_action type", other)),
+    }
+}
+
+fn query_payments(
+    connection: &Connection,
+    where_sql: &str,
+    values: &[&dyn rusqlite::ToSql],
+) -> StoreResult<Vec<PaymentIntent>> {
+    let sql = format!("SELECT {PAYMENT_COLUMNS} FROM payment_intents WHERE {where_sql}");
+    let mut statement = connection.prepare_cached(&sql)?;
+    let rows = statement.query_map(values, read_payment_row)?;
+    let mut payments = Vec::new();
+    for row in rows {
+        payments.push(payment_from_row(row?)?);
+    }
+    Ok(payments)
+}
+
+/// Applies `limit + 1` to learn `has_more` without a second query.
+fn into_page<T>(mut items: Vec<T>, limit: u32) -> Page<T> {
+    let has_more = items.len() > limit as usize;
+    items.truncate(limit as usize);
+    Page { items, has_more }
+}
+
+fn api_key_from_row(row: &Row<'_>) -> rusqlite::Result<(ApiKeyRecord, String, String)> {
+    let mode: String = row.get(3)?;
+    let role: String = row.get(4)?;
+    Ok((
+        ApiKeyRecord {
+            id: row.get(0)?,
+            merchant_id: row.get(1)?,
+            merchant_name: row.get(2)?,
+            mode: Mode::Test,
+            role: Role::Maker,
+            owner: row.get(5)?,
+            key_sha256_hex: row.get(6)?,
+            key_last4: row.get(7)?,
+            created_at_ms: row.get(8)?,
+            revoked_at_ms: row.get(9)?,
+        },
+        mode,
+        role,
+    ))
+}
+
+fn finish_api_key((mut record, mode, role): (ApiKeyRecord, String, String)) -> StoreResult<ApiKeyRecord> {
+    record.mode = parse_mode(&mode)?;
+    record.role = Role::parse(&role).ok_or_else(|| corrupt("role", &role))?;
+    Ok(record)
+}
+
+const API_KEY_SELECT: &str = "SELECT k.id, k.merchant_id, m.name, k.mode, k.role, k.owner, k.key_sha256_hex, \
+     k.key_last4, k.created_at_ms, k.revoked_at_ms FROM api_keys k JOIN merchants m ON m.id = k.merchant_id";
+
+fn event_from_row(row: &Row<'_>) -> rusqlite::Result<(EventRecord, String)> {
+    Ok((
+        EventRecord {
+            id: row.get(0)?,
+            scope: Scope { merchant_id: row.get(1)?, mode: Mode::Test },
+            event_type: row.get(3)?,
+            object_id: row.get(4)?,
+            payload_json: row.get(5)?,
+            created_at_ms: row.get(6)?,
+        },
+        row.get(2)?,
+    ))
+}
+
+fn audit_from_row(row: &Row<'_>) -> rusqlite::Result<(AuditRecord, String)> {
+    Ok((
+        AuditRecord {
+            id: row.get(0)?,
+            scope: Scope { merchant_id: row.get(1)?, mode: Mode::Test },
+            key_id: row.get(3)?,
+            actor_owner: row.get(4)?,
+            tool: row.get(5)?,
+            outcome: row.get(6)?,
+            error_type: row.get(7)?,
+            object_id: row.get(8)?,
+            idempotency_key: row.get(9)?,
+            detail: row.get(10)?,
+            created_at_ms: row.get(11)?,
+        },
+        row.get(2)?,
+    ))
+}
+
+impl<T: HasConnection> StoreRead for T {
+    fn count_merchants(&self) -> StoreResult<i64> {
+        Ok(self.connection().query_row("SELECT COUNT(*) FROM merchants", [], |row| row.get(0))?)
+    }
+
+    fn merchant_exists(&self, merchant_id: &str) -> StoreResult<bool> {
+        Ok(self.connection().query_row("SELECT EXISTS (SELECT 1 FROM merchants WHERE id = ?1)", [merchant_id], |row| row.get(0))?)
+    }
+
+    fn find_api_key_by_hash(&self, key_sha256_hex: &str) -> StoreResult<Option<ApiKeyRecord>> {
+        let sql = format!("{API_KEY_SELECT} WHERE k.key_sha256_hex = ?1");
+        let found = self.connection().prepare_cached(&sql)?.query_row([key_sha256_hex], api_key_from_row).optional()?;
+        found.map(finish_api_key).transpose()
+    }
+
+    fn list_api_keys(&self) -> StoreResult<Vec<ApiKeyRecord>> {
+        let sql = format!("{API_KEY_SELECT} ORDER BY k.created_at_ms, k.id");
+        let mut statement = self.connection().prepare_cached(&sql)?;
+        let rows = statement.query_map([], api_key_from_row)?;
+        rows.map(|row| finish_api_key(row?)).collect()
+    }
+
+    fn get_payment(&self, scope: &Scope, id: &str) -> StoreResult<Option<PaymentIntent>> {
+        let mode = scope.mode.code();
+        let mut found = query_payments(
+            self.connection(),
+            "merchant_id = ?1 AND mode = ?2 AND id = ?3",
+            &[&scope.merchant_id, &mode, &id],
+        )?;
+        Ok(found.pop())
+    }
+
+    fn list_payments(&self, scope: &Scope, filter: &PaymentFilter, page: &PageRequest) -> StoreResult<Page<PaymentIntent>> {
+        let mode = scope.mode.code();
+        let status = filter.status.map(|status| status.code());
+        let limit_plus_one = i64::from(page.limit) + 1;
+        let items = query_payments(
+            self.connection(),
+            "merchant_id = ?1 AND mode = ?2 \
+             AND (?3 IS NULL OR status = ?3) \
+             AND (?4 IS NULL OR customer = ?4) \
+             AND (?5 IS NULL OR created_at_ms >= ?5) \
+             AND (?6 IS NULL OR created_at_ms < ?6) \
+             AND (?7 IS NULL OR seq < (SELECT seq FROM payment_intents WHERE id = ?7)) \
+             ORDER BY seq DESC LIMIT ?8",
+            &[
+                &scope.merchant_id,
+                &mode,
+                &status,
+                &filter.customer,
+                &filter.created_gte_ms,
+                &filter.created_lt_ms,
+                &page.starting_after,
+                &limit_plus_one,
+            ],
+        )?;
+        Ok(into_page(items, page.limit))
+    }
+
+    fn list_refunds_for_payment(&self, scope: &Scope, payment_intent_id: &str) -> StoreResult<Vec<Refund>> {
+        let mut statement = self.connection().prepare_cached(
+            "SELECT id, amount_minor, asset, reason, status, created_at_ms FROM refunds \
+             WHERE merchant_id = ?1 AND mode = ?2 AND payment_intent_id = ?3 ORDER BY seq",
+        )?;
+        let rows = statement.query_map(params![scope.merchant_id, scope.mode.code(), payment_intent_id], |row| {
+            Ok((
+                row.get::<_, String>(0)?,
+                row.get::<_, i64>(1)?,
+                row.get::<_, String>(2)?,
+                row.get::<_, Option<String>>(3)?,
+                row.get::<_, String>(4)?,
+                row.get::<_, i64>(5)?,
+            ))
+        })?;
+        let mut refunds = Vec::new();
+        for row in rows {
+            let (id, amount_minor, asset, reason, status, created_at_ms) = row?;
+            refunds.push(Refund {
+                id,
+                scope: scope.clone(),
+                payment_intent_id: payment_intent_id.to_owned(),
+                amount: Money { asset: asset_of(&asset)?, amount_minor },
+                reason,
+                status: RefundStatus::parse(&status).ok_or_else(|| corrupt("refund status", &status))?,
+                created_at_ms,
+            });
+        }
+        Ok(refunds)
+    }
+
+    fn due_test_payments(&self, now_ms: i64, limit: u32) -> StoreResult<Vec<PaymentIntent>> {
+        let limit = i64::from(limit);
+        query_payments(
+            self.connection(),
+            "auto_settle_at_ms IS NOT NULL AND auto_settle_at_ms <= ?1 AND mode = 'test' ORDER BY auto_settle_at_ms LIMIT ?2",
+            &[&now_ms, &limit],
+        )
+    }
+
+    fn balances(&self, scope: &Scope, assets: &[AssetRef]) -> StoreResult<Balances> {
+        let mut balances = Balances::default();
+        let mut statement = self.connection().prepare_cached(
+            "SELECT account, balance_minor FROM account_balances WHERE merchant_id = ?1 AND mode = ?2 AND asset = ?3 \
+             AND account IN ('available', 'pending', 'reserved')",
+        )?;
+        for asset in assets {
+            for account in [AccountKind::Available, AccountKind::Pending, AccountKind::Reserved] {
+                balances.set(account, asset, 0);
+            }
+            let rows = statement.query_map(params![scope.merchant_id, scope.mode.code(), asset.code], |row| {
+                Ok((row.get::<_, String>(0)?, row.get::<_, i64>(1)?))
+            })?;
+            for row in rows {
+                let (account, balance_minor) = row?;
+                let account = AccountKind::parse(&account).ok_or_else(|| corrupt("account", &account))?;
+                balances.set(account, asset, balance_minor);
+            }
+        }
+        Ok(balances)
+    }
+
+    fn list_balance_rows(&self, scope: &Scope) -> StoreResult<Vec<BalanceRow>> {
+        let mut statement = self.connection().prepare_cached(
+            "SELECT asset, account, balance_minor FROM account_balances WHERE merchant_id = ?1 AND mode = ?2 \
+             AND account IN ('available', 'pending', 'reserved') ORDER BY asset, account",
+        )?;
+        let rows = statement.query_map(params![scope.merchant_id, scope.mode.code()], |row| {
+            Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?, row.get::<_, i64>(2)?))
+        })?;
+        let mut balance_rows = Vec::new();
+        for row in rows {
+            let (asset, account, balance_minor) = row?;
+            balance_rows.push(BalanceRow {
+                asset: asset_of(&asset)?,
+                account: AccountKind::parse(&account).ok_or_else(|| corrupt("account", &account))?,
+                balance_minor,
+            });
+        }
+        Ok(balance_rows)
+    }
+
+    fn get_idempotency(&self, scope: &Scope, key: &str) -> StoreResult<Option<IdempotencyRecord>> {
+        let found = self
+            .connection()
+            .prepare_cached(
+                "SELECT operation, request_sha256_hex, object_id, response_json, created_at_ms FROM idempotency_records \
+                 WHERE merchant_id = ?1 AND mode = ?2 AND key = ?3",
+            )?
+            .query_row(params![scope.merchant_id, scope.mode.code(), key], |row| {
+                Ok(IdempotencyRecord {
+                    scope: scope.clone(),
+                    key: key.to_owned(),
+                    operation: row.get(0)?,
+                    request_sha256_hex: row.get(1)?,
+                    object_id: row.get(2)?,
+                    response_json: row.get(3)?,
+                    created_at_ms: row.get(4)?,
+                })
+            })
+            .optional()?;
+        Ok(found)
+    }
+
+    fn event_exists(&self, scope: &Scope, id: &str) -> StoreResult<bool> {
+        Ok(self.connection().prepare_cached("SELECT EXISTS (SELECT 1 FROM events WHERE merchant_id = ?1 AND mode = ?2 AND id = ?3)")?
+            .query_row(params![scope.merchant_id, scope.mode.code(), id], |row| row.get(0))?)
+    }
+
+    fn list_events(&self, scope: &Scope, filter: &EventFilter, page: &PageRequest) -> StoreResult<Page<EventRecord>> {
+        let mut statement = self.connection().prepare_cached(
+            "SELECT id, merchant_id, mode, type, object_id, payload_json, created_at_ms FROM events \
+             WHERE merchant_id = ?1 AND mode = ?2 AND (?3 IS NULL OR type = ?3) AND (?4 IS NULL OR object_id = ?4) \
+             AND (?5 IS NULL OR seq < (SELECT seq FROM events WHERE id = ?5)) ORDER BY seq DESC LIMIT ?6",
+        )?;
+        let rows = statement.query_map(
+            params![
+                scope.merchant_id,
+                scope.mode.code(),
+                filter.event_type,
+                filter.object_id,
+                page.starting_after,
+                i64::from(page.limit) + 1
+            ],
+            event_from_row,
+        )?;
+        let mut items = Vec::new();
+        for row in rows {
+            let (mut event, mode) = row?;
+            event.scope.mode = parse_mode(&mode)?;
+            items.push(event);
+        }
+        Ok(into_page(items, page.limit))
+    }
+
+    fn audit_exists(&self, scope: &Scope, id: &str) -> StoreResult<bool> {
+        Ok(self.connection().prepare_cached("SELECT EXISTS (SELECT 1 FROM audit_log WHERE merchant_id = ?1 AND mode = ?2 AND id = ?3)")?
+            .query_row(params![scope.merchant_id, scope.mode.code(), id], |row| row.get(0))?)
+    }
+
+    fn list_audit(&self, scope: &Scope, page: &PageRequest) -> StoreResult<Page<AuditRecord>> {
+        let mut statement = self.connection().prepare_cached(
+            "SELECT id, merchant_id, mode, key_id, actor_owner, tool, outcome, error_type, object_id, idempotency_key, \
+             detail, created_at_ms FROM audit_log WHERE merchant_id = ?1 AND mode = ?2 \
+             AND (?3 IS NULL OR seq < (SELECT seq FROM audit_log WHERE id = ?3)) ORDER BY seq DESC LIMIT ?4",
+        )?;
+        let rows = statement.query_map(
+            params![scope.merchant_id, scope.mode.code(), page.starting_after, i64::from(page.limit) + 1],
+            audit_from_row,
+        )?;
+        let mut items = Vec::new();
+        for row in rows {
+            let (mut record, mode) = row?;
+            record.scope.mode = parse_mode(&mode)?;
+            items.push(record);
+        }
+        Ok(into_page(items, page.limit))
+    }
+
+    fn verify_ledger(&self) -> StoreResult<LedgerReport> {
+        let connection = self.connection();
+        let mut report = LedgerReport {
+            transaction_count: connection.query_row("SELECT COUNT(*) FROM ledger_transactions", [], |row| row.get(0))?,
+            posting_count: connection.query_row("SELECT COUNT(*) FROM ledger_postings", [], |row| row.get(0))?,
+            ..LedgerReport::default()
+        };
+        // SQLite's SUM raises an error on i64 overflow rather than wrapping, so a sum read here
+        // is exact.
+        let mut statement = connection.prepare(
+            "SELECT transaction_id, asset, SUM(amount_minor) FROM ledger_postings GROUP BY transaction_id, asset \
+             HAVING SUM(amount_minor) != 0",
+        )?;
+        for row in statement.query_map([], |row| Ok((row.get(0)?, row.get(1)?, row.get::<_, i64>(2)?)))? {
+            let (transaction_id, asset, sum) = row?;
+            report.unbalanced_transactions.push((transaction_id, asset, i128::from(sum)));
+        }
+        let mut statement =
+            connection.prepare("SELECT asset, SUM(amount_minor) FROM ledger_postings GROUP BY asset HAVING SUM(amount_minor) != 0")?;
+        for row in statement.query_map([], |row| Ok((row.get(0)?, row.get::<_, i64>(1)?)))? {
+            let (asset, sum) = row?;
+            report.unbalanced_assets.push((asset, i128::from(sum)));
+        }
+        let mut statement = connection.prepare(
+            "SELECT merchant_id, mode, account, asset, balance_minor FROM account_balances \
+             WHERE account IN ('available', 'pending', 'reserved') AND balance_minor < 0",
+        )?;
+        for row in statement.query_map([], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?, row.get(4)?)))? {
+            report.negative_balances.push(row?);
+        }
+        let mut statement = connection.prepare(
+            "SELECT b.merchant_id, b.mode, b.account, b.asset FROM account_balances b \
+             LEFT JOIN (SELECT merchant_id, mode, account, asset, SUM(amount_minor) AS total FROM ledger_postings \
+                        GROUP BY merchant_id, mode, account, asset) p \
+             ON p.merchant_id = b.merchant_id AND p.mode = b.mode AND p.account = b.account AND p.asset = b.asset \
+             WHERE b.balance_minor != COALESCE(p.total, 0) \
+             UNION ALL \
+             SELECT p.merchant_id, p.mode, p.account, p.asset FROM ledger_postings p \
+             LEFT JOIN account_balances b \
+             ON p.merchant_id = b.merchant_id AND p.mode = b.mode AND p.account = b.account AND p.asset = b.asset \
+             WHERE b.merchant_id IS NULL GROUP BY p.merchant_id, p.mode, p.account, p.asset",
+        )?;
+        for row in statement.query_map([], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?)))? {
+            report.balance_mismatches.push(row?);
+        }
+        Ok(report)
+    }
+}
+
+fn payment_params(payment: &PaymentIntent) -> Vec<Box<dyn rusqlite::ToSql>> {
+    let metadata_json = serde_json::to_string(&payment.metadata).expect("string map serializes");
+    vec![
+        Box::new(payment.id.clone()),
+        Box::new(payment.scope.merchant_id.clone()),
+        Box::new(payment.scope.mode.code()),
+        Box::new(payment.amount.amount_minor),
+        Box::new(payment.amount.asset.code),
+        Box::new(payment.network.map(|n| n.code())),
+        Box::new(payment.method.code()),
+        Box::new(payment.rail.code()),
+        Box::new(payment.settlement.as_ref().map(|s| s.asset.code)),
+        Box::new(payment.settlement.as_ref().map(|s| s.amount_minor)),
+        Box::new(payment.settlement.as_ref().map(|s| s.rate_text.clone())),
+        Box::new(payment.customer.clone()),
+        Box::new(payment.description.clone()),
+        Box::new(metadata_json),
+        Box::new(payment.status.code()),
+        Box::new(payment.next_action.as_ref().map(next_action_to_json)),
+        Box::new(payment.fee_minor),
+        Box::new(payment.amount_refunded_minor),
+        Box::new(payment.failure_reason.clone()),
+        Box::new(payment.auto_settle_at_ms),
+        Box::new(payment.created_at_ms),
+        Box::new(payment.updated_at_ms),
+    ]
+}
+
+impl StoreWrite for SqliteWrite<'_> {
+    fn savepoint(&mut self) -> StoreResult<()> {
+        self.connection.execute_batch("SAVEPOINT command")?;
+        self.savepoint_depth += 1;
+        Ok(())
+    }
+
+    fn release_savepoint(&mut self) -> StoreResult<()> {
+        assert!(self.savepoint_depth > 0, "release without a savepoint");
+        self.connection.execute_batch("RELEASE command")?;
+        self.savepoint_depth -= 1;
+        Ok(())
+    }
+
+    fn rollback_to_savepoint(&mut self) -> StoreResult<()> {
+        assert!(self.savepoint_depth > 0, "rollback without a savepoint");
+        self.connection.execute_batch("ROLLBACK TO command; RELEASE command")?;
+        self.savepoint_depth -= 1;
+        Ok(())
+    }
+
+    fn commit(mut self: Box<Self>) -> StoreResult<()> {
+        assert_eq!(self.savepoint_depth, 0, "commit with an open savepoint");
+        self.connection.execute_batch("COMMIT")?;
+        self.finished = true;
+        Ok(())
+    }
+
+    fn insert_merchant(&mut self, merchant: &MerchantRecord) -> StoreResult<()> {
+        self.connection.execute(
+            "INSERT INTO merchants (id, name, created_at_ms) VALUES (?1, ?2, ?3)",
+            params![merchant.id, merchant.name, merchant.created_at_ms],
+        )?;
+        Ok(())
+    }
+
+    fn insert_api_key(&mut self, key: &ApiKeyRecord) -> StoreResult<()> {
+        self.connection.execute(
+            "INSERT INTO api_keys (id, merchant_id, mode, role, owner, key_sha256_hex, key_last4, created_at_ms, revoked_at_ms) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+            params![
+                key.id,
+                key.merchant_id,
+                key.mode.code(),
+                key.role.code(),
+                key.owner,
+                key.key_sha256_hex,
+                key.key_last4,
+                key.created_at_ms,
+                key.revoked_at_ms
+            ],
+        )?;
+        Ok(())
+    }
+
+    fn revoke_api_key(&mut self, key_id: &str, now_ms: i64) -> StoreResult<bool> {
+        let changed = self.connection.execute(
+            "UPDATE api_keys SET revoked_at_ms = ?2 WHERE id = ?1 AND revoked_at_ms IS NULL",
+            params![key_id, now_ms],
+        )?;
+        Ok(changed == 1)
+    }
+
+    fn insert_payment(&mut self, payment: &PaymentIntent) -> StoreResult<()> {
+        let values = payment_params(payment);
+        let placeholders: Vec<String> = (1..=values.len()).map(|i| format!("?{i}")).collect();
+        let sql = format!("INSERT INTO payment_intents ({PAYMENT_COLUMNS}) VALUES ({})", placeholders.join(", "));
+        self.connection.prepare_cached(&sql)?.execute(rusqlite::params_from_iter(values.iter()))?;
+        Ok(())
+    }
+
+    fn update_payment(&mut self, payment: &PaymentIntent) -> StoreResult<()> {
+        let values = payment_params(payment);
+        let assignments: Vec<String> =
+            PAYMENT_COLUMNS.split(", ").enumerate().skip(1).map(|(i, column)| format!("{column} = ?{}", i + 1)).collect();
+        let sql = format!("UPDATE payment_intents SET {} WHERE id = ?1", assignments.join(", "));
+        let changed = self.connection.prepare_cached(&sql)?.execute(rusqlite::params_from_iter(values.iter()))?;
+        if changed != 1 {
+            return Err(StoreError::Corrupt(format!("payment {} to update does not exist", payment.id)));
+        }
+        Ok(())
+    }
+
+    fn insert_refund(&mut self, refund: &Refund) -> StoreResult<()> {
+        self.connection
+            .prepare_cached(
+                "INSERT INTO refunds (id, merchant_id, mode, payment_intent_id, amount_minor, asset, reason, status, created_at_ms) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+            )?
+            .execute(params![
+                refund.id,
+                refund.scope.merchant_id,
+                refund.scope.mode.code(),
+                refund.payment_intent_id,
+                refund.amount.amount_minor,
+                refund.amount.asset.code,
+                refund.reason,
+                refund.status.code(),
+                refund.created_at_ms
+            ])?;
+        Ok(())
+    }
+
+    fn post_ledger_transaction(&mut self, scope: &Scope, transaction: &LedgerTransaction, now_ms: i64) -> StoreResult<()> {
+        transaction.assert_balanced();
+        let mode = scope.mode.code();
+        self.connection
+            .prepare_cached(
+                "INSERT INTO ledger_transactions (id, merchant_id, mode, reference_id, reason, created_at_ms) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            )?
+            .execute(params![transaction.id, scope.merchant_id, mode, transaction.reference_id, transaction.reason, now_ms])?;
+        for posting in &transaction.postings {
+            self.connection
+                .prepare_cached(
+                    "INSERT INTO ledger_postings (transaction_id, merchant_id, mode, account, asset, amount_minor) \
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                )?
+                .execute(params![
+                    transaction.id,
+                    scope.merchant_id,
+                    mode,
+                    posting.account.code(),
+                    posting.asset.code,
+                    posting.amount_minor
+                ])?;
+            self.connection
+                .prepare_cached(
+                    "INSERT INTO account_balances (merchant_id, mode, account, asset, balance_minor) \
+                     VALUES (?1, ?2, ?3, ?4, ?5) \
+                     ON CONFLICT (merchant_id, mode, account, asset) DO UPDATE SET balance_minor = balance_minor + excluded.balance_minor",
+                )?
+                .execute(params![scope.merchant_id, mode, posting.account.code(), posting.asset.code, posting.amount_minor])?;
+        }
+        Ok(())
+    }
+
+    fn insert_idempotency(&mut self, record: &IdempotencyRecord) -> StoreResult<()> {
+        self.connection
+            .prepare_cached(
+                "INSERT INTO idempotency_records (merchant_id, mode, key, operation, request_sha256_hex, object_id, \
+                 response_json, created_at_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            )?
+            .execute(params![
+                record.scope.merchant_id,
+                record.scope.mode.code(),
+                record.key,
+                record.operation,
+                record.request_sha256_hex,
+                record.object_id,
+                record.response_json,
+                record.created_at_ms
+            ])?;
+        Ok(())
+    }
+
+    fn append_audit(&mut self, record: &AuditRecord) -> StoreResult<()> {
+        self.connection
+            .prepare_cached(
+                "INSERT INTO audit_log (id, merchant_id, mode, key_id, actor_owner, tool, outcome, error_type, object_id, \
+                 idempotency_key, detail, created_at_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+            )?
+            .execute(params![
+                record.id,
+                record.scope.merchant_id,
+                record.scope.mode.code(),
+                record.key_id,
+                record.actor_owner,
+                record.tool,
+                record.outcome,
+                record.error_type,
+                record.object_id,
+                record.idempotency_key,
+                record.detail,
+                record.created_at_ms
+            ])?;
+        Ok(())
+    }
+
+    fn append_event(&mut self, record: &EventRecord) -> StoreResult<()> {
+        self.connection
+            .prepare_cached(
+                "INSERT INTO events (id, merchant_id, mode, type, object_id, payload_json, created_at_ms) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            )?
+            .execute(params![
+                record.id,
+                record.scope.merchant_id,
+                record.scope.mode.code(),
+                record.event_type,
+                record.object_id,
+                record.payload_json,
+                record.created_at_ms
+            ])?;
+        Ok(())
+    }
+}

@@ -1,0 +1,3 @@
+//! Transports: wiring only. No business rule lives here.
+
+pub mod stdio;
