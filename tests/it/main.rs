@@ -1,1 +1,8 @@
+//! One integration test binary. Every test spawns the real `harepay` binary on a fresh SQLite
+//! file and speaks MCP to it through rmcp's client over the child's stdin/stdout.
 
+mod access;
+mod malformed;
+mod payments;
+mod protocol;
+mod support;

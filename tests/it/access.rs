@@ -1,0 +1,143 @@
+//! Keys, roles and modes: who sees which tools and which objects.
+
+use serde_json::json;
+
+use crate::support::{Harepay, MAKER_KEY};
+
+const READ_TOOLS: [&str; 8] = [
+    "get_balance",
+    "get_payment",
+    "list_audit_log",
+    "list_balances",
+    "list_events",
+    "list_payments",
+    "system_status",
+    "whoami",
+];
+
+#[tokio::test]
+async fn a_read_only_key_sees_only_read_tools_and_cannot_write() {
+    let harepay = Harepay::new();
+    harepay.cli(&["verify"]); // creates the demo merchant
+    let read_only = harepay.create_key(&["--role", "read_only", "--owner", "auditor"]);
+    assert!(read_only.starts_with("sk_test_"));
+    let client = harepay.connect(&read_only).await;
+    assert_eq!(client.tool_names().await, READ_TOOLS);
+    let me = client.call("whoami", json!({})).await;
+    assert_eq!(me["role"], "read_only");
+    assert_eq!(me["owner"], "auditor");
+    assert_eq!(me["can_write"], false);
+
+    let arguments = json!({
+        "amount": {"amount": 100, "currency": "NGN"},
+        "method": "bank_transfer",
+        "rail": "rubies",
+        "confirm": true,
+        "idempotency_key": "k-1",
+    });
+    let message = client.expect_error("create_payment_intent", arguments, "forbidden").await;
+    assert!(message.contains("read_only"), "{message}");
+    assert_eq!(client.payment_count().await, 0);
+    let audit = client.call("list_audit_log", json!({})).await;
+    assert_eq!(audit["data"][0]["outcome"], "refused");
+    assert_eq!(audit["data"][0]["actor"], "auditor");
+    client.close().await;
+}
+
+#[tokio::test]
+async fn server_flags_narrow_the_tool_list_and_read_only_wins() {
+    let harepay = Harepay::new();
+    let client = harepay.connect_with(MAKER_KEY, &["--read-only"]).await;
+    assert_eq!(client.tool_names().await, READ_TOOLS);
+    client
+        .expect_error("cancel_payment_intent", json!({"id": "pi_x", "confirm": true}), "forbidden")
+        .await;
+    client.close().await;
+
+    let client = harepay.connect_with(MAKER_KEY, &["--toolsets", "account,payments"]).await;
+    let names = client.tool_names().await;
+    assert!(names.contains(&"create_payment_intent".to_owned()));
+    assert!(!names.contains(&"list_events".to_owned()));
+    client.expect_error("list_events", json!({}), "forbidden").await;
+    client.close().await;
+
+    let client = harepay.connect_with(MAKER_KEY, &["--toolsets", "payments", "--read-only"]).await;
+    assert_eq!(client.tool_names().await, ["get_payment", "list_payments"]);
+    client.close().await;
+}
+
+#[tokio::test]
+async fn a_test_key_never_sees_live_objects() {
+    let harepay = Harepay::new();
+    harepay.cli(&["verify"]);
+    let live = harepay.create_key(&["--mode", "live", "--owner", "ops"]);
+    assert!(live.starts_with("sk_live_"));
+
+    let live_client = harepay.connect(&live).await;
+    let live_id = live_client.create_payment(1_000_000, "order-1").await;
+    let me = live_client.call("whoami", json!({})).await;
+    assert_eq!(me["mode"], "live");
+    // Live mode has no simulator.
+    live_client
+        .expect_error(
+            "simulate_payment",
+            json!({"id": live_id, "outcome": "succeeded", "confirm": true, "idempotency_key": "s-1"}),
+            "test_mode_only",
+        )
+        .await;
+
+    let test_client = harepay.connect(MAKER_KEY).await;
+    assert_eq!(test_client.payment_count().await, 0);
+    test_client.expect_error("get_payment", json!({"id": live_id}), "not_found").await;
+    // Idempotency keys are scoped per mode too: the same key makes a separate test payment.
+    let test_id = test_client.create_payment(1_000_000, "order-1").await;
+    assert_ne!(test_id, live_id);
+    live_client.expect_error("get_payment", json!({"id": test_id}), "not_found").await;
+    assert_eq!(live_client.payment_count().await, 1);
+    live_client.close().await;
+    test_client.close().await;
+}
+
+#[tokio::test]
+async fn unknown_and_revoked_keys_are_refused() {
+    let harepay = Harepay::new();
+    let output = std::process::Command::new(crate::support::binary())
+        .arg("stdio")
+        .env("HAREPAY_DB", &harepay.db)
+        .env("HAREPAY_SECRET_KEY", "sk_test_not_a_key")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("unknown or revoked"));
+    assert!(output.stdout.is_empty(), "nothing but protocol messages on stdout");
+
+    let key = harepay.create_key(&["--owner", "bot"]);
+    let client = harepay.connect(&key).await;
+    let me = client.call("whoami", json!({})).await;
+    let key_id = me["key_id"].as_str().unwrap().to_owned();
+    let revoked = harepay.cli(&["keys", "revoke", &key_id]);
+    assert!(revoked.status.success());
+    // The running session is cut off at once: every call re-checks the key.
+    client.expect_error("whoami", json!({}), "authentication_failed").await;
+    client.close().await;
+
+    let listing = String::from_utf8(harepay.cli(&["keys", "list"]).stdout).unwrap();
+    assert!(listing.contains(&key_id) && listing.contains("revoked"), "{listing}");
+    assert!(!listing.contains(&key), "secrets are never listed");
+}
+
+#[tokio::test]
+async fn secrets_are_stored_hashed() {
+    let harepay = Harepay::new();
+    let key = {
+        harepay.cli(&["verify"]);
+        harepay.create_key(&["--owner", "bot"])
+    };
+    let database = std::fs::read(&harepay.db).unwrap();
+    let wal = std::fs::read(harepay.db.with_extension("db-wal")).unwrap_or_default();
+    for bytes in [&database, &wal] {
+        assert!(!bytes.windows(key.len()).any(|window| window == key.as_bytes()), "the secret is on disk in clear");
+        assert!(!bytes.windows(12).any(|window| window == b"sk_test_demo"), "the demo secret is on disk in clear");
+    }
+}

@@ -1,0 +1,170 @@
+//! Test harness: a fresh database per test, the real binary, a real MCP client.
+
+use std::path::PathBuf;
+use std::process::Output;
+
+use rmcp::ServiceExt;
+use rmcp::model::{CallToolRequestParams, CallToolResult};
+use rmcp::service::{RoleClient, RunningService, ServiceError};
+use rmcp::transport::TokioChildProcess;
+use serde_json::{Value, json};
+use tokio::process::Command;
+
+pub const MAKER_KEY: &str = "sk_test_demo";
+
+pub fn binary() -> &'static str {
+    env!("CARGO_BIN_EXE_harepay")
+}
+
+/// A harepay installation: one database file in its own temporary directory.
+pub struct Harepay {
+    _dir: tempfile::TempDir,
+    pub db: PathBuf,
+}
+
+impl Harepay {
+    pub fn new() -> Harepay {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let db = dir.path().join("harepay.db");
+        Harepay { _dir: dir, db }
+    }
+
+    /// Runs a command-line subcommand against this database.
+    pub fn cli(&self, args: &[&str]) -> Output {
+        std::process::Command::new(binary())
+            .args(args)
+            .env("HAREPAY_DB", &self.db)
+            .env("HAREPAY_LOG", "warn")
+            .output()
+            .expect("run harepay")
+    }
+
+    /// Creates a key with the CLI and returns its secret.
+    pub fn create_key(&self, args: &[&str]) -> String {
+        let mut full = vec!["keys", "create"];
+        full.extend_from_slice(args);
+        let output = self.cli(&full);
+        assert!(output.status.success(), "keys create failed: {}", String::from_utf8_lossy(&output.stderr));
+        String::from_utf8(output.stdout).expect("utf-8").trim().to_owned()
+    }
+
+    pub fn command(&self, key: &str, extra_args: &[&str]) -> Command {
+        let mut command = Command::new(binary());
+        command
+            .arg("stdio")
+            .args(extra_args)
+            .env("HAREPAY_DB", &self.db)
+            .env("HAREPAY_SECRET_KEY", key)
+            .env("HAREPAY_TEST_AUTO_SETTLE_MS", "off")
+            .env("HAREPAY_LOG", "warn");
+        command
+    }
+
+    pub async fn connect(&self, key: &str) -> Client {
+        self.connect_with(key, &[]).await
+    }
+
+    pub async fn connect_with(&self, key: &str, extra_args: &[&str]) -> Client {
+        self.connect_command(self.command(key, extra_args)).await
+    }
+
+    pub async fn connect_command(&self, command: Command) -> Client {
+        let transport = TokioChildProcess::new(command).expect("spawn harepay stdio");
+        let service = ().serve(transport).await.expect("MCP handshake");
+        Client { service }
+    }
+}
+
+pub struct Client {
+    pub service: RunningService<RoleClient, ()>,
+}
+
+impl Client {
+    pub async fn call_raw(&self, tool: &str, arguments: Value) -> Result<CallToolResult, ServiceError> {
+        let arguments = arguments.as_object().cloned().expect("arguments are an object");
+        self.service.call_tool(CallToolRequestParams::new(tool.to_owned()).with_arguments(arguments)).await
+    }
+
+    /// Calls a tool that must succeed; returns its structured content.
+    pub async fn call(&self, tool: &str, arguments: Value) -> Value {
+        let result = self.call_raw(tool, arguments.clone()).await.unwrap_or_else(|e| panic!("{tool} {arguments}: {e}"));
+        let structured = result.structured_content.clone().expect("every result has structuredContent");
+        assert_ne!(result.is_error, Some(true), "{tool} {arguments} failed: {structured}");
+        structured
+    }
+
+    /// Calls a tool that must fail with a tool error; returns `error` ({type, message, param}).
+    pub async fn call_error(&self, tool: &str, arguments: Value) -> Value {
+        let result = self.call_raw(tool, arguments.clone()).await.unwrap_or_else(|e| panic!("{tool} {arguments}: {e}"));
+        let structured = result.structured_content.clone().expect("errors have structuredContent");
+        assert_eq!(result.is_error, Some(true), "{tool} {arguments} should fail, got {structured}");
+        let error = structured["error"].clone();
+        assert!(error["type"].is_string() && error["message"].is_string(), "error envelope: {structured}");
+        error
+    }
+
+    /// Expects a tool error of `error_type`; returns its message.
+    pub async fn expect_error(&self, tool: &str, arguments: Value, error_type: &str) -> String {
+        let error = self.call_error(tool, arguments.clone()).await;
+        assert_eq!(error["type"], error_type, "{tool} {arguments}: {error}");
+        error["message"].as_str().unwrap_or_default().to_owned()
+    }
+
+    pub async fn tool_names(&self) -> Vec<String> {
+        let mut names: Vec<String> =
+            self.service.list_all_tools().await.expect("tools/list").into_iter().map(|tool| tool.name.to_string()).collect();
+        names.sort();
+        names
+    }
+
+    /// Available NGN (or another asset) in minor units.
+    pub async fn available(&self, asset: &str) -> i64 {
+        let balance = self.call("get_balance", json!({"asset": asset})).await;
+        balance["available"]["amount"].as_i64().expect("integer amount")
+    }
+
+    /// Creates a confirmed NGN bank-transfer payment and returns its id.
+    pub async fn create_payment(&self, amount_minor: i64, idempotency_key: &str) -> String {
+        let created = self
+            .call(
+                "create_payment_intent",
+                json!({
+                    "amount": {"amount": amount_minor, "currency": "NGN"},
+                    "method": "bank_transfer",
+                    "rail": "rubies",
+                    "confirm": true,
+                    "idempotency_key": idempotency_key,
+                }),
+            )
+            .await;
+        assert_eq!(created["outcome"], "executed", "{created}");
+        created["object"]["id"].as_str().expect("id").to_owned()
+    }
+
+    /// Creates a payment and settles it with the simulator tool.
+    pub async fn create_succeeded_payment(&self, amount_minor: i64, idempotency_key: &str) -> String {
+        let id = self.create_payment(amount_minor, idempotency_key).await;
+        let settled = self
+            .call(
+                "simulate_payment",
+                json!({"id": id, "outcome": "succeeded", "confirm": true, "idempotency_key": format!("{idempotency_key}-settle")}),
+            )
+            .await;
+        assert_eq!(settled["object"]["status"], "succeeded", "{settled}");
+        id
+    }
+
+    pub async fn payment_count(&self) -> usize {
+        let list = self.call("list_payments", json!({"limit": 100})).await;
+        list["data"].as_array().expect("data").len()
+    }
+
+    pub async fn event_count(&self) -> usize {
+        let list = self.call("list_events", json!({"limit": 100})).await;
+        list["data"].as_array().expect("data").len()
+    }
+
+    pub async fn close(self) {
+        self.service.cancel().await.expect("close the client");
+    }
+}
