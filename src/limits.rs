@@ -36,8 +36,5 @@ pub const OBJECT_ID_MAX_CHARS: usize = 64;
 /// Commands the writer commits together in one durable transaction (group commit).
 pub const GROUP_COMMIT_MAX_COMMANDS: usize = 512;
 
-/// Default delay before the test-mode simulator settles a payment nobody acted on.
-pub const TEST_AUTO_SETTLE_DEFAULT_MS: u64 = 2_000;
-
 /// How often the test-mode simulator looks for payments that are due.
 pub const SIMULATOR_TICK_MS: u64 = 200;

@@ -111,11 +111,11 @@ fn default_database_path() -> PathBuf {
 
 impl RulesArgs {
     fn to_rules(&self) -> anyhow::Result<PaymentRules> {
-        let mut rules = PaymentRules::default();
-        rules.test_auto_settle_after_ms = match self.test_auto_settle_ms.as_str() {
+        let test_auto_settle_after_ms = match self.test_auto_settle_ms.as_str() {
             "off" => None,
             text => Some(text.parse().map_err(|_| anyhow::anyhow!("--test-auto-settle-ms must be milliseconds or off"))?),
         };
+        let mut rules = PaymentRules { test_auto_settle_after_ms, ..PaymentRules::default() };
         if let Some(fees) = &self.fees {
             rules.fees.parse_overrides(fees).map_err(|e| anyhow::anyhow!("HAREPAY_FEES: {e}"))?;
         }
@@ -126,7 +126,7 @@ impl RulesArgs {
     }
 }
 
-async fn open_app(database: &PathBuf, rules: PaymentRules) -> anyhow::Result<App> {
+async fn open_app(database: &std::path::Path, rules: PaymentRules) -> anyhow::Result<App> {
     let app = App::open_sqlite(database, rules)?;
     if app.bootstrap_demo_if_empty().await? {
         eprintln!(

@@ -27,3 +27,6 @@ impl IdSource for SequentialIds {
         format!("{prefix}_{:06}", self.next)
     }
 }
+
+#[cfg(test)]
+mod proptests;
