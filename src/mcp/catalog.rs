@@ -101,7 +101,8 @@ pub fn llms_txt() -> String {
          The same key with the same arguments returns the original result with `outcome: \"replayed\"` and moves nothing; \
          with other arguments it is `idempotency_key_reused`; while the first is still running, `idempotency_key_in_use`. \
          Keys are kept at least 24 hours.\n\
-         - Errors are tool results with `isError: true` and `{{\"error\": {{\"type\", \"message\", \"param\"}}}}`. Types: \
+         - Errors are tool results with `isError: true` and `{{\"error\": {{\"type\", \"message\", \"param\"}}}}` (`param` names the argument at fault, when one is). \
+         Every output schema allows this envelope besides the tool's result. Types: \
          `invalid_request`, `not_found`, `insufficient_funds`, `invalid_state`, `refund_exceeds_remaining`, \
          `idempotency_key_reused`, `idempotency_key_in_use`, `forbidden`, `test_mode_only`, `authentication_failed`, \
          `internal_error`. Unknown tools and malformed JSON-RPC are protocol errors.\n\

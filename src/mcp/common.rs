@@ -70,6 +70,40 @@ impl IntoCallToolResult for ToolFailure {
     }
 }
 
+/// The output schema a client sees: the tool's result, or the error envelope. The MCP spec asks
+/// structured content to match the output schema and makes no exception for `isError` results,
+/// and strict clients (the MCP Inspector) enforce that.
+pub fn output_schema_with_errors(success: &rmcp::model::JsonObject) -> rmcp::model::JsonObject {
+    let mut success = success.clone();
+    let schema_uri = success.remove("$schema");
+    let mut definitions = match success.remove("$defs") {
+        Some(serde_json::Value::Object(definitions)) => definitions,
+        _ => serde_json::Map::new(),
+    };
+    let failure = schemars::schema_for!(ToolFailure);
+    let mut failure = failure.as_object().cloned().unwrap_or_default();
+    failure.remove("$schema");
+    if let Some(serde_json::Value::Object(failure_definitions)) = failure.remove("$defs") {
+        definitions.extend(failure_definitions);
+    }
+    definitions.insert("ToolFailure".to_owned(), serde_json::Value::Object(failure));
+    let success_title = success.get("title").cloned();
+    let mut combined = serde_json::Map::new();
+    if let Some(schema_uri) = schema_uri {
+        combined.insert("$schema".to_owned(), schema_uri);
+    }
+    if let Some(title) = success_title {
+        combined.insert("title".to_owned(), title);
+    }
+    combined.insert("type".to_owned(), serde_json::json!("object"));
+    combined.insert(
+        "anyOf".to_owned(),
+        serde_json::json!([serde_json::Value::Object(success), {"$ref": "#/$defs/ToolFailure"}]),
+    );
+    combined.insert("$defs".to_owned(), serde_json::Value::Object(definitions));
+    combined
+}
+
 pub type ToolResult<T> = Result<rmcp::handler::server::wrapper::Json<T>, ToolFailure>;
 
 /// A JSON number that must turn out to be an integer. Deserializes anything so that a float, a

@@ -68,11 +68,14 @@ impl Toolset {
             Toolset::Payments => HarepayServer::payments_tools(),
             Toolset::Audit => HarepayServer::audit_tools(),
         };
-        // Doc comments arrive with their line breaks; agents read descriptions as one paragraph.
         let mut router = ToolRouter::new();
         for mut route in generated {
+            // Doc comments arrive with their line breaks; agents read descriptions as one paragraph.
             if let Some(description) = &route.attr.description {
                 route.attr.description = Some(description.split_whitespace().collect::<Vec<_>>().join(" ").into());
+            }
+            if let Some(schema) = &route.attr.output_schema {
+                route.attr.output_schema = Some(Arc::new(common::output_schema_with_errors(schema)));
             }
             router.add_route(route);
         }

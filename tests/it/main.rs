@@ -5,4 +5,5 @@ mod access;
 mod malformed;
 mod payments;
 mod protocol;
+mod store;
 mod support;

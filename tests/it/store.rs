@@ -1,0 +1,264 @@
+//! Store contract tests. Each body takes `&dyn Store`; `store_tests!` runs every body on every
+//! backend, so the PostgreSQL backend will be held to the same contract by one more line.
+
+use std::collections::BTreeMap;
+
+use harepay::engine::SequentialIds;
+use harepay::engine::ledger::{AccountKind, LedgerTransactionBuilder};
+use harepay::engine::money::{Asset, Money};
+use harepay::engine::payment::{self, NewPaymentIntent, PaymentMethod, PaymentRules, PaymentStatus, Rail};
+use harepay::engine::principal::{Mode, Role, Scope};
+use harepay::store::{
+    ApiKeyRecord, AuditRecord, EventFilter, EventRecord, IdempotencyRecord, MerchantRecord, PageRequest, PaymentFilter,
+    Store,
+};
+
+fn scope(mode: Mode) -> Scope {
+    Scope { merchant_id: "mch_1".into(), mode }
+}
+
+fn ngn() -> &'static Asset {
+    Asset::lookup("NGN").unwrap()
+}
+
+fn new_payment(id: &str, mode: Mode, amount_minor: i64, now_ms: i64) -> payment::PaymentIntent {
+    let request = NewPaymentIntent {
+        amount: Money::new(ngn(), amount_minor).unwrap(),
+        network: None,
+        method: PaymentMethod::BankTransfer,
+        rail: Rail::Rubies,
+        settle_as: None,
+        customer: Some("cus_1".into()),
+        description: Some("order".into()),
+        metadata: BTreeMap::from([("k".to_owned(), "v".to_owned())]),
+    };
+    payment::create_payment_intent(&scope(mode), request, &PaymentRules::default(), id.to_owned(), now_ms).unwrap()
+}
+
+fn seed_merchant(store: &dyn Store) {
+    let mut session = store.begin_write().unwrap();
+    session.insert_merchant(&MerchantRecord { id: "mch_1".into(), name: "One".into(), created_at_ms: 0 }).unwrap();
+    session.commit().unwrap();
+}
+
+mod bodies {
+    use super::*;
+
+    pub fn payments_round_trip_and_stay_in_their_mode(store: &dyn Store) {
+        seed_merchant(store);
+        let payment = new_payment("pi_1", Mode::Test, 1_000, 10);
+        let mut session = store.begin_write().unwrap();
+        session.insert_payment(&payment).unwrap();
+        session.commit().unwrap();
+        let read = store.begin_read().unwrap();
+        assert_eq!(read.get_payment(&scope(Mode::Test), "pi_1").unwrap(), Some(payment.clone()));
+        assert_eq!(read.get_payment(&scope(Mode::Live), "pi_1").unwrap(), None);
+        drop(read);
+
+        let mut ids = SequentialIds::default();
+        let mut balances = harepay::engine::ledger::Balances::default();
+        let (processing, _) = payment::mark_processing(&payment, &mut balances, &mut ids, 11).unwrap();
+        let mut session = store.begin_write().unwrap();
+        session.update_payment(&processing).unwrap();
+        session.commit().unwrap();
+        let read = store.begin_read().unwrap();
+        let stored = read.get_payment(&scope(Mode::Test), "pi_1").unwrap().unwrap();
+        assert_eq!(stored.status, PaymentStatus::Processing);
+        assert_eq!(stored.next_action, None);
+    }
+
+    pub fn lists_are_newest_first_with_cursor_and_filters(store: &dyn Store) {
+        seed_merchant(store);
+        let mut session = store.begin_write().unwrap();
+        for index in 0..5 {
+            session.insert_payment(&new_payment(&format!("pi_{index}"), Mode::Test, 100 + index, index)).unwrap();
+        }
+        session.insert_payment(&new_payment("pi_live", Mode::Live, 100, 9)).unwrap();
+        session.commit().unwrap();
+        let read = store.begin_read().unwrap();
+        let filter = PaymentFilter::default();
+        let page = read.list_payments(&scope(Mode::Test), &filter, &PageRequest { limit: 2, starting_after: None }).unwrap();
+        let ids: Vec<&str> = page.items.iter().map(|p| p.id.as_str()).collect();
+        assert_eq!(ids, ["pi_4", "pi_3"]);
+        assert!(page.has_more);
+        let page = read
+            .list_payments(&scope(Mode::Test), &filter, &PageRequest { limit: 10, starting_after: Some("pi_3".into()) })
+            .unwrap();
+        let ids: Vec<&str> = page.items.iter().map(|p| p.id.as_str()).collect();
+        assert_eq!(ids, ["pi_2", "pi_1", "pi_0"]);
+        assert!(!page.has_more);
+        let ranged = PaymentFilter { created_gte_ms: Some(1), created_lt_ms: Some(3), ..PaymentFilter::default() };
+        let page = read.list_payments(&scope(Mode::Test), &ranged, &PageRequest { limit: 10, starting_after: None }).unwrap();
+        assert_eq!(page.items.len(), 2);
+    }
+
+    pub fn postings_update_balances_and_verify_sound(store: &dyn Store) {
+        seed_merchant(store);
+        let transaction = LedgerTransactionBuilder::new()
+            .transfer(AccountKind::External, AccountKind::Pending, ngn(), 1_000)
+            .transfer(AccountKind::Pending, AccountKind::Available, ngn(), 990)
+            .transfer(AccountKind::Pending, AccountKind::Fees, ngn(), 10)
+            .finish("ltx_1".into(), "pi_1", "test");
+        let mut session = store.begin_write().unwrap();
+        session.post_ledger_transaction(&scope(Mode::Test), &transaction, 0).unwrap();
+        session.commit().unwrap();
+        let read = store.begin_read().unwrap();
+        let balances = read.balances(&scope(Mode::Test), &[ngn()]).unwrap();
+        assert_eq!(balances.get(AccountKind::Available, ngn()), 990);
+        assert_eq!(balances.get(AccountKind::Pending, ngn()), 0);
+        let live = read.balances(&scope(Mode::Live), &[ngn()]).unwrap();
+        assert_eq!(live.get(AccountKind::Available, ngn()), 0);
+        let report = read.verify_ledger().unwrap();
+        assert!(report.is_sound(), "{report:?}");
+        assert_eq!(report.transaction_count, 1);
+        assert_eq!(report.posting_count, 6);
+    }
+
+    pub fn a_rolled_back_savepoint_and_an_uncommitted_session_leave_nothing(store: &dyn Store) {
+        seed_merchant(store);
+        let mut session = store.begin_write().unwrap();
+        session.savepoint().unwrap();
+        session.insert_payment(&new_payment("pi_undone", Mode::Test, 1, 0)).unwrap();
+        session.rollback_to_savepoint().unwrap();
+        session.savepoint().unwrap();
+        session.insert_payment(&new_payment("pi_kept", Mode::Test, 1, 0)).unwrap();
+        session.release_savepoint().unwrap();
+        session.commit().unwrap();
+        let mut session = store.begin_write().unwrap();
+        session.insert_payment(&new_payment("pi_dropped", Mode::Test, 1, 0)).unwrap();
+        drop(session);
+        let read = store.begin_read().unwrap();
+        assert!(read.get_payment(&scope(Mode::Test), "pi_undone").unwrap().is_none());
+        assert!(read.get_payment(&scope(Mode::Test), "pi_kept").unwrap().is_some());
+        assert!(read.get_payment(&scope(Mode::Test), "pi_dropped").unwrap().is_none());
+    }
+
+    pub fn idempotency_keys_are_unique_per_scope(store: &dyn Store) {
+        seed_merchant(store);
+        let record = |mode| IdempotencyRecord {
+            scope: scope(mode),
+            key: "order-1".into(),
+            operation: "create_payment_intent".into(),
+            request_sha256_hex: "ab".into(),
+            object_id: Some("pi_1".into()),
+            response_json: "{}".into(),
+            created_at_ms: 0,
+        };
+        let mut session = store.begin_write().unwrap();
+        session.insert_idempotency(&record(Mode::Test)).unwrap();
+        session.insert_idempotency(&record(Mode::Live)).unwrap();
+        assert!(session.insert_idempotency(&record(Mode::Test)).is_err(), "a key is stored once per scope");
+        drop(session);
+        let mut session = store.begin_write().unwrap();
+        session.insert_idempotency(&record(Mode::Test)).unwrap();
+        session.commit().unwrap();
+        let read = store.begin_read().unwrap();
+        assert_eq!(read.get_idempotency(&scope(Mode::Test), "order-1").unwrap(), Some(record(Mode::Test)));
+        assert_eq!(read.get_idempotency(&scope(Mode::Test), "order-2").unwrap(), None);
+    }
+
+    pub fn keys_events_and_audit_round_trip(store: &dyn Store) {
+        seed_merchant(store);
+        let key = ApiKeyRecord {
+            id: "key_1".into(),
+            merchant_id: "mch_1".into(),
+            merchant_name: "One".into(),
+            mode: Mode::Live,
+            role: Role::Approver,
+            owner: "alice".into(),
+            key_sha256_hex: "00ff".into(),
+            key_last4: "abcd".into(),
+            created_at_ms: 1,
+            revoked_at_ms: None,
+        };
+        let event = EventRecord {
+            id: "evt_1".into(),
+            scope: scope(Mode::Live),
+            event_type: "payment_intent.created".into(),
+            object_id: "pi_1".into(),
+            payload_json: "{\"id\":\"pi_1\"}".into(),
+            created_at_ms: 2,
+        };
+        let audit = AuditRecord {
+            id: "aud_1".into(),
+            scope: scope(Mode::Live),
+            key_id: "key_1".into(),
+            actor_owner: "alice".into(),
+            tool: "create_payment_intent".into(),
+            outcome: "executed".into(),
+            error_type: None,
+            object_id: Some("pi_1".into()),
+            idempotency_key: Some("k".into()),
+            detail: "d".into(),
+            created_at_ms: 3,
+        };
+        let mut session = store.begin_write().unwrap();
+        session.insert_api_key(&key).unwrap();
+        session.append_event(&event).unwrap();
+        session.append_audit(&audit).unwrap();
+        session.commit().unwrap();
+        let read = store.begin_read().unwrap();
+        assert_eq!(read.find_api_key_by_hash("00ff").unwrap(), Some(key.clone()));
+        let events = read.list_events(&scope(Mode::Live), &EventFilter::default(), &PageRequest { limit: 10, starting_after: None }).unwrap();
+        assert_eq!(events.items, vec![event]);
+        let none = read.list_events(&scope(Mode::Test), &EventFilter::default(), &PageRequest { limit: 10, starting_after: None }).unwrap();
+        assert!(none.items.is_empty());
+        let audits = read.list_audit(&scope(Mode::Live), &PageRequest { limit: 10, starting_after: None }).unwrap();
+        assert_eq!(audits.items, vec![audit]);
+        drop(read);
+        let mut session = store.begin_write().unwrap();
+        assert!(session.revoke_api_key("key_1", 5).unwrap());
+        assert!(!session.revoke_api_key("key_1", 6).unwrap(), "revoking twice reports nothing to revoke");
+        session.commit().unwrap();
+        let read = store.begin_read().unwrap();
+        assert_eq!(read.find_api_key_by_hash("00ff").unwrap().unwrap().revoked_at_ms, Some(5));
+    }
+}
+
+/// Runs every body against one backend.
+macro_rules! store_tests {
+    ($backend:ident, $open:ident) => {
+        mod $backend {
+            use super::bodies;
+
+            #[test]
+            fn payments_round_trip_and_stay_in_their_mode() {
+                let (_guard, store) = super::$open();
+                bodies::payments_round_trip_and_stay_in_their_mode(&*store);
+            }
+            #[test]
+            fn lists_are_newest_first_with_cursor_and_filters() {
+                let (_guard, store) = super::$open();
+                bodies::lists_are_newest_first_with_cursor_and_filters(&*store);
+            }
+            #[test]
+            fn postings_update_balances_and_verify_sound() {
+                let (_guard, store) = super::$open();
+                bodies::postings_update_balances_and_verify_sound(&*store);
+            }
+            #[test]
+            fn a_rolled_back_savepoint_and_an_uncommitted_session_leave_nothing() {
+                let (_guard, store) = super::$open();
+                bodies::a_rolled_back_savepoint_and_an_uncommitted_session_leave_nothing(&*store);
+            }
+            #[test]
+            fn idempotency_keys_are_unique_per_scope() {
+                let (_guard, store) = super::$open();
+                bodies::idempotency_keys_are_unique_per_scope(&*store);
+            }
+            #[test]
+            fn keys_events_and_audit_round_trip() {
+                let (_guard, store) = super::$open();
+                bodies::keys_events_and_audit_round_trip(&*store);
+            }
+        }
+    };
+}
+
+fn open_sqlite() -> (tempfile::TempDir, Box<dyn Store>) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = harepay::store::sqlite::SqliteStore::open(&dir.path().join("store.db")).unwrap();
+    (dir, Box::new(store))
+}
+
+store_tests!(sqlite, open_sqlite);
