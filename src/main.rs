@@ -17,6 +17,9 @@ struct Cli {
     #[arg(long, env = "HAREPAY_DB", global = true)]
     db: Option<PathBuf>,
 
+    #[command(flatten)]
+    rules: RulesArgs,
+
     #[command(subcommand)]
     command: CliCommand,
 }
@@ -30,6 +33,9 @@ enum CliCommand {
     /// Manage API keys.
     #[command(subcommand)]
     Keys(KeysCommand),
+    /// Decide payouts awaiting approval from the command line, as the approver named by the key.
+    #[command(subcommand)]
+    Payouts(PayoutsCommand),
     /// Check the ledger: postings sum to zero per asset, no negative merchant balance.
     Verify,
     /// The generated tool catalog (tools/*.json and llms.txt).
@@ -45,24 +51,29 @@ struct ServeArgs {
     /// Offer only read-only tools, whatever the key may do.
     #[arg(long)]
     read_only: bool,
-    /// Offer only these toolsets (comma separated): account, payments, audit.
+    /// Offer only these toolsets (comma separated): account, payments, payouts, audit.
     #[arg(long, value_delimiter = ',')]
     toolsets: Option<Vec<String>>,
-    #[command(flatten)]
-    rules: RulesArgs,
 }
 
 #[derive(clap::Args)]
 struct RulesArgs {
-    /// Test mode: settle untouched payments this many milliseconds after creation ("off" to disable).
-    #[arg(long, env = "HAREPAY_TEST_AUTO_SETTLE_MS", default_value = "2000")]
+    /// Test mode: the simulated rails settle a payment, or move a payout one step, this many
+    /// milliseconds after it fell due ("off" to disable).
+    #[arg(long, env = "HAREPAY_TEST_AUTO_SETTLE_MS", default_value = "2000", global = true)]
     test_auto_settle_ms: String,
     /// Fee overrides per rail, e.g. "card=150bps+NGN:10000,rubies=50bps".
-    #[arg(long, env = "HAREPAY_FEES")]
+    #[arg(long, env = "HAREPAY_FEES", global = true)]
     fees: Option<String>,
     /// FX rate overrides, e.g. "USDC/NGN=1550.25,BTC/NGN=150000000".
-    #[arg(long, env = "HAREPAY_FX_RATES")]
+    #[arg(long, env = "HAREPAY_FX_RATES", global = true)]
     fx_rates: Option<String>,
+    /// Payout approval thresholds in minor units, e.g. "NGN=50000000,USD=500000".
+    #[arg(long, env = "HAREPAY_APPROVAL_THRESHOLDS", global = true)]
+    approval_thresholds: Option<String>,
+    /// How long a payout waits for approval before it expires and its funds are released.
+    #[arg(long, env = "HAREPAY_APPROVAL_EXPIRY_MS", default_value_t = 72 * 60 * 60 * 1000, global = true)]
+    approval_expiry_ms: i64,
 }
 
 #[derive(Subcommand)]
@@ -84,11 +95,39 @@ enum KeysCommand {
         /// Create a new merchant with this name for the key.
         #[arg(long)]
         new_merchant: Option<String>,
+        /// Payout spend limits, repeatable: "NGN:max_per_payout=1000000,max_per_day=5000000" (minor units).
+        #[arg(long = "limit")]
+        limits: Vec<String>,
     },
     /// List keys (never the secrets).
     List,
     /// Revoke a key by id (key_…).
     Revoke { key_id: String },
+}
+
+#[derive(Subcommand)]
+enum PayoutsCommand {
+    /// List payouts awaiting approval.
+    Pending {
+        #[arg(long, env = "HAREPAY_SECRET_KEY", hide_env_values = true)]
+        secret_key: String,
+    },
+    /// Approve a payout awaiting approval (approver or admin key; not the maker's owner).
+    Approve {
+        payout_id: String,
+        #[arg(long)]
+        reason: Option<String>,
+        #[arg(long, env = "HAREPAY_SECRET_KEY", hide_env_values = true)]
+        secret_key: String,
+    },
+    /// Reject a payout awaiting approval; its funds are released.
+    Reject {
+        payout_id: String,
+        #[arg(long)]
+        reason: String,
+        #[arg(long, env = "HAREPAY_SECRET_KEY", hide_env_values = true)]
+        secret_key: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -122,6 +161,13 @@ impl RulesArgs {
         if let Some(rates) = &self.fx_rates {
             rules.fx.parse_overrides(rates).map_err(|e| anyhow::anyhow!("HAREPAY_FX_RATES: {e}"))?;
         }
+        if let Some(thresholds) = &self.approval_thresholds {
+            rules.approvals.parse_thresholds(thresholds).map_err(|e| anyhow::anyhow!("HAREPAY_APPROVAL_THRESHOLDS: {e}"))?;
+        }
+        if self.approval_expiry_ms < 1 {
+            anyhow::bail!("--approval-expiry-ms must be at least 1");
+        }
+        rules.approvals.expiry_ms = self.approval_expiry_ms;
         Ok(rules)
     }
 }
@@ -159,7 +205,7 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
     let database = cli.db.clone().unwrap_or_else(default_database_path);
     match cli.command {
         CliCommand::Stdio(args) => {
-            let rules = args.rules.to_rules()?;
+            let rules = cli.rules.to_rules()?;
             let mut toolsets = None;
             if let Some(names) = &args.toolsets {
                 let mut parsed = BTreeSet::new();
@@ -181,7 +227,7 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
                 .await
                 .map_err(|_| anyhow::anyhow!("HAREPAY_SECRET_KEY is unknown or revoked in {}; refusing to start", database.display()))?;
             tracing::info!(merchant = %principal.scope.merchant_id, mode = principal.scope.mode.code(), role = principal.role.code(), "serving MCP on stdio");
-            harepay::app::spawn_test_simulator(app.clone());
+            harepay::app::spawn_scheduler(app.clone());
             let server = HarepayServer::new(app, secret_key, ServerOptions { read_only: args.read_only, toolsets });
             harepay::transport::stdio::serve(server).await?;
             Ok(std::process::ExitCode::SUCCESS)
@@ -197,6 +243,10 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
         CliCommand::Keys(command) => {
             let app = open_app(&database, PaymentRules::default()).await?;
             run_keys(&app, command).await
+        }
+        CliCommand::Payouts(command) => {
+            let app = open_app(&database, cli.rules.to_rules()?).await?;
+            run_payouts(&app, command).await
         }
         CliCommand::Verify => {
             let app = open_app(&database, PaymentRules::default()).await?;
@@ -241,9 +291,53 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
     }
 }
 
+async fn run_payouts(app: &App, command: PayoutsCommand) -> anyhow::Result<std::process::ExitCode> {
+    use harepay::app::commands::{Command, IdempotencyInput, ToolWrite, WriteOutcome};
+    let (secret_key, payout_id, command, tool) = match command {
+        PayoutsCommand::Pending { secret_key } => {
+            let principal = app.authenticate(&secret_key).await.map_err(|_| anyhow::anyhow!("the key is unknown or revoked"))?;
+            let filter = harepay::store::PayoutFilter { status: Some(harepay::engine::payout::PayoutStatus::PendingApproval) };
+            let page = harepay::store::PageRequest { limit: 100, starting_after: None };
+            for payout in app.list_payouts(&principal, filter, page).await?.items {
+                println!("{}  {}  by {}  {}", payout.id, payout.amount.display(), payout.created_by_owner, payout.destination.describe());
+            }
+            return Ok(std::process::ExitCode::SUCCESS);
+        }
+        PayoutsCommand::Approve { payout_id, reason, secret_key } => {
+            (secret_key, payout_id.clone(), Command::ApprovePayout { payout_id, reason }, "approve_payout")
+        }
+        PayoutsCommand::Reject { payout_id, reason, secret_key } => {
+            (secret_key, payout_id.clone(), Command::RejectPayout { payout_id, reason }, "reject_payout")
+        }
+    };
+    let actor = app.authenticate(&secret_key).await.map_err(|_| anyhow::anyhow!("the key is unknown or revoked"))?;
+    // One decision per payout and person: a repeated command replays instead of deciding twice.
+    let idempotency = IdempotencyInput {
+        key: format!("cli:{tool}:{payout_id}:{}", actor.key_id),
+        request_sha256_hex: sha256_hex(&format!("{tool}\n{payout_id}")),
+    };
+    let write = ToolWrite { actor, tool, confirm: true, idempotency: Some(idempotency), command };
+    match app.execute(write).await {
+        Ok(WriteOutcome::Executed { response_json } | WriteOutcome::Replayed { response_json }) => {
+            let payout: harepay::views::PayoutView = serde_json::from_str(&response_json)?;
+            println!("{} is {} ({})", payout.id, payout.status, payout.amount.display);
+            Ok(std::process::ExitCode::SUCCESS)
+        }
+        Ok(other) => anyhow::bail!("unexpected outcome {other:?}"),
+        Err(error) => {
+            eprintln!("harepay: {} ({})", error, error.code());
+            Ok(std::process::ExitCode::from(1))
+        }
+    }
+}
+
 async fn run_keys(app: &App, command: KeysCommand) -> anyhow::Result<std::process::ExitCode> {
     match command {
-        KeysCommand::Create { role, owner, mode, merchant, new_merchant } => {
+        KeysCommand::Create { role, owner, mode, merchant, new_merchant, limits } => {
+            let spend_limits = limits
+                .iter()
+                .map(|text| harepay::app::keys::parse_spend_limit(text).map_err(|e| anyhow::anyhow!("--limit: {e}")))
+                .collect::<anyhow::Result<Vec<_>>>()?;
             let role = Role::parse(&role).ok_or_else(|| anyhow::anyhow!("unknown role {role:?}: admin, maker, approver or read_only"))?;
             let mode = Mode::parse(&mode).ok_or_else(|| anyhow::anyhow!("unknown mode {mode:?}: test or live"))?;
             if owner.trim().is_empty() {
@@ -263,6 +357,7 @@ async fn run_keys(app: &App, command: KeysCommand) -> anyhow::Result<std::proces
                     owner,
                     key_sha256_hex: sha256_hex(&secret),
                     key_last4: last4(&secret),
+                    spend_limits,
                 }))
                 .await?;
             let (key_id, merchant_id) = detail.split_once(' ').unwrap_or((&detail, ""));

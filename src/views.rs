@@ -158,3 +158,95 @@ pub struct RefundResultView {
     pub refund: RefundView,
     pub payment_intent: PaymentIntentView,
 }
+
+/// Where a payout goes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum DestinationView {
+    Bank { account_no: String, bank_code: String, account_name: Option<String> },
+    CryptoWallet { address: String, network: String },
+}
+
+/// The maker-checker side of a payout at or above its approval threshold.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct ApprovalView {
+    /// The threshold this payout met.
+    pub threshold: MoneyView,
+    /// When the approval lapses and the funds are released, Unix milliseconds.
+    pub expires_at_ms: i64,
+    /// null while waiting; then approved, rejected or expired.
+    pub decision: Option<String>,
+    /// Owner of the approver key that decided.
+    pub decided_by: Option<String>,
+    pub decided_by_key_id: Option<String>,
+    pub decided_at_ms: Option<i64>,
+    pub reason: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct PayoutView {
+    /// Payout id, `po_…`.
+    pub id: String,
+    pub object: String,
+    pub mode: String,
+    pub amount: MoneyView,
+    pub rail: String,
+    pub destination: DestinationView,
+    /// pending_approval, pending, processing, paid, failed or canceled.
+    pub status: String,
+    /// True when the payout met its currency's threshold and needs a second person's approval.
+    pub approval_required: bool,
+    pub approval: Option<ApprovalView>,
+    /// The key that created the payout, and its owner.
+    pub created_by_key_id: String,
+    pub created_by: String,
+    pub description: Option<String>,
+    pub metadata: BTreeMap<String, String>,
+    pub failure_reason: Option<String>,
+    pub cancellation_reason: Option<String>,
+    pub created_at_ms: i64,
+    pub updated_at_ms: i64,
+}
+
+impl PayoutView {
+    pub fn from_engine(payout: &crate::engine::payout::Payout) -> PayoutView {
+        use crate::engine::payout::Destination;
+        let asset = payout.amount.asset;
+        PayoutView {
+            id: payout.id.clone(),
+            object: "payout".to_owned(),
+            mode: payout.scope.mode.code().to_owned(),
+            amount: MoneyView::new(asset, payout.amount.amount_minor),
+            rail: payout.rail.code().to_owned(),
+            destination: match &payout.destination {
+                Destination::Bank { account_no, bank_code, account_name } => DestinationView::Bank {
+                    account_no: account_no.clone(),
+                    bank_code: bank_code.clone(),
+                    account_name: account_name.clone(),
+                },
+                Destination::CryptoWallet { address, network } => {
+                    DestinationView::CryptoWallet { address: address.clone(), network: network.code().to_owned() }
+                }
+            },
+            status: payout.status.code().to_owned(),
+            approval_required: payout.approval.is_some(),
+            approval: payout.approval.as_ref().map(|approval| ApprovalView {
+                threshold: MoneyView::new(asset, approval.threshold_minor),
+                expires_at_ms: approval.expires_at_ms,
+                decision: approval.decision.map(|decision| decision.code().to_owned()),
+                decided_by: approval.decided_by_owner.clone(),
+                decided_by_key_id: approval.decided_by_key_id.clone(),
+                decided_at_ms: approval.decided_at_ms,
+                reason: approval.reason.clone(),
+            }),
+            created_by_key_id: payout.created_by_key_id.clone(),
+            created_by: payout.created_by_owner.clone(),
+            description: payout.description.clone(),
+            metadata: payout.metadata.clone(),
+            failure_reason: payout.failure_reason.clone(),
+            cancellation_reason: payout.cancellation_reason.clone(),
+            created_at_ms: payout.created_at_ms,
+            updated_at_ms: payout.updated_at_ms,
+        }
+    }
+}

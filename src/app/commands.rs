@@ -9,9 +9,10 @@ use crate::engine::error::EngineError;
 use crate::engine::ledger::{AccountKind, Balances, LedgerTransaction};
 use crate::engine::money::AssetRef;
 use crate::engine::payment::{self, NewPaymentIntent, PaymentIntent, PaymentRules, PaymentStatus};
-use crate::engine::principal::{Principal, Scope};
+use crate::engine::payout::{self, NewPayout, Payout, PayoutStatus, SpendSoFar};
+use crate::engine::principal::{Principal, Role, Scope};
 use crate::store::{AuditRecord, EventRecord, IdempotencyRecord, StoreWrite};
-use crate::views::{PaymentIntentView, RefundResultView, RefundView};
+use crate::views::{PaymentIntentView, PayoutView, RefundResultView, RefundView};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IdempotencyInput {
@@ -32,6 +33,20 @@ pub enum Command {
     RefundPayment { payment_intent_id: String, amount_minor: Option<i64>, reason: Option<String> },
     CancelPaymentIntent { payment_intent_id: String },
     SimulatePayment { payment_intent_id: String, outcome: SimulatedOutcome },
+    CreatePayout(NewPayout),
+    CancelPayout { payout_id: String },
+    ApprovePayout { payout_id: String, reason: Option<String> },
+    RejectPayout { payout_id: String, reason: String },
+}
+
+impl Command {
+    /// The roles that may issue this command: makers initiate, checkers decide, admins do both.
+    pub fn allowed_roles(&self) -> &'static [Role] {
+        match self {
+            Command::ApprovePayout { .. } | Command::RejectPayout { .. } => &[Role::Approver, Role::Admin],
+            _ => &[Role::Maker, Role::Admin],
+        }
+    }
 }
 
 /// A write asked for through a tool, by an authenticated key.
@@ -51,8 +66,9 @@ pub enum WriteRequest {
     /// A write attempt refused before it reached the engine (bad input, wrong role, key in use):
     /// only its audit record is written.
     RecordRefusal { actor: Principal, tool: String, idempotency_key: Option<String>, error_type: String, message: String },
-    /// The test-mode simulator: settle payments whose `auto_settle_at_ms` has passed.
-    SettleDueTestPayments { limit: u32 },
+    /// The scheduler's tick: expire lapsed approvals (every mode) and, in test mode, let the
+    /// simulated rails settle payments and move payouts on.
+    RunScheduledWork { limit: u32 },
     /// Key management and first-start set-up (`harepay keys …`).
     Admin(crate::app::keys::AdminCommand),
 }
@@ -98,7 +114,7 @@ pub(crate) fn apply_job(
             session.append_audit(&record)?;
             Ok(WriteOutcome::Done { detail: "refusal recorded".to_owned() })
         }
-        WriteRequest::SettleDueTestPayments { limit } => settle_due_test_payments(session, ids, now_ms, limit),
+        WriteRequest::RunScheduledWork { limit } => run_scheduled_work(session, rules, ids, now_ms, limit),
         WriteRequest::Admin(command) => crate::app::keys::apply_admin(session, ids, now_ms, command),
     }
 }
@@ -220,8 +236,89 @@ fn decide_and_save(
             };
             payment_applied(&settled)
         }
+        Command::CreatePayout(request) => {
+            let asset = request.amount.asset;
+            let actor = &write.actor;
+            let limit = session.spend_limit(&actor.key_id, asset)?;
+            let spent = SpendSoFar {
+                last_24h_minor: session.payout_spend_since(&actor.key_id, asset, now_ms - ROLLING_DAY_MS)?,
+            };
+            let mut balances = session.balances(scope, &[asset])?;
+            let created = payout::create_payout(
+                actor,
+                request.clone(),
+                &rules.approvals,
+                limit,
+                spent,
+                &mut balances,
+                ids,
+                now_ms,
+                rules.test_auto_settle_after_ms,
+            )?;
+            session.insert_payout(&created.payout)?;
+            session.post_ledger_transaction(scope, &created.reservation, now_ms)?;
+            emit_payout_event(session, ids, &created.payout, "payout.created", now_ms)?;
+            if created.approval_required {
+                emit_payout_event(session, ids, &created.payout, "payout.pending_approval", now_ms)?;
+            }
+            payout_applied(&created.payout)
+        }
+        Command::CancelPayout { payout_id } => {
+            let current = load_payout(session, scope, payout_id)?;
+            let mut balances = session.balances(scope, &[current.amount.asset])?;
+            let (canceled, release) = payout::cancel_payout(&current, &write.actor, &mut balances, ids, now_ms)?;
+            session.update_payout(&canceled)?;
+            session.post_ledger_transaction(scope, &release, now_ms)?;
+            emit_payout_event(session, ids, &canceled, "payout.canceled", now_ms)?;
+            payout_applied(&canceled)
+        }
+        Command::ApprovePayout { payout_id, reason } => {
+            let current = load_payout(session, scope, payout_id)?;
+            let approved =
+                payout::approve_payout(&current, &write.actor, reason.clone(), now_ms, rules.test_auto_settle_after_ms)?;
+            session.update_payout(&approved)?;
+            emit_payout_event(session, ids, &approved, "payout.approved", now_ms)?;
+            emit_payout_event(session, ids, &approved, "payout.processing", now_ms)?;
+            payout_applied(&approved)
+        }
+        Command::RejectPayout { payout_id, reason } => {
+            let current = load_payout(session, scope, payout_id)?;
+            let mut balances = session.balances(scope, &[current.amount.asset])?;
+            let (rejected, release) =
+                payout::reject_payout(&current, &write.actor, reason.clone(), &mut balances, ids, now_ms)?;
+            session.update_payout(&rejected)?;
+            session.post_ledger_transaction(scope, &release, now_ms)?;
+            emit_payout_event(session, ids, &rejected, "payout.rejected", now_ms)?;
+            payout_applied(&rejected)
+        }
     };
     Ok(Decided::Applied(applied))
+}
+
+/// Spend limits look back over a rolling day.
+const ROLLING_DAY_MS: i64 = 24 * 60 * 60 * 1000;
+
+fn payout_applied(payout: &Payout) -> Applied {
+    Applied {
+        response_json: serde_json::to_string(&PayoutView::from_engine(payout)).expect("views serialize"),
+        object_id: payout.id.clone(),
+        touched_assets: vec![payout.amount.asset],
+    }
+}
+
+fn load_payout(session: &dyn StoreWrite, scope: &Scope, id: &str) -> Result<Payout, AppError> {
+    session.get_payout(scope, id)?.ok_or_else(|| EngineError::NotFound { object: "payout", id: id.to_owned() }.into())
+}
+
+fn emit_payout_event(
+    session: &mut dyn StoreWrite,
+    ids: &mut UuidIds,
+    payout: &Payout,
+    event_type: &str,
+    now_ms: i64,
+) -> Result<(), AppError> {
+    let payload = serde_json::to_string(&PayoutView::from_engine(payout)).expect("views serialize");
+    emit_event(session, ids, &payout.scope, event_type, &payout.id, payload, now_ms)
 }
 
 fn payment_applied(payment: &PaymentIntent) -> Applied {
@@ -283,28 +380,92 @@ fn fail_payment(
     Ok(failed)
 }
 
-fn settle_due_test_payments(
+fn run_scheduled_work(
     session: &mut dyn StoreWrite,
+    rules: &PaymentRules,
     ids: &mut UuidIds,
     now_ms: i64,
     limit: u32,
 ) -> Result<WriteOutcome, AppError> {
-    let due = session.due_test_payments(now_ms, limit)?;
-    let mut settled = 0;
-    for payment in due {
-        session.savepoint()?;
-        match settle_payment(session, ids, &payment, now_ms) {
-            Ok(_) => {
-                session.release_savepoint()?;
-                settled += 1;
-            }
-            Err(error) => {
-                session.rollback_to_savepoint()?;
-                tracing::warn!(payment = %payment.id, %error, "simulator could not settle a due payment");
-            }
+    let mut done = 0;
+    for payout in session.expired_approvals(now_ms, limit)? {
+        done += isolated(session, &payout.id, |session| {
+            let mut balances = session.balances(&payout.scope, &[payout.amount.asset])?;
+            let (expired, release) = payout::expire_approval(&payout, &mut balances, ids, now_ms)?;
+            session.update_payout(&expired)?;
+            session.post_ledger_transaction(&payout.scope, &release, now_ms)?;
+            emit_payout_event(session, ids, &expired, "payout.expired", now_ms)
+        })?;
+    }
+    for payment in session.due_test_payments(now_ms, limit)? {
+        done += isolated(session, &payment.id, |session| settle_payment(session, ids, &payment, now_ms).map(|_| ()))?;
+    }
+    for payout in session.due_test_payouts(now_ms, limit)? {
+        done += isolated(session, &payout.id, |session| advance_test_payout(session, rules, ids, &payout, now_ms))?;
+    }
+    Ok(WriteOutcome::Done { detail: format!("{done} scheduled steps") })
+}
+
+/// Runs one scheduled step in its own savepoint: a step that fails is logged and left for the
+/// next tick, without undoing the others.
+fn isolated(
+    session: &mut dyn StoreWrite,
+    object_id: &str,
+    step: impl FnOnce(&mut dyn StoreWrite) -> Result<(), AppError>,
+) -> Result<u32, AppError> {
+    session.savepoint()?;
+    match step(session) {
+        Ok(()) => {
+            session.release_savepoint()?;
+            Ok(1)
+        }
+        Err(error) => {
+            session.rollback_to_savepoint()?;
+            tracing::warn!(object = %object_id, %error, "a scheduled step failed; it will be retried");
+            Ok(0)
         }
     }
-    Ok(WriteOutcome::Done { detail: format!("settled {settled} payments") })
+}
+
+/// The simulated payout rail: pending → processing → paid (or failed for the test account
+/// 0000000000), one step each time the payout falls due.
+fn advance_test_payout(
+    session: &mut dyn StoreWrite,
+    rules: &PaymentRules,
+    ids: &mut UuidIds,
+    current: &Payout,
+    now_ms: i64,
+) -> Result<(), AppError> {
+    let scope = &current.scope;
+    match current.status {
+        PayoutStatus::Pending => {
+            let next_step_at_ms = rules.test_auto_settle_after_ms.map(|after_ms| now_ms.saturating_add(after_ms as i64));
+            let processing = payout::mark_payout_processing(current, now_ms, next_step_at_ms)?;
+            session.update_payout(&processing)?;
+            emit_payout_event(session, ids, &processing, "payout.processing", now_ms)
+        }
+        PayoutStatus::Processing => {
+            let mut balances = session.balances(scope, &[current.amount.asset])?;
+            let (finished, transaction, event_type) = if payout::simulated_rail_fails(&current.destination) {
+                let (failed, release) =
+                    payout::mark_payout_failed(current, "the bank rejected the account (test account 0000000000)", &mut balances, ids, now_ms)?;
+                (failed, release, "payout.failed")
+            } else {
+                let (paid, transaction) = payout::mark_payout_paid(current, &mut balances, ids, now_ms)?;
+                (paid, transaction, "payout.paid")
+            };
+            session.update_payout(&finished)?;
+            session.post_ledger_transaction(scope, &transaction, now_ms)?;
+            emit_payout_event(session, ids, &finished, event_type, now_ms)
+        }
+        _ => {
+            // Decided elsewhere since it fell due: nothing left to simulate.
+            let mut settled = current.clone();
+            settled.simulate_at_ms = None;
+            session.update_payout(&settled)?;
+            Ok(())
+        }
+    }
 }
 
 fn emit_payment_event(
@@ -396,5 +557,17 @@ fn describe(command: &Command) -> String {
         },
         Command::CancelPaymentIntent { payment_intent_id } => format!("cancel {payment_intent_id}"),
         Command::SimulatePayment { payment_intent_id, outcome } => format!("simulate {outcome:?} for {payment_intent_id}"),
+        Command::CreatePayout(request) => format!(
+            "pay out {} over {} to {}",
+            request.amount.display(),
+            request.rail.code(),
+            request.destination.describe()
+        ),
+        Command::CancelPayout { payout_id } => format!("cancel {payout_id}"),
+        Command::ApprovePayout { payout_id, reason } => match reason {
+            Some(reason) => format!("approve {payout_id}: {reason}"),
+            None => format!("approve {payout_id}"),
+        },
+        Command::RejectPayout { payout_id, reason } => format!("reject {payout_id}: {reason}"),
     }
 }

@@ -36,10 +36,29 @@ pub struct NewApiKey {
     pub owner: String,
     pub key_sha256_hex: String,
     pub key_last4: String,
+    /// Spend limits per currency for payouts made with this key.
+    pub spend_limits: Vec<(crate::engine::money::AssetRef, crate::engine::payout::SpendLimit)>,
 }
 
 pub fn sha256_hex(secret: &str) -> String {
     hex::encode(Sha256::digest(secret.as_bytes()))
+}
+
+/// Parses `NGN:max_per_payout=100000,max_per_day=500000` (minor units) into one currency's limit.
+pub fn parse_spend_limit(text: &str) -> Result<(crate::engine::money::AssetRef, crate::engine::payout::SpendLimit), String> {
+    let (code, rules) = text.split_once(':').ok_or(format!("limit {text:?} must look like NGN:max_per_payout=100000,max_per_day=500000"))?;
+    let asset = crate::engine::money::Asset::lookup(code).ok_or(format!("unknown currency {code:?} in limit"))?;
+    let mut limit = crate::engine::payout::SpendLimit::default();
+    for rule in rules.split(',').filter(|rule| !rule.is_empty()) {
+        let (name, value) = rule.split_once('=').ok_or(format!("limit rule {rule:?} needs name=minor_units"))?;
+        let value: i64 = value.parse().ok().filter(|v| *v >= 1).ok_or(format!("limit {rule:?} must be a positive integer of minor units"))?;
+        match name {
+            "max_per_payout" => limit.max_per_payout_minor = Some(value),
+            "max_per_day" => limit.max_per_day_minor = Some(value),
+            other => return Err(format!("unknown limit {other:?}: use max_per_payout or max_per_day")),
+        }
+    }
+    Ok((asset, limit))
 }
 
 /// A fresh secret key: the mode's prefix and 32 random alphanumeric characters (~190 bits).
@@ -114,6 +133,9 @@ pub(crate) fn apply_admin(
                 created_at_ms: now_ms,
                 revoked_at_ms: None,
             })?;
+            for (asset, limit) in &new_key.spend_limits {
+                session.set_spend_limit(&key_id, asset, *limit)?;
+            }
             Ok(WriteOutcome::Done { detail: format!("{key_id} {merchant_id}") })
         }
         AdminCommand::RevokeKey { key_id } => {

@@ -179,9 +179,16 @@ impl App {
     /// Applies a tool's write. Keys that may not write, and keys already in flight, are refused
     /// here and the refusal is audited.
     pub async fn execute(&self, write: ToolWrite) -> Result<WriteOutcome, AppError> {
-        if !write.actor.role.may_write() {
+        let allowed_roles = write.command.allowed_roles();
+        if !allowed_roles.contains(&write.actor.role) {
+            let allowed: Vec<&str> = allowed_roles.iter().map(|role| role.code()).collect();
             let error = AppError::Forbidden {
-                message: format!("a {} key cannot call {}; use a maker or admin key", write.actor.role.code(), write.tool),
+                message: format!(
+                    "a {} key cannot call {}; it needs a {} key",
+                    write.actor.role.code(),
+                    write.tool,
+                    allowed.join(" or ")
+                ),
             };
             return Err(self.refuse(&write, error).await);
         }
@@ -226,13 +233,19 @@ impl App {
         self.inner.clock.now_ms()
     }
 
-    /// The simulator's tick: settles due test-mode payments. A cheap read first, so that an idle
-    /// server does not queue empty writes.
-    pub async fn settle_due_test_payments(&self) -> Result<(), AppError> {
+    /// The scheduler's tick: expires lapsed approvals and runs the test-mode simulator. A cheap
+    /// read first, so that an idle server does not queue empty writes.
+    pub async fn run_scheduled_work(&self) -> Result<(), AppError> {
         let now_ms = self.now_ms();
-        let any_due = self.read(move |store| Ok(!store.due_test_payments(now_ms, 1)?.is_empty())).await?;
+        let any_due = self
+            .read(move |store| {
+                Ok(!store.expired_approvals(now_ms, 1)?.is_empty()
+                    || !store.due_test_payments(now_ms, 1)?.is_empty()
+                    || !store.due_test_payouts(now_ms, 1)?.is_empty())
+            })
+            .await?;
         if any_due {
-            self.submit(WriteRequest::SettleDueTestPayments { limit: 100 }).await?;
+            self.submit(WriteRequest::RunScheduledWork { limit: 100 }).await?;
         }
         Ok(())
     }
@@ -273,6 +286,49 @@ impl App {
         self.read(move |store| {
             let rows = store.list_balance_rows(&scope)?;
             Ok(rows.into_iter().filter(|row| asset.is_none_or(|asset| row.asset.code == asset.code)).collect())
+        })
+        .await
+    }
+
+    pub async fn get_payout(&self, principal: &Principal, id: String) -> Result<crate::engine::payout::Payout, AppError> {
+        let scope = principal.scope.clone();
+        self.read(move |store| {
+            Ok(store.get_payout(&scope, &id)?.ok_or(EngineError::NotFound { object: "payout", id: id.clone() })?)
+        })
+        .await
+    }
+
+    pub async fn list_payouts(
+        &self,
+        principal: &Principal,
+        filter: crate::store::PayoutFilter,
+        page: PageRequest,
+    ) -> Result<Page<crate::engine::payout::Payout>, AppError> {
+        let scope = principal.scope.clone();
+        self.read(move |store| {
+            if let Some(cursor) = &page.starting_after
+                && store.get_payout(&scope, cursor)?.is_none()
+            {
+                return Err(unknown_cursor(cursor));
+            }
+            Ok(store.list_payouts(&scope, &filter, &page)?)
+        })
+        .await
+    }
+
+    /// The key's spend limits and what it spent in the last 24 hours, per currency with a limit.
+    pub async fn spend_limits(
+        &self,
+        principal: &Principal,
+    ) -> Result<Vec<(AssetRef, crate::engine::payout::SpendLimit, i64)>, AppError> {
+        let key_id = principal.key_id.clone();
+        let since_ms = self.now_ms() - 24 * 60 * 60 * 1000;
+        self.read(move |store| {
+            let mut limits = Vec::new();
+            for (asset, limit) in store.list_spend_limits(&key_id)? {
+                limits.push((asset, limit, store.payout_spend_since(&key_id, asset, since_ms)?));
+            }
+            Ok(limits)
         })
         .await
     }
@@ -327,19 +383,17 @@ fn principal_of(record: ApiKeyRecord) -> Principal {
     }
 }
 
-/// The test-mode simulator: settles payments nobody acted on, like a payer who pays promptly.
-/// Runs until the process ends.
-pub fn spawn_test_simulator(app: App) {
-    if app.rules().test_auto_settle_after_ms.is_none() {
-        return;
-    }
+/// The scheduler: expires lapsed approvals, and in test mode settles payments nobody acted on
+/// (like a payer who pays promptly) and moves payouts along the simulated rail. Runs until the
+/// process ends.
+pub fn spawn_scheduler(app: App) {
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(std::time::Duration::from_millis(crate::limits::SIMULATOR_TICK_MS));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tick.tick().await;
-            if let Err(error) = app.settle_due_test_payments().await {
-                tracing::warn!(%error, "simulator tick failed");
+            if let Err(error) = app.run_scheduled_work().await {
+                tracing::warn!(%error, "scheduler tick failed");
             }
         }
     });

@@ -42,6 +42,24 @@ pub enum EngineError {
 
     #[error("amount arithmetic overflowed")]
     AmountOverflow,
+
+    /// The actor's role or identity does not allow the action (e.g. self-approval).
+    #[error("{message}")]
+    Forbidden { message: String },
+
+    #[error(
+        "{limit} limit for {currency} is {limit_display}; {remaining_display} remains for this key (rolling 24 hours for max_per_day)"
+    )]
+    LimitExceeded {
+        limit: &'static str,
+        currency: &'static str,
+        limit_display: String,
+        remaining_minor: i64,
+        remaining_display: String,
+    },
+
+    #[error("the approval window of payout {payout_id} has passed; it can no longer be decided, and its funds are released as it expires")]
+    ApprovalExpired { payout_id: String },
 }
 
 impl EngineError {
@@ -59,6 +77,9 @@ impl EngineError {
             EngineError::RefundExceedsRemaining { .. } => "refund_exceeds_remaining",
             EngineError::TestModeOnly { .. } => "test_mode_only",
             EngineError::AmountOverflow => "invalid_request",
+            EngineError::Forbidden { .. } => "forbidden",
+            EngineError::LimitExceeded { .. } => "limit_exceeded",
+            EngineError::ApprovalExpired { .. } => "approval_expired",
         }
     }
 
@@ -68,6 +89,7 @@ impl EngineError {
             EngineError::InvalidRequest { param, .. } => Some(param),
             EngineError::RefundExceedsRemaining { .. } => Some("amount"),
             EngineError::AmountOverflow => Some("amount"),
+            EngineError::LimitExceeded { .. } => Some("amount"),
             _ => None,
         }
     }

@@ -6,6 +6,7 @@ pub mod error;
 pub mod ledger;
 pub mod money;
 pub mod payment;
+pub mod payout;
 pub mod pricing;
 pub mod principal;
 

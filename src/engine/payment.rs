@@ -197,13 +197,15 @@ pub struct NewPaymentIntent {
     pub metadata: BTreeMap<String, String>,
 }
 
-/// Settings the payment decisions depend on.
+/// Settings the money-moving decisions depend on.
 #[derive(Debug, Clone, Default)]
 pub struct PaymentRules {
     pub fees: FeeSchedule,
     pub fx: FxTable,
-    /// Test mode: settle a payment this long after creation unless something else happened.
-    /// `None` turns the simulator's automatic settlement off.
+    /// Maker-checker thresholds and approval expiry for payouts.
+    pub approvals: crate::engine::payout::ApprovalPolicy,
+    /// Test mode: the simulated rails settle a payment, or move a payout one step, this long
+    /// after it became due. `None` turns the simulator off.
     pub test_auto_settle_after_ms: Option<u64>,
 }
 

@@ -49,6 +49,18 @@ pub struct LimitsView {
     pub list_limit_max: u32,
 }
 
+/// A key's payout spend limit in one currency.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct SpendLimitView {
+    pub currency: String,
+    /// Largest single payout; null is unlimited.
+    pub max_per_payout: Option<MoneyView>,
+    /// Most in payouts over any rolling 24 hours; null is unlimited.
+    pub max_per_day: Option<MoneyView>,
+    /// Payouts by this key in the last 24 hours (failed and canceled ones excluded).
+    pub spent_last_24h: MoneyView,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct WhoAmI {
     pub merchant_id: String,
@@ -65,6 +77,12 @@ pub struct WhoAmI {
     /// The tools this key sees here.
     pub tools: Vec<String>,
     pub limits: LimitsView,
+    /// This key's payout spend limits, per currency that has one.
+    pub spend_limits: Vec<SpendLimitView>,
+    /// Payouts at or above these amounts need a second person's approval.
+    pub approval_thresholds: Vec<MoneyView>,
+    /// How long a payout waits for approval before it expires, in milliseconds.
+    pub approval_expiry_ms: i64,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -145,7 +163,7 @@ impl HarepayServer {
     }
 
     /// Who this API key is: merchant, mode (test/live), role, owner, the tools it can use here,
-    /// and the limits that apply.
+    /// its payout spend limits, the approval thresholds, and the other limits that apply.
     #[tool(
         title = "Who am I",
         annotations(read_only_hint = true, destructive_hint = false, idempotent_hint = true, open_world_hint = false)
@@ -156,7 +174,28 @@ impl HarepayServer {
         let can_write = tools.iter().any(|name| {
             self.registry.iter().any(|registered| registered.tool.name == name.as_str() && !registered.is_read_only())
         });
+        let spend_limits = self
+            .app()
+            .spend_limits(&principal)
+            .await?
+            .into_iter()
+            .map(|(asset, limit, spent_minor)| SpendLimitView {
+                currency: asset.code.to_owned(),
+                max_per_payout: limit.max_per_payout_minor.map(|minor| MoneyView::new(asset, minor)),
+                max_per_day: limit.max_per_day_minor.map(|minor| MoneyView::new(asset, minor)),
+                spent_last_24h: MoneyView::new(asset, spent_minor),
+            })
+            .collect();
+        let approvals = &self.app().rules().approvals;
+        let approval_thresholds = approvals
+            .threshold_minor_by_asset
+            .iter()
+            .map(|(code, minor)| MoneyView::new(crate::engine::money::Asset::from_stored_code(code), *minor))
+            .collect();
         Ok(Json(WhoAmI {
+            spend_limits,
+            approval_thresholds,
+            approval_expiry_ms: approvals.expiry_ms,
             merchant_id: principal.scope.merchant_id.clone(),
             merchant_name: principal.merchant_name.clone(),
             mode: principal.scope.mode.code().to_owned(),

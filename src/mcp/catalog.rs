@@ -231,6 +231,13 @@ mod tests {
             "payments:refund_payment",
             "payments:cancel_payment_intent",
             "payments:simulate_payment",
+            "payouts:list_payouts",
+            "payouts:get_payout",
+            "payouts:create_payout",
+            "payouts:cancel_payout",
+            "payouts:list_pending_approvals",
+            "payouts:approve_payout",
+            "payouts:reject_payout",
             "audit:list_events",
             "audit:list_audit_log",
         ] {

@@ -11,6 +11,7 @@ pub mod audit;
 pub mod catalog;
 pub mod common;
 pub mod payments;
+pub mod payouts;
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -36,16 +37,18 @@ pub const LLMS_TXT_URI: &str = "harepay://docs/llms.txt";
 pub enum Toolset {
     Account,
     Payments,
+    Payouts,
     Audit,
 }
 
 impl Toolset {
-    pub const ALL: [Toolset; 3] = [Toolset::Account, Toolset::Payments, Toolset::Audit];
+    pub const ALL: [Toolset; 4] = [Toolset::Account, Toolset::Payments, Toolset::Payouts, Toolset::Audit];
 
     pub fn code(self) -> &'static str {
         match self {
             Toolset::Account => "account",
             Toolset::Payments => "payments",
+            Toolset::Payouts => "payouts",
             Toolset::Audit => "audit",
         }
     }
@@ -58,6 +61,7 @@ impl Toolset {
         match self {
             Toolset::Account => "who you are, system health, balances",
             Toolset::Payments => "payment intents: create, list, inspect, refund, cancel, simulate (test mode)",
+            Toolset::Payouts => "payouts to banks and wallets, with maker-checker approval and spend limits",
             Toolset::Audit => "the event outbox and the audit log of every write attempt",
         }
     }
@@ -66,6 +70,7 @@ impl Toolset {
         let generated = match self {
             Toolset::Account => HarepayServer::account_tools(),
             Toolset::Payments => HarepayServer::payments_tools(),
+            Toolset::Payouts => HarepayServer::payouts_tools(),
             Toolset::Audit => HarepayServer::audit_tools(),
         };
         let mut router = ToolRouter::new();
@@ -93,6 +98,18 @@ pub struct RegisteredTool {
 impl RegisteredTool {
     pub fn is_read_only(&self) -> bool {
         self.tool.annotations.as_ref().and_then(|a| a.read_only_hint) == Some(true)
+    }
+
+    /// Who may call it: everyone reads; checkers (approver, admin) decide approvals; makers
+    /// (maker, admin) do every other write.
+    pub fn allowed_roles(&self) -> &'static [Role] {
+        if self.is_read_only() {
+            &Role::ALL
+        } else if payouts::CHECKER_TOOLS.contains(&self.tool.name.as_ref()) {
+            &[Role::Approver, Role::Admin]
+        } else {
+            &[Role::Maker, Role::Admin]
+        }
     }
 }
 
@@ -171,8 +188,14 @@ impl HarepayServer {
         if self.options.read_only {
             return Some(format!("{} changes state and this server runs with --read-only", tool.tool.name));
         }
-        if principal.role == Role::ReadOnly {
-            return Some(format!("{} changes state and this key is read_only", tool.tool.name));
+        if !tool.allowed_roles().contains(&principal.role) {
+            let allowed: Vec<&str> = tool.allowed_roles().iter().map(|role| role.code()).collect();
+            return Some(format!(
+                "{} needs a {} key; this key is {}",
+                tool.tool.name,
+                allowed.join(" or "),
+                principal.role.code()
+            ));
         }
         None
     }

@@ -6,10 +6,12 @@
 //! write sessions (`begin_write`), so it alone decides what commits together.
 
 pub mod sqlite;
+mod sqlite_payouts;
 
 use crate::engine::ledger::{AccountKind, Balances, LedgerTransaction};
 use crate::engine::money::AssetRef;
 use crate::engine::payment::{PaymentIntent, PaymentStatus, Refund};
+use crate::engine::payout::{Payout, PayoutStatus, SpendLimit};
 use crate::engine::principal::{Mode, Role, Scope};
 
 #[derive(Debug, thiserror::Error)]
@@ -109,6 +111,11 @@ pub struct PaymentFilter {
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PayoutFilter {
+    pub status: Option<PayoutStatus>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct EventFilter {
     pub event_type: Option<String>,
     pub object_id: Option<String>,
@@ -166,6 +173,17 @@ pub trait StoreRead {
     fn audit_exists(&self, scope: &Scope, id: &str) -> StoreResult<bool>;
     fn list_audit(&self, scope: &Scope, page: &PageRequest) -> StoreResult<Page<AuditRecord>>;
     fn verify_ledger(&self) -> StoreResult<LedgerReport>;
+    fn get_payout(&self, scope: &Scope, id: &str) -> StoreResult<Option<Payout>>;
+    fn list_payouts(&self, scope: &Scope, filter: &PayoutFilter, page: &PageRequest) -> StoreResult<Page<Payout>>;
+    /// Test-mode payouts the simulated rail should move on: `simulate_at_ms <= now_ms`.
+    fn due_test_payouts(&self, now_ms: i64, limit: u32) -> StoreResult<Vec<Payout>>;
+    /// Payouts still pending approval whose approval window has closed.
+    fn expired_approvals(&self, now_ms: i64, limit: u32) -> StoreResult<Vec<Payout>>;
+    /// Sum of the key's payouts in `asset` created at or after `since_ms`, except failed and
+    /// canceled ones.
+    fn payout_spend_since(&self, key_id: &str, asset: AssetRef, since_ms: i64) -> StoreResult<i64>;
+    fn spend_limit(&self, key_id: &str, asset: AssetRef) -> StoreResult<SpendLimit>;
+    fn list_spend_limits(&self, key_id: &str) -> StoreResult<Vec<(AssetRef, SpendLimit)>>;
 }
 
 /// A write session: one transaction, with savepoints so that one command of a group commit can
@@ -188,6 +206,9 @@ pub trait StoreWrite: StoreRead {
     fn insert_idempotency(&mut self, record: &IdempotencyRecord) -> StoreResult<()>;
     fn append_audit(&mut self, record: &AuditRecord) -> StoreResult<()>;
     fn append_event(&mut self, record: &EventRecord) -> StoreResult<()>;
+    fn insert_payout(&mut self, payout: &Payout) -> StoreResult<()>;
+    fn update_payout(&mut self, payout: &Payout) -> StoreResult<()>;
+    fn set_spend_limit(&mut self, key_id: &str, asset: AssetRef, limit: SpendLimit) -> StoreResult<()>;
 }
 
 /// A storage backend.

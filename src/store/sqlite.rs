@@ -13,12 +13,14 @@ use crate::engine::payment::{
     NextAction, PaymentIntent, PaymentMethod, PaymentStatus, Rail, Refund, RefundStatus, Settlement,
 };
 use crate::engine::principal::{Mode, Role, Scope};
+use crate::engine::payout::{Payout, SpendLimit};
+use crate::store::sqlite_payouts;
 use crate::store::{
     ApiKeyRecord, AuditRecord, BalanceRow, EventFilter, EventRecord, IdempotencyRecord, LedgerReport, MerchantRecord,
-    Page, PageRequest, PaymentFilter, Store, StoreError, StoreRead, StoreResult, StoreWrite,
+    Page, PageRequest, PaymentFilter, PayoutFilter, Store, StoreError, StoreRead, StoreResult, StoreWrite,
 };
 
-const MIGRATIONS: &[(i64, &str)] = &[(1, include_str!("schema.sql"))];
+const MIGRATIONS: &[(i64, &str)] = &[(1, include_str!("schema.sql")), (2, include_str!("schema_v2.sql"))];
 
 /// How long a connection waits for another process's lock (the CLI and a server on one file).
 const BUSY_TIMEOUT_MS: u64 = 5_000;
@@ -297,7 +299,7 @@ fn query_payments(
 }
 
 /// Applies `limit + 1` to learn `has_more` without a second query.
-fn into_page<T>(mut items: Vec<T>, limit: u32) -> Page<T> {
+pub(super) fn into_page<T>(mut items: Vec<T>, limit: u32) -> Page<T> {
     let has_more = items.len() > limit as usize;
     items.truncate(limit as usize);
     Page { items, has_more }
@@ -631,6 +633,35 @@ impl<T: HasConnection> StoreRead for T {
         }
         Ok(report)
     }
+
+    fn get_payout(&self, scope: &Scope, id: &str) -> StoreResult<Option<Payout>> {
+        sqlite_payouts::get_payout(self.connection(), scope, id)
+    }
+
+    fn list_payouts(&self, scope: &Scope, filter: &PayoutFilter, page: &PageRequest) -> StoreResult<Page<Payout>> {
+        let items = sqlite_payouts::list_payouts(self.connection(), scope, filter, page)?;
+        Ok(into_page(items, page.limit))
+    }
+
+    fn due_test_payouts(&self, now_ms: i64, limit: u32) -> StoreResult<Vec<Payout>> {
+        sqlite_payouts::due_test_payouts(self.connection(), now_ms, limit)
+    }
+
+    fn expired_approvals(&self, now_ms: i64, limit: u32) -> StoreResult<Vec<Payout>> {
+        sqlite_payouts::expired_approvals(self.connection(), now_ms, limit)
+    }
+
+    fn payout_spend_since(&self, key_id: &str, asset: AssetRef, since_ms: i64) -> StoreResult<i64> {
+        sqlite_payouts::payout_spend_since(self.connection(), key_id, asset, since_ms)
+    }
+
+    fn spend_limit(&self, key_id: &str, asset: AssetRef) -> StoreResult<SpendLimit> {
+        sqlite_payouts::spend_limit(self.connection(), key_id, asset)
+    }
+
+    fn list_spend_limits(&self, key_id: &str) -> StoreResult<Vec<(AssetRef, SpendLimit)>> {
+        sqlite_payouts::list_spend_limits(self.connection(), key_id)
+    }
 }
 
 fn payment_params(payment: &PaymentIntent) -> Vec<Box<dyn rusqlite::ToSql>> {
@@ -838,6 +869,18 @@ impl StoreWrite for SqliteWrite<'_> {
                 record.created_at_ms
             ])?;
         Ok(())
+    }
+
+    fn insert_payout(&mut self, payout: &Payout) -> StoreResult<()> {
+        sqlite_payouts::insert_payout(&self.connection, payout)
+    }
+
+    fn update_payout(&mut self, payout: &Payout) -> StoreResult<()> {
+        sqlite_payouts::update_payout(&self.connection, payout)
+    }
+
+    fn set_spend_limit(&mut self, key_id: &str, asset: AssetRef, limit: SpendLimit) -> StoreResult<()> {
+        sqlite_payouts::set_spend_limit(&self.connection, key_id, asset, limit)
     }
 
     fn append_event(&mut self, record: &EventRecord) -> StoreResult<()> {

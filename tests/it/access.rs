@@ -4,13 +4,16 @@ use serde_json::json;
 
 use crate::support::{Harepay, MAKER_KEY};
 
-const READ_TOOLS: [&str; 8] = [
+const READ_TOOLS: [&str; 11] = [
     "get_balance",
     "get_payment",
+    "get_payout",
     "list_audit_log",
     "list_balances",
     "list_events",
     "list_payments",
+    "list_payouts",
+    "list_pending_approvals",
     "system_status",
     "whoami",
 ];

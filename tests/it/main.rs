@@ -4,6 +4,7 @@
 mod access;
 mod malformed;
 mod payments;
+mod payouts;
 mod protocol;
 mod store;
 mod support;

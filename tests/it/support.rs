@@ -11,6 +11,7 @@ use serde_json::{Value, json};
 use tokio::process::Command;
 
 pub const MAKER_KEY: &str = "sk_test_demo";
+pub const APPROVER_KEY: &str = "sk_test_demo_approver";
 
 pub fn binary() -> &'static str {
     env!("CARGO_BIN_EXE_harepay")
@@ -66,6 +67,15 @@ impl Harepay {
 
     pub async fn connect_with(&self, key: &str, extra_args: &[&str]) -> Client {
         self.connect_command(self.command(key, extra_args)).await
+    }
+
+    /// Connects with extra environment, e.g. approval thresholds for this test.
+    pub async fn connect_env(&self, key: &str, environment: &[(&str, &str)]) -> Client {
+        let mut command = self.command(key, &[]);
+        for (name, value) in environment {
+            command.env(name, value);
+        }
+        self.connect_command(command).await
     }
 
     pub async fn connect_command(&self, command: Command) -> Client {
@@ -154,6 +164,34 @@ impl Client {
         id
     }
 
+    /// Funds the available NGN balance with exactly `net_minor`, through a settled rubies payment
+    /// (0.5% fee, rounded up).
+    pub async fn fund_ngn(&self, net_minor: i64, idempotency_key: &str) {
+        // A gross whose net after the fee ceil(gross × 50 / 10000) is exactly net_minor.
+        let net_of = |gross: i64| gross - (gross * 50 + 9_999) / 10_000;
+        let mut gross = net_minor + (net_minor * 50 + 9_999) / 10_000;
+        while net_of(gross) > net_minor {
+            gross -= 1;
+        }
+        while net_of(gross) < net_minor {
+            gross += 1;
+        }
+        assert_eq!(net_of(gross), net_minor, "no gross nets exactly {net_minor}");
+        let before = self.available("NGN").await;
+        self.create_succeeded_payment(gross, idempotency_key).await;
+        assert_eq!(self.available("NGN").await, before + net_minor);
+    }
+
+    pub async fn balance(&self, asset: &str) -> (i64, i64, i64) {
+        let balance = self.call("get_balance", json!({"asset": asset})).await;
+        let amount = |account: &str| balance[account]["amount"].as_i64().unwrap();
+        (amount("available"), amount("pending"), amount("reserved"))
+    }
+
+    pub async fn payout(&self, amount_minor: i64, idempotency_key: &str) -> serde_json::Value {
+        self.call("create_payout", payout_arguments(amount_minor, idempotency_key)).await
+    }
+
     pub async fn payment_count(&self) -> usize {
         let list = self.call("list_payments", json!({"limit": 100})).await;
         list["data"].as_array().expect("data").len()
@@ -167,4 +205,15 @@ impl Client {
     pub async fn close(self) {
         self.service.cancel().await.expect("close the client");
     }
+}
+
+/// A confirmed NGN bank payout's arguments.
+pub fn payout_arguments(amount_minor: i64, idempotency_key: &str) -> Value {
+    json!({
+        "amount": {"amount": amount_minor, "currency": "NGN"},
+        "rail": "rubies",
+        "destination": {"kind": "bank", "account_no": "0123456789", "bank_code": "058", "account_name": "Ada Obi"},
+        "confirm": true,
+        "idempotency_key": idempotency_key,
+    })
 }

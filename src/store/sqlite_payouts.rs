@@ -1,0 +1,237 @@
+//! Payout and spend-limit SQL for the SQLite backend.
+
+use std::collections::BTreeMap;
+
+use rusqlite::{Connection, OptionalExtension, Row, params};
+
+use crate::engine::money::{Asset, AssetRef, Money, Network};
+use crate::engine::payment::Rail;
+use crate::engine::payout::{Approval, ApprovalDecision, Destination, Payout, PayoutStatus, SpendLimit};
+use crate::engine::principal::{Mode, Scope};
+use crate::store::{PageRequest, PayoutFilter, StoreError, StoreResult};
+
+const COLUMNS: &str = "id, merchant_id, mode, amount_minor, asset, rail, destination_json, description, metadata_json, \
+     status, created_by_key_id, created_by_owner, approval_threshold_minor, approval_expires_at_ms, approval_decision, \
+     approval_decided_by_key_id, approval_decided_by_owner, approval_decided_at_ms, approval_reason, failure_reason, \
+     cancellation_reason, simulate_at_ms, created_at_ms, updated_at_ms";
+
+/// A stored value that does not parse is corruption; report it as a conversion failure.
+fn column<T>(value: Option<T>, what: &str, raw: &str) -> rusqlite::Result<T> {
+    value.ok_or_else(|| {
+        rusqlite::Error::FromSqlConversionFailure(
+            0,
+            rusqlite::types::Type::Text,
+            format!("unknown {what} {raw:?}").into(),
+        )
+    })
+}
+
+fn destination_to_json(destination: &Destination) -> String {
+    let value = match destination {
+        Destination::Bank { account_no, bank_code, account_name } => serde_json::json!({
+            "kind": "bank", "account_no": account_no, "bank_code": bank_code, "account_name": account_name,
+        }),
+        Destination::CryptoWallet { address, network } => {
+            serde_json::json!({ "kind": "crypto_wallet", "address": address, "network": network.code() })
+        }
+    };
+    value.to_string()
+}
+
+fn destination_from_json(json: &str) -> rusqlite::Result<Destination> {
+    let value: serde_json::Value = column(serde_json::from_str(json).ok(), "destination", json)?;
+    let field = |name: &str| value.get(name).and_then(|v| v.as_str()).map(str::to_owned);
+    match field("kind").as_deref() {
+        Some("bank") => Ok(Destination::Bank {
+            account_no: field("account_no").unwrap_or_default(),
+            bank_code: field("bank_code").unwrap_or_default(),
+            account_name: field("account_name"),
+        }),
+        Some("crypto_wallet") => {
+            let code = field("network").unwrap_or_default();
+            Ok(Destination::CryptoWallet { address: field("address").unwrap_or_default(), network: column(Network::parse(&code), "network", &code)? })
+        }
+        _ => column(None, "destination", json),
+    }
+}
+
+fn payout_from_row(row: &Row<'_>) -> rusqlite::Result<Payout> {
+    let mode: String = row.get("mode")?;
+    let asset: String = row.get("asset")?;
+    let rail: String = row.get("rail")?;
+    let status: String = row.get("status")?;
+    let metadata_json: String = row.get("metadata_json")?;
+    let threshold_minor: Option<i64> = row.get("approval_threshold_minor")?;
+    let approval = match threshold_minor {
+        None => None,
+        Some(threshold_minor) => {
+            let decision: Option<String> = row.get("approval_decision")?;
+            let decision = match decision {
+                Some(code) => Some(column(ApprovalDecision::parse(&code), "approval decision", &code)?),
+                None => None,
+            };
+            Some(Approval {
+                threshold_minor,
+                expires_at_ms: row.get("approval_expires_at_ms")?,
+                decision,
+                decided_by_key_id: row.get("approval_decided_by_key_id")?,
+                decided_by_owner: row.get("approval_decided_by_owner")?,
+                decided_at_ms: row.get("approval_decided_at_ms")?,
+                reason: row.get("approval_reason")?,
+            })
+        }
+    };
+    let metadata: BTreeMap<String, String> = column(serde_json::from_str(&metadata_json).ok(), "metadata", &metadata_json)?;
+    Ok(Payout {
+        id: row.get("id")?,
+        scope: Scope { merchant_id: row.get("merchant_id")?, mode: column(Mode::parse(&mode), "mode", &mode)? },
+        amount: Money { asset: column(Asset::lookup(&asset), "asset", &asset)?, amount_minor: row.get("amount_minor")? },
+        rail: column(Rail::parse(&rail), "rail", &rail)?,
+        destination: destination_from_json(&row.get::<_, String>("destination_json")?)?,
+        description: row.get("description")?,
+        metadata,
+        status: column(PayoutStatus::parse(&status), "payout status", &status)?,
+        created_by_key_id: row.get("created_by_key_id")?,
+        created_by_owner: row.get("created_by_owner")?,
+        approval,
+        failure_reason: row.get("failure_reason")?,
+        cancellation_reason: row.get("cancellation_reason")?,
+        simulate_at_ms: row.get("simulate_at_ms")?,
+        created_at_ms: row.get("created_at_ms")?,
+        updated_at_ms: row.get("updated_at_ms")?,
+    })
+}
+
+fn query(connection: &Connection, where_sql: &str, values: &[&dyn rusqlite::ToSql]) -> StoreResult<Vec<Payout>> {
+    let sql = format!("SELECT {COLUMNS} FROM payouts WHERE {where_sql}");
+    let mut statement = connection.prepare_cached(&sql)?;
+    let rows = statement.query_map(values, payout_from_row)?;
+    Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+}
+
+pub fn get_payout(connection: &Connection, scope: &Scope, id: &str) -> StoreResult<Option<Payout>> {
+    let mode = scope.mode.code();
+    Ok(query(connection, "merchant_id = ?1 AND mode = ?2 AND id = ?3", &[&scope.merchant_id, &mode, &id])?.pop())
+}
+
+pub fn list_payouts(connection: &Connection, scope: &Scope, filter: &PayoutFilter, page: &PageRequest) -> StoreResult<Vec<Payout>> {
+    let mode = scope.mode.code();
+    let status = filter.status.map(PayoutStatus::code);
+    let limit_plus_one = i64::from(page.limit) + 1;
+    query(
+        connection,
+        "merchant_id = ?1 AND mode = ?2 AND (?3 IS NULL OR status = ?3) \
+         AND (?4 IS NULL OR seq < (SELECT seq FROM payouts WHERE id = ?4)) ORDER BY seq DESC LIMIT ?5",
+        &[&scope.merchant_id, &mode, &status, &page.starting_after, &limit_plus_one],
+    )
+}
+
+pub fn due_test_payouts(connection: &Connection, now_ms: i64, limit: u32) -> StoreResult<Vec<Payout>> {
+    let limit = i64::from(limit);
+    query(
+        connection,
+        "simulate_at_ms IS NOT NULL AND simulate_at_ms <= ?1 AND mode = 'test' ORDER BY simulate_at_ms LIMIT ?2",
+        &[&now_ms, &limit],
+    )
+}
+
+pub fn expired_approvals(connection: &Connection, now_ms: i64, limit: u32) -> StoreResult<Vec<Payout>> {
+    let limit = i64::from(limit);
+    query(
+        connection,
+        "status = 'pending_approval' AND approval_expires_at_ms <= ?1 ORDER BY approval_expires_at_ms LIMIT ?2",
+        &[&now_ms, &limit],
+    )
+}
+
+pub fn payout_spend_since(connection: &Connection, key_id: &str, asset: AssetRef, since_ms: i64) -> StoreResult<i64> {
+    let total: i64 = connection
+        .prepare_cached(
+            "SELECT COALESCE(SUM(amount_minor), 0) FROM payouts WHERE created_by_key_id = ?1 AND asset = ?2 \
+             AND created_at_ms >= ?3 AND status NOT IN ('failed', 'canceled')",
+        )?
+        .query_row(params![key_id, asset.code, since_ms], |row| row.get(0))?;
+    Ok(total)
+}
+
+pub fn spend_limit(connection: &Connection, key_id: &str, asset: AssetRef) -> StoreResult<SpendLimit> {
+    let found = connection
+        .prepare_cached("SELECT max_per_payout_minor, max_per_day_minor FROM api_key_limits WHERE key_id = ?1 AND asset = ?2")?
+        .query_row(params![key_id, asset.code], |row| {
+            Ok(SpendLimit { max_per_payout_minor: row.get(0)?, max_per_day_minor: row.get(1)? })
+        })
+        .optional()?;
+    Ok(found.unwrap_or_default())
+}
+
+pub fn list_spend_limits(connection: &Connection, key_id: &str) -> StoreResult<Vec<(AssetRef, SpendLimit)>> {
+    let mut statement = connection.prepare_cached(
+        "SELECT asset, max_per_payout_minor, max_per_day_minor FROM api_key_limits WHERE key_id = ?1 ORDER BY asset",
+    )?;
+    let rows = statement.query_map([key_id], |row| {
+        let asset: String = row.get(0)?;
+        Ok((column(Asset::lookup(&asset), "asset", &asset)?, SpendLimit { max_per_payout_minor: row.get(1)?, max_per_day_minor: row.get(2)? }))
+    })?;
+    Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+}
+
+fn values(payout: &Payout) -> Vec<Box<dyn rusqlite::ToSql>> {
+    let approval = payout.approval.as_ref();
+    vec![
+        Box::new(payout.id.clone()),
+        Box::new(payout.scope.merchant_id.clone()),
+        Box::new(payout.scope.mode.code()),
+        Box::new(payout.amount.amount_minor),
+        Box::new(payout.amount.asset.code),
+        Box::new(payout.rail.code()),
+        Box::new(destination_to_json(&payout.destination)),
+        Box::new(payout.description.clone()),
+        Box::new(serde_json::to_string(&payout.metadata).expect("string map serializes")),
+        Box::new(payout.status.code()),
+        Box::new(payout.created_by_key_id.clone()),
+        Box::new(payout.created_by_owner.clone()),
+        Box::new(approval.map(|a| a.threshold_minor)),
+        Box::new(approval.map(|a| a.expires_at_ms)),
+        Box::new(approval.and_then(|a| a.decision).map(ApprovalDecision::code)),
+        Box::new(approval.and_then(|a| a.decided_by_key_id.clone())),
+        Box::new(approval.and_then(|a| a.decided_by_owner.clone())),
+        Box::new(approval.and_then(|a| a.decided_at_ms)),
+        Box::new(approval.and_then(|a| a.reason.clone())),
+        Box::new(payout.failure_reason.clone()),
+        Box::new(payout.cancellation_reason.clone()),
+        Box::new(payout.simulate_at_ms),
+        Box::new(payout.created_at_ms),
+        Box::new(payout.updated_at_ms),
+    ]
+}
+
+pub fn insert_payout(connection: &Connection, payout: &Payout) -> StoreResult<()> {
+    let values = values(payout);
+    let placeholders: Vec<String> = (1..=values.len()).map(|i| format!("?{i}")).collect();
+    let sql = format!("INSERT INTO payouts ({COLUMNS}) VALUES ({})", placeholders.join(", "));
+    connection.prepare_cached(&sql)?.execute(rusqlite::params_from_iter(values.iter()))?;
+    Ok(())
+}
+
+pub fn update_payout(connection: &Connection, payout: &Payout) -> StoreResult<()> {
+    let values = values(payout);
+    let assignments: Vec<String> =
+        COLUMNS.split(", ").enumerate().skip(1).map(|(i, column)| format!("{column} = ?{}", i + 1)).collect();
+    let sql = format!("UPDATE payouts SET {} WHERE id = ?1", assignments.join(", "));
+    let changed = connection.prepare_cached(&sql)?.execute(rusqlite::params_from_iter(values.iter()))?;
+    if changed != 1 {
+        return Err(StoreError::Corrupt(format!("payout {} to update does not exist", payout.id)));
+    }
+    Ok(())
+}
+
+pub fn set_spend_limit(connection: &Connection, key_id: &str, asset: AssetRef, limit: SpendLimit) -> StoreResult<()> {
+    connection
+        .prepare_cached(
+            "INSERT INTO api_key_limits (key_id, asset, max_per_payout_minor, max_per_day_minor) VALUES (?1, ?2, ?3, ?4) \
+             ON CONFLICT (key_id, asset) DO UPDATE SET max_per_payout_minor = excluded.max_per_payout_minor, \
+             max_per_day_minor = excluded.max_per_day_minor",
+        )?
+        .execute(params![key_id, asset.code, limit.max_per_payout_minor, limit.max_per_day_minor])?;
+    Ok(())
+}
