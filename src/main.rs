@@ -54,6 +54,10 @@ struct ServeArgs {
     /// Offer only these toolsets (comma separated): account, payments, payouts, audit.
     #[arg(long, value_delimiter = ',')]
     toolsets: Option<Vec<String>>,
+    /// How writes are confirmed: "argument" (the agent passes confirm: true) or "elicit" (a
+    /// human confirms each write in the client, through MCP elicitation).
+    #[arg(long, env = "HAREPAY_CONFIRM", default_value = "argument")]
+    confirm: String,
 }
 
 #[derive(clap::Args)]
@@ -228,7 +232,10 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
                 .map_err(|_| anyhow::anyhow!("HAREPAY_SECRET_KEY is unknown or revoked in {}; refusing to start", database.display()))?;
             tracing::info!(merchant = %principal.scope.merchant_id, mode = principal.scope.mode.code(), role = principal.role.code(), "serving MCP on stdio");
             harepay::app::spawn_scheduler(app.clone());
-            let server = HarepayServer::new(app, secret_key, ServerOptions { read_only: args.read_only, toolsets });
+            let confirm_mode = harepay::mcp::confirmation::ConfirmMode::parse(&args.confirm)
+                .ok_or_else(|| anyhow::anyhow!("--confirm must be argument or elicit"))?;
+            let options = ServerOptions { read_only: args.read_only, toolsets, confirm_mode };
+            let server = HarepayServer::new(app, secret_key, options);
             harepay::transport::stdio::serve(server).await?;
             Ok(std::process::ExitCode::SUCCESS)
         }

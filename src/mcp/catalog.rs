@@ -104,8 +104,13 @@ pub fn llms_txt() -> String {
          - Errors are tool results with `isError: true` and `{{\"error\": {{\"type\", \"message\", \"param\"}}}}` (`param` names the argument at fault, when one is). \
          Every output schema allows this envelope besides the tool's result. Types: \
          `invalid_request`, `not_found`, `insufficient_funds`, `invalid_state`, `refund_exceeds_remaining`, \
-         `idempotency_key_reused`, `idempotency_key_in_use`, `forbidden`, `test_mode_only`, `authentication_failed`, \
-         `internal_error`. Unknown tools and malformed JSON-RPC are protocol errors.\n\
+         `idempotency_key_reused`, `idempotency_key_in_use`, `forbidden`, `limit_exceeded`, `approval_expired`, \
+         `confirmation_declined`, `confirmation_unavailable`, `test_mode_only`, `authentication_failed`, `internal_error`. \
+         Unknown tools and JSON-RPC of the wrong shape are protocol errors; bytes that are not JSON are skipped.\n\
+         - Human confirmation: a server run with `--confirm=elicit` does not trust `confirm: true` alone. It previews the \
+         write, asks the human through MCP elicitation (the input-required result of 2026-07-28, or an \
+         `elicitation/create` request on older sessions), and runs it only on an explicit accept \
+         (`confirmation_declined` otherwise; `confirmation_unavailable` when the client cannot elicit).\n\
          - Every write attempt (executed, previewed, replayed, refused) is in the audit log; every state change emits an \
          event. Both commit in the same transaction as the change.\n\
          - Lists are newest first: `limit` 1–{list_max} (default {list_default}), `starting_after`, `has_more`, \
@@ -118,7 +123,21 @@ pub fn llms_txt() -> String {
          or `failed` now. Live mode never settles by itself.\n\
          - Quickstart: `create_payment_intent` with `{{\"amount\": {{\"amount\": 1000000, \"currency\": \"NGN\"}}, \
          \"method\": \"bank_transfer\", \"rail\": \"rubies\", \"confirm\": true, \"idempotency_key\": \"order-1001\"}}`, \
-         then `list_payments`, then `get_balance {{\"asset\": \"NGN\"}}`.\n\n",
+         then `list_payments`, then `get_balance {{\"asset\": \"NGN\"}}`.\n\n\
+         ## Payouts and maker-checker approval\n\n\
+         - `create_payout` reserves the amount (`available` → `reserved`) or fails with `insufficient_funds` and changes \
+         nothing. Destinations: `{{\"kind\": \"bank\", \"account_no\", \"bank_code\", \"account_name\"?}}` (NGN: 10-digit \
+         NUBAN) or `{{\"kind\": \"crypto_wallet\", \"address\", \"network\"}}`.\n\
+         - Statuses: `pending` → `processing` → `paid` | `failed` (funds released); `cancel_payout` while `pending` or \
+         `pending_approval`.\n\
+         - A payout at or above its currency's approval threshold (see `whoami`) is created `pending_approval` with its \
+         funds reserved. Another person's `approver` (or `admin`) key approves it (→ `processing`) or rejects it \
+         (→ `canceled`, funds released, reason recorded); the key owners must differ, so nobody approves their own \
+         payout. Unanswered approvals expire (default 72 h) and release the funds. Only approver and admin keys see \
+         `approve_payout` and `reject_payout`; a human can also decide with `harepay payouts approve|reject ID`.\n\
+         - Keys may carry spend limits per currency (`max_per_payout`, `max_per_day` over a rolling 24 h); exceeding \
+         one is `limit_exceeded`, naming the limit and what remains.\n\
+         - Test mode: the simulated rail pays a payout a few seconds after it is due; bank account `0000000000` fails.\n\n",
         max = limits::AMOUNT_MAX_MINOR,
         key_max = limits::IDEMPOTENCY_KEY_MAX_CHARS,
         list_max = limits::LIST_LIMIT_MAX,

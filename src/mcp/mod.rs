@@ -10,6 +10,7 @@ pub mod account;
 pub mod audit;
 pub mod catalog;
 pub mod common;
+pub mod confirmation;
 pub mod payments;
 pub mod payouts;
 
@@ -131,6 +132,8 @@ pub struct ServerOptions {
     pub read_only: bool,
     /// Only these toolsets; `None` is all of them.
     pub toolsets: Option<BTreeSet<Toolset>>,
+    /// Whether `confirm: true` suffices or a human confirms each write by elicitation.
+    pub confirm_mode: confirmation::ConfirmMode,
 }
 
 /// The MCP server for one connection. Cheap to clone: the state is shared.
@@ -218,6 +221,7 @@ pub fn instructions() -> String {
          - Errors come back as results with isError and {{\"error\": {{\"type\", \"message\", \"param\"}}}}; act on error.type.\n\
          - Lists are newest first: pass next_starting_after as starting_after for the next page.\n\
          - Test-mode payments settle by themselves after a few seconds; simulate_payment forces an outcome.\n\
+         - Payouts at or above a currency's threshold wait for a different person's approver key (see whoami for thresholds and your spend limits).\n\
          The full guide is the resource {LLMS_TXT_URI}."
     )
 }
@@ -272,6 +276,18 @@ impl ServerHandler for HarepayServer {
                 self.app.record_refusal(&principal, &name, key, "forbidden".to_owned(), failure.error.message.clone()).await;
             }
             return Ok(failure.into_call_tool_result().into());
+        }
+        if !registered.is_read_only() {
+            match self.confirmation_gate(&request, &context).await? {
+                confirmation::Gate::Proceed => {}
+                confirmation::Gate::Ask(response) | confirmation::Gate::Relay(response) => return Ok(response),
+                confirmation::Gate::Refuse(failure) => {
+                    let key = request.arguments.as_ref().and_then(|a| a.get("idempotency_key")).and_then(|k| k.as_str()).map(str::to_owned);
+                    let (error_type, message) = (failure.error.error_type.clone(), failure.error.message.clone());
+                    self.app.record_refusal(&principal, &name, key, error_type, message).await;
+                    return Ok(failure.into_call_tool_result().into());
+                }
+            }
         }
         let context = ToolCallContext::new(self, request, context);
         let response = self.tool_router.call(context).await?;
