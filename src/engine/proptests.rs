@@ -11,7 +11,8 @@ use crate::engine::money::{Asset, Money, Network};
 use crate::engine::payment::{
     self, NewPaymentIntent, PaymentIntent, PaymentMethod, PaymentRules, PaymentStatus, Rail,
 };
-use crate::engine::principal::{Mode, Scope};
+use crate::engine::payout::{self, ApprovalPolicy, Destination, NewPayout, Payout, PayoutStatus, SpendLimit, SpendSoFar};
+use crate::engine::principal::{Mode, Principal, Role, Scope};
 use crate::limits::AMOUNT_MAX_MINOR;
 
 #[derive(Debug, Clone)]
@@ -22,6 +23,13 @@ enum Step {
     Fail { index: usize },
     Cancel { index: usize },
     Refund { index: usize, amount_minor: Option<i64> },
+    Payout { amount_minor: i64 },
+    Approve { index: usize, by_maker: bool },
+    Reject { index: usize },
+    Expire { index: usize },
+    CancelPayout { index: usize },
+    RailPays { index: usize },
+    RailFails { index: usize },
 }
 
 fn amount() -> impl Strategy<Value = i64> {
@@ -36,6 +44,13 @@ fn step() -> impl Strategy<Value = Step> {
         1 => any::<usize>().prop_map(|index| Step::Fail { index }),
         1 => any::<usize>().prop_map(|index| Step::Cancel { index }),
         4 => (any::<usize>(), prop::option::of(prop_oneof![amount(), 1_i64..100_000])).prop_map(|(index, amount_minor)| Step::Refund { index, amount_minor }),
+        4 => prop_oneof![1_i64..2_000_000, amount()].prop_map(|amount_minor| Step::Payout { amount_minor }),
+        2 => (any::<usize>(), any::<bool>()).prop_map(|(index, by_maker)| Step::Approve { index, by_maker }),
+        1 => any::<usize>().prop_map(|index| Step::Reject { index }),
+        1 => any::<usize>().prop_map(|index| Step::Expire { index }),
+        1 => any::<usize>().prop_map(|index| Step::CancelPayout { index }),
+        2 => any::<usize>().prop_map(|index| Step::RailPays { index }),
+        1 => any::<usize>().prop_map(|index| Step::RailFails { index }),
     ]
 }
 
@@ -59,9 +74,34 @@ fn request(kind: u8, amount_minor: i64) -> NewPaymentIntent {
     }
 }
 
-/// One of the three most recent payments, so that steps mostly act on payments that can move.
-fn pick(payments: &[PaymentIntent], index: usize) -> Option<usize> {
-    (!payments.is_empty()).then(|| payments.len() - 1 - index % payments.len().min(3))
+/// One of the three most recent items, so that steps mostly act on objects that can move.
+fn pick<T>(items: &[T], index: usize) -> Option<usize> {
+    (!items.is_empty()).then(|| items.len() - 1 - index % items.len().min(3))
+}
+
+fn principal(key_id: &str, owner: &str, role: Role) -> Principal {
+    Principal {
+        key_id: key_id.into(),
+        scope: Scope { merchant_id: "mch_1".into(), mode: Mode::Test },
+        merchant_name: "One".into(),
+        role,
+        owner: owner.into(),
+    }
+}
+
+/// Payouts in NGN to a bank; approval from ₦5,000.00 and a daily limit of ₦50,000.00 for the maker.
+const PAYOUT_THRESHOLD_MINOR: i64 = 500_000;
+const DAILY_LIMIT_MINOR: i64 = 5_000_000;
+const APPROVAL_EXPIRY_MS: i64 = 1_000;
+
+fn new_payout(amount_minor: i64) -> NewPayout {
+    NewPayout {
+        amount: Money::new(Asset::lookup("NGN").unwrap(), amount_minor).unwrap(),
+        rail: Rail::Rubies,
+        destination: Destination::Bank { account_no: "0123456789".into(), bank_code: "058".into(), account_name: None },
+        description: None,
+        metadata: BTreeMap::new(),
+    }
 }
 
 proptest! {
@@ -76,8 +116,17 @@ proptest! {
         let mut payments: Vec<PaymentIntent> = Vec::new();
         let mut journal: Vec<LedgerTransaction> = Vec::new();
         let mut refunded_by_payment: BTreeMap<String, i64> = BTreeMap::new();
+        let mut payouts: Vec<Payout> = Vec::new();
+        let maker = principal("key_maker", "alice", Role::Maker);
+        let approver = principal("key_approver", "bob", Role::Approver);
+        let mut policy = ApprovalPolicy { expiry_ms: APPROVAL_EXPIRY_MS, ..ApprovalPolicy::default() };
+        policy.threshold_minor_by_asset.insert("NGN", PAYOUT_THRESHOLD_MINOR);
+        let limit = SpendLimit { max_per_payout_minor: None, max_per_day_minor: Some(DAILY_LIMIT_MINOR) };
+        // Time advances with every step, so approvals expire within a run.
+        let mut now_ms = 0_i64;
 
         for step in steps {
+            now_ms += 100;
             let before = balances.clone();
             let outcome: Result<Option<LedgerTransaction>, _> = match step {
                 Step::Create { kind, amount_minor } => {
@@ -123,6 +172,60 @@ proptest! {
                             Some(transaction)
                         }),
                 },
+                Step::Payout { amount_minor } => {
+                    let spent = SpendSoFar {
+                        last_24h_minor: payouts.iter().filter(|p| p.status.counts_against_limits()).map(|p| p.amount.amount_minor).sum(),
+                    };
+                    match payout::create_payout(&maker, new_payout(amount_minor), &policy, limit, spent, &mut balances, &mut ids, now_ms, None) {
+                        Ok(created) => {
+                            prop_assert_eq!(created.approval_required, amount_minor >= PAYOUT_THRESHOLD_MINOR);
+                            payouts.push(created.payout);
+                            Ok(Some(created.reservation))
+                        }
+                        Err(error) => Err(error),
+                    }
+                }
+                Step::Approve { index, by_maker } => match pick(&payouts, index) {
+                    None => continue,
+                    Some(i) => {
+                        let actor = if by_maker { &maker } else { &approver };
+                        let result = payout::approve_payout(&payouts[i], actor, None, now_ms, None);
+                        if by_maker {
+                            prop_assert!(result.is_err(), "the maker approved their own payout");
+                        }
+                        result.map(|next| { payouts[i] = next; None })
+                    }
+                },
+                Step::Reject { index } => match pick(&payouts, index) {
+                    None => continue,
+                    Some(i) => payout::reject_payout(&payouts[i], &approver, "no".into(), &mut balances, &mut ids, now_ms)
+                        .map(|(next, transaction)| { payouts[i] = next; Some(transaction) }),
+                },
+                Step::Expire { index } => match pick(&payouts, index) {
+                    None => continue,
+                    Some(i) => payout::expire_approval(&payouts[i], &mut balances, &mut ids, now_ms)
+                        .map(|(next, transaction)| { payouts[i] = next; Some(transaction) }),
+                },
+                Step::CancelPayout { index } => match pick(&payouts, index) {
+                    None => continue,
+                    Some(i) => payout::cancel_payout(&payouts[i], &maker, &mut balances, &mut ids, now_ms)
+                        .map(|(next, transaction)| { payouts[i] = next; Some(transaction) }),
+                },
+                Step::RailPays { index } => match pick(&payouts, index) {
+                    None => continue,
+                    Some(i) => {
+                        if payouts[i].status == PayoutStatus::Pending {
+                            payouts[i] = payout::mark_payout_processing(&payouts[i], now_ms, None).expect("pending moves on");
+                        }
+                        payout::mark_payout_paid(&payouts[i], &mut balances, &mut ids, now_ms)
+                            .map(|(next, transaction)| { payouts[i] = next; Some(transaction) })
+                    }
+                },
+                Step::RailFails { index } => match pick(&payouts, index) {
+                    None => continue,
+                    Some(i) => payout::mark_payout_failed(&payouts[i], "test", &mut balances, &mut ids, now_ms)
+                        .map(|(next, transaction)| { payouts[i] = next; Some(transaction) }),
+                },
             };
             match outcome {
                 Ok(Some(transaction)) => journal.push(transaction),
@@ -137,7 +240,7 @@ proptest! {
             }
         }
 
-        if std::env::var_os("HAREPAY_PROPTEST_TRACE").is_some() { eprintln!("journal={} refunds={}", journal.len(), refunded_by_payment.len()); }
+        if std::env::var_os("HAREPAY_PROPTEST_TRACE").is_some() { eprintln!("journal={} refunds={} payouts={}", journal.len(), refunded_by_payment.len(), payouts.len()); }
         // Every asset's postings sum to zero across the whole journal.
         let all_postings: Vec<_> = journal.iter().flat_map(|t| t.postings.clone()).collect();
         for (asset, sum) in sum_by_asset(&all_postings) {
@@ -150,6 +253,22 @@ proptest! {
         }
         for ((account, code), sum) in from_postings {
             prop_assert_eq!(i128::from(balances.get(account, Asset::lookup(code).unwrap())), sum);
+        }
+        // Reserved money is exactly what open payouts hold.
+        let ngn = Asset::lookup("NGN").unwrap();
+        let open_minor: i64 = payouts
+            .iter()
+            .filter(|p| matches!(p.status, PayoutStatus::Pending | PayoutStatus::PendingApproval | PayoutStatus::Processing))
+            .map(|p| p.amount.amount_minor)
+            .sum();
+        prop_assert_eq!(balances.get(AccountKind::Reserved, ngn), open_minor);
+        // The maker's daily limit holds, and nothing the maker approved went through.
+        let counted_minor: i64 = payouts.iter().filter(|p| p.status.counts_against_limits()).map(|p| p.amount.amount_minor).sum();
+        prop_assert!(counted_minor <= DAILY_LIMIT_MINOR);
+        for payout in &payouts {
+            if let Some(approval) = &payout.approval {
+                prop_assert_ne!(approval.decided_by_owner.as_deref(), Some("alice"));
+            }
         }
         // Refunds never exceed what a payment credited, and only succeeded payments refund.
         for payment in &payments {

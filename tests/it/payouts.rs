@@ -35,6 +35,12 @@ async fn the_approval_threshold_is_inclusive_and_reserves_funds() {
     let above = client.payout(100_001, "p-3").await;
     assert_eq!(above["object"]["status"], "pending_approval");
     assert_eq!(client.balance("NGN").await, (1_000_000 - 300_000, 0, 300_000));
+    // Retrying a payout with its key replays it: nothing more is reserved.
+    let retried = client.payout(100_000, "p-2").await;
+    assert_eq!(retried["outcome"], "replayed");
+    assert_eq!(retried["object"]["id"], at["object"]["id"]);
+    client.expect_error("create_payout", payout_arguments(100_002, "p-2"), "idempotency_key_reused").await;
+    assert_eq!(client.balance("NGN").await, (1_000_000 - 300_000, 0, 300_000));
 
     let pending = client.call("list_pending_approvals", json!({})).await;
     let ids: Vec<&str> = pending["data"].as_array().unwrap().iter().map(|p| p["id"].as_str().unwrap()).collect();
