@@ -14,6 +14,19 @@ use tokio::process::Command;
 
 type Client = RunningService<RoleClient, ()>;
 
+/// The demo lowers the NGN approval threshold to ₦5,000.00 so that maker-checker shows.
+fn server_command(executable: &Path, database: &Path, secret_key: &str) -> Command {
+    let mut command = Command::new(executable);
+    command
+        .arg("stdio")
+        .env("HAREPAY_DB", database)
+        .env("HAREPAY_SECRET_KEY", secret_key)
+        .env("HAREPAY_TEST_AUTO_SETTLE_MS", "1000")
+        .env("HAREPAY_APPROVAL_THRESHOLDS", "NGN=500000")
+        .env("HAREPAY_LOG", "warn");
+    command
+}
+
 async fn call(client: &Client, tool: &str, arguments: Value) -> anyhow::Result<Value> {
     let arguments = arguments.as_object().cloned().unwrap_or_default();
     let result: CallToolResult =
@@ -36,14 +49,7 @@ fn step(number: u32, text: &str) {
 
 pub async fn run(executable: &Path, database: &Path) -> anyhow::Result<()> {
     println!("harepay demo: starting `harepay stdio` on {} and connecting as an MCP client.", database.display());
-    let mut command = Command::new(executable);
-    command
-        .arg("stdio")
-        .env("HAREPAY_DB", database)
-        .env("HAREPAY_SECRET_KEY", "sk_test_demo")
-        .env("HAREPAY_TEST_AUTO_SETTLE_MS", "1000")
-        .env("HAREPAY_LOG", "warn");
-    let client: Client = ().serve(TokioChildProcess::new(command)?).await?;
+    let client: Client = ().serve(TokioChildProcess::new(server_command(executable, database, "sk_test_demo"))?).await?;
     let server = client.peer_info().and_then(|info| info.server_info.as_ref().map(|s| s.name.clone())).unwrap_or_default();
     let tools = client.list_all_tools().await?;
     println!("Connected to {server}; {} tools visible to key sk_test_demo.", tools.len());
@@ -111,7 +117,55 @@ pub async fn run(executable: &Path, database: &Path) -> anyhow::Result<()> {
     .await?;
     println!("   {}", text(&refund["message"]));
 
-    step(10, "system_status: the ledger balances");
+    step(10, "create_payout of ₦6,000.00: at or above the ₦5,000.00 threshold, so it waits for approval");
+    let payout = call(
+        &client,
+        "create_payout",
+        json!({
+            "amount": {"amount": 600_000, "currency": "NGN"},
+            "rail": "rubies",
+            "destination": {"kind": "bank", "account_no": "0123456789", "bank_code": "058", "account_name": "Ada Obi"},
+            "confirm": true,
+            "idempotency_key": format!("{order}-payout"),
+        }),
+    )
+    .await?;
+    let payout_id = text(&payout["object"]["id"]);
+    println!("   {payout_id} is {}; funds reserved", text(&payout["object"]["status"]));
+    let self_approval = client
+        .call_tool(CallToolRequestParams::new("approve_payout").with_arguments(
+            json!({"id": payout_id, "confirm": true, "idempotency_key": "self"}).as_object().cloned().unwrap_or_default(),
+        ))
+        .await?;
+    println!(
+        "   the maker tries to approve it: {}",
+        text(&self_approval.structured_content.unwrap_or_default()["error"]["message"])
+    );
+
+    step(11, "a second person (key sk_test_demo_approver) approves it; the simulated rail pays it");
+    let approver: Client =
+        ().serve(TokioChildProcess::new(server_command(executable, database, "sk_test_demo_approver"))?).await?;
+    let approved = call(
+        &approver,
+        "approve_payout",
+        json!({"id": payout_id, "reason": "invoice checked", "confirm": true, "idempotency_key": format!("{order}-approve")}),
+    )
+    .await?;
+    println!("   approved by {}: {}", text(&approved["object"]["approval"]["decided_by"]), text(&approved["object"]["status"]));
+    approver.cancel().await?;
+    let mut payout_status = String::new();
+    for _ in 0..50 {
+        let current = call(&client, "get_payout", json!({"id": payout_id})).await?;
+        payout_status = text(&current["status"]);
+        if payout_status == "paid" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let balance = call(&client, "get_balance", json!({"asset": "NGN"})).await?;
+    println!("   {payout_id} is {payout_status}; available now {}", text(&balance["available"]["display"]));
+
+    step(12, "system_status: the ledger balances");
     let status = call(&client, "system_status", json!({})).await?;
     println!("   status {}, {} ledger transactions, sound: {}", text(&status["status"]), text(&status["ledger"]["transaction_count"]), text(&status["ledger"]["sound"]));
 

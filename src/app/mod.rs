@@ -184,7 +184,7 @@ impl App {
             let allowed: Vec<&str> = allowed_roles.iter().map(|role| role.code()).collect();
             let error = AppError::Forbidden {
                 message: format!(
-                    "a {} key cannot call {}; it needs a {} key",
+                    "a {} key cannot call {}; it is for {} keys",
                     write.actor.role.code(),
                     write.tool,
                     allowed.join(" or ")

@@ -194,7 +194,7 @@ impl HarepayServer {
         if !tool.allowed_roles().contains(&principal.role) {
             let allowed: Vec<&str> = tool.allowed_roles().iter().map(|role| role.code()).collect();
             return Some(format!(
-                "{} needs a {} key; this key is {}",
+                "{} is for {} keys; this key is {}",
                 tool.tool.name,
                 allowed.join(" or "),
                 principal.role.code()

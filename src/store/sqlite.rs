@@ -901,3 +901,22 @@ impl StoreWrite for SqliteWrite<'_> {
         Ok(())
     }
 }
+
+/// The physical limit of durable commits on this disk, for the benchmark: opens a fresh database
+/// at `path` with harepay's settings (WAL, `synchronous=FULL`), creates one bare table and
+/// commits `commits` one-row INSERTs, each in its own transaction. Returns the time the commits
+/// took (table creation excluded).
+pub fn measure_bare_commits(path: &Path, commits: usize) -> StoreResult<std::time::Duration> {
+    let connection = Connection::open(path)?;
+    connection.pragma_update(None, "journal_mode", "WAL")?;
+    connection.pragma_update(None, "synchronous", "FULL")?;
+    connection.execute_batch("CREATE TABLE IF NOT EXISTS bare_commits (seq INTEGER PRIMARY KEY, value INTEGER NOT NULL)")?;
+    let mut insert = connection.prepare("INSERT INTO bare_commits (value) VALUES (?1)")?;
+    let started = std::time::Instant::now();
+    for value in 0..commits {
+        connection.execute_batch("BEGIN IMMEDIATE")?;
+        insert.execute([value as i64])?;
+        connection.execute_batch("COMMIT")?;
+    }
+    Ok(started.elapsed())
+}
