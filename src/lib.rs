@@ -8,3 +8,4 @@ pub mod app;
 pub mod mcp;
 pub mod transport;
 pub mod demo;
+pub mod bench;

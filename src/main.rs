@@ -38,6 +38,12 @@ enum CliCommand {
     Payouts(PayoutsCommand),
     /// Check the ledger: postings sum to zero per asset, no negative merchant balance.
     Verify,
+    /// Measure durable commits, confirmed payouts/s (1 and 64 submitters) and stdio round trips.
+    Bench {
+        /// Where the benchmark's fresh databases go (default: a new temporary directory).
+        #[arg(long)]
+        work_dir: Option<PathBuf>,
+    },
     /// The generated tool catalog (tools/*.json and llms.txt).
     #[command(subcommand)]
     Catalog(CatalogCommand),
@@ -254,6 +260,12 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
         CliCommand::Payouts(command) => {
             let app = open_app(&database, cli.rules.to_rules()?).await?;
             run_payouts(&app, command).await
+        }
+        CliCommand::Bench { work_dir } => {
+            let work_dir = work_dir.unwrap_or_else(|| std::env::temp_dir().join(format!("harepay-bench-{}", std::process::id())));
+            std::fs::create_dir_all(&work_dir)?;
+            harepay::bench::run(&work_dir, &std::env::current_exe()?).await?;
+            Ok(std::process::ExitCode::SUCCESS)
         }
         CliCommand::Verify => {
             let app = open_app(&database, PaymentRules::default()).await?;

@@ -240,8 +240,13 @@ fn decide_and_save(
             let asset = request.amount.asset;
             let actor = &write.actor;
             let limit = session.spend_limit(&actor.key_id, asset)?;
-            let spent = SpendSoFar {
-                last_24h_minor: session.payout_spend_since(&actor.key_id, asset, now_ms - ROLLING_DAY_MS)?,
+            // What the key spent only matters against a daily limit; without one, skip the
+            // look-back (it reads every payout the key made in the last day).
+            let spent = match limit.max_per_day_minor {
+                Some(_) => SpendSoFar {
+                    last_24h_minor: session.payout_spend_since(&actor.key_id, asset, now_ms - ROLLING_DAY_MS)?,
+                },
+                None => SpendSoFar::default(),
             };
             let mut balances = session.balances(scope, &[asset])?;
             let created = payout::create_payout(
@@ -257,11 +262,15 @@ fn decide_and_save(
             )?;
             session.insert_payout(&created.payout)?;
             session.post_ledger_transaction(scope, &created.reservation, now_ms)?;
-            emit_payout_event(session, ids, &created.payout, "payout.created", now_ms)?;
+            // The events carry the payout exactly as the caller gets it: serialize it once.
+            let applied = payout_applied(&created.payout);
+            let payout_id = &created.payout.id;
+            emit_event(session, ids, scope, "payout.created", payout_id, applied.response_json.clone(), now_ms)?;
             if created.approval_required {
-                emit_payout_event(session, ids, &created.payout, "payout.pending_approval", now_ms)?;
+                let payload = applied.response_json.clone();
+                emit_event(session, ids, scope, "payout.pending_approval", payout_id, payload, now_ms)?;
             }
-            payout_applied(&created.payout)
+            applied
         }
         Command::CancelPayout { payout_id } => {
             let current = load_payout(session, scope, payout_id)?;

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{LazyLock, Mutex, MutexGuard};
 
 use rusqlite::{Connection, OpenFlags, OptionalExtension, Row, params};
 
@@ -43,6 +43,12 @@ impl SqliteStore {
         writer.pragma_update(None, "journal_mode", "WAL")?;
         writer.pragma_update(None, "synchronous", "FULL")?;
         writer.pragma_update(None, "foreign_keys", "ON")?;
+        // The savepoint journal in memory. The writer opens a savepoint per command, and SQLite
+        // copies every page a savepoint touches into that journal; by default it spills to a
+        // temporary file past 64 KiB (a few commands), written for every command after that
+        // and deleted at the end of every group. Durability is unaffected: the journal only
+        // undoes a savepoint inside a transaction that has not committed.
+        writer.pragma_update(None, "temp_store", "MEMORY")?;
         apply_migrations(&writer)?;
         Ok(SqliteStore { path: path.to_owned(), writer: Mutex::new(writer), idle_readers: Mutex::new(Vec::new()) })
     }
@@ -156,6 +162,19 @@ fn asset_of(code: &str) -> StoreResult<AssetRef> {
 const PAYMENT_COLUMNS: &str = "id, merchant_id, mode, amount_minor, asset, network, method, rail, settle_asset, \
      settle_amount_minor, settle_rate, customer, description, metadata_json, status, next_action_json, fee_minor, \
      amount_refunded_minor, failure_reason, auto_settle_at_ms, created_at_ms, updated_at_ms";
+
+/// `INSERT INTO payment_intents (PAYMENT_COLUMNS) VALUES (?1, …)`, built once.
+static INSERT_PAYMENT_SQL: LazyLock<String> = LazyLock::new(|| {
+    let placeholders: Vec<String> = (1..=PAYMENT_COLUMNS.split(", ").count()).map(|i| format!("?{i}")).collect();
+    format!("INSERT INTO payment_intents ({PAYMENT_COLUMNS}) VALUES ({})", placeholders.join(", "))
+});
+
+/// `UPDATE payment_intents SET column = ?n, … WHERE id = ?1`, built once.
+static UPDATE_PAYMENT_SQL: LazyLock<String> = LazyLock::new(|| {
+    let assignments: Vec<String> =
+        PAYMENT_COLUMNS.split(", ").enumerate().skip(1).map(|(i, column)| format!("{column} = ?{}", i + 1)).collect();
+    format!("UPDATE payment_intents SET {} WHERE id = ?1", assignments.join(", "))
+});
 
 /// Raw column values of one payment row, converted into a `PaymentIntent` after the row
 /// borrow ends so that conversion errors can be `StoreError`s.
@@ -757,18 +776,14 @@ impl StoreWrite for SqliteWrite<'_> {
 
     fn insert_payment(&mut self, payment: &PaymentIntent) -> StoreResult<()> {
         let values = payment_params(payment);
-        let placeholders: Vec<String> = (1..=values.len()).map(|i| format!("?{i}")).collect();
-        let sql = format!("INSERT INTO payment_intents ({PAYMENT_COLUMNS}) VALUES ({})", placeholders.join(", "));
-        self.connection.prepare_cached(&sql)?.execute(rusqlite::params_from_iter(values.iter()))?;
+        self.connection.prepare_cached(&INSERT_PAYMENT_SQL)?.execute(rusqlite::params_from_iter(values.iter()))?;
         Ok(())
     }
 
     fn update_payment(&mut self, payment: &PaymentIntent) -> StoreResult<()> {
         let values = payment_params(payment);
-        let assignments: Vec<String> =
-            PAYMENT_COLUMNS.split(", ").enumerate().skip(1).map(|(i, column)| format!("{column} = ?{}", i + 1)).collect();
-        let sql = format!("UPDATE payment_intents SET {} WHERE id = ?1", assignments.join(", "));
-        let changed = self.connection.prepare_cached(&sql)?.execute(rusqlite::params_from_iter(values.iter()))?;
+        let changed =
+            self.connection.prepare_cached(&UPDATE_PAYMENT_SQL)?.execute(rusqlite::params_from_iter(values.iter()))?;
         if changed != 1 {
             return Err(StoreError::Corrupt(format!("payment {} to update does not exist", payment.id)));
         }

@@ -1,6 +1,7 @@
 //! Payout and spend-limit SQL for the SQLite backend.
 
 use std::collections::BTreeMap;
+use std::sync::LazyLock;
 
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
@@ -205,20 +206,28 @@ fn values(payout: &Payout) -> Vec<Box<dyn rusqlite::ToSql>> {
     ]
 }
 
+/// `INSERT INTO payouts (COLUMNS) VALUES (?1, …)`, built once.
+static INSERT_SQL: LazyLock<String> = LazyLock::new(|| {
+    let placeholders: Vec<String> = (1..=COLUMNS.split(", ").count()).map(|i| format!("?{i}")).collect();
+    format!("INSERT INTO payouts ({COLUMNS}) VALUES ({})", placeholders.join(", "))
+});
+
+/// `UPDATE payouts SET column = ?n, … WHERE id = ?1`, built once.
+static UPDATE_SQL: LazyLock<String> = LazyLock::new(|| {
+    let assignments: Vec<String> =
+        COLUMNS.split(", ").enumerate().skip(1).map(|(i, column)| format!("{column} = ?{}", i + 1)).collect();
+    format!("UPDATE payouts SET {} WHERE id = ?1", assignments.join(", "))
+});
+
 pub fn insert_payout(connection: &Connection, payout: &Payout) -> StoreResult<()> {
     let values = values(payout);
-    let placeholders: Vec<String> = (1..=values.len()).map(|i| format!("?{i}")).collect();
-    let sql = format!("INSERT INTO payouts ({COLUMNS}) VALUES ({})", placeholders.join(", "));
-    connection.prepare_cached(&sql)?.execute(rusqlite::params_from_iter(values.iter()))?;
+    connection.prepare_cached(&INSERT_SQL)?.execute(rusqlite::params_from_iter(values.iter()))?;
     Ok(())
 }
 
 pub fn update_payout(connection: &Connection, payout: &Payout) -> StoreResult<()> {
     let values = values(payout);
-    let assignments: Vec<String> =
-        COLUMNS.split(", ").enumerate().skip(1).map(|(i, column)| format!("{column} = ?{}", i + 1)).collect();
-    let sql = format!("UPDATE payouts SET {} WHERE id = ?1", assignments.join(", "));
-    let changed = connection.prepare_cached(&sql)?.execute(rusqlite::params_from_iter(values.iter()))?;
+    let changed = connection.prepare_cached(&UPDATE_SQL)?.execute(rusqlite::params_from_iter(values.iter()))?;
     if changed != 1 {
         return Err(StoreError::Corrupt(format!("payout {} to update does not exist", payout.id)));
     }

@@ -1,0 +1,540 @@
+//! `harepay bench`: how fast harepay moves money durably on this machine.
+//!
+//! Three measurements, each on a fresh SQLite file (WAL, `synchronous=FULL`) under the work
+//! directory:
+//!
+//! (a) the disk's durable commit rate: one-row INSERT per transaction on a bare table, the
+//!     physical fsync limit everything else is measured against;
+//! (b) confirmed payouts through the app layer (`App::execute` with a real `create_payout`
+//!     `ToolWrite`: unique idempotency key, ledger reservation, event, idempotency and audit
+//!     records), first from one submitter, then from many concurrent ones (tokio tasks), where
+//!     the writer's group commit shares one fsync among many payouts;
+//! (c) `get_balance` round trips over stdio against the real binary, with a lean client that
+//!     writes newline-delimited JSON-RPC itself.
+//!
+//! Sizes can be changed with environment variables (see `Sizes`).
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Command as ProcessCommand, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, anyhow, bail};
+use serde_json::{Value, json};
+
+use crate::app::App;
+use crate::app::commands::{Command, IdempotencyInput, SimulatedOutcome, ToolWrite, WriteOutcome};
+use crate::app::keys::{DEMO_MAKER_KEY, sha256_hex};
+use crate::engine::money::{Asset, Money};
+use crate::engine::payment::{NewPaymentIntent, PaymentMethod, PaymentRules, Rail};
+use crate::engine::payout::{Destination, NewPayout};
+use crate::engine::principal::Principal;
+
+/// The throughput harepay aims for: durable payouts per second with 64 concurrent submitters.
+pub const TARGET_PAYOUTS_PER_SECOND: f64 = 10_000.0;
+
+/// Each payout moves ₦1.00.
+const PAYOUT_AMOUNT_MINOR: i64 = 100;
+
+/// How many of each measurement to run. Every field can be overridden by an environment variable.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Sizes {
+    /// HAREPAY_BENCH_COMMITS: bare one-row commits in (a).
+    pub bare_commits: usize,
+    /// HAREPAY_BENCH_SERIAL_PAYOUTS: payouts from the single submitter in (b).
+    pub serial_payouts: usize,
+    /// HAREPAY_BENCH_PAYOUTS: payouts in total from the concurrent submitters in (b).
+    pub concurrent_payouts: usize,
+    /// HAREPAY_BENCH_SUBMITTERS: concurrent submitters in (b).
+    pub submitters: usize,
+    /// HAREPAY_BENCH_ROUND_TRIPS: sequential get_balance calls over stdio in (c).
+    pub round_trips: usize,
+}
+
+impl Default for Sizes {
+    fn default() -> Sizes {
+        Sizes { bare_commits: 1_000, serial_payouts: 1_000, concurrent_payouts: 20_000, submitters: 64, round_trips: 2_000 }
+    }
+}
+
+impl Sizes {
+    pub fn from_env() -> anyhow::Result<Sizes> {
+        let defaults = Sizes::default();
+        let read = |name: &str, default: usize| -> anyhow::Result<usize> {
+            match std::env::var(name) {
+                Ok(text) => text
+                    .trim()
+                    .parse::<usize>()
+                    .ok()
+                    .filter(|value| *value >= 1)
+                    .ok_or_else(|| anyhow!("{name} must be a positive integer, got {text:?}")),
+                Err(_) => Ok(default),
+            }
+        };
+        Ok(Sizes {
+            bare_commits: read("HAREPAY_BENCH_COMMITS", defaults.bare_commits)?,
+            serial_payouts: read("HAREPAY_BENCH_SERIAL_PAYOUTS", defaults.serial_payouts)?,
+            concurrent_payouts: read("HAREPAY_BENCH_PAYOUTS", defaults.concurrent_payouts)?,
+            submitters: read("HAREPAY_BENCH_SUBMITTERS", defaults.submitters)?,
+            round_trips: read("HAREPAY_BENCH_ROUND_TRIPS", defaults.round_trips)?,
+        })
+    }
+}
+
+/// Latency percentiles of one measurement.
+#[derive(Debug, Clone, Copy)]
+pub struct Latencies {
+    pub p50: Duration,
+    pub p99: Duration,
+    pub max: Duration,
+}
+
+impl Latencies {
+    fn of(mut samples: Vec<Duration>) -> Latencies {
+        assert!(!samples.is_empty(), "latencies of nothing");
+        samples.sort_unstable();
+        // Nearest rank: the smallest sample with at least q of all samples at or below it.
+        let rank = |q: f64| samples[((q * samples.len() as f64).ceil() as usize).clamp(1, samples.len()) - 1];
+        Latencies { p50: rank(0.50), p99: rank(0.99), max: samples[samples.len() - 1] }
+    }
+}
+
+/// Throughput and latency of one measurement.
+#[derive(Debug, Clone, Copy)]
+pub struct Measured {
+    pub count: usize,
+    pub elapsed: Duration,
+    pub latencies: Option<Latencies>,
+}
+
+impl Measured {
+    pub fn per_second(&self) -> f64 {
+        self.count as f64 / self.elapsed.as_secs_f64().max(f64::MIN_POSITIVE)
+    }
+}
+
+/// Runs the three measurements and prints the report to stdout.
+pub async fn run(work_dir: &Path, harepay_executable: &Path) -> anyhow::Result<()> {
+    let sizes = Sizes::from_env()?;
+    std::fs::create_dir_all(work_dir).with_context(|| format!("cannot create {}", work_dir.display()))?;
+    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+    println!("harepay bench: SQLite WAL, synchronous=FULL (every commit is fsynced before it is acknowledged)");
+    println!("  work directory: {}", work_dir.display());
+    println!("  cores: {cores}; build: {}", if cfg!(debug_assertions) { "debug (numbers are not representative)" } else { "release" });
+    println!();
+
+    // (a) The disk's durable commit rate.
+    let bare_path = fresh_file(work_dir, "bench-bare.db")?;
+    let bare_commits = sizes.bare_commits;
+    let bare_elapsed = {
+        let path = bare_path.clone();
+        tokio::task::spawn_blocking(move || crate::store::sqlite::measure_bare_commits(&path, bare_commits))
+            .await
+            .context("the bare-commit task failed")??
+    };
+    let bare = Measured { count: bare_commits, elapsed: bare_elapsed, latencies: None };
+    remove_database(&bare_path);
+    println!("(a) raw durable commits, one-row INSERT per transaction on a bare table");
+    println!(
+        "    {:>7} commits in {:>7.2} s   {:>9.0} commits/s   ({:.3} ms per commit)",
+        bare.count,
+        bare.elapsed.as_secs_f64(),
+        bare.per_second(),
+        bare.elapsed.as_secs_f64() * 1000.0 / bare.count as f64
+    );
+    println!();
+
+    // (b) Confirmed payouts through the app layer.
+    println!("(b) confirmed payouts through App::execute (create_payout, confirm, unique idempotency key;");
+    println!("    reservation posted to the ledger, payout.created event, idempotency and audit records)");
+    let serial = payout_run(work_dir, "bench-payouts-serial.db", 1, sizes.serial_payouts).await?;
+    print_payout_line(1, &serial);
+    let concurrent =
+        payout_run(work_dir, "bench-payouts-concurrent.db", sizes.submitters, sizes.concurrent_payouts).await?;
+    print_payout_line(sizes.submitters, &concurrent);
+    println!();
+
+    // (c) Round trips over stdio against the real binary.
+    println!("(c) get_balance round trips over stdio ({} stdio, lean newline-delimited JSON-RPC client)", harepay_executable.display());
+    let stdio = {
+        let executable = harepay_executable.to_owned();
+        let work_dir = work_dir.to_owned();
+        let round_trips = sizes.round_trips;
+        tokio::task::spawn_blocking(move || stdio_round_trips(&executable, &work_dir, round_trips))
+            .await
+            .context("the stdio task failed")??
+    };
+    println!(
+        "    {:>7} calls   in {:>7.2} s   {:>9.0} round trips/s   {}",
+        stdio.count,
+        stdio.elapsed.as_secs_f64(),
+        stdio.per_second(),
+        latency_text(&stdio)
+    );
+    println!();
+
+    // Ratios and the verdict.
+    let concurrent_rate = concurrent.per_second();
+    println!("ratios");
+    println!(
+        "    payouts/s with {} submitters ÷ raw commits/s   = {:>6.1}   (payouts made durable per fsync's worth of time)",
+        sizes.submitters,
+        concurrent_rate / bare.per_second()
+    );
+    println!(
+        "    payouts/s with {} submitters ÷ with 1 submitter = {:>6.1}",
+        sizes.submitters,
+        concurrent_rate / serial.per_second()
+    );
+    println!(
+        "    payouts/s with 1 submitter ÷ raw commits/s      = {:>6.2}",
+        serial.per_second() / bare.per_second()
+    );
+    let verdict = if sizes.submitters != 64 {
+        "not judged: the target is stated for 64 submitters (HAREPAY_BENCH_SUBMITTERS differs)"
+    } else if concurrent_rate >= TARGET_PAYOUTS_PER_SECOND {
+        "MET"
+    } else {
+        "NOT MET"
+    };
+    println!(
+        "target: ≥ {:.0} durable payouts/s with 64 submitters: {verdict} ({:.0} payouts/s)",
+        TARGET_PAYOUTS_PER_SECOND, concurrent_rate
+    );
+    Ok(())
+}
+
+fn print_payout_line(submitters: usize, measured: &Measured) {
+    println!(
+        "    {:>3} submitter{} {:>7} payouts in {:>7.2} s   {:>9.0} payouts/s   {}",
+        submitters,
+        if submitters == 1 { " " } else { "s" },
+        measured.count,
+        measured.elapsed.as_secs_f64(),
+        measured.per_second(),
+        latency_text(measured)
+    );
+}
+
+fn latency_text(measured: &Measured) -> String {
+    match measured.latencies {
+        Some(latencies) => format!(
+            "p50 {:.3} ms   p99 {:.3} ms   max {:.3} ms",
+            millis(latencies.p50),
+            millis(latencies.p99),
+            millis(latencies.max)
+        ),
+        None => String::new(),
+    }
+}
+
+fn millis(duration: Duration) -> f64 {
+    duration.as_secs_f64() * 1000.0
+}
+
+/// `work_dir/name`, with any database of that name (and its WAL files) removed first.
+fn fresh_file(work_dir: &Path, name: &str) -> anyhow::Result<PathBuf> {
+    let path = work_dir.join(name);
+    remove_database(&path);
+    if path.exists() {
+        bail!("cannot remove the old benchmark database {}", path.display());
+    }
+    Ok(path)
+}
+
+fn remove_database(path: &Path) {
+    for suffix in ["", "-wal", "-shm", "-journal"] {
+        let mut file = path.as_os_str().to_owned();
+        file.push(suffix);
+        let _ = std::fs::remove_file(PathBuf::from(file));
+    }
+}
+
+/// Rules for the benchmark: no payout needs approval and the test-mode simulator is off, so
+/// every payout is created `pending` and nothing else writes meanwhile.
+fn bench_rules() -> PaymentRules {
+    let mut rules = PaymentRules { test_auto_settle_after_ms: None, ..PaymentRules::default() };
+    rules.approvals.threshold_minor_by_asset.remove("NGN");
+    rules
+}
+
+/// Opens a fresh database, funds the demo merchant, then has `submitters` tasks create
+/// `payouts` confirmed payouts in all, each timed from submission to the durable answer.
+async fn payout_run(work_dir: &Path, file_name: &str, submitters: usize, payouts: usize) -> anyhow::Result<Measured> {
+    let path = fresh_file(work_dir, file_name)?;
+    let result = payout_run_on(&path, submitters, payouts).await;
+    remove_database(&path);
+    result
+}
+
+async fn payout_run_on(path: &Path, submitters: usize, payouts: usize) -> anyhow::Result<Measured> {
+    let app = App::open_sqlite(path, bench_rules())?;
+    app.bootstrap_demo_if_empty().await?;
+    let maker = app.authenticate(DEMO_MAKER_KEY).await?;
+    let needed_minor = i64::try_from(payouts)?.checked_mul(PAYOUT_AMOUNT_MINOR).ok_or_else(|| anyhow!("too many payouts"))?;
+    fund_ngn(&app, &maker, needed_minor).await?;
+
+    let asset = Asset::lookup("NGN").expect("NGN is registered");
+    let request = NewPayout {
+        amount: Money::new(asset, PAYOUT_AMOUNT_MINOR)?,
+        rail: Rail::Rubies,
+        destination: Destination::Bank {
+            account_no: "0123456789".to_owned(),
+            bank_code: "058".to_owned(),
+            account_name: Some("Ada Obi".to_owned()),
+        },
+        description: Some("benchmark payout".to_owned()),
+        metadata: Default::default(),
+    };
+    // What the MCP layer fingerprints: the tool and its canonical arguments, without the key.
+    let request_sha256_hex = sha256_hex(
+        r#"create_payout
+{"amount":{"amount":100,"currency":"NGN"},"description":"benchmark payout","destination":{"account_name":"Ada Obi","account_no":"0123456789","bank_code":"058","kind":"bank"},"rail":"rubies"}"#,
+    );
+
+    let started = Instant::now();
+    let mut tasks = tokio::task::JoinSet::new();
+    for submitter in 0..submitters {
+        let share = payouts / submitters + usize::from(submitter < payouts % submitters);
+        let app = app.clone();
+        let maker = maker.clone();
+        let request = request.clone();
+        let request_sha256_hex = request_sha256_hex.clone();
+        tasks.spawn(async move {
+            let mut latencies = Vec::with_capacity(share);
+            for index in 0..share {
+                let write = ToolWrite {
+                    actor: maker.clone(),
+                    tool: "create_payout",
+                    confirm: true,
+                    idempotency: Some(IdempotencyInput {
+                        key: format!("bench-{submitter}-{index}"),
+                        request_sha256_hex: request_sha256_hex.clone(),
+                    }),
+                    command: Command::CreatePayout(request.clone()),
+                };
+                let sent = Instant::now();
+                let outcome = app.execute(write).await?;
+                latencies.push(sent.elapsed());
+                if !matches!(outcome, WriteOutcome::Executed { .. }) {
+                    bail!("a benchmark payout was not executed: {outcome:?}");
+                }
+            }
+            Ok(latencies)
+        });
+    }
+    let mut latencies = Vec::with_capacity(payouts);
+    while let Some(joined) = tasks.join_next().await {
+        latencies.extend(joined.context("a submitter task panicked")??);
+    }
+    let elapsed = started.elapsed();
+
+    // Everything acknowledged is there and the ledger still balances.
+    let balances = app.balances(&maker, Some(asset)).await?;
+    let reserved: i64 = balances
+        .iter()
+        .filter(|row| row.account == crate::engine::ledger::AccountKind::Reserved)
+        .map(|row| row.balance_minor)
+        .sum();
+    if reserved != needed_minor {
+        bail!("after {payouts} payouts of {PAYOUT_AMOUNT_MINOR} the reserved balance is {reserved}, not {needed_minor}");
+    }
+    let report = app.verify_ledger().await?;
+    if !report.is_sound() {
+        bail!("the ledger does not verify after the benchmark: {report:?}");
+    }
+    Ok(Measured { count: latencies.len(), elapsed, latencies: Some(Latencies::of(latencies)) })
+}
+
+/// Makes at least `net_minor` NGN available: one bank-transfer payment settled by the simulator.
+async fn fund_ngn(app: &App, maker: &Principal, net_minor: i64) -> anyhow::Result<()> {
+    let asset = Asset::lookup("NGN").expect("NGN is registered");
+    // Generous: the rubies fee is 0.5%, rounded up.
+    let gross_minor = net_minor.checked_add(net_minor / 100 + 10_000).ok_or_else(|| anyhow!("amount too large"))?;
+    let write = |tool: &'static str, key: &str, command: Command| ToolWrite {
+        actor: maker.clone(),
+        tool,
+        confirm: true,
+        idempotency: Some(IdempotencyInput { key: key.to_owned(), request_sha256_hex: sha256_hex(key) }),
+        command,
+    };
+    let created = app
+        .execute(write(
+            "create_payment_intent",
+            "bench-fund",
+            Command::CreatePaymentIntent(NewPaymentIntent {
+                amount: Money::new(asset, gross_minor)?,
+                network: None,
+                method: PaymentMethod::BankTransfer,
+                rail: Rail::Rubies,
+                settle_as: None,
+                customer: None,
+                description: Some("benchmark funding".to_owned()),
+                metadata: Default::default(),
+            }),
+        ))
+        .await?;
+    let WriteOutcome::Executed { response_json } = created else {
+        bail!("funding payment not executed: {created:?}");
+    };
+    let payment: Value = serde_json::from_str(&response_json)?;
+    let payment_intent_id = payment["id"].as_str().ok_or_else(|| anyhow!("payment without id: {payment}"))?.to_owned();
+    app.execute(write(
+        "simulate_payment",
+        "bench-fund-settle",
+        Command::SimulatePayment { payment_intent_id, outcome: SimulatedOutcome::Succeeded },
+    ))
+    .await?;
+    let available: i64 = app
+        .balances(maker, Some(asset))
+        .await?
+        .iter()
+        .filter(|row| row.account == crate::engine::ledger::AccountKind::Available)
+        .map(|row| row.balance_minor)
+        .sum();
+    if available < net_minor {
+        bail!("funding left {available} NGN minor available, {net_minor} needed");
+    }
+    Ok(())
+}
+
+/// Sequential `get_balance` calls to `harepay stdio` on a fresh database.
+fn stdio_round_trips(executable: &Path, work_dir: &Path, round_trips: usize) -> anyhow::Result<Measured> {
+    let database = fresh_file(work_dir, "bench-stdio.db")?;
+    let stderr_path = work_dir.join("bench-stdio.stderr.log");
+    let stderr_file = std::fs::File::create(&stderr_path)?;
+    let mut child = ProcessCommand::new(executable)
+        .arg("stdio")
+        .env("HAREPAY_DB", &database)
+        .env("HAREPAY_SECRET_KEY", DEMO_MAKER_KEY)
+        .env("HAREPAY_TEST_AUTO_SETTLE_MS", "off")
+        .env("HAREPAY_LOG", "warn")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(stderr_file)
+        .spawn()
+        .with_context(|| format!("cannot start {} stdio", executable.display()))?;
+    let stdin = child.stdin.take().expect("piped stdin");
+    let stdout = BufReader::new(child.stdout.take().expect("piped stdout"));
+    let mut session = LeanClient { stdin, stdout, line: String::new() };
+    let result = session.measure(round_trips);
+    drop(session);
+    // stdin is closed: the server ends by itself; make sure of it.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while child.try_wait()?.is_none() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    if child.try_wait()?.is_none() {
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+    let server_log = std::fs::read_to_string(&stderr_path).unwrap_or_default();
+    let _ = std::fs::remove_file(&stderr_path);
+    remove_database(&database);
+    result.with_context(|| format!("stdio round trips failed; the server said:\n{}", server_log.trim()))
+}
+
+/// A minimal MCP client: one request at a time, newline-delimited JSON-RPC.
+struct LeanClient {
+    stdin: std::process::ChildStdin,
+    stdout: BufReader<std::process::ChildStdout>,
+    line: String,
+}
+
+impl LeanClient {
+    fn send(&mut self, message: &Value) -> anyhow::Result<()> {
+        let mut bytes = serde_json::to_vec(message)?;
+        bytes.push(b'\n');
+        self.stdin.write_all(&bytes)?;
+        self.stdin.flush()?;
+        Ok(())
+    }
+
+    /// The response to request `id`; anything else on stdout (notifications) is skipped.
+    fn response(&mut self, id: u64) -> anyhow::Result<Value> {
+        loop {
+            self.line.clear();
+            if self.stdout.read_line(&mut self.line)? == 0 {
+                bail!("the server closed stdout while request {id} was waiting");
+            }
+            let message: Value = serde_json::from_str(&self.line)
+                .with_context(|| format!("stdout carried something other than JSON-RPC: {:?}", self.line))?;
+            if message.get("id").and_then(Value::as_u64) == Some(id) {
+                if let Some(error) = message.get("error") {
+                    bail!("request {id} failed: {error}");
+                }
+                return Ok(message);
+            }
+        }
+    }
+
+    fn call_get_balance(&mut self, id: u64) -> anyhow::Result<()> {
+        self.send(&json!({
+            "jsonrpc": "2.0", "id": id, "method": "tools/call",
+            "params": {"name": "get_balance", "arguments": {"asset": "NGN"}}
+        }))?;
+        let answer = self.response(id)?;
+        let result = &answer["result"];
+        if result["isError"] == json!(true) || !result["structuredContent"]["available"]["amount"].is_i64() {
+            bail!("get_balance did not return a balance: {answer}");
+        }
+        Ok(())
+    }
+
+    fn measure(&mut self, round_trips: usize) -> anyhow::Result<Measured> {
+        self.send(&json!({
+            "jsonrpc": "2.0", "id": 0, "method": "initialize",
+            "params": {"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "harepay-bench", "version": "0"}}
+        }))?;
+        let initialized = self.response(0)?;
+        if initialized["result"]["protocolVersion"].as_str().is_none() {
+            bail!("initialize was not answered with a protocol version: {initialized}");
+        }
+        self.send(&json!({"jsonrpc": "2.0", "method": "notifications/initialized"}))?;
+        // Warm up (the first call also opens the read connection), then measure.
+        let warm_up = 20;
+        for id in 1..=warm_up {
+            self.call_get_balance(id)?;
+        }
+        let mut latencies = Vec::with_capacity(round_trips);
+        let started = Instant::now();
+        for index in 0..round_trips as u64 {
+            let sent = Instant::now();
+            self.call_get_balance(warm_up + 1 + index)?;
+            latencies.push(sent.elapsed());
+        }
+        let elapsed = started.elapsed();
+        Ok(Measured { count: round_trips, elapsed, latencies: Some(Latencies::of(latencies)) })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn percentiles_use_the_nearest_rank() {
+        let samples: Vec<Duration> = (1..=100).map(Duration::from_millis).collect();
+        let latencies = Latencies::of(samples);
+        assert_eq!(latencies.p50, Duration::from_millis(50));
+        assert_eq!(latencies.p99, Duration::from_millis(99));
+        assert_eq!(latencies.max, Duration::from_millis(100));
+        let one = Latencies::of(vec![Duration::from_millis(7)]);
+        assert_eq!((one.p50, one.p99), (Duration::from_millis(7), Duration::from_millis(7)));
+    }
+
+    /// Runs the whole benchmark against the binary of the same profile:
+    /// `cargo build --release && cargo test --release --lib bench::tests::full_run -- --ignored --nocapture`.
+    #[test]
+    #[ignore = "a benchmark: run it in release"]
+    fn full_run() {
+        let profile = if cfg!(debug_assertions) { "debug" } else { "release" };
+        let executable = Path::new(env!("CARGO_MANIFEST_DIR")).join("target").join(profile).join("harepay");
+        assert!(executable.exists(), "build the binary first: {}", executable.display());
+        let work_dir = std::env::temp_dir().join(format!("harepay-bench-{}", std::process::id()));
+        let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+        let result = runtime.block_on(run(&work_dir, &executable));
+        let _ = std::fs::remove_dir_all(&work_dir);
+        result.unwrap();
+    }
+}
