@@ -403,6 +403,12 @@ fn run_scheduled_work(
             let (expired, release) = payout::expire_approval(&payout, &mut balances, ids, now_ms)?;
             session.update_payout(&expired)?;
             session.post_ledger_transaction(&payout.scope, &release, now_ms)?;
+            let detail = format!(
+                "expired {}: nobody approved or rejected it in time; {} released",
+                expired.id,
+                expired.amount.display()
+            );
+            session.append_audit(&system_audit_record(ids, &expired.scope, "expire_approval", &expired.id, detail, now_ms))?;
             emit_payout_event(session, ids, &expired, "payout.expired", now_ms)
         })?;
     }
@@ -458,6 +464,14 @@ fn advance_test_payout(
             let (finished, transaction, event_type) = if payout::simulated_rail_fails(&current.destination) {
                 let (failed, release) =
                     payout::mark_payout_failed(current, "the bank rejected the account (test account 0000000000)", &mut balances, ids, now_ms)?;
+                let detail = format!(
+                    "{} failed on rail {}: {}; {} released",
+                    failed.id,
+                    failed.rail.code(),
+                    failed.failure_reason.as_deref().unwrap_or_default(),
+                    failed.amount.display()
+                );
+                session.append_audit(&system_audit_record(ids, scope, "payout_rail", &failed.id, detail, now_ms))?;
                 (failed, release, "payout.failed")
             } else {
                 let (paid, transaction) = payout::mark_payout_paid(current, &mut balances, ids, now_ms)?;
@@ -530,6 +544,25 @@ fn audit_record(
         error_type: error_type.map(str::to_owned),
         object_id,
         idempotency_key,
+        detail,
+        created_at_ms: now_ms,
+    }
+}
+
+/// Who the audit log names for decisions harepay makes itself (expiries, rail outcomes).
+pub const SYSTEM_ACTOR: &str = "harepay";
+
+fn system_audit_record(ids: &mut UuidIds, scope: &Scope, tool: &str, object_id: &str, detail: String, now_ms: i64) -> AuditRecord {
+    AuditRecord {
+        id: ids.next_id("aud"),
+        scope: scope.clone(),
+        key_id: "system".to_owned(),
+        actor_owner: SYSTEM_ACTOR.to_owned(),
+        tool: tool.to_owned(),
+        outcome: "executed".to_owned(),
+        error_type: None,
+        object_id: Some(object_id.to_owned()),
+        idempotency_key: None,
         detail,
         created_at_ms: now_ms,
     }

@@ -116,7 +116,8 @@ impl HarepayServer {
     }
 
     /// The audit log, newest first: every write attempt by any key of this merchant and mode,
-    /// executed, previewed, replayed or refused, with who and why.
+    /// executed, previewed, replayed or refused, with who and why; and the decisions harepay
+    /// makes itself (approval expiries, rail failures), with actor "harepay".
     #[tool(
         title = "List audit log",
         annotations(read_only_hint = true, destructive_hint = false, idempotent_hint = true, open_world_hint = false)

@@ -160,6 +160,16 @@ async fn reject_and_expiry_release_the_funds() {
         .await;
     let events = maker.call("list_events", json!({"type": "payout.expired"})).await;
     assert_eq!(events["data"].as_array().unwrap().len(), 1);
+    // Every decision is in the audit log with who and why: the rejection by the approver, the
+    // expiry by harepay itself.
+    let audit = maker.call("list_audit_log", json!({"limit": 100})).await;
+    let entries = audit["data"].as_array().unwrap();
+    let expiry = entries.iter().find(|a| a["tool"] == "expire_approval").expect("the expiry is audited");
+    assert_eq!(expiry["actor"], "harepay");
+    assert_eq!(expiry["object_id"], expiring_id.as_str());
+    let rejection = entries.iter().find(|a| a["tool"] == "reject_payout" && a["outcome"] == "executed").unwrap();
+    assert_eq!(rejection["actor"], "demo-approver");
+    assert!(rejection["detail"].as_str().unwrap().contains("unknown vendor"));
     maker.close().await;
     approver.close().await;
     assert!(harepay.cli(&["verify"]).status.success());
@@ -240,6 +250,8 @@ async fn payouts_are_paid_fail_or_cancel_on_the_simulated_rail() {
     wait_for_payout_status(&client, &paid, "paid").await;
     let failed = wait_for_payout_status(&client, &failed, "failed").await;
     assert!(failed["failure_reason"].as_str().unwrap().contains("0000000000"));
+    let audit = client.call("list_audit_log", json!({"limit": 100})).await;
+    assert!(audit["data"].as_array().unwrap().iter().any(|a| a["tool"] == "payout_rail" && a["object_id"] == failed["id"]));
     assert_eq!(client.balance("NGN").await, (900_000, 0, 0));
     client
         .expect_error("cancel_payout", json!({"id": paid, "confirm": true}), "invalid_state")
