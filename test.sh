@@ -4,6 +4,9 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 
+echo "== rustfmt"
+cargo fmt --check
+
 echo "== clippy (warnings are errors)"
 cargo clippy --all-targets --locked -- -D warnings
 

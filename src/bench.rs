@@ -53,7 +53,13 @@ pub struct Sizes {
 
 impl Default for Sizes {
     fn default() -> Sizes {
-        Sizes { bare_commits: 1_000, serial_payouts: 1_000, concurrent_payouts: 20_000, submitters: 64, round_trips: 2_000 }
+        Sizes {
+            bare_commits: 1_000,
+            serial_payouts: 1_000,
+            concurrent_payouts: 20_000,
+            submitters: 64,
+            round_trips: 2_000,
+        }
     }
 }
 
@@ -120,7 +126,10 @@ pub async fn run(work_dir: &Path, harepay_executable: &Path) -> anyhow::Result<(
     let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
     println!("harepay bench: SQLite WAL, synchronous=FULL (every commit is fsynced before it is acknowledged)");
     println!("  work directory: {}", work_dir.display());
-    println!("  cores: {cores}; build: {}", if cfg!(debug_assertions) { "debug (numbers are not representative)" } else { "release" });
+    println!(
+        "  cores: {cores}; build: {}",
+        if cfg!(debug_assertions) { "debug (numbers are not representative)" } else { "release" }
+    );
     println!();
 
     // (a) The disk's durable commit rate.
@@ -155,7 +164,10 @@ pub async fn run(work_dir: &Path, harepay_executable: &Path) -> anyhow::Result<(
     println!();
 
     // (c) Round trips over stdio against the real binary.
-    println!("(c) get_balance round trips over stdio ({} stdio, lean newline-delimited JSON-RPC client)", harepay_executable.display());
+    println!(
+        "(c) get_balance round trips over stdio ({} stdio, lean newline-delimited JSON-RPC client)",
+        harepay_executable.display()
+    );
     let stdio = {
         let executable = harepay_executable.to_owned();
         let work_dir = work_dir.to_owned();
@@ -186,10 +198,7 @@ pub async fn run(work_dir: &Path, harepay_executable: &Path) -> anyhow::Result<(
         sizes.submitters,
         concurrent_rate / serial.per_second()
     );
-    println!(
-        "    payouts/s with 1 submitter ÷ raw commits/s      = {:>6.2}",
-        serial.per_second() / bare.per_second()
-    );
+    println!("    payouts/s with 1 submitter ÷ raw commits/s      = {:>6.2}", serial.per_second() / bare.per_second());
     let verdict = if sizes.submitters != 64 {
         "not judged: the target is stated for 64 submitters (HAREPAY_BENCH_SUBMITTERS differs)"
     } else if concurrent_rate >= TARGET_PAYOUTS_PER_SECOND {
@@ -271,7 +280,8 @@ async fn payout_run_on(path: &Path, submitters: usize, payouts: usize) -> anyhow
     let app = App::open_sqlite(path, bench_rules())?;
     app.bootstrap_demo_if_empty().await?;
     let maker = app.authenticate(DEMO_MAKER_KEY).await?;
-    let needed_minor = i64::try_from(payouts)?.checked_mul(PAYOUT_AMOUNT_MINOR).ok_or_else(|| anyhow!("too many payouts"))?;
+    let needed_minor =
+        i64::try_from(payouts)?.checked_mul(PAYOUT_AMOUNT_MINOR).ok_or_else(|| anyhow!("too many payouts"))?;
     fund_ngn(&app, &maker, needed_minor).await?;
 
     let asset = Asset::lookup("NGN").expect("NGN is registered");
@@ -337,7 +347,9 @@ async fn payout_run_on(path: &Path, submitters: usize, payouts: usize) -> anyhow
         .map(|row| row.balance_minor)
         .sum();
     if reserved != needed_minor {
-        bail!("after {payouts} payouts of {PAYOUT_AMOUNT_MINOR} the reserved balance is {reserved}, not {needed_minor}");
+        bail!(
+            "after {payouts} payouts of {PAYOUT_AMOUNT_MINOR} the reserved balance is {reserved}, not {needed_minor}"
+        );
     }
     let report = app.verify_ledger().await?;
     if !report.is_sound() {

@@ -50,13 +50,20 @@ fn step(number: u32, text: &str) {
 pub async fn run(executable: &Path, database: &Path) -> anyhow::Result<()> {
     println!("harepay demo: starting `harepay stdio` on {} and connecting as an MCP client.", database.display());
     let client: Client = ().serve(TokioChildProcess::new(server_command(executable, database, "sk_test_demo"))?).await?;
-    let server = client.peer_info().and_then(|info| info.server_info.as_ref().map(|s| s.name.clone())).unwrap_or_default();
+    let server =
+        client.peer_info().and_then(|info| info.server_info.as_ref().map(|s| s.name.clone())).unwrap_or_default();
     let tools = client.list_all_tools().await?;
     println!("Connected to {server}; {} tools visible to key sk_test_demo.", tools.len());
 
     step(1, "whoami: which merchant, mode and role this key has");
     let me = call(&client, "whoami", json!({})).await?;
-    println!("   merchant {} ({}), mode {}, role {}", text(&me["merchant_id"]), text(&me["merchant_name"]), text(&me["mode"]), text(&me["role"]));
+    println!(
+        "   merchant {} ({}), mode {}, role {}",
+        text(&me["merchant_id"]),
+        text(&me["merchant_name"]),
+        text(&me["mode"]),
+        text(&me["role"])
+    );
 
     step(2, "get_balance NGN, before");
     let before = call(&client, "get_balance", json!({"asset": "NGN"})).await?;
@@ -80,7 +87,14 @@ pub async fn run(executable: &Path, database: &Path) -> anyhow::Result<()> {
     let created = call(&client, "create_payment_intent", confirmed_args.clone()).await?;
     let payment_id = text(&created["object"]["id"]);
     let action = &created["object"]["next_action"];
-    println!("   {} is {}: payer transfers to {} {} ({})", payment_id, text(&created["object"]["status"]), text(&action["bank_name"]), text(&action["account_number"]), text(&action["account_name"]));
+    println!(
+        "   {} is {}: payer transfers to {} {} ({})",
+        payment_id,
+        text(&created["object"]["status"]),
+        text(&action["bank_name"]),
+        text(&action["account_number"]),
+        text(&action["account_name"])
+    );
 
     step(5, "the same call again (a network retry): replayed, no second payment");
     let replay = call(&client, "create_payment_intent", confirmed_args).await?;
@@ -101,7 +115,13 @@ pub async fn run(executable: &Path, database: &Path) -> anyhow::Result<()> {
     step(7, "list_payments");
     let list = call(&client, "list_payments", json!({"limit": 3})).await?;
     for payment in list["data"].as_array().into_iter().flatten() {
-        println!("   {} {} {} {}", text(&payment["id"]), text(&payment["amount"]["display"]), text(&payment["method"]), text(&payment["status"]));
+        println!(
+            "   {} {} {} {}",
+            text(&payment["id"]),
+            text(&payment["amount"]["display"]),
+            text(&payment["method"]),
+            text(&payment["status"])
+        );
     }
 
     step(8, "get_balance NGN, after: the amount less the rail fee");
@@ -133,9 +153,14 @@ pub async fn run(executable: &Path, database: &Path) -> anyhow::Result<()> {
     let payout_id = text(&payout["object"]["id"]);
     println!("   {payout_id} is {}; funds reserved", text(&payout["object"]["status"]));
     let self_approval = client
-        .call_tool(CallToolRequestParams::new("approve_payout").with_arguments(
-            json!({"id": payout_id, "confirm": true, "idempotency_key": "self"}).as_object().cloned().unwrap_or_default(),
-        ))
+        .call_tool(
+            CallToolRequestParams::new("approve_payout").with_arguments(
+                json!({"id": payout_id, "confirm": true, "idempotency_key": "self"})
+                    .as_object()
+                    .cloned()
+                    .unwrap_or_default(),
+            ),
+        )
         .await?;
     println!(
         "   the maker tries to approve it: {}",
@@ -151,7 +176,11 @@ pub async fn run(executable: &Path, database: &Path) -> anyhow::Result<()> {
         json!({"id": payout_id, "reason": "invoice checked", "confirm": true, "idempotency_key": format!("{order}-approve")}),
     )
     .await?;
-    println!("   approved by {}: {}", text(&approved["object"]["approval"]["decided_by"]), text(&approved["object"]["status"]));
+    println!(
+        "   approved by {}: {}",
+        text(&approved["object"]["approval"]["decided_by"]),
+        text(&approved["object"]["status"])
+    );
     approver.cancel().await?;
     let mut payout_status = String::new();
     for _ in 0..50 {
@@ -167,9 +196,16 @@ pub async fn run(executable: &Path, database: &Path) -> anyhow::Result<()> {
 
     step(12, "system_status: the ledger balances");
     let status = call(&client, "system_status", json!({})).await?;
-    println!("   status {}, {} ledger transactions, sound: {}", text(&status["status"]), text(&status["ledger"]["transaction_count"]), text(&status["ledger"]["sound"]));
+    println!(
+        "   status {}, {} ledger transactions, sound: {}",
+        text(&status["status"]),
+        text(&status["ledger"]["transaction_count"]),
+        text(&status["ledger"]["sound"])
+    );
 
     client.cancel().await?;
-    println!("\nDone. Connect your own client with mcp-config.example.json, or browse the tools with the MCP Inspector.");
+    println!(
+        "\nDone. Connect your own client with mcp-config.example.json, or browse the tools with the MCP Inspector."
+    );
     Ok(())
 }

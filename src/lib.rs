@@ -1,11 +1,11 @@
 //! harepay: an MCP server with an embedded payment engine. See ARCHITECTURE.md for the map.
 
+pub mod app;
+pub mod bench;
+pub mod demo;
 pub mod engine;
 pub mod limits;
-pub mod store;
-pub mod views;
-pub mod app;
 pub mod mcp;
+pub mod store;
 pub mod transport;
-pub mod demo;
-pub mod bench;
+pub mod views;

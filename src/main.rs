@@ -11,7 +11,12 @@ use harepay::engine::principal::{Mode, Role};
 use harepay::mcp::{HarepayServer, ServerOptions, Toolset};
 
 #[derive(Parser)]
-#[command(name = "harepay", version, about = "An MCP server with an embedded payment engine", arg_required_else_help = true)]
+#[command(
+    name = "harepay",
+    version,
+    about = "An MCP server with an embedded payment engine",
+    arg_required_else_help = true
+)]
 struct Cli {
     /// The SQLite database file (default: harepay/harepay.db under your data directory).
     #[arg(long, env = "HAREPAY_DB", global = true)]
@@ -162,7 +167,9 @@ impl RulesArgs {
     fn to_rules(&self) -> anyhow::Result<PaymentRules> {
         let test_auto_settle_after_ms = match self.test_auto_settle_ms.as_str() {
             "off" => None,
-            text => Some(text.parse().map_err(|_| anyhow::anyhow!("--test-auto-settle-ms must be milliseconds or off"))?),
+            text => {
+                Some(text.parse().map_err(|_| anyhow::anyhow!("--test-auto-settle-ms must be milliseconds or off"))?)
+            }
         };
         let mut rules = PaymentRules { test_auto_settle_after_ms, ..PaymentRules::default() };
         if let Some(fees) = &self.fees {
@@ -172,7 +179,10 @@ impl RulesArgs {
             rules.fx.parse_overrides(rates).map_err(|e| anyhow::anyhow!("HAREPAY_FX_RATES: {e}"))?;
         }
         if let Some(thresholds) = &self.approval_thresholds {
-            rules.approvals.parse_thresholds(thresholds).map_err(|e| anyhow::anyhow!("HAREPAY_APPROVAL_THRESHOLDS: {e}"))?;
+            rules
+                .approvals
+                .parse_thresholds(thresholds)
+                .map_err(|e| anyhow::anyhow!("HAREPAY_APPROVAL_THRESHOLDS: {e}"))?;
         }
         if self.approval_expiry_ms < 1 {
             anyhow::bail!("--approval-expiry-ms must be at least 1");
@@ -197,7 +207,8 @@ fn main() -> std::process::ExitCode {
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("HAREPAY_LOG").unwrap_or_else(|_| "harepay=info,rmcp=warn".into()),
+            tracing_subscriber::EnvFilter::try_from_env("HAREPAY_LOG")
+                .unwrap_or_else(|_| "harepay=info,rmcp=warn".into()),
         )
         .init();
     let cli = Cli::parse();
@@ -228,14 +239,15 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
             let secret_key = match args.secret_key {
                 Some(key) => key,
                 None => {
-                    eprintln!("harepay: HAREPAY_SECRET_KEY is not set; acting as the demo key sk_test_demo (test mode).");
+                    eprintln!(
+                        "harepay: HAREPAY_SECRET_KEY is not set; acting as the demo key sk_test_demo (test mode)."
+                    );
                     harepay::app::keys::DEMO_MAKER_KEY.to_owned()
                 }
             };
-            let principal = app
-                .authenticate(&secret_key)
-                .await
-                .map_err(|_| anyhow::anyhow!("HAREPAY_SECRET_KEY is unknown or revoked in {}; refusing to start", database.display()))?;
+            let principal = app.authenticate(&secret_key).await.map_err(|_| {
+                anyhow::anyhow!("HAREPAY_SECRET_KEY is unknown or revoked in {}; refusing to start", database.display())
+            })?;
             tracing::info!(merchant = %principal.scope.merchant_id, mode = principal.scope.mode.code(), role = principal.role.code(), "serving MCP on stdio");
             harepay::app::spawn_scheduler(app.clone());
             let confirm_mode = harepay::mcp::confirmation::ConfirmMode::parse(&args.confirm)
@@ -262,7 +274,8 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
             run_payouts(&app, command).await
         }
         CliCommand::Bench { work_dir } => {
-            let work_dir = work_dir.unwrap_or_else(|| std::env::temp_dir().join(format!("harepay-bench-{}", std::process::id())));
+            let work_dir =
+                work_dir.unwrap_or_else(|| std::env::temp_dir().join(format!("harepay-bench-{}", std::process::id())));
             std::fs::create_dir_all(&work_dir)?;
             harepay::bench::run(&work_dir, &std::env::current_exe()?).await?;
             Ok(std::process::ExitCode::SUCCESS)
@@ -314,11 +327,19 @@ async fn run_payouts(app: &App, command: PayoutsCommand) -> anyhow::Result<std::
     use harepay::app::commands::{Command, IdempotencyInput, ToolWrite, WriteOutcome};
     let (secret_key, payout_id, command, tool) = match command {
         PayoutsCommand::Pending { secret_key } => {
-            let principal = app.authenticate(&secret_key).await.map_err(|_| anyhow::anyhow!("the key is unknown or revoked"))?;
-            let filter = harepay::store::PayoutFilter { status: Some(harepay::engine::payout::PayoutStatus::PendingApproval) };
+            let principal =
+                app.authenticate(&secret_key).await.map_err(|_| anyhow::anyhow!("the key is unknown or revoked"))?;
+            let filter =
+                harepay::store::PayoutFilter { status: Some(harepay::engine::payout::PayoutStatus::PendingApproval) };
             let page = harepay::store::PageRequest { limit: 100, starting_after: None };
             for payout in app.list_payouts(&principal, filter, page).await?.items {
-                println!("{}  {}  by {}  {}", payout.id, payout.amount.display(), payout.created_by_owner, payout.destination.describe());
+                println!(
+                    "{}  {}  by {}  {}",
+                    payout.id,
+                    payout.amount.display(),
+                    payout.created_by_owner,
+                    payout.destination.describe()
+                );
             }
             return Ok(std::process::ExitCode::SUCCESS);
         }
@@ -357,7 +378,8 @@ async fn run_keys(app: &App, command: KeysCommand) -> anyhow::Result<std::proces
                 .iter()
                 .map(|text| harepay::app::keys::parse_spend_limit(text).map_err(|e| anyhow::anyhow!("--limit: {e}")))
                 .collect::<anyhow::Result<Vec<_>>>()?;
-            let role = Role::parse(&role).ok_or_else(|| anyhow::anyhow!("unknown role {role:?}: admin, maker, approver or read_only"))?;
+            let role = Role::parse(&role)
+                .ok_or_else(|| anyhow::anyhow!("unknown role {role:?}: admin, maker, approver or read_only"))?;
             let mode = Mode::parse(&mode).ok_or_else(|| anyhow::anyhow!("unknown mode {mode:?}: test or live"))?;
             if owner.trim().is_empty() {
                 anyhow::bail!("--owner must name the person or service the key is for");
@@ -381,7 +403,11 @@ async fn run_keys(app: &App, command: KeysCommand) -> anyhow::Result<std::proces
                 .await?;
             let (key_id, merchant_id) = detail.split_once(' ').unwrap_or((&detail, ""));
             println!("{secret}");
-            eprintln!("created {key_id} ({} {} key for merchant {merchant_id}). The secret above is shown once; store it now.", mode.code(), role.code());
+            eprintln!(
+                "created {key_id} ({} {} key for merchant {merchant_id}). The secret above is shown once; store it now.",
+                mode.code(),
+                role.code()
+            );
         }
         KeysCommand::List => {
             for key in app.list_api_keys().await? {

@@ -65,10 +65,18 @@ pub enum WriteRequest {
     Tool(ToolWrite),
     /// A write attempt refused before it reached the engine (bad input, wrong role, key in use):
     /// only its audit record is written.
-    RecordRefusal { actor: Principal, tool: String, idempotency_key: Option<String>, error_type: String, message: String },
+    RecordRefusal {
+        actor: Principal,
+        tool: String,
+        idempotency_key: Option<String>,
+        error_type: String,
+        message: String,
+    },
     /// The scheduler's tick: expire lapsed approvals (every mode) and, in test mode, let the
     /// simulated rails settle payments and move payouts on.
-    RunScheduledWork { limit: u32 },
+    RunScheduledWork {
+        limit: u32,
+    },
     /// Key management and first-start set-up (`harepay keys …`).
     Admin(crate::app::keys::AdminCommand),
 }
@@ -85,12 +93,21 @@ pub struct BalanceChange {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum WriteOutcome {
     /// `confirm` was false: what would have happened, then undone.
-    Preview { response_json: String, balance_changes: Vec<BalanceChange> },
-    Executed { response_json: String },
+    Preview {
+        response_json: String,
+        balance_changes: Vec<BalanceChange>,
+    },
+    Executed {
+        response_json: String,
+    },
     /// The idempotency key was used before with the same request: the first result, again.
-    Replayed { response_json: String },
+    Replayed {
+        response_json: String,
+    },
     /// Non-tool writes report here.
-    Done { detail: String },
+    Done {
+        detail: String,
+    },
 }
 
 /// What a command changed, for the caller and the audit log.
@@ -110,7 +127,8 @@ pub(crate) fn apply_job(
     match request {
         WriteRequest::Tool(write) => apply_tool_write(session, rules, ids, now_ms, write),
         WriteRequest::RecordRefusal { actor, tool, idempotency_key, error_type, message } => {
-            let record = audit_record(ids, &actor, &tool, "refused", Some(&error_type), None, idempotency_key, message, now_ms);
+            let record =
+                audit_record(ids, &actor, &tool, "refused", Some(&error_type), None, idempotency_key, message, now_ms);
             session.append_audit(&record)?;
             Ok(WriteOutcome::Done { detail: "refusal recorded".to_owned() })
         }
@@ -167,7 +185,17 @@ fn apply_tool_write(
         Err(error) => (Some(error.code()), error.to_string()),
         Ok(_) => (None, describe(&write.command)),
     };
-    let record = audit_record(ids, &write.actor, write.tool, audit_outcome, error_type, object_id, idempotency_key, detail, now_ms);
+    let record = audit_record(
+        ids,
+        &write.actor,
+        write.tool,
+        audit_outcome,
+        error_type,
+        object_id,
+        idempotency_key,
+        detail,
+        now_ms,
+    );
     session.append_audit(&record)?;
     outcome
 }
@@ -283,8 +311,13 @@ fn decide_and_save(
         }
         Command::ApprovePayout { payout_id, reason } => {
             let current = load_payout(session, scope, payout_id)?;
-            let approved =
-                payout::approve_payout(&current, &write.actor, reason.clone(), now_ms, rules.test_auto_settle_after_ms)?;
+            let approved = payout::approve_payout(
+                &current,
+                &write.actor,
+                reason.clone(),
+                now_ms,
+                rules.test_auto_settle_after_ms,
+            )?;
             session.update_payout(&approved)?;
             emit_payout_event(session, ids, &approved, "payout.approved", now_ms)?;
             emit_payout_event(session, ids, &approved, "payout.processing", now_ms)?;
@@ -408,7 +441,14 @@ fn run_scheduled_work(
                 expired.id,
                 expired.amount.display()
             );
-            session.append_audit(&system_audit_record(ids, &expired.scope, "expire_approval", &expired.id, detail, now_ms))?;
+            session.append_audit(&system_audit_record(
+                ids,
+                &expired.scope,
+                "expire_approval",
+                &expired.id,
+                detail,
+                now_ms,
+            ))?;
             emit_payout_event(session, ids, &expired, "payout.expired", now_ms)
         })?;
     }
@@ -454,7 +494,8 @@ fn advance_test_payout(
     let scope = &current.scope;
     match current.status {
         PayoutStatus::Pending => {
-            let next_step_at_ms = rules.test_auto_settle_after_ms.map(|after_ms| now_ms.saturating_add(after_ms as i64));
+            let next_step_at_ms =
+                rules.test_auto_settle_after_ms.map(|after_ms| now_ms.saturating_add(after_ms as i64));
             let processing = payout::mark_payout_processing(current, now_ms, next_step_at_ms)?;
             session.update_payout(&processing)?;
             emit_payout_event(session, ids, &processing, "payout.processing", now_ms)
@@ -462,8 +503,13 @@ fn advance_test_payout(
         PayoutStatus::Processing => {
             let mut balances = session.balances(scope, &[current.amount.asset])?;
             let (finished, transaction, event_type) = if payout::simulated_rail_fails(&current.destination) {
-                let (failed, release) =
-                    payout::mark_payout_failed(current, "the bank rejected the account (test account 0000000000)", &mut balances, ids, now_ms)?;
+                let (failed, release) = payout::mark_payout_failed(
+                    current,
+                    "the bank rejected the account (test account 0000000000)",
+                    &mut balances,
+                    ids,
+                    now_ms,
+                )?;
                 let detail = format!(
                     "{} failed on rail {}: {}; {} released",
                     failed.id,
@@ -552,7 +598,14 @@ fn audit_record(
 /// Who the audit log names for decisions harepay makes itself (expiries, rail outcomes).
 pub const SYSTEM_ACTOR: &str = "harepay";
 
-fn system_audit_record(ids: &mut UuidIds, scope: &Scope, tool: &str, object_id: &str, detail: String, now_ms: i64) -> AuditRecord {
+fn system_audit_record(
+    ids: &mut UuidIds,
+    scope: &Scope,
+    tool: &str,
+    object_id: &str,
+    detail: String,
+    now_ms: i64,
+) -> AuditRecord {
     AuditRecord {
         id: ids.next_id("aud"),
         scope: scope.clone(),
@@ -598,7 +651,9 @@ fn describe(command: &Command) -> String {
             None => format!("refund the rest of {payment_intent_id}"),
         },
         Command::CancelPaymentIntent { payment_intent_id } => format!("cancel {payment_intent_id}"),
-        Command::SimulatePayment { payment_intent_id, outcome } => format!("simulate {outcome:?} for {payment_intent_id}"),
+        Command::SimulatePayment { payment_intent_id, outcome } => {
+            format!("simulate {outcome:?} for {payment_intent_id}")
+        }
         Command::CreatePayout(request) => format!(
             "pay out {} over {} to {}",
             request.amount.display(),

@@ -23,7 +23,9 @@ pub enum AdminCommand {
     /// Creates the demo merchant and its two test keys when the database has no merchant.
     BootstrapDemoIfEmpty,
     CreateKey(NewApiKey),
-    RevokeKey { key_id: String },
+    RevokeKey {
+        key_id: String,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -45,13 +47,21 @@ pub fn sha256_hex(secret: &str) -> String {
 }
 
 /// Parses `NGN:max_per_payout=100000,max_per_day=500000` (minor units) into one currency's limit.
-pub fn parse_spend_limit(text: &str) -> Result<(crate::engine::money::AssetRef, crate::engine::payout::SpendLimit), String> {
-    let (code, rules) = text.split_once(':').ok_or(format!("limit {text:?} must look like NGN:max_per_payout=100000,max_per_day=500000"))?;
+pub fn parse_spend_limit(
+    text: &str,
+) -> Result<(crate::engine::money::AssetRef, crate::engine::payout::SpendLimit), String> {
+    let (code, rules) = text
+        .split_once(':')
+        .ok_or(format!("limit {text:?} must look like NGN:max_per_payout=100000,max_per_day=500000"))?;
     let asset = crate::engine::money::Asset::lookup(code).ok_or(format!("unknown currency {code:?} in limit"))?;
     let mut limit = crate::engine::payout::SpendLimit::default();
     for rule in rules.split(',').filter(|rule| !rule.is_empty()) {
         let (name, value) = rule.split_once('=').ok_or(format!("limit rule {rule:?} needs name=minor_units"))?;
-        let value: i64 = value.parse().ok().filter(|v| *v >= 1).ok_or(format!("limit {rule:?} must be a positive integer of minor units"))?;
+        let value: i64 = value
+            .parse()
+            .ok()
+            .filter(|v| *v >= 1)
+            .ok_or(format!("limit {rule:?} must be a positive integer of minor units"))?;
         match name {
             "max_per_payout" => limit.max_per_payout_minor = Some(value),
             "max_per_day" => limit.max_per_day_minor = Some(value),
@@ -115,7 +125,11 @@ pub(crate) fn apply_admin(
                 }
                 (None, Some(name)) => {
                     let merchant_id = ids.next_id("mch");
-                    session.insert_merchant(&MerchantRecord { id: merchant_id.clone(), name: name.clone(), created_at_ms: now_ms })?;
+                    session.insert_merchant(&MerchantRecord {
+                        id: merchant_id.clone(),
+                        name: name.clone(),
+                        created_at_ms: now_ms,
+                    })?;
                     merchant_id
                 }
                 (None, None) => return Err(AppError::invalid("merchant", "name a merchant or a new merchant")),

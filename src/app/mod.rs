@@ -216,8 +216,13 @@ impl App {
         error_type: String,
         message: String,
     ) {
-        let request =
-            WriteRequest::RecordRefusal { actor: actor.clone(), tool: tool.to_owned(), idempotency_key, error_type, message };
+        let request = WriteRequest::RecordRefusal {
+            actor: actor.clone(),
+            tool: tool.to_owned(),
+            idempotency_key,
+            error_type,
+            message,
+        };
         if let Err(audit_error) = self.submit(request).await {
             tracing::error!(%audit_error, "could not audit a refused write");
         }
@@ -250,7 +255,11 @@ impl App {
         Ok(())
     }
 
-    pub async fn get_payment(&self, principal: &Principal, id: String) -> Result<(PaymentIntent, Vec<Refund>), AppError> {
+    pub async fn get_payment(
+        &self,
+        principal: &Principal,
+        id: String,
+    ) -> Result<(PaymentIntent, Vec<Refund>), AppError> {
         let scope = principal.scope.clone();
         self.read(move |store| {
             let payment = store
@@ -290,7 +299,11 @@ impl App {
         .await
     }
 
-    pub async fn get_payout(&self, principal: &Principal, id: String) -> Result<crate::engine::payout::Payout, AppError> {
+    pub async fn get_payout(
+        &self,
+        principal: &Principal,
+        id: String,
+    ) -> Result<crate::engine::payout::Payout, AppError> {
         let scope = principal.scope.clone();
         self.read(move |store| {
             Ok(store.get_payout(&scope, &id)?.ok_or(EngineError::NotFound { object: "payout", id: id.clone() })?)

@@ -54,10 +54,28 @@ fn commit_batch(store: &dyn Store, rules: &PaymentRules, clock: &dyn Clock, ids:
         }
     };
     let mut answers = Vec::with_capacity(batch.len());
-    for job in batch {
+    let mut jobs = batch.into_iter();
+    while let Some(job) = jobs.next() {
         let now_ms = clock.now_ms();
-        let outcome = apply_job(&mut *session, rules, ids, now_ms, job.request);
-        answers.push((job.reply, outcome));
+        let applied = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            apply_job(&mut *session, rules, ids, now_ms, job.request)
+        }));
+        match applied {
+            Ok(outcome) => answers.push((job.reply, outcome)),
+            Err(_) => {
+                // A broken invariant (an engine assertion) in one command. Nothing of this group
+                // may commit: drop the session (rollback) and tell every caller, who may retry
+                // with the same idempotency key. The writer itself stays up.
+                tracing::error!("a command panicked; the whole group was rolled back");
+                drop(session);
+                let detail = "a command hit an internal invariant; its group was rolled back".to_owned();
+                let replies = answers.into_iter().map(|(reply, _)| reply).chain(std::iter::once(job.reply));
+                for reply in replies.chain(jobs.map(|job| job.reply)) {
+                    let _ = reply.send(Err(AppError::Internal { detail: detail.clone() }));
+                }
+                return;
+            }
+        }
     }
     match session.commit() {
         Ok(()) => {

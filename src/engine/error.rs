@@ -12,9 +12,7 @@ pub enum EngineError {
     #[error("no {object} with id {id:?} exists for this merchant and mode")]
     NotFound { object: &'static str, id: String },
 
-    #[error(
-        "insufficient funds: {asset} available balance is {available_display}, {requested_display} is needed"
-    )]
+    #[error("insufficient funds: {asset} available balance is {available_display}, {requested_display} is needed")]
     InsufficientFunds {
         asset: &'static str,
         available_minor: i64,
@@ -58,7 +56,9 @@ pub enum EngineError {
         remaining_display: String,
     },
 
-    #[error("the approval window of payout {payout_id} has passed; it can no longer be decided, and its funds are released as it expires")]
+    #[error(
+        "the approval window of payout {payout_id} has passed; it can no longer be decided, and its funds are released as it expires"
+    )]
     ApprovalExpired { payout_id: String },
 }
 

@@ -22,13 +22,7 @@ pub enum Network {
 }
 
 impl Network {
-    pub const ALL: [Network; 5] = [
-        Network::Tron,
-        Network::Ethereum,
-        Network::Solana,
-        Network::Base,
-        Network::Bitcoin,
-    ];
+    pub const ALL: [Network; 5] = [Network::Tron, Network::Ethereum, Network::Solana, Network::Base, Network::Bitcoin];
 
     pub fn code(self) -> &'static str {
         match self {
@@ -163,7 +157,9 @@ pub fn check_amount_range(amount_minor: i64) -> Result<(), EngineError> {
     } else {
         Err(EngineError::invalid(
             "amount",
-            format!("amount must be an integer from {AMOUNT_MIN_MINOR} to {AMOUNT_MAX_MINOR} minor units, got {amount_minor}"),
+            format!(
+                "amount must be an integer from {AMOUNT_MIN_MINOR} to {AMOUNT_MAX_MINOR} minor units, got {amount_minor}"
+            ),
         ))
     }
 }
@@ -200,8 +196,19 @@ mod tests {
     #[test]
     fn registry_has_the_promised_assets() {
         for (code, exponent) in [
-            ("NGN", 2), ("USD", 2), ("EUR", 2), ("GBP", 2), ("KES", 2), ("GHS", 2), ("ZAR", 2),
-            ("CAD", 2), ("JMD", 2), ("XOF", 0), ("USDC", 6), ("USDT", 6), ("BTC", 8),
+            ("NGN", 2),
+            ("USD", 2),
+            ("EUR", 2),
+            ("GBP", 2),
+            ("KES", 2),
+            ("GHS", 2),
+            ("ZAR", 2),
+            ("CAD", 2),
+            ("JMD", 2),
+            ("XOF", 0),
+            ("USDC", 6),
+            ("USDT", 6),
+            ("BTC", 8),
         ] {
             assert_eq!(Asset::lookup(code).unwrap().exponent, exponent, "{code}");
         }

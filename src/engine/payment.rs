@@ -175,12 +175,7 @@ impl PaymentIntent {
     }
 
     fn refuse(&self, action: &'static str) -> EngineError {
-        EngineError::InvalidState {
-            object: "payment_intent",
-            id: self.id.clone(),
-            status: self.status.code(),
-            action,
-        }
+        EngineError::InvalidState { object: "payment_intent", id: self.id.clone(), status: self.status.code(), action }
     }
 }
 
@@ -221,12 +216,20 @@ pub fn create_payment_intent(
         let allowed: Vec<&str> = request.method.rails().iter().map(|rail| rail.code()).collect();
         return Err(EngineError::invalid(
             "rail",
-            format!("rail {} cannot carry {} payments; use {}", request.rail.code(), request.method.code(), allowed.join(" or ")),
+            format!(
+                "rail {} cannot carry {} payments; use {}",
+                request.rail.code(),
+                request.method.code(),
+                allowed.join(" or ")
+            ),
         ));
     }
     match (request.method, asset.is_crypto()) {
         (PaymentMethod::Crypto, false) => {
-            return Err(EngineError::invalid("amount.currency", format!("crypto payments need a crypto asset (USDC, USDT, BTC), not {}", asset.code)));
+            return Err(EngineError::invalid(
+                "amount.currency",
+                format!("crypto payments need a crypto asset (USDC, USDT, BTC), not {}", asset.code),
+            ));
         }
         (PaymentMethod::Card | PaymentMethod::BankTransfer, true) => {
             return Err(EngineError::invalid(
@@ -239,7 +242,10 @@ pub fn create_payment_intent(
     match (asset.is_crypto(), request.network) {
         (true, None) => {
             let networks: Vec<&str> = asset.networks.iter().map(|network| network.code()).collect();
-            return Err(EngineError::invalid("amount.network", format!("{} needs a network: one of {}", asset.code, networks.join(", "))));
+            return Err(EngineError::invalid(
+                "amount.network",
+                format!("{} needs a network: one of {}", asset.code, networks.join(", ")),
+            ));
         }
         (true, Some(network)) if !asset.supports_network(network) => {
             let networks: Vec<&str> = asset.networks.iter().map(|network| network.code()).collect();
@@ -249,7 +255,10 @@ pub fn create_payment_intent(
             ));
         }
         (false, Some(_)) => {
-            return Err(EngineError::invalid("amount.network", format!("{} is not on-chain: omit network", asset.code)));
+            return Err(EngineError::invalid(
+                "amount.network",
+                format!("{} is not on-chain: omit network", asset.code),
+            ));
         }
         _ => {}
     }
@@ -289,19 +298,33 @@ pub fn create_payment_intent(
 
 fn lock_settlement(amount: Money, target: AssetRef, rules: &PaymentRules) -> Result<Settlement, EngineError> {
     if !amount.asset.is_crypto() {
-        return Err(EngineError::invalid("settle_as", "settle_as converts crypto payments; this payment is already fiat"));
+        return Err(EngineError::invalid(
+            "settle_as",
+            "settle_as converts crypto payments; this payment is already fiat",
+        ));
     }
     if target.code == amount.asset.code {
-        return Err(EngineError::invalid("settle_as.currency", "settle_as must name a different currency than the payment"));
+        return Err(EngineError::invalid(
+            "settle_as.currency",
+            "settle_as must name a different currency than the payment",
+        ));
     }
     let rate = rules.fx.get(amount.asset, target).ok_or_else(|| {
-        EngineError::invalid("settle_as.currency", format!("no {}/{} rate is configured", amount.asset.code, target.code))
+        EngineError::invalid(
+            "settle_as.currency",
+            format!("no {}/{} rate is configured", amount.asset.code, target.code),
+        )
     })?;
     let settled_minor = rate.convert_minor(amount.amount_minor)?;
     if settled_minor < 1 {
         return Err(EngineError::invalid(
             "amount.amount",
-            format!("{} converts to less than one minor unit of {} at rate {}", amount.display(), target.code, rate.text),
+            format!(
+                "{} converts to less than one minor unit of {} at rate {}",
+                amount.display(),
+                target.code,
+                rate.text
+            ),
         ));
     }
     Money::new(target, settled_minor)?;
@@ -424,7 +447,12 @@ pub fn mark_failed(
                 ),
                 Some(settlement) => LedgerTransactionBuilder::new()
                     .transfer(AccountKind::Pending, AccountKind::FxClearing, settlement.asset, settlement.amount_minor)
-                    .transfer(AccountKind::FxClearing, AccountKind::External, payment.amount.asset, payment.amount.amount_minor),
+                    .transfer(
+                        AccountKind::FxClearing,
+                        AccountKind::External,
+                        payment.amount.asset,
+                        payment.amount.amount_minor,
+                    ),
             };
             let transaction = builder.finish(ids.next_id("ltx"), &payment.id, "payment_intent.payment_failed");
             balances.apply(&transaction)?;

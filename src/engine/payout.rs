@@ -24,8 +24,15 @@ use crate::engine::principal::{Principal, Role, Scope};
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Destination {
     /// A bank account. NGN accounts are 10-digit NUBANs with a 3–6 digit bank code.
-    Bank { account_no: String, bank_code: String, account_name: Option<String> },
-    CryptoWallet { address: String, network: Network },
+    Bank {
+        account_no: String,
+        bank_code: String,
+        account_name: Option<String>,
+    },
+    CryptoWallet {
+        address: String,
+        network: Network,
+    },
 }
 
 impl Destination {
@@ -40,7 +47,9 @@ impl Destination {
     pub fn describe(&self) -> String {
         let tail = |text: &str| text.chars().rev().take(4).collect::<Vec<_>>().into_iter().rev().collect::<String>();
         match self {
-            Destination::Bank { account_no, bank_code, .. } => format!("bank {bank_code} account …{}", tail(account_no)),
+            Destination::Bank { account_no, bank_code, .. } => {
+                format!("bank {bank_code} account …{}", tail(account_no))
+            }
             Destination::CryptoWallet { address, network } => format!("{} wallet …{}", network.code(), tail(address)),
         }
     }
@@ -179,9 +188,14 @@ impl ApprovalPolicy {
     /// Parses `NGN=50000000,USD=500000` (minor units), replacing the named currencies.
     pub fn parse_thresholds(&mut self, text: &str) -> Result<(), String> {
         for entry in text.split(',').map(str::trim).filter(|entry| !entry.is_empty()) {
-            let (code, minor) = entry.split_once('=').ok_or(format!("threshold {entry:?} needs CURRENCY=minor_units"))?;
+            let (code, minor) =
+                entry.split_once('=').ok_or(format!("threshold {entry:?} needs CURRENCY=minor_units"))?;
             let asset = Asset::lookup(code).ok_or(format!("unknown currency {code:?} in thresholds"))?;
-            let minor: i64 = minor.parse().ok().filter(|m| *m >= 1).ok_or(format!("threshold {entry:?} must be a positive integer"))?;
+            let minor: i64 = minor
+                .parse()
+                .ok()
+                .filter(|m| *m >= 1)
+                .ok_or(format!("threshold {entry:?} must be a positive integer"))?;
             self.threshold_minor_by_asset.insert(asset.code, minor);
         }
         Ok(())
@@ -222,7 +236,10 @@ pub fn validate_destination(amount: Money, rail: Rail, destination: &Destination
     match destination {
         Destination::Bank { account_no, bank_code, account_name } => {
             if asset.is_crypto() {
-                return Err(EngineError::invalid("destination.kind", format!("{} pays out to a crypto_wallet, not a bank", asset.code)));
+                return Err(EngineError::invalid(
+                    "destination.kind",
+                    format!("{} pays out to a crypto_wallet, not a bank", asset.code),
+                ));
             }
             if !matches!(rail, Rail::Rubies | Rail::Partna) {
                 return Err(EngineError::invalid("rail", "bank payouts go over rail rubies or partna"));
@@ -235,20 +252,32 @@ pub fn validate_destination(amount: Money, rail: Rail, destination: &Destination
                     ));
                 }
             } else if !(6..=34).contains(&account_no.len()) || !account_no.chars().all(|c| c.is_ascii_alphanumeric()) {
-                return Err(EngineError::invalid("destination.account_no", "account_no must be 6 to 34 letters or digits"));
+                return Err(EngineError::invalid(
+                    "destination.account_no",
+                    "account_no must be 6 to 34 letters or digits",
+                ));
             }
             if !(3..=6).contains(&bank_code.len()) || !bank_code.chars().all(|c| c.is_ascii_digit()) {
-                return Err(EngineError::invalid("destination.bank_code", format!("bank_code must be 3 to 6 digits, got {bank_code:?}")));
+                return Err(EngineError::invalid(
+                    "destination.bank_code",
+                    format!("bank_code must be 3 to 6 digits, got {bank_code:?}"),
+                ));
             }
             if let Some(name) = account_name
                 && (name.trim().is_empty() || name.chars().count() > 100)
             {
-                return Err(EngineError::invalid("destination.account_name", "account_name must be 1 to 100 characters"));
+                return Err(EngineError::invalid(
+                    "destination.account_name",
+                    "account_name must be 1 to 100 characters",
+                ));
             }
         }
         Destination::CryptoWallet { address, network } => {
             if !asset.is_crypto() {
-                return Err(EngineError::invalid("destination.kind", format!("{} pays out to a bank, not a crypto_wallet", asset.code)));
+                return Err(EngineError::invalid(
+                    "destination.kind",
+                    format!("{} pays out to a bank, not a crypto_wallet", asset.code),
+                ));
             }
             if rail != Rail::Partna {
                 return Err(EngineError::invalid("rail", "crypto payouts go over rail partna"));
@@ -339,7 +368,8 @@ pub fn create_payout(
         decided_at_ms: None,
         reason: None,
     });
-    let simulate_at_ms = simulated_step_at(maker.scope.mode, test_simulate_after_ms, now_ms).filter(|_| !approval_required);
+    let simulate_at_ms =
+        simulated_step_at(maker.scope.mode, test_simulate_after_ms, now_ms).filter(|_| !approval_required);
     let payout = Payout {
         id,
         scope: maker.scope.clone(),
@@ -397,7 +427,12 @@ fn check_spend_limits(amount: Money, limit: SpendLimit, spent: SpendSoFar) -> Re
     Ok(())
 }
 
-fn release(payout: &Payout, reason: &'static str, ids: &mut dyn IdSource, balances: &mut Balances) -> Result<LedgerTransaction, EngineError> {
+fn release(
+    payout: &Payout,
+    reason: &'static str,
+    ids: &mut dyn IdSource,
+    balances: &mut Balances,
+) -> Result<LedgerTransaction, EngineError> {
     let transaction = LedgerTransactionBuilder::new()
         .transfer(AccountKind::Reserved, AccountKind::Available, payout.amount.asset, payout.amount.amount_minor)
         .finish(ids.next_id("ltx"), &payout.id, reason);
@@ -457,10 +492,18 @@ pub fn reject_payout(
     Ok((next, transaction))
 }
 
-fn check_checker(payout: &Payout, approver: &Principal, now_ms: i64, action: &'static str) -> Result<Approval, EngineError> {
+fn check_checker(
+    payout: &Payout,
+    approver: &Principal,
+    now_ms: i64,
+    action: &'static str,
+) -> Result<Approval, EngineError> {
     if !matches!(approver.role, Role::Approver | Role::Admin) {
         return Err(EngineError::Forbidden {
-            message: format!("only an approver or admin key can {action} payouts; this key is {}", approver.role.code()),
+            message: format!(
+                "only an approver or admin key can {action} payouts; this key is {}",
+                approver.role.code()
+            ),
         });
     }
     if approver.scope != payout.scope {
@@ -491,12 +534,15 @@ pub fn expire_approval(
     now_ms: i64,
 ) -> Result<(Payout, LedgerTransaction), EngineError> {
     let approval = match &payout.approval {
-        Some(approval) if payout.status == PayoutStatus::PendingApproval && now_ms >= approval.expires_at_ms => approval.clone(),
+        Some(approval) if payout.status == PayoutStatus::PendingApproval && now_ms >= approval.expires_at_ms => {
+            approval.clone()
+        }
         _ => return Err(payout.refuse("expiry")),
     };
     let transaction = release(payout, "payout.expired", ids, balances)?;
     let mut next = payout.clone();
-    next.approval = Some(Approval { decision: Some(ApprovalDecision::Expired), decided_at_ms: Some(now_ms), ..approval });
+    next.approval =
+        Some(Approval { decision: Some(ApprovalDecision::Expired), decided_at_ms: Some(now_ms), ..approval });
     next.status = PayoutStatus::Canceled;
     next.cancellation_reason = Some("approval_expired".to_owned());
     next.updated_at_ms = now_ms;
@@ -527,7 +573,11 @@ pub fn cancel_payout(
 }
 
 /// The rail picked the payout up.
-pub fn mark_payout_processing(payout: &Payout, now_ms: i64, next_step_at_ms: Option<i64>) -> Result<Payout, EngineError> {
+pub fn mark_payout_processing(
+    payout: &Payout,
+    now_ms: i64,
+    next_step_at_ms: Option<i64>,
+) -> Result<Payout, EngineError> {
     if payout.status != PayoutStatus::Pending {
         return Err(payout.refuse("processing"));
     }
@@ -611,7 +661,11 @@ mod tests {
         NewPayout {
             amount: ngn(amount_minor),
             rail: Rail::Rubies,
-            destination: Destination::Bank { account_no: "0123456789".into(), bank_code: "0001".into(), account_name: None },
+            destination: Destination::Bank {
+                account_no: "0123456789".into(),
+                bank_code: "0001".into(),
+                account_name: None,
+            },
             description: None,
             metadata: BTreeMap::new(),
         }
@@ -686,14 +740,21 @@ mod tests {
         let mut ids = SequentialIds::default();
         let created = create(5_000, 1_000, &mut balances).unwrap().payout;
         let approver = principal("key_a", "carol", Role::Approver);
-        let (rejected, _) = reject_payout(&created, &approver, "unknown vendor".into(), &mut balances, &mut ids, 1).unwrap();
+        let (rejected, _) =
+            reject_payout(&created, &approver, "unknown vendor".into(), &mut balances, &mut ids, 1).unwrap();
         assert_eq!(rejected.status, PayoutStatus::Canceled);
         assert_eq!(balances.get(AccountKind::Available, ngn), 10_000);
 
         let created = create(5_000, 1_000, &mut balances).unwrap().payout;
         let expires_at_ms = created.approval.as_ref().unwrap().expires_at_ms;
-        assert_eq!(expire_approval(&created, &mut balances, &mut ids, expires_at_ms - 1).unwrap_err().code(), "invalid_state");
-        assert_eq!(approve_payout(&created, &approver, None, expires_at_ms, None).unwrap_err().code(), "approval_expired");
+        assert_eq!(
+            expire_approval(&created, &mut balances, &mut ids, expires_at_ms - 1).unwrap_err().code(),
+            "invalid_state"
+        );
+        assert_eq!(
+            approve_payout(&created, &approver, None, expires_at_ms, None).unwrap_err().code(),
+            "approval_expired"
+        );
         let (expired, _) = expire_approval(&created, &mut balances, &mut ids, expires_at_ms).unwrap();
         assert_eq!(expired.cancellation_reason.as_deref(), Some("approval_expired"));
         assert_eq!(balances.get(AccountKind::Available, ngn), 10_000);
@@ -734,7 +795,9 @@ mod tests {
 
     #[test]
     fn destinations_are_validated_per_currency_and_network() {
-        let check = |amount: Money, rail, destination: Destination| validate_destination(amount, rail, &destination).map_err(|e| e.param());
+        let check = |amount: Money, rail, destination: Destination| {
+            validate_destination(amount, rail, &destination).map_err(|e| e.param())
+        };
         let bank = |account_no: &str, bank_code: &str| Destination::Bank {
             account_no: account_no.into(),
             bank_code: bank_code.into(),
@@ -756,7 +819,10 @@ mod tests {
         assert_eq!(check(usdc, Rail::Partna, bank("0123456789", "058")), Err(Some("destination.kind")));
         assert_eq!(check(ngn(1), Rail::Partna, wallet(&tron, Network::Tron)), Err(Some("destination.kind")));
         let btc = Money::new(Asset::lookup("BTC").unwrap(), 1).unwrap();
-        assert_eq!(check(btc, Rail::Partna, wallet("bc1qar0srrr7xfkvy5l643lydnw9re59gtzzwf5mdq", Network::Bitcoin)), Ok(()));
+        assert_eq!(
+            check(btc, Rail::Partna, wallet("bc1qar0srrr7xfkvy5l643lydnw9re59gtzzwf5mdq", Network::Bitcoin)),
+            Ok(())
+        );
         assert_eq!(check(btc, Rail::Partna, wallet("bc1QAR0", Network::Bitcoin)), Err(Some("destination.address")));
     }
 }

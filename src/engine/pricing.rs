@@ -27,10 +27,8 @@ impl Default for FeeSchedule {
     /// Defaults in the range African processors charge: card 1.5% + ₦100, transfer rails less.
     fn default() -> Self {
         let mut by_rail = BTreeMap::new();
-        by_rail.insert(
-            Rail::Card,
-            RailFee { basis_points: 150, fixed_minor_by_asset: BTreeMap::from([("NGN", 10_000)]) },
-        );
+        by_rail
+            .insert(Rail::Card, RailFee { basis_points: 150, fixed_minor_by_asset: BTreeMap::from([("NGN", 10_000)]) });
         by_rail.insert(Rail::Rubies, RailFee { basis_points: 50, fixed_minor_by_asset: BTreeMap::new() });
         by_rail.insert(Rail::Partna, RailFee { basis_points: 100, fixed_minor_by_asset: BTreeMap::new() });
         FeeSchedule { by_rail }
@@ -62,9 +60,14 @@ impl FeeSchedule {
                 .ok_or(format!("fee {bps_text:?} must be like 150bps (0 to 10000)"))?;
             let mut fixed_minor_by_asset = BTreeMap::new();
             for fixed in parts {
-                let (code, minor) = fixed.split_once(':').ok_or(format!("fixed fee {fixed:?} must be like NGN:10000"))?;
+                let (code, minor) =
+                    fixed.split_once(':').ok_or(format!("fixed fee {fixed:?} must be like NGN:10000"))?;
                 let asset = Asset::lookup(code).ok_or(format!("unknown currency {code:?} in fee entry"))?;
-                let minor: i64 = minor.parse().ok().filter(|m| *m >= 0).ok_or(format!("fixed fee {fixed:?} must be a non-negative integer"))?;
+                let minor: i64 = minor
+                    .parse()
+                    .ok()
+                    .filter(|m| *m >= 0)
+                    .ok_or(format!("fixed fee {fixed:?} must be a non-negative integer"))?;
                 fixed_minor_by_asset.insert(asset.code, minor);
             }
             self.by_rail.insert(rail, RailFee { basis_points, fixed_minor_by_asset });
@@ -94,7 +97,8 @@ impl FxRate {
             return Err(format!("rate {text:?} must be a positive decimal like 1550.25"));
         }
         let denominator = 10_i128.pow(fraction.len() as u32);
-        let numerator: i128 = format!("{whole}{fraction}").parse().map_err(|_| format!("rate {text:?} is not a number"))?;
+        let numerator: i128 =
+            format!("{whole}{fraction}").parse().map_err(|_| format!("rate {text:?} is not a number"))?;
         if numerator == 0 {
             return Err(format!("rate {text:?} must be greater than zero"));
         }
@@ -139,7 +143,8 @@ impl FxTable {
     pub fn parse_overrides(&mut self, text: &str) -> Result<(), String> {
         for entry in text.split(',').map(str::trim).filter(|entry| !entry.is_empty()) {
             let (pair, rate_text) = entry.split_once('=').ok_or(format!("rate entry {entry:?} needs FROM/TO=rate"))?;
-            let (from_code, to_code) = pair.split_once('/').ok_or(format!("rate entry {entry:?} needs FROM/TO=rate"))?;
+            let (from_code, to_code) =
+                pair.split_once('/').ok_or(format!("rate entry {entry:?} needs FROM/TO=rate"))?;
             let from = Asset::lookup(from_code).ok_or(format!("unknown asset {from_code:?} in rate entry"))?;
             let to = Asset::lookup(to_code).ok_or(format!("unknown asset {to_code:?} in rate entry"))?;
             self.rates.insert((from.code, to.code), FxRate::parse(from, to, rate_text)?);

@@ -8,10 +8,10 @@ use proptest::prelude::*;
 use crate::engine::SequentialIds;
 use crate::engine::ledger::{AccountKind, Balances, LedgerTransaction, sum_by_asset};
 use crate::engine::money::{Asset, Money, Network};
-use crate::engine::payment::{
-    self, NewPaymentIntent, PaymentIntent, PaymentMethod, PaymentRules, PaymentStatus, Rail,
+use crate::engine::payment::{self, NewPaymentIntent, PaymentIntent, PaymentMethod, PaymentRules, PaymentStatus, Rail};
+use crate::engine::payout::{
+    self, ApprovalPolicy, Destination, NewPayout, Payout, PayoutStatus, SpendLimit, SpendSoFar,
 };
-use crate::engine::payout::{self, ApprovalPolicy, Destination, NewPayout, Payout, PayoutStatus, SpendLimit, SpendSoFar};
 use crate::engine::principal::{Mode, Principal, Role, Scope};
 use crate::limits::AMOUNT_MAX_MINOR;
 
@@ -33,7 +33,12 @@ enum Step {
 }
 
 fn amount() -> impl Strategy<Value = i64> {
-    prop_oneof![1_i64..1_000, 1_i64..10_000_000_000, Just(AMOUNT_MAX_MINOR), (AMOUNT_MAX_MINOR - 1000)..=AMOUNT_MAX_MINOR]
+    prop_oneof![
+        1_i64..1_000,
+        1_i64..10_000_000_000,
+        Just(AMOUNT_MAX_MINOR),
+        (AMOUNT_MAX_MINOR - 1000)..=AMOUNT_MAX_MINOR
+    ]
 }
 
 fn step() -> impl Strategy<Value = Step> {

@@ -233,7 +233,10 @@ impl HarepayServer {
         title = "Get balance",
         annotations(read_only_hint = true, destructive_hint = false, idempotent_hint = true, open_world_hint = false)
     )]
-    async fn get_balance(&self, Parameters(args): Parameters<GetBalanceArgs>) -> Result<Json<BalanceView>, ToolFailure> {
+    async fn get_balance(
+        &self,
+        Parameters(args): Parameters<GetBalanceArgs>,
+    ) -> Result<Json<BalanceView>, ToolFailure> {
         let principal = self.principal().await?;
         let asset = parse_asset(&args.asset, "asset")?;
         let rows = self.app().balances(&principal, Some(asset)).await?;

@@ -71,8 +71,9 @@ pub struct AuditEntryView {
 }
 
 fn event_view(event: &EventRecord) -> Result<EventView, ToolFailure> {
-    let data = serde_json::from_str(&event.payload_json)
-        .map_err(|error| ToolFailure::new("internal_error", format!("event {} payload unreadable: {error}", event.id), None))?;
+    let data = serde_json::from_str(&event.payload_json).map_err(|error| {
+        ToolFailure::new("internal_error", format!("event {} payload unreadable: {error}", event.id), None)
+    })?;
     Ok(EventView {
         id: event.id.clone(),
         event_type: event.event_type.clone(),
@@ -106,7 +107,10 @@ impl HarepayServer {
         title = "List events",
         annotations(read_only_hint = true, destructive_hint = false, idempotent_hint = true, open_world_hint = false)
     )]
-    async fn list_events(&self, Parameters(args): Parameters<ListEventsArgs>) -> Result<Json<ListResult<EventView>>, ToolFailure> {
+    async fn list_events(
+        &self,
+        Parameters(args): Parameters<ListEventsArgs>,
+    ) -> Result<Json<ListResult<EventView>>, ToolFailure> {
         let principal = self.principal().await?;
         let page = page_request(&args.limit, &args.starting_after)?;
         let filter = EventFilter { event_type: args.event_type, object_id: args.object_id };
@@ -122,7 +126,10 @@ impl HarepayServer {
         title = "List audit log",
         annotations(read_only_hint = true, destructive_hint = false, idempotent_hint = true, open_world_hint = false)
     )]
-    async fn list_audit_log(&self, Parameters(args): Parameters<ListAuditLogArgs>) -> Result<Json<ListResult<AuditEntryView>>, ToolFailure> {
+    async fn list_audit_log(
+        &self,
+        Parameters(args): Parameters<ListAuditLogArgs>,
+    ) -> Result<Json<ListResult<AuditEntryView>>, ToolFailure> {
         let principal = self.principal().await?;
         let page = page_request(&args.limit, &args.starting_after)?;
         let records = self.app().list_audit(&principal, page).await?;

@@ -41,7 +41,11 @@ pub struct ErrorBody {
 impl ToolFailure {
     pub fn new(error_type: &str, message: impl Into<String>, param: Option<&str>) -> ToolFailure {
         ToolFailure {
-            error: ErrorBody { error_type: error_type.to_owned(), message: message.into(), param: param.map(str::to_owned) },
+            error: ErrorBody {
+                error_type: error_type.to_owned(),
+                message: message.into(),
+                param: param.map(str::to_owned),
+            },
         }
     }
 
@@ -224,21 +228,32 @@ pub fn optional_text(value: Option<String>, param: &str, max_chars: usize) -> Re
         Some(text) if text.chars().count() > max_chars => {
             Err(ToolFailure::invalid(param, format!("{param} is longer than {max_chars} characters")))
         }
-        Some(text) if text.trim().is_empty() => Err(ToolFailure::invalid(param, format!("{param} is empty; omit it instead"))),
+        Some(text) if text.trim().is_empty() => {
+            Err(ToolFailure::invalid(param, format!("{param} is empty; omit it instead")))
+        }
         other => Ok(other),
     }
 }
 
 pub fn check_metadata(metadata: BTreeMap<String, String>) -> Result<BTreeMap<String, String>, ToolFailure> {
     if metadata.len() > limits::METADATA_MAX_KEYS {
-        return Err(ToolFailure::invalid("metadata", format!("metadata has more than {} keys", limits::METADATA_MAX_KEYS)));
+        return Err(ToolFailure::invalid(
+            "metadata",
+            format!("metadata has more than {} keys", limits::METADATA_MAX_KEYS),
+        ));
     }
     for (key, value) in &metadata {
         if key.is_empty() || key.chars().count() > limits::METADATA_KEY_MAX_CHARS {
-            return Err(ToolFailure::invalid("metadata", format!("metadata keys are 1 to {} characters", limits::METADATA_KEY_MAX_CHARS)));
+            return Err(ToolFailure::invalid(
+                "metadata",
+                format!("metadata keys are 1 to {} characters", limits::METADATA_KEY_MAX_CHARS),
+            ));
         }
         if value.chars().count() > limits::METADATA_VALUE_MAX_CHARS {
-            return Err(ToolFailure::invalid("metadata", format!("metadata value of {key:?} is longer than {} characters", limits::METADATA_VALUE_MAX_CHARS)));
+            return Err(ToolFailure::invalid(
+                "metadata",
+                format!("metadata value of {key:?} is longer than {} characters", limits::METADATA_VALUE_MAX_CHARS),
+            ));
         }
     }
     Ok(metadata)
@@ -252,7 +267,10 @@ pub fn check_object_id(id: &str, prefix: &str, param: &str) -> Result<String, To
 }
 
 /// Reads the `limit` and `starting_after` arguments every list tool takes.
-pub fn page_request(limit: &Option<StrictInteger>, starting_after: &Option<String>) -> Result<PageRequest, ToolFailure> {
+pub fn page_request(
+    limit: &Option<StrictInteger>,
+    starting_after: &Option<String>,
+) -> Result<PageRequest, ToolFailure> {
     let limit = match limit {
         None => limits::LIST_LIMIT_DEFAULT,
         Some(limit) => {
@@ -325,6 +343,35 @@ pub struct WriteCall<'a, A: Serialize> {
     pub requires_idempotency_key: bool,
 }
 
+/// Whether a confirmed write needs an idempotency key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyRule {
+    /// Money moves: a key is required with `confirm: true`.
+    Required,
+    /// Nothing moves (e.g. a cancel before any money moved): a key is welcome, not required.
+    Optional,
+}
+
+impl<'a, A: Serialize> WriteCall<'a, A> {
+    pub fn new(
+        server: &'a HarepayServer,
+        tool: &'static str,
+        arguments: &'a A,
+        confirm: bool,
+        idempotency_key: &Option<String>,
+        key_rule: KeyRule,
+    ) -> WriteCall<'a, A> {
+        WriteCall {
+            server,
+            tool,
+            arguments,
+            confirm,
+            idempotency_key: idempotency_key.clone(),
+            requires_idempotency_key: key_rule == KeyRule::Required,
+        }
+    }
+}
+
 impl<A: Serialize> WriteCall<'_, A> {
     pub async fn run<T: DeserializeOwned>(
         self,
@@ -349,22 +396,33 @@ impl<A: Serialize> WriteCall<'_, A> {
             WriteOutcome::Replayed { response_json } => ("replayed", response_json, Vec::new()),
             WriteOutcome::Done { detail } => unreachable!("tool writes never answer Done ({detail})"),
         };
-        let object: T = serde_json::from_str(&response_json)
-            .map_err(|error| ToolFailure::from(AppError::Internal { detail: format!("stored result unreadable: {error}") }))?;
+        let object: T = serde_json::from_str(&response_json).map_err(|error| {
+            ToolFailure::from(AppError::Internal { detail: format!("stored result unreadable: {error}") })
+        })?;
         let mut message = describe(&object, outcome_code);
         match outcome_code {
             "preview" => message.push_str(&format!(
                 " Nothing was saved. To do it, call {} again with the same arguments and confirm: true{}.",
                 self.tool,
-                if self.requires_idempotency_key { " and an idempotency_key (a unique string per operation)" } else { "" }
+                if self.requires_idempotency_key {
+                    " and an idempotency_key (a unique string per operation)"
+                } else {
+                    ""
+                }
             )),
-            "replayed" => message.push_str(" (Replayed: this idempotency key was already used with these arguments; nothing moved again.)"),
+            "replayed" => message.push_str(
+                " (Replayed: this idempotency key was already used with these arguments; nothing moved again.)",
+            ),
             _ => {}
         }
         Ok(rmcp::handler::server::wrapper::Json(WriteResult {
             outcome: outcome_code.to_owned(),
             object,
-            balance_changes: balance_changes.iter().filter(|c| c.before_minor != c.after_minor).map(change_view).collect(),
+            balance_changes: balance_changes
+                .iter()
+                .filter(|c| c.before_minor != c.after_minor)
+                .map(change_view)
+                .collect(),
             message,
         }))
     }
@@ -374,7 +432,10 @@ impl<A: Serialize> WriteCall<'_, A> {
             if self.confirm && self.requires_idempotency_key {
                 return Err(ToolFailure::invalid(
                     "idempotency_key",
-                    format!("{} moves money: confirm: true requires an idempotency_key (1 to 255 characters, unique per operation, reused only to retry it)", self.tool),
+                    format!(
+                        "{} moves money: confirm: true requires an idempotency_key (1 to 255 characters, unique per operation, reused only to retry it)",
+                        self.tool
+                    ),
                 ));
             }
             return Ok(None);
@@ -400,11 +461,22 @@ impl<A: Serialize> WriteCall<'_, A> {
         hex::encode(Sha256::digest(format!("{}\n{canonical}", self.tool).as_bytes()))
     }
 
-    async fn refuse(&self, principal: &Principal, idempotency: Option<&IdempotencyInput>, failure: ToolFailure) -> ToolFailure {
+    async fn refuse(
+        &self,
+        principal: &Principal,
+        idempotency: Option<&IdempotencyInput>,
+        failure: ToolFailure,
+    ) -> ToolFailure {
         let idempotency_key = idempotency.map(|i| i.key.clone()).or_else(|| self.idempotency_key.clone());
         self.server
             .app()
-            .record_refusal(principal, self.tool, idempotency_key, failure.error.error_type.clone(), failure.error.message.clone())
+            .record_refusal(
+                principal,
+                self.tool,
+                idempotency_key,
+                failure.error.error_type.clone(),
+                failure.error.message.clone(),
+            )
             .await;
         failure
     }
@@ -422,7 +494,9 @@ pub fn canonical_json(value: &serde_json::Value) -> String {
                 .collect();
             format!("{{{}}}", fields.join(","))
         }
-        serde_json::Value::Array(items) => format!("[{}]", items.iter().map(canonical_json).collect::<Vec<_>>().join(",")),
+        serde_json::Value::Array(items) => {
+            format!("[{}]", items.iter().map(canonical_json).collect::<Vec<_>>().join(","))
+        }
         scalar => scalar.to_string(),
     }
 }

@@ -70,7 +70,10 @@ pub enum Gate {
 
 fn client_supports_form_elicitation(context: &RequestContext<RoleServer>) -> bool {
     // A capability of `{}` (neither form nor url) means form, for backward compatibility.
-    context.client_capabilities().and_then(|capabilities| capabilities.elicitation).is_some_and(|e| e.form.is_some() || e.url.is_none())
+    context
+        .client_capabilities()
+        .and_then(|capabilities| capabilities.elicitation)
+        .is_some_and(|e| e.form.is_some() || e.url.is_none())
 }
 
 fn is_stateless_protocol(context: &RequestContext<RoleServer>) -> bool {
@@ -103,7 +106,8 @@ impl HarepayServer {
         if self.options.confirm_mode == ConfirmMode::Argument {
             return Ok(Gate::Proceed);
         }
-        let confirmed = request.arguments.as_ref().and_then(|a| a.get("confirm")).and_then(|c| c.as_bool()) == Some(true);
+        let confirmed =
+            request.arguments.as_ref().and_then(|a| a.get("confirm")).and_then(|c| c.as_bool()) == Some(true);
         if !confirmed {
             // A preview changes nothing: no human is needed.
             return Ok(Gate::Proceed);
@@ -122,7 +126,10 @@ impl HarepayServer {
             && let Some(answer) = request.input_responses.as_ref().and_then(|responses| responses.get(INPUT_KEY))
         {
             if request.request_state.as_deref() != Some(expected_state.as_str()) {
-                return Ok(refusal("confirmation_declined", "the confirmation does not match this request; nothing was done"));
+                return Ok(refusal(
+                    "confirmation_declined",
+                    "the confirmation does not match this request; nothing was done",
+                ));
             }
             return Ok(match serde_json::from_value::<ElicitResult>(answer.clone()) {
                 Ok(result) => match result.action {
@@ -166,7 +173,10 @@ impl HarepayServer {
                 "confirmation_unavailable",
                 "this client does not support elicitation; nothing was done. Have the operator run `harepay stdio --confirm=argument`.",
             ),
-            Err(error) => refusal("confirmation_unavailable", format!("could not ask the human to confirm ({error}); nothing was done")),
+            Err(error) => refusal(
+                "confirmation_unavailable",
+                format!("could not ask the human to confirm ({error}); nothing was done"),
+            ),
         })
     }
 

@@ -229,9 +229,7 @@ pub fn instructions() -> String {
 impl ServerHandler for HarepayServer {
     fn get_info(&self) -> ServerConfig {
         ServerConfig::new(ServerCapabilities::builder().enable_tools().enable_resources().build())
-            .with_server_info(
-                Implementation::new("harepay", env!("CARGO_PKG_VERSION")).with_title("harepay payments"),
-            )
+            .with_server_info(Implementation::new("harepay", env!("CARGO_PKG_VERSION")).with_title("harepay payments"))
             .with_instructions(instructions())
     }
 
@@ -240,10 +238,8 @@ impl ServerHandler for HarepayServer {
         _request: Option<PaginatedRequestParams>,
         context: RequestContext<RoleServer>,
     ) -> Result<ListToolsResult, ErrorData> {
-        let principal = self
-            .principal()
-            .await
-            .map_err(|failure| ErrorData::invalid_request(failure.error.message, None))?;
+        let principal =
+            self.principal().await.map_err(|failure| ErrorData::invalid_request(failure.error.message, None))?;
         let mut result = ListToolsResult::with_all_items(self.visible_tools(&principal));
         if context.protocol_version().is_some_and(|version| version >= rmcp::model::ProtocolVersion::V_2026_07_28) {
             // The list depends on the key: only this client may cache it.
@@ -272,8 +268,15 @@ impl ServerHandler for HarepayServer {
         if let Some(reason) = self.refusal_reason(&principal, &registered) {
             let failure = ToolFailure::new("forbidden", reason, None);
             if !registered.is_read_only() {
-                let key = request.arguments.as_ref().and_then(|a| a.get("idempotency_key")).and_then(|k| k.as_str()).map(str::to_owned);
-                self.app.record_refusal(&principal, &name, key, "forbidden".to_owned(), failure.error.message.clone()).await;
+                let key = request
+                    .arguments
+                    .as_ref()
+                    .and_then(|a| a.get("idempotency_key"))
+                    .and_then(|k| k.as_str())
+                    .map(str::to_owned);
+                self.app
+                    .record_refusal(&principal, &name, key, "forbidden".to_owned(), failure.error.message.clone())
+                    .await;
             }
             return Ok(failure.into_call_tool_result().into());
         }
@@ -282,7 +285,12 @@ impl ServerHandler for HarepayServer {
                 confirmation::Gate::Proceed => {}
                 confirmation::Gate::Ask(response) | confirmation::Gate::Relay(response) => return Ok(response),
                 confirmation::Gate::Refuse(failure) => {
-                    let key = request.arguments.as_ref().and_then(|a| a.get("idempotency_key")).and_then(|k| k.as_str()).map(str::to_owned);
+                    let key = request
+                        .arguments
+                        .as_ref()
+                        .and_then(|a| a.get("idempotency_key"))
+                        .and_then(|k| k.as_str())
+                        .map(str::to_owned);
                     let (error_type, message) = (failure.error.error_type.clone(), failure.error.message.clone());
                     self.app.record_refusal(&principal, &name, key, error_type, message).await;
                     return Ok(failure.into_call_tool_result().into());
@@ -349,7 +357,15 @@ impl HarepayServer {
         let message = text.join(" ").replace("failed to deserialize parameters: ", "invalid arguments: ");
         let failure = ToolFailure::new("invalid_request", message, None);
         if !registered.is_read_only() {
-            self.app.record_refusal(principal, &registered.tool.name, None, "invalid_request".to_owned(), failure.error.message.clone()).await;
+            self.app
+                .record_refusal(
+                    principal,
+                    &registered.tool.name,
+                    None,
+                    "invalid_request".to_owned(),
+                    failure.error.message.clone(),
+                )
+                .await;
         }
         let mut result = failure.into_call_tool_result();
         result.result_type = Some(ResultType::COMPLETE);

@@ -12,7 +12,7 @@ use crate::engine::payment::{NewPaymentIntent, PaymentMethod, PaymentStatus, Rai
 use crate::limits;
 use crate::mcp::HarepayServer;
 use crate::mcp::common::{
-    ListResult, MoneyInput, StrictInteger, ToolFailure, WriteCall, WriteResult, check_metadata,
+    KeyRule, ListResult, MoneyInput, StrictInteger, ToolFailure, WriteCall, WriteResult, check_metadata,
     check_object_id, optional_text, page_request, parse_asset,
 };
 use crate::store::PaymentFilter;
@@ -213,10 +213,9 @@ pub struct SimulatePaymentArgs {
 fn describe_payment(payment: &PaymentIntentView, outcome: &str) -> String {
     let verb = if outcome == "preview" { "Would create" } else { "Created" };
     let credited = match &payment.settlement {
-        Some(settlement) => format!(
-            "{} credited as {} at {}",
-            payment.amount.display, settlement.amount.display, settlement.rate
-        ),
+        Some(settlement) => {
+            format!("{} credited as {} at {}", payment.amount.display, settlement.amount.display, settlement.rate)
+        }
         None => payment.amount.display.clone(),
     };
     format!(
@@ -233,7 +232,10 @@ impl HarepayServer {
         title = "List payments",
         annotations(read_only_hint = true, destructive_hint = false, idempotent_hint = true, open_world_hint = false)
     )]
-    async fn list_payments(&self, Parameters(args): Parameters<ListPaymentsArgs>) -> Result<Json<ListResult<PaymentIntentView>>, ToolFailure> {
+    async fn list_payments(
+        &self,
+        Parameters(args): Parameters<ListPaymentsArgs>,
+    ) -> Result<Json<ListResult<PaymentIntentView>>, ToolFailure> {
         let principal = self.principal().await?;
         let page = page_request(&args.limit, &args.starting_after)?;
         let filter = PaymentFilter {
@@ -252,7 +254,10 @@ impl HarepayServer {
         title = "Get payment",
         annotations(read_only_hint = true, destructive_hint = false, idempotent_hint = true, open_world_hint = false)
     )]
-    async fn get_payment(&self, Parameters(args): Parameters<GetPaymentArgs>) -> Result<Json<PaymentDetails>, ToolFailure> {
+    async fn get_payment(
+        &self,
+        Parameters(args): Parameters<GetPaymentArgs>,
+    ) -> Result<Json<PaymentDetails>, ToolFailure> {
         let principal = self.principal().await?;
         let id = check_object_id(&args.id, "pi_", "id")?;
         let (payment, refunds) = self.app().get_payment(&principal, id).await?;
@@ -275,15 +280,8 @@ impl HarepayServer {
         &self,
         Parameters(args): Parameters<CreatePaymentIntentArgs>,
     ) -> Result<Json<WriteResult<PaymentIntentView>>, ToolFailure> {
-        let call = WriteCall {
-            server: self,
-            tool: "create_payment_intent",
-            arguments: &args,
-            confirm: args.confirm,
-            idempotency_key: args.idempotency_key.clone(),
-            requires_idempotency_key: true,
-        };
-        call.run(
+        let rule = KeyRule::Required;
+        WriteCall::new(self, "create_payment_intent", &args, args.confirm, &args.idempotency_key, rule).run(
             |_| {
                 let (amount, network) = args.amount.parse("amount")?;
                 let settle_as = match &args.settle_as {
@@ -322,36 +320,35 @@ impl HarepayServer {
         title = "Refund payment",
         annotations(read_only_hint = false, destructive_hint = true, idempotent_hint = true, open_world_hint = true)
     )]
-    async fn refund_payment(&self, Parameters(args): Parameters<RefundPaymentArgs>) -> Result<Json<WriteResult<RefundResultView>>, ToolFailure> {
-        let call = WriteCall {
-            server: self,
-            tool: "refund_payment",
-            arguments: &args,
-            confirm: args.confirm,
-            idempotency_key: args.idempotency_key.clone(),
-            requires_idempotency_key: true,
-        };
-        call.run(
-            |_| {
-                let amount_minor = match &args.amount {
-                    None => None,
-                    Some(amount) => Some(amount.amount_minor("amount")?),
-                };
-                Ok(Command::RefundPayment {
-                    payment_intent_id: check_object_id(&args.id, "pi_", "id")?,
-                    amount_minor,
-                    reason: optional_text(args.reason.clone(), "reason", limits::REASON_MAX_CHARS)?,
-                })
-            },
-            |result: &RefundResultView, outcome| {
-                let verb = if outcome == "preview" { "Would refund" } else { "Refunded" };
-                format!(
-                    "{verb} {} of {}; {} remains refundable.",
-                    result.refund.amount.display, result.payment_intent.id, result.payment_intent.amount_refundable.display
-                )
-            },
-        )
-        .await
+    async fn refund_payment(
+        &self,
+        Parameters(args): Parameters<RefundPaymentArgs>,
+    ) -> Result<Json<WriteResult<RefundResultView>>, ToolFailure> {
+        let rule = KeyRule::Required;
+        WriteCall::new(self, "refund_payment", &args, args.confirm, &args.idempotency_key, rule)
+            .run(
+                |_| {
+                    let amount_minor = match &args.amount {
+                        None => None,
+                        Some(amount) => Some(amount.amount_minor("amount")?),
+                    };
+                    Ok(Command::RefundPayment {
+                        payment_intent_id: check_object_id(&args.id, "pi_", "id")?,
+                        amount_minor,
+                        reason: optional_text(args.reason.clone(), "reason", limits::REASON_MAX_CHARS)?,
+                    })
+                },
+                |result: &RefundResultView, outcome| {
+                    let verb = if outcome == "preview" { "Would refund" } else { "Refunded" };
+                    format!(
+                        "{verb} {} of {}; {} remains refundable.",
+                        result.refund.amount.display,
+                        result.payment_intent.id,
+                        result.payment_intent.amount_refundable.display
+                    )
+                },
+            )
+            .await
     }
 
     /// Cancel a payment intent that is still waiting for the payer (requires_action). No money
@@ -364,22 +361,16 @@ impl HarepayServer {
         &self,
         Parameters(args): Parameters<CancelPaymentIntentArgs>,
     ) -> Result<Json<WriteResult<PaymentIntentView>>, ToolFailure> {
-        let call = WriteCall {
-            server: self,
-            tool: "cancel_payment_intent",
-            arguments: &args,
-            confirm: args.confirm,
-            idempotency_key: args.idempotency_key.clone(),
-            requires_idempotency_key: false,
-        };
-        call.run(
-            |_| Ok(Command::CancelPaymentIntent { payment_intent_id: check_object_id(&args.id, "pi_", "id")? }),
-            |payment: &PaymentIntentView, outcome| {
-                let verb = if outcome == "preview" { "Would cancel" } else { "Canceled" };
-                format!("{verb} {} ({}).", payment.id, payment.amount.display)
-            },
-        )
-        .await
+        let rule = KeyRule::Optional;
+        WriteCall::new(self, "cancel_payment_intent", &args, args.confirm, &args.idempotency_key, rule)
+            .run(
+                |_| Ok(Command::CancelPaymentIntent { payment_intent_id: check_object_id(&args.id, "pi_", "id")? }),
+                |payment: &PaymentIntentView, outcome| {
+                    let verb = if outcome == "preview" { "Would cancel" } else { "Canceled" };
+                    format!("{verb} {} ({}).", payment.id, payment.amount.display)
+                },
+            )
+            .await
     }
 
     /// Test mode only: force a payment to succeed or fail now instead of waiting for the
@@ -393,27 +384,21 @@ impl HarepayServer {
         &self,
         Parameters(args): Parameters<SimulatePaymentArgs>,
     ) -> Result<Json<WriteResult<PaymentIntentView>>, ToolFailure> {
-        let call = WriteCall {
-            server: self,
-            tool: "simulate_payment",
-            arguments: &args,
-            confirm: args.confirm,
-            idempotency_key: args.idempotency_key.clone(),
-            requires_idempotency_key: true,
-        };
-        call.run(
-            |_| {
-                let outcome = match args.outcome {
-                    SimulatedOutcomeInput::Succeeded => SimulatedOutcome::Succeeded,
-                    SimulatedOutcomeInput::Failed => SimulatedOutcome::Failed,
-                };
-                Ok(Command::SimulatePayment { payment_intent_id: check_object_id(&args.id, "pi_", "id")?, outcome })
-            },
-            |payment: &PaymentIntentView, outcome| {
-                let verb = if outcome == "preview" { "Would mark" } else { "Marked" };
-                format!("{verb} {} as {}.", payment.id, payment.status)
-            },
-        )
-        .await
+        let rule = KeyRule::Required;
+        WriteCall::new(self, "simulate_payment", &args, args.confirm, &args.idempotency_key, rule)
+            .run(
+                |_| {
+                    let outcome = match args.outcome {
+                        SimulatedOutcomeInput::Succeeded => SimulatedOutcome::Succeeded,
+                        SimulatedOutcomeInput::Failed => SimulatedOutcome::Failed,
+                    };
+                    Ok(Command::SimulatePayment { payment_intent_id: check_object_id(&args.id, "pi_", "id")?, outcome })
+                },
+                |payment: &PaymentIntentView, outcome| {
+                    let verb = if outcome == "preview" { "Would mark" } else { "Marked" };
+                    format!("{verb} {} as {}.", payment.id, payment.status)
+                },
+            )
+            .await
     }
 }

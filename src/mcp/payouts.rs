@@ -14,8 +14,8 @@ use crate::engine::payout::{Destination, NewPayout, PayoutStatus};
 use crate::limits;
 use crate::mcp::HarepayServer;
 use crate::mcp::common::{
-    ListResult, MoneyInput, StrictInteger, ToolFailure, WriteCall, WriteResult, check_metadata, check_object_id,
-    optional_text, page_request,
+    KeyRule, ListResult, MoneyInput, StrictInteger, ToolFailure, WriteCall, WriteResult, check_metadata,
+    check_object_id, optional_text, page_request,
 };
 use crate::store::PayoutFilter;
 use crate::views::PayoutView;
@@ -180,7 +180,10 @@ fn parse_destination(input: &DestinationInput) -> Result<Destination, ToolFailur
         DestinationInput::CryptoWallet { address, network } => Destination::CryptoWallet {
             address: address.clone(),
             network: Network::parse(network).ok_or_else(|| {
-                ToolFailure::invalid("destination.network", format!("unknown network {network:?}; use TRON, ETHEREUM, SOLANA, BASE or BITCOIN"))
+                ToolFailure::invalid(
+                    "destination.network",
+                    format!("unknown network {network:?}; use TRON, ETHEREUM, SOLANA, BASE or BITCOIN"),
+                )
             })?,
         },
     })
@@ -188,11 +191,14 @@ fn parse_destination(input: &DestinationInput) -> Result<Destination, ToolFailur
 
 fn describe_payout(payout: &PayoutView, outcome: &str) -> String {
     let destination = match &payout.destination {
-        crate::views::DestinationView::Bank { account_no, bank_code, .. } => format!("bank {bank_code} account {account_no}"),
+        crate::views::DestinationView::Bank { account_no, bank_code, .. } => {
+            format!("bank {bank_code} account {account_no}")
+        }
         crate::views::DestinationView::CryptoWallet { address, network } => format!("{network} wallet {address}"),
     };
     let verb = if outcome == "preview" { "Would pay out" } else { "Payout of" };
-    let mut message = format!("{verb} {} to {destination} over {}: {}.", payout.amount.display, payout.rail, payout.status);
+    let mut message =
+        format!("{verb} {} to {destination} over {}: {}.", payout.amount.display, payout.rail, payout.status);
     if let Some(approval) = &payout.approval {
         message.push_str(&format!(
             " approval_required: it meets the {} threshold, so another person with an approver key must approve it (approve_payout) before it is sent; the funds stay reserved until then or until it expires.",
@@ -209,7 +215,10 @@ impl HarepayServer {
         title = "List payouts",
         annotations(read_only_hint = true, destructive_hint = false, idempotent_hint = true, open_world_hint = false)
     )]
-    async fn list_payouts(&self, Parameters(args): Parameters<ListPayoutsArgs>) -> Result<Json<ListResult<PayoutView>>, ToolFailure> {
+    async fn list_payouts(
+        &self,
+        Parameters(args): Parameters<ListPayoutsArgs>,
+    ) -> Result<Json<ListResult<PayoutView>>, ToolFailure> {
         let principal = self.principal().await?;
         let page = page_request(&args.limit, &args.starting_after)?;
         let filter = PayoutFilter { status: args.status.map(PayoutStatusInput::to_engine) };
@@ -259,36 +268,40 @@ impl HarepayServer {
         title = "Create payout",
         annotations(read_only_hint = false, destructive_hint = true, idempotent_hint = true, open_world_hint = true)
     )]
-    async fn create_payout(&self, Parameters(args): Parameters<CreatePayoutArgs>) -> Result<Json<WriteResult<PayoutView>>, ToolFailure> {
-        let call = WriteCall {
-            server: self,
-            tool: "create_payout",
-            arguments: &args,
-            confirm: args.confirm,
-            idempotency_key: args.idempotency_key.clone(),
-            requires_idempotency_key: true,
-        };
-        call.run(
-            |_| {
-                let (amount, network) = args.amount.parse("amount")?;
-                if network.is_some() {
-                    return Err(ToolFailure::invalid("amount.network", "payouts name the network in destination.network"));
-                }
-                let rail = match args.rail {
-                    PayoutRailInput::Rubies => Rail::Rubies,
-                    PayoutRailInput::Partna => Rail::Partna,
-                };
-                Ok(Command::CreatePayout(NewPayout {
-                    amount,
-                    rail,
-                    destination: parse_destination(&args.destination)?,
-                    description: optional_text(args.description.clone(), "description", limits::DESCRIPTION_MAX_CHARS)?,
-                    metadata: check_metadata(args.metadata.clone())?,
-                }))
-            },
-            describe_payout,
-        )
-        .await
+    async fn create_payout(
+        &self,
+        Parameters(args): Parameters<CreatePayoutArgs>,
+    ) -> Result<Json<WriteResult<PayoutView>>, ToolFailure> {
+        let rule = KeyRule::Required;
+        WriteCall::new(self, "create_payout", &args, args.confirm, &args.idempotency_key, rule)
+            .run(
+                |_| {
+                    let (amount, network) = args.amount.parse("amount")?;
+                    if network.is_some() {
+                        return Err(ToolFailure::invalid(
+                            "amount.network",
+                            "payouts name the network in destination.network",
+                        ));
+                    }
+                    let rail = match args.rail {
+                        PayoutRailInput::Rubies => Rail::Rubies,
+                        PayoutRailInput::Partna => Rail::Partna,
+                    };
+                    Ok(Command::CreatePayout(NewPayout {
+                        amount,
+                        rail,
+                        destination: parse_destination(&args.destination)?,
+                        description: optional_text(
+                            args.description.clone(),
+                            "description",
+                            limits::DESCRIPTION_MAX_CHARS,
+                        )?,
+                        metadata: check_metadata(args.metadata.clone())?,
+                    }))
+                },
+                describe_payout,
+            )
+            .await
     }
 
     /// Cancel a payout that the rail has not picked up yet (pending or pending_approval); its
@@ -297,23 +310,20 @@ impl HarepayServer {
         title = "Cancel payout",
         annotations(read_only_hint = false, destructive_hint = true, idempotent_hint = true, open_world_hint = false)
     )]
-    async fn cancel_payout(&self, Parameters(args): Parameters<CancelPayoutArgs>) -> Result<Json<WriteResult<PayoutView>>, ToolFailure> {
-        let call = WriteCall {
-            server: self,
-            tool: "cancel_payout",
-            arguments: &args,
-            confirm: args.confirm,
-            idempotency_key: args.idempotency_key.clone(),
-            requires_idempotency_key: false,
-        };
-        call.run(
-            |_| Ok(Command::CancelPayout { payout_id: check_object_id(&args.id, "po_", "id")? }),
-            |payout: &PayoutView, outcome| {
-                let verb = if outcome == "preview" { "Would cancel" } else { "Canceled" };
-                format!("{verb} {} ({}); the funds return to available.", payout.id, payout.amount.display)
-            },
-        )
-        .await
+    async fn cancel_payout(
+        &self,
+        Parameters(args): Parameters<CancelPayoutArgs>,
+    ) -> Result<Json<WriteResult<PayoutView>>, ToolFailure> {
+        let rule = KeyRule::Optional;
+        WriteCall::new(self, "cancel_payout", &args, args.confirm, &args.idempotency_key, rule)
+            .run(
+                |_| Ok(Command::CancelPayout { payout_id: check_object_id(&args.id, "po_", "id")? }),
+                |payout: &PayoutView, outcome| {
+                    let verb = if outcome == "preview" { "Would cancel" } else { "Canceled" };
+                    format!("{verb} {} ({}); the funds return to available.", payout.id, payout.amount.display)
+                },
+            )
+            .await
     }
 
     /// Approver keys only: approve a payout awaiting approval; it goes to the rail. The approver
@@ -323,28 +333,28 @@ impl HarepayServer {
         title = "Approve payout",
         annotations(read_only_hint = false, destructive_hint = true, idempotent_hint = true, open_world_hint = true)
     )]
-    async fn approve_payout(&self, Parameters(args): Parameters<ApprovePayoutArgs>) -> Result<Json<WriteResult<PayoutView>>, ToolFailure> {
-        let call = WriteCall {
-            server: self,
-            tool: "approve_payout",
-            arguments: &args,
-            confirm: args.confirm,
-            idempotency_key: args.idempotency_key.clone(),
-            requires_idempotency_key: true,
-        };
-        call.run(
-            |_| {
-                Ok(Command::ApprovePayout {
-                    payout_id: check_object_id(&args.id, "po_", "id")?,
-                    reason: optional_text(args.reason.clone(), "reason", limits::REASON_MAX_CHARS)?,
-                })
-            },
-            |payout: &PayoutView, outcome| {
-                let verb = if outcome == "preview" { "Would approve" } else { "Approved" };
-                format!("{verb} {} ({}, created by {}); it goes to the rail.", payout.id, payout.amount.display, payout.created_by)
-            },
-        )
-        .await
+    async fn approve_payout(
+        &self,
+        Parameters(args): Parameters<ApprovePayoutArgs>,
+    ) -> Result<Json<WriteResult<PayoutView>>, ToolFailure> {
+        let rule = KeyRule::Required;
+        WriteCall::new(self, "approve_payout", &args, args.confirm, &args.idempotency_key, rule)
+            .run(
+                |_| {
+                    Ok(Command::ApprovePayout {
+                        payout_id: check_object_id(&args.id, "po_", "id")?,
+                        reason: optional_text(args.reason.clone(), "reason", limits::REASON_MAX_CHARS)?,
+                    })
+                },
+                |payout: &PayoutView, outcome| {
+                    let verb = if outcome == "preview" { "Would approve" } else { "Approved" };
+                    format!(
+                        "{verb} {} ({}, created by {}); it goes to the rail.",
+                        payout.id, payout.amount.display, payout.created_by
+                    )
+                },
+            )
+            .await
     }
 
     /// Approver keys only: reject a payout awaiting approval, with a reason; it is canceled and
@@ -354,26 +364,23 @@ impl HarepayServer {
         title = "Reject payout",
         annotations(read_only_hint = false, destructive_hint = true, idempotent_hint = true, open_world_hint = false)
     )]
-    async fn reject_payout(&self, Parameters(args): Parameters<RejectPayoutArgs>) -> Result<Json<WriteResult<PayoutView>>, ToolFailure> {
-        let call = WriteCall {
-            server: self,
-            tool: "reject_payout",
-            arguments: &args,
-            confirm: args.confirm,
-            idempotency_key: args.idempotency_key.clone(),
-            requires_idempotency_key: true,
-        };
-        call.run(
-            |_| {
-                let reason = optional_text(Some(args.reason.clone()), "reason", limits::REASON_MAX_CHARS)?
-                    .ok_or_else(|| ToolFailure::invalid("reason", "a rejection needs a reason"))?;
-                Ok(Command::RejectPayout { payout_id: check_object_id(&args.id, "po_", "id")?, reason })
-            },
-            |payout: &PayoutView, outcome| {
-                let verb = if outcome == "preview" { "Would reject" } else { "Rejected" };
-                format!("{verb} {} ({}); the funds return to available.", payout.id, payout.amount.display)
-            },
-        )
-        .await
+    async fn reject_payout(
+        &self,
+        Parameters(args): Parameters<RejectPayoutArgs>,
+    ) -> Result<Json<WriteResult<PayoutView>>, ToolFailure> {
+        let rule = KeyRule::Required;
+        WriteCall::new(self, "reject_payout", &args, args.confirm, &args.idempotency_key, rule)
+            .run(
+                |_| {
+                    let reason = optional_text(Some(args.reason.clone()), "reason", limits::REASON_MAX_CHARS)?
+                        .ok_or_else(|| ToolFailure::invalid("reason", "a rejection needs a reason"))?;
+                    Ok(Command::RejectPayout { payout_id: check_object_id(&args.id, "po_", "id")?, reason })
+                },
+                |payout: &PayoutView, outcome| {
+                    let verb = if outcome == "preview" { "Would reject" } else { "Rejected" };
+                    format!("{verb} {} ({}); the funds return to available.", payout.id, payout.amount.display)
+                },
+            )
+            .await
     }
 }

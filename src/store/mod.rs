@@ -160,7 +160,12 @@ pub trait StoreRead {
     fn find_api_key_by_hash(&self, key_sha256_hex: &str) -> StoreResult<Option<ApiKeyRecord>>;
     fn list_api_keys(&self) -> StoreResult<Vec<ApiKeyRecord>>;
     fn get_payment(&self, scope: &Scope, id: &str) -> StoreResult<Option<PaymentIntent>>;
-    fn list_payments(&self, scope: &Scope, filter: &PaymentFilter, page: &PageRequest) -> StoreResult<Page<PaymentIntent>>;
+    fn list_payments(
+        &self,
+        scope: &Scope,
+        filter: &PaymentFilter,
+        page: &PageRequest,
+    ) -> StoreResult<Page<PaymentIntent>>;
     fn list_refunds_for_payment(&self, scope: &Scope, payment_intent_id: &str) -> StoreResult<Vec<Refund>>;
     /// Payments the test-mode simulator should settle: `auto_settle_at_ms <= now_ms`.
     fn due_test_payments(&self, now_ms: i64, limit: u32) -> StoreResult<Vec<PaymentIntent>>;
@@ -202,7 +207,12 @@ pub trait StoreWrite: StoreRead {
     fn update_payment(&mut self, payment: &PaymentIntent) -> StoreResult<()>;
     fn insert_refund(&mut self, refund: &Refund) -> StoreResult<()>;
     /// Records the transaction and its postings and updates the stored balances.
-    fn post_ledger_transaction(&mut self, scope: &Scope, transaction: &LedgerTransaction, now_ms: i64) -> StoreResult<()>;
+    fn post_ledger_transaction(
+        &mut self,
+        scope: &Scope,
+        transaction: &LedgerTransaction,
+        now_ms: i64,
+    ) -> StoreResult<()>;
     fn insert_idempotency(&mut self, record: &IdempotencyRecord) -> StoreResult<()>;
     fn append_audit(&mut self, record: &AuditRecord) -> StoreResult<()>;
     fn append_event(&mut self, record: &EventRecord) -> StoreResult<()>;

@@ -12,8 +12,8 @@ use crate::engine::money::{Asset, AssetRef, Money, Network};
 use crate::engine::payment::{
     NextAction, PaymentIntent, PaymentMethod, PaymentStatus, Rail, Refund, RefundStatus, Settlement,
 };
-use crate::engine::principal::{Mode, Role, Scope};
 use crate::engine::payout::{Payout, SpendLimit};
+use crate::engine::principal::{Mode, Role, Scope};
 use crate::store::sqlite_payouts;
 use crate::store::{
     ApiKeyRecord, AuditRecord, BalanceRow, EventFilter, EventRecord, IdempotencyRecord, LedgerReport, MerchantRecord,
@@ -220,8 +220,23 @@ fn read_payment_row(row: &Row<'_>) -> rusqlite::Result<PaymentRow> {
 }
 
 fn payment_from_row(raw: PaymentRow) -> StoreResult<PaymentIntent> {
-    let [id, merchant_id, mode, asset, network, method, rail, settle_asset, settle_rate, customer, description, metadata_json, status, next_action_json, failure_reason] =
-        raw.text;
+    let [
+        id,
+        merchant_id,
+        mode,
+        asset,
+        network,
+        method,
+        rail,
+        settle_asset,
+        settle_rate,
+        customer,
+        description,
+        metadata_json,
+        status,
+        next_action_json,
+        failure_reason,
+    ] = raw.text;
     let id = id.ok_or_else(|| corrupt("payment id", ""))?;
     let mode = parse_mode(mode.as_deref().unwrap_or_default())?;
     let asset = asset_of(asset.as_deref().unwrap_or_default())?;
@@ -393,7 +408,11 @@ impl<T: HasConnection> StoreRead for T {
     }
 
     fn merchant_exists(&self, merchant_id: &str) -> StoreResult<bool> {
-        Ok(self.connection().query_row("SELECT EXISTS (SELECT 1 FROM merchants WHERE id = ?1)", [merchant_id], |row| row.get(0))?)
+        Ok(self.connection().query_row(
+            "SELECT EXISTS (SELECT 1 FROM merchants WHERE id = ?1)",
+            [merchant_id],
+            |row| row.get(0),
+        )?)
     }
 
     fn find_api_key_by_hash(&self, key_sha256_hex: &str) -> StoreResult<Option<ApiKeyRecord>> {
@@ -419,7 +438,12 @@ impl<T: HasConnection> StoreRead for T {
         Ok(found.pop())
     }
 
-    fn list_payments(&self, scope: &Scope, filter: &PaymentFilter, page: &PageRequest) -> StoreResult<Page<PaymentIntent>> {
+    fn list_payments(
+        &self,
+        scope: &Scope,
+        filter: &PaymentFilter,
+        page: &PageRequest,
+    ) -> StoreResult<Page<PaymentIntent>> {
         let mode = scope.mode.code();
         let status = filter.status.map(|status| status.code());
         let limit_plus_one = i64::from(page.limit) + 1;
@@ -551,7 +575,9 @@ impl<T: HasConnection> StoreRead for T {
     }
 
     fn event_exists(&self, scope: &Scope, id: &str) -> StoreResult<bool> {
-        Ok(self.connection().prepare_cached("SELECT EXISTS (SELECT 1 FROM events WHERE merchant_id = ?1 AND mode = ?2 AND id = ?3)")?
+        Ok(self
+            .connection()
+            .prepare_cached("SELECT EXISTS (SELECT 1 FROM events WHERE merchant_id = ?1 AND mode = ?2 AND id = ?3)")?
             .query_row(params![scope.merchant_id, scope.mode.code(), id], |row| row.get(0))?)
     }
 
@@ -582,7 +608,9 @@ impl<T: HasConnection> StoreRead for T {
     }
 
     fn audit_exists(&self, scope: &Scope, id: &str) -> StoreResult<bool> {
-        Ok(self.connection().prepare_cached("SELECT EXISTS (SELECT 1 FROM audit_log WHERE merchant_id = ?1 AND mode = ?2 AND id = ?3)")?
+        Ok(self
+            .connection()
+            .prepare_cached("SELECT EXISTS (SELECT 1 FROM audit_log WHERE merchant_id = ?1 AND mode = ?2 AND id = ?3)")?
             .query_row(params![scope.merchant_id, scope.mode.code(), id], |row| row.get(0))?)
     }
 
@@ -608,7 +636,8 @@ impl<T: HasConnection> StoreRead for T {
     fn verify_ledger(&self) -> StoreResult<LedgerReport> {
         let connection = self.connection();
         let mut report = LedgerReport {
-            transaction_count: connection.query_row("SELECT COUNT(*) FROM ledger_transactions", [], |row| row.get(0))?,
+            transaction_count: connection
+                .query_row("SELECT COUNT(*) FROM ledger_transactions", [], |row| row.get(0))?,
             posting_count: connection.query_row("SELECT COUNT(*) FROM ledger_postings", [], |row| row.get(0))?,
             ..LedgerReport::default()
         };
@@ -622,8 +651,9 @@ impl<T: HasConnection> StoreRead for T {
             let (transaction_id, asset, sum) = row?;
             report.unbalanced_transactions.push((transaction_id, asset, i128::from(sum)));
         }
-        let mut statement =
-            connection.prepare("SELECT asset, SUM(amount_minor) FROM ledger_postings GROUP BY asset HAVING SUM(amount_minor) != 0")?;
+        let mut statement = connection.prepare(
+            "SELECT asset, SUM(amount_minor) FROM ledger_postings GROUP BY asset HAVING SUM(amount_minor) != 0",
+        )?;
         for row in statement.query_map([], |row| Ok((row.get(0)?, row.get::<_, i64>(1)?)))? {
             let (asset, sum) = row?;
             report.unbalanced_assets.push((asset, i128::from(sum)));
@@ -632,7 +662,9 @@ impl<T: HasConnection> StoreRead for T {
             "SELECT merchant_id, mode, account, asset, balance_minor FROM account_balances \
              WHERE account IN ('available', 'pending', 'reserved') AND balance_minor < 0",
         )?;
-        for row in statement.query_map([], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?, row.get(4)?)))? {
+        for row in
+            statement.query_map([], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?, row.get(4)?)))?
+        {
             report.negative_balances.push(row?);
         }
         let mut statement = connection.prepare(
@@ -810,7 +842,12 @@ impl StoreWrite for SqliteWrite<'_> {
         Ok(())
     }
 
-    fn post_ledger_transaction(&mut self, scope: &Scope, transaction: &LedgerTransaction, now_ms: i64) -> StoreResult<()> {
+    fn post_ledger_transaction(
+        &mut self,
+        scope: &Scope,
+        transaction: &LedgerTransaction,
+        now_ms: i64,
+    ) -> StoreResult<()> {
         transaction.assert_balanced();
         let mode = scope.mode.code();
         self.connection
@@ -818,7 +855,14 @@ impl StoreWrite for SqliteWrite<'_> {
                 "INSERT INTO ledger_transactions (id, merchant_id, mode, reference_id, reason, created_at_ms) \
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
             )?
-            .execute(params![transaction.id, scope.merchant_id, mode, transaction.reference_id, transaction.reason, now_ms])?;
+            .execute(params![
+                transaction.id,
+                scope.merchant_id,
+                mode,
+                transaction.reference_id,
+                transaction.reason,
+                now_ms
+            ])?;
         for posting in &transaction.postings {
             self.connection
                 .prepare_cached(
@@ -925,7 +969,8 @@ pub fn measure_bare_commits(path: &Path, commits: usize) -> StoreResult<std::tim
     let connection = Connection::open(path)?;
     connection.pragma_update(None, "journal_mode", "WAL")?;
     connection.pragma_update(None, "synchronous", "FULL")?;
-    connection.execute_batch("CREATE TABLE IF NOT EXISTS bare_commits (seq INTEGER PRIMARY KEY, value INTEGER NOT NULL)")?;
+    connection
+        .execute_batch("CREATE TABLE IF NOT EXISTS bare_commits (seq INTEGER PRIMARY KEY, value INTEGER NOT NULL)")?;
     let mut insert = connection.prepare("INSERT INTO bare_commits (value) VALUES (?1)")?;
     let started = std::time::Instant::now();
     for value in 0..commits {

@@ -50,7 +50,10 @@ fn destination_from_json(json: &str) -> rusqlite::Result<Destination> {
         }),
         Some("crypto_wallet") => {
             let code = field("network").unwrap_or_default();
-            Ok(Destination::CryptoWallet { address: field("address").unwrap_or_default(), network: column(Network::parse(&code), "network", &code)? })
+            Ok(Destination::CryptoWallet {
+                address: field("address").unwrap_or_default(),
+                network: column(Network::parse(&code), "network", &code)?,
+            })
         }
         _ => column(None, "destination", json),
     }
@@ -82,11 +85,15 @@ fn payout_from_row(row: &Row<'_>) -> rusqlite::Result<Payout> {
             })
         }
     };
-    let metadata: BTreeMap<String, String> = column(serde_json::from_str(&metadata_json).ok(), "metadata", &metadata_json)?;
+    let metadata: BTreeMap<String, String> =
+        column(serde_json::from_str(&metadata_json).ok(), "metadata", &metadata_json)?;
     Ok(Payout {
         id: row.get("id")?,
         scope: Scope { merchant_id: row.get("merchant_id")?, mode: column(Mode::parse(&mode), "mode", &mode)? },
-        amount: Money { asset: column(Asset::lookup(&asset), "asset", &asset)?, amount_minor: row.get("amount_minor")? },
+        amount: Money {
+            asset: column(Asset::lookup(&asset), "asset", &asset)?,
+            amount_minor: row.get("amount_minor")?,
+        },
         rail: column(Rail::parse(&rail), "rail", &rail)?,
         destination: destination_from_json(&row.get::<_, String>("destination_json")?)?,
         description: row.get("description")?,
@@ -115,7 +122,12 @@ pub fn get_payout(connection: &Connection, scope: &Scope, id: &str) -> StoreResu
     Ok(query(connection, "merchant_id = ?1 AND mode = ?2 AND id = ?3", &[&scope.merchant_id, &mode, &id])?.pop())
 }
 
-pub fn list_payouts(connection: &Connection, scope: &Scope, filter: &PayoutFilter, page: &PageRequest) -> StoreResult<Vec<Payout>> {
+pub fn list_payouts(
+    connection: &Connection,
+    scope: &Scope,
+    filter: &PayoutFilter,
+    page: &PageRequest,
+) -> StoreResult<Vec<Payout>> {
     let mode = scope.mode.code();
     let status = filter.status.map(PayoutStatus::code);
     let limit_plus_one = i64::from(page.limit) + 1;
@@ -157,7 +169,9 @@ pub fn payout_spend_since(connection: &Connection, key_id: &str, asset: AssetRef
 
 pub fn spend_limit(connection: &Connection, key_id: &str, asset: AssetRef) -> StoreResult<SpendLimit> {
     let found = connection
-        .prepare_cached("SELECT max_per_payout_minor, max_per_day_minor FROM api_key_limits WHERE key_id = ?1 AND asset = ?2")?
+        .prepare_cached(
+            "SELECT max_per_payout_minor, max_per_day_minor FROM api_key_limits WHERE key_id = ?1 AND asset = ?2",
+        )?
         .query_row(params![key_id, asset.code], |row| {
             Ok(SpendLimit { max_per_payout_minor: row.get(0)?, max_per_day_minor: row.get(1)? })
         })
@@ -171,7 +185,10 @@ pub fn list_spend_limits(connection: &Connection, key_id: &str) -> StoreResult<V
     )?;
     let rows = statement.query_map([key_id], |row| {
         let asset: String = row.get(0)?;
-        Ok((column(Asset::lookup(&asset), "asset", &asset)?, SpendLimit { max_per_payout_minor: row.get(1)?, max_per_day_minor: row.get(2)? }))
+        Ok((
+            column(Asset::lookup(&asset), "asset", &asset)?,
+            SpendLimit { max_per_payout_minor: row.get(1)?, max_per_day_minor: row.get(2)? },
+        ))
     })?;
     Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
 }

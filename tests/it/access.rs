@@ -52,9 +52,7 @@ async fn server_flags_narrow_the_tool_list_and_read_only_wins() {
     let harepay = Harepay::new();
     let client = harepay.connect_with(MAKER_KEY, &["--read-only"]).await;
     assert_eq!(client.tool_names().await, READ_TOOLS);
-    client
-        .expect_error("cancel_payment_intent", json!({"id": "pi_x", "confirm": true}), "forbidden")
-        .await;
+    client.expect_error("cancel_payment_intent", json!({"id": "pi_x", "confirm": true}), "forbidden").await;
     client.close().await;
 
     let client = harepay.connect_with(MAKER_KEY, &["--toolsets", "account,payments"]).await;

@@ -232,7 +232,8 @@ fn a_server_killed_mid_stream_loses_no_acknowledged_payout_and_pays_no_key_twice
 
     // Confirmed payouts as fast as the server takes them, WINDOW in flight, until the kill.
     let kill_after = 200
-        + std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("clock").subsec_nanos() as usize % 200;
+        + std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("clock").subsec_nanos() as usize
+            % 200;
     let mut sent_keys: Vec<String> = Vec::new();
     let mut key_of_id: HashMap<u64, String> = HashMap::new();
     let mut acknowledged: BTreeMap<String, Told> = BTreeMap::new();

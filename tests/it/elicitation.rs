@@ -41,7 +41,9 @@ impl ClientHandler for Human {
             self.shown.lock().unwrap().push(message.clone());
         }
         Ok(match self.answer {
-            ElicitationAction::Accept => ElicitResult::new(ElicitationAction::Accept).with_content(json!({"confirm": true})),
+            ElicitationAction::Accept => {
+                ElicitResult::new(ElicitationAction::Accept).with_content(json!({"confirm": true}))
+            }
             ref other => ElicitResult::new(other.clone()),
         })
     }
@@ -64,7 +66,9 @@ async fn connect(
     let transport = TokioChildProcess::new(command).unwrap();
     let lifecycle = match generation {
         Generation::Session => ClientLifecycleMode::Initialize,
-        Generation::Stateless => ClientLifecycleMode::Discover { preferred_versions: vec![ProtocolVersion::V_2026_07_28] },
+        Generation::Stateless => {
+            ClientLifecycleMode::Discover { preferred_versions: vec![ProtocolVersion::V_2026_07_28] }
+        }
     };
     let client = human.serve_with_lifecycle(transport, lifecycle).await.unwrap();
     let negotiated = client.peer_info().map(|info| info.protocol_version.clone());

@@ -117,8 +117,10 @@ async fn malformed_reads_and_references_get_typed_errors() {
     check(&client, "list_payments", json!({"limit": 101}), "invalid_request", Some("limit")).await;
     check(&client, "list_payments", json!({"limit": 2.5}), "invalid_request", Some("limit")).await;
     check(&client, "list_payments", json!({"status": "paid"}), "invalid_request", None).await;
-    check(&client, "list_payments", json!({"starting_after": "pi_missing"}), "invalid_request", Some("starting_after")).await;
-    check(&client, "list_events", json!({"starting_after": "evt_missing"}), "invalid_request", Some("starting_after")).await;
+    check(&client, "list_payments", json!({"starting_after": "pi_missing"}), "invalid_request", Some("starting_after"))
+        .await;
+    check(&client, "list_events", json!({"starting_after": "evt_missing"}), "invalid_request", Some("starting_after"))
+        .await;
     check(&client, "whoami", json!({"unexpected": true}), "invalid_request", None).await;
     check(
         &client,

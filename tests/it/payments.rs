@@ -165,7 +165,8 @@ async fn the_same_key_and_arguments_replay_the_first_result() {
     assert_eq!(client.payment_count().await, 1);
 
     let audit = client.call("list_audit_log", json!({"limit": 5})).await;
-    let outcomes: Vec<&str> = audit["data"].as_array().unwrap().iter().map(|a| a["outcome"].as_str().unwrap()).collect();
+    let outcomes: Vec<&str> =
+        audit["data"].as_array().unwrap().iter().map(|a| a["outcome"].as_str().unwrap()).collect();
     assert_eq!(outcomes[..4], ["refused", "refused", "replayed", "executed"]);
     client.close().await;
 }
@@ -186,7 +187,8 @@ async fn twenty_concurrent_calls_with_one_key_make_exactly_one_payment() {
         let peer = client.service.peer().clone();
         let arguments = arguments.as_object().cloned().unwrap();
         calls.spawn(async move {
-            peer.call_tool(rmcp::model::CallToolRequestParams::new("create_payment_intent").with_arguments(arguments)).await
+            peer.call_tool(rmcp::model::CallToolRequestParams::new("create_payment_intent").with_arguments(arguments))
+                .await
         });
     }
     let mut executed = 0;
@@ -221,7 +223,10 @@ async fn refunds_are_partial_or_full_and_never_exceed_what_was_paid() {
     assert_eq!(client.available("NGN").await, 1_990_000);
 
     let first = client
-        .call("refund_payment", json!({"id": id, "amount": 400_000, "reason": "damaged", "confirm": true, "idempotency_key": "re-1"}))
+        .call(
+            "refund_payment",
+            json!({"id": id, "amount": 400_000, "reason": "damaged", "confirm": true, "idempotency_key": "re-1"}),
+        )
         .await;
     assert_eq!(first["object"]["refund"]["amount"]["amount"], 400_000);
     assert_eq!(first["object"]["payment_intent"]["amount_refundable"]["amount"], 600_000);
@@ -240,7 +245,11 @@ async fn refunds_are_partial_or_full_and_never_exceed_what_was_paid() {
     assert_eq!(rest["object"]["refund"]["amount"]["amount"], 600_000);
     assert_eq!(rest["object"]["payment_intent"]["amount_refunded"]["amount"], 1_000_000);
     client
-        .expect_error("refund_payment", json!({"id": id, "amount": 1, "confirm": true, "idempotency_key": "re-4"}), "refund_exceeds_remaining")
+        .expect_error(
+            "refund_payment",
+            json!({"id": id, "amount": 1, "confirm": true, "idempotency_key": "re-4"}),
+            "refund_exceeds_remaining",
+        )
         .await;
     assert_eq!(client.available("NGN").await, 1_990_000 - 1_000_000);
 
@@ -260,7 +269,11 @@ async fn insufficient_funds_changes_nothing() {
     // The fee stays with harepay, so ₦9,950.00 is available against a ₦10,000.00 refund.
     let events_before = client.event_count().await;
     let message = client
-        .expect_error("refund_payment", json!({"id": id, "confirm": true, "idempotency_key": "re-1"}), "insufficient_funds")
+        .expect_error(
+            "refund_payment",
+            json!({"id": id, "confirm": true, "idempotency_key": "re-1"}),
+            "insufficient_funds",
+        )
         .await;
     assert!(message.contains("₦9,950.00") && message.contains("₦10,000.00"), "{message}");
     assert_eq!(client.available("NGN").await, 995_000);
@@ -281,7 +294,10 @@ async fn failed_and_canceled_payments_move_no_money() {
     let client = harepay.connect(MAKER_KEY).await;
     let failed = client.create_payment(500_000, "order-1").await;
     let result = client
-        .call("simulate_payment", json!({"id": failed, "outcome": "failed", "confirm": true, "idempotency_key": "sim-1"}))
+        .call(
+            "simulate_payment",
+            json!({"id": failed, "outcome": "failed", "confirm": true, "idempotency_key": "sim-1"}),
+        )
         .await;
     assert_eq!(result["object"]["status"], "failed");
     assert_eq!(client.available("NGN").await, 0);
@@ -293,7 +309,11 @@ async fn failed_and_canceled_payments_move_no_money() {
     assert_eq!(result["object"]["status"], "canceled");
     client.expect_error("cancel_payment_intent", json!({"id": canceled, "confirm": true}), "invalid_state").await;
     client
-        .expect_error("refund_payment", json!({"id": canceled, "confirm": true, "idempotency_key": "re-1"}), "invalid_state")
+        .expect_error(
+            "refund_payment",
+            json!({"id": canceled, "confirm": true, "idempotency_key": "re-1"}),
+            "invalid_state",
+        )
         .await;
     client
         .expect_error(
@@ -333,7 +353,9 @@ async fn crypto_settled_as_naira_credits_naira_at_the_locked_rate() {
     assert_eq!(payment["next_action"]["network"], "TRON");
     assert!(payment["next_action"]["address"].as_str().unwrap().starts_with('T'));
     let id = payment["id"].as_str().unwrap();
-    client.call("simulate_payment", json!({"id": id, "outcome": "succeeded", "confirm": true, "idempotency_key": "s"})).await;
+    client
+        .call("simulate_payment", json!({"id": id, "outcome": "succeeded", "confirm": true, "idempotency_key": "s"}))
+        .await;
     // Partna charges 1% of the credited naira.
     assert_eq!(client.available("NGN").await, 15_502_500 - 155_025);
     assert_eq!(client.available("USDC").await, 0, "the merchant holds no USDC: it was converted");
@@ -354,9 +376,11 @@ async fn lists_page_with_a_cursor_and_filter() {
     let first = client.call("list_payments", json!({"limit": 2})).await;
     assert_eq!(first["data"][0]["id"], ids[4], "newest first");
     assert_eq!(first["has_more"], true);
-    let second = client.call("list_payments", json!({"limit": 2, "starting_after": first["next_starting_after"]})).await;
+    let second =
+        client.call("list_payments", json!({"limit": 2, "starting_after": first["next_starting_after"]})).await;
     assert_eq!(second["data"][0]["id"], ids[2]);
-    let third = client.call("list_payments", json!({"limit": 2, "starting_after": second["next_starting_after"]})).await;
+    let third =
+        client.call("list_payments", json!({"limit": 2, "starting_after": second["next_starting_after"]})).await;
     assert_eq!(third["data"].as_array().unwrap().len(), 1);
     assert_eq!(third["has_more"], false);
     assert_eq!(third["next_starting_after"], json!(null));

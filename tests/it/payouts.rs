@@ -98,9 +98,7 @@ async fn a_second_person_approves_and_nobody_approves_their_own_payout() {
     let tools = approver.tool_names().await;
     assert!(tools.contains(&"approve_payout".to_owned()) && tools.contains(&"reject_payout".to_owned()));
     assert!(!tools.contains(&"create_payout".to_owned()), "a checker does not initiate payouts");
-    approver
-        .expect_error("create_payout", payout_arguments(1_000, "p-9"), "forbidden")
-        .await;
+    approver.expect_error("create_payout", payout_arguments(1_000, "p-9"), "forbidden").await;
     let preview = approver.call("approve_payout", json!({"id": id})).await;
     assert_eq!(preview["outcome"], "preview");
     let approve = json!({"id": id, "reason": "vendor verified", "confirm": true, "idempotency_key": "a-3"});
@@ -119,9 +117,18 @@ async fn a_second_person_approves_and_nobody_approves_their_own_payout() {
     assert_eq!(maker.balance("NGN").await, (600_000, 0, 0));
     let events = maker.call("list_events", json!({"object_id": id, "limit": 100})).await;
     let types: Vec<&str> = events["data"].as_array().unwrap().iter().map(|e| e["type"].as_str().unwrap()).collect();
-    assert_eq!(types, ["payout.paid", "payout.processing", "payout.approved", "payout.pending_approval", "payout.created"]);
+    assert_eq!(
+        types,
+        ["payout.paid", "payout.processing", "payout.approved", "payout.pending_approval", "payout.created"]
+    );
     let audit = approver.call("list_audit_log", json!({"limit": 100})).await;
-    assert!(audit["data"].as_array().unwrap().iter().any(|a| a["tool"] == "approve_payout" && a["outcome"] == "executed" && a["actor"] == "demo-approver"));
+    assert!(
+        audit["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|a| a["tool"] == "approve_payout" && a["outcome"] == "executed" && a["actor"] == "demo-approver")
+    );
     maker.close().await;
     approver.close().await;
     assert!(harepay.cli(&["verify"]).status.success());
@@ -136,7 +143,11 @@ async fn reject_and_expiry_release_the_funds() {
     let rejected_id = maker.payout(300_000, "p-1").await["object"]["id"].as_str().unwrap().to_owned();
     let approver = harepay.connect_env(APPROVER_KEY, &environment).await;
     approver
-        .expect_error("reject_payout", json!({"id": rejected_id, "reason": "  ", "confirm": true, "idempotency_key": "r-1"}), "invalid_request")
+        .expect_error(
+            "reject_payout",
+            json!({"id": rejected_id, "reason": "  ", "confirm": true, "idempotency_key": "r-1"}),
+            "invalid_request",
+        )
         .await;
     let reject = json!({"id": rejected_id, "reason": "unknown vendor", "confirm": true, "idempotency_key": "r-1"});
     let rejected = approver.call("reject_payout", reject.clone()).await;
@@ -156,7 +167,11 @@ async fn reject_and_expiry_release_the_funds() {
     assert_eq!(expired["approval"]["decision"], "expired");
     assert_eq!(maker.balance("NGN").await, (1_000_000, 0, 0));
     approver
-        .expect_error("approve_payout", json!({"id": expiring_id, "confirm": true, "idempotency_key": "a-1"}), "invalid_state")
+        .expect_error(
+            "approve_payout",
+            json!({"id": expiring_id, "confirm": true, "idempotency_key": "a-1"}),
+            "invalid_state",
+        )
         .await;
     let events = maker.call("list_events", json!({"type": "payout.expired"})).await;
     assert_eq!(events["data"].as_array().unwrap().len(), 1);
@@ -179,7 +194,8 @@ async fn reject_and_expiry_release_the_funds() {
 async fn spend_limits_are_enforced_per_key_and_name_what_remains() {
     let harepay = Harepay::new();
     harepay.cli(&["verify"]);
-    let limited = harepay.create_key(&["--owner", "payroll-bot", "--limit", "NGN:max_per_payout=50000,max_per_day=80000"]);
+    let limited =
+        harepay.create_key(&["--owner", "payroll-bot", "--limit", "NGN:max_per_payout=50000,max_per_day=80000"]);
     let client = harepay.connect(&limited).await;
     let funder = harepay.connect(MAKER_KEY).await;
     funder.fund_ngn(1_000_000, "fund").await;
@@ -201,7 +217,8 @@ async fn spend_limits_are_enforced_per_key_and_name_what_remains() {
     funder.payout(60_000, "p-5").await;
     // Canceling gives the allowance back.
     let payouts = client.call("list_payouts", json!({"status": "pending"})).await;
-    let id = payouts["data"].as_array().unwrap().iter().find(|p| p["created_by"] == "payroll-bot").unwrap()["id"].clone();
+    let id =
+        payouts["data"].as_array().unwrap().iter().find(|p| p["created_by"] == "payroll-bot").unwrap()["id"].clone();
     client.call("cancel_payout", json!({"id": id, "confirm": true})).await;
     client.payout(30_000, "p-6").await;
     client.close().await;
@@ -251,11 +268,11 @@ async fn payouts_are_paid_fail_or_cancel_on_the_simulated_rail() {
     let failed = wait_for_payout_status(&client, &failed, "failed").await;
     assert!(failed["failure_reason"].as_str().unwrap().contains("0000000000"));
     let audit = client.call("list_audit_log", json!({"limit": 100})).await;
-    assert!(audit["data"].as_array().unwrap().iter().any(|a| a["tool"] == "payout_rail" && a["object_id"] == failed["id"]));
+    assert!(
+        audit["data"].as_array().unwrap().iter().any(|a| a["tool"] == "payout_rail" && a["object_id"] == failed["id"])
+    );
     assert_eq!(client.balance("NGN").await, (900_000, 0, 0));
-    client
-        .expect_error("cancel_payout", json!({"id": paid, "confirm": true}), "invalid_state")
-        .await;
+    client.expect_error("cancel_payout", json!({"id": paid, "confirm": true}), "invalid_state").await;
     client.close().await;
 
     // With the simulator off a payout stays pending and can be canceled.
@@ -291,7 +308,8 @@ async fn approval_works_from_the_command_line() {
     let again = harepay.cli(&["payouts", "approve", &first, "--secret-key", APPROVER_KEY]);
     assert!(again.status.success(), "repeating the same decision replays it");
 
-    let rejected = harepay.cli(&["payouts", "reject", &second, "--reason", "duplicate invoice", "--secret-key", APPROVER_KEY]);
+    let rejected =
+        harepay.cli(&["payouts", "reject", &second, "--reason", "duplicate invoice", "--secret-key", APPROVER_KEY]);
     assert!(rejected.status.success());
     let payout = client.call("get_payout", json!({"id": second})).await;
     assert_eq!(payout["status"], "canceled");
@@ -314,7 +332,11 @@ async fn payout_destinations_and_amounts_are_validated() {
         let mut arguments = payout_arguments(1_000, "p-1");
         arguments["destination"] = destination;
         let error = client.call_error("create_payout", arguments).await;
-        assert_eq!((error["type"].as_str(), error["param"].as_str()), (Some("invalid_request"), Some(param)), "{error}");
+        assert_eq!(
+            (error["type"].as_str(), error["param"].as_str()),
+            (Some("invalid_request"), Some(param)),
+            "{error}"
+        );
     }
     let mut unknown_kind = payout_arguments(1_000, "p-1");
     unknown_kind["destination"] = json!({"kind": "cash", "to": "me"});

@@ -110,7 +110,8 @@ fn session_protocol_and_bad_json_rpc_get_protocol_errors_and_the_server_stays_up
     let wrong_shape = session.request(json!({"foo": "bar"}));
     assert_eq!(wrong_shape["error"]["code"], -32600, "{wrong_shape}");
 
-    let unknown_method = session.request(json!({"jsonrpc": "2.0", "id": 2, "method": "payments/teleport", "params": {}}));
+    let unknown_method =
+        session.request(json!({"jsonrpc": "2.0", "id": 2, "method": "payments/teleport", "params": {}}));
     assert_eq!(unknown_method["error"]["code"], -32601, "{unknown_method}");
 
     let unknown_tool = session.request(json!({
@@ -118,7 +119,8 @@ fn session_protocol_and_bad_json_rpc_get_protocol_errors_and_the_server_stays_up
     }));
     assert_eq!(unknown_tool["error"]["code"], -32602, "{unknown_tool}");
 
-    let bad_params = session.request(json!({"jsonrpc": "2.0", "id": 4, "method": "tools/call", "params": {"arguments": 5}}));
+    let bad_params =
+        session.request(json!({"jsonrpc": "2.0", "id": 4, "method": "tools/call", "params": {"arguments": 5}}));
     assert!(bad_params["error"]["code"].is_i64(), "{bad_params}");
 
     let call = session.request(json!({
@@ -137,7 +139,8 @@ fn stateless_protocol_2026_07_28_works_without_a_handshake() {
         "io.modelcontextprotocol/clientInfo": {"name": "raw", "version": "0"},
         "io.modelcontextprotocol/clientCapabilities": {}
     });
-    let discover = session.request(json!({"jsonrpc": "2.0", "id": 1, "method": "server/discover", "params": {"_meta": meta}}));
+    let discover =
+        session.request(json!({"jsonrpc": "2.0", "id": 1, "method": "server/discover", "params": {"_meta": meta}}));
     let versions = discover["result"]["supportedVersions"].as_array().cloned().unwrap_or_default();
     assert!(versions.contains(&json!("2026-07-28")), "{discover}");
     let listed = session.request(json!({"jsonrpc": "2.0", "id": 2, "method": "tools/list", "params": {"_meta": meta}}));

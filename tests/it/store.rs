@@ -77,7 +77,8 @@ mod bodies {
         session.commit().unwrap();
         let read = store.begin_read().unwrap();
         let filter = PaymentFilter::default();
-        let page = read.list_payments(&scope(Mode::Test), &filter, &PageRequest { limit: 2, starting_after: None }).unwrap();
+        let page =
+            read.list_payments(&scope(Mode::Test), &filter, &PageRequest { limit: 2, starting_after: None }).unwrap();
         let ids: Vec<&str> = page.items.iter().map(|p| p.id.as_str()).collect();
         assert_eq!(ids, ["pi_4", "pi_3"]);
         assert!(page.has_more);
@@ -88,7 +89,8 @@ mod bodies {
         assert_eq!(ids, ["pi_2", "pi_1", "pi_0"]);
         assert!(!page.has_more);
         let ranged = PaymentFilter { created_gte_ms: Some(1), created_lt_ms: Some(3), ..PaymentFilter::default() };
-        let page = read.list_payments(&scope(Mode::Test), &ranged, &PageRequest { limit: 10, starting_after: None }).unwrap();
+        let page =
+            read.list_payments(&scope(Mode::Test), &ranged, &PageRequest { limit: 10, starting_after: None }).unwrap();
         assert_eq!(page.items.len(), 2);
     }
 
@@ -199,9 +201,13 @@ mod bodies {
         session.commit().unwrap();
         let read = store.begin_read().unwrap();
         assert_eq!(read.find_api_key_by_hash("00ff").unwrap(), Some(key.clone()));
-        let events = read.list_events(&scope(Mode::Live), &EventFilter::default(), &PageRequest { limit: 10, starting_after: None }).unwrap();
+        let events = read
+            .list_events(&scope(Mode::Live), &EventFilter::default(), &PageRequest { limit: 10, starting_after: None })
+            .unwrap();
         assert_eq!(events.items, vec![event]);
-        let none = read.list_events(&scope(Mode::Test), &EventFilter::default(), &PageRequest { limit: 10, starting_after: None }).unwrap();
+        let none = read
+            .list_events(&scope(Mode::Test), &EventFilter::default(), &PageRequest { limit: 10, starting_after: None })
+            .unwrap();
         assert!(none.items.is_empty());
         let audits = read.list_audit(&scope(Mode::Live), &PageRequest { limit: 10, starting_after: None }).unwrap();
         assert_eq!(audits.items, vec![audit]);

@@ -121,8 +121,14 @@ impl Client {
     }
 
     pub async fn tool_names(&self) -> Vec<String> {
-        let mut names: Vec<String> =
-            self.service.list_all_tools().await.expect("tools/list").into_iter().map(|tool| tool.name.to_string()).collect();
+        let mut names: Vec<String> = self
+            .service
+            .list_all_tools()
+            .await
+            .expect("tools/list")
+            .into_iter()
+            .map(|tool| tool.name.to_string())
+            .collect();
         names.sort();
         names
     }
