@@ -64,7 +64,6 @@ struct AppInner {
     /// Idempotency keys whose first request is being applied right now.
     keys_in_flight: Mutex<HashSet<(Scope, String)>>,
     clock: Arc<dyn Clock>,
-    database_path: String,
 }
 
 /// Removes an in-flight key when the request ends, however it ends.
@@ -83,10 +82,10 @@ impl App {
     /// Opens the SQLite database at `path` and starts the writer thread.
     pub fn open_sqlite(path: &Path, rules: PaymentRules) -> Result<App, AppError> {
         let store: Arc<dyn Store> = Arc::new(SqliteStore::open(path)?);
-        Ok(App::with_store(store, rules, Arc::new(SystemClock), path.display().to_string()))
+        Ok(App::with_store(store, rules, Arc::new(SystemClock)))
     }
 
-    pub fn with_store(store: Arc<dyn Store>, rules: PaymentRules, clock: Arc<dyn Clock>, database_path: String) -> App {
+    pub fn with_store(store: Arc<dyn Store>, rules: PaymentRules, clock: Arc<dyn Clock>) -> App {
         let rules = Arc::new(rules);
         let (sender, receiver) = mpsc::channel();
         let writer_store = store.clone();
@@ -103,17 +102,12 @@ impl App {
                 jobs: Mutex::new(sender),
                 keys_in_flight: Mutex::new(HashSet::new()),
                 clock,
-                database_path,
             }),
         }
     }
 
     pub fn rules(&self) -> &PaymentRules {
         &self.inner.rules
-    }
-
-    pub fn database_path(&self) -> &str {
-        &self.inner.database_path
     }
 
     async fn submit(&self, request: WriteRequest) -> Result<WriteOutcome, AppError> {
@@ -142,23 +136,17 @@ impl App {
         .map_err(|error| AppError::Internal { detail: format!("read task failed: {error}") })?
     }
 
-    /// Same as `read`, for callers outside an async runtime (the command line).
-    pub fn read_blocking<T>(&self, read: impl FnOnce(&dyn StoreRead) -> Result<T, AppError>) -> Result<T, AppError> {
-        let session = self.inner.store.begin_read()?;
-        read(&*session)
-    }
-
     pub async fn bootstrap_demo_if_empty(&self) -> Result<bool, AppError> {
         match self.submit(WriteRequest::Admin(AdminCommand::BootstrapDemoIfEmpty)).await? {
             WriteOutcome::Done { detail } => Ok(detail == "created"),
-            other => unreachable!("admin commands answer Done, got {other:?}"),
+            other => Err(AppError::Internal { detail: format!("admin command answered {other:?}") }),
         }
     }
 
     pub async fn admin(&self, command: AdminCommand) -> Result<String, AppError> {
         match self.submit(WriteRequest::Admin(command)).await? {
             WriteOutcome::Done { detail } => Ok(detail),
-            other => unreachable!("admin commands answer Done, got {other:?}"),
+            other => Err(AppError::Internal { detail: format!("admin command answered {other:?}") }),
         }
     }
 

@@ -100,9 +100,10 @@ fn audit_view(record: &AuditRecord) -> AuditEntryView {
 
 #[tool_router(router = audit_tools, vis = "pub(crate)")]
 impl HarepayServer {
-    /// Events, newest first: every state change (payment_intent.created, .processing,
-    /// .succeeded, .payment_failed, .canceled, charge.refunded) with the object as it was.
-    /// These are what webhooks deliver.
+    /// Events, newest first: every state change with the object as it was: payment_intent.created,
+    /// .processing, .succeeded, .payment_failed, .canceled; charge.refunded; payout.created,
+    /// .pending_approval, .approved, .rejected, .expired, .canceled, .processing, .paid, .failed.
+    /// These are what webhooks deliver. Filter by type or object_id.
     #[tool(
         title = "List events",
         annotations(read_only_hint = true, destructive_hint = false, idempotent_hint = true, open_world_hint = false)

@@ -81,7 +81,8 @@ pub fn llms_txt() -> String {
          - This guide is also served as the MCP resource `harepay://docs/llms.txt`.\n\n\
          ## Keys, modes and roles\n\n\
          - Keys look like `sk_test_…` or `sk_live_…`. A test key sees only test objects, a live key only live ones.\n\
-         - Roles: `admin`, `maker` (default: may move money), `approver`, `read_only` (sees only read tools). \
+         - Roles: `maker` (the default: creates payments, refunds and payouts), `approver` (decides payouts awaiting \
+         approval, nothing else), `admin` (both), `read_only` (sees only read tools). \
          `harepay keys create|list|revoke` manages keys; an unknown or revoked key is refused before any tool runs.\n\
          - The server flags `--read-only` and `--toolsets a,b` narrow the tool list further; read-only wins.\n\n\
          ## Money\n\n\
