@@ -2,6 +2,7 @@
 //! file and speaks MCP to it through rmcp's client over the child's stdin/stdout.
 
 mod access;
+mod clock;
 mod crash;
 mod elicitation;
 mod malformed;
