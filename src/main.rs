@@ -8,7 +8,7 @@ use harepay::app::App;
 use harepay::app::keys::{AdminCommand, NewApiKey, generate_secret_key, last4, sha256_hex};
 use harepay::engine::payment::PaymentRules;
 use harepay::engine::principal::{Mode, Role};
-use harepay::mcp::{HarepayServer, ServerOptions, Toolset};
+use harepay::mcp::{Credentials, HarepayServer, ServerOptions, Toolset};
 
 #[derive(Parser)]
 #[command(
@@ -33,6 +33,8 @@ struct Cli {
 enum CliCommand {
     /// Serve MCP over stdin/stdout (what Claude Desktop, Cursor and other clients start).
     Stdio(ServeArgs),
+    /// Serve MCP over streamable HTTP at /mcp; each request authenticates with a bearer key.
+    Http(HttpArgs),
     /// Walk the quickstart through the real MCP protocol against a fresh database.
     Demo,
     /// Manage API keys.
@@ -59,6 +61,24 @@ struct ServeArgs {
     /// The API key the connected agent acts as.
     #[arg(long, env = "HAREPAY_SECRET_KEY", hide_env_values = true)]
     secret_key: Option<String>,
+    #[command(flatten)]
+    tools: ToolsArgs,
+}
+
+#[derive(clap::Args)]
+struct HttpArgs {
+    /// Address to listen on (port 0 picks a free port; the address is printed on stderr).
+    #[arg(long, env = "HAREPAY_LISTEN", default_value = "127.0.0.1:8787")]
+    listen: std::net::SocketAddr,
+    /// Host names accepted in the Host header, repeatable (default: localhost, 127.0.0.1, ::1).
+    #[arg(long = "allowed-host")]
+    allowed_hosts: Vec<String>,
+    #[command(flatten)]
+    tools: ToolsArgs,
+}
+
+#[derive(clap::Args)]
+struct ToolsArgs {
     /// Offer only read-only tools, whatever the key may do.
     #[arg(long)]
     read_only: bool,
@@ -163,6 +183,22 @@ fn default_database_path() -> PathBuf {
     dirs::data_dir().unwrap_or_else(|| PathBuf::from(".")).join("harepay").join("harepay.db")
 }
 
+impl ToolsArgs {
+    fn to_options(&self) -> anyhow::Result<ServerOptions> {
+        let mut toolsets = None;
+        if let Some(names) = &self.toolsets {
+            let mut parsed = BTreeSet::new();
+            for name in names {
+                parsed.insert(Toolset::parse(name).ok_or_else(|| anyhow::anyhow!("unknown toolset {name:?}"))?);
+            }
+            toolsets = Some(parsed);
+        }
+        let confirm_mode = harepay::mcp::confirmation::ConfirmMode::parse(&self.confirm)
+            .ok_or_else(|| anyhow::anyhow!("--confirm must be argument or elicit"))?;
+        Ok(ServerOptions { read_only: self.read_only, toolsets, confirm_mode })
+    }
+}
+
 impl RulesArgs {
     fn to_rules(&self) -> anyhow::Result<PaymentRules> {
         let test_auto_settle_after_ms = match self.test_auto_settle_ms.as_str() {
@@ -226,16 +262,8 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
     let database = cli.db.clone().unwrap_or_else(default_database_path);
     match cli.command {
         CliCommand::Stdio(args) => {
-            let rules = cli.rules.to_rules()?;
-            let mut toolsets = None;
-            if let Some(names) = &args.toolsets {
-                let mut parsed = BTreeSet::new();
-                for name in names {
-                    parsed.insert(Toolset::parse(name).ok_or_else(|| anyhow::anyhow!("unknown toolset {name:?}"))?);
-                }
-                toolsets = Some(parsed);
-            }
-            let app = open_app(&database, rules).await?;
+            let options = args.tools.to_options()?;
+            let app = open_app(&database, cli.rules.to_rules()?).await?;
             let secret_key = match args.secret_key {
                 Some(key) => key,
                 None => {
@@ -250,11 +278,20 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
             })?;
             tracing::info!(merchant = %principal.scope.merchant_id, mode = principal.scope.mode.code(), role = principal.role.code(), "serving MCP on stdio");
             harepay::app::spawn_scheduler(app.clone());
-            let confirm_mode = harepay::mcp::confirmation::ConfirmMode::parse(&args.confirm)
-                .ok_or_else(|| anyhow::anyhow!("--confirm must be argument or elicit"))?;
-            let options = ServerOptions { read_only: args.read_only, toolsets, confirm_mode };
-            let server = HarepayServer::new(app, secret_key, options);
+            let server = HarepayServer::new(app, Credentials::Fixed(secret_key.into()), options);
             harepay::transport::stdio::serve(server).await?;
+            Ok(std::process::ExitCode::SUCCESS)
+        }
+        CliCommand::Http(args) => {
+            let options = args.tools.to_options()?;
+            let app = open_app(&database, cli.rules.to_rules()?).await?;
+            harepay::app::spawn_scheduler(app.clone());
+            let allowed_hosts = if args.allowed_hosts.is_empty() {
+                vec!["localhost".to_owned(), "127.0.0.1".to_owned(), "::1".to_owned()]
+            } else {
+                args.allowed_hosts
+            };
+            harepay::transport::http::serve(app, options, args.listen, allowed_hosts).await?;
             Ok(std::process::ExitCode::SUCCESS)
         }
         CliCommand::Demo => {

@@ -1,6 +1,9 @@
 //! Toolset `account`: who you are, system health, balances.
 
+use rmcp::handler::server::tool::Extension;
 use rmcp::handler::server::wrapper::{Json, Parameters};
+
+use crate::engine::principal::Principal;
 use rmcp::{tool, tool_router};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -131,8 +134,11 @@ impl HarepayServer {
         title = "System status",
         annotations(read_only_hint = true, destructive_hint = false, idempotent_hint = true, open_world_hint = false)
     )]
-    async fn system_status(&self, Parameters(_): Parameters<NoArgs>) -> Result<Json<SystemStatus>, ToolFailure> {
-        let principal = self.principal().await?;
+    async fn system_status(
+        &self,
+        Parameters(_): Parameters<NoArgs>,
+        Extension(principal): Extension<Principal>,
+    ) -> Result<Json<SystemStatus>, ToolFailure> {
         let report = self.app().verify_ledger().await?;
         let mut problems = Vec::new();
         for (transaction, asset, sum) in &report.unbalanced_transactions {
@@ -168,8 +174,11 @@ impl HarepayServer {
         title = "Who am I",
         annotations(read_only_hint = true, destructive_hint = false, idempotent_hint = true, open_world_hint = false)
     )]
-    async fn whoami(&self, Parameters(_): Parameters<NoArgs>) -> Result<Json<WhoAmI>, ToolFailure> {
-        let principal = self.principal().await?;
+    async fn whoami(
+        &self,
+        Parameters(_): Parameters<NoArgs>,
+        Extension(principal): Extension<Principal>,
+    ) -> Result<Json<WhoAmI>, ToolFailure> {
         let tools: Vec<String> = self.visible_tools(&principal).into_iter().map(|tool| tool.name.to_string()).collect();
         let can_write = tools.iter().any(|name| {
             self.registry.iter().any(|registered| registered.tool.name == name.as_str() && !registered.is_read_only())
@@ -219,8 +228,11 @@ impl HarepayServer {
         title = "List balances",
         annotations(read_only_hint = true, destructive_hint = false, idempotent_hint = true, open_world_hint = false)
     )]
-    async fn list_balances(&self, Parameters(_): Parameters<NoArgs>) -> Result<Json<BalanceList>, ToolFailure> {
-        let principal = self.principal().await?;
+    async fn list_balances(
+        &self,
+        Parameters(_): Parameters<NoArgs>,
+        Extension(principal): Extension<Principal>,
+    ) -> Result<Json<BalanceList>, ToolFailure> {
         let rows = self.app().balances(&principal, None).await?;
         let mut assets: Vec<AssetRef> = rows.iter().map(|row| row.asset).collect();
         assets.dedup_by(|a, b| a.code == b.code);
@@ -236,8 +248,8 @@ impl HarepayServer {
     async fn get_balance(
         &self,
         Parameters(args): Parameters<GetBalanceArgs>,
+        Extension(principal): Extension<Principal>,
     ) -> Result<Json<BalanceView>, ToolFailure> {
-        let principal = self.principal().await?;
         let asset = parse_asset(&args.asset, "asset")?;
         let rows = self.app().balances(&principal, Some(asset)).await?;
         Ok(Json(balance_view(asset, &rows)))

@@ -1,6 +1,9 @@
 //! Toolset `audit`: the event outbox and the audit log.
 
+use rmcp::handler::server::tool::Extension;
 use rmcp::handler::server::wrapper::{Json, Parameters};
+
+use crate::engine::principal::Principal;
 use rmcp::{tool, tool_router};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -111,8 +114,8 @@ impl HarepayServer {
     async fn list_events(
         &self,
         Parameters(args): Parameters<ListEventsArgs>,
+        Extension(principal): Extension<Principal>,
     ) -> Result<Json<ListResult<EventView>>, ToolFailure> {
-        let principal = self.principal().await?;
         let page = page_request(&args.limit, &args.starting_after)?;
         let filter = EventFilter { event_type: args.event_type, object_id: args.object_id };
         let events = self.app().list_events(&principal, filter, page).await?;
@@ -130,8 +133,8 @@ impl HarepayServer {
     async fn list_audit_log(
         &self,
         Parameters(args): Parameters<ListAuditLogArgs>,
+        Extension(principal): Extension<Principal>,
     ) -> Result<Json<ListResult<AuditEntryView>>, ToolFailure> {
-        let principal = self.principal().await?;
         let page = page_request(&args.limit, &args.starting_after)?;
         let records = self.app().list_audit(&principal, page).await?;
         let data = records.items.iter().map(audit_view).collect();

@@ -75,6 +75,8 @@ pub fn llms_txt() -> String {
         "## Connecting\n\n\
          - Run `harepay stdio` as an MCP server (Claude Desktop, Cursor: see mcp-config.example.json). It reads the API \
          key from `HAREPAY_SECRET_KEY` and the SQLite file from `HAREPAY_DB`.\n\
+         - Or run `harepay http --listen 127.0.0.1:8787` and connect to `http://127.0.0.1:8787/mcp` (streamable HTTP) \
+         with `Authorization: Bearer sk_…` on every request; a missing or unknown key is answered 401.\n\
          - On first start with an empty database harepay creates a demo merchant with test keys `sk_test_demo` \
          (maker) and `sk_test_demo_approver` (approver).\n\
          - Protocol: MCP 2026-07-28 (stateless requests) and the older session-based versions (2025-11-25 and before).\n\

@@ -334,6 +334,8 @@ pub struct WriteResult<T> {
 /// there is audited like any other refusal.
 pub struct WriteCall<'a, A: Serialize> {
     pub server: &'a HarepayServer,
+    /// Who is asking: resolved once per call by `call_tool`.
+    pub principal: Principal,
     pub tool: &'static str,
     /// The tool's arguments, fingerprinted for idempotency (`confirm` and the key left out).
     pub arguments: &'a A,
@@ -355,6 +357,7 @@ pub enum KeyRule {
 impl<'a, A: Serialize> WriteCall<'a, A> {
     pub fn new(
         server: &'a HarepayServer,
+        principal: Principal,
         tool: &'static str,
         arguments: &'a A,
         confirm: bool,
@@ -363,6 +366,7 @@ impl<'a, A: Serialize> WriteCall<'a, A> {
     ) -> WriteCall<'a, A> {
         WriteCall {
             server,
+            principal,
             tool,
             arguments,
             confirm,
@@ -378,7 +382,7 @@ impl<A: Serialize> WriteCall<'_, A> {
         build: impl FnOnce(&Principal) -> Result<Command, ToolFailure>,
         describe: impl FnOnce(&T, &str) -> String,
     ) -> ToolResult<WriteResult<T>> {
-        let principal = self.server.principal().await?;
+        let principal = self.principal.clone();
         let app = self.server.app();
         let idempotency = match self.check_idempotency_key() {
             Ok(idempotency) => idempotency,

@@ -15,7 +15,7 @@ pub mod payments;
 pub mod payouts;
 
 use std::collections::BTreeSet;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use rmcp::handler::server::router::tool::ToolRouter;
 use rmcp::handler::server::tool::ToolCallContext;
@@ -136,38 +136,58 @@ pub struct ServerOptions {
     pub confirm_mode: confirmation::ConfirmMode,
 }
 
+/// Where the API key of a request comes from.
+#[derive(Clone)]
+pub enum Credentials {
+    /// stdio: one key for the whole process (`HAREPAY_SECRET_KEY`).
+    Fixed(Arc<String>),
+    /// HTTP: each request's `Authorization: Bearer sk_…` header.
+    BearerHeader,
+}
+
 /// The MCP server for one connection. Cheap to clone: the state is shared.
 #[derive(Clone)]
 pub struct HarepayServer {
     app: App,
-    secret_key: Arc<String>,
+    credentials: Credentials,
     options: Arc<ServerOptions>,
     registry: Arc<Vec<RegisteredTool>>,
     tool_router: ToolRouter<HarepayServer>,
 }
 
 impl HarepayServer {
-    pub fn new(app: App, secret_key: String, options: ServerOptions) -> HarepayServer {
-        let mut tool_router = ToolRouter::new();
-        for toolset in Toolset::ALL {
-            tool_router.merge(toolset.router());
-        }
-        HarepayServer {
-            app,
-            secret_key: Arc::new(secret_key),
-            options: Arc::new(options),
-            registry: Arc::new(registry()),
-            tool_router,
-        }
+    /// Cheap: the registry and the router (schemas included) are built once per process, so
+    /// HTTP can make a server per request.
+    pub fn new(app: App, credentials: Credentials, options: ServerOptions) -> HarepayServer {
+        static TOOLS: OnceLock<(Arc<Vec<RegisteredTool>>, ToolRouter<HarepayServer>)> = OnceLock::new();
+        let (registry, tool_router) = TOOLS
+            .get_or_init(|| {
+                let mut tool_router = ToolRouter::new();
+                for toolset in Toolset::ALL {
+                    tool_router.merge(toolset.router());
+                }
+                (Arc::new(registry()), tool_router)
+            })
+            .clone();
+        HarepayServer { app, credentials, options: Arc::new(options), registry, tool_router }
     }
 
     pub fn app(&self) -> &App {
         &self.app
     }
 
-    /// The key's principal, checked on every call so that a revoked key stops working at once.
-    pub async fn principal(&self) -> Result<Principal, ToolFailure> {
-        Ok(self.app.authenticate(&self.secret_key).await?)
+    /// The principal of this request's key, checked on every call so that a revoked key stops
+    /// working at once.
+    pub async fn principal_for(&self, context: &RequestContext<RoleServer>) -> Result<Principal, ToolFailure> {
+        let secret_key = match &self.credentials {
+            Credentials::Fixed(secret_key) => secret_key.to_string(),
+            Credentials::BearerHeader => context
+                .extensions
+                .get::<axum::http::request::Parts>()
+                .and_then(|parts| crate::transport::http::bearer_token(&parts.headers))
+                .ok_or_else(|| ToolFailure::new("authentication_failed", "send Authorization: Bearer sk_…", None))?,
+        };
+        Ok(self.app.authenticate(&secret_key).await?)
     }
 
     fn registered(&self, name: &str) -> Option<&RegisteredTool> {
@@ -238,8 +258,10 @@ impl ServerHandler for HarepayServer {
         _request: Option<PaginatedRequestParams>,
         context: RequestContext<RoleServer>,
     ) -> Result<ListToolsResult, ErrorData> {
-        let principal =
-            self.principal().await.map_err(|failure| ErrorData::invalid_request(failure.error.message, None))?;
+        let principal = self
+            .principal_for(&context)
+            .await
+            .map_err(|failure| ErrorData::invalid_request(failure.error.message, None))?;
         let mut result = ListToolsResult::with_all_items(self.visible_tools(&principal));
         if context.protocol_version().is_some_and(|version| version >= rmcp::model::ProtocolVersion::V_2026_07_28) {
             // The list depends on the key: only this client may cache it.
@@ -255,16 +277,18 @@ impl ServerHandler for HarepayServer {
     async fn call_tool(
         &self,
         request: CallToolRequestParams,
-        context: RequestContext<RoleServer>,
+        mut context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, ErrorData> {
         let name = request.name.to_string();
         let Some(registered) = self.registered(&name).cloned() else {
             return Err(ErrorData::invalid_params(format!("unknown tool {name:?}"), None));
         };
-        let principal = match self.principal().await {
+        let principal = match self.principal_for(&context).await {
             Ok(principal) => principal,
             Err(failure) => return Ok(failure.into_call_tool_result().into()),
         };
+        // Tools take the principal as `Extension<Principal>`: one key check per call.
+        context.extensions.insert(principal.clone());
         if let Some(reason) = self.refusal_reason(&principal, &registered) {
             let failure = ToolFailure::new("forbidden", reason, None);
             if !registered.is_read_only() {

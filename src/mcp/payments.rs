@@ -2,7 +2,10 @@
 
 use std::collections::BTreeMap;
 
+use rmcp::handler::server::tool::Extension;
 use rmcp::handler::server::wrapper::{Json, Parameters};
+
+use crate::engine::principal::Principal;
 use rmcp::{tool, tool_router};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -235,8 +238,8 @@ impl HarepayServer {
     async fn list_payments(
         &self,
         Parameters(args): Parameters<ListPaymentsArgs>,
+        Extension(principal): Extension<Principal>,
     ) -> Result<Json<ListResult<PaymentIntentView>>, ToolFailure> {
-        let principal = self.principal().await?;
         let page = page_request(&args.limit, &args.starting_after)?;
         let filter = PaymentFilter {
             status: args.status.map(PaymentStatusInput::to_engine),
@@ -257,8 +260,8 @@ impl HarepayServer {
     async fn get_payment(
         &self,
         Parameters(args): Parameters<GetPaymentArgs>,
+        Extension(principal): Extension<Principal>,
     ) -> Result<Json<PaymentDetails>, ToolFailure> {
-        let principal = self.principal().await?;
         let id = check_object_id(&args.id, "pi_", "id")?;
         let (payment, refunds) = self.app().get_payment(&principal, id).await?;
         Ok(Json(PaymentDetails {
@@ -279,9 +282,10 @@ impl HarepayServer {
     async fn create_payment_intent(
         &self,
         Parameters(args): Parameters<CreatePaymentIntentArgs>,
+        Extension(principal): Extension<Principal>,
     ) -> Result<Json<WriteResult<PaymentIntentView>>, ToolFailure> {
         let rule = KeyRule::Required;
-        WriteCall::new(self, "create_payment_intent", &args, args.confirm, &args.idempotency_key, rule).run(
+        WriteCall::new(self, principal, "create_payment_intent", &args, args.confirm, &args.idempotency_key, rule).run(
             |_| {
                 let (amount, network) = args.amount.parse("amount")?;
                 let settle_as = match &args.settle_as {
@@ -323,9 +327,10 @@ impl HarepayServer {
     async fn refund_payment(
         &self,
         Parameters(args): Parameters<RefundPaymentArgs>,
+        Extension(principal): Extension<Principal>,
     ) -> Result<Json<WriteResult<RefundResultView>>, ToolFailure> {
         let rule = KeyRule::Required;
-        WriteCall::new(self, "refund_payment", &args, args.confirm, &args.idempotency_key, rule)
+        WriteCall::new(self, principal, "refund_payment", &args, args.confirm, &args.idempotency_key, rule)
             .run(
                 |_| {
                     let amount_minor = match &args.amount {
@@ -360,9 +365,10 @@ impl HarepayServer {
     async fn cancel_payment_intent(
         &self,
         Parameters(args): Parameters<CancelPaymentIntentArgs>,
+        Extension(principal): Extension<Principal>,
     ) -> Result<Json<WriteResult<PaymentIntentView>>, ToolFailure> {
         let rule = KeyRule::Optional;
-        WriteCall::new(self, "cancel_payment_intent", &args, args.confirm, &args.idempotency_key, rule)
+        WriteCall::new(self, principal, "cancel_payment_intent", &args, args.confirm, &args.idempotency_key, rule)
             .run(
                 |_| Ok(Command::CancelPaymentIntent { payment_intent_id: check_object_id(&args.id, "pi_", "id")? }),
                 |payment: &PaymentIntentView, outcome| {
@@ -383,9 +389,10 @@ impl HarepayServer {
     async fn simulate_payment(
         &self,
         Parameters(args): Parameters<SimulatePaymentArgs>,
+        Extension(principal): Extension<Principal>,
     ) -> Result<Json<WriteResult<PaymentIntentView>>, ToolFailure> {
         let rule = KeyRule::Required;
-        WriteCall::new(self, "simulate_payment", &args, args.confirm, &args.idempotency_key, rule)
+        WriteCall::new(self, principal, "simulate_payment", &args, args.confirm, &args.idempotency_key, rule)
             .run(
                 |_| {
                     let outcome = match args.outcome {

@@ -2,7 +2,10 @@
 
 use std::collections::BTreeMap;
 
+use rmcp::handler::server::tool::Extension;
 use rmcp::handler::server::wrapper::{Json, Parameters};
+
+use crate::engine::principal::Principal;
 use rmcp::{tool, tool_router};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -218,8 +221,8 @@ impl HarepayServer {
     async fn list_payouts(
         &self,
         Parameters(args): Parameters<ListPayoutsArgs>,
+        Extension(principal): Extension<Principal>,
     ) -> Result<Json<ListResult<PayoutView>>, ToolFailure> {
-        let principal = self.principal().await?;
         let page = page_request(&args.limit, &args.starting_after)?;
         let filter = PayoutFilter { status: args.status.map(PayoutStatusInput::to_engine) };
         let payouts = self.app().list_payouts(&principal, filter, page).await?;
@@ -233,8 +236,11 @@ impl HarepayServer {
         title = "Get payout",
         annotations(read_only_hint = true, destructive_hint = false, idempotent_hint = true, open_world_hint = false)
     )]
-    async fn get_payout(&self, Parameters(args): Parameters<PayoutIdArgs>) -> Result<Json<PayoutView>, ToolFailure> {
-        let principal = self.principal().await?;
+    async fn get_payout(
+        &self,
+        Parameters(args): Parameters<PayoutIdArgs>,
+        Extension(principal): Extension<Principal>,
+    ) -> Result<Json<PayoutView>, ToolFailure> {
         let id = check_object_id(&args.id, "po_", "id")?;
         let payout = self.app().get_payout(&principal, id).await?;
         Ok(Json(PayoutView::from_engine(&payout)))
@@ -249,8 +255,8 @@ impl HarepayServer {
     async fn list_pending_approvals(
         &self,
         Parameters(args): Parameters<ListPendingApprovalsArgs>,
+        Extension(principal): Extension<Principal>,
     ) -> Result<Json<ListResult<PayoutView>>, ToolFailure> {
-        let principal = self.principal().await?;
         let page = page_request(&args.limit, &args.starting_after)?;
         let filter = PayoutFilter { status: Some(PayoutStatus::PendingApproval) };
         let payouts = self.app().list_payouts(&principal, filter, page).await?;
@@ -271,9 +277,10 @@ impl HarepayServer {
     async fn create_payout(
         &self,
         Parameters(args): Parameters<CreatePayoutArgs>,
+        Extension(principal): Extension<Principal>,
     ) -> Result<Json<WriteResult<PayoutView>>, ToolFailure> {
         let rule = KeyRule::Required;
-        WriteCall::new(self, "create_payout", &args, args.confirm, &args.idempotency_key, rule)
+        WriteCall::new(self, principal, "create_payout", &args, args.confirm, &args.idempotency_key, rule)
             .run(
                 |_| {
                     let (amount, network) = args.amount.parse("amount")?;
@@ -313,9 +320,10 @@ impl HarepayServer {
     async fn cancel_payout(
         &self,
         Parameters(args): Parameters<CancelPayoutArgs>,
+        Extension(principal): Extension<Principal>,
     ) -> Result<Json<WriteResult<PayoutView>>, ToolFailure> {
         let rule = KeyRule::Optional;
-        WriteCall::new(self, "cancel_payout", &args, args.confirm, &args.idempotency_key, rule)
+        WriteCall::new(self, principal, "cancel_payout", &args, args.confirm, &args.idempotency_key, rule)
             .run(
                 |_| Ok(Command::CancelPayout { payout_id: check_object_id(&args.id, "po_", "id")? }),
                 |payout: &PayoutView, outcome| {
@@ -336,9 +344,10 @@ impl HarepayServer {
     async fn approve_payout(
         &self,
         Parameters(args): Parameters<ApprovePayoutArgs>,
+        Extension(principal): Extension<Principal>,
     ) -> Result<Json<WriteResult<PayoutView>>, ToolFailure> {
         let rule = KeyRule::Required;
-        WriteCall::new(self, "approve_payout", &args, args.confirm, &args.idempotency_key, rule)
+        WriteCall::new(self, principal, "approve_payout", &args, args.confirm, &args.idempotency_key, rule)
             .run(
                 |_| {
                     Ok(Command::ApprovePayout {
@@ -367,9 +376,10 @@ impl HarepayServer {
     async fn reject_payout(
         &self,
         Parameters(args): Parameters<RejectPayoutArgs>,
+        Extension(principal): Extension<Principal>,
     ) -> Result<Json<WriteResult<PayoutView>>, ToolFailure> {
         let rule = KeyRule::Required;
-        WriteCall::new(self, "reject_payout", &args, args.confirm, &args.idempotency_key, rule)
+        WriteCall::new(self, principal, "reject_payout", &args, args.confirm, &args.idempotency_key, rule)
             .run(
                 |_| {
                     let reason = optional_text(Some(args.reason.clone()), "reason", limits::REASON_MAX_CHARS)?

@@ -1,3 +1,4 @@
 //! Transports: wiring only. No business rule lives here.
 
+pub mod http;
 pub mod stdio;

@@ -22,6 +22,8 @@ that simulate_payment decides the outcome deterministically.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import subprocess
 import json
 import os
 import shutil
@@ -285,8 +287,52 @@ async def walk(c: Checks, session: ClientSession, expected_version: str, negotia
                     not is_error(r) and expect(sc), short(sc))
 
 
-async def run_generation(c: Checks, binary: str, label: str, handshake: str, expected_version: str) -> float:
-    c.prefix = f"[{label}] "
+@contextlib.asynccontextmanager
+async def http_server(binary: str, env: dict[str, str], errlog: Any):
+    """`harepay http` on a free loopback port; yields its /mcp URL."""
+    process = subprocess.Popen(
+        [binary, "http", "--listen", "127.0.0.1:0"],
+        env={**os.environ, **env},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        url = None
+        for line in process.stderr:
+            errlog.write(line)
+            if "streamable HTTP at " in line:
+                url = line.split("streamable HTTP at ")[1].split()[0]
+                break
+        if url is None:
+            raise RuntimeError("harepay http exited before listening")
+        yield url
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+@contextlib.asynccontextmanager
+async def connect(binary: str, transport: str, env: dict[str, str], errlog: Any):
+    """Yields (read, write) streams to a fresh harepay over stdio or streamable HTTP."""
+    if transport == "stdio":
+        params = StdioServerParameters(command=binary, args=["stdio"], env=env)
+        async with stdio_client(params, errlog=errlog) as (read, write):
+            yield read, write
+        return
+    from mcp.client.streamable_http import create_mcp_http_client, streamable_http_client
+
+    async with http_server(binary, env, errlog) as url:
+        headers = {"Authorization": f"Bearer {env['HAREPAY_SECRET_KEY']}"}
+        async with create_mcp_http_client(headers=headers) as http_client:
+            async with streamable_http_client(url, http_client=http_client) as streams:
+                yield streams[0], streams[1]
+
+
+async def run_generation(
+    c: Checks, binary: str, label: str, handshake: str, expected_version: str, transport: str = "stdio"
+) -> float:
+    c.prefix = f"[{label} {transport}] "
     tmp = tempfile.mkdtemp(prefix="harepay-quickstart-")
     db = os.path.join(tmp, "harepay.db")
     log_path = os.path.join(tmp, "stderr.log")
@@ -295,13 +341,12 @@ async def run_generation(c: Checks, binary: str, label: str, handshake: str, exp
         "HAREPAY_SECRET_KEY": "sk_test_demo",
         "HAREPAY_TEST_AUTO_SETTLE_MS": os.environ.get("HAREPAY_TEST_AUTO_SETTLE_MS", "600000"),
     }
-    params = StdioServerParameters(command=binary, args=["stdio"], env=env)
-    print(f"== mcp {SDK_VERSION}, {handshake}() -> {expected_version}  (db {db})")
+    print(f"== mcp {SDK_VERSION} over {transport}, {handshake}() -> {expected_version}  (db {db})")
     failed_before = c.failed
     start = time.monotonic()
     with open(log_path, "w") as errlog:
         try:
-            async with stdio_client(params, errlog=errlog) as (read, write):
+            async with connect(binary, transport, env, errlog) as (read, write):
                 async with ClientSession(read, write) as session:
                     if handshake == "discover":
                         await session.discover()
@@ -339,6 +384,9 @@ async def main() -> int:
         generations = [(LATEST_PROTOCOL_VERSION, "initialize", LATEST_PROTOCOL_VERSION)]
     for label, handshake, expected in generations:
         await run_generation(c, binary, label, handshake, expected)
+    if SDK_MAJOR >= 2:
+        for label, handshake, expected in generations:
+            await run_generation(c, binary, label, handshake, expected, transport="http")
     c.prefix = ""
     for note in c.notes:
         print(f"note: {note}")

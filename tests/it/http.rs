@@ -1,0 +1,156 @@
+//! MCP over streamable HTTP on loopback: bearer authentication per request, both protocol
+//! generations, roles per key, Host validation.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+
+use rmcp::model::{CallToolRequestParams, ProtocolVersion};
+use rmcp::service::{ClientLifecycleMode, ClientServiceExt, RoleClient, RunningService};
+use rmcp::transport::StreamableHttpClientTransport;
+use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
+use serde_json::{Value, json};
+
+use crate::support::{APPROVER_KEY, Harepay, MAKER_KEY, binary};
+
+/// `harepay http` on a free loopback port, killed when dropped.
+struct HttpServer {
+    child: Child,
+    url: String,
+}
+
+impl HttpServer {
+    fn start(harepay: &Harepay) -> HttpServer {
+        let mut child = Command::new(binary())
+            .args(["http", "--listen", "127.0.0.1:0"])
+            .env("HAREPAY_DB", &harepay.db)
+            .env("HAREPAY_TEST_AUTO_SETTLE_MS", "off")
+            .env("HAREPAY_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut stderr = BufReader::new(child.stderr.take().unwrap());
+        let mut line = String::new();
+        let url = loop {
+            line.clear();
+            assert!(stderr.read_line(&mut line).unwrap() > 0, "harepay http exited before listening");
+            if let Some(rest) = line.split("streamable HTTP at ").nth(1) {
+                break rest.split_whitespace().next().unwrap().to_owned();
+            }
+        };
+        // Keep draining stderr so the server never blocks on a full pipe.
+        std::thread::spawn(move || for _ in stderr.lines() {});
+        HttpServer { child, url }
+    }
+
+    async fn connect(&self, key: &str, lifecycle: ClientLifecycleMode) -> RunningService<RoleClient, ()> {
+        let config = StreamableHttpClientTransportConfig::with_uri(self.url.clone()).auth_header(key.to_owned());
+        let transport = StreamableHttpClientTransport::from_config(config);
+        ().serve_with_lifecycle(transport, lifecycle).await.unwrap()
+    }
+}
+
+impl Drop for HttpServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+async fn call(client: &RunningService<RoleClient, ()>, tool: &str, arguments: Value) -> (bool, Value) {
+    let arguments = arguments.as_object().cloned().unwrap();
+    let result = client.call_tool(CallToolRequestParams::new(tool.to_owned()).with_arguments(arguments)).await.unwrap();
+    (result.is_error == Some(true), result.structured_content.unwrap_or_default())
+}
+
+fn stateless() -> ClientLifecycleMode {
+    ClientLifecycleMode::Discover { preferred_versions: vec![ProtocolVersion::V_2026_07_28] }
+}
+
+#[tokio::test]
+async fn requests_without_a_valid_bearer_key_get_401() {
+    let harepay = Harepay::new();
+    let server = HttpServer::start(&harepay);
+    let http = reqwest::Client::new();
+    let initialize = json!({
+        "jsonrpc": "2.0", "id": 1, "method": "initialize",
+        "params": {"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "raw", "version": "0"}}
+    });
+    for authorization in [None, Some("Bearer sk_test_not_a_key"), Some("Basic c2tfdGVzdF9kZW1v")] {
+        let mut request = http
+            .post(&server.url)
+            .header("content-type", "application/json")
+            .header("accept", "application/json, text/event-stream")
+            .body(initialize.to_string());
+        if let Some(value) = authorization {
+            request = request.header("authorization", value);
+        }
+        let response = request.send().await.unwrap();
+        assert_eq!(response.status(), 401, "{authorization:?}");
+        assert_eq!(response.headers()["www-authenticate"], "Bearer realm=\"harepay\"");
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(body["error"]["type"], "authentication_failed");
+    }
+    // A Host header that is not loopback is refused (DNS-rebinding protection).
+    let response = http
+        .post(&server.url)
+        .header("host", "payments.example.com")
+        .header("authorization", format!("Bearer {MAKER_KEY}"))
+        .header("content-type", "application/json")
+        .header("accept", "application/json, text/event-stream")
+        .body(initialize.to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 403);
+}
+
+#[tokio::test]
+async fn the_quickstart_works_over_http_on_both_protocol_generations() {
+    let harepay = Harepay::new();
+    let server = HttpServer::start(&harepay);
+    for (index, lifecycle) in [ClientLifecycleMode::Initialize, stateless()].into_iter().enumerate() {
+        let client = server.connect(MAKER_KEY, lifecycle).await;
+        let (_, me) = call(&client, "whoami", json!({})).await;
+        assert_eq!(me["role"], "maker");
+        let (is_error, created) = call(
+            &client,
+            "create_payment_intent",
+            json!({
+                "amount": {"amount": 1_000_000, "currency": "NGN"},
+                "method": "bank_transfer",
+                "rail": "rubies",
+                "confirm": true,
+                "idempotency_key": format!("order-{index}"),
+            }),
+        )
+        .await;
+        assert!(!is_error, "{created}");
+        let id = created["object"]["id"].as_str().unwrap();
+        let simulate =
+            json!({"id": id, "outcome": "succeeded", "confirm": true, "idempotency_key": format!("s-{index}")});
+        call(&client, "simulate_payment", simulate).await;
+        let (_, balance) = call(&client, "get_balance", json!({"asset": "NGN"})).await;
+        assert_eq!(balance["available"]["amount"], 995_000 * (index as i64 + 1));
+        let (is_error, error) = call(&client, "get_payment", json!({"id": "pi_missing"})).await;
+        assert!(is_error);
+        assert_eq!(error["error"]["type"], "not_found");
+        client.cancel().await.unwrap();
+    }
+}
+
+#[tokio::test]
+async fn each_request_acts_as_its_own_key() {
+    let harepay = Harepay::new();
+    let server = HttpServer::start(&harepay);
+    let approver = server.connect(APPROVER_KEY, stateless()).await;
+    let tools: Vec<String> = approver.list_all_tools().await.unwrap().into_iter().map(|t| t.name.to_string()).collect();
+    assert!(tools.contains(&"approve_payout".to_owned()) && !tools.contains(&"create_payout".to_owned()));
+    let (_, me) = call(&approver, "whoami", json!({})).await;
+    assert_eq!(me["owner"], "demo-approver");
+    let maker = server.connect(MAKER_KEY, ClientLifecycleMode::Initialize).await;
+    let tools: Vec<String> = maker.list_all_tools().await.unwrap().into_iter().map(|t| t.name.to_string()).collect();
+    assert!(tools.contains(&"create_payout".to_owned()) && !tools.contains(&"approve_payout".to_owned()));
+    approver.cancel().await.unwrap();
+    maker.cancel().await.unwrap();
+}
