@@ -10,8 +10,8 @@ use crate::app::UuidIds;
 use crate::app::commands::WriteOutcome;
 use crate::app::error::AppError;
 use crate::engine::IdSource;
-use crate::engine::principal::{Mode, Role};
-use crate::store::{ApiKeyRecord, MerchantRecord, StoreWrite};
+use crate::engine::principal::{Mode, Role, Scope};
+use crate::store::{ApiKeyRecord, AuditRecord, MerchantRecord, StoreWrite};
 
 /// The demo merchant made on first start, so the quickstart works with no set-up.
 pub const DEMO_MERCHANT_ID: &str = "mch_demo";
@@ -81,6 +81,30 @@ pub fn last4(secret: &str) -> String {
     secret.chars().rev().take(4).collect::<Vec<_>>().into_iter().rev().collect()
 }
 
+/// Key management happens at the command line, by whoever operates the server.
+fn operator_audit(
+    ids: &mut UuidIds,
+    scope: Scope,
+    tool: &str,
+    key_id: &str,
+    detail: String,
+    now_ms: i64,
+) -> AuditRecord {
+    AuditRecord {
+        id: ids.next_id("aud"),
+        scope,
+        key_id: "operator".to_owned(),
+        actor_owner: "operator (harepay keys)".to_owned(),
+        tool: tool.to_owned(),
+        outcome: "executed".to_owned(),
+        error_type: None,
+        object_id: Some(key_id.to_owned()),
+        idempotency_key: None,
+        detail,
+        created_at_ms: now_ms,
+    }
+}
+
 pub(crate) fn apply_admin(
     session: &mut dyn StoreWrite,
     ids: &mut UuidIds,
@@ -141,19 +165,35 @@ pub(crate) fn apply_admin(
                 merchant_name: String::new(),
                 mode: new_key.mode,
                 role: new_key.role,
-                owner: new_key.owner,
+                owner: new_key.owner.clone(),
                 key_sha256_hex: new_key.key_sha256_hex,
-                key_last4: new_key.key_last4,
+                key_last4: new_key.key_last4.clone(),
                 created_at_ms: now_ms,
                 revoked_at_ms: None,
             })?;
             for (asset, limit) in &new_key.spend_limits {
                 session.set_spend_limit(&key_id, asset, *limit)?;
             }
+            let scope = Scope { merchant_id: merchant_id.clone(), mode: new_key.mode };
+            let detail = format!(
+                "created {} key {key_id} (…{}) for {}{}",
+                new_key.role.code(),
+                new_key.key_last4,
+                new_key.owner,
+                if new_key.spend_limits.is_empty() { "" } else { " with spend limits" }
+            );
+            session.append_audit(&operator_audit(ids, scope, "keys.create", &key_id, detail, now_ms))?;
             Ok(WriteOutcome::Done { detail: format!("{key_id} {merchant_id}") })
         }
         AdminCommand::RevokeKey { key_id } => {
             if session.revoke_api_key(&key_id, now_ms)? {
+                let revoked = session.list_api_keys()?.into_iter().find(|key| key.id == key_id);
+                if let Some(key) = revoked {
+                    let scope = Scope { merchant_id: key.merchant_id.clone(), mode: key.mode };
+                    let detail =
+                        format!("revoked {} key {key_id} (…{}) of {}", key.role.code(), key.key_last4, key.owner);
+                    session.append_audit(&operator_audit(ids, scope, "keys.revoke", &key_id, detail, now_ms))?;
+                }
                 Ok(WriteOutcome::Done { detail: format!("revoked {key_id}") })
             } else {
                 Err(AppError::invalid("key_id", format!("no active key {key_id:?}")))

@@ -20,7 +20,8 @@ use crate::store::{
     Page, PageRequest, PaymentFilter, PayoutFilter, Store, StoreError, StoreRead, StoreResult, StoreWrite,
 };
 
-const MIGRATIONS: &[(i64, &str)] = &[(1, include_str!("schema.sql")), (2, include_str!("schema_v2.sql"))];
+const MIGRATIONS: &[(i64, &str)] =
+    &[(1, include_str!("schema.sql")), (2, include_str!("schema_v2.sql")), (3, include_str!("schema_v3.sql"))];
 
 /// How long a connection waits for another process's lock (the CLI and a server on one file).
 const BUSY_TIMEOUT_MS: u64 = 5_000;

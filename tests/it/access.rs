@@ -125,6 +125,13 @@ async fn unknown_and_revoked_keys_are_refused() {
 
     let listing = String::from_utf8(harepay.cli(&["keys", "list"]).stdout).unwrap();
     assert!(listing.contains(&key_id) && listing.contains("revoked"), "{listing}");
+    // Key management is audited in the merchant's log, as the operator.
+    let auditor = harepay.connect(MAKER_KEY).await;
+    let audit = auditor.call("list_audit_log", json!({"limit": 100})).await;
+    let tools: Vec<&str> = audit["data"].as_array().unwrap().iter().map(|a| a["tool"].as_str().unwrap()).collect();
+    assert_eq!(tools[..2], ["keys.revoke", "keys.create"], "{audit}");
+    assert_eq!(audit["data"][0]["object_id"], key_id.as_str());
+    auditor.close().await;
     assert!(!listing.contains(&key), "secrets are never listed");
 }
 
