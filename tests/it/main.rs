@@ -5,6 +5,7 @@ mod access;
 mod clock;
 mod crash;
 mod elicitation;
+mod fuzz;
 mod http;
 mod malformed;
 mod payments;
