@@ -58,8 +58,7 @@ impl Random {
     /// Mutates one field of a valid argument object, at any depth.
     fn mutate(&mut self, mut arguments: Value) -> Value {
         let mut cursor = &mut arguments;
-        loop {
-            let Some(object) = cursor.as_object_mut() else { break };
+        while let Some(object) = cursor.as_object_mut() {
             let keys: Vec<String> = object.keys().cloned().collect();
             if keys.is_empty() {
                 break;
