@@ -27,9 +27,10 @@ pub struct ToolFailure {
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct ErrorBody {
-    /// Stable error type: invalid_request, not_found, insufficient_funds, idempotency_key_reused,
-    /// idempotency_key_in_use, forbidden, invalid_state, refund_exceeds_remaining, test_mode_only,
-    /// authentication_failed, internal_error.
+    /// Stable error type: invalid_request, not_found, insufficient_funds, invalid_state,
+    /// refund_exceeds_remaining, idempotency_key_reused, idempotency_key_in_use, forbidden,
+    /// limit_exceeded, approval_expired, confirmation_declined, confirmation_unavailable,
+    /// test_mode_only, authentication_failed, internal_error.
     #[serde(rename = "type")]
     pub error_type: String,
     pub message: String,
@@ -106,6 +107,39 @@ pub fn output_schema_with_errors(success: &rmcp::model::JsonObject) -> rmcp::mod
     );
     combined.insert("$defs".to_owned(), serde_json::Value::Object(definitions));
     combined
+}
+
+/// Rewrites `"type": ["string", "null"]` as `"anyOf": [{"type": "string", …}, {"type": "null"}]`
+/// everywhere in a schema. Both mean the same in JSON Schema 2020-12, but type arrays are not
+/// portable: some clients' schema dialects reject them, and strict linters (the MCP Inspector)
+/// flag every one.
+pub fn portable_nullables(value: &mut serde_json::Value) {
+    /// Keywords that describe the property as a whole and stay outside the branches.
+    const ANNOTATIONS: [&str; 5] = ["description", "title", "default", "examples", "deprecated"];
+    match value {
+        serde_json::Value::Object(object) => {
+            for child in object.values_mut() {
+                portable_nullables(child);
+            }
+            let Some(serde_json::Value::Array(types)) = object.get("type") else { return };
+            if types.len() != 2 || !types.contains(&serde_json::json!("null")) {
+                return;
+            }
+            let non_null = types.iter().find(|t| **t != serde_json::json!("null")).cloned().unwrap_or_default();
+            let mut branch = serde_json::Map::new();
+            branch.insert("type".to_owned(), non_null);
+            let keys: Vec<String> = object.keys().cloned().collect();
+            for key in keys {
+                if key != "type" && !ANNOTATIONS.contains(&key.as_str()) {
+                    branch.insert(key.clone(), object.remove(&key).unwrap_or_default());
+                }
+            }
+            object.remove("type");
+            object.insert("anyOf".to_owned(), serde_json::json!([serde_json::Value::Object(branch), {"type": "null"}]));
+        }
+        serde_json::Value::Array(items) => items.iter_mut().for_each(portable_nullables),
+        _ => {}
+    }
 }
 
 pub type ToolResult<T> = Result<rmcp::handler::server::wrapper::Json<T>, ToolFailure>;
@@ -543,6 +577,27 @@ mod tests {
         check_amount(serde_json::json!("100"), Err("not a string"));
         check_amount(serde_json::json!(null), Err("not null"));
         check_amount(serde_json::json!(u64::MAX), Err("must be an integer from 1"));
+    }
+
+    #[test]
+    fn nullable_type_arrays_become_any_of() {
+        let mut schema = serde_json::json!({
+            "type": "object",
+            "properties": {
+                "customer": {"description": "who", "type": ["string", "null"], "maxLength": 5},
+                "items": {"type": "array", "items": {"type": ["integer", "null"], "format": "int64"}}
+            }
+        });
+        portable_nullables(&mut schema);
+        assert_eq!(
+            schema["properties"]["customer"],
+            serde_json::json!({"description": "who", "anyOf": [{"type": "string", "maxLength": 5}, {"type": "null"}]})
+        );
+        assert_eq!(
+            schema["properties"]["items"]["items"],
+            serde_json::json!({"anyOf": [{"type": "integer", "format": "int64"}, {"type": "null"}]})
+        );
+        assert_eq!(schema["type"], "object", "single types are left alone");
     }
 
     #[test]

@@ -81,11 +81,21 @@ impl Toolset {
                 route.attr.description = Some(description.split_whitespace().collect::<Vec<_>>().join(" ").into());
             }
             if let Some(schema) = &route.attr.output_schema {
-                route.attr.output_schema = Some(Arc::new(common::output_schema_with_errors(schema)));
+                route.attr.output_schema = Some(Arc::new(portable(common::output_schema_with_errors(schema))));
             }
+            route.attr.input_schema = Arc::new(portable((*route.attr.input_schema).clone()));
             router.add_route(route);
         }
         router
+    }
+}
+
+fn portable(schema: rmcp::model::JsonObject) -> rmcp::model::JsonObject {
+    let mut value = serde_json::Value::Object(schema);
+    common::portable_nullables(&mut value);
+    match value {
+        serde_json::Value::Object(object) => object,
+        _ => unreachable!("an object stays an object"),
     }
 }
 
