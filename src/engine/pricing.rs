@@ -155,7 +155,42 @@ impl FxTable {
 
 #[cfg(test)]
 mod tests {
+    use proptest::prelude::*;
+
     use super::*;
+    use crate::limits::AMOUNT_MAX_MINOR;
+
+    proptest! {
+        /// A fee is at least the proportional part rounded up, never more than the amount, and
+        /// never negative.
+        #[test]
+        fn fees_are_bounded(amount_minor in 1_i64..=AMOUNT_MAX_MINOR, basis_points in 0_u32..=10_000, fixed_minor in 0_i64..1_000_000) {
+            let mut fees = FeeSchedule::default();
+            fees.by_rail.insert(Rail::Card, RailFee { basis_points, fixed_minor_by_asset: BTreeMap::from([("NGN", fixed_minor)]) });
+            let fee = fees.fee_minor(Rail::Card, asset("NGN"), amount_minor);
+            let exact = i128::from(amount_minor) * i128::from(basis_points);
+            prop_assert!(fee >= 0 && fee <= amount_minor);
+            if fee < amount_minor {
+                prop_assert!(i128::from(fee) * 10_000 >= exact + i128::from(fixed_minor) * 10_000);
+                prop_assert!(i128::from(fee - fixed_minor) * 10_000 < exact + 10_000);
+            }
+        }
+
+        /// A conversion is the exact product rounded down: never more, and less by under one
+        /// minor unit.
+        #[test]
+        fn conversions_round_down_by_less_than_one_minor_unit(amount_minor in 1_i64..=AMOUNT_MAX_MINOR, whole in 0_u32..100_000, fraction in 0_u32..10_000) {
+            prop_assume!(whole > 0 || fraction > 0);
+            let rate = FxRate::parse(asset("USDC"), asset("NGN"), &format!("{whole}.{fraction:04}")).unwrap();
+            if let Ok(converted) = rate.convert_minor(amount_minor) {
+                // exact = amount × rate × 10^(2 − 6), with the rate as numerator / 10^4.
+                let scaled = i128::from(amount_minor) * rate.numerator * 100;
+                let divisor = rate.denominator * 1_000_000;
+                prop_assert!(i128::from(converted) * divisor <= scaled);
+                prop_assert!((i128::from(converted) + 1) * divisor > scaled);
+            }
+        }
+    }
 
     fn asset(code: &str) -> AssetRef {
         Asset::lookup(code).unwrap()
