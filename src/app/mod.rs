@@ -16,6 +16,7 @@ use tokio::sync::oneshot;
 use crate::app::commands::{ToolWrite, WriteOutcome, WriteRequest};
 use crate::app::error::AppError;
 use crate::app::keys::{AdminCommand, sha256_hex};
+pub use crate::app::writer::WriterStats;
 use crate::app::writer::{WriteJob, run_writer};
 use crate::engine::IdSource;
 use crate::engine::error::EngineError;
@@ -64,6 +65,7 @@ struct AppInner {
     /// Idempotency keys whose first request is being applied right now.
     keys_in_flight: Mutex<HashSet<(Scope, String)>>,
     clock: Arc<dyn Clock>,
+    writer_stats: Arc<WriterStats>,
 }
 
 /// Removes an in-flight key when the request ends, however it ends.
@@ -91,9 +93,11 @@ impl App {
         let writer_store = store.clone();
         let writer_rules = rules.clone();
         let writer_clock = clock.clone();
+        let writer_stats = Arc::new(WriterStats::default());
+        let stats = writer_stats.clone();
         std::thread::Builder::new()
             .name("harepay-writer".to_owned())
-            .spawn(move || run_writer(writer_store, writer_rules, writer_clock, receiver))
+            .spawn(move || run_writer(writer_store, writer_rules, writer_clock, receiver, stats))
             .expect("spawn the writer thread");
         App {
             inner: Arc::new(AppInner {
@@ -102,8 +106,14 @@ impl App {
                 jobs: Mutex::new(sender),
                 keys_in_flight: Mutex::new(HashSet::new()),
                 clock,
+                writer_stats,
             }),
         }
+    }
+
+    /// Group-commit counters since this process started.
+    pub fn writer_stats(&self) -> &WriterStats {
+        &self.inner.writer_stats
     }
 
     pub fn rules(&self) -> &PaymentRules {

@@ -6,6 +6,7 @@
 //! and only then answers the callers. A caller is never told "done" before its effect is durable.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, TryRecvError};
 
 use tokio::sync::oneshot;
@@ -17,6 +18,24 @@ use crate::engine::payment::PaymentRules;
 use crate::limits::GROUP_COMMIT_MAX_COMMANDS;
 use crate::store::Store;
 
+/// What the writer has committed since start, for `system_status` and tests.
+#[derive(Debug, Default)]
+pub struct WriterStats {
+    /// Durable commits (one fsync each).
+    pub groups_committed: AtomicU64,
+    /// Commands those commits carried.
+    pub commands_committed: AtomicU64,
+    pub largest_group: AtomicU64,
+}
+
+impl WriterStats {
+    fn record(&self, commands: u64) {
+        self.groups_committed.fetch_add(1, Ordering::Relaxed);
+        self.commands_committed.fetch_add(commands, Ordering::Relaxed);
+        self.largest_group.fetch_max(commands, Ordering::Relaxed);
+    }
+}
+
 pub(crate) struct WriteJob {
     pub request: WriteRequest,
     pub reply: oneshot::Sender<Result<WriteOutcome, AppError>>,
@@ -27,6 +46,7 @@ pub(crate) fn run_writer(
     rules: Arc<PaymentRules>,
     clock: Arc<dyn Clock>,
     jobs: Receiver<WriteJob>,
+    stats: Arc<WriterStats>,
 ) {
     let mut ids = UuidIds;
     while let Ok(first) = jobs.recv() {
@@ -37,12 +57,22 @@ pub(crate) fn run_writer(
                 Err(TryRecvError::Empty | TryRecvError::Disconnected) => break,
             }
         }
-        commit_batch(&*store, &rules, &*clock, &mut ids, batch);
+        let size = batch.len() as u64;
+        if commit_batch(&*store, &rules, &*clock, &mut ids, batch) {
+            stats.record(size);
+        }
     }
     tracing::debug!("writer stopped: every App handle is gone");
 }
 
-fn commit_batch(store: &dyn Store, rules: &PaymentRules, clock: &dyn Clock, ids: &mut UuidIds, batch: Vec<WriteJob>) {
+/// Applies and commits one group; true when it committed.
+fn commit_batch(
+    store: &dyn Store,
+    rules: &PaymentRules,
+    clock: &dyn Clock,
+    ids: &mut UuidIds,
+    batch: Vec<WriteJob>,
+) -> bool {
     let mut session = match store.begin_write() {
         Ok(session) => session,
         Err(error) => {
@@ -50,7 +80,7 @@ fn commit_batch(store: &dyn Store, rules: &PaymentRules, clock: &dyn Clock, ids:
             for job in batch {
                 let _ = job.reply.send(Err(AppError::Internal { detail: error.to_string() }));
             }
-            return;
+            return false;
         }
     };
     let mut answers = Vec::with_capacity(batch.len());
@@ -73,7 +103,7 @@ fn commit_batch(store: &dyn Store, rules: &PaymentRules, clock: &dyn Clock, ids:
                 for reply in replies.chain(jobs.map(|job| job.reply)) {
                     let _ = reply.send(Err(AppError::Internal { detail: detail.clone() }));
                 }
-                return;
+                return false;
             }
         }
     }
@@ -82,12 +112,14 @@ fn commit_batch(store: &dyn Store, rules: &PaymentRules, clock: &dyn Clock, ids:
             for (reply, outcome) in answers {
                 let _ = reply.send(outcome);
             }
+            true
         }
         Err(error) => {
             tracing::error!(%error, "group commit failed; no command of the group was applied");
             for (reply, _) in answers {
                 let _ = reply.send(Err(AppError::Internal { detail: error.to_string() }));
             }
+            false
         }
     }
 }

@@ -30,6 +30,15 @@ pub struct LedgerStatusView {
     pub problems: Vec<String>,
 }
 
+/// Group commit since the server started: how many durable commits carried how many commands.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct WriterView {
+    /// Durable commits, one fsync each.
+    pub groups_committed: u64,
+    pub commands_committed: u64,
+    pub largest_group: u64,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct SystemStatus {
     /// "ok", or "ledger_unsound" when verification found a problem.
@@ -42,6 +51,7 @@ pub struct SystemStatus {
     pub test_auto_settle_after_ms: Option<u64>,
     /// Server time, Unix milliseconds.
     pub server_time_ms: i64,
+    pub writer: WriterView,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -129,7 +139,7 @@ fn balance_view(asset: AssetRef, rows: &[BalanceRow]) -> BalanceView {
 #[tool_router(router = account_tools, vis = "pub(crate)")]
 impl HarepayServer {
     /// Health of the server and its ledger: verifies that every asset's postings sum to zero and
-    /// that no merchant balance is negative.
+    /// that no merchant balance is negative; also reports group-commit counters.
     #[tool(
         title = "System status",
         annotations(read_only_hint = true, destructive_hint = false, idempotent_hint = true, open_world_hint = false)
@@ -165,6 +175,15 @@ impl HarepayServer {
             },
             test_auto_settle_after_ms: self.app().rules().test_auto_settle_after_ms,
             server_time_ms: self.app().now_ms(),
+            writer: {
+                use std::sync::atomic::Ordering::Relaxed;
+                let stats = self.app().writer_stats();
+                WriterView {
+                    groups_committed: stats.groups_committed.load(Relaxed),
+                    commands_committed: stats.commands_committed.load(Relaxed),
+                    largest_group: stats.largest_group.load(Relaxed),
+                }
+            },
         }))
     }
 

@@ -2,7 +2,7 @@
 //! file and speaks MCP to it through rmcp's client over the child's stdin/stdout.
 
 mod access;
-mod clock;
+mod app_layer;
 mod crash;
 mod elicitation;
 mod fuzz;

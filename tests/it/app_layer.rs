@@ -1,4 +1,5 @@
-//! The app layer with an injected clock: time-dependent rules tested without sleeping.
+//! The app layer in process: an injected clock (time-dependent rules without sleeping) and the
+//! group commit seen from its callers.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
@@ -100,5 +101,84 @@ async fn an_approval_expires_after_72_hours_of_injected_time() {
     let balances = app.balances(&maker, Some(Asset::lookup("NGN").unwrap())).await.unwrap();
     let reserved = balances.iter().find(|row| row.account.code() == "reserved").unwrap();
     assert_eq!(reserved.balance_minor, 0, "the expiry released the funds");
+    assert!(app.verify_ledger().await.unwrap().is_sound());
+}
+
+/// Concurrent commands share durable commits, and a refused command in a group does not undo
+/// its neighbours.
+#[tokio::test]
+async fn a_group_commit_isolates_each_command() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(SqliteStore::open(&dir.path().join("group.db")).unwrap());
+    let clock = Arc::new(ManualClock(AtomicI64::new(1_000_000)));
+    let app = App::with_store(store, PaymentRules::default(), clock);
+    app.bootstrap_demo_if_empty().await.unwrap();
+    let maker = app.authenticate("sk_test_demo").await.unwrap();
+    let payment = write(
+        &app,
+        &maker,
+        "create_payment_intent",
+        "pay-1",
+        Command::CreatePaymentIntent(NewPaymentIntent {
+            amount: ngn(10_000_000),
+            network: None,
+            method: PaymentMethod::BankTransfer,
+            rail: Rail::Rubies,
+            settle_as: None,
+            customer: None,
+            description: None,
+            metadata: Default::default(),
+        }),
+    )
+    .await;
+    let payment_intent_id = payment["id"].as_str().unwrap().to_owned();
+    let settle = Command::SimulatePayment { payment_intent_id, outcome: SimulatedOutcome::Succeeded };
+    write(&app, &maker, "simulate_payment", "settle-1", settle).await;
+    let groups_before = app.writer_stats().groups_committed.load(Ordering::SeqCst);
+
+    // 64 payouts at once; every fourth goes to an invalid account and is refused.
+    let mut submitted = tokio::task::JoinSet::new();
+    for index in 0..64 {
+        let (app, maker) = (app.clone(), maker.clone());
+        submitted.spawn(async move {
+            let account_no = if index % 4 == 0 { "123".to_owned() } else { "0123456789".to_owned() };
+            let command = Command::CreatePayout(NewPayout {
+                amount: ngn(10_000),
+                rail: Rail::Rubies,
+                destination: Destination::Bank { account_no, bank_code: "058".into(), account_name: None },
+                description: None,
+                metadata: Default::default(),
+            });
+            let key = format!("payout-{index}");
+            let idempotency = IdempotencyInput { key: key.clone(), request_sha256_hex: key };
+            let write = ToolWrite {
+                actor: maker,
+                tool: "create_payout",
+                confirm: true,
+                idempotency: Some(idempotency),
+                command,
+            };
+            (index, app.execute(write).await)
+        });
+    }
+    let (mut executed, mut refused) = (0, 0);
+    while let Some(joined) = submitted.join_next().await {
+        let (index, outcome) = joined.unwrap();
+        match outcome {
+            Ok(WriteOutcome::Executed { .. }) => executed += 1,
+            Err(error) => {
+                assert_eq!(index % 4, 0, "only the invalid ones are refused: {error}");
+                assert_eq!(error.code(), "invalid_request");
+                refused += 1;
+            }
+            Ok(other) => panic!("{other:?}"),
+        }
+    }
+    assert_eq!((executed, refused), (48, 16));
+    let groups = app.writer_stats().groups_committed.load(Ordering::SeqCst) - groups_before;
+    assert!(groups < 64, "64 concurrent commands took {groups} commits: no grouping happened");
+    let balances = app.balances(&maker, Some(Asset::lookup("NGN").unwrap())).await.unwrap();
+    let reserved = balances.iter().find(|row| row.account.code() == "reserved").unwrap();
+    assert_eq!(reserved.balance_minor, 48 * 10_000);
     assert!(app.verify_ledger().await.unwrap().is_sound());
 }
