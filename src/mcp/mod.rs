@@ -22,7 +22,7 @@ use rmcp::handler::server::tool::ToolCallContext;
 use rmcp::model::{
     CacheScope, CallToolRequestParams, CallToolResponse, ContentBlock, Implementation, ListResourcesResult,
     ListToolsResult, PaginatedRequestParams, ReadResourceRequestParams, ReadResourceResponse, ReadResourceResult,
-    Resource, ResourceContents, ResultType, ServerCapabilities, ServerConfig, Tool,
+    Resource, ResourceContents, ServerCapabilities, ServerConfig, Tool,
 };
 use rmcp::service::RequestContext;
 use rmcp::{ErrorData, RoleServer, ServerHandler};
@@ -301,39 +301,19 @@ impl ServerHandler for HarepayServer {
         context.extensions.insert(principal.clone());
         if let Some(reason) = self.refusal_reason(&principal, &registered) {
             let failure = ToolFailure::new("forbidden", reason, None);
-            if !registered.is_read_only() {
-                let key = request
-                    .arguments
-                    .as_ref()
-                    .and_then(|a| a.get("idempotency_key"))
-                    .and_then(|k| k.as_str())
-                    .map(str::to_owned);
-                self.app
-                    .record_refusal(&principal, &name, key, "forbidden".to_owned(), failure.error.message.clone())
-                    .await;
-            }
-            return Ok(failure.into_call_tool_result().into());
+            return Ok(self.refuse(&principal, &registered, &request, failure).await);
         }
         if !registered.is_read_only() {
             match self.confirmation_gate(&request, &context).await? {
                 confirmation::Gate::Proceed => {}
                 confirmation::Gate::Ask(response) | confirmation::Gate::Relay(response) => return Ok(response),
                 confirmation::Gate::Refuse(failure) => {
-                    let key = request
-                        .arguments
-                        .as_ref()
-                        .and_then(|a| a.get("idempotency_key"))
-                        .and_then(|k| k.as_str())
-                        .map(str::to_owned);
-                    let (error_type, message) = (failure.error.error_type.clone(), failure.error.message.clone());
-                    self.app.record_refusal(&principal, &name, key, error_type, message).await;
-                    return Ok(failure.into_call_tool_result().into());
+                    return Ok(self.refuse(&principal, &registered, &request, failure).await);
                 }
             }
         }
-        let context = ToolCallContext::new(self, request, context);
-        let response = self.tool_router.call(context).await?;
-        Ok(self.envelope_argument_errors(response, &principal, &registered).await)
+        let response = self.tool_router.call(ToolCallContext::new(self, request.clone(), context)).await?;
+        Ok(self.envelope_argument_errors(response, &principal, &registered, &request).await)
     }
 
     async fn list_resources(
@@ -375,6 +355,7 @@ impl HarepayServer {
         response: CallToolResponse,
         principal: &Principal,
         registered: &RegisteredTool,
+        request: &CallToolRequestParams,
     ) -> CallToolResponse {
         let CallToolResponse::Complete(result) = response else { return response };
         if result.is_error != Some(true) || result.structured_content.is_some() {
@@ -389,20 +370,28 @@ impl HarepayServer {
             })
             .collect();
         let message = text.join(" ").replace("failed to deserialize parameters: ", "invalid arguments: ");
-        let failure = ToolFailure::new("invalid_request", message, None);
+        self.refuse(principal, registered, request, ToolFailure::new("invalid_request", message, None)).await
+    }
+
+    /// Answers a call with `failure` before its tool ran, auditing the attempt when the tool
+    /// writes (every write attempt, refused ones too, is in the audit log).
+    async fn refuse(
+        &self,
+        principal: &Principal,
+        registered: &RegisteredTool,
+        request: &CallToolRequestParams,
+        failure: ToolFailure,
+    ) -> CallToolResponse {
         if !registered.is_read_only() {
-            self.app
-                .record_refusal(
-                    principal,
-                    &registered.tool.name,
-                    None,
-                    "invalid_request".to_owned(),
-                    failure.error.message.clone(),
-                )
-                .await;
+            let idempotency_key = request
+                .arguments
+                .as_ref()
+                .and_then(|arguments| arguments.get("idempotency_key"))
+                .and_then(|key| key.as_str())
+                .map(str::to_owned);
+            let (error_type, message) = (failure.error.error_type.clone(), failure.error.message.clone());
+            self.app.record_refusal(principal, &registered.tool.name, idempotency_key, error_type, message).await;
         }
-        let mut result = failure.into_call_tool_result();
-        result.result_type = Some(ResultType::COMPLETE);
-        CallToolResponse::Complete(result)
+        failure.into_call_tool_result().into()
     }
 }

@@ -1,7 +1,6 @@
 //! The embedded SQLite backend: one file, WAL, `synchronous=FULL` (a commit survives power loss).
 //! One writer connection behind a mutex; readers get their own connections and see a snapshot.
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::{LazyLock, Mutex, MutexGuard};
 
@@ -152,10 +151,6 @@ fn corrupt(what: &str, value: &str) -> StoreError {
     StoreError::Corrupt(format!("unknown {what} {value:?}"))
 }
 
-fn parse_mode(value: &str) -> StoreResult<Mode> {
-    Mode::parse(value).ok_or_else(|| corrupt("mode", value))
-}
-
 fn asset_of(code: &str) -> StoreResult<AssetRef> {
     Asset::lookup(code).ok_or_else(|| corrupt("asset", code))
 }
@@ -177,111 +172,50 @@ static UPDATE_PAYMENT_SQL: LazyLock<String> = LazyLock::new(|| {
     format!("UPDATE payment_intents SET {} WHERE id = ?1", assignments.join(", "))
 });
 
-/// Raw column values of one payment row, converted into a `PaymentIntent` after the row
-/// borrow ends so that conversion errors can be `StoreError`s.
-struct PaymentRow {
-    text: [Option<String>; 15],
-    amount_minor: i64,
-    settle_amount_minor: Option<i64>,
-    fee_minor: i64,
-    amount_refunded_minor: i64,
-    auto_settle_at_ms: Option<i64>,
-    created_at_ms: i64,
-    updated_at_ms: i64,
-}
-
-fn read_payment_row(row: &Row<'_>) -> rusqlite::Result<PaymentRow> {
-    // Column indices follow PAYMENT_COLUMNS.
-    Ok(PaymentRow {
-        text: [
-            row.get(0)?,
-            row.get(1)?,
-            row.get(2)?,
-            row.get(4)?,
-            row.get(5)?,
-            row.get(6)?,
-            row.get(7)?,
-            row.get(8)?,
-            row.get(10)?,
-            row.get(11)?,
-            row.get(12)?,
-            row.get(13)?,
-            row.get(14)?,
-            row.get(15)?,
-            row.get(18)?,
-        ],
-        amount_minor: row.get(3)?,
-        settle_amount_minor: row.get(9)?,
-        fee_minor: row.get(16)?,
-        amount_refunded_minor: row.get(17)?,
-        auto_settle_at_ms: row.get(19)?,
-        created_at_ms: row.get(20)?,
-        updated_at_ms: row.get(21)?,
-    })
-}
-
-fn payment_from_row(raw: PaymentRow) -> StoreResult<PaymentIntent> {
-    let [
-        id,
-        merchant_id,
-        mode,
-        asset,
-        network,
-        method,
-        rail,
-        settle_asset,
-        settle_rate,
-        customer,
-        description,
-        metadata_json,
-        status,
-        next_action_json,
-        failure_reason,
-    ] = raw.text;
-    let id = id.ok_or_else(|| corrupt("payment id", ""))?;
-    let mode = parse_mode(mode.as_deref().unwrap_or_default())?;
-    let asset = asset_of(asset.as_deref().unwrap_or_default())?;
-    let network = match network {
-        Some(code) => Some(Network::parse(&code).ok_or_else(|| corrupt("network", &code))?),
+fn payment_from_row(row: &Row<'_>) -> rusqlite::Result<PaymentIntent> {
+    let text = |column: &str| row.get::<_, String>(column);
+    let optional_text = |column: &str| row.get::<_, Option<String>>(column);
+    let (mode, asset, method, rail, status) =
+        (text("mode")?, text("asset")?, text("method")?, text("rail")?, text("status")?);
+    let network = match optional_text("network")? {
+        Some(code) => Some(parsed(Network::parse(&code), "network", &code)?),
         None => None,
     };
-    let method_code = method.unwrap_or_default();
-    let method = PaymentMethod::parse(&method_code).ok_or_else(|| corrupt("method", &method_code))?;
-    let rail_code = rail.unwrap_or_default();
-    let rail = Rail::parse(&rail_code).ok_or_else(|| corrupt("rail", &rail_code))?;
-    let settlement = match (settle_asset, raw.settle_amount_minor, settle_rate) {
-        (Some(code), Some(amount_minor), Some(rate_text)) => {
-            Some(Settlement { asset: asset_of(&code)?, amount_minor, rate_text })
-        }
+    let settlement = match (optional_text("settle_asset")?, row.get::<_, Option<i64>>("settle_amount_minor")?) {
+        (Some(code), Some(amount_minor)) => Some(Settlement {
+            asset: parsed(Asset::lookup(&code), "asset", &code)?,
+            amount_minor,
+            rate_text: optional_text("settle_rate")?.unwrap_or_default(),
+        }),
         _ => None,
     };
-    let metadata: BTreeMap<String, String> = serde_json::from_str(metadata_json.as_deref().unwrap_or("{}"))
-        .map_err(|e| StoreError::Corrupt(format!("metadata of {id}: {e}")))?;
-    let status_code = status.unwrap_or_default();
-    let status = PaymentStatus::parse(&status_code).ok_or_else(|| corrupt("payment status", &status_code))?;
-    let next_action = match next_action_json {
-        Some(json) => Some(next_action_from_json(&json)?),
+    let metadata_json = text("metadata_json")?;
+    let next_action = match optional_text("next_action_json")? {
+        Some(json) => Some(parsed(next_action_from_json(&json), "next_action", &json)?),
         None => None,
     };
     Ok(PaymentIntent {
-        id,
-        scope: Scope { merchant_id: merchant_id.unwrap_or_default(), mode },
-        amount: Money { asset, amount_minor: raw.amount_minor },
+        id: text("id")?,
+        scope: Scope { merchant_id: text("merchant_id")?, mode: parsed(Mode::parse(&mode), "mode", &mode)? },
+        amount: Money {
+            asset: parsed(Asset::lookup(&asset), "asset", &asset)?,
+            amount_minor: row.get("amount_minor")?,
+        },
         network,
-        method,
-        rail,
+        method: parsed(PaymentMethod::parse(&method), "method", &method)?,
+        rail: parsed(Rail::parse(&rail), "rail", &rail)?,
         settlement,
-        customer,
-        description,
-        metadata,
-        status,
+        customer: optional_text("customer")?,
+        description: optional_text("description")?,
+        metadata: parsed(serde_json::from_str(&metadata_json).ok(), "metadata", &metadata_json)?,
+        status: parsed(PaymentStatus::parse(&status), "payment status", &status)?,
         next_action,
-        fee_minor: raw.fee_minor,
-        amount_refunded_minor: raw.amount_refunded_minor,
-        failure_reason,
-        auto_settle_at_ms: raw.auto_settle_at_ms,
-        created_at_ms: raw.created_at_ms,
-        updated_at_ms: raw.updated_at_ms,
+        fee_minor: row.get("fee_minor")?,
+        amount_refunded_minor: row.get("amount_refunded_minor")?,
+        failure_reason: optional_text("failure_reason")?,
+        auto_settle_at_ms: row.get("auto_settle_at_ms")?,
+        created_at_ms: row.get("created_at_ms")?,
+        updated_at_ms: row.get("updated_at_ms")?,
     })
 }
 
@@ -298,23 +232,20 @@ fn next_action_to_json(action: &NextAction) -> String {
     value.to_string()
 }
 
-fn next_action_from_json(json: &str) -> StoreResult<NextAction> {
-    let value: serde_json::Value =
-        serde_json::from_str(json).map_err(|e| StoreError::Corrupt(format!("next_action: {e}")))?;
-    let field = |name: &str| value.get(name).and_then(|v| v.as_str()).unwrap_or_default().to_owned();
-    match field("type").as_str() {
-        "bank_transfer" => Ok(NextAction::BankTransfer {
-            bank_name: field("bank_name"),
-            account_number: field("account_number"),
-            account_name: field("account_name"),
+fn next_action_from_json(json: &str) -> Option<NextAction> {
+    let value: serde_json::Value = serde_json::from_str(json).ok()?;
+    let field = |name: &str| value.get(name).and_then(|v| v.as_str()).map(str::to_owned);
+    match field("type")?.as_str() {
+        "bank_transfer" => Some(NextAction::BankTransfer {
+            bank_name: field("bank_name")?,
+            account_number: field("account_number")?,
+            account_name: field("account_name")?,
         }),
         "crypto_deposit" => {
-            let code = field("network");
-            let network = Network::parse(&code).ok_or_else(|| corrupt("network", &code))?;
-            Ok(NextAction::CryptoDeposit { address: field("address"), network })
+            Some(NextAction::CryptoDeposit { address: field("address")?, network: Network::parse(&field("network")?)? })
         }
-        "card_checkout" => Ok(NextAction::CardCheckout { url: field("url") }),
-        other => Err(corrupt("next_action type", other)),
+        "card_checkout" => Some(NextAction::CardCheckout { url: field("url")? }),
+        _ => None,
     }
 }
 
@@ -325,12 +256,8 @@ fn query_payments(
 ) -> StoreResult<Vec<PaymentIntent>> {
     let sql = format!("SELECT {PAYMENT_COLUMNS} FROM payment_intents WHERE {where_sql}");
     let mut statement = connection.prepare_cached(&sql)?;
-    let rows = statement.query_map(values, read_payment_row)?;
-    let mut payments = Vec::new();
-    for row in rows {
-        payments.push(payment_from_row(row?)?);
-    }
-    Ok(payments)
+    let rows = statement.query_map(values, payment_from_row)?;
+    Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
 }
 
 /// Applies `limit + 1` to learn `has_more` without a second query.
@@ -340,67 +267,63 @@ pub(super) fn into_page<T>(mut items: Vec<T>, limit: u32) -> Page<T> {
     Page { items, has_more }
 }
 
-fn api_key_from_row(row: &Row<'_>) -> rusqlite::Result<(ApiKeyRecord, String, String)> {
-    let mode: String = row.get(3)?;
-    let role: String = row.get(4)?;
-    Ok((
-        ApiKeyRecord {
-            id: row.get(0)?,
-            merchant_id: row.get(1)?,
-            merchant_name: row.get(2)?,
-            mode: Mode::Test,
-            role: Role::Maker,
-            owner: row.get(5)?,
-            key_sha256_hex: row.get(6)?,
-            key_last4: row.get(7)?,
-            created_at_ms: row.get(8)?,
-            revoked_at_ms: row.get(9)?,
-        },
-        mode,
-        role,
-    ))
+/// A stored value that does not parse is corruption; report it from inside a row mapping.
+pub(super) fn parsed<T>(value: Option<T>, what: &str, raw: &str) -> rusqlite::Result<T> {
+    value.ok_or_else(|| {
+        rusqlite::Error::FromSqlConversionFailure(
+            0,
+            rusqlite::types::Type::Text,
+            format!("unknown {what} {raw:?}").into(),
+        )
+    })
 }
 
-fn finish_api_key((mut record, mode, role): (ApiKeyRecord, String, String)) -> StoreResult<ApiKeyRecord> {
-    record.mode = parse_mode(&mode)?;
-    record.role = Role::parse(&role).ok_or_else(|| corrupt("role", &role))?;
-    Ok(record)
+fn api_key_from_row(row: &Row<'_>) -> rusqlite::Result<ApiKeyRecord> {
+    let mode: String = row.get(3)?;
+    let role: String = row.get(4)?;
+    Ok(ApiKeyRecord {
+        id: row.get(0)?,
+        merchant_id: row.get(1)?,
+        merchant_name: row.get(2)?,
+        mode: parsed(Mode::parse(&mode), "mode", &mode)?,
+        role: parsed(Role::parse(&role), "role", &role)?,
+        owner: row.get(5)?,
+        key_sha256_hex: row.get(6)?,
+        key_last4: row.get(7)?,
+        created_at_ms: row.get(8)?,
+        revoked_at_ms: row.get(9)?,
+    })
 }
 
 const API_KEY_SELECT: &str = "SELECT k.id, k.merchant_id, m.name, k.mode, k.role, k.owner, k.key_sha256_hex, \
      k.key_last4, k.created_at_ms, k.revoked_at_ms FROM api_keys k JOIN merchants m ON m.id = k.merchant_id";
 
-fn event_from_row(row: &Row<'_>) -> rusqlite::Result<(EventRecord, String)> {
-    Ok((
-        EventRecord {
-            id: row.get(0)?,
-            scope: Scope { merchant_id: row.get(1)?, mode: Mode::Test },
-            event_type: row.get(3)?,
-            object_id: row.get(4)?,
-            payload_json: row.get(5)?,
-            created_at_ms: row.get(6)?,
-        },
-        row.get(2)?,
-    ))
+/// Events and audit records are always read within one scope, so the scope comes from the query.
+fn event_from_row(row: &Row<'_>, scope: &Scope) -> rusqlite::Result<EventRecord> {
+    Ok(EventRecord {
+        id: row.get(0)?,
+        scope: scope.clone(),
+        event_type: row.get(1)?,
+        object_id: row.get(2)?,
+        payload_json: row.get(3)?,
+        created_at_ms: row.get(4)?,
+    })
 }
 
-fn audit_from_row(row: &Row<'_>) -> rusqlite::Result<(AuditRecord, String)> {
-    Ok((
-        AuditRecord {
-            id: row.get(0)?,
-            scope: Scope { merchant_id: row.get(1)?, mode: Mode::Test },
-            key_id: row.get(3)?,
-            actor_owner: row.get(4)?,
-            tool: row.get(5)?,
-            outcome: row.get(6)?,
-            error_type: row.get(7)?,
-            object_id: row.get(8)?,
-            idempotency_key: row.get(9)?,
-            detail: row.get(10)?,
-            created_at_ms: row.get(11)?,
-        },
-        row.get(2)?,
-    ))
+fn audit_from_row(row: &Row<'_>, scope: &Scope) -> rusqlite::Result<AuditRecord> {
+    Ok(AuditRecord {
+        id: row.get(0)?,
+        scope: scope.clone(),
+        key_id: row.get(1)?,
+        actor_owner: row.get(2)?,
+        tool: row.get(3)?,
+        outcome: row.get(4)?,
+        error_type: row.get(5)?,
+        object_id: row.get(6)?,
+        idempotency_key: row.get(7)?,
+        detail: row.get(8)?,
+        created_at_ms: row.get(9)?,
+    })
 }
 
 impl<T: HasConnection> StoreRead for T {
@@ -418,15 +341,14 @@ impl<T: HasConnection> StoreRead for T {
 
     fn find_api_key_by_hash(&self, key_sha256_hex: &str) -> StoreResult<Option<ApiKeyRecord>> {
         let sql = format!("{API_KEY_SELECT} WHERE k.key_sha256_hex = ?1");
-        let found = self.connection().prepare_cached(&sql)?.query_row([key_sha256_hex], api_key_from_row).optional()?;
-        found.map(finish_api_key).transpose()
+        Ok(self.connection().prepare_cached(&sql)?.query_row([key_sha256_hex], api_key_from_row).optional()?)
     }
 
     fn list_api_keys(&self) -> StoreResult<Vec<ApiKeyRecord>> {
         let sql = format!("{API_KEY_SELECT} ORDER BY k.created_at_ms, k.id");
         let mut statement = self.connection().prepare_cached(&sql)?;
         let rows = statement.query_map([], api_key_from_row)?;
-        rows.map(|row| finish_api_key(row?)).collect()
+        Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
     }
 
     fn get_payment(&self, scope: &Scope, id: &str) -> StoreResult<Option<PaymentIntent>> {
@@ -584,7 +506,7 @@ impl<T: HasConnection> StoreRead for T {
 
     fn list_events(&self, scope: &Scope, filter: &EventFilter, page: &PageRequest) -> StoreResult<Page<EventRecord>> {
         let mut statement = self.connection().prepare_cached(
-            "SELECT id, merchant_id, mode, type, object_id, payload_json, created_at_ms FROM events \
+            "SELECT id, type, object_id, payload_json, created_at_ms FROM events \
              WHERE merchant_id = ?1 AND mode = ?2 AND (?3 IS NULL OR type = ?3) AND (?4 IS NULL OR object_id = ?4) \
              AND (?5 IS NULL OR seq < (SELECT seq FROM events WHERE id = ?5)) ORDER BY seq DESC LIMIT ?6",
         )?;
@@ -597,15 +519,9 @@ impl<T: HasConnection> StoreRead for T {
                 page.starting_after,
                 i64::from(page.limit) + 1
             ],
-            event_from_row,
+            |row| event_from_row(row, scope),
         )?;
-        let mut items = Vec::new();
-        for row in rows {
-            let (mut event, mode) = row?;
-            event.scope.mode = parse_mode(&mode)?;
-            items.push(event);
-        }
-        Ok(into_page(items, page.limit))
+        Ok(into_page(rows.collect::<rusqlite::Result<Vec<_>>>()?, page.limit))
     }
 
     fn audit_exists(&self, scope: &Scope, id: &str) -> StoreResult<bool> {
@@ -617,21 +533,15 @@ impl<T: HasConnection> StoreRead for T {
 
     fn list_audit(&self, scope: &Scope, page: &PageRequest) -> StoreResult<Page<AuditRecord>> {
         let mut statement = self.connection().prepare_cached(
-            "SELECT id, merchant_id, mode, key_id, actor_owner, tool, outcome, error_type, object_id, idempotency_key, \
+            "SELECT id, key_id, actor_owner, tool, outcome, error_type, object_id, idempotency_key, \
              detail, created_at_ms FROM audit_log WHERE merchant_id = ?1 AND mode = ?2 \
              AND (?3 IS NULL OR seq < (SELECT seq FROM audit_log WHERE id = ?3)) ORDER BY seq DESC LIMIT ?4",
         )?;
         let rows = statement.query_map(
             params![scope.merchant_id, scope.mode.code(), page.starting_after, i64::from(page.limit) + 1],
-            audit_from_row,
+            |row| audit_from_row(row, scope),
         )?;
-        let mut items = Vec::new();
-        for row in rows {
-            let (mut record, mode) = row?;
-            record.scope.mode = parse_mode(&mode)?;
-            items.push(record);
-        }
-        Ok(into_page(items, page.limit))
+        Ok(into_page(rows.collect::<rusqlite::Result<Vec<_>>>()?, page.limit))
     }
 
     fn verify_ledger(&self) -> StoreResult<LedgerReport> {

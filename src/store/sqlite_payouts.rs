@@ -9,23 +9,13 @@ use crate::engine::money::{Asset, AssetRef, Money, Network};
 use crate::engine::payment::Rail;
 use crate::engine::payout::{Approval, ApprovalDecision, Destination, Payout, PayoutStatus, SpendLimit};
 use crate::engine::principal::{Mode, Scope};
+use crate::store::sqlite::parsed;
 use crate::store::{PageRequest, PayoutFilter, StoreError, StoreResult};
 
 const COLUMNS: &str = "id, merchant_id, mode, amount_minor, asset, rail, destination_json, description, metadata_json, \
      status, created_by_key_id, created_by_owner, approval_threshold_minor, approval_expires_at_ms, approval_decision, \
      approval_decided_by_key_id, approval_decided_by_owner, approval_decided_at_ms, approval_reason, failure_reason, \
      cancellation_reason, simulate_at_ms, created_at_ms, updated_at_ms";
-
-/// A stored value that does not parse is corruption; report it as a conversion failure.
-fn column<T>(value: Option<T>, what: &str, raw: &str) -> rusqlite::Result<T> {
-    value.ok_or_else(|| {
-        rusqlite::Error::FromSqlConversionFailure(
-            0,
-            rusqlite::types::Type::Text,
-            format!("unknown {what} {raw:?}").into(),
-        )
-    })
-}
 
 fn destination_to_json(destination: &Destination) -> String {
     let value = match destination {
@@ -40,7 +30,7 @@ fn destination_to_json(destination: &Destination) -> String {
 }
 
 fn destination_from_json(json: &str) -> rusqlite::Result<Destination> {
-    let value: serde_json::Value = column(serde_json::from_str(json).ok(), "destination", json)?;
+    let value: serde_json::Value = parsed(serde_json::from_str(json).ok(), "destination", json)?;
     let field = |name: &str| value.get(name).and_then(|v| v.as_str()).map(str::to_owned);
     match field("kind").as_deref() {
         Some("bank") => Ok(Destination::Bank {
@@ -52,10 +42,10 @@ fn destination_from_json(json: &str) -> rusqlite::Result<Destination> {
             let code = field("network").unwrap_or_default();
             Ok(Destination::CryptoWallet {
                 address: field("address").unwrap_or_default(),
-                network: column(Network::parse(&code), "network", &code)?,
+                network: parsed(Network::parse(&code), "network", &code)?,
             })
         }
-        _ => column(None, "destination", json),
+        _ => parsed(None, "destination", json),
     }
 }
 
@@ -71,7 +61,7 @@ fn payout_from_row(row: &Row<'_>) -> rusqlite::Result<Payout> {
         Some(threshold_minor) => {
             let decision: Option<String> = row.get("approval_decision")?;
             let decision = match decision {
-                Some(code) => Some(column(ApprovalDecision::parse(&code), "approval decision", &code)?),
+                Some(code) => Some(parsed(ApprovalDecision::parse(&code), "approval decision", &code)?),
                 None => None,
             };
             Some(Approval {
@@ -86,19 +76,19 @@ fn payout_from_row(row: &Row<'_>) -> rusqlite::Result<Payout> {
         }
     };
     let metadata: BTreeMap<String, String> =
-        column(serde_json::from_str(&metadata_json).ok(), "metadata", &metadata_json)?;
+        parsed(serde_json::from_str(&metadata_json).ok(), "metadata", &metadata_json)?;
     Ok(Payout {
         id: row.get("id")?,
-        scope: Scope { merchant_id: row.get("merchant_id")?, mode: column(Mode::parse(&mode), "mode", &mode)? },
+        scope: Scope { merchant_id: row.get("merchant_id")?, mode: parsed(Mode::parse(&mode), "mode", &mode)? },
         amount: Money {
-            asset: column(Asset::lookup(&asset), "asset", &asset)?,
+            asset: parsed(Asset::lookup(&asset), "asset", &asset)?,
             amount_minor: row.get("amount_minor")?,
         },
-        rail: column(Rail::parse(&rail), "rail", &rail)?,
+        rail: parsed(Rail::parse(&rail), "rail", &rail)?,
         destination: destination_from_json(&row.get::<_, String>("destination_json")?)?,
         description: row.get("description")?,
         metadata,
-        status: column(PayoutStatus::parse(&status), "payout status", &status)?,
+        status: parsed(PayoutStatus::parse(&status), "payout status", &status)?,
         created_by_key_id: row.get("created_by_key_id")?,
         created_by_owner: row.get("created_by_owner")?,
         approval,
@@ -186,7 +176,7 @@ pub fn list_spend_limits(connection: &Connection, key_id: &str) -> StoreResult<V
     let rows = statement.query_map([key_id], |row| {
         let asset: String = row.get(0)?;
         Ok((
-            column(Asset::lookup(&asset), "asset", &asset)?,
+            parsed(Asset::lookup(&asset), "asset", &asset)?,
             SpendLimit { max_per_payout_minor: row.get(1)?, max_per_day_minor: row.get(2)? },
         ))
     })?;
