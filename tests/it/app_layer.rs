@@ -36,6 +36,24 @@ async fn write(app: &App, actor: &Principal, tool: &'static str, key: &str, comm
     }
 }
 
+/// Credits the merchant with a settled NGN bank-transfer payment of `amount_minor` (less fees).
+async fn settled_payment(app: &App, maker: &Principal, amount_minor: i64) {
+    let request = NewPaymentIntent {
+        amount: ngn(amount_minor),
+        network: None,
+        method: PaymentMethod::BankTransfer,
+        rail: Rail::Rubies,
+        settle_as: None,
+        customer: None,
+        description: None,
+        metadata: Default::default(),
+    };
+    let payment = write(app, maker, "create_payment_intent", "pay-1", Command::CreatePaymentIntent(request)).await;
+    let payment_intent_id = payment["id"].as_str().unwrap().to_owned();
+    let settle = Command::SimulatePayment { payment_intent_id, outcome: SimulatedOutcome::Succeeded };
+    write(app, maker, "simulate_payment", "settle-1", settle).await;
+}
+
 #[tokio::test]
 async fn an_approval_expires_after_72_hours_of_injected_time() {
     let dir = tempfile::tempdir().unwrap();
@@ -47,26 +65,7 @@ async fn an_approval_expires_after_72_hours_of_injected_time() {
     app.bootstrap_demo_if_empty().await.unwrap();
     let maker = app.authenticate("sk_test_demo").await.unwrap();
 
-    let payment = write(
-        &app,
-        &maker,
-        "create_payment_intent",
-        "pay-1",
-        Command::CreatePaymentIntent(NewPaymentIntent {
-            amount: ngn(1_000_000),
-            network: None,
-            method: PaymentMethod::BankTransfer,
-            rail: Rail::Rubies,
-            settle_as: None,
-            customer: None,
-            description: None,
-            metadata: Default::default(),
-        }),
-    )
-    .await;
-    let payment_intent_id = payment["id"].as_str().unwrap().to_owned();
-    let settle = Command::SimulatePayment { payment_intent_id, outcome: SimulatedOutcome::Succeeded };
-    write(&app, &maker, "simulate_payment", "settle-1", settle).await;
+    settled_payment(&app, &maker, 1_000_000).await;
     let payout = write(
         &app,
         &maker,
@@ -114,26 +113,7 @@ async fn a_group_commit_isolates_each_command() {
     let app = App::with_store(store, PaymentRules::default(), clock);
     app.bootstrap_demo_if_empty().await.unwrap();
     let maker = app.authenticate("sk_test_demo").await.unwrap();
-    let payment = write(
-        &app,
-        &maker,
-        "create_payment_intent",
-        "pay-1",
-        Command::CreatePaymentIntent(NewPaymentIntent {
-            amount: ngn(10_000_000),
-            network: None,
-            method: PaymentMethod::BankTransfer,
-            rail: Rail::Rubies,
-            settle_as: None,
-            customer: None,
-            description: None,
-            metadata: Default::default(),
-        }),
-    )
-    .await;
-    let payment_intent_id = payment["id"].as_str().unwrap().to_owned();
-    let settle = Command::SimulatePayment { payment_intent_id, outcome: SimulatedOutcome::Succeeded };
-    write(&app, &maker, "simulate_payment", "settle-1", settle).await;
+    settled_payment(&app, &maker, 10_000_000).await;
     let groups_before = app.writer_stats().groups_committed.load(Ordering::SeqCst);
 
     // 64 payouts at once; every fourth goes to an invalid account and is refused.
