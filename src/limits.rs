@@ -13,8 +13,11 @@ pub const AMOUNT_MIN_MINOR: i64 = 1;
 /// Idempotency keys: 1 to 255 characters, as Stripe allows.
 pub const IDEMPOTENCY_KEY_MAX_CHARS: usize = 255;
 
-/// How long an idempotency record is kept before it may be purged: at least 24 hours.
-pub const IDEMPOTENCY_RETENTION_MS: i64 = 24 * 60 * 60 * 1000;
+/// The window of a key's `max_per_day` spend limit: the rolling 24 hours before now.
+pub const SPEND_LIMIT_WINDOW_MS: i64 = 24 * 60 * 60 * 1000;
+
+/// How long a payout waits for approval, unless configured otherwise.
+pub const APPROVAL_EXPIRY_DEFAULT_MS: i64 = 72 * 60 * 60 * 1000;
 
 /// List pages: `limit` is 1 to 100, 10 when omitted.
 pub const LIST_LIMIT_MAX: u32 = 100;

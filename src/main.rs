@@ -107,7 +107,7 @@ struct RulesArgs {
     #[arg(long, env = "HAREPAY_APPROVAL_THRESHOLDS", global = true)]
     approval_thresholds: Option<String>,
     /// How long a payout waits for approval before it expires and its funds are released.
-    #[arg(long, env = "HAREPAY_APPROVAL_EXPIRY_MS", default_value_t = 72 * 60 * 60 * 1000, global = true)]
+    #[arg(long, env = "HAREPAY_APPROVAL_EXPIRY_MS", default_value_t = harepay::limits::APPROVAL_EXPIRY_DEFAULT_MS, global = true)]
     approval_expiry_ms: i64,
 }
 

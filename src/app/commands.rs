@@ -272,7 +272,11 @@ fn decide_and_save(
             // look-back (it reads every payout the key made in the last day).
             let spent = match limit.max_per_day_minor {
                 Some(_) => SpendSoFar {
-                    last_24h_minor: session.payout_spend_since(&actor.key_id, asset, now_ms - ROLLING_DAY_MS)?,
+                    last_24h_minor: session.payout_spend_since(
+                        &actor.key_id,
+                        asset,
+                        now_ms - crate::limits::SPEND_LIMIT_WINDOW_MS,
+                    )?,
                 },
                 None => SpendSoFar::default(),
             };
@@ -336,9 +340,6 @@ fn decide_and_save(
     };
     Ok(Decided::Applied(applied))
 }
-
-/// Spend limits look back over a rolling day.
-const ROLLING_DAY_MS: i64 = 24 * 60 * 60 * 1000;
 
 fn payout_applied(payout: &Payout) -> Applied {
     Applied {

@@ -333,7 +333,7 @@ impl App {
         principal: &Principal,
     ) -> Result<Vec<(AssetRef, crate::engine::payout::SpendLimit, i64)>, AppError> {
         let key_id = principal.key_id.clone();
-        let since_ms = self.now_ms() - 24 * 60 * 60 * 1000;
+        let since_ms = self.now_ms() - crate::limits::SPEND_LIMIT_WINDOW_MS;
         self.read(move |store| {
             let mut limits = Vec::new();
             for (asset, limit) in store.list_spend_limits(&key_id)? {

@@ -173,7 +173,10 @@ pub struct ApprovalPolicy {
 impl Default for ApprovalPolicy {
     /// Roughly US$300–5,000 equivalents; deployments set their own with HAREPAY_APPROVAL_THRESHOLDS.
     fn default() -> Self {
-        let mut policy = ApprovalPolicy { threshold_minor_by_asset: BTreeMap::new(), expiry_ms: 72 * 60 * 60 * 1000 };
+        let mut policy = ApprovalPolicy {
+            threshold_minor_by_asset: BTreeMap::new(),
+            expiry_ms: crate::limits::APPROVAL_EXPIRY_DEFAULT_MS,
+        };
         policy
             .parse_thresholds(
                 "NGN=50000000,USD=500000,EUR=500000,GBP=500000,KES=50000000,GHS=5000000,ZAR=10000000,CAD=500000,\
@@ -641,17 +644,7 @@ pub fn simulated_rail_fails(destination: &Destination) -> bool {
 mod tests {
     use super::*;
     use crate::engine::SequentialIds;
-    use crate::engine::principal::Mode;
-
-    fn principal(key_id: &str, owner: &str, role: Role) -> Principal {
-        Principal {
-            key_id: key_id.into(),
-            scope: Scope { merchant_id: "mch_1".into(), mode: Mode::Test },
-            merchant_name: "One".into(),
-            role,
-            owner: owner.into(),
-        }
-    }
+    use crate::engine::principal::test_principal as principal;
 
     fn ngn(amount_minor: i64) -> Money {
         Money::new(Asset::lookup("NGN").unwrap(), amount_minor).unwrap()

@@ -79,3 +79,15 @@ pub struct Principal {
     /// The person or service the key was issued to; maker and checker must differ.
     pub owner: String,
 }
+
+/// A test-mode key of merchant `mch_1`, for engine tests.
+#[cfg(test)]
+pub(crate) fn test_principal(key_id: &str, owner: &str, role: Role) -> Principal {
+    Principal {
+        key_id: key_id.into(),
+        scope: Scope { merchant_id: "mch_1".into(), mode: Mode::Test },
+        merchant_name: "One".into(),
+        role,
+        owner: owner.into(),
+    }
+}

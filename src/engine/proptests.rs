@@ -12,7 +12,7 @@ use crate::engine::payment::{self, NewPaymentIntent, PaymentIntent, PaymentMetho
 use crate::engine::payout::{
     self, ApprovalPolicy, Destination, NewPayout, Payout, PayoutStatus, SpendLimit, SpendSoFar,
 };
-use crate::engine::principal::{Mode, Principal, Role, Scope};
+use crate::engine::principal::{Mode, Role, Scope};
 use crate::limits::AMOUNT_MAX_MINOR;
 
 #[derive(Debug, Clone)]
@@ -84,15 +84,7 @@ fn pick<T>(items: &[T], index: usize) -> Option<usize> {
     (!items.is_empty()).then(|| items.len() - 1 - index % items.len().min(3))
 }
 
-fn principal(key_id: &str, owner: &str, role: Role) -> Principal {
-    Principal {
-        key_id: key_id.into(),
-        scope: Scope { merchant_id: "mch_1".into(), mode: Mode::Test },
-        merchant_name: "One".into(),
-        role,
-        owner: owner.into(),
-    }
-}
+use crate::engine::principal::test_principal as principal;
 
 /// Payouts in NGN to a bank; approval from ₦5,000.00 and a daily limit of ₦50,000.00 for the maker.
 const PAYOUT_THRESHOLD_MINOR: i64 = 500_000;

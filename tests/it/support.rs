@@ -173,9 +173,11 @@ impl Client {
     /// Funds the available NGN balance with exactly `net_minor`, through a settled rubies payment
     /// (0.5% fee, rounded up).
     pub async fn fund_ngn(&self, net_minor: i64, idempotency_key: &str) {
-        // A gross whose net after the fee ceil(gross × 50 / 10000) is exactly net_minor.
-        let net_of = |gross: i64| gross - (gross * 50 + 9_999) / 10_000;
-        let mut gross = net_minor + (net_minor * 50 + 9_999) / 10_000;
+        // A gross whose net after the engine's own rubies fee is exactly net_minor.
+        let fees = harepay::engine::pricing::FeeSchedule::default();
+        let ngn = harepay::engine::money::Asset::lookup("NGN").unwrap();
+        let net_of = |gross: i64| gross - fees.fee_minor(harepay::engine::payment::Rail::Rubies, ngn, gross);
+        let mut gross = net_minor + net_minor / 200;
         while net_of(gross) > net_minor {
             gross -= 1;
         }
