@@ -144,6 +144,9 @@ pub struct ServerOptions {
     pub toolsets: Option<BTreeSet<Toolset>>,
     /// Whether `confirm: true` suffices or a human confirms each write by elicitation.
     pub confirm_mode: confirmation::ConfirmMode,
+    /// Tool calls per key, when the MCP layer enforces it (stdio). Over HTTP the transport
+    /// takes it and limits every request before MCP sees it (429).
+    pub key_rate_limiter: Option<Arc<crate::rate_limit::KeyRateLimiter>>,
 }
 
 /// Where the API key of a request comes from.
@@ -297,6 +300,9 @@ impl ServerHandler for HarepayServer {
             Ok(principal) => principal,
             Err(failure) => return Ok(failure.into_call_tool_result().into()),
         };
+        if let Some(refusal) = self.rate_limit_refusal(&principal) {
+            return Ok(refusal);
+        }
         // Tools take the principal as `Extension<Principal>`: one key check per call.
         context.extensions.insert(principal.clone());
         if let Some(reason) = self.refusal_reason(&principal, &registered) {
@@ -393,5 +399,20 @@ impl HarepayServer {
             self.app.record_refusal(principal, &registered.tool.name, idempotency_key, error_type, message).await;
         }
         failure.into_call_tool_result().into()
+    }
+
+    /// The per-key limit, as a tool error the agent can act on: `rate_limited` with
+    /// `retry_after_ms`. Not audited: writing an audit row per refused call would turn a flood
+    /// into writes.
+    fn rate_limit_refusal(&self, principal: &Principal) -> Option<CallToolResponse> {
+        let limited = self.options.key_rate_limiter.as_ref()?.check(&principal.key_id).err()?;
+        let error = serde_json::json!({
+            "error": {
+                "type": "rate_limited",
+                "message": limited.message("for this key"),
+                "retry_after_ms": limited.retry_after_ms,
+            }
+        });
+        Some(rmcp::model::CallToolResult::structured_error(error).into())
     }
 }
