@@ -368,8 +368,16 @@ async fn bootstrap_demo(app: &App, database: &std::path::Path) -> anyhow::Result
             "harepay: new database {}: created the demo merchant with test keys sk_test_demo (maker) and sk_test_demo_approver (approver).",
             database.display()
         );
+    } else if !demo_merchant_exists(app).await? {
+        // A database with real merchants never gets keys whose secrets are in the README.
+        eprintln!("harepay: {} already has merchants; the demo is only made on an empty database.", database.display());
     }
     Ok(())
+}
+
+async fn demo_merchant_exists(app: &App) -> anyhow::Result<bool> {
+    let demo_merchant = harepay::app::keys::DEMO_MERCHANT_ID;
+    Ok(app.list_api_keys().await?.iter().any(|key| key.merchant_id == demo_merchant))
 }
 
 fn create_key_command(database: &std::path::Path) -> String {
@@ -592,17 +600,15 @@ async fn run_keys(
             }
             let merchant_id = match (&merchant, &new_merchant) {
                 (None, None) => {
-                    let demo_merchant = harepay::app::keys::DEMO_MERCHANT_ID;
-                    let demo_exists = app.list_api_keys().await?.iter().any(|key| key.merchant_id == demo_merchant);
-                    if !demo_exists {
+                    if !demo_merchant_exists(app).await? {
                         anyhow::bail!(
-                            "no merchant named: {} has no demo merchant ({demo_merchant}). Create a merchant with the key:\n  {}\n\
-                             or name an existing one with --merchant mch_… (`harepay keys list` shows them), or pass --demo.",
+                            "no merchant named, and {} has no demo merchant. Create a merchant with the key:\n  {}\n\
+                             or name an existing one with --merchant mch_… (`harepay keys list` shows them).",
                             database.display(),
                             create_key_command(database)
                         );
                     }
-                    Some(demo_merchant.to_owned())
+                    Some(harepay::app::keys::DEMO_MERCHANT_ID.to_owned())
                 }
                 _ => merchant,
             };

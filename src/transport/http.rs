@@ -110,8 +110,8 @@ pub fn router(
     let mut router = axum::Router::new().nest_service("/mcp", mcp).fallback(not_found);
     // Layers wrap what is above them: the last one added is the outermost.
     router = router
-        .layer(middleware::map_response(json_payload_too_large))
         .layer(RequestBodyLimitLayer::new(limits::HTTP_BODY_MAX_BYTES))
+        .layer(middleware::map_response(json_payload_too_large))
         .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, settings.request_timeout));
     if let Some(limiter) = address_rate_limiter {
         router = router.layer(middleware::from_fn_with_state(limiter, limit_by_address));

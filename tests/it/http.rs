@@ -41,7 +41,10 @@ impl HttpServer {
         let mut startup_messages = String::new();
         let url = loop {
             let mut line = String::new();
-            assert!(stderr.read_line(&mut line).unwrap() > 0, "harepay http exited before listening: {startup_messages}");
+            assert!(
+                stderr.read_line(&mut line).unwrap() > 0,
+                "harepay http exited before listening: {startup_messages}"
+            );
             if let Some(rest) = line.split("streamable HTTP at ").nth(1) {
                 break rest.split_whitespace().next().unwrap().to_owned();
             }

@@ -302,14 +302,17 @@ async fn approval_works_from_the_command_line() {
     assert!(!by_maker.status.success());
     assert!(String::from_utf8_lossy(&by_maker.stderr).contains("forbidden"));
 
-    let approved = harepay.cli_env(&["payouts", "approve", &first, "--reason", "checked"], &[("HAREPAY_SECRET_KEY", APPROVER_KEY)]);
+    let approved = harepay
+        .cli_env(&["payouts", "approve", &first, "--reason", "checked"], &[("HAREPAY_SECRET_KEY", APPROVER_KEY)]);
     assert!(approved.status.success(), "{}", String::from_utf8_lossy(&approved.stderr));
     assert!(String::from_utf8_lossy(&approved.stdout).contains("processing"));
     let again = harepay.cli_env(&["payouts", "approve", &first], &[("HAREPAY_SECRET_KEY", APPROVER_KEY)]);
     assert!(again.status.success(), "repeating the same decision replays it");
 
-    let rejected =
-        harepay.cli_env(&["payouts", "reject", &second, "--reason", "duplicate invoice"], &[("HAREPAY_SECRET_KEY", APPROVER_KEY)]);
+    let rejected = harepay.cli_env(
+        &["payouts", "reject", &second, "--reason", "duplicate invoice"],
+        &[("HAREPAY_SECRET_KEY", APPROVER_KEY)],
+    );
     assert!(rejected.status.success());
     let payout = client.call("get_payout", json!({"id": second})).await;
     assert_eq!(payout["status"], "canceled");
