@@ -487,3 +487,33 @@ async fn every_answer_carries_the_security_headers_and_oauth_discovery_is_404() 
         assert_eq!(body["error"]["type"], "not_found", "{path}");
     }
 }
+
+#[tokio::test]
+async fn a_body_that_never_arrives_gets_408_and_open_sessions_outlive_the_request_timeout() {
+    let harepay = Harepay::new();
+    let server = HttpServer::start_with(&harepay, &["--demo", "--request-timeout-ms", "1000"]);
+    let address = server.address();
+    let session = server.connect(MAKER_KEY, rmcp::service::ClientLifecycleMode::Initialize).await;
+
+    // Headers promise 100 bytes; 10 come, then nothing.
+    let head = post_head(address, MAKER_KEY, "Content-Length: 100\r\n");
+    let stalled = tokio::task::spawn_blocking(move || {
+        let mut stream = TcpStream::connect(address).unwrap();
+        stream.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+        stream.write_all(head.as_bytes()).unwrap();
+        stream.write_all(b"{\"jsonrpc\"").unwrap();
+        let mut received = Vec::new();
+        let _ = stream.read_to_end(&mut received);
+        parse_response(&received)
+    })
+    .await
+    .unwrap();
+    assert_eq!(stalled.status, 408, "{stalled:?}");
+    assert_security_headers(stalled.status, |name| stalled.header(name));
+
+    // A session's streams are answers already under way: the timeout does not cut them.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let (is_error, me) = call(&session, "whoami", json!({})).await;
+    assert!(!is_error && me["role"] == "maker", "{me}");
+    session.cancel().await.unwrap();
+}
