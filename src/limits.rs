@@ -16,6 +16,14 @@ pub const IDEMPOTENCY_KEY_MAX_CHARS: usize = 255;
 /// The window of a key's `max_per_day` spend limit: the rolling 24 hours before now.
 pub const SPEND_LIMIT_WINDOW_MS: i64 = 24 * 60 * 60 * 1000;
 
+/// Owner names of API keys: 1 to 100 characters after normalization.
+pub const OWNER_MAX_CHARS: usize = 100;
+
+/// A payout of at least this share of its currency's approval threshold (and below it) is "just
+/// under" the threshold; such payouts by one person that together reach the threshold within
+/// `SPEND_LIMIT_WINDOW_MS` wait for approval as a split payout (structuring).
+pub const STRUCTURING_BAND_PERCENT: u32 = 50;
+
 /// How long a payout waits for approval, unless configured otherwise.
 pub const APPROVAL_EXPIRY_DEFAULT_MS: i64 = 72 * 60 * 60 * 1000;
 

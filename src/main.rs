@@ -106,6 +106,10 @@ struct RulesArgs {
     /// Payout approval thresholds in minor units, e.g. "NGN=50000000,USD=500000".
     #[arg(long, env = "HAREPAY_APPROVAL_THRESHOLDS", global = true)]
     approval_thresholds: Option<String>,
+    /// The most a merchant may pay out per currency in a rolling day, all keys together, in
+    /// minor units, e.g. "NGN=500000000,USD=5000000" (default: no merchant-wide limit).
+    #[arg(long, env = "HAREPAY_MERCHANT_DAILY_PAYOUT_LIMITS", global = true)]
+    merchant_daily_payout_limits: Option<String>,
     /// How long a payout waits for approval before it expires and its funds are released.
     #[arg(long, env = "HAREPAY_APPROVAL_EXPIRY_MS", default_value_t = harepay::limits::APPROVAL_EXPIRY_DEFAULT_MS, global = true)]
     approval_expiry_ms: i64,
@@ -219,6 +223,12 @@ impl RulesArgs {
                 .approvals
                 .parse_thresholds(thresholds)
                 .map_err(|e| anyhow::anyhow!("HAREPAY_APPROVAL_THRESHOLDS: {e}"))?;
+        }
+        if let Some(limits) = &self.merchant_daily_payout_limits {
+            rules
+                .approvals
+                .parse_merchant_daily_limits(limits)
+                .map_err(|e| anyhow::anyhow!("HAREPAY_MERCHANT_DAILY_PAYOUT_LIMITS: {e}"))?;
         }
         if self.approval_expiry_ms < 1 {
             anyhow::bail!("--approval-expiry-ms must be at least 1");

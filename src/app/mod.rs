@@ -327,17 +327,21 @@ impl App {
         .await
     }
 
-    /// The key's spend limits and what it spent in the last 24 hours, per currency with a limit.
+    /// The spend limits that bind this key, per currency with a limit: the strictest set on any
+    /// key of its owner, and what the owner spent through all their keys in the last 24 hours.
     pub async fn spend_limits(
         &self,
         principal: &Principal,
     ) -> Result<Vec<(AssetRef, crate::engine::payout::SpendLimit, i64)>, AppError> {
-        let key_id = principal.key_id.clone();
+        let scope = principal.scope.clone();
+        let owner_skeleton = crate::engine::identity::owner_skeleton(&principal.owner);
         let since_ms = self.now_ms() - crate::limits::SPEND_LIMIT_WINDOW_MS;
         self.read(move |store| {
             let mut limits = Vec::new();
-            for (asset, limit) in store.list_spend_limits(&key_id)? {
-                limits.push((asset, limit, store.payout_spend_since(&key_id, asset, since_ms)?));
+            for (asset, limit) in store.owner_spend_limits(&scope, &owner_skeleton)? {
+                let (_, spent_minor) =
+                    store.owner_payout_spend_since(&scope, &owner_skeleton, asset, since_ms, 1..i64::MAX)?;
+                limits.push((asset, limit, spent_minor));
             }
             Ok(limits)
         })

@@ -46,10 +46,12 @@ pub enum EngineError {
     Forbidden { message: String },
 
     #[error(
-        "{limit} limit for {currency} is {limit_display}; {remaining_display} remains for this key (rolling 24 hours for max_per_day)"
+        "{limit} limit for {currency} is {limit_display} (for {applies_to}); {remaining_display} remains (daily limits count the rolling 24 hours)"
     )]
     LimitExceeded {
         limit: &'static str,
+        /// Whose spending the limit counts: the key's owner, or the whole merchant.
+        applies_to: &'static str,
         currency: &'static str,
         limit_display: String,
         remaining_minor: i64,

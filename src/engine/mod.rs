@@ -3,6 +3,7 @@
 //! Nothing here is serializable; the outer layers convert at their boundaries.
 
 pub mod error;
+pub mod identity;
 pub mod ledger;
 pub mod money;
 pub mod payment;

@@ -170,12 +170,22 @@ proptest! {
                         }),
                 },
                 Step::Payout { amount_minor } => {
+                    let counted = || payouts.iter().filter(|p| p.status.counts_against_limits());
+                    let just_under = || counted().filter(|p| policy.is_just_under_threshold(p.amount));
                     let spent = SpendSoFar {
-                        last_24h_minor: payouts.iter().filter(|p| p.status.counts_against_limits()).map(|p| p.amount.amount_minor).sum(),
+                        owner_last_24h_minor: counted().map(|p| p.amount.amount_minor).sum(),
+                        merchant_last_24h_minor: 0,
+                        owner_just_under_count: just_under().count() as u32,
+                        owner_just_under_minor: just_under().map(|p| p.amount.amount_minor).sum(),
                     };
+                    let split_reaches_threshold = policy.is_just_under_threshold(new_payout(amount_minor).amount)
+                        && spent.owner_just_under_minor + amount_minor >= PAYOUT_THRESHOLD_MINOR;
                     match payout::create_payout(&maker, new_payout(amount_minor), &policy, limit, spent, &mut balances, &mut ids, now_ms, None) {
                         Ok(created) => {
-                            prop_assert_eq!(created.approval_required, amount_minor >= PAYOUT_THRESHOLD_MINOR);
+                            prop_assert_eq!(
+                                created.approval_required,
+                                amount_minor >= PAYOUT_THRESHOLD_MINOR || split_reaches_threshold
+                            );
                             payouts.push(created.payout);
                             Ok(Some(created.reservation))
                         }

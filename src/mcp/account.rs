@@ -70,7 +70,8 @@ pub struct SpendLimitView {
     pub max_per_payout: Option<MoneyView>,
     /// Most in payouts over any rolling 24 hours; null is unlimited.
     pub max_per_day: Option<MoneyView>,
-    /// Payouts by this key in the last 24 hours (failed and canceled ones excluded).
+    /// Payouts by this key's owner, through any of their keys, in the last 24 hours (failed and
+    /// canceled ones excluded).
     pub spent_last_24h: MoneyView,
 }
 
@@ -90,10 +91,13 @@ pub struct WhoAmI {
     /// The tools this key sees here.
     pub tools: Vec<String>,
     pub limits: LimitsView,
-    /// This key's payout spend limits, per currency that has one.
+    /// The payout spend limits that bind this key, per currency that has one: the strictest set
+    /// on any key of its owner, counted over all their keys.
     pub spend_limits: Vec<SpendLimitView>,
     /// Payouts at or above these amounts need a second person's approval.
     pub approval_thresholds: Vec<MoneyView>,
+    /// The most the whole merchant may pay out per currency in a rolling day (all keys).
+    pub merchant_daily_payout_limits: Vec<MoneyView>,
     /// How long a payout waits for approval before it expires, in milliseconds.
     pub approval_expiry_ms: i64,
 }
@@ -215,14 +219,18 @@ impl HarepayServer {
             })
             .collect();
         let approvals = &self.app().rules().approvals;
-        let approval_thresholds = approvals
-            .threshold_minor_by_asset
-            .iter()
-            .map(|(code, minor)| MoneyView::new(crate::engine::money::Asset::from_stored_code(code), *minor))
-            .collect();
+        let money_views = |by_asset: &std::collections::BTreeMap<&'static str, i64>| -> Vec<MoneyView> {
+            by_asset
+                .iter()
+                .map(|(code, minor)| MoneyView::new(crate::engine::money::Asset::from_stored_code(code), *minor))
+                .collect()
+        };
+        let approval_thresholds = money_views(&approvals.threshold_minor_by_asset);
+        let merchant_daily_payout_limits = money_views(&approvals.merchant_max_per_day_minor_by_asset);
         Ok(Json(WhoAmI {
             spend_limits,
             approval_thresholds,
+            merchant_daily_payout_limits,
             approval_expiry_ms: approvals.expiry_ms,
             merchant_id: principal.scope.merchant_id.clone(),
             merchant_name: principal.merchant_name.clone(),

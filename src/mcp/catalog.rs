@@ -135,11 +135,16 @@ pub fn llms_txt() -> String {
          `pending_approval`.\n\
          - A payout at or above its currency's approval threshold (see `whoami`) is created `pending_approval` with its \
          funds reserved. Another person's `approver` (or `admin`) key approves it (→ `processing`) or rejects it \
-         (→ `canceled`, funds released, reason recorded); the key owners must differ, so nobody approves their own \
-         payout. Unanswered approvals expire (default 72 h) and release the funds. Only approver and admin keys see \
+         (→ `canceled`, funds released, reason recorded); the key owners must be different people, compared as \
+         identities (case, spacing, invisible characters and look-alike letters do not make a second person), so \
+         nobody approves their own payout. A payout just under the threshold that, with the same person's other \
+         payouts just under it in 24 h, reaches the threshold also waits (`approval.trigger: \"structuring\"`): \
+         splitting a payout does not avoid the checker. Unanswered approvals expire (default 72 h) and release the funds. Only approver and admin keys see \
          `approve_payout` and `reject_payout`; a human can also decide with `harepay payouts approve|reject ID`.\n\
-         - Keys may carry spend limits per currency (`max_per_payout`, `max_per_day` over a rolling 24 h); exceeding \
-         one is `limit_exceeded`, naming the limit and what remains.\n\
+         - Keys may carry spend limits per currency (`max_per_payout`, `max_per_day` over a rolling 24 h). A limit \
+         binds the person: the strictest limit on any of the owner's keys applies to what they pay out through all \
+         their keys. A merchant may also have a daily limit over all keys (`whoami`). Exceeding one is \
+         `limit_exceeded`, naming the limit and what remains.\n\
          - Test mode: the simulated rail pays a payout a few seconds after it is due; bank account `0000000000` fails.\n\n",
         max = limits::AMOUNT_MAX_MINOR,
         key_max = limits::IDEMPOTENCY_KEY_MAX_CHARS,

@@ -184,11 +184,22 @@ pub trait StoreRead {
     fn due_test_payouts(&self, now_ms: i64, limit: u32) -> StoreResult<Vec<Payout>>;
     /// Payouts still pending approval whose approval window has closed.
     fn expired_approvals(&self, now_ms: i64, limit: u32) -> StoreResult<Vec<Payout>>;
-    /// Sum of the key's payouts in `asset` created at or after `since_ms`, except failed and
-    /// canceled ones.
-    fn payout_spend_since(&self, key_id: &str, asset: AssetRef, since_ms: i64) -> StoreResult<i64>;
-    fn spend_limit(&self, key_id: &str, asset: AssetRef) -> StoreResult<SpendLimit>;
-    fn list_spend_limits(&self, key_id: &str) -> StoreResult<Vec<(AssetRef, SpendLimit)>>;
+    /// How many payouts in `asset` the owner (any of their keys in this scope, by the owner's
+    /// skeleton) created at or after `since_ms` with an amount in `amount_range_minor`, and their
+    /// sum; failed and canceled ones excluded.
+    fn owner_payout_spend_since(
+        &self,
+        scope: &Scope,
+        owner_skeleton: &str,
+        asset: AssetRef,
+        since_ms: i64,
+        amount_range_minor: std::ops::Range<i64>,
+    ) -> StoreResult<(u32, i64)>;
+    /// Sum of the merchant's payouts in `asset` created at or after `since_ms`, failed and
+    /// canceled ones excluded.
+    fn merchant_payout_spend_since(&self, scope: &Scope, asset: AssetRef, since_ms: i64) -> StoreResult<i64>;
+    /// Per currency, the strictest spend limit set on any active key of the owner in this scope.
+    fn owner_spend_limits(&self, scope: &Scope, owner_skeleton: &str) -> StoreResult<Vec<(AssetRef, SpendLimit)>>;
 }
 
 /// A write session: one transaction, with savepoints so that one command of a group commit can

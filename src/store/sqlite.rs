@@ -19,8 +19,12 @@ use crate::store::{
     Page, PageRequest, PaymentFilter, PayoutFilter, Store, StoreError, StoreRead, StoreResult, StoreWrite,
 };
 
-const MIGRATIONS: &[(i64, &str)] =
-    &[(1, include_str!("schema.sql")), (2, include_str!("schema_v2.sql")), (3, include_str!("schema_v3.sql"))];
+const MIGRATIONS: &[(i64, &str)] = &[
+    (1, include_str!("schema.sql")),
+    (2, include_str!("schema_v2.sql")),
+    (3, include_str!("schema_v3.sql")),
+    (6, include_str!("schema_v6.sql")),
+];
 
 /// How long a connection waits for another process's lock (the CLI and a server on one file).
 const BUSY_TIMEOUT_MS: u64 = 5_000;
@@ -78,6 +82,22 @@ fn apply_migrations(connection: &Connection) -> StoreResult<()> {
                 "BEGIN IMMEDIATE; {sql}; INSERT INTO schema_migrations (version, applied_at_ms) VALUES ({version}, CAST(unixepoch('subsec') * 1000 AS INTEGER)); COMMIT;"
             ))?;
         }
+    }
+    fill_owner_skeletons(connection)
+}
+
+/// Keys made before version 6 get their owner's skeleton; it is derived, so doing this on every
+/// start is harmless and finds nothing to do once done.
+fn fill_owner_skeletons(connection: &Connection) -> StoreResult<()> {
+    let missing: Vec<(String, String)> = connection
+        .prepare("SELECT id, owner FROM api_keys WHERE owner_skeleton IS NULL")?
+        .query_map([], |row| Ok((row.get(0)?, row.get(1)?)))?
+        .collect::<rusqlite::Result<_>>()?;
+    for (key_id, owner) in missing {
+        connection.execute(
+            "UPDATE api_keys SET owner_skeleton = ?2 WHERE id = ?1",
+            params![key_id, crate::engine::identity::owner_skeleton(&owner)],
+        )?;
     }
     Ok(())
 }
@@ -613,16 +633,30 @@ impl<T: HasConnection> StoreRead for T {
         sqlite_payouts::expired_approvals(self.connection(), now_ms, limit)
     }
 
-    fn payout_spend_since(&self, key_id: &str, asset: AssetRef, since_ms: i64) -> StoreResult<i64> {
-        sqlite_payouts::payout_spend_since(self.connection(), key_id, asset, since_ms)
+    fn owner_payout_spend_since(
+        &self,
+        scope: &Scope,
+        owner_skeleton: &str,
+        asset: AssetRef,
+        since_ms: i64,
+        amount_range_minor: std::ops::Range<i64>,
+    ) -> StoreResult<(u32, i64)> {
+        sqlite_payouts::owner_payout_spend_since(
+            self.connection(),
+            scope,
+            owner_skeleton,
+            asset,
+            since_ms,
+            amount_range_minor,
+        )
     }
 
-    fn spend_limit(&self, key_id: &str, asset: AssetRef) -> StoreResult<SpendLimit> {
-        sqlite_payouts::spend_limit(self.connection(), key_id, asset)
+    fn merchant_payout_spend_since(&self, scope: &Scope, asset: AssetRef, since_ms: i64) -> StoreResult<i64> {
+        sqlite_payouts::merchant_payout_spend_since(self.connection(), scope, asset, since_ms)
     }
 
-    fn list_spend_limits(&self, key_id: &str) -> StoreResult<Vec<(AssetRef, SpendLimit)>> {
-        sqlite_payouts::list_spend_limits(self.connection(), key_id)
+    fn owner_spend_limits(&self, scope: &Scope, owner_skeleton: &str) -> StoreResult<Vec<(AssetRef, SpendLimit)>> {
+        sqlite_payouts::owner_spend_limits(self.connection(), scope, owner_skeleton)
     }
 }
 
@@ -692,8 +726,8 @@ impl StoreWrite for SqliteWrite<'_> {
 
     fn insert_api_key(&mut self, key: &ApiKeyRecord) -> StoreResult<()> {
         self.connection.execute(
-            "INSERT INTO api_keys (id, merchant_id, mode, role, owner, key_sha256_hex, key_last4, created_at_ms, revoked_at_ms) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+            "INSERT INTO api_keys (id, merchant_id, mode, role, owner, key_sha256_hex, key_last4, created_at_ms, revoked_at_ms, \
+             owner_skeleton) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
             params![
                 key.id,
                 key.merchant_id,
@@ -703,7 +737,8 @@ impl StoreWrite for SqliteWrite<'_> {
                 key.key_sha256_hex,
                 key.key_last4,
                 key.created_at_ms,
-                key.revoked_at_ms
+                key.revoked_at_ms,
+                crate::engine::identity::owner_skeleton(&key.owner)
             ],
         )?;
         Ok(())

@@ -3,11 +3,13 @@
 use std::collections::BTreeMap;
 use std::sync::LazyLock;
 
-use rusqlite::{Connection, OptionalExtension, Row, params};
+use rusqlite::{Connection, Row, params};
 
 use crate::engine::money::{Asset, AssetRef, Money, Network};
 use crate::engine::payment::Rail;
-use crate::engine::payout::{Approval, ApprovalDecision, Destination, Payout, PayoutStatus, SpendLimit};
+use crate::engine::payout::{
+    Approval, ApprovalDecision, ApprovalTrigger, Destination, Payout, PayoutStatus, SpendLimit,
+};
 use crate::engine::principal::{Mode, Scope};
 use crate::store::sqlite::parsed;
 use crate::store::{PageRequest, PayoutFilter, StoreError, StoreResult};
@@ -15,7 +17,7 @@ use crate::store::{PageRequest, PayoutFilter, StoreError, StoreResult};
 const COLUMNS: &str = "id, merchant_id, mode, amount_minor, asset, rail, destination_json, description, metadata_json, \
      status, created_by_key_id, created_by_owner, approval_threshold_minor, approval_expires_at_ms, approval_decision, \
      approval_decided_by_key_id, approval_decided_by_owner, approval_decided_at_ms, approval_reason, failure_reason, \
-     cancellation_reason, simulate_at_ms, created_at_ms, updated_at_ms";
+     cancellation_reason, simulate_at_ms, created_at_ms, updated_at_ms, approval_trigger";
 
 fn destination_to_json(destination: &Destination) -> String {
     let value = match destination {
@@ -64,8 +66,15 @@ fn payout_from_row(row: &Row<'_>) -> rusqlite::Result<Payout> {
                 Some(code) => Some(parsed(ApprovalDecision::parse(&code), "approval decision", &code)?),
                 None => None,
             };
+            // Payouts stored before version 6 waited for approval only by threshold.
+            let trigger: Option<String> = row.get("approval_trigger")?;
+            let trigger = match trigger {
+                Some(code) => parsed(ApprovalTrigger::parse(&code), "approval trigger", &code)?,
+                None => ApprovalTrigger::Threshold,
+            };
             Some(Approval {
                 threshold_minor,
+                trigger,
                 expires_at_ms: row.get("approval_expires_at_ms")?,
                 decision,
                 decided_by_key_id: row.get("approval_decided_by_key_id")?,
@@ -147,33 +156,64 @@ pub fn expired_approvals(connection: &Connection, now_ms: i64, limit: u32) -> St
     )
 }
 
-pub fn payout_spend_since(connection: &Connection, key_id: &str, asset: AssetRef, since_ms: i64) -> StoreResult<i64> {
+/// The owner's keys in a scope, for the queries below.
+const OWNER_KEYS_SQL: &str = "SELECT id FROM api_keys WHERE merchant_id = ?1 AND mode = ?2 AND owner_skeleton = ?3";
+
+pub fn owner_payout_spend_since(
+    connection: &Connection,
+    scope: &Scope,
+    owner_skeleton: &str,
+    asset: AssetRef,
+    since_ms: i64,
+    amount_range_minor: std::ops::Range<i64>,
+) -> StoreResult<(u32, i64)> {
+    let sql = format!(
+        "SELECT COUNT(*), COALESCE(SUM(amount_minor), 0) FROM payouts WHERE created_by_key_id IN ({OWNER_KEYS_SQL}) \
+         AND asset = ?4 AND created_at_ms >= ?5 AND status NOT IN ('failed', 'canceled') \
+         AND amount_minor >= ?6 AND amount_minor < ?7"
+    );
+    let (count, total): (i64, i64) = connection.prepare_cached(&sql)?.query_row(
+        params![
+            scope.merchant_id,
+            scope.mode.code(),
+            owner_skeleton,
+            asset.code,
+            since_ms,
+            amount_range_minor.start,
+            amount_range_minor.end
+        ],
+        |row| Ok((row.get(0)?, row.get(1)?)),
+    )?;
+    Ok((u32::try_from(count).unwrap_or(u32::MAX), total))
+}
+
+pub fn merchant_payout_spend_since(
+    connection: &Connection,
+    scope: &Scope,
+    asset: AssetRef,
+    since_ms: i64,
+) -> StoreResult<i64> {
     let total: i64 = connection
         .prepare_cached(
-            "SELECT COALESCE(SUM(amount_minor), 0) FROM payouts WHERE created_by_key_id = ?1 AND asset = ?2 \
-             AND created_at_ms >= ?3 AND status NOT IN ('failed', 'canceled')",
+            "SELECT COALESCE(SUM(amount_minor), 0) FROM payouts WHERE merchant_id = ?1 AND mode = ?2 AND asset = ?3 \
+             AND created_at_ms >= ?4 AND status NOT IN ('failed', 'canceled')",
         )?
-        .query_row(params![key_id, asset.code, since_ms], |row| row.get(0))?;
+        .query_row(params![scope.merchant_id, scope.mode.code(), asset.code, since_ms], |row| row.get(0))?;
     Ok(total)
 }
 
-pub fn spend_limit(connection: &Connection, key_id: &str, asset: AssetRef) -> StoreResult<SpendLimit> {
-    let found = connection
-        .prepare_cached(
-            "SELECT max_per_payout_minor, max_per_day_minor FROM api_key_limits WHERE key_id = ?1 AND asset = ?2",
-        )?
-        .query_row(params![key_id, asset.code], |row| {
-            Ok(SpendLimit { max_per_payout_minor: row.get(0)?, max_per_day_minor: row.get(1)? })
-        })
-        .optional()?;
-    Ok(found.unwrap_or_default())
-}
-
-pub fn list_spend_limits(connection: &Connection, key_id: &str) -> StoreResult<Vec<(AssetRef, SpendLimit)>> {
+pub fn owner_spend_limits(
+    connection: &Connection,
+    scope: &Scope,
+    owner_skeleton: &str,
+) -> StoreResult<Vec<(AssetRef, SpendLimit)>> {
     let mut statement = connection.prepare_cached(
-        "SELECT asset, max_per_payout_minor, max_per_day_minor FROM api_key_limits WHERE key_id = ?1 ORDER BY asset",
+        "SELECT l.asset, MIN(l.max_per_payout_minor), MIN(l.max_per_day_minor) FROM api_key_limits l \
+         JOIN api_keys k ON k.id = l.key_id \
+         WHERE k.merchant_id = ?1 AND k.mode = ?2 AND k.owner_skeleton = ?3 AND k.revoked_at_ms IS NULL \
+         GROUP BY l.asset ORDER BY l.asset",
     )?;
-    let rows = statement.query_map([key_id], |row| {
+    let rows = statement.query_map(params![scope.merchant_id, scope.mode.code(), owner_skeleton], |row| {
         let asset: String = row.get(0)?;
         Ok((
             parsed(Asset::lookup(&asset), "asset", &asset)?,
@@ -210,6 +250,7 @@ fn values(payout: &Payout) -> Vec<Box<dyn rusqlite::ToSql>> {
         Box::new(payout.simulate_at_ms),
         Box::new(payout.created_at_ms),
         Box::new(payout.updated_at_ms),
+        Box::new(approval.map(|a| a.trigger.code())),
     ]
 }
 

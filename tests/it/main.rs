@@ -7,6 +7,7 @@ mod crash;
 mod elicitation;
 mod fuzz;
 mod http;
+mod identity;
 mod malformed;
 mod payments;
 mod payouts;
