@@ -3,6 +3,8 @@
 
 use thiserror::Error;
 
+use crate::engine::money::AssetRef;
+
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum EngineError {
     /// The request is malformed or breaks a rule; `param` names the offending field.
@@ -41,6 +43,22 @@ pub enum EngineError {
     #[error("amount arithmetic overflowed")]
     AmountOverflow,
 
+    /// A posting would take an account's balance, merchant or system, outside the i64 range a
+    /// balance is kept in. Nothing was changed.
+    #[error(
+        "the {account} balance in {currency} would overflow: it is {balance_display} and this would move {change_display}, \
+         beyond the {limit_display} any balance can hold in either direction; nothing was changed"
+    )]
+    BalanceOverflow {
+        account: &'static str,
+        currency: &'static str,
+        balance_minor: i64,
+        change_minor: i128,
+        balance_display: String,
+        change_display: String,
+        limit_display: String,
+    },
+
     /// The actor's role or identity does not allow the action (e.g. self-approval).
     #[error("{message}")]
     Forbidden { message: String },
@@ -69,6 +87,22 @@ impl EngineError {
         EngineError::InvalidRequest { param, message: message.into() }
     }
 
+    pub fn balance_overflow(account: &'static str, asset: AssetRef, balance_minor: i64, change_minor: i128) -> EngineError {
+        let change_display = match i64::try_from(change_minor) {
+            Ok(change_minor) => asset.display(change_minor),
+            Err(_) => format!("{change_minor} minor units"),
+        };
+        EngineError::BalanceOverflow {
+            account,
+            currency: asset.code,
+            balance_minor,
+            change_minor,
+            balance_display: asset.display(balance_minor),
+            change_display,
+            limit_display: asset.display(i64::MAX),
+        }
+    }
+
     /// The stable error type reported to clients.
     pub fn code(&self) -> &'static str {
         match self {
@@ -79,6 +113,7 @@ impl EngineError {
             EngineError::RefundExceedsRemaining { .. } => "refund_exceeds_remaining",
             EngineError::TestModeOnly { .. } => "test_mode_only",
             EngineError::AmountOverflow => "invalid_request",
+            EngineError::BalanceOverflow { .. } => "balance_overflow",
             EngineError::Forbidden { .. } => "forbidden",
             EngineError::LimitExceeded { .. } => "limit_exceeded",
             EngineError::ApprovalExpired { .. } => "approval_expired",
@@ -91,6 +126,7 @@ impl EngineError {
             EngineError::InvalidRequest { param, .. } => Some(param),
             EngineError::RefundExceedsRemaining { .. } => Some("amount"),
             EngineError::AmountOverflow => Some("amount"),
+            EngineError::BalanceOverflow { .. } => Some("amount"),
             EngineError::LimitExceeded { .. } => Some("amount"),
             _ => None,
         }
