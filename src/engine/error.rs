@@ -87,7 +87,12 @@ impl EngineError {
         EngineError::InvalidRequest { param, message: message.into() }
     }
 
-    pub fn balance_overflow(account: &'static str, asset: AssetRef, balance_minor: i64, change_minor: i128) -> EngineError {
+    pub fn balance_overflow(
+        account: &'static str,
+        asset: AssetRef,
+        balance_minor: i64,
+        change_minor: i128,
+    ) -> EngineError {
         let change_display = match i64::try_from(change_minor) {
             Ok(change_minor) => asset.display(change_minor),
             Err(_) => format!("{change_minor} minor units"),

@@ -74,7 +74,12 @@ async fn expect_sound(harepay: &Harepay, client: &Client) {
     assert_eq!(status["status"], "ok", "{status}");
     assert_eq!(status["ledger"]["sound"], true, "{status}");
     let verify = harepay.cli(&["verify"]);
-    assert!(verify.status.success(), "verify: {}{}", String::from_utf8_lossy(&verify.stdout), String::from_utf8_lossy(&verify.stderr));
+    assert!(
+        verify.status.success(),
+        "verify: {}{}",
+        String::from_utf8_lossy(&verify.stdout),
+        String::from_utf8_lossy(&verify.stderr)
+    );
 }
 
 /// The external account of a merchant goes down by every payment it receives. With payments of
@@ -88,7 +93,8 @@ async fn maximal_test_payments_end_in_a_typed_overflow_refusal_that_changes_noth
     assert_eq!(fitting, 1_024);
     let ids = create_payments(&client, fitting + 1, MAXIMAL_AMOUNT_MINOR).await;
     let (last_id, fitting_ids) = ids.split_last().unwrap();
-    let settled = call_pipelined(&client, "simulate_payment", fitting_ids.iter().map(|id| settle_arguments(id)).collect()).await;
+    let settled =
+        call_pipelined(&client, "simulate_payment", fitting_ids.iter().map(|id| settle_arguments(id)).collect()).await;
     assert!(settled.iter().all(|result| result["object"]["status"] == "succeeded"));
     let available_minor = client.available("NGN").await;
     assert!(available_minor > 0, "the merchant holds {available_minor}");
