@@ -121,3 +121,165 @@ async fn maximal_test_payments_end_in_a_typed_overflow_refusal_that_changes_noth
     expect_sound(&harepay, &client).await;
     client.close().await;
 }
+
+fn open_database(harepay: &Harepay) -> rusqlite::Connection {
+    let connection = rusqlite::Connection::open(&harepay.db).expect("open the database file");
+    connection.busy_timeout(std::time::Duration::from_secs(5)).unwrap();
+    connection
+}
+
+fn verify_output(harepay: &Harepay) -> (bool, String) {
+    let verify = harepay.cli(&["verify"]);
+    let output = format!("{}{}", String::from_utf8_lossy(&verify.stdout), String::from_utf8_lossy(&verify.stderr));
+    (verify.status.success(), output)
+}
+
+/// A balance that is not an integer, however it got there (here: written past the CHECK with
+/// `ignore_check_constraints`, as a hand edit would), is a problem `verify` and `system_status`
+/// report, not an internal error; and no money moves on top of it in that asset.
+#[tokio::test]
+async fn a_real_balance_written_past_the_check_is_reported_as_a_problem() {
+    let harepay = Harepay::new();
+    let client = harepay.connect(MAKER_KEY).await;
+    client.create_succeeded_payment(1_000_000, "order-1").await;
+    let waiting = client.create_payment(2_000_000, "order-2").await;
+    client.close().await;
+
+    let connection = open_database(&harepay);
+    let refused = connection.execute("UPDATE account_balances SET balance_minor = 1.5 WHERE account = 'external'", []);
+    assert!(refused.is_err(), "the schema refuses a REAL balance");
+    connection.execute_batch("PRAGMA ignore_check_constraints = ON").unwrap();
+    connection.execute("UPDATE account_balances SET balance_minor = -1.0e19 WHERE account = 'external'", []).unwrap();
+    drop(connection);
+
+    let (success, output) = verify_output(&harepay);
+    assert!(!success, "verify must fail on a REAL balance: {output}");
+    assert!(output.contains("balance of mch_demo test external NGN is not an integer: real"), "{output}");
+    assert!(!output.contains("internal error"), "{output}");
+
+    let client = harepay.connect(MAKER_KEY).await;
+    let status = client.call("system_status", json!({})).await;
+    assert_eq!(status["status"], "ledger_unsound", "{status}");
+    let problems = status["ledger"]["problems"].to_string();
+    assert!(problems.contains("external NGN is not an integer"), "{problems}");
+    // The merchant's own balances still read; moving money in NGN is refused and changes nothing.
+    assert_eq!(client.available("NGN").await, 995_000);
+    client.expect_error("simulate_payment", settle_arguments(&waiting), "internal_error").await;
+    let payment = client.call("get_payment", json!({"id": waiting})).await;
+    assert_eq!(payment["payment_intent"]["status"], "requires_action");
+    client.close().await;
+}
+
+/// An old database (schema 3) on which the overflow bug already struck: 1,025 maximal payments
+/// took the external account past i64 and SQLite kept the sum as a REAL. Upgrading moves that
+/// value into the quarantine and keeps everything else; `verify` and `system_status` report it,
+/// with the postings' true sum (beyond i64) computed in 128 bits.
+#[tokio::test]
+async fn an_old_database_with_an_overflowed_balance_is_migrated_and_reported() {
+    let harepay = Harepay::new();
+    let payments = 1_025_i64;
+    let fee_minor = 45_035_996_273_705_i64; // rubies: 0.5% of 2^53 − 1, rounded up
+    write_overflowed_schema_3_database(&harepay, payments, fee_minor);
+    let key = harepay.create_key(&["--owner", "ops", "--merchant", "mch_old", "--role", "admin"]);
+
+    let connection = open_database(&harepay);
+    let quarantined: (String, String, String) = connection
+        .query_row("SELECT source_table, account, stored_type FROM ledger_quarantine", [], |row| {
+            Ok((row.get(0)?, row.get(1)?, row.get(2)?))
+        })
+        .unwrap();
+    assert_eq!(quarantined, ("account_balances".to_owned(), "external".to_owned(), "real".to_owned()));
+    let kept: i64 = connection.query_row("SELECT COUNT(*) FROM account_balances", [], |row| row.get(0)).unwrap();
+    assert_eq!(kept, 2, "available and fees are kept");
+    let postings: i64 = connection.query_row("SELECT COUNT(*) FROM ledger_postings", [], |row| row.get(0)).unwrap();
+    assert_eq!(postings, payments * 3, "every posting is kept");
+    let index: i64 = connection
+        .query_row("SELECT COUNT(*) FROM sqlite_master WHERE name = 'ledger_postings_by_transaction'", [], |row| {
+            row.get(0)
+        })
+        .unwrap();
+    assert_eq!(index, 1, "the postings index is rebuilt");
+    let next_seq: i64 = connection
+        .query_row("SELECT seq FROM sqlite_sequence WHERE name = 'ledger_postings'", [], |row| row.get(0))
+        .unwrap();
+    assert_eq!(next_seq, payments * 3, "posting seq numbers continue where they were");
+    let refused = connection.execute(
+        "INSERT INTO ledger_postings (transaction_id, merchant_id, mode, account, asset, amount_minor) \
+         VALUES ('ltx_1', 'mch_old', 'test', 'fees', 'NGN', 2.5)",
+        [],
+    );
+    assert!(refused.is_err(), "the rebuilt table refuses a REAL posting");
+    drop(connection);
+
+    let external_sum = -i128::from(payments) * i128::from(MAXIMAL_AMOUNT_MINOR);
+    assert!(i64::try_from(external_sum).is_err());
+    let (success, output) = verify_output(&harepay);
+    assert!(!success, "{output}");
+    assert!(
+        output.contains("balance of mch_old test external NGN (quarantined by migration 5) is not an integer: real"),
+        "{output}"
+    );
+    assert!(output.contains(&format!("postings sum to {external_sum}")), "{output}");
+
+    let client = harepay.connect(&key).await;
+    let status = client.call("system_status", json!({})).await;
+    assert_eq!(status["status"], "ledger_unsound", "{status}");
+    assert_eq!(status["ledger"]["problems"].as_array().unwrap().len(), 2, "{status}");
+    let expected_available = payments * (MAXIMAL_AMOUNT_MINOR - fee_minor);
+    assert_eq!(client.available("NGN").await, expected_available);
+    client.close().await;
+}
+
+/// Schema 1–3 as an older harepay made it, with one merchant whose external NGN balance was
+/// taken past i64 by the old `balance_minor + excluded.balance_minor` upsert.
+fn write_overflowed_schema_3_database(harepay: &Harepay, payments: i64, fee_minor: i64) {
+    let connection = open_database(harepay);
+    connection
+        .execute_batch(&format!(
+            "BEGIN; {} {} {} \
+             CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, applied_at_ms INTEGER NOT NULL); \
+             INSERT INTO schema_migrations VALUES (1, 0), (2, 0), (3, 0); \
+             INSERT INTO merchants VALUES ('mch_old', 'Old', 0); COMMIT;",
+            include_str!("../../src/store/schema.sql"),
+            include_str!("../../src/store/schema_v2.sql"),
+            include_str!("../../src/store/schema_v3.sql"),
+        ))
+        .unwrap();
+    let transaction = connection.unchecked_transaction().unwrap();
+    let legs =
+        [("external", -MAXIMAL_AMOUNT_MINOR), ("available", MAXIMAL_AMOUNT_MINOR - fee_minor), ("fees", fee_minor)];
+    for index in 0..payments {
+        let transaction_id = format!("ltx_{index}");
+        transaction
+            .execute(
+                "INSERT INTO ledger_transactions (id, merchant_id, mode, reference_id, reason, created_at_ms) \
+                 VALUES (?1, 'mch_old', 'test', ?2, 'payment_intent.succeeded', 0)",
+                [&transaction_id, &format!("pi_{index}")],
+            )
+            .unwrap();
+        for (account, amount_minor) in legs {
+            transaction
+                .execute(
+                    "INSERT INTO ledger_postings (transaction_id, merchant_id, mode, account, asset, amount_minor) \
+                     VALUES (?1, 'mch_old', 'test', ?2, 'NGN', ?3)",
+                    rusqlite::params![transaction_id, account, amount_minor],
+                )
+                .unwrap();
+            transaction
+                .execute(
+                    "INSERT INTO account_balances (merchant_id, mode, account, asset, balance_minor) \
+                     VALUES ('mch_old', 'test', ?1, 'NGN', ?2) ON CONFLICT (merchant_id, mode, account, asset) \
+                     DO UPDATE SET balance_minor = balance_minor + excluded.balance_minor",
+                    rusqlite::params![account, amount_minor],
+                )
+                .unwrap();
+        }
+    }
+    transaction.commit().unwrap();
+    let external_type: String = connection
+        .query_row("SELECT typeof(balance_minor) FROM account_balances WHERE account = 'external'", [], |row| {
+            row.get(0)
+        })
+        .unwrap();
+    assert_eq!(external_type, "real", "the old upsert turns the overflowed sum into a REAL");
+}
