@@ -46,18 +46,14 @@ pub enum EngineError {
     /// A posting would take an account's balance, merchant or system, outside the i64 range a
     /// balance is kept in. Nothing was changed.
     #[error(
-        "the {account} balance in {currency} would overflow: it is {balance_display} and this would move {change_display}, \
-         beyond the {limit_display} any balance can hold in either direction; nothing was changed"
+        "the {account} balance in {currency} would overflow: it is {balance} and this would move {change}, \
+         beyond the {limit} any balance can hold in either direction; nothing was changed",
+        currency = .asset.code,
+        balance = .asset.display(*.balance_minor),
+        change = display_change(.asset, *.change_minor),
+        limit = .asset.display(i64::MAX)
     )]
-    BalanceOverflow {
-        account: &'static str,
-        currency: &'static str,
-        balance_minor: i64,
-        change_minor: i128,
-        balance_display: String,
-        change_display: String,
-        limit_display: String,
-    },
+    BalanceOverflow { account: &'static str, asset: AssetRef, balance_minor: i64, change_minor: i128 },
 
     /// The actor's role or identity does not allow the action (e.g. self-approval).
     #[error("{message}")]
@@ -87,27 +83,6 @@ impl EngineError {
         EngineError::InvalidRequest { param, message: message.into() }
     }
 
-    pub fn balance_overflow(
-        account: &'static str,
-        asset: AssetRef,
-        balance_minor: i64,
-        change_minor: i128,
-    ) -> EngineError {
-        let change_display = match i64::try_from(change_minor) {
-            Ok(change_minor) => asset.display(change_minor),
-            Err(_) => format!("{change_minor} minor units"),
-        };
-        EngineError::BalanceOverflow {
-            account,
-            currency: asset.code,
-            balance_minor,
-            change_minor,
-            balance_display: asset.display(balance_minor),
-            change_display,
-            limit_display: asset.display(i64::MAX),
-        }
-    }
-
     /// The stable error type reported to clients.
     pub fn code(&self) -> &'static str {
         match self {
@@ -135,5 +110,13 @@ impl EngineError {
             EngineError::LimitExceeded { .. } => Some("amount"),
             _ => None,
         }
+    }
+}
+
+/// A net change for a message: in the asset's units when it fits an i64, as it usually does.
+fn display_change(asset: AssetRef, change_minor: i128) -> String {
+    match i64::try_from(change_minor) {
+        Ok(change_minor) => asset.display(change_minor),
+        Err(_) => format!("{change_minor} minor units"),
     }
 }

@@ -180,9 +180,13 @@ impl Balances {
         let mut next = self.by_account.clone();
         for change in &changes {
             let before_minor = self.get(change.account, change.asset);
-            let after_minor = balance_after(before_minor, change.change_minor).ok_or_else(|| {
-                EngineError::balance_overflow(change.account.code(), change.asset, before_minor, change.change_minor)
-            })?;
+            let after_minor =
+                balance_after(before_minor, change.change_minor).ok_or_else(|| EngineError::BalanceOverflow {
+                    account: change.account.code(),
+                    asset: change.asset,
+                    balance_minor: before_minor,
+                    change_minor: change.change_minor,
+                })?;
             next.insert((change.account, change.asset.code), after_minor);
         }
         for change in changes.iter().filter(|change| change.account.is_merchant_balance()) {
