@@ -283,3 +283,87 @@ fn write_overflowed_schema_3_database(harepay: &Harepay, payments: i64, fee_mino
         .unwrap();
     assert_eq!(external_type, "real", "the old upsert turns the overflowed sum into a REAL");
 }
+
+mod store_at_the_edges {
+    //! The store's own guard, without the engine in front: random transactions near the i64
+    //! limits posted straight to SQLite. An accepted one moves each stored balance by exactly its
+    //! postings; a refused one (`BalanceOverflow`) writes nothing; `verify_ledger` stays sound.
+
+    use std::collections::BTreeMap;
+
+    use harepay::engine::ledger::{AccountKind, LedgerTransactionBuilder};
+    use harepay::engine::money::Asset;
+    use harepay::engine::principal::{Mode, Scope};
+    use harepay::store::sqlite::SqliteStore;
+    use harepay::store::{Store, StoreError};
+    use proptest::prelude::*;
+
+    fn edge_amount() -> impl Strategy<Value = i64> {
+        prop_oneof![Just(i64::MAX), (i64::MAX - 1_000)..=i64::MAX, Just(1_i64 << 62), 0_i64..1_000, 0_i64..=i64::MAX]
+    }
+
+    fn transfer() -> impl Strategy<Value = (AccountKind, AccountKind, &'static str, i64)> {
+        let account = || prop::sample::select(AccountKind::ALL.to_vec());
+        (account(), account(), prop::sample::select(vec!["NGN", "BTC"]), edge_amount())
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(24))]
+
+        #[test]
+        fn stored_balances_never_leave_i64_and_refusals_write_nothing(
+            transactions in prop::collection::vec(prop::collection::vec(transfer(), 1..=3), 1..24),
+        ) {
+            let dir = tempfile::tempdir().unwrap();
+            let store = SqliteStore::open(&dir.path().join("edges.db")).unwrap();
+            let scope = Scope { merchant_id: "mch_edge".into(), mode: Mode::Test };
+            let assets = [Asset::lookup("NGN").unwrap(), Asset::lookup("BTC").unwrap()];
+            let mut model: BTreeMap<(AccountKind, &str), i128> = BTreeMap::new();
+            let mut accepted = 0;
+            for (index, transfers) in transactions.into_iter().enumerate() {
+                let mut builder = LedgerTransactionBuilder::new();
+                for (from, to, code, amount_minor) in transfers {
+                    builder = builder.transfer(from, to, Asset::lookup(code).unwrap(), amount_minor);
+                }
+                let transaction = builder.finish(format!("ltx_{index}"), "pi_edge", "edge");
+                let mut after = model.clone();
+                for posting in &transaction.postings {
+                    *after.entry((posting.account, posting.asset.code)).or_default() += i128::from(posting.amount_minor);
+                }
+                let fits = after.values().all(|balance| i64::try_from(*balance).is_ok());
+                let mut session = store.begin_write().unwrap();
+                match session.post_ledger_transaction(&scope, &transaction, 0) {
+                    Ok(()) => {
+                        prop_assert!(fits, "the store accepted an overflow: {:?}", transaction.postings);
+                        model = after;
+                        if !transaction.postings.is_empty() {
+                            accepted += 1;
+                        }
+                    }
+                    Err(error) => {
+                        prop_assert!(!fits, "refused without cause: {}", error);
+                        prop_assert!(matches!(error, StoreError::BalanceOverflow(_)), "{}", error);
+                    }
+                }
+                session.commit().unwrap();
+                let read = store.begin_read().unwrap();
+                let balances = read.balances(&scope, &assets).unwrap();
+                for asset in assets {
+                    let mut sum = 0_i128;
+                    for account in AccountKind::ALL {
+                        let stored = i128::from(balances.get(account, asset));
+                        prop_assert_eq!(stored, model.get(&(account, asset.code)).copied().unwrap_or(0));
+                        sum += stored;
+                    }
+                    prop_assert_eq!(sum, 0, "{} does not sum to zero", asset.code);
+                }
+            }
+            let report = store.begin_read().unwrap().verify_ledger().unwrap();
+            // Floors are the engine's rule, and the engine is not in front here: merchant balances
+            // may be negative. Everything the store owns must hold.
+            prop_assert!(report.unbalanced_transactions.is_empty() && report.unbalanced_assets.is_empty(), "{:?}", report.problems());
+            prop_assert!(report.balance_mismatches.is_empty() && report.non_integer_values.is_empty(), "{:?}", report.problems());
+            prop_assert_eq!(report.transaction_count, accepted, "a refused transaction left a record");
+        }
+    }
+}
