@@ -287,8 +287,8 @@ fn check_balances(
 
 fn report_quarantine(connection: &Connection, report: &mut LedgerReport) -> StoreResult<()> {
     let mut statement = connection.prepare(
-        "SELECT source_table, merchant_id, mode, account, asset, transaction_id, posting_seq, stored_type, stored_value \
-         FROM ledger_quarantine ORDER BY seq",
+        "SELECT source_table, merchant_id, mode, account, asset, transaction_id, posting_seq, stored_type, \
+         stored_value FROM ledger_quarantine ORDER BY seq",
     )?;
     let mut rows = statement.query([])?;
     while let Some(row) = rows.next()? {

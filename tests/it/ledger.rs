@@ -55,7 +55,8 @@ async fn create_payments(client: &Client, count: usize, amount_minor: i64) -> Ve
 }
 
 fn settle_arguments(payment_id: &str) -> Value {
-    json!({"id": payment_id, "outcome": "succeeded", "confirm": true, "idempotency_key": format!("settle-{payment_id}")})
+    let idempotency_key = format!("settle-{payment_id}");
+    json!({"id": payment_id, "outcome": "succeeded", "confirm": true, "idempotency_key": idempotency_key})
 }
 
 /// What a refused write must leave exactly as it was.
@@ -134,7 +135,7 @@ fn verify_output(harepay: &Harepay) -> (bool, String) {
     (verify.status.success(), output)
 }
 
-/// A balance that is not an integer, however it got there (here: written past the CHECK with
+/// A balance or posting that is not an integer, however it got there (here: written past the CHECK with
 /// `ignore_check_constraints`, as a hand edit would), is a problem `verify` and `system_status`
 /// report, not an internal error; and no money moves on top of it in that asset.
 #[tokio::test]
@@ -150,11 +151,15 @@ async fn a_real_balance_written_past_the_check_is_reported_as_a_problem() {
     assert!(refused.is_err(), "the schema refuses a REAL balance");
     connection.execute_batch("PRAGMA ignore_check_constraints = ON").unwrap();
     connection.execute("UPDATE account_balances SET balance_minor = -1.0e19 WHERE account = 'external'", []).unwrap();
+    let tampered_fee =
+        "UPDATE ledger_postings SET amount_minor = 2.5 WHERE seq = (SELECT MAX(seq) FROM ledger_postings)";
+    connection.execute(tampered_fee, []).unwrap();
     drop(connection);
 
     let (success, output) = verify_output(&harepay);
     assert!(!success, "verify must fail on a REAL balance: {output}");
     assert!(output.contains("balance of mch_demo test external NGN is not an integer: real"), "{output}");
+    assert!(output.contains("is not an integer: real 2.5") && output.contains("sums to"), "{output}");
     assert!(!output.contains("internal error"), "{output}");
 
     let client = harepay.connect(MAKER_KEY).await;
@@ -328,7 +333,8 @@ mod store_at_the_edges {
                 let transaction = builder.finish(format!("ltx_{index}"), "pi_edge", "edge");
                 let mut after = model.clone();
                 for posting in &transaction.postings {
-                    *after.entry((posting.account, posting.asset.code)).or_default() += i128::from(posting.amount_minor);
+                    let balance = after.entry((posting.account, posting.asset.code)).or_default();
+                    *balance += i128::from(posting.amount_minor);
                 }
                 let fits = after.values().all(|balance| i64::try_from(*balance).is_ok());
                 let mut session = store.begin_write().unwrap();
@@ -361,8 +367,9 @@ mod store_at_the_edges {
             let report = store.begin_read().unwrap().verify_ledger().unwrap();
             // Floors are the engine's rule, and the engine is not in front here: merchant balances
             // may be negative. Everything the store owns must hold.
-            prop_assert!(report.unbalanced_transactions.is_empty() && report.unbalanced_assets.is_empty(), "{:?}", report.problems());
-            prop_assert!(report.balance_mismatches.is_empty() && report.non_integer_values.is_empty(), "{:?}", report.problems());
+            let balanced = report.unbalanced_transactions.is_empty() && report.unbalanced_assets.is_empty();
+            let consistent = report.balance_mismatches.is_empty() && report.non_integer_values.is_empty();
+            prop_assert!(balanced && consistent, "{:?}", report.problems());
             prop_assert_eq!(report.transaction_count, accepted, "a refused transaction left a record");
         }
     }
