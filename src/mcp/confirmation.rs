@@ -186,8 +186,9 @@ impl ConfirmationSeal {
             expires_at_ms: now_ms.saturating_add(expiry_ms),
         };
         // The codec's own expiry (wall clock) doubles ours (the app's clock): either refuses.
-        let options =
-            SealOptions::new().associated_data(binding).ttl(Duration::from_millis(expiry_ms.max(0).unsigned_abs()));
+        let options = SealOptions::new()
+            .associated_data(binding)
+            .ttl(Duration::from_millis(u64::try_from(expiry_ms).unwrap_or(0)));
         self.codec.seal_json_with(&question, &options).expect("the question serializes")
     }
 

@@ -258,3 +258,40 @@ fn requests_with_unrepresentable_ids_or_numbers_get_error_replies_never_silence(
     session.send(r#"{"jsonrpc":"2.0","method":"notifications/initialized","params":1e400}"#);
     session.assert_serving(8);
 }
+
+#[tokio::test]
+async fn unreadable_messages_over_http_get_json_rpc_errors_not_plain_text() {
+    let harepay = Harepay::new();
+    let server = crate::http::HttpServer::start_with(&harepay, &[]);
+    let http = reqwest::Client::new();
+    let null = Value::Null;
+    let too_large =
+        format!(r#"{{"jsonrpc":"2.0","id":9,"method":"ping","params":{{"pad":"{}"}}}}"#, "x".repeat(1 << 20));
+    for (body, status, code, id) in [
+        (r#"{"jsonrpc":"2.0","id":1e400,"method":"tools/list"}"#.to_owned(), 400, -32600, null.clone()),
+        (r#"{"jsonrpc":"2.0","id":18446744073709551616,"method":"tools/list"}"#.to_owned(), 400, -32600, null.clone()),
+        (r#"{"jsonrpc":"2.0","id":1.5,"method":"tools/list"}"#.to_owned(), 400, -32600, null.clone()),
+        (
+            r#"{"jsonrpc":"2.0","id":5,"method":"tools/call","params":{"arguments":1e400}}"#.to_owned(),
+            400,
+            -32600,
+            json!(5),
+        ),
+        ("{not json".to_owned(), 400, -32700, null.clone()),
+        (too_large, 413, -32600, null),
+    ] {
+        let response = http
+            .post(&server.url)
+            .header("Authorization", format!("Bearer {MAKER_KEY}"))
+            .header("Content-Type", "application/json")
+            .header("Accept", "application/json, text/event-stream")
+            .header("MCP-Protocol-Version", "2026-07-28")
+            .body(body.clone())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), status, "{}", &body[..body.len().min(80)]);
+        let reply: Value = response.json().await.unwrap();
+        assert_eq!((&reply["error"]["code"], &reply["id"]), (&json!(code), &id), "{reply}");
+    }
+}
