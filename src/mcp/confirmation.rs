@@ -221,15 +221,12 @@ fn invalid_confirmation(why: &str) -> Gate {
     )
 }
 
-fn seal_refusal(refusal_reason: SealRefusal, expiry_ms: i64) -> Gate {
-    match refusal_reason {
+fn seal_refusal(reason: SealRefusal) -> Gate {
+    match reason {
         SealRefusal::NotIssued => {
             invalid_confirmation("this requestState was not issued by this server for this key, tool and arguments")
         }
-        SealRefusal::Expired => invalid_confirmation(&format!(
-            "this confirmation has expired (a human's answer is valid for {} seconds)",
-            expiry_ms / 1000
-        )),
+        SealRefusal::Expired => invalid_confirmation("this confirmation has expired"),
         SealRefusal::AlreadyUsed => {
             invalid_confirmation("this confirmation was already used; each answer is good for one call")
         }
@@ -324,12 +321,11 @@ impl HarepayServer {
     /// The retry of 2026-07-28: it must bring a state this server sealed for this very call, unused
     /// and unexpired, and the human's answer.
     fn gate_on_answer(&self, request: &CallToolRequestParams, binding: &[u8]) -> Gate {
-        let expiry_ms = self.options.confirmation_expiry_ms;
         let Some(state) = request.request_state.as_deref() else {
             return invalid_confirmation("inputResponses came without the requestState this server issued");
         };
         if let Err(reason) = ConfirmationSeal::for_this_process().open_once(state, binding, self.app.now_ms()) {
-            return seal_refusal(reason, expiry_ms);
+            return seal_refusal(reason);
         }
         let Some(answer) = request.input_responses.as_ref().and_then(|responses| responses.get(INPUT_KEY)) else {
             return invalid_confirmation(&format!("inputResponses has no answer to {INPUT_KEY}"));
