@@ -49,3 +49,26 @@ pub const GROUP_COMMIT_MAX_COMMANDS: usize = 512;
 
 /// How often the test-mode simulator looks for payments that are due.
 pub const SIMULATOR_TICK_MS: u64 = 200;
+
+/// One JSON-RPC message: a stdio line or an HTTP request body. A larger one is refused without
+/// being read into memory.
+pub const JSON_RPC_MESSAGE_MAX_BYTES: usize = 1 << 20;
+
+/// Messages waiting between the stdio reader, the server and the stdout writer. Beyond this the
+/// reader stops reading stdin, so a client that floods requests or never reads its answers makes
+/// the server hold no more.
+pub const STDIO_QUEUE_MAX_MESSAGES: usize = 64;
+
+/// At exit, how long the stdio writer may take to write answers already queued.
+pub const STDIO_EXIT_FLUSH_MS: u64 = 5_000;
+
+/// How long a human's answer to a `--confirm=elicit` question stays usable (the sealed
+/// `requestState` of protocol 2026-07-28), unless configured otherwise, and the most it may be
+/// configured to: an answer is a decision about one write now, not a standing permission.
+pub const CONFIRMATION_EXPIRY_DEFAULT_MS: i64 = 10 * 60 * 1000;
+pub const CONFIRMATION_EXPIRY_MAX_MS: i64 = 60 * 60 * 1000;
+
+/// Answers used within their expiry that the server remembers, to refuse a second use. When this
+/// many are remembered, a new answer is refused (`confirmation_unavailable`) rather than the
+/// memory grown; entries leave as their answers expire.
+pub const CONFIRMATION_USED_NONCES_MAX: usize = 100_000;

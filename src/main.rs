@@ -89,6 +89,9 @@ struct ToolsArgs {
     /// human confirms each write in the client, through MCP elicitation).
     #[arg(long, env = "HAREPAY_CONFIRM", default_value = "argument")]
     confirm: String,
+    /// With --confirm=elicit on protocol 2026-07-28: how long a human's answer stays usable.
+    #[arg(long, env = "HAREPAY_CONFIRMATION_EXPIRY_MS", default_value_t = harepay::limits::CONFIRMATION_EXPIRY_DEFAULT_MS)]
+    confirmation_expiry_ms: i64,
 }
 
 #[derive(clap::Args)]
@@ -199,7 +202,16 @@ impl ToolsArgs {
         }
         let confirm_mode = harepay::mcp::confirmation::ConfirmMode::parse(&self.confirm)
             .ok_or_else(|| anyhow::anyhow!("--confirm must be argument or elicit"))?;
-        Ok(ServerOptions { read_only: self.read_only, toolsets, confirm_mode })
+        let expiry_max_ms = harepay::limits::CONFIRMATION_EXPIRY_MAX_MS;
+        if !(1..=expiry_max_ms).contains(&self.confirmation_expiry_ms) {
+            anyhow::bail!("--confirmation-expiry-ms must be from 1 to {expiry_max_ms}");
+        }
+        Ok(ServerOptions {
+            read_only: self.read_only,
+            toolsets,
+            confirm_mode,
+            confirmation_expiry_ms: self.confirmation_expiry_ms,
+        })
     }
 }
 

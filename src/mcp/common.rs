@@ -30,7 +30,7 @@ pub struct ErrorBody {
     /// Stable error type: invalid_request, not_found, insufficient_funds, invalid_state,
     /// refund_exceeds_remaining, idempotency_key_reused, idempotency_key_in_use, forbidden,
     /// limit_exceeded, approval_expired, confirmation_declined, confirmation_unavailable,
-    /// test_mode_only, authentication_failed, internal_error.
+    /// confirmation_invalid, test_mode_only, authentication_failed, internal_error.
     #[serde(rename = "type")]
     pub error_type: String,
     pub message: String,
