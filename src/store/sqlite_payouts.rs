@@ -129,24 +129,6 @@ pub fn list_payouts(
     )
 }
 
-pub fn due_test_payouts(connection: &Connection, now_ms: i64, limit: u32) -> StoreResult<Vec<Payout>> {
-    let limit = i64::from(limit);
-    query(
-        connection,
-        "simulate_at_ms IS NOT NULL AND simulate_at_ms <= ?1 AND mode = 'test' ORDER BY simulate_at_ms LIMIT ?2",
-        &[&now_ms, &limit],
-    )
-}
-
-pub fn expired_approvals(connection: &Connection, now_ms: i64, limit: u32) -> StoreResult<Vec<Payout>> {
-    let limit = i64::from(limit);
-    query(
-        connection,
-        "status = 'pending_approval' AND approval_expires_at_ms <= ?1 ORDER BY approval_expires_at_ms LIMIT ?2",
-        &[&now_ms, &limit],
-    )
-}
-
 pub fn payout_spend_since(connection: &Connection, key_id: &str, asset: AssetRef, since_ms: i64) -> StoreResult<i64> {
     let total: i64 = connection
         .prepare_cached(
