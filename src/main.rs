@@ -44,7 +44,8 @@ enum CliCommand {
     /// Decide payouts awaiting approval from the command line, as the approver named by the key.
     #[command(subcommand)]
     Payouts(PayoutsCommand),
-    /// Check the ledger: postings sum to zero per asset, no negative merchant balance.
+    /// Check the ledger (postings sum to zero per asset, no negative merchant balance) and list
+    /// scheduled steps parked after failing every try.
     Verify,
     /// Measure durable commits, confirmed payouts/s (1 and 64 submitters) and stdio round trips.
     Bench {
