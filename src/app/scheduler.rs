@@ -135,6 +135,9 @@ pub fn spawn_scheduler(app: App, policy: RetryPolicy) {
                     }
                 }
             }
+            for (kind, suppressed) in log.take_overdue_suppressed(now_ms) {
+                tracing::warn!(kind, suppressed, "scheduler log lines suppressed in the last interval");
+            }
         }
     });
 }
@@ -417,6 +420,24 @@ impl LogRateLimiter {
     }
 }
 
+impl LogRateLimiter {
+    /// Kinds with lines suppressed and no line for a whole interval since, with their counts,
+    /// so that the last burst of a kind is not silently lost; each counts as that kind's line.
+    pub fn take_overdue_suppressed(&mut self, now_ms: i64) -> Vec<(&'static str, u64)> {
+        let mut overdue = Vec::new();
+        for (kind, state) in &mut self.kinds {
+            let quiet_for_an_interval =
+                state.last_logged_at_ms.is_none_or(|last| now_ms.saturating_sub(last) >= self.interval_ms);
+            if state.suppressed > 0 && quiet_for_an_interval {
+                state.last_logged_at_ms = Some(now_ms);
+                overdue.push((*kind, std::mem::take(&mut state.suppressed)));
+            }
+        }
+        overdue.sort();
+        overdue
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -430,6 +451,19 @@ mod tests {
         assert_eq!(log.admit("step_failed", 1_000), Some(999));
         assert_eq!(log.admit("step_failed", 1_001), None);
         assert_eq!(log.admit("step_failed", 5_000), Some(1));
+    }
+
+    #[test]
+    fn a_last_burst_is_reported_once_its_interval_is_over() {
+        let mut log = LogRateLimiter::new(1_000);
+        assert_eq!(log.admit("step_parked", 0), Some(0));
+        for now_ms in 1..=549 {
+            assert_eq!(log.admit("step_parked", now_ms), None);
+        }
+        assert_eq!(log.take_overdue_suppressed(999), vec![], "not before the interval is over");
+        assert_eq!(log.take_overdue_suppressed(1_000), vec![("step_parked", 549)]);
+        assert_eq!(log.take_overdue_suppressed(5_000), vec![], "reported once");
+        assert_eq!(log.admit("step_parked", 5_000), Some(0));
     }
 
     #[test]
