@@ -108,9 +108,7 @@ impl App {
             other => Err(AppError::Internal { detail: format!("scheduled work answered {other:?}") }),
         }
     }
-}
 
-impl App {
     /// Parked scheduled steps, oldest first (at most `limit`), and how many there are in all.
     pub async fn parked_steps(&self, limit: u32) -> Result<(Vec<StepRetry>, i64), AppError> {
         self.read(move |store| Ok(store.parked_steps(limit)?)).await
@@ -131,7 +129,8 @@ pub fn spawn_scheduler(app: App, policy: RetryPolicy) {
                 Ok(report) => log_failures(&mut log, now_ms, &report),
                 Err(error) => {
                     if let Some(suppressed) = log.admit("tick_failed", now_ms) {
-                        tracing::warn!(%error, suppressed_since_last = suppressed, "scheduler tick failed");
+                        // Debug, not Display: the operator needs the internal detail an agent never sees.
+                        tracing::warn!(?error, suppressed_since_last = suppressed, "scheduler tick failed");
                     }
                 }
             }
