@@ -432,8 +432,8 @@ impl<A: Serialize> WriteCall<'_, A> {
             WriteOutcome::Preview { response_json, balance_changes } => ("preview", response_json, balance_changes),
             WriteOutcome::Executed { response_json } => ("executed", response_json, Vec::new()),
             WriteOutcome::Replayed { response_json } => ("replayed", response_json, Vec::new()),
-            WriteOutcome::Done { detail } => {
-                return Err(AppError::Internal { detail: format!("a tool write answered Done ({detail})") }.into());
+            other @ (WriteOutcome::Done { .. } | WriteOutcome::Scheduled(_)) => {
+                return Err(AppError::Internal { detail: format!("a tool write answered {other:?}") }.into());
             }
         };
         let object: T = serde_json::from_str(&response_json).map_err(|error| {
