@@ -8,6 +8,7 @@ use harepay::app::App;
 use harepay::app::keys::{AdminCommand, NewApiKey, generate_secret_key, last4, sha256_hex};
 use harepay::engine::payment::PaymentRules;
 use harepay::engine::principal::{Mode, Role};
+use harepay::engine::retry::RetryPolicy;
 use harepay::mcp::{Credentials, HarepayServer, ServerOptions, Toolset};
 
 #[derive(Parser)]
@@ -43,7 +44,8 @@ enum CliCommand {
     /// Decide payouts awaiting approval from the command line, as the approver named by the key.
     #[command(subcommand)]
     Payouts(PayoutsCommand),
-    /// Check the ledger: postings sum to zero per asset, no negative merchant balance.
+    /// Check the ledger (postings sum to zero per asset, no negative merchant balance) and list
+    /// scheduled steps parked after failing every try.
     Verify,
     /// Measure durable commits, confirmed payouts/s (1 and 64 submitters) and stdio round trips.
     Bench {
@@ -89,6 +91,9 @@ struct ToolsArgs {
     /// human confirms each write in the client, through MCP elicitation).
     #[arg(long, env = "HAREPAY_CONFIRM", default_value = "argument")]
     confirm: String,
+    /// With --confirm=elicit on protocol 2026-07-28: how long a human's answer stays usable.
+    #[arg(long, env = "HAREPAY_CONFIRMATION_EXPIRY_MS", default_value_t = harepay::limits::CONFIRMATION_EXPIRY_DEFAULT_MS)]
+    confirmation_expiry_ms: i64,
 }
 
 #[derive(clap::Args)]
@@ -113,6 +118,11 @@ struct RulesArgs {
     /// How long a payout waits for approval before it expires and its funds are released.
     #[arg(long, env = "HAREPAY_APPROVAL_EXPIRY_MS", default_value_t = harepay::limits::APPROVAL_EXPIRY_DEFAULT_MS, global = true)]
     approval_expiry_ms: i64,
+    /// Retries of a failing scheduled step (expiry, simulated settlement or payout step), e.g.
+    /// "attempts=8,base_ms=1000,max_ms=300000": tries before it is parked, the first wait and
+    /// the longest (the wait doubles after each failure).
+    #[arg(long, env = "HAREPAY_SCHEDULER_RETRY", global = true)]
+    scheduler_retry: Option<String>,
 }
 
 #[derive(Subcommand)]
@@ -199,7 +209,16 @@ impl ToolsArgs {
         }
         let confirm_mode = harepay::mcp::confirmation::ConfirmMode::parse(&self.confirm)
             .ok_or_else(|| anyhow::anyhow!("--confirm must be argument or elicit"))?;
-        Ok(ServerOptions { read_only: self.read_only, toolsets, confirm_mode })
+        let expiry_max_ms = harepay::limits::CONFIRMATION_EXPIRY_MAX_MS;
+        if !(1..=expiry_max_ms).contains(&self.confirmation_expiry_ms) {
+            anyhow::bail!("--confirmation-expiry-ms must be from 1 to {expiry_max_ms}");
+        }
+        Ok(ServerOptions {
+            read_only: self.read_only,
+            toolsets,
+            confirm_mode,
+            confirmation_expiry_ms: self.confirmation_expiry_ms,
+        })
     }
 }
 
@@ -235,6 +254,16 @@ impl RulesArgs {
         }
         rules.approvals.expiry_ms = self.approval_expiry_ms;
         Ok(rules)
+    }
+}
+
+impl RulesArgs {
+    fn to_retry_policy(&self) -> anyhow::Result<RetryPolicy> {
+        let mut policy = RetryPolicy::default();
+        if let Some(text) = &self.scheduler_retry {
+            policy.parse_overrides(text).map_err(|e| anyhow::anyhow!("HAREPAY_SCHEDULER_RETRY: {e}"))?;
+        }
+        Ok(policy)
     }
 }
 
@@ -287,7 +316,7 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
                 anyhow::anyhow!("HAREPAY_SECRET_KEY is unknown or revoked in {}; refusing to start", database.display())
             })?;
             tracing::info!(merchant = %principal.scope.merchant_id, mode = principal.scope.mode.code(), role = principal.role.code(), "serving MCP on stdio");
-            harepay::app::spawn_scheduler(app.clone());
+            harepay::app::scheduler::spawn_scheduler(app.clone(), cli.rules.to_retry_policy()?);
             let server = HarepayServer::new(app, Credentials::Fixed(secret_key.into()), options);
             harepay::transport::stdio::serve(server).await?;
             Ok(std::process::ExitCode::SUCCESS)
@@ -295,7 +324,7 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
         CliCommand::Http(args) => {
             let options = args.tools.to_options()?;
             let app = open_app(&database, cli.rules.to_rules()?).await?;
-            harepay::app::spawn_scheduler(app.clone());
+            harepay::app::scheduler::spawn_scheduler(app.clone(), cli.rules.to_retry_policy()?);
             let allowed_hosts = if args.allowed_hosts.is_empty() {
                 vec!["localhost".to_owned(), "127.0.0.1".to_owned(), "::1".to_owned()]
             } else {
@@ -339,6 +368,7 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
             for problem in report.problems() {
                 println!("PROBLEM: {problem}");
             }
+            print_parked_steps(&app).await?;
             if report.is_sound() {
                 println!(
                     "ok: every transaction and asset sums to zero, every balance equals its postings, \
@@ -362,6 +392,28 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
             Ok(if problems.is_empty() { std::process::ExitCode::SUCCESS } else { std::process::ExitCode::from(1) })
         }
     }
+}
+
+/// Scheduled steps that failed every try wait for an operator; they are not a ledger fault, so
+/// they do not change the exit code.
+async fn print_parked_steps(app: &App) -> anyhow::Result<()> {
+    let shown = harepay::limits::SCHEDULER_PARKED_STEPS_LISTED_MAX;
+    let (parked, count) = app.parked_steps(shown).await?;
+    for step in &parked {
+        println!(
+            "PARKED {} of {} ({} {}) after {} tries: {}",
+            step.step.code(),
+            step.object_id,
+            step.scope.merchant_id,
+            step.scope.mode.code(),
+            step.attempts,
+            step.last_error
+        );
+    }
+    if count > i64::from(shown) {
+        println!("… and {} more parked steps", count - i64::from(shown));
+    }
+    Ok(())
 }
 
 async fn run_payouts(app: &App, command: PayoutsCommand) -> anyhow::Result<std::process::ExitCode> {

@@ -254,3 +254,23 @@ impl PayoutView {
         }
     }
 }
+
+/// The payload of a `scheduler.step_parked` event: a step harepay runs by itself (an approval
+/// expiry, a simulated settlement or payout step) failed on every try and is not tried again
+/// until an operator acts.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct ParkedStepView {
+    /// Always "scheduled_step".
+    pub object: String,
+    /// The payment or payout the step acts on.
+    pub object_id: String,
+    /// expire_approval, settle_test_payment or advance_test_payout.
+    pub step: String,
+    /// Tries made, all failed.
+    pub attempts: u32,
+    /// The error type of the last try.
+    pub error_type: String,
+    /// The message of the last try's error (bounded).
+    pub last_error: String,
+    pub parked_at_ms: i64,
+}

@@ -4,6 +4,7 @@
 
 use crate::app::UuidIds;
 use crate::app::error::AppError;
+use crate::app::scheduler::{ScheduledWork, ScheduledWorkReport};
 use crate::engine::IdSource;
 use crate::engine::error::EngineError;
 use crate::engine::identity::owner_skeleton;
@@ -12,6 +13,7 @@ use crate::engine::money::AssetRef;
 use crate::engine::payment::{self, NewPaymentIntent, PaymentIntent, PaymentRules, PaymentStatus};
 use crate::engine::payout::{self, NewPayout, Payout, PayoutStatus, SpendLimit, SpendSoFar};
 use crate::engine::principal::{Principal, Role, Scope};
+use crate::engine::retry::RetryPolicy;
 use crate::store::{AuditRecord, EventRecord, IdempotencyRecord, StoreWrite};
 use crate::views::{PaymentIntentView, PayoutView, RefundResultView, RefundView};
 
@@ -73,10 +75,10 @@ pub enum WriteRequest {
         error_type: String,
         message: String,
     },
-    /// The scheduler's tick: expire lapsed approvals (every mode) and, in test mode, let the
-    /// simulated rails settle payments and move payouts on.
-    RunScheduledWork {
-        limit: u32,
+    /// One batch of the scheduler's work (see `scheduler`).
+    Scheduled {
+        work: ScheduledWork,
+        policy: RetryPolicy,
     },
     /// Key management and first-start set-up (`harepay keys …`).
     Admin(crate::app::keys::AdminCommand),
@@ -109,6 +111,8 @@ pub enum WriteOutcome {
     Done {
         detail: String,
     },
+    /// What a scheduler batch did, and which of its steps failed.
+    Scheduled(ScheduledWorkReport),
 }
 
 /// What a command changed, for the caller and the audit log.
@@ -135,7 +139,9 @@ pub(crate) fn apply_job(
             session.append_audit(&record)?;
             Ok(WriteOutcome::Done { detail: "refusal recorded".to_owned() })
         }
-        WriteRequest::RunScheduledWork { limit } => run_scheduled_work(session, rules, ids, now_ms, limit),
+        WriteRequest::Scheduled { work, policy } => {
+            crate::app::scheduler::run_scheduled_work(session, rules, ids, now_ms, work, &policy)
+        }
         WriteRequest::Admin(command) => crate::app::keys::apply_admin(session, ids, now_ms, command),
     }
 }
@@ -416,7 +422,7 @@ fn payout_applied(payout: &Payout) -> Applied {
     }
 }
 
-fn load_payout(session: &dyn StoreWrite, scope: &Scope, id: &str) -> Result<Payout, AppError> {
+pub(crate) fn load_payout(session: &dyn StoreWrite, scope: &Scope, id: &str) -> Result<Payout, AppError> {
     session.get_payout(scope, id)?.ok_or_else(|| EngineError::NotFound { object: "payout", id: id.to_owned() }.into())
 }
 
@@ -440,14 +446,14 @@ fn payment_applied(payment: &PaymentIntent) -> Applied {
     }
 }
 
-fn load_payment(session: &dyn StoreWrite, scope: &Scope, id: &str) -> Result<PaymentIntent, AppError> {
+pub(crate) fn load_payment(session: &dyn StoreWrite, scope: &Scope, id: &str) -> Result<PaymentIntent, AppError> {
     session
         .get_payment(scope, id)?
         .ok_or_else(|| EngineError::NotFound { object: "payment_intent", id: id.to_owned() }.into())
 }
 
 /// Takes a payment all the way to `succeeded`, through `processing` when it is still waiting.
-fn settle_payment(
+pub(crate) fn settle_payment(
     session: &mut dyn StoreWrite,
     ids: &mut UuidIds,
     payment: &PaymentIntent,
@@ -491,69 +497,29 @@ fn fail_payment(
     Ok(failed)
 }
 
-fn run_scheduled_work(
+/// Cancels a payout whose approval window closed unanswered and releases its funds.
+pub(crate) fn expire_approval(
     session: &mut dyn StoreWrite,
-    rules: &PaymentRules,
     ids: &mut UuidIds,
+    payout: &Payout,
     now_ms: i64,
-    limit: u32,
-) -> Result<WriteOutcome, AppError> {
-    let mut done = 0;
-    for payout in session.expired_approvals(now_ms, limit)? {
-        done += isolated(session, &payout.id, |session| {
-            let mut balances = session.balances(&payout.scope, &[payout.amount.asset])?;
-            let (expired, release) = payout::expire_approval(&payout, &mut balances, ids, now_ms)?;
-            session.update_payout(&expired)?;
-            session.post_ledger_transaction(&payout.scope, &release, now_ms)?;
-            let detail = format!(
-                "expired {}: nobody approved or rejected it in time; {} released",
-                expired.id,
-                expired.amount.display()
-            );
-            session.append_audit(&system_audit_record(
-                ids,
-                &expired.scope,
-                "expire_approval",
-                &expired.id,
-                detail,
-                now_ms,
-            ))?;
-            emit_payout_event(session, ids, &expired, "payout.expired", now_ms)
-        })?;
-    }
-    for payment in session.due_test_payments(now_ms, limit)? {
-        done += isolated(session, &payment.id, |session| settle_payment(session, ids, &payment, now_ms).map(|_| ()))?;
-    }
-    for payout in session.due_test_payouts(now_ms, limit)? {
-        done += isolated(session, &payout.id, |session| advance_test_payout(session, rules, ids, &payout, now_ms))?;
-    }
-    Ok(WriteOutcome::Done { detail: format!("{done} scheduled steps") })
-}
-
-/// Runs one scheduled step in its own savepoint: a step that fails is logged and left for the
-/// next tick, without undoing the others.
-fn isolated(
-    session: &mut dyn StoreWrite,
-    object_id: &str,
-    step: impl FnOnce(&mut dyn StoreWrite) -> Result<(), AppError>,
-) -> Result<u32, AppError> {
-    session.savepoint()?;
-    match step(session) {
-        Ok(()) => {
-            session.release_savepoint()?;
-            Ok(1)
-        }
-        Err(error) => {
-            session.rollback_to_savepoint()?;
-            tracing::warn!(object = %object_id, %error, "a scheduled step failed; it will be retried");
-            Ok(0)
-        }
-    }
+) -> Result<(), AppError> {
+    let mut balances = session.balances(&payout.scope, &[payout.amount.asset])?;
+    let (expired, release) = payout::expire_approval(payout, &mut balances, ids, now_ms)?;
+    session.update_payout(&expired)?;
+    session.post_ledger_transaction(&payout.scope, &release, now_ms)?;
+    let detail = format!(
+        "expired {}: nobody approved or rejected it in time; {} released",
+        expired.id,
+        expired.amount.display()
+    );
+    session.append_audit(&system_audit_record(ids, &expired.scope, "expire_approval", &expired.id, detail, now_ms))?;
+    emit_payout_event(session, ids, &expired, "payout.expired", now_ms)
 }
 
 /// The simulated payout rail: pending → processing → paid (or failed for the test account
 /// 0000000000), one step each time the payout falls due.
-fn advance_test_payout(
+pub(crate) fn advance_test_payout(
     session: &mut dyn StoreWrite,
     rules: &PaymentRules,
     ids: &mut UuidIds,
@@ -617,7 +583,7 @@ fn emit_payment_event(
     emit_event(session, ids, &payment.scope, event_type, &payment.id, payload, now_ms)
 }
 
-fn emit_event(
+pub(crate) fn emit_event(
     session: &mut dyn StoreWrite,
     ids: &mut UuidIds,
     scope: &Scope,

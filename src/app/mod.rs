@@ -5,6 +5,7 @@
 pub mod commands;
 pub mod error;
 pub mod keys;
+pub mod scheduler;
 mod writer;
 
 use std::collections::HashSet;
@@ -236,23 +237,6 @@ impl App {
         self.inner.clock.now_ms()
     }
 
-    /// The scheduler's tick: expires lapsed approvals and runs the test-mode simulator. A cheap
-    /// read first, so that an idle server does not queue empty writes.
-    pub async fn run_scheduled_work(&self) -> Result<(), AppError> {
-        let now_ms = self.now_ms();
-        let any_due = self
-            .read(move |store| {
-                Ok(!store.expired_approvals(now_ms, 1)?.is_empty()
-                    || !store.due_test_payments(now_ms, 1)?.is_empty()
-                    || !store.due_test_payouts(now_ms, 1)?.is_empty())
-            })
-            .await?;
-        if any_due {
-            self.submit(WriteRequest::RunScheduledWork { limit: 100 }).await?;
-        }
-        Ok(())
-    }
-
     pub async fn get_payment(
         &self,
         principal: &Principal,
@@ -396,20 +380,4 @@ fn principal_of(record: ApiKeyRecord) -> Principal {
         role: record.role,
         owner: record.owner,
     }
-}
-
-/// The scheduler: expires lapsed approvals, and in test mode settles payments nobody acted on
-/// (like a payer who pays promptly) and moves payouts along the simulated rail. Runs until the
-/// process ends.
-pub fn spawn_scheduler(app: App) {
-    tokio::spawn(async move {
-        let mut tick = tokio::time::interval(std::time::Duration::from_millis(crate::limits::SIMULATOR_TICK_MS));
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            tick.tick().await;
-            if let Err(error) = app.run_scheduled_work().await {
-                tracing::warn!(%error, "scheduler tick failed");
-            }
-        }
-    });
 }

@@ -109,12 +109,18 @@ pub fn llms_txt() -> String {
          Every output schema allows this envelope besides the tool's result. Types: \
          `invalid_request`, `not_found`, `insufficient_funds`, `balance_overflow`, `invalid_state`, \
          `refund_exceeds_remaining`, `idempotency_key_reused`, `idempotency_key_in_use`, `forbidden`, `limit_exceeded`, `approval_expired`, \
-         `confirmation_declined`, `confirmation_unavailable`, `test_mode_only`, `authentication_failed`, `internal_error`. \
-         Unknown tools and JSON-RPC of the wrong shape are protocol errors; bytes that are not JSON are skipped.\n\
+         `confirmation_declined`, `confirmation_unavailable`, `confirmation_invalid`, `test_mode_only`, \
+         `authentication_failed`, `internal_error`. \
+         Unknown tools and JSON-RPC of the wrong shape are protocol errors: bytes that are not JSON get -32700; a \
+         message over {message_mib} MiB, or a request whose id is not a string or a 64-bit integer, gets -32600.\n\
          - Human confirmation: a server run with `--confirm=elicit` does not trust `confirm: true` alone. It previews the \
          write, asks the human through MCP elicitation (the input-required result of 2026-07-28, or an \
          `elicitation/create` request on older sessions), and runs it only on an explicit accept \
-         (`confirmation_declined` otherwise; `confirmation_unavailable` when the client cannot elicit).\n\
+         (`confirmation_declined` otherwise; `confirmation_unavailable` when the client cannot elicit). On \
+         2026-07-28 the `requestState` is sealed and bound to the key, tool and arguments, usable once, for \
+         {confirm_minutes} minutes by default; a call with a state or answers the server did not issue for it is \
+         `confirmation_invalid`. Elicitation proves that the client confirmed, not that a verified person did: \
+         the control for large payouts is maker-checker approval by a second person's approver key.\n\
          - Every write attempt (executed, previewed, replayed, refused) is in the audit log; every state change emits an \
          event. Both commit in the same transaction as the change.\n\
          - Lists are newest first: `limit` 1–{list_max} (default {list_default}), `starting_after`, `has_more`, \
@@ -149,6 +155,8 @@ pub fn llms_txt() -> String {
          - Test mode: the simulated rail pays a payout a few seconds after it is due; bank account `0000000000` fails.\n\n",
         max = limits::AMOUNT_MAX_MINOR,
         key_max = limits::IDEMPOTENCY_KEY_MAX_CHARS,
+        confirm_minutes = limits::CONFIRMATION_EXPIRY_DEFAULT_MS / 60_000,
+        message_mib = limits::JSON_RPC_MESSAGE_MAX_BYTES >> 20,
         list_max = limits::LIST_LIMIT_MAX,
         list_default = limits::LIST_LIMIT_DEFAULT,
     ));

@@ -8,6 +8,7 @@
 pub mod sqlite;
 mod sqlite_ledger;
 mod sqlite_payouts;
+mod sqlite_scheduler;
 
 use crate::engine::ledger::{AccountKind, Balances, LedgerTransaction};
 use crate::engine::money::AssetRef;
@@ -207,6 +208,59 @@ impl LedgerReport {
     }
 }
 
+/// The kinds of work the scheduler finds due. Each kind has its own due query and its own retry
+/// records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ScheduledStep {
+    /// A payout awaiting approval whose approval window has closed (every mode).
+    ExpireApproval,
+    /// A test-mode payment the simulated payer settles.
+    SettleTestPayment,
+    /// A test-mode payout the simulated rail moves one step on.
+    AdvanceTestPayout,
+}
+
+impl ScheduledStep {
+    pub const ALL: [ScheduledStep; 3] =
+        [ScheduledStep::ExpireApproval, ScheduledStep::SettleTestPayment, ScheduledStep::AdvanceTestPayout];
+
+    pub fn code(self) -> &'static str {
+        match self {
+            ScheduledStep::ExpireApproval => "expire_approval",
+            ScheduledStep::SettleTestPayment => "settle_test_payment",
+            ScheduledStep::AdvanceTestPayout => "advance_test_payout",
+        }
+    }
+
+    pub fn parse(code: &str) -> Option<ScheduledStep> {
+        ScheduledStep::ALL.into_iter().find(|step| step.code() == code)
+    }
+}
+
+/// A step that is due: the object it acts on and how often it has failed so far. The object
+/// itself is loaded by the step, so that an object that cannot be loaded fails only its step.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DueStep {
+    pub object_id: String,
+    pub scope: Scope,
+    pub failed_attempts: u32,
+}
+
+/// A scheduled step that failed: when it is tried again, or that it is parked. Removed when the
+/// step succeeds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StepRetry {
+    pub step: ScheduledStep,
+    pub object_id: String,
+    pub scope: Scope,
+    /// Failed tries in a row.
+    pub attempts: u32,
+    pub last_error: String,
+    pub last_attempt_at_ms: i64,
+    /// `None` once parked: the due queries no longer return the step.
+    pub next_attempt_at_ms: Option<i64>,
+}
+
 /// Reads, all within one consistent snapshot.
 pub trait StoreRead {
     fn count_merchants(&self) -> StoreResult<i64>;
@@ -221,8 +275,10 @@ pub trait StoreRead {
         page: &PageRequest,
     ) -> StoreResult<Page<PaymentIntent>>;
     fn list_refunds_for_payment(&self, scope: &Scope, payment_intent_id: &str) -> StoreResult<Vec<Refund>>;
-    /// Payments the test-mode simulator should settle: `auto_settle_at_ms <= now_ms`.
-    fn due_test_payments(&self, now_ms: i64, limit: u32) -> StoreResult<Vec<PaymentIntent>>;
+    /// Payments the test-mode simulator should settle (`auto_settle_at_ms <= now_ms`), at most
+    /// `limit`: merchants in turns (every merchant's oldest step, then every merchant's second,
+    /// and so on), without steps that wait for a retry or are parked.
+    fn due_test_payments(&self, now_ms: i64, limit: u32) -> StoreResult<Vec<DueStep>>;
     /// Every balance of the scope, merchant and system accounts, in the given assets. Refuses
     /// (`Corrupt`) when one is not an integer or the asset has values in the quarantine.
     fn balances(&self, scope: &Scope, assets: &[AssetRef]) -> StoreResult<Balances>;
@@ -235,10 +291,14 @@ pub trait StoreRead {
     fn verify_ledger(&self) -> StoreResult<LedgerReport>;
     fn get_payout(&self, scope: &Scope, id: &str) -> StoreResult<Option<Payout>>;
     fn list_payouts(&self, scope: &Scope, filter: &PayoutFilter, page: &PageRequest) -> StoreResult<Page<Payout>>;
-    /// Test-mode payouts the simulated rail should move on: `simulate_at_ms <= now_ms`.
-    fn due_test_payouts(&self, now_ms: i64, limit: u32) -> StoreResult<Vec<Payout>>;
-    /// Payouts still pending approval whose approval window has closed.
-    fn expired_approvals(&self, now_ms: i64, limit: u32) -> StoreResult<Vec<Payout>>;
+    /// Test-mode payouts the simulated rail should move on (`simulate_at_ms <= now_ms`), as
+    /// `due_test_payments` picks them.
+    fn due_test_payouts(&self, now_ms: i64, limit: u32) -> StoreResult<Vec<DueStep>>;
+    /// Payouts still pending approval whose approval window has closed, as `due_test_payments`
+    /// picks them.
+    fn expired_approvals(&self, now_ms: i64, limit: u32) -> StoreResult<Vec<DueStep>>;
+    /// Parked scheduled steps, oldest first, and how many there are in all.
+    fn parked_steps(&self, limit: u32) -> StoreResult<(Vec<StepRetry>, i64)>;
     /// How many payouts in `asset` the owner (any of their keys in this scope, by the owner's
     /// skeleton) created at or after `since_ms` with an amount in `amount_range_minor`, and their
     /// sum; failed and canceled ones excluded.
@@ -286,6 +346,10 @@ pub trait StoreWrite: StoreRead {
     fn insert_payout(&mut self, payout: &Payout) -> StoreResult<()>;
     fn update_payout(&mut self, payout: &Payout) -> StoreResult<()>;
     fn set_spend_limit(&mut self, key_id: &str, asset: AssetRef, limit: SpendLimit) -> StoreResult<()>;
+    /// Saves (inserts or replaces) the retry record of a failed scheduled step.
+    fn record_step_failure(&mut self, retry: &StepRetry) -> StoreResult<()>;
+    /// Forgets a step's failures once it succeeded.
+    fn clear_step_retry(&mut self, step: ScheduledStep, object_id: &str) -> StoreResult<()>;
 }
 
 /// A storage backend.

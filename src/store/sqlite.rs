@@ -14,15 +14,17 @@ use crate::engine::payment::{
 use crate::engine::payout::{Payout, SpendLimit};
 use crate::engine::principal::{Mode, Role, Scope};
 use crate::store::{
-    ApiKeyRecord, AuditRecord, BalanceRow, EventFilter, EventRecord, IdempotencyRecord, LedgerReport, MerchantRecord,
-    Page, PageRequest, PaymentFilter, PayoutFilter, Store, StoreError, StoreRead, StoreResult, StoreWrite,
+    ApiKeyRecord, AuditRecord, BalanceRow, DueStep, EventFilter, EventRecord, IdempotencyRecord, LedgerReport,
+    MerchantRecord, Page, PageRequest, PaymentFilter, PayoutFilter, ScheduledStep, StepRetry, Store, StoreError,
+    StoreRead, StoreResult, StoreWrite,
 };
-use crate::store::{sqlite_ledger, sqlite_payouts};
+use crate::store::{sqlite_ledger, sqlite_payouts, sqlite_scheduler};
 
 const MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("schema.sql")),
     (2, include_str!("schema_v2.sql")),
     (3, include_str!("schema_v3.sql")),
+    (4, include_str!("schema_v4.sql")),
     (5, include_str!("schema_v5.sql")),
     (6, include_str!("schema_v6.sql")),
 ];
@@ -445,13 +447,8 @@ impl<T: HasConnection> StoreRead for T {
         Ok(refunds)
     }
 
-    fn due_test_payments(&self, now_ms: i64, limit: u32) -> StoreResult<Vec<PaymentIntent>> {
-        let limit = i64::from(limit);
-        query_payments(
-            self.connection(),
-            "auto_settle_at_ms IS NOT NULL AND auto_settle_at_ms <= ?1 AND mode = 'test' ORDER BY auto_settle_at_ms LIMIT ?2",
-            &[&now_ms, &limit],
-        )
+    fn due_test_payments(&self, now_ms: i64, limit: u32) -> StoreResult<Vec<DueStep>> {
+        sqlite_scheduler::due_steps(self.connection(), ScheduledStep::SettleTestPayment, now_ms, limit)
     }
 
     fn balances(&self, scope: &Scope, assets: &[AssetRef]) -> StoreResult<Balances> {
@@ -544,12 +541,16 @@ impl<T: HasConnection> StoreRead for T {
         Ok(into_page(items, page.limit))
     }
 
-    fn due_test_payouts(&self, now_ms: i64, limit: u32) -> StoreResult<Vec<Payout>> {
-        sqlite_payouts::due_test_payouts(self.connection(), now_ms, limit)
+    fn due_test_payouts(&self, now_ms: i64, limit: u32) -> StoreResult<Vec<DueStep>> {
+        sqlite_scheduler::due_steps(self.connection(), ScheduledStep::AdvanceTestPayout, now_ms, limit)
     }
 
-    fn expired_approvals(&self, now_ms: i64, limit: u32) -> StoreResult<Vec<Payout>> {
-        sqlite_payouts::expired_approvals(self.connection(), now_ms, limit)
+    fn expired_approvals(&self, now_ms: i64, limit: u32) -> StoreResult<Vec<DueStep>> {
+        sqlite_scheduler::due_steps(self.connection(), ScheduledStep::ExpireApproval, now_ms, limit)
+    }
+
+    fn parked_steps(&self, limit: u32) -> StoreResult<(Vec<StepRetry>, i64)> {
+        sqlite_scheduler::parked_steps(self.connection(), limit)
     }
 
     fn owner_payout_spend_since(
@@ -768,6 +769,14 @@ impl StoreWrite for SqliteWrite<'_> {
 
     fn set_spend_limit(&mut self, key_id: &str, asset: AssetRef, limit: SpendLimit) -> StoreResult<()> {
         sqlite_payouts::set_spend_limit(&self.connection, key_id, asset, limit)
+    }
+
+    fn record_step_failure(&mut self, retry: &StepRetry) -> StoreResult<()> {
+        sqlite_scheduler::record_step_failure(&self.connection, retry)
+    }
+
+    fn clear_step_retry(&mut self, step: ScheduledStep, object_id: &str) -> StoreResult<()> {
+        sqlite_scheduler::clear_step_retry(&self.connection, step, object_id)
     }
 
     fn append_event(&mut self, record: &EventRecord) -> StoreResult<()> {

@@ -138,24 +138,6 @@ pub fn list_payouts(
     )
 }
 
-pub fn due_test_payouts(connection: &Connection, now_ms: i64, limit: u32) -> StoreResult<Vec<Payout>> {
-    let limit = i64::from(limit);
-    query(
-        connection,
-        "simulate_at_ms IS NOT NULL AND simulate_at_ms <= ?1 AND mode = 'test' ORDER BY simulate_at_ms LIMIT ?2",
-        &[&now_ms, &limit],
-    )
-}
-
-pub fn expired_approvals(connection: &Connection, now_ms: i64, limit: u32) -> StoreResult<Vec<Payout>> {
-    let limit = i64::from(limit);
-    query(
-        connection,
-        "status = 'pending_approval' AND approval_expires_at_ms <= ?1 ORDER BY approval_expires_at_ms LIMIT ?2",
-        &[&now_ms, &limit],
-    )
-}
-
 /// The owner's keys in a scope, for the queries below.
 const OWNER_KEYS_SQL: &str = "SELECT id FROM api_keys WHERE merchant_id = ?1 AND mode = ?2 AND owner_skeleton = ?3";
 

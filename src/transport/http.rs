@@ -31,7 +31,10 @@ pub fn router(app: App, options: ServerOptions, allowed_hosts: Vec<String>) -> a
     let factory = move || Ok(HarepayServer::new(factory_app.clone(), Credentials::BearerHeader, options.clone()));
     let config = StreamableHttpServerConfig::default().with_allowed_hosts(allowed_hosts);
     let service = StreamableHttpService::new(factory, LocalSessionManager::default().into(), config);
-    axum::Router::new().nest_service("/mcp", service).layer(middleware::from_fn_with_state(app, require_api_key))
+    axum::Router::new()
+        .nest_service("/mcp", service)
+        .layer(middleware::from_fn(crate::transport::jsonrpc::refuse_unreadable_http_messages))
+        .layer(middleware::from_fn_with_state(app, require_api_key))
 }
 
 async fn require_api_key(State(app): State<App>, request: Request, next: Next) -> Response {

@@ -1,4 +1,5 @@
 //! Transports: wiring only. No business rule lives here.
 
 pub mod http;
+pub mod jsonrpc;
 pub mod stdio;

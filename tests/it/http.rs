@@ -13,15 +13,20 @@ use serde_json::{Value, json};
 use crate::support::{APPROVER_KEY, Harepay, MAKER_KEY, binary};
 
 /// `harepay http` on a free loopback port, killed when dropped.
-struct HttpServer {
+pub(crate) struct HttpServer {
     child: Child,
-    url: String,
+    pub(crate) url: String,
 }
 
 impl HttpServer {
     fn start(harepay: &Harepay) -> HttpServer {
+        HttpServer::start_with(harepay, &[])
+    }
+
+    pub(crate) fn start_with(harepay: &Harepay, extra_args: &[&str]) -> HttpServer {
         let mut child = Command::new(binary())
             .args(["http", "--listen", "127.0.0.1:0"])
+            .args(extra_args)
             .env("HAREPAY_DB", &harepay.db)
             .env("HAREPAY_TEST_AUTO_SETTLE_MS", "off")
             .env("HAREPAY_LOG", "warn")

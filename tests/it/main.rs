@@ -13,5 +13,6 @@ mod malformed;
 mod payments;
 mod payouts;
 mod protocol;
+mod scheduler;
 mod store;
 mod support;
