@@ -365,21 +365,15 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
                 report.posting_count,
                 database.display()
             );
-            for (transaction, asset, sum) in &report.unbalanced_transactions {
-                println!("UNBALANCED transaction {transaction}: {asset} sums to {sum}");
-            }
-            for (asset, sum) in &report.unbalanced_assets {
-                println!("UNBALANCED asset {asset}: postings sum to {sum}");
-            }
-            for (merchant, mode, account, asset, balance) in &report.negative_balances {
-                println!("NEGATIVE {merchant} {mode} {account} {asset}: {balance}");
-            }
-            for (merchant, mode, account, asset) in &report.balance_mismatches {
-                println!("MISMATCH {merchant} {mode} {account} {asset}: stored balance differs from postings");
+            for problem in report.problems() {
+                println!("PROBLEM: {problem}");
             }
             print_parked_steps(&app).await?;
             if report.is_sound() {
-                println!("ok: every asset's postings sum to zero and no merchant balance is negative");
+                println!(
+                    "ok: every transaction and asset sums to zero, every balance equals its postings, \
+                     no merchant balance is negative and every amount is an integer"
+                );
                 Ok(std::process::ExitCode::SUCCESS)
             } else {
                 Ok(std::process::ExitCode::from(1))

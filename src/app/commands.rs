@@ -529,8 +529,7 @@ pub(crate) fn advance_test_payout(
     let scope = &current.scope;
     match current.status {
         PayoutStatus::Pending => {
-            let next_step_at_ms =
-                rules.test_auto_settle_after_ms.map(|after_ms| now_ms.saturating_add(after_ms as i64));
+            let next_step_at_ms = rules.test_auto_settle_after_ms.map(|after_ms| payment::later_ms(now_ms, after_ms));
             let processing = payout::mark_payout_processing(current, now_ms, next_step_at_ms)?;
             session.update_payout(&processing)?;
             emit_payout_event(session, ids, &processing, "payout.processing", now_ms)

@@ -23,7 +23,7 @@ use crate::engine::error::EngineError;
 use crate::engine::identity::same_owner;
 use crate::engine::ledger::{AccountKind, Balances, LedgerTransaction, LedgerTransactionBuilder};
 use crate::engine::money::{Asset, AssetRef, Money, Network, checked_add_minor};
-use crate::engine::payment::Rail;
+use crate::engine::payment::{Rail, later_ms};
 use crate::engine::principal::{Principal, Role, Scope};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -461,7 +461,7 @@ pub fn create_payout(
 
 fn simulated_step_at(mode: crate::engine::principal::Mode, after_ms: Option<u64>, now_ms: i64) -> Option<i64> {
     match (mode, after_ms) {
-        (crate::engine::principal::Mode::Test, Some(after_ms)) => Some(now_ms.saturating_add(after_ms as i64)),
+        (crate::engine::principal::Mode::Test, Some(after_ms)) => Some(later_ms(now_ms, after_ms)),
         _ => None,
     }
 }

@@ -24,7 +24,8 @@ pub struct NoArgs {}
 pub struct LedgerStatusView {
     pub transaction_count: i64,
     pub posting_count: i64,
-    /// True when every asset's postings sum to zero and no merchant balance is negative.
+    /// True when every asset's postings sum to zero, every balance equals its postings, no
+    /// merchant balance is negative and every amount is an integer.
     pub sound: bool,
     /// What is wrong, in words; empty when sound.
     pub problems: Vec<String>,
@@ -142,8 +143,9 @@ fn balance_view(asset: AssetRef, rows: &[BalanceRow]) -> BalanceView {
 
 #[tool_router(router = account_tools, vis = "pub(crate)")]
 impl HarepayServer {
-    /// Health of the server and its ledger: verifies that every asset's postings sum to zero and
-    /// that no merchant balance is negative; also reports group-commit counters.
+    /// Health of the server and its ledger: verifies that every transaction and every asset's
+    /// postings sum to zero, that each stored balance equals its postings, that no merchant
+    /// balance is negative and that every amount is an integer; also reports group-commit counters.
     #[tool(
         title = "System status",
         annotations(read_only_hint = true, destructive_hint = false, idempotent_hint = true, open_world_hint = false)
@@ -154,19 +156,7 @@ impl HarepayServer {
         Extension(principal): Extension<Principal>,
     ) -> Result<Json<SystemStatus>, ToolFailure> {
         let report = self.app().verify_ledger().await?;
-        let mut problems = Vec::new();
-        for (transaction, asset, sum) in &report.unbalanced_transactions {
-            problems.push(format!("transaction {transaction} sums to {sum} in {asset}"));
-        }
-        for (asset, sum) in &report.unbalanced_assets {
-            problems.push(format!("postings in {asset} sum to {sum}"));
-        }
-        for (merchant, mode, account, asset, balance) in &report.negative_balances {
-            problems.push(format!("{merchant} {mode} {account} {asset} is negative ({balance})"));
-        }
-        for (merchant, mode, account, asset) in &report.balance_mismatches {
-            problems.push(format!("{merchant} {mode} {account} {asset} differs from its postings"));
-        }
+        let problems = report.problems();
         Ok(Json(SystemStatus {
             status: if report.is_sound() { "ok" } else { "ledger_unsound" }.to_owned(),
             version: env!("CARGO_PKG_VERSION").to_owned(),

@@ -96,7 +96,8 @@ pub fn llms_txt() -> String {
          - Fees: `ceil(amount × bps / 10000) + fixed`, per rail, deducted on success. Crypto settled as fiat \
          (`settle_as`) converts at a rate locked at creation: `floor(amount × rate)`.\n\
          - Balances per currency: `available` (can be refunded or paid out), `pending` (received, not settled), \
-         `reserved` (held for payouts).\n\n\
+         `reserved` (held for payouts). No balance, the merchant's or the ledger's own, can pass ±2^63 − 1 minor units: \
+         a write that would take one there is refused with `balance_overflow` and changes nothing.\n\n\
          ## Writes: confirm, idempotency, errors\n\n\
          - A write tool called without `confirm: true` changes nothing and returns `outcome: \"preview\"`: the object as it \
          would be, fees, and the balances before and after.\n\
@@ -106,8 +107,8 @@ pub fn llms_txt() -> String {
          Keys are kept at least 24 hours.\n\
          - Errors are tool results with `isError: true` and `{{\"error\": {{\"type\", \"message\", \"param\"}}}}` (`param` names the argument at fault, when one is). \
          Every output schema allows this envelope besides the tool's result. Types: \
-         `invalid_request`, `not_found`, `insufficient_funds`, `invalid_state`, `refund_exceeds_remaining`, \
-         `idempotency_key_reused`, `idempotency_key_in_use`, `forbidden`, `limit_exceeded`, `approval_expired`, \
+         `invalid_request`, `not_found`, `insufficient_funds`, `balance_overflow`, `invalid_state`, \
+         `refund_exceeds_remaining`, `idempotency_key_reused`, `idempotency_key_in_use`, `forbidden`, `limit_exceeded`, `approval_expired`, \
          `confirmation_declined`, `confirmation_unavailable`, `confirmation_invalid`, `test_mode_only`, \
          `authentication_failed`, `internal_error`. \
          Unknown tools and JSON-RPC of the wrong shape are protocol errors: bytes that are not JSON get -32700; a \

@@ -27,8 +27,8 @@ pub struct ToolFailure {
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct ErrorBody {
-    /// Stable error type: invalid_request, not_found, insufficient_funds, invalid_state,
-    /// refund_exceeds_remaining, idempotency_key_reused, idempotency_key_in_use, forbidden,
+    /// Stable error type: invalid_request, not_found, insufficient_funds, balance_overflow,
+    /// invalid_state, refund_exceeds_remaining, idempotency_key_reused, idempotency_key_in_use, forbidden,
     /// limit_exceeded, approval_expired, confirmation_declined, confirmation_unavailable,
     /// confirmation_invalid, test_mode_only, authentication_failed, internal_error.
     #[serde(rename = "type")]

@@ -6,6 +6,7 @@
 //! write sessions (`begin_write`), so it alone decides what commits together.
 
 pub mod sqlite;
+mod sqlite_ledger;
 mod sqlite_payouts;
 mod sqlite_scheduler;
 
@@ -21,6 +22,10 @@ pub enum StoreError {
     Database(#[from] rusqlite::Error),
     #[error("stored data is not valid: {0}")]
     Corrupt(String),
+    /// A posting would take a stored balance outside i64. The engine refuses such a posting
+    /// first; this is the store's own guard, so the database never holds an overflowed sum.
+    #[error("ledger posting refused: {0}")]
+    BalanceOverflow(String),
 }
 
 pub type StoreResult<T> = Result<T, StoreError>;
@@ -130,7 +135,8 @@ pub struct BalanceRow {
     pub balance_minor: i64,
 }
 
-/// What `verify_ledger` found. Empty lists mean the ledger is sound.
+/// What `verify_ledger` found. Empty lists mean the ledger is sound. Every sum is taken in i128
+/// over the stored rows, so a verification cannot itself overflow.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct LedgerReport {
     pub transaction_count: i64,
@@ -141,8 +147,29 @@ pub struct LedgerReport {
     pub unbalanced_assets: Vec<(String, i128)>,
     /// (merchant, mode, account, asset, balance) for merchant balances below zero.
     pub negative_balances: Vec<(String, String, String, String, i64)>,
-    /// (merchant, mode, account, asset) whose stored balance differs from the sum of postings.
-    pub balance_mismatches: Vec<(String, String, String, String)>,
+    /// Stored balances that differ from the sum of their account's postings.
+    pub balance_mismatches: Vec<BalanceMismatch>,
+    /// Balances and postings that are not integers, in the ledger tables or in the quarantine
+    /// where migration 5 put those it found.
+    pub non_integer_values: Vec<NonIntegerValue>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BalanceMismatch {
+    /// "merchant mode account asset", e.g. "mch_1 test external NGN".
+    pub account: String,
+    /// `None` when the account has postings but no stored balance (or one that is not an integer).
+    pub stored_minor: Option<i64>,
+    pub postings_sum_minor: i128,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NonIntegerValue {
+    /// Where it is, in words: "balance of mch_1 test external NGN", "posting 42 of ltx_…",
+    /// with "(quarantined by migration 5)" when it was moved out of the ledger tables.
+    pub location: String,
+    /// The SQLite type and the value as stored, e.g. "real -9.22337203685478e+18".
+    pub stored: String,
 }
 
 impl LedgerReport {
@@ -151,6 +178,33 @@ impl LedgerReport {
             && self.unbalanced_assets.is_empty()
             && self.negative_balances.is_empty()
             && self.balance_mismatches.is_empty()
+            && self.non_integer_values.is_empty()
+    }
+
+    /// What is wrong, one sentence per problem; empty when sound.
+    pub fn problems(&self) -> Vec<String> {
+        let mut problems = Vec::new();
+        for (transaction, asset, sum) in &self.unbalanced_transactions {
+            problems.push(format!("transaction {transaction} sums to {sum} in {asset}, not zero"));
+        }
+        for (asset, sum) in &self.unbalanced_assets {
+            problems.push(format!("postings in {asset} sum to {sum}, not zero"));
+        }
+        for (merchant, mode, account, asset, balance) in &self.negative_balances {
+            problems.push(format!("{merchant} {mode} {account} {asset} is negative ({balance})"));
+        }
+        for mismatch in &self.balance_mismatches {
+            let stored =
+                mismatch.stored_minor.map_or_else(|| "no integer balance".to_owned(), |minor| minor.to_string());
+            problems.push(format!(
+                "{} is stored as {stored} but its postings sum to {}",
+                mismatch.account, mismatch.postings_sum_minor
+            ));
+        }
+        for value in &self.non_integer_values {
+            problems.push(format!("{} is not an integer: {}", value.location, value.stored));
+        }
+        problems
     }
 }
 
@@ -225,7 +279,8 @@ pub trait StoreRead {
     /// `limit`: merchants in turns (every merchant's oldest step, then every merchant's second,
     /// and so on), without steps that wait for a retry or are parked.
     fn due_test_payments(&self, now_ms: i64, limit: u32) -> StoreResult<Vec<DueStep>>;
-    /// Merchant balances (available, pending, reserved) of the given assets.
+    /// Every balance of the scope, merchant and system accounts, in the given assets. Refuses
+    /// (`Corrupt`) when one is not an integer or the asset has values in the quarantine.
     fn balances(&self, scope: &Scope, assets: &[AssetRef]) -> StoreResult<Balances>;
     fn list_balance_rows(&self, scope: &Scope) -> StoreResult<Vec<BalanceRow>>;
     fn get_idempotency(&self, scope: &Scope, key: &str) -> StoreResult<Option<IdempotencyRecord>>;
@@ -277,7 +332,8 @@ pub trait StoreWrite: StoreRead {
     fn insert_payment(&mut self, payment: &PaymentIntent) -> StoreResult<()>;
     fn update_payment(&mut self, payment: &PaymentIntent) -> StoreResult<()>;
     fn insert_refund(&mut self, refund: &Refund) -> StoreResult<()>;
-    /// Records the transaction and its postings and updates the stored balances.
+    /// Records the transaction and its postings and updates the stored balances. Refuses, having
+    /// written nothing, when a balance would leave i64 (`BalanceOverflow`) or is not an integer.
     fn post_ledger_transaction(
         &mut self,
         scope: &Scope,

@@ -6,7 +6,7 @@ use std::sync::{LazyLock, Mutex, MutexGuard};
 
 use rusqlite::{Connection, OpenFlags, OptionalExtension, Row, params};
 
-use crate::engine::ledger::{AccountKind, Balances, LedgerTransaction};
+use crate::engine::ledger::{Balances, LedgerTransaction};
 use crate::engine::money::{Asset, AssetRef, Money, Network};
 use crate::engine::payment::{
     NextAction, PaymentIntent, PaymentMethod, PaymentStatus, Rail, Refund, RefundStatus, Settlement,
@@ -18,13 +18,14 @@ use crate::store::{
     MerchantRecord, Page, PageRequest, PaymentFilter, PayoutFilter, ScheduledStep, StepRetry, Store, StoreError,
     StoreRead, StoreResult, StoreWrite,
 };
-use crate::store::{sqlite_payouts, sqlite_scheduler};
+use crate::store::{sqlite_ledger, sqlite_payouts, sqlite_scheduler};
 
 const MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("schema.sql")),
     (2, include_str!("schema_v2.sql")),
     (3, include_str!("schema_v3.sql")),
     (4, include_str!("schema_v4.sql")),
+    (5, include_str!("schema_v5.sql")),
     (6, include_str!("schema_v6.sql")),
 ];
 
@@ -451,45 +452,11 @@ impl<T: HasConnection> StoreRead for T {
     }
 
     fn balances(&self, scope: &Scope, assets: &[AssetRef]) -> StoreResult<Balances> {
-        let mut balances = Balances::default();
-        let mut statement = self.connection().prepare_cached(
-            "SELECT account, balance_minor FROM account_balances WHERE merchant_id = ?1 AND mode = ?2 AND asset = ?3 \
-             AND account IN ('available', 'pending', 'reserved')",
-        )?;
-        for asset in assets {
-            for account in [AccountKind::Available, AccountKind::Pending, AccountKind::Reserved] {
-                balances.set(account, asset, 0);
-            }
-            let rows = statement.query_map(params![scope.merchant_id, scope.mode.code(), asset.code], |row| {
-                Ok((row.get::<_, String>(0)?, row.get::<_, i64>(1)?))
-            })?;
-            for row in rows {
-                let (account, balance_minor) = row?;
-                let account = AccountKind::parse(&account).ok_or_else(|| corrupt("account", &account))?;
-                balances.set(account, asset, balance_minor);
-            }
-        }
-        Ok(balances)
+        sqlite_ledger::balances(self.connection(), scope, assets)
     }
 
     fn list_balance_rows(&self, scope: &Scope) -> StoreResult<Vec<BalanceRow>> {
-        let mut statement = self.connection().prepare_cached(
-            "SELECT asset, account, balance_minor FROM account_balances WHERE merchant_id = ?1 AND mode = ?2 \
-             AND account IN ('available', 'pending', 'reserved') ORDER BY asset, account",
-        )?;
-        let rows = statement.query_map(params![scope.merchant_id, scope.mode.code()], |row| {
-            Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?, row.get::<_, i64>(2)?))
-        })?;
-        let mut balance_rows = Vec::new();
-        for row in rows {
-            let (asset, account, balance_minor) = row?;
-            balance_rows.push(BalanceRow {
-                asset: asset_of(&asset)?,
-                account: AccountKind::parse(&account).ok_or_else(|| corrupt("account", &account))?,
-                balance_minor,
-            });
-        }
-        Ok(balance_rows)
+        sqlite_ledger::list_balance_rows(self.connection(), scope)
     }
 
     fn get_idempotency(&self, scope: &Scope, key: &str) -> StoreResult<Option<IdempotencyRecord>> {
@@ -562,55 +529,7 @@ impl<T: HasConnection> StoreRead for T {
     }
 
     fn verify_ledger(&self) -> StoreResult<LedgerReport> {
-        let connection = self.connection();
-        let mut report = LedgerReport {
-            transaction_count: connection
-                .query_row("SELECT COUNT(*) FROM ledger_transactions", [], |row| row.get(0))?,
-            posting_count: connection.query_row("SELECT COUNT(*) FROM ledger_postings", [], |row| row.get(0))?,
-            ..LedgerReport::default()
-        };
-        // SQLite's SUM raises an error on i64 overflow rather than wrapping, so a sum read here
-        // is exact.
-        let mut statement = connection.prepare(
-            "SELECT transaction_id, asset, SUM(amount_minor) FROM ledger_postings GROUP BY transaction_id, asset \
-             HAVING SUM(amount_minor) != 0",
-        )?;
-        for row in statement.query_map([], |row| Ok((row.get(0)?, row.get(1)?, row.get::<_, i64>(2)?)))? {
-            let (transaction_id, asset, sum) = row?;
-            report.unbalanced_transactions.push((transaction_id, asset, i128::from(sum)));
-        }
-        let mut statement = connection.prepare(
-            "SELECT asset, SUM(amount_minor) FROM ledger_postings GROUP BY asset HAVING SUM(amount_minor) != 0",
-        )?;
-        for row in statement.query_map([], |row| Ok((row.get(0)?, row.get::<_, i64>(1)?)))? {
-            let (asset, sum) = row?;
-            report.unbalanced_assets.push((asset, i128::from(sum)));
-        }
-        let mut statement = connection.prepare(
-            "SELECT merchant_id, mode, account, asset, balance_minor FROM account_balances \
-             WHERE account IN ('available', 'pending', 'reserved') AND balance_minor < 0",
-        )?;
-        for row in
-            statement.query_map([], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?, row.get(4)?)))?
-        {
-            report.negative_balances.push(row?);
-        }
-        let mut statement = connection.prepare(
-            "SELECT b.merchant_id, b.mode, b.account, b.asset FROM account_balances b \
-             LEFT JOIN (SELECT merchant_id, mode, account, asset, SUM(amount_minor) AS total FROM ledger_postings \
-                        GROUP BY merchant_id, mode, account, asset) p \
-             ON p.merchant_id = b.merchant_id AND p.mode = b.mode AND p.account = b.account AND p.asset = b.asset \
-             WHERE b.balance_minor != COALESCE(p.total, 0) \
-             UNION ALL \
-             SELECT p.merchant_id, p.mode, p.account, p.asset FROM ledger_postings p \
-             LEFT JOIN account_balances b \
-             ON p.merchant_id = b.merchant_id AND p.mode = b.mode AND p.account = b.account AND p.asset = b.asset \
-             WHERE b.merchant_id IS NULL GROUP BY p.merchant_id, p.mode, p.account, p.asset",
-        )?;
-        for row in statement.query_map([], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?)))? {
-            report.balance_mismatches.push(row?);
-        }
-        Ok(report)
+        sqlite_ledger::verify_ledger(self.connection())
     }
 
     fn get_payout(&self, scope: &Scope, id: &str) -> StoreResult<Option<Payout>> {
@@ -795,44 +714,7 @@ impl StoreWrite for SqliteWrite<'_> {
         transaction: &LedgerTransaction,
         now_ms: i64,
     ) -> StoreResult<()> {
-        transaction.assert_balanced();
-        let mode = scope.mode.code();
-        self.connection
-            .prepare_cached(
-                "INSERT INTO ledger_transactions (id, merchant_id, mode, reference_id, reason, created_at_ms) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-            )?
-            .execute(params![
-                transaction.id,
-                scope.merchant_id,
-                mode,
-                transaction.reference_id,
-                transaction.reason,
-                now_ms
-            ])?;
-        for posting in &transaction.postings {
-            self.connection
-                .prepare_cached(
-                    "INSERT INTO ledger_postings (transaction_id, merchant_id, mode, account, asset, amount_minor) \
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                )?
-                .execute(params![
-                    transaction.id,
-                    scope.merchant_id,
-                    mode,
-                    posting.account.code(),
-                    posting.asset.code,
-                    posting.amount_minor
-                ])?;
-            self.connection
-                .prepare_cached(
-                    "INSERT INTO account_balances (merchant_id, mode, account, asset, balance_minor) \
-                     VALUES (?1, ?2, ?3, ?4, ?5) \
-                     ON CONFLICT (merchant_id, mode, account, asset) DO UPDATE SET balance_minor = balance_minor + excluded.balance_minor",
-                )?
-                .execute(params![scope.merchant_id, mode, posting.account.code(), posting.asset.code, posting.amount_minor])?;
-        }
-        Ok(())
+        sqlite_ledger::post_ledger_transaction(&self.connection, scope, transaction, now_ms)
     }
 
     fn insert_idempotency(&mut self, record: &IdempotencyRecord) -> StoreResult<()> {

@@ -8,6 +8,7 @@ mod elicitation;
 mod fuzz;
 mod http;
 mod identity;
+mod ledger;
 mod malformed;
 mod payments;
 mod payouts;

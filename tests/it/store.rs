@@ -10,7 +10,7 @@ use harepay::engine::payment::{self, NewPaymentIntent, PaymentMethod, PaymentRul
 use harepay::engine::principal::{Mode, Role, Scope};
 use harepay::store::{
     ApiKeyRecord, AuditRecord, EventFilter, EventRecord, IdempotencyRecord, MerchantRecord, PageRequest, PaymentFilter,
-    ScheduledStep, StepRetry, Store,
+    ScheduledStep, StepRetry, Store, StoreError,
 };
 
 fn scope(mode: Mode) -> Scope {
@@ -114,6 +114,36 @@ mod bodies {
         assert!(report.is_sound(), "{report:?}");
         assert_eq!(report.transaction_count, 1);
         assert_eq!(report.posting_count, 6);
+    }
+
+    /// The store's own guard, behind the engine's: a posting that would take any stored balance
+    /// (here the system account `external`) outside i64 is refused before anything is written.
+    pub fn a_posting_that_would_overflow_a_stored_balance_writes_nothing(store: &dyn Store) {
+        seed_merchant(store);
+        let payment = |id: &str, amount_minor: i64| {
+            LedgerTransactionBuilder::new()
+                .transfer(AccountKind::External, AccountKind::Pending, ngn(), amount_minor)
+                .transfer(AccountKind::Pending, AccountKind::Available, ngn(), amount_minor)
+                .finish(id.into(), "pi_1", "test")
+        };
+        let mut session = store.begin_write().unwrap();
+        session.post_ledger_transaction(&scope(Mode::Test), &payment("ltx_1", i64::MAX), 0).unwrap();
+        let fee = LedgerTransactionBuilder::new().transfer(AccountKind::External, AccountKind::Fees, ngn(), 2).finish(
+            "ltx_2".into(),
+            "pi_2",
+            "test",
+        );
+        let error = session.post_ledger_transaction(&scope(Mode::Test), &fee, 0).unwrap_err();
+        assert!(matches!(error, StoreError::BalanceOverflow(_)), "{error}");
+        assert!(error.to_string().contains("external"), "{error}");
+        session.commit().unwrap();
+        let read = store.begin_read().unwrap();
+        let balances = read.balances(&scope(Mode::Test), &[ngn()]).unwrap();
+        assert_eq!(balances.get(AccountKind::External, ngn()), -i64::MAX, "system accounts are loaded too");
+        assert_eq!(balances.get(AccountKind::Available, ngn()), i64::MAX);
+        let report = read.verify_ledger().unwrap();
+        assert!(report.is_sound(), "{report:?}");
+        assert_eq!((report.transaction_count, report.posting_count), (1, 4), "the refused transaction left nothing");
     }
 
     pub fn a_rolled_back_savepoint_and_an_uncommitted_session_leave_nothing(store: &dyn Store) {
@@ -312,6 +342,11 @@ macro_rules! store_tests {
             fn postings_update_balances_and_verify_sound() {
                 let (_guard, store) = super::$open();
                 bodies::postings_update_balances_and_verify_sound(&*store);
+            }
+            #[test]
+            fn a_posting_that_would_overflow_a_stored_balance_writes_nothing() {
+                let (_guard, store) = super::$open();
+                bodies::a_posting_that_would_overflow_a_stored_balance_writes_nothing(&*store);
             }
             #[test]
             fn a_rolled_back_savepoint_and_an_uncommitted_session_leave_nothing() {
