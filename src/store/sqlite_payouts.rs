@@ -138,6 +138,17 @@ pub fn list_payouts(
     )
 }
 
+/// `SUM(amount_minor)` that cannot overflow: SQLite's SUM fails past i64, and payouts that
+/// cycle through a balance can add up to more than i64 in a day. Summing the high and low 20 bits
+/// apart keeps each partial sum far inside i64 (2^30 maximal payouts would be needed); the
+/// total is joined in 128 bits and saturates, which no limit (at most 2^53) can miss.
+const SPLIT_SUM_SQL: &str = "COALESCE(SUM(amount_minor >> 20), 0), COALESCE(SUM(amount_minor & 1048575), 0)";
+
+fn joined_sum(high_minor: i64, low_minor: i64) -> i64 {
+    let total = (i128::from(high_minor) << 20) + i128::from(low_minor);
+    i64::try_from(total).unwrap_or(i64::MAX)
+}
+
 /// The owner's keys in a scope, for the queries below.
 const OWNER_KEYS_SQL: &str = "SELECT id FROM api_keys WHERE merchant_id = ?1 AND mode = ?2 AND owner_skeleton = ?3";
 
@@ -150,11 +161,11 @@ pub fn owner_payout_spend_since(
     amount_range_minor: std::ops::Range<i64>,
 ) -> StoreResult<(u32, i64)> {
     let sql = format!(
-        "SELECT COUNT(*), COALESCE(SUM(amount_minor), 0) FROM payouts WHERE created_by_key_id IN ({OWNER_KEYS_SQL}) \
+        "SELECT COUNT(*), {SPLIT_SUM_SQL} FROM payouts WHERE created_by_key_id IN ({OWNER_KEYS_SQL}) \
          AND asset = ?4 AND created_at_ms >= ?5 AND status NOT IN ('failed', 'canceled') \
          AND amount_minor >= ?6 AND amount_minor < ?7"
     );
-    let (count, total): (i64, i64) = connection.prepare_cached(&sql)?.query_row(
+    let (count, high_minor, low_minor): (i64, i64, i64) = connection.prepare_cached(&sql)?.query_row(
         params![
             scope.merchant_id,
             scope.mode.code(),
@@ -164,9 +175,9 @@ pub fn owner_payout_spend_since(
             amount_range_minor.start,
             amount_range_minor.end
         ],
-        |row| Ok((row.get(0)?, row.get(1)?)),
+        |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
     )?;
-    Ok((u32::try_from(count).unwrap_or(u32::MAX), total))
+    Ok((u32::try_from(count).unwrap_or(u32::MAX), joined_sum(high_minor, low_minor)))
 }
 
 pub fn merchant_payout_spend_since(
@@ -175,13 +186,16 @@ pub fn merchant_payout_spend_since(
     asset: AssetRef,
     since_ms: i64,
 ) -> StoreResult<i64> {
-    let total: i64 = connection
-        .prepare_cached(
-            "SELECT COALESCE(SUM(amount_minor), 0) FROM payouts WHERE merchant_id = ?1 AND mode = ?2 AND asset = ?3 \
-             AND created_at_ms >= ?4 AND status NOT IN ('failed', 'canceled')",
-        )?
-        .query_row(params![scope.merchant_id, scope.mode.code(), asset.code, since_ms], |row| row.get(0))?;
-    Ok(total)
+    let sql = format!(
+        "SELECT {SPLIT_SUM_SQL} FROM payouts WHERE merchant_id = ?1 AND mode = ?2 AND asset = ?3 \
+         AND created_at_ms >= ?4 AND status NOT IN ('failed', 'canceled')"
+    );
+    let (high_minor, low_minor): (i64, i64) = connection
+        .prepare_cached(&sql)?
+        .query_row(params![scope.merchant_id, scope.mode.code(), asset.code, since_ms], |row| {
+            Ok((row.get(0)?, row.get(1)?))
+        })?;
+    Ok(joined_sum(high_minor, low_minor))
 }
 
 pub fn owner_spend_limits(
@@ -273,4 +287,18 @@ pub fn set_spend_limit(connection: &Connection, key_id: &str, asset: AssetRef, l
         )?
         .execute(params![key_id, asset.code, limit.max_per_payout_minor, limit.max_per_day_minor])?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn split_sums_join_exactly_and_saturate() {
+        let amounts = [1_i64, (1 << 53) - 1, 1_048_575, 1_048_576, 123_456_789_012];
+        let high: i64 = amounts.iter().map(|a| a >> 20).sum();
+        let low: i64 = amounts.iter().map(|a| a & 1_048_575).sum();
+        assert_eq!(super::joined_sum(high, low), amounts.iter().sum::<i64>());
+        let maximal = (1_i64 << 53) - 1;
+        let count = 2_000_i64;
+        assert_eq!(super::joined_sum((maximal >> 20) * count, (maximal & 1_048_575) * count), i64::MAX);
+    }
 }
