@@ -16,6 +16,14 @@ pub const IDEMPOTENCY_KEY_MAX_CHARS: usize = 255;
 /// The window of a key's `max_per_day` spend limit: the rolling 24 hours before now.
 pub const SPEND_LIMIT_WINDOW_MS: i64 = 24 * 60 * 60 * 1000;
 
+/// Owner names of API keys: 1 to 100 characters after normalization.
+pub const OWNER_MAX_CHARS: usize = 100;
+
+/// A payout of at least this share of its currency's approval threshold (and below it) is "just
+/// under" the threshold; such payouts by one person that together reach the threshold within
+/// `SPEND_LIMIT_WINDOW_MS` wait for approval as a split payout (structuring).
+pub const STRUCTURING_BAND_PERCENT: u32 = 50;
+
 /// How long a payout waits for approval, unless configured otherwise.
 pub const APPROVAL_EXPIRY_DEFAULT_MS: i64 = 72 * 60 * 60 * 1000;
 
@@ -39,12 +47,60 @@ pub const OBJECT_ID_MAX_CHARS: usize = 64;
 /// Commands the writer commits together in one durable transaction (group commit).
 pub const GROUP_COMMIT_MAX_COMMANDS: usize = 512;
 
-/// How often the test-mode simulator looks for payments that are due.
+/// How often the scheduler looks for due work: approval expiries, and in test mode the
+/// simulated rails.
 pub const SIMULATOR_TICK_MS: u64 = 200;
 
-/// HTTP request bodies: at most 1 MiB, with or without `Content-Length` (413 beyond). A JSON-RPC
-/// request of harepay is a few KiB; the seeds say 1 MB.
-pub const HTTP_BODY_MAX_BYTES: usize = 1024 * 1024;
+/// One JSON-RPC message: a stdio line or an HTTP request body (with or without `Content-Length`;
+/// 413 beyond). A larger one is refused without being read into memory. A request of harepay is a
+/// few KiB; the seeds say 1 MB.
+pub const JSON_RPC_MESSAGE_MAX_BYTES: usize = 1 << 20;
+
+/// Messages waiting between the stdio reader, the server and the stdout writer. Beyond this the
+/// reader stops reading stdin, so a client that floods requests or never reads its answers makes
+/// the server hold no more.
+pub const STDIO_QUEUE_MAX_MESSAGES: usize = 64;
+
+/// At exit, how long the stdio writer may take to write answers already queued.
+pub const STDIO_EXIT_FLUSH_MS: u64 = 5_000;
+
+/// How long a human's answer to a `--confirm=elicit` question stays usable (the sealed
+/// `requestState` of protocol 2026-07-28), unless configured otherwise, and the most it may be
+/// configured to: an answer is a decision about one write now, not a standing permission.
+pub const CONFIRMATION_EXPIRY_DEFAULT_MS: i64 = 10 * 60 * 1000;
+pub const CONFIRMATION_EXPIRY_MAX_MS: i64 = 60 * 60 * 1000;
+
+/// Answers used within their expiry that the server remembers, to refuse a second use. When this
+/// many are remembered, a new answer is refused (`confirmation_unavailable`) rather than the
+/// memory grown; entries leave as their answers expire.
+pub const CONFIRMATION_USED_NONCES_MAX: usize = 100_000;
+
+/// Tries of one failing scheduled step (an expiry, a simulated settlement or payout step), the
+/// first included, before it is parked: no longer picked, with an audit record and an event.
+pub const SCHEDULER_STEP_MAX_ATTEMPTS: u32 = 8;
+
+/// The wait before the second try of a failed scheduled step; it doubles with each failure.
+pub const SCHEDULER_RETRY_BACKOFF_BASE_MS: i64 = 1_000;
+
+/// The longest wait between two tries of a failed scheduled step.
+pub const SCHEDULER_RETRY_BACKOFF_MAX_MS: i64 = 5 * 60 * 1000;
+
+/// Approval expiries one scheduler tick runs, in their own transaction, before any test-mode work.
+pub const SCHEDULER_EXPIRY_BATCH_MAX_STEPS: u32 = 200;
+
+/// Simulated payment settlements, and separately simulated payout steps, one tick runs. Each
+/// batch takes merchants in turns, so a merchant alone gets all of it and many share it fairly.
+pub const SCHEDULER_TEST_RAIL_BATCH_MAX_STEPS: u32 = 100;
+
+/// A scheduler warning of one kind is logged at most once per this interval; the next line
+/// says how many were suppressed.
+pub const SCHEDULER_LOG_INTERVAL_MS: i64 = 10_000;
+
+/// Parked steps `harepay verify` lists one by one; beyond this it gives the count.
+pub const SCHEDULER_PARKED_STEPS_LISTED_MAX: u32 = 100;
+
+/// What a retry record, its audit record and its event keep of a step's error.
+pub const SCHEDULER_ERROR_DETAIL_MAX_CHARS: usize = 300;
 
 /// How long a connection may take to send a complete request head. hyper starts this clock
 /// whenever a connection waits for a request, so it is also the keep-alive idle timeout: a

@@ -8,6 +8,7 @@ use harepay::app::App;
 use harepay::app::keys::{AdminCommand, NewApiKey, generate_secret_key, last4, sha256_hex};
 use harepay::engine::payment::PaymentRules;
 use harepay::engine::principal::{Mode, Role};
+use harepay::engine::retry::RetryPolicy;
 use harepay::mcp::{Credentials, HarepayServer, ServerOptions, Toolset};
 use harepay::rate_limit::RateLimitSetting;
 
@@ -44,7 +45,8 @@ enum CliCommand {
     /// Decide payouts awaiting approval from the command line, as the approver named by the key.
     #[command(subcommand)]
     Payouts(PayoutsCommand),
-    /// Check the ledger: postings sum to zero per asset, no negative merchant balance.
+    /// Check the ledger (postings sum to zero per asset, no negative merchant balance) and list
+    /// scheduled steps parked after failing every try.
     Verify,
     /// Measure durable commits, confirmed payouts/s (1 and 64 submitters) and stdio round trips.
     Bench {
@@ -134,6 +136,9 @@ struct ToolsArgs {
     /// human confirms each write in the client, through MCP elicitation).
     #[arg(long, env = "HAREPAY_CONFIRM", default_value = "argument")]
     confirm: String,
+    /// With --confirm=elicit on protocol 2026-07-28: how long a human's answer stays usable.
+    #[arg(long, env = "HAREPAY_CONFIRMATION_EXPIRY_MS", default_value_t = harepay::limits::CONFIRMATION_EXPIRY_DEFAULT_MS)]
+    confirmation_expiry_ms: i64,
     /// Requests (HTTP) or tool calls (stdio) per key, e.g. 100/s,burst=1000, or off.
     #[arg(long, env = "HAREPAY_RATE_LIMIT_PER_KEY", default_value_t = RateLimitSetting::new(harepay::limits::RATE_LIMIT_PER_KEY_PER_SECOND, harepay::limits::RATE_LIMIT_PER_KEY_BURST))]
     rate_limit_per_key: RateLimitSetting,
@@ -154,9 +159,18 @@ struct RulesArgs {
     /// Payout approval thresholds in minor units, e.g. "NGN=50000000,USD=500000".
     #[arg(long, env = "HAREPAY_APPROVAL_THRESHOLDS", global = true)]
     approval_thresholds: Option<String>,
+    /// The most a merchant may pay out per currency in a rolling day, all keys together, in
+    /// minor units, e.g. "NGN=500000000,USD=5000000" (default: no merchant-wide limit).
+    #[arg(long, env = "HAREPAY_MERCHANT_DAILY_PAYOUT_LIMITS", global = true)]
+    merchant_daily_payout_limits: Option<String>,
     /// How long a payout waits for approval before it expires and its funds are released.
     #[arg(long, env = "HAREPAY_APPROVAL_EXPIRY_MS", default_value_t = harepay::limits::APPROVAL_EXPIRY_DEFAULT_MS, global = true)]
     approval_expiry_ms: i64,
+    /// Retries of a failing scheduled step (expiry, simulated settlement or payout step), e.g.
+    /// "attempts=8,base_ms=1000,max_ms=300000": tries before it is parked, the first wait and
+    /// the longest (the wait doubles after each failure).
+    #[arg(long, env = "HAREPAY_SCHEDULER_RETRY", global = true)]
+    scheduler_retry: Option<String>,
 }
 
 #[derive(Subcommand)]
@@ -247,11 +261,21 @@ impl ToolsArgs {
         }
         let confirm_mode = harepay::mcp::confirmation::ConfirmMode::parse(&self.confirm)
             .ok_or_else(|| anyhow::anyhow!("--confirm must be argument or elicit"))?;
+        let expiry_max_ms = harepay::limits::CONFIRMATION_EXPIRY_MAX_MS;
+        if !(1..=expiry_max_ms).contains(&self.confirmation_expiry_ms) {
+            anyhow::bail!("--confirmation-expiry-ms must be from 1 to {expiry_max_ms}");
+        }
         let key_rate_limiter = self
             .rate_limit_per_key
             .limit()
             .map(|limit| std::sync::Arc::new(harepay::rate_limit::KeyRateLimiter::new(limit)));
-        Ok(ServerOptions { read_only: self.read_only, toolsets, confirm_mode, key_rate_limiter })
+        Ok(ServerOptions {
+            read_only: self.read_only,
+            toolsets,
+            confirm_mode,
+            confirmation_expiry_ms: self.confirmation_expiry_ms,
+            key_rate_limiter,
+        })
     }
 }
 
@@ -347,11 +371,27 @@ impl RulesArgs {
                 .parse_thresholds(thresholds)
                 .map_err(|e| anyhow::anyhow!("HAREPAY_APPROVAL_THRESHOLDS: {e}"))?;
         }
+        if let Some(limits) = &self.merchant_daily_payout_limits {
+            rules
+                .approvals
+                .parse_merchant_daily_limits(limits)
+                .map_err(|e| anyhow::anyhow!("HAREPAY_MERCHANT_DAILY_PAYOUT_LIMITS: {e}"))?;
+        }
         if self.approval_expiry_ms < 1 {
             anyhow::bail!("--approval-expiry-ms must be at least 1");
         }
         rules.approvals.expiry_ms = self.approval_expiry_ms;
         Ok(rules)
+    }
+}
+
+impl RulesArgs {
+    fn to_retry_policy(&self) -> anyhow::Result<RetryPolicy> {
+        let mut policy = RetryPolicy::default();
+        if let Some(text) = &self.scheduler_retry {
+            policy.parse_overrides(text).map_err(|e| anyhow::anyhow!("HAREPAY_SCHEDULER_RETRY: {e}"))?;
+        }
+        Ok(policy)
     }
 }
 
@@ -436,7 +476,7 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
                 anyhow::anyhow!("the secret key is unknown or revoked in {}; refusing to start", database.display())
             })?;
             tracing::info!(merchant = %principal.scope.merchant_id, mode = principal.scope.mode.code(), role = principal.role.code(), "serving MCP on stdio");
-            harepay::app::spawn_scheduler(app.clone());
+            harepay::app::scheduler::spawn_scheduler(app.clone(), cli.rules.to_retry_policy()?);
             let server = HarepayServer::new(app, Credentials::Fixed(secret_key.into()), options);
             harepay::transport::stdio::serve(server).await?;
             Ok(std::process::ExitCode::SUCCESS)
@@ -454,7 +494,7 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
                     create_key_command(&database)
                 );
             }
-            harepay::app::spawn_scheduler(app.clone());
+            harepay::app::scheduler::spawn_scheduler(app.clone(), cli.rules.to_retry_policy()?);
             harepay::transport::http::serve(app, options, args.to_settings()).await?;
             Ok(std::process::ExitCode::SUCCESS)
         }
@@ -490,20 +530,15 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
                 report.posting_count,
                 database.display()
             );
-            for (transaction, asset, sum) in &report.unbalanced_transactions {
-                println!("UNBALANCED transaction {transaction}: {asset} sums to {sum}");
+            for problem in report.problems() {
+                println!("PROBLEM: {problem}");
             }
-            for (asset, sum) in &report.unbalanced_assets {
-                println!("UNBALANCED asset {asset}: postings sum to {sum}");
-            }
-            for (merchant, mode, account, asset, balance) in &report.negative_balances {
-                println!("NEGATIVE {merchant} {mode} {account} {asset}: {balance}");
-            }
-            for (merchant, mode, account, asset) in &report.balance_mismatches {
-                println!("MISMATCH {merchant} {mode} {account} {asset}: stored balance differs from postings");
-            }
+            print_parked_steps(&app).await?;
             if report.is_sound() {
-                println!("ok: every asset's postings sum to zero and no merchant balance is negative");
+                println!(
+                    "ok: every transaction and asset sums to zero, every balance equals its postings, \
+                     no merchant balance is negative and every amount is an integer"
+                );
                 Ok(std::process::ExitCode::SUCCESS)
             } else {
                 Ok(std::process::ExitCode::from(1))
@@ -522,6 +557,28 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
             Ok(if problems.is_empty() { std::process::ExitCode::SUCCESS } else { std::process::ExitCode::from(1) })
         }
     }
+}
+
+/// Scheduled steps that failed every try wait for an operator; they are not a ledger fault, so
+/// they do not change the exit code.
+async fn print_parked_steps(app: &App) -> anyhow::Result<()> {
+    let shown = harepay::limits::SCHEDULER_PARKED_STEPS_LISTED_MAX;
+    let (parked, count) = app.parked_steps(shown).await?;
+    for step in &parked {
+        println!(
+            "PARKED {} of {} ({} {}) after {} tries: {}",
+            step.step.code(),
+            step.object_id,
+            step.scope.merchant_id,
+            step.scope.mode.code(),
+            step.attempts,
+            step.last_error
+        );
+    }
+    if count > i64::from(shown) {
+        println!("… and {} more parked steps", count - i64::from(shown));
+    }
+    Ok(())
 }
 
 async fn run_payouts(app: &App, command: PayoutsCommand) -> anyhow::Result<std::process::ExitCode> {

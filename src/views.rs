@@ -167,11 +167,14 @@ pub enum DestinationView {
     CryptoWallet { address: String, network: String },
 }
 
-/// The maker-checker side of a payout at or above its approval threshold.
+/// The maker-checker side of a payout that waits for a second person.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct ApprovalView {
-    /// The threshold this payout met.
+    /// The threshold this payout met, alone or with the parts it was split from.
     pub threshold: MoneyView,
+    /// Why it waits: "threshold" (at or above it) or "structuring" (just under it, and with the
+    /// same person's other payouts just under it in 24 hours it reaches it; see the audit log).
+    pub trigger: String,
     /// When the approval lapses and the funds are released, Unix milliseconds.
     pub expires_at_ms: i64,
     /// null while waiting; then approved, rejected or expired.
@@ -194,7 +197,7 @@ pub struct PayoutView {
     pub destination: DestinationView,
     /// pending_approval, pending, processing, paid, failed or canceled.
     pub status: String,
-    /// True when the payout met its currency's threshold and needs a second person's approval.
+    /// True when the payout needs a second person's approval (see approval.trigger).
     pub approval_required: bool,
     pub approval: Option<ApprovalView>,
     /// The key that created the payout, and its owner.
@@ -232,6 +235,7 @@ impl PayoutView {
             approval_required: payout.approval.is_some(),
             approval: payout.approval.as_ref().map(|approval| ApprovalView {
                 threshold: MoneyView::new(asset, approval.threshold_minor),
+                trigger: approval.trigger.code().to_owned(),
                 expires_at_ms: approval.expires_at_ms,
                 decision: approval.decision.map(|decision| decision.code().to_owned()),
                 decided_by: approval.decided_by_owner.clone(),
@@ -249,4 +253,24 @@ impl PayoutView {
             updated_at_ms: payout.updated_at_ms,
         }
     }
+}
+
+/// The payload of a `scheduler.step_parked` event: a step harepay runs by itself (an approval
+/// expiry, a simulated settlement or payout step) failed on every try and is not tried again
+/// until an operator acts.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct ParkedStepView {
+    /// Always "scheduled_step".
+    pub object: String,
+    /// The payment or payout the step acts on.
+    pub object_id: String,
+    /// expire_approval, settle_test_payment or advance_test_payout.
+    pub step: String,
+    /// Tries made, all failed.
+    pub attempts: u32,
+    /// The error type of the last try.
+    pub error_type: String,
+    /// The message of the last try's error (bounded).
+    pub last_error: String,
+    pub parked_at_ms: i64,
 }

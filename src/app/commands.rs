@@ -4,13 +4,16 @@
 
 use crate::app::UuidIds;
 use crate::app::error::AppError;
+use crate::app::scheduler::{ScheduledWork, ScheduledWorkReport};
 use crate::engine::IdSource;
 use crate::engine::error::EngineError;
+use crate::engine::identity::owner_skeleton;
 use crate::engine::ledger::{AccountKind, Balances, LedgerTransaction};
 use crate::engine::money::AssetRef;
 use crate::engine::payment::{self, NewPaymentIntent, PaymentIntent, PaymentRules, PaymentStatus};
-use crate::engine::payout::{self, NewPayout, Payout, PayoutStatus, SpendSoFar};
+use crate::engine::payout::{self, NewPayout, Payout, PayoutStatus, SpendLimit, SpendSoFar};
 use crate::engine::principal::{Principal, Role, Scope};
+use crate::engine::retry::RetryPolicy;
 use crate::store::{AuditRecord, EventRecord, IdempotencyRecord, StoreWrite};
 use crate::views::{PaymentIntentView, PayoutView, RefundResultView, RefundView};
 
@@ -72,10 +75,10 @@ pub enum WriteRequest {
         error_type: String,
         message: String,
     },
-    /// The scheduler's tick: expire lapsed approvals (every mode) and, in test mode, let the
-    /// simulated rails settle payments and move payouts on.
-    RunScheduledWork {
-        limit: u32,
+    /// One batch of the scheduler's work (see `scheduler`).
+    Scheduled {
+        work: ScheduledWork,
+        policy: RetryPolicy,
     },
     /// Key management and first-start set-up (`harepay keys …`).
     Admin(crate::app::keys::AdminCommand),
@@ -108,6 +111,8 @@ pub enum WriteOutcome {
     Done {
         detail: String,
     },
+    /// What a scheduler batch did, and which of its steps failed.
+    Scheduled(ScheduledWorkReport),
 }
 
 /// What a command changed, for the caller and the audit log.
@@ -115,6 +120,8 @@ struct Applied {
     response_json: String,
     object_id: String,
     touched_assets: Vec<AssetRef>,
+    /// What a checker reading the audit log should notice (e.g. a payout held as structuring).
+    audit_note: Option<String>,
 }
 
 pub(crate) fn apply_job(
@@ -132,7 +139,9 @@ pub(crate) fn apply_job(
             session.append_audit(&record)?;
             Ok(WriteOutcome::Done { detail: "refusal recorded".to_owned() })
         }
-        WriteRequest::RunScheduledWork { limit } => run_scheduled_work(session, rules, ids, now_ms, limit),
+        WriteRequest::Scheduled { work, policy } => {
+            crate::app::scheduler::run_scheduled_work(session, rules, ids, now_ms, work, &policy)
+        }
         WriteRequest::Admin(command) => crate::app::keys::apply_admin(session, ids, now_ms, command),
     }
 }
@@ -148,6 +157,7 @@ fn apply_tool_write(
     let idempotency_key = write.idempotency.as_ref().map(|idempotency| idempotency.key.clone());
     session.savepoint()?;
     let result = decide_and_save(session, rules, ids, now_ms, &write);
+    let mut audit_note = None;
     let (outcome, audit_outcome, object_id) = match result {
         Ok(Decided::Replay(record)) => {
             session.release_savepoint()?;
@@ -155,6 +165,7 @@ fn apply_tool_write(
             (Ok(WriteOutcome::Replayed { response_json: record.response_json }), "replayed", object_id)
         }
         Ok(Decided::Applied(applied)) if !write.confirm => {
+            audit_note = applied.audit_note.clone();
             let after = session.balances(&scope, &applied.touched_assets)?;
             session.rollback_to_savepoint()?;
             let before = session.balances(&scope, &applied.touched_assets)?;
@@ -162,6 +173,7 @@ fn apply_tool_write(
             (Ok(WriteOutcome::Preview { response_json: applied.response_json, balance_changes }), "previewed", None)
         }
         Ok(Decided::Applied(applied)) => {
+            audit_note = applied.audit_note.clone();
             if let Some(idempotency) = &write.idempotency {
                 session.insert_idempotency(&IdempotencyRecord {
                     scope: scope.clone(),
@@ -183,7 +195,10 @@ fn apply_tool_write(
     };
     let (error_type, detail) = match &outcome {
         Err(error) => (Some(error.code()), error.to_string()),
-        Ok(_) => (None, describe(&write.command)),
+        Ok(_) => match audit_note {
+            Some(note) => (None, format!("{}; {note}", describe(&write.command))),
+            None => (None, describe(&write.command)),
+        },
     };
     let record = audit_record(
         ids,
@@ -244,7 +259,12 @@ fn decide_and_save(
             let response_json = serde_json::to_string(&result).expect("views serialize");
             let payload = serde_json::to_string(&result.refund).expect("views serialize");
             emit_event(session, ids, scope, "charge.refunded", &refund.id, payload, now_ms)?;
-            Applied { response_json, object_id: refund.id.clone(), touched_assets: vec![payment.credit_asset()] }
+            Applied {
+                response_json,
+                object_id: refund.id.clone(),
+                touched_assets: vec![payment.credit_asset()],
+                audit_note: None,
+            }
         }
         Command::CancelPaymentIntent { payment_intent_id } => {
             let payment = load_payment(session, scope, payment_intent_id)?;
@@ -267,19 +287,7 @@ fn decide_and_save(
         Command::CreatePayout(request) => {
             let asset = request.amount.asset;
             let actor = &write.actor;
-            let limit = session.spend_limit(&actor.key_id, asset)?;
-            // What the key spent only matters against a daily limit; without one, skip the
-            // look-back (it reads every payout the key made in the last day).
-            let spent = match limit.max_per_day_minor {
-                Some(_) => SpendSoFar {
-                    last_24h_minor: session.payout_spend_since(
-                        &actor.key_id,
-                        asset,
-                        now_ms - crate::limits::SPEND_LIMIT_WINDOW_MS,
-                    )?,
-                },
-                None => SpendSoFar::default(),
-            };
+            let (limit, spent) = load_payout_history(session, rules, actor, request.amount, now_ms)?;
             let mut balances = session.balances(scope, &[asset])?;
             let created = payout::create_payout(
                 actor,
@@ -295,7 +303,8 @@ fn decide_and_save(
             session.insert_payout(&created.payout)?;
             session.post_ledger_transaction(scope, &created.reservation, now_ms)?;
             // The events carry the payout exactly as the caller gets it: serialize it once.
-            let applied = payout_applied(&created.payout);
+            let mut applied = payout_applied(&created.payout);
+            applied.audit_note = structuring_note(&created.payout, actor, spent);
             let payout_id = &created.payout.id;
             emit_event(session, ids, scope, "payout.created", payout_id, applied.response_json.clone(), now_ms)?;
             if created.approval_required {
@@ -341,15 +350,79 @@ fn decide_and_save(
     Ok(Decided::Applied(applied))
 }
 
+/// What the payout rules need to know about recent payouts, loading only what applies: a
+/// person's spend only under a daily limit, the merchant's only under a merchant limit, the
+/// person's payouts just under the threshold only when this one is too.
+fn load_payout_history(
+    session: &dyn StoreWrite,
+    rules: &PaymentRules,
+    actor: &Principal,
+    amount: crate::engine::money::Money,
+    now_ms: i64,
+) -> Result<(SpendLimit, SpendSoFar), AppError> {
+    let asset = amount.asset;
+    let scope = &actor.scope;
+    let owner_skeleton = owner_skeleton(&actor.owner);
+    let since_ms = now_ms - crate::limits::SPEND_LIMIT_WINDOW_MS;
+    let limit = session
+        .owner_spend_limits(scope, &owner_skeleton)?
+        .into_iter()
+        .find(|(limited_asset, _)| limited_asset.code == asset.code)
+        .map(|(_, limit)| limit)
+        .unwrap_or_default();
+    let mut spent = SpendSoFar::default();
+    if limit.max_per_day_minor.is_some() {
+        let (_, total_minor) =
+            session.owner_payout_spend_since(scope, &owner_skeleton, asset, since_ms, 1..i64::MAX)?;
+        spent.owner_last_24h_minor = total_minor;
+    }
+    if rules.approvals.merchant_max_per_day_minor(asset).is_some() {
+        spent.merchant_last_24h_minor = session.merchant_payout_spend_since(scope, asset, since_ms)?;
+    }
+    if let Some(threshold_minor) = rules.approvals.threshold_minor(asset)
+        && rules.approvals.is_just_under_threshold(amount)
+    {
+        let band_floor_minor =
+            i64::try_from(i128::from(threshold_minor) * i128::from(crate::limits::STRUCTURING_BAND_PERCENT) / 100)
+                .unwrap_or(threshold_minor);
+        let (count, total_minor) = session.owner_payout_spend_since(
+            scope,
+            &owner_skeleton,
+            asset,
+            since_ms,
+            band_floor_minor..threshold_minor,
+        )?;
+        spent.owner_just_under_count = count;
+        spent.owner_just_under_minor = total_minor;
+    }
+    Ok((limit, spent))
+}
+
+/// The audit log's words for a payout held because it completes a split just under the
+/// threshold, so that the checker sees the parts, not only this one.
+fn structuring_note(payout: &Payout, actor: &Principal, spent: SpendSoFar) -> Option<String> {
+    let approval = payout.approval.as_ref().filter(|a| a.trigger == payout::ApprovalTrigger::Structuring)?;
+    let asset = payout.amount.asset;
+    let total_minor = spent.owner_just_under_minor.saturating_add(payout.amount.amount_minor);
+    Some(format!(
+        "structuring suspected: {} payouts just under the {} approval threshold by {} in 24 hours total {}; this one waits for approval",
+        spent.owner_just_under_count.saturating_add(1),
+        asset.display(approval.threshold_minor),
+        actor.owner,
+        asset.display(total_minor)
+    ))
+}
+
 fn payout_applied(payout: &Payout) -> Applied {
     Applied {
         response_json: serde_json::to_string(&PayoutView::from_engine(payout)).expect("views serialize"),
         object_id: payout.id.clone(),
         touched_assets: vec![payout.amount.asset],
+        audit_note: None,
     }
 }
 
-fn load_payout(session: &dyn StoreWrite, scope: &Scope, id: &str) -> Result<Payout, AppError> {
+pub(crate) fn load_payout(session: &dyn StoreWrite, scope: &Scope, id: &str) -> Result<Payout, AppError> {
     session.get_payout(scope, id)?.ok_or_else(|| EngineError::NotFound { object: "payout", id: id.to_owned() }.into())
 }
 
@@ -369,17 +442,18 @@ fn payment_applied(payment: &PaymentIntent) -> Applied {
         response_json: serde_json::to_string(&PaymentIntentView::from_engine(payment)).expect("views serialize"),
         object_id: payment.id.clone(),
         touched_assets: vec![payment.credit_asset()],
+        audit_note: None,
     }
 }
 
-fn load_payment(session: &dyn StoreWrite, scope: &Scope, id: &str) -> Result<PaymentIntent, AppError> {
+pub(crate) fn load_payment(session: &dyn StoreWrite, scope: &Scope, id: &str) -> Result<PaymentIntent, AppError> {
     session
         .get_payment(scope, id)?
         .ok_or_else(|| EngineError::NotFound { object: "payment_intent", id: id.to_owned() }.into())
 }
 
 /// Takes a payment all the way to `succeeded`, through `processing` when it is still waiting.
-fn settle_payment(
+pub(crate) fn settle_payment(
     session: &mut dyn StoreWrite,
     ids: &mut UuidIds,
     payment: &PaymentIntent,
@@ -423,69 +497,29 @@ fn fail_payment(
     Ok(failed)
 }
 
-fn run_scheduled_work(
+/// Cancels a payout whose approval window closed unanswered and releases its funds.
+pub(crate) fn expire_approval(
     session: &mut dyn StoreWrite,
-    rules: &PaymentRules,
     ids: &mut UuidIds,
+    payout: &Payout,
     now_ms: i64,
-    limit: u32,
-) -> Result<WriteOutcome, AppError> {
-    let mut done = 0;
-    for payout in session.expired_approvals(now_ms, limit)? {
-        done += isolated(session, &payout.id, |session| {
-            let mut balances = session.balances(&payout.scope, &[payout.amount.asset])?;
-            let (expired, release) = payout::expire_approval(&payout, &mut balances, ids, now_ms)?;
-            session.update_payout(&expired)?;
-            session.post_ledger_transaction(&payout.scope, &release, now_ms)?;
-            let detail = format!(
-                "expired {}: nobody approved or rejected it in time; {} released",
-                expired.id,
-                expired.amount.display()
-            );
-            session.append_audit(&system_audit_record(
-                ids,
-                &expired.scope,
-                "expire_approval",
-                &expired.id,
-                detail,
-                now_ms,
-            ))?;
-            emit_payout_event(session, ids, &expired, "payout.expired", now_ms)
-        })?;
-    }
-    for payment in session.due_test_payments(now_ms, limit)? {
-        done += isolated(session, &payment.id, |session| settle_payment(session, ids, &payment, now_ms).map(|_| ()))?;
-    }
-    for payout in session.due_test_payouts(now_ms, limit)? {
-        done += isolated(session, &payout.id, |session| advance_test_payout(session, rules, ids, &payout, now_ms))?;
-    }
-    Ok(WriteOutcome::Done { detail: format!("{done} scheduled steps") })
-}
-
-/// Runs one scheduled step in its own savepoint: a step that fails is logged and left for the
-/// next tick, without undoing the others.
-fn isolated(
-    session: &mut dyn StoreWrite,
-    object_id: &str,
-    step: impl FnOnce(&mut dyn StoreWrite) -> Result<(), AppError>,
-) -> Result<u32, AppError> {
-    session.savepoint()?;
-    match step(session) {
-        Ok(()) => {
-            session.release_savepoint()?;
-            Ok(1)
-        }
-        Err(error) => {
-            session.rollback_to_savepoint()?;
-            tracing::warn!(object = %object_id, %error, "a scheduled step failed; it will be retried");
-            Ok(0)
-        }
-    }
+) -> Result<(), AppError> {
+    let mut balances = session.balances(&payout.scope, &[payout.amount.asset])?;
+    let (expired, release) = payout::expire_approval(payout, &mut balances, ids, now_ms)?;
+    session.update_payout(&expired)?;
+    session.post_ledger_transaction(&payout.scope, &release, now_ms)?;
+    let detail = format!(
+        "expired {}: nobody approved or rejected it in time; {} released",
+        expired.id,
+        expired.amount.display()
+    );
+    session.append_audit(&system_audit_record(ids, &expired.scope, "expire_approval", &expired.id, detail, now_ms))?;
+    emit_payout_event(session, ids, &expired, "payout.expired", now_ms)
 }
 
 /// The simulated payout rail: pending → processing → paid (or failed for the test account
 /// 0000000000), one step each time the payout falls due.
-fn advance_test_payout(
+pub(crate) fn advance_test_payout(
     session: &mut dyn StoreWrite,
     rules: &PaymentRules,
     ids: &mut UuidIds,
@@ -495,8 +529,7 @@ fn advance_test_payout(
     let scope = &current.scope;
     match current.status {
         PayoutStatus::Pending => {
-            let next_step_at_ms =
-                rules.test_auto_settle_after_ms.map(|after_ms| now_ms.saturating_add(after_ms as i64));
+            let next_step_at_ms = rules.test_auto_settle_after_ms.map(|after_ms| payment::later_ms(now_ms, after_ms));
             let processing = payout::mark_payout_processing(current, now_ms, next_step_at_ms)?;
             session.update_payout(&processing)?;
             emit_payout_event(session, ids, &processing, "payout.processing", now_ms)
@@ -549,7 +582,7 @@ fn emit_payment_event(
     emit_event(session, ids, &payment.scope, event_type, &payment.id, payload, now_ms)
 }
 
-fn emit_event(
+pub(crate) fn emit_event(
     session: &mut dyn StoreWrite,
     ids: &mut UuidIds,
     scope: &Scope,

@@ -140,6 +140,8 @@ pub(crate) fn apply_admin(
             Ok(WriteOutcome::Done { detail: "created".to_owned() })
         }
         AdminCommand::CreateKey(new_key) => {
+            let owner = crate::engine::identity::normalize_owner_name(&new_key.owner)
+                .map_err(|error| AppError::invalid("owner", error.to_string()))?;
             let merchant_id = match (&new_key.merchant_id, &new_key.new_merchant_name) {
                 (Some(merchant_id), _) => {
                     if !session.merchant_exists(merchant_id)? {
@@ -165,7 +167,7 @@ pub(crate) fn apply_admin(
                 merchant_name: String::new(),
                 mode: new_key.mode,
                 role: new_key.role,
-                owner: new_key.owner.clone(),
+                owner: owner.clone(),
                 key_sha256_hex: new_key.key_sha256_hex,
                 key_last4: new_key.key_last4.clone(),
                 created_at_ms: now_ms,
@@ -179,7 +181,7 @@ pub(crate) fn apply_admin(
                 "created {} key {key_id} (…{}) for {}{}",
                 new_key.role.code(),
                 new_key.key_last4,
-                new_key.owner,
+                owner,
                 if new_key.spend_limits.is_empty() { "" } else { " with spend limits" }
             );
             session.append_audit(&operator_audit(ids, scope, "keys.create", &key_id, detail, now_ms))?;

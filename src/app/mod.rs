@@ -5,6 +5,7 @@
 pub mod commands;
 pub mod error;
 pub mod keys;
+pub mod scheduler;
 mod writer;
 
 use std::collections::HashSet;
@@ -236,23 +237,6 @@ impl App {
         self.inner.clock.now_ms()
     }
 
-    /// The scheduler's tick: expires lapsed approvals and runs the test-mode simulator. A cheap
-    /// read first, so that an idle server does not queue empty writes.
-    pub async fn run_scheduled_work(&self) -> Result<(), AppError> {
-        let now_ms = self.now_ms();
-        let any_due = self
-            .read(move |store| {
-                Ok(!store.expired_approvals(now_ms, 1)?.is_empty()
-                    || !store.due_test_payments(now_ms, 1)?.is_empty()
-                    || !store.due_test_payouts(now_ms, 1)?.is_empty())
-            })
-            .await?;
-        if any_due {
-            self.submit(WriteRequest::RunScheduledWork { limit: 100 }).await?;
-        }
-        Ok(())
-    }
-
     pub async fn get_payment(
         &self,
         principal: &Principal,
@@ -327,17 +311,21 @@ impl App {
         .await
     }
 
-    /// The key's spend limits and what it spent in the last 24 hours, per currency with a limit.
+    /// The spend limits that bind this key, per currency with a limit: the strictest set on any
+    /// key of its owner, and what the owner spent through all their keys in the last 24 hours.
     pub async fn spend_limits(
         &self,
         principal: &Principal,
     ) -> Result<Vec<(AssetRef, crate::engine::payout::SpendLimit, i64)>, AppError> {
-        let key_id = principal.key_id.clone();
+        let scope = principal.scope.clone();
+        let owner_skeleton = crate::engine::identity::owner_skeleton(&principal.owner);
         let since_ms = self.now_ms() - crate::limits::SPEND_LIMIT_WINDOW_MS;
         self.read(move |store| {
             let mut limits = Vec::new();
-            for (asset, limit) in store.list_spend_limits(&key_id)? {
-                limits.push((asset, limit, store.payout_spend_since(&key_id, asset, since_ms)?));
+            for (asset, limit) in store.owner_spend_limits(&scope, &owner_skeleton)? {
+                let (_, spent_minor) =
+                    store.owner_payout_spend_since(&scope, &owner_skeleton, asset, since_ms, 1..i64::MAX)?;
+                limits.push((asset, limit, spent_minor));
             }
             Ok(limits)
         })
@@ -392,20 +380,4 @@ fn principal_of(record: ApiKeyRecord) -> Principal {
         role: record.role,
         owner: record.owner,
     }
-}
-
-/// The scheduler: expires lapsed approvals, and in test mode settles payments nobody acted on
-/// (like a payer who pays promptly) and moves payouts along the simulated rail. Runs until the
-/// process ends.
-pub fn spawn_scheduler(app: App) {
-    tokio::spawn(async move {
-        let mut tick = tokio::time::interval(std::time::Duration::from_millis(crate::limits::SIMULATOR_TICK_MS));
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            tick.tick().await;
-            if let Err(error) = app.run_scheduled_work().await {
-                tracing::warn!(%error, "scheduler tick failed");
-            }
-        }
-    });
 }

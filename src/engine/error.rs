@@ -3,6 +3,8 @@
 
 use thiserror::Error;
 
+use crate::engine::money::AssetRef;
+
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum EngineError {
     /// The request is malformed or breaks a rule; `param` names the offending field.
@@ -41,15 +43,29 @@ pub enum EngineError {
     #[error("amount arithmetic overflowed")]
     AmountOverflow,
 
+    /// A posting would take an account's balance, merchant or system, outside the i64 range a
+    /// balance is kept in. Nothing was changed.
+    #[error(
+        "the {account} balance in {currency} would overflow: it is {balance} and this would move {change}, \
+         beyond the {limit} any balance can hold in either direction; nothing was changed",
+        currency = .asset.code,
+        balance = .asset.display(*.balance_minor),
+        change = display_change(.asset, *.change_minor),
+        limit = .asset.display(i64::MAX)
+    )]
+    BalanceOverflow { account: &'static str, asset: AssetRef, balance_minor: i64, change_minor: i128 },
+
     /// The actor's role or identity does not allow the action (e.g. self-approval).
     #[error("{message}")]
     Forbidden { message: String },
 
     #[error(
-        "{limit} limit for {currency} is {limit_display}; {remaining_display} remains for this key (rolling 24 hours for max_per_day)"
+        "{limit} limit for {currency} is {limit_display} (for {applies_to}); {remaining_display} remains (daily limits count the rolling 24 hours)"
     )]
     LimitExceeded {
         limit: &'static str,
+        /// Whose spending the limit counts: the key's owner, or the whole merchant.
+        applies_to: &'static str,
         currency: &'static str,
         limit_display: String,
         remaining_minor: i64,
@@ -77,6 +93,7 @@ impl EngineError {
             EngineError::RefundExceedsRemaining { .. } => "refund_exceeds_remaining",
             EngineError::TestModeOnly { .. } => "test_mode_only",
             EngineError::AmountOverflow => "invalid_request",
+            EngineError::BalanceOverflow { .. } => "balance_overflow",
             EngineError::Forbidden { .. } => "forbidden",
             EngineError::LimitExceeded { .. } => "limit_exceeded",
             EngineError::ApprovalExpired { .. } => "approval_expired",
@@ -89,8 +106,17 @@ impl EngineError {
             EngineError::InvalidRequest { param, .. } => Some(param),
             EngineError::RefundExceedsRemaining { .. } => Some("amount"),
             EngineError::AmountOverflow => Some("amount"),
+            EngineError::BalanceOverflow { .. } => Some("amount"),
             EngineError::LimitExceeded { .. } => Some("amount"),
             _ => None,
         }
+    }
+}
+
+/// A net change for a message: in the asset's units when it fits an i64, as it usually does.
+fn display_change(asset: AssetRef, change_minor: i128) -> String {
+    match i64::try_from(change_minor) {
+        Ok(change_minor) => asset.display(change_minor),
+        Err(_) => format!("{change_minor} minor units"),
     }
 }

@@ -1,11 +1,12 @@
 //! Double-entry ledger. Every movement of money is one `LedgerTransaction` whose postings sum to
 //! zero for each asset. Merchant accounts (available, pending, reserved) may never go negative;
-//! the system accounts (external, fees, fx_clearing) balance them and may.
+//! the system accounts (external, fees, fx_clearing) balance them and may. No balance, merchant
+//! or system, may leave the i64 range: a transaction that would take one there is refused whole.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use crate::engine::error::EngineError;
-use crate::engine::money::{Asset, AssetRef, checked_add_minor};
+use crate::engine::money::{Asset, AssetRef};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum AccountKind {
@@ -120,7 +121,36 @@ impl LedgerTransactionBuilder {
     }
 }
 
-/// A merchant's balances for the assets a decision touches, loaded before deciding.
+/// What a transaction does to one account: the sum of its postings there, in i128 so that the
+/// sum itself cannot overflow.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NetChange {
+    pub account: AccountKind,
+    pub asset: AssetRef,
+    pub change_minor: i128,
+}
+
+/// The net change of every account the postings touch, ordered by account and asset. Summing
+/// first means a transaction that adds and takes from one account is judged by its result.
+pub fn net_changes(postings: &[Posting]) -> Vec<NetChange> {
+    let mut by_account: BTreeMap<(AccountKind, &'static str), NetChange> = BTreeMap::new();
+    for posting in postings {
+        by_account
+            .entry((posting.account, posting.asset.code))
+            .or_insert(NetChange { account: posting.account, asset: posting.asset, change_minor: 0 })
+            .change_minor += i128::from(posting.amount_minor);
+    }
+    by_account.into_values().collect()
+}
+
+/// The balance after a change, or `None` when it does not fit the i64 a balance is stored in.
+pub fn balance_after(before_minor: i64, change_minor: i128) -> Option<i64> {
+    i64::try_from(i128::from(before_minor).checked_add(change_minor)?).ok()
+}
+
+/// The balances of every account, merchant and system, for the assets a decision touches,
+/// loaded before deciding. An account not loaded reads as zero, so the loader must load all
+/// six kinds: a missing system account would let `apply` miss an overflow there.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Balances {
     by_account: BTreeMap<(AccountKind, &'static str), i64>,
@@ -128,7 +158,6 @@ pub struct Balances {
 
 impl Balances {
     pub fn set(&mut self, account: AccountKind, asset: AssetRef, amount_minor: i64) {
-        assert!(account.is_merchant_balance());
         self.by_account.insert((account, asset.code), amount_minor);
     }
 
@@ -136,41 +165,50 @@ impl Balances {
         self.by_account.get(&(account, asset.code)).copied().unwrap_or(0)
     }
 
+    /// Each asset that has a balance, once.
     pub fn assets(&self) -> impl Iterator<Item = AssetRef> + '_ {
-        let mut codes: Vec<&'static str> = self.by_account.keys().map(|(_, code)| *code).collect();
-        codes.dedup();
+        let codes: BTreeSet<&'static str> = self.by_account.keys().map(|(_, code)| *code).collect();
         codes.into_iter().map(Asset::from_stored_code)
     }
 
-    /// Checks that `transaction` keeps every merchant balance at or above zero, and applies it.
-    /// Nothing changes when it would not: the caller gets `insufficient_funds`.
+    /// Checks that `transaction` leaves every balance inside i64 and every merchant balance at
+    /// or above zero, and applies it. Nothing changes when it would not: the caller gets
+    /// `balance_overflow` or `insufficient_funds`.
     pub fn apply(&mut self, transaction: &LedgerTransaction) -> Result<(), EngineError> {
         transaction.assert_balanced();
+        let changes = net_changes(&transaction.postings);
         let mut next = self.by_account.clone();
-        for posting in transaction.postings.iter().filter(|p| p.account.is_merchant_balance()) {
-            let balance = next.entry((posting.account, posting.asset.code)).or_insert(0);
-            *balance = checked_add_minor(*balance, posting.amount_minor)?;
+        for change in &changes {
+            let before_minor = self.get(change.account, change.asset);
+            let after_minor =
+                balance_after(before_minor, change.change_minor).ok_or_else(|| EngineError::BalanceOverflow {
+                    account: change.account.code(),
+                    asset: change.asset,
+                    balance_minor: before_minor,
+                    change_minor: change.change_minor,
+                })?;
+            next.insert((change.account, change.asset.code), after_minor);
         }
-        for posting in transaction.postings.iter().filter(|p| p.account.is_merchant_balance()) {
-            let after_minor = next[&(posting.account, posting.asset.code)];
+        for change in changes.iter().filter(|change| change.account.is_merchant_balance()) {
+            let after_minor = next[&(change.account, change.asset.code)];
             if after_minor < 0 {
                 // Only `available` can be drawn down by a request; the other merchant accounts
                 // are drawn down only by amounts the engine itself put there.
                 assert_eq!(
-                    posting.account,
+                    change.account,
                     AccountKind::Available,
                     "{} would go negative in {}: the engine moved money it did not hold",
-                    posting.account.code(),
-                    posting.asset.code
+                    change.account.code(),
+                    change.asset.code
                 );
-                let available_minor = self.get(AccountKind::Available, posting.asset);
-                let requested_minor = available_minor - after_minor;
+                let available_minor = self.get(AccountKind::Available, change.asset);
+                let requested_minor = i64::try_from(-change.change_minor).unwrap_or(i64::MAX);
                 return Err(EngineError::InsufficientFunds {
-                    asset: posting.asset.code,
+                    asset: change.asset.code,
                     available_minor,
                     requested_minor,
-                    available_display: posting.asset.display(available_minor),
-                    requested_display: posting.asset.display(requested_minor),
+                    available_display: change.asset.display(available_minor),
+                    requested_display: change.asset.display(requested_minor),
                 });
             }
         }
@@ -224,5 +262,52 @@ mod tests {
             .finish("ltx_2".into(), "re_1", "test");
         balances.apply(&smaller).unwrap();
         assert_eq!(balances.get(AccountKind::Available, ngn()), 0);
+    }
+
+    #[test]
+    fn a_system_account_that_would_overflow_is_refused_whole() {
+        let mut balances = Balances::default();
+        balances.set(AccountKind::External, ngn(), i64::MIN + 10);
+        let payment = LedgerTransactionBuilder::new()
+            .transfer(AccountKind::External, AccountKind::Pending, ngn(), 11)
+            .finish("ltx_1".into(), "pi_1", "test");
+        let before = balances.clone();
+        let error = balances.apply(&payment).unwrap_err();
+        assert_eq!(error.code(), "balance_overflow");
+        assert_eq!(error.param(), Some("amount"));
+        let message = error.to_string();
+        assert!(message.contains("external") && message.contains("NGN"), "{message}");
+        assert_eq!(balances, before, "a refused transaction changes nothing, not even the pending leg");
+        let fitting = LedgerTransactionBuilder::new()
+            .transfer(AccountKind::External, AccountKind::Pending, ngn(), 10)
+            .finish("ltx_2".into(), "pi_1", "test");
+        balances.apply(&fitting).unwrap();
+        assert_eq!(balances.get(AccountKind::External, ngn()), i64::MIN);
+        assert_eq!(balances.get(AccountKind::Pending, ngn()), 10);
+    }
+
+    #[test]
+    fn a_merchant_account_that_would_overflow_is_refused_with_the_same_error() {
+        let mut balances = Balances::default();
+        balances.set(AccountKind::Available, ngn(), i64::MAX);
+        let fee_credit = LedgerTransactionBuilder::new()
+            .transfer(AccountKind::Fees, AccountKind::Available, ngn(), 1)
+            .finish("ltx_1".into(), "pi_1", "test");
+        assert_eq!(balances.apply(&fee_credit).unwrap_err().code(), "balance_overflow");
+        assert_eq!(balances.get(AccountKind::Fees, ngn()), 0);
+    }
+
+    #[test]
+    fn an_account_is_judged_by_its_net_change_in_a_transaction() {
+        // +MAX then -MAX on an account holding 1: each leg alone would overflow, the result is 1.
+        let mut balances = Balances::default();
+        balances.set(AccountKind::FxClearing, ngn(), 1);
+        let round_trip = LedgerTransactionBuilder::new()
+            .transfer(AccountKind::External, AccountKind::FxClearing, ngn(), i64::MAX)
+            .transfer(AccountKind::FxClearing, AccountKind::External, ngn(), i64::MAX)
+            .finish("ltx_1".into(), "pi_1", "test");
+        balances.apply(&round_trip).unwrap();
+        assert_eq!(balances.get(AccountKind::FxClearing, ngn()), 1);
+        assert_eq!(balances.get(AccountKind::External, ngn()), 0);
     }
 }

@@ -3,12 +3,14 @@
 //! Nothing here is serializable; the outer layers convert at their boundaries.
 
 pub mod error;
+pub mod identity;
 pub mod ledger;
 pub mod money;
 pub mod payment;
 pub mod payout;
 pub mod pricing;
 pub mod principal;
+pub mod retry;
 
 /// Hands out object ids. The engine asks for an id with a type prefix (`pi`, `re`, `ltx`);
 /// production uses time-ordered UUIDs, tests a counter.

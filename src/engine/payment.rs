@@ -271,7 +271,7 @@ pub fn create_payment_intent(
     let fee_minor = rules.fees.fee_minor(request.rail, credit_asset, credit_amount_minor);
     let next_action = next_action_for(&id, request.method, request.network);
     let auto_settle_at_ms = match (scope.mode, rules.test_auto_settle_after_ms) {
-        (Mode::Test, Some(delay_ms)) => Some(now_ms.saturating_add(delay_ms as i64)),
+        (Mode::Test, Some(delay_ms)) => Some(later_ms(now_ms, delay_ms)),
         _ => None,
     };
     Ok(PaymentIntent {
@@ -294,6 +294,12 @@ pub fn create_payment_intent(
         created_at_ms: now_ms,
         updated_at_ms: now_ms,
     })
+}
+
+/// `now_ms` plus a configured delay, saturating: a delay too large for i64 means "never", not a
+/// time in the past.
+pub fn later_ms(now_ms: i64, delay_ms: u64) -> i64 {
+    now_ms.saturating_add(i64::try_from(delay_ms).unwrap_or(i64::MAX))
 }
 
 fn lock_settlement(amount: Money, target: AssetRef, rules: &PaymentRules) -> Result<Settlement, EngineError> {

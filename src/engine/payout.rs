@@ -10,15 +10,20 @@
 //! Creating a payout moves its amount from `available` to `reserved`, or fails with
 //! `insufficient_funds`; paid moves it from `reserved` to `external`; every other end releases
 //! it back to `available`. The approver must be a different person than the maker: the owners
-//! of the two keys must differ, whatever their roles.
+//! of the two keys must not look alike (`identity::same_owner`), whatever their roles.
+//!
+//! A payout waits for a checker when it meets its currency's threshold, or when it is just under
+//! the threshold and, with the same person's other payouts just under it in the rolling day, it
+//! reaches the threshold (structuring: a large payout split into parts).
 
 use std::collections::BTreeMap;
 
 use crate::engine::IdSource;
 use crate::engine::error::EngineError;
+use crate::engine::identity::same_owner;
 use crate::engine::ledger::{AccountKind, Balances, LedgerTransaction, LedgerTransactionBuilder};
 use crate::engine::money::{Asset, AssetRef, Money, Network, checked_add_minor};
-use crate::engine::payment::Rail;
+use crate::engine::payment::{Rail, later_ms};
 use crate::engine::principal::{Principal, Role, Scope};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -119,11 +124,36 @@ impl ApprovalDecision {
     }
 }
 
+/// Why a payout waits for a checker.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ApprovalTrigger {
+    /// The payout is at or above its currency's threshold.
+    Threshold,
+    /// The payout is just under the threshold, and with the same person's other payouts just
+    /// under it in the rolling day it reaches the threshold: a large payout split into parts.
+    Structuring,
+}
+
+impl ApprovalTrigger {
+    pub fn code(self) -> &'static str {
+        match self {
+            ApprovalTrigger::Threshold => "threshold",
+            ApprovalTrigger::Structuring => "structuring",
+        }
+    }
+
+    pub fn parse(code: &str) -> Option<ApprovalTrigger> {
+        [ApprovalTrigger::Threshold, ApprovalTrigger::Structuring].into_iter().find(|trigger| trigger.code() == code)
+    }
+}
+
 /// The checker's side of a payout that needed approval.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Approval {
-    /// The threshold the payout met, in minor units of its currency.
+    /// The threshold the payout met (alone, or with the parts it was split from), in minor units
+    /// of its currency.
     pub threshold_minor: i64,
+    pub trigger: ApprovalTrigger,
     pub expires_at_ms: i64,
     pub decision: Option<ApprovalDecision>,
     /// Key id and owner of the approver; `None` for an expiry.
@@ -168,6 +198,9 @@ pub struct ApprovalPolicy {
     pub threshold_minor_by_asset: BTreeMap<&'static str, i64>,
     /// How long a pending approval holds its funds before it expires.
     pub expiry_ms: i64,
+    /// The most a merchant may pay out per currency in a rolling day, all keys together. A
+    /// currency without an entry has no merchant-wide limit.
+    pub merchant_max_per_day_minor_by_asset: BTreeMap<&'static str, i64>,
 }
 
 impl Default for ApprovalPolicy {
@@ -176,6 +209,7 @@ impl Default for ApprovalPolicy {
         let mut policy = ApprovalPolicy {
             threshold_minor_by_asset: BTreeMap::new(),
             expiry_ms: crate::limits::APPROVAL_EXPIRY_DEFAULT_MS,
+            merchant_max_per_day_minor_by_asset: BTreeMap::new(),
         };
         policy
             .parse_thresholds(
@@ -190,23 +224,45 @@ impl Default for ApprovalPolicy {
 impl ApprovalPolicy {
     /// Parses `NGN=50000000,USD=500000` (minor units), replacing the named currencies.
     pub fn parse_thresholds(&mut self, text: &str) -> Result<(), String> {
-        for entry in text.split(',').map(str::trim).filter(|entry| !entry.is_empty()) {
-            let (code, minor) =
-                entry.split_once('=').ok_or(format!("threshold {entry:?} needs CURRENCY=minor_units"))?;
-            let asset = Asset::lookup(code).ok_or(format!("unknown currency {code:?} in thresholds"))?;
-            let minor: i64 = minor
-                .parse()
-                .ok()
-                .filter(|m| *m >= 1)
-                .ok_or(format!("threshold {entry:?} must be a positive integer"))?;
-            self.threshold_minor_by_asset.insert(asset.code, minor);
-        }
-        Ok(())
+        parse_minor_by_asset(text, "threshold", &mut self.threshold_minor_by_asset)
+    }
+
+    /// Parses merchant-wide daily payout limits, `NGN=500000000,USD=5000000` (minor units).
+    pub fn parse_merchant_daily_limits(&mut self, text: &str) -> Result<(), String> {
+        parse_minor_by_asset(text, "merchant daily limit", &mut self.merchant_max_per_day_minor_by_asset)
     }
 
     pub fn threshold_minor(&self, asset: AssetRef) -> Option<i64> {
         self.threshold_minor_by_asset.get(asset.code).copied()
     }
+
+    pub fn merchant_max_per_day_minor(&self, asset: AssetRef) -> Option<i64> {
+        self.merchant_max_per_day_minor_by_asset.get(asset.code).copied()
+    }
+
+    /// Whether `amount` is just under its currency's threshold: below it, and at least
+    /// `STRUCTURING_BAND_PERCENT` of it. Only such payouts can be parts of a split.
+    pub fn is_just_under_threshold(&self, amount: Money) -> bool {
+        self.threshold_minor(amount.asset).is_some_and(|threshold_minor| {
+            let band_floor_minor =
+                i128::from(threshold_minor) * i128::from(crate::limits::STRUCTURING_BAND_PERCENT) / 100;
+            amount.amount_minor < threshold_minor && i128::from(amount.amount_minor) >= band_floor_minor
+        })
+    }
+}
+
+fn parse_minor_by_asset(text: &str, what: &str, into: &mut BTreeMap<&'static str, i64>) -> Result<(), String> {
+    for entry in text.split(',').map(str::trim).filter(|entry| !entry.is_empty()) {
+        let (code, minor) = entry.split_once('=').ok_or(format!("{what} {entry:?} needs CURRENCY=minor_units"))?;
+        let asset = Asset::lookup(code).ok_or(format!("unknown currency {code:?} in {what}"))?;
+        let minor: i64 = minor
+            .parse()
+            .ok()
+            .filter(|m| (1..=crate::limits::AMOUNT_MAX_MINOR).contains(m))
+            .ok_or(format!("{what} {entry:?} must be a positive integer of minor units"))?;
+        into.insert(asset.code, minor);
+    }
+    Ok(())
 }
 
 /// A key's spend limits for one currency. `None` is unlimited.
@@ -216,12 +272,19 @@ pub struct SpendLimit {
     pub max_per_day_minor: Option<i64>,
 }
 
-/// What the engine needs to know about the maker's spending to enforce its limits.
+/// What the engine needs to know about recent payouts in the payout's currency, in the rolling
+/// 24 hours before now, failed and canceled ones excluded. The app loads only what the policy
+/// needs; what it does not load stays zero.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct SpendSoFar {
-    /// Payouts by this key in this currency in the rolling 24 hours before now, excluding
-    /// failed and canceled ones.
-    pub last_24h_minor: i64,
+    /// By the maker's owner, through any of their keys (needed with a daily spend limit).
+    pub owner_last_24h_minor: i64,
+    /// By the whole merchant (needed with a merchant daily limit).
+    pub merchant_last_24h_minor: i64,
+    /// The owner's payouts just under the approval threshold (needed when this payout is just
+    /// under it too): how many, and their total.
+    pub owner_just_under_count: u32,
+    pub owner_just_under_minor: i64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -355,15 +418,17 @@ pub fn create_payout(
     validate_destination(request.amount, request.rail, &request.destination)?;
     let amount = request.amount;
     check_spend_limits(amount, limit, spent)?;
+    check_merchant_daily_limit(amount, policy, spent)?;
     let id = ids.next_id("po");
     let reservation = LedgerTransactionBuilder::new()
         .transfer(AccountKind::Available, AccountKind::Reserved, amount.asset, amount.amount_minor)
         .finish(ids.next_id("ltx"), &id, "payout.created");
     balances.apply(&reservation)?;
-    let threshold = policy.threshold_minor(amount.asset);
-    let approval_required = threshold.is_some_and(|threshold| amount.amount_minor >= threshold);
-    let approval = threshold.filter(|_| approval_required).map(|threshold_minor| Approval {
+    let trigger = approval_trigger(amount, policy, spent)?;
+    let approval_required = trigger.is_some();
+    let approval = trigger.zip(policy.threshold_minor(amount.asset)).map(|(trigger, threshold_minor)| Approval {
         threshold_minor,
+        trigger,
         expires_at_ms: now_ms.saturating_add(policy.expiry_ms),
         decision: None,
         decided_by_key_id: None,
@@ -396,38 +461,93 @@ pub fn create_payout(
 
 fn simulated_step_at(mode: crate::engine::principal::Mode, after_ms: Option<u64>, now_ms: i64) -> Option<i64> {
     match (mode, after_ms) {
-        (crate::engine::principal::Mode::Test, Some(after_ms)) => Some(now_ms.saturating_add(after_ms as i64)),
+        (crate::engine::principal::Mode::Test, Some(after_ms)) => Some(later_ms(now_ms, after_ms)),
         _ => None,
     }
 }
 
+/// Why a payout needs a checker, if it does: its size, or its place in a split.
+fn approval_trigger(
+    amount: Money,
+    policy: &ApprovalPolicy,
+    spent: SpendSoFar,
+) -> Result<Option<ApprovalTrigger>, EngineError> {
+    let Some(threshold_minor) = policy.threshold_minor(amount.asset) else { return Ok(None) };
+    if amount.amount_minor >= threshold_minor {
+        return Ok(Some(ApprovalTrigger::Threshold));
+    }
+    if policy.is_just_under_threshold(amount) {
+        let parts_minor = checked_add_minor(spent.owner_just_under_minor, amount.amount_minor)?;
+        if parts_minor >= threshold_minor {
+            return Ok(Some(ApprovalTrigger::Structuring));
+        }
+    }
+    Ok(None)
+}
+
+/// `limit` is the strictest limit on any of the maker's owner's keys, and `spent` counts all of
+/// the owner's keys, so a second key of the same person does not double an allowance.
 fn check_spend_limits(amount: Money, limit: SpendLimit, spent: SpendSoFar) -> Result<(), EngineError> {
-    let asset = amount.asset;
     if let Some(max_minor) = limit.max_per_payout_minor
         && amount.amount_minor > max_minor
     {
-        return Err(EngineError::LimitExceeded {
-            limit: "max_per_payout",
-            currency: asset.code,
-            limit_display: asset.display(max_minor),
-            remaining_minor: max_minor,
-            remaining_display: asset.display(max_minor),
-        });
+        return Err(limit_exceeded(
+            "max_per_payout",
+            "the key's owner, per payout",
+            amount.asset,
+            max_minor,
+            max_minor,
+        ));
     }
     if let Some(max_minor) = limit.max_per_day_minor {
-        let after_minor = checked_add_minor(spent.last_24h_minor, amount.amount_minor)?;
-        if after_minor > max_minor {
-            let remaining_minor = (max_minor - spent.last_24h_minor).max(0);
-            return Err(EngineError::LimitExceeded {
-                limit: "max_per_day",
-                currency: asset.code,
-                limit_display: asset.display(max_minor),
-                remaining_minor,
-                remaining_display: asset.display(remaining_minor),
-            });
-        }
+        check_daily(amount, max_minor, spent.owner_last_24h_minor, "max_per_day", "the key's owner, all their keys")?;
     }
     Ok(())
+}
+
+fn check_merchant_daily_limit(amount: Money, policy: &ApprovalPolicy, spent: SpendSoFar) -> Result<(), EngineError> {
+    match policy.merchant_max_per_day_minor(amount.asset) {
+        Some(max_minor) => check_daily(
+            amount,
+            max_minor,
+            spent.merchant_last_24h_minor,
+            "merchant_max_per_day",
+            "the whole merchant, all keys",
+        ),
+        None => Ok(()),
+    }
+}
+
+fn check_daily(
+    amount: Money,
+    max_minor: i64,
+    spent_minor: i64,
+    limit: &'static str,
+    applies_to: &'static str,
+) -> Result<(), EngineError> {
+    let after_minor = checked_add_minor(spent_minor, amount.amount_minor)?;
+    if after_minor > max_minor {
+        let remaining_minor = max_minor.saturating_sub(spent_minor).max(0);
+        return Err(limit_exceeded(limit, applies_to, amount.asset, max_minor, remaining_minor));
+    }
+    Ok(())
+}
+
+fn limit_exceeded(
+    limit: &'static str,
+    applies_to: &'static str,
+    asset: AssetRef,
+    max_minor: i64,
+    remaining_minor: i64,
+) -> EngineError {
+    EngineError::LimitExceeded {
+        limit,
+        applies_to,
+        currency: asset.code,
+        limit_display: asset.display(max_minor),
+        remaining_minor,
+        remaining_display: asset.display(remaining_minor),
+    }
 }
 
 fn release(
@@ -515,11 +635,11 @@ fn check_checker(
     let Some(approval) = payout.approval.clone().filter(|_| payout.status == PayoutStatus::PendingApproval) else {
         return Err(payout.refuse(action));
     };
-    if approver.owner == payout.created_by_owner || approver.key_id == payout.created_by_key_id {
+    if approver.key_id == payout.created_by_key_id || same_owner(&approver.owner, &payout.created_by_owner) {
         return Err(EngineError::Forbidden {
             message: format!(
-                "self-approval is not allowed: {} created {}; a different person must {action} it",
-                payout.created_by_owner, payout.id
+                "self-approval is not allowed: {} was created by {}, and this key's owner {} is that person or a look-alike name; a different person must {action} it",
+                payout.id, payout.created_by_owner, approver.owner
             ),
         });
     }
@@ -764,7 +884,7 @@ mod tests {
                 bank_payout(amount_minor),
                 &ApprovalPolicy::default(),
                 limit,
-                SpendSoFar { last_24h_minor: spent_minor },
+                SpendSoFar { owner_last_24h_minor: spent_minor, ..SpendSoFar::default() },
                 &mut funded(1_000_000),
                 &mut SequentialIds::default(),
                 0,
@@ -784,6 +904,83 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn look_alike_owners_cannot_approve_each_other() {
+        let mut balances = funded(10_000);
+        let created = create(5_000, 1_000, &mut balances).unwrap().payout;
+        for look_alike in ["Alice", " alice", "ali\u{200B}ce", "ＡＬＩＣＥ", "\u{0430}lice"] {
+            let approver = principal("key_a", look_alike, Role::Approver);
+            let error = approve_payout(&created, &approver, None, 1, None).unwrap_err();
+            assert_eq!(error.code(), "forbidden", "{look_alike:?}");
+            let error = reject_payout(
+                &created,
+                &approver,
+                "no".into(),
+                &mut balances.clone(),
+                &mut SequentialIds::default(),
+                1,
+            )
+            .unwrap_err();
+            assert_eq!(error.code(), "forbidden", "{look_alike:?}");
+        }
+    }
+
+    fn create_with(
+        amount_minor: i64,
+        policy: &ApprovalPolicy,
+        spent: SpendSoFar,
+    ) -> Result<CreatedPayout, EngineError> {
+        let maker = principal("key_m", "alice", Role::Maker);
+        create_payout(
+            &maker,
+            bank_payout(amount_minor),
+            policy,
+            SpendLimit::default(),
+            spent,
+            &mut funded(10_000_000),
+            &mut SequentialIds::default(),
+            0,
+            None,
+        )
+    }
+
+    #[test]
+    fn a_payout_split_just_under_the_threshold_waits_for_approval() {
+        let policy = policy(100_000);
+        // Alone, just under the threshold: no approval.
+        let alone = create_with(99_999, &policy, SpendSoFar::default()).unwrap();
+        assert!(!alone.approval_required);
+        // The second part of a split: with the first it reaches the threshold.
+        let earlier = SpendSoFar { owner_just_under_count: 1, owner_just_under_minor: 60_000, ..SpendSoFar::default() };
+        let second = create_with(60_000, &policy, earlier).unwrap();
+        assert!(second.approval_required);
+        assert_eq!(second.payout.status, PayoutStatus::PendingApproval);
+        assert_eq!(second.payout.approval.unwrap().trigger, ApprovalTrigger::Structuring);
+        // Below the band (under half the threshold) a payout is not a part, however many came before.
+        let many = SpendSoFar { owner_just_under_count: 9, owner_just_under_minor: 900_000, ..SpendSoFar::default() };
+        assert!(!create_with(49_999, &policy, many).unwrap().approval_required);
+        assert!(create_with(50_000, &policy, many).unwrap().approval_required);
+        // At the threshold the trigger is the threshold itself.
+        let at = create_with(100_000, &policy, SpendSoFar::default()).unwrap();
+        assert_eq!(at.payout.approval.unwrap().trigger, ApprovalTrigger::Threshold);
+    }
+
+    #[test]
+    fn the_merchant_daily_limit_counts_every_key() {
+        let mut policy = policy(1_000_000);
+        policy.parse_merchant_daily_limits("NGN=300000").unwrap();
+        let spent = SpendSoFar { merchant_last_24h_minor: 250_000, ..SpendSoFar::default() };
+        assert!(create_with(50_000, &policy, spent).is_ok());
+        match create_with(50_001, &policy, spent).unwrap_err() {
+            EngineError::LimitExceeded { limit, remaining_minor, .. } => {
+                assert_eq!((limit, remaining_minor), ("merchant_max_per_day", 50_000));
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(policy.parse_merchant_daily_limits("NGN=0").is_err());
+        assert!(policy.parse_merchant_daily_limits("XYZ=5").is_err());
     }
 
     #[test]

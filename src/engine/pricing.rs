@@ -111,8 +111,12 @@ impl FxRate {
             .checked_mul(self.numerator)
             .and_then(|v| v.checked_mul(self.to.minor_per_major()))
             .ok_or(EngineError::AmountOverflow)?;
-        let divisor = self.denominator * self.from.minor_per_major();
-        i64::try_from(scaled / divisor).map_err(|_| EngineError::AmountOverflow)
+        let converted = self
+            .denominator
+            .checked_mul(self.from.minor_per_major())
+            .and_then(|divisor| scaled.checked_div(divisor))
+            .ok_or(EngineError::AmountOverflow)?;
+        i64::try_from(converted).map_err(|_| EngineError::AmountOverflow)
     }
 }
 

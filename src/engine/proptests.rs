@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use proptest::prelude::*;
 
 use crate::engine::SequentialIds;
-use crate::engine::ledger::{AccountKind, Balances, LedgerTransaction, sum_by_asset};
+use crate::engine::ledger::{AccountKind, Balances, LedgerTransaction, LedgerTransactionBuilder, sum_by_asset};
 use crate::engine::money::{Asset, Money, Network};
 use crate::engine::payment::{self, NewPaymentIntent, PaymentIntent, PaymentMethod, PaymentRules, PaymentStatus, Rail};
 use crate::engine::payout::{
@@ -170,12 +170,22 @@ proptest! {
                         }),
                 },
                 Step::Payout { amount_minor } => {
+                    let counted = || payouts.iter().filter(|p| p.status.counts_against_limits());
+                    let just_under = || counted().filter(|p| policy.is_just_under_threshold(p.amount));
                     let spent = SpendSoFar {
-                        last_24h_minor: payouts.iter().filter(|p| p.status.counts_against_limits()).map(|p| p.amount.amount_minor).sum(),
+                        owner_last_24h_minor: counted().map(|p| p.amount.amount_minor).sum(),
+                        merchant_last_24h_minor: 0,
+                        owner_just_under_count: just_under().count() as u32,
+                        owner_just_under_minor: just_under().map(|p| p.amount.amount_minor).sum(),
                     };
+                    let split_reaches_threshold = policy.is_just_under_threshold(new_payout(amount_minor).amount)
+                        && spent.owner_just_under_minor + amount_minor >= PAYOUT_THRESHOLD_MINOR;
                     match payout::create_payout(&maker, new_payout(amount_minor), &policy, limit, spent, &mut balances, &mut ids, now_ms, None) {
                         Ok(created) => {
-                            prop_assert_eq!(created.approval_required, amount_minor >= PAYOUT_THRESHOLD_MINOR);
+                            prop_assert_eq!(
+                                created.approval_required,
+                                amount_minor >= PAYOUT_THRESHOLD_MINOR || split_reaches_threshold
+                            );
                             payouts.push(created.payout);
                             Ok(Some(created.reservation))
                         }
@@ -234,6 +244,7 @@ proptest! {
                 for account in [AccountKind::Available, AccountKind::Pending, AccountKind::Reserved] {
                     prop_assert!(balances.get(account, asset) >= 0, "{} {} negative", account.code(), asset.code);
                 }
+                prop_assert_eq!(sum_of_balances(&balances, asset), 0, "{} does not sum to zero", asset.code);
             }
         }
 
@@ -243,9 +254,9 @@ proptest! {
         for (asset, sum) in sum_by_asset(&all_postings) {
             prop_assert_eq!(sum, 0, "asset {} unbalanced", asset);
         }
-        // The merchant balances are exactly the sum of their postings.
+        // Every balance, merchant and system, is exactly the sum of its postings.
         let mut from_postings: BTreeMap<(AccountKind, &str), i128> = BTreeMap::new();
-        for posting in all_postings.iter().filter(|p| p.account.is_merchant_balance()) {
+        for posting in &all_postings {
             *from_postings.entry((posting.account, posting.asset.code)).or_default() += i128::from(posting.amount_minor);
         }
         for ((account, code), sum) in from_postings {
@@ -274,6 +285,108 @@ proptest! {
             prop_assert!(refunded <= payment.credit_amount_minor());
             if refunded > 0 {
                 prop_assert_eq!(payment.status, PaymentStatus::Succeeded);
+            }
+        }
+    }
+}
+
+/// One edge-of-range transfer: `amount` is clamped to what a pending or reserved source holds,
+/// because only `available` may be drawn down by a request (the engine asserts the others).
+#[derive(Debug, Clone)]
+struct EdgeTransfer {
+    from: AccountKind,
+    to: AccountKind,
+    asset_code: &'static str,
+    amount_minor: i64,
+}
+
+fn edge_amount() -> impl Strategy<Value = i64> {
+    prop_oneof![
+        Just(i64::MAX),
+        (i64::MAX - 1_000)..=i64::MAX,
+        Just(1_i64 << 62),
+        Just(AMOUNT_MAX_MINOR),
+        0_i64..1_000,
+        0_i64..=i64::MAX,
+    ]
+}
+
+fn edge_transfer() -> impl Strategy<Value = EdgeTransfer> {
+    let account = || prop::sample::select(AccountKind::ALL.to_vec());
+    (account(), account(), prop::sample::select(vec!["NGN", "USDC"]), edge_amount())
+        .prop_map(|(from, to, asset_code, amount_minor)| EdgeTransfer { from, to, asset_code, amount_minor })
+}
+
+fn sum_of_balances(balances: &Balances, asset: &'static Asset) -> i128 {
+    AccountKind::ALL.iter().map(|account| i128::from(balances.get(*account, asset))).sum()
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(512))]
+
+    /// Transactions of one to three transfers near the i64 limits, on every account kind: an
+    /// applied one moves each balance by exactly its postings (nothing wraps) and keeps merchant
+    /// balances at or above zero; a refused one is refused exactly when some balance would leave
+    /// i64 or `available` would go below zero, and changes nothing. Every asset sums to zero.
+    #[test]
+    fn balances_at_the_i64_edges_never_wrap_and_refusals_change_nothing(
+        transactions in prop::collection::vec(prop::collection::vec(edge_transfer(), 1..=3), 1..40),
+    ) {
+        let mut balances = Balances::default();
+        let mut ids = SequentialIds::default();
+        for transfers in transactions {
+            let mut builder = LedgerTransactionBuilder::new();
+            for transfer in &transfers {
+                let asset = Asset::lookup(transfer.asset_code).unwrap();
+                let amount_minor = match transfer.from {
+                    AccountKind::Pending | AccountKind::Reserved => {
+                        transfer.amount_minor.min(balances.get(transfer.from, asset)).max(0)
+                    }
+                    _ => transfer.amount_minor,
+                };
+                // Pending and reserved are drawn down by one transfer at most per transaction, so
+                // the clamp above is exact.
+                if matches!(transfer.from, AccountKind::Pending | AccountKind::Reserved)
+                    && transfers.iter().filter(|other| other.from == transfer.from && other.asset_code == transfer.asset_code).count() > 1
+                {
+                    continue;
+                }
+                builder = builder.transfer(transfer.from, transfer.to, asset, amount_minor);
+            }
+            let transaction = builder.finish(crate::engine::IdSource::next_id(&mut ids, "ltx"), "pi_1", "edge");
+            // What the transaction would leave, computed independently in i128.
+            let mut expected: BTreeMap<(AccountKind, &str), i128> = BTreeMap::new();
+            for posting in &transaction.postings {
+                *expected
+                    .entry((posting.account, posting.asset.code))
+                    .or_insert_with(|| i128::from(balances.get(posting.account, posting.asset))) +=
+                    i128::from(posting.amount_minor);
+            }
+            let outside_i64 = expected.values().any(|after| i64::try_from(*after).is_err());
+            let overdrawn = expected.iter().any(|((account, _), after)| *account == AccountKind::Available && *after < 0);
+            let before = balances.clone();
+            match balances.apply(&transaction) {
+                Ok(()) => {
+                    prop_assert!(!outside_i64 && !overdrawn, "applied {:?}", transaction.postings);
+                    for ((account, code), after) in &expected {
+                        prop_assert_eq!(i128::from(balances.get(*account, Asset::lookup(code).unwrap())), *after);
+                    }
+                }
+                Err(error) => {
+                    prop_assert_eq!(&balances, &before, "a refusal changed balances");
+                    if outside_i64 {
+                        prop_assert_eq!(error.code(), "balance_overflow");
+                    } else {
+                        prop_assert!(overdrawn, "refused without cause: {}", error);
+                        prop_assert_eq!(error.code(), "insufficient_funds");
+                    }
+                }
+            }
+            for asset in balances.assets() {
+                prop_assert_eq!(sum_of_balances(&balances, asset), 0, "{} does not sum to zero", asset.code);
+                for account in [AccountKind::Available, AccountKind::Pending, AccountKind::Reserved] {
+                    prop_assert!(balances.get(account, asset) >= 0);
+                }
             }
         }
     }

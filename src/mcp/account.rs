@@ -24,7 +24,8 @@ pub struct NoArgs {}
 pub struct LedgerStatusView {
     pub transaction_count: i64,
     pub posting_count: i64,
-    /// True when every asset's postings sum to zero and no merchant balance is negative.
+    /// True when every asset's postings sum to zero, every balance equals its postings, no
+    /// merchant balance is negative and every amount is an integer.
     pub sound: bool,
     /// What is wrong, in words; empty when sound.
     pub problems: Vec<String>,
@@ -70,7 +71,8 @@ pub struct SpendLimitView {
     pub max_per_payout: Option<MoneyView>,
     /// Most in payouts over any rolling 24 hours; null is unlimited.
     pub max_per_day: Option<MoneyView>,
-    /// Payouts by this key in the last 24 hours (failed and canceled ones excluded).
+    /// Payouts by this key's owner, through any of their keys, in the last 24 hours (failed and
+    /// canceled ones excluded).
     pub spent_last_24h: MoneyView,
 }
 
@@ -90,10 +92,13 @@ pub struct WhoAmI {
     /// The tools this key sees here.
     pub tools: Vec<String>,
     pub limits: LimitsView,
-    /// This key's payout spend limits, per currency that has one.
+    /// The payout spend limits that bind this key, per currency that has one: the strictest set
+    /// on any key of its owner, counted over all their keys.
     pub spend_limits: Vec<SpendLimitView>,
     /// Payouts at or above these amounts need a second person's approval.
     pub approval_thresholds: Vec<MoneyView>,
+    /// The most the whole merchant may pay out per currency in a rolling day (all keys).
+    pub merchant_daily_payout_limits: Vec<MoneyView>,
     /// How long a payout waits for approval before it expires, in milliseconds.
     pub approval_expiry_ms: i64,
 }
@@ -138,8 +143,9 @@ fn balance_view(asset: AssetRef, rows: &[BalanceRow]) -> BalanceView {
 
 #[tool_router(router = account_tools, vis = "pub(crate)")]
 impl HarepayServer {
-    /// Health of the server and its ledger: verifies that every asset's postings sum to zero and
-    /// that no merchant balance is negative; also reports group-commit counters.
+    /// Health of the server and its ledger: verifies that every transaction and every asset's
+    /// postings sum to zero, that each stored balance equals its postings, that no merchant
+    /// balance is negative and that every amount is an integer; also reports group-commit counters.
     #[tool(
         title = "System status",
         annotations(read_only_hint = true, destructive_hint = false, idempotent_hint = true, open_world_hint = false)
@@ -150,19 +156,7 @@ impl HarepayServer {
         Extension(principal): Extension<Principal>,
     ) -> Result<Json<SystemStatus>, ToolFailure> {
         let report = self.app().verify_ledger().await?;
-        let mut problems = Vec::new();
-        for (transaction, asset, sum) in &report.unbalanced_transactions {
-            problems.push(format!("transaction {transaction} sums to {sum} in {asset}"));
-        }
-        for (asset, sum) in &report.unbalanced_assets {
-            problems.push(format!("postings in {asset} sum to {sum}"));
-        }
-        for (merchant, mode, account, asset, balance) in &report.negative_balances {
-            problems.push(format!("{merchant} {mode} {account} {asset} is negative ({balance})"));
-        }
-        for (merchant, mode, account, asset) in &report.balance_mismatches {
-            problems.push(format!("{merchant} {mode} {account} {asset} differs from its postings"));
-        }
+        let problems = report.problems();
         Ok(Json(SystemStatus {
             status: if report.is_sound() { "ok" } else { "ledger_unsound" }.to_owned(),
             version: env!("CARGO_PKG_VERSION").to_owned(),
@@ -215,14 +209,18 @@ impl HarepayServer {
             })
             .collect();
         let approvals = &self.app().rules().approvals;
-        let approval_thresholds = approvals
-            .threshold_minor_by_asset
-            .iter()
-            .map(|(code, minor)| MoneyView::new(crate::engine::money::Asset::from_stored_code(code), *minor))
-            .collect();
+        let money_views = |by_asset: &std::collections::BTreeMap<&'static str, i64>| -> Vec<MoneyView> {
+            by_asset
+                .iter()
+                .map(|(code, minor)| MoneyView::new(crate::engine::money::Asset::from_stored_code(code), *minor))
+                .collect()
+        };
+        let approval_thresholds = money_views(&approvals.threshold_minor_by_asset);
+        let merchant_daily_payout_limits = money_views(&approvals.merchant_max_per_day_minor_by_asset);
         Ok(Json(WhoAmI {
             spend_limits,
             approval_thresholds,
+            merchant_daily_payout_limits,
             approval_expiry_ms: approvals.expiry_ms,
             merchant_id: principal.scope.merchant_id.clone(),
             merchant_name: principal.merchant_name.clone(),

@@ -62,7 +62,8 @@ pub struct AuditEntryView {
     /// The key's owner.
     pub actor: String,
     pub tool: String,
-    /// executed, previewed, replayed or refused.
+    /// executed, previewed, replayed or refused; parked for a step harepay runs by itself
+    /// that failed on every try.
     pub outcome: String,
     /// For refusals: the error type returned.
     pub error_type: Option<String>,
@@ -105,7 +106,8 @@ fn audit_view(record: &AuditRecord) -> AuditEntryView {
 impl HarepayServer {
     /// Events, newest first: every state change with the object as it was: payment_intent.created,
     /// .processing, .succeeded, .payment_failed, .canceled; charge.refunded; payout.created,
-    /// .pending_approval, .approved, .rejected, .expired, .canceled, .processing, .paid, .failed.
+    /// .pending_approval, .approved, .rejected, .expired, .canceled, .processing, .paid, .failed;
+    /// and scheduler.step_parked when a step harepay runs by itself failed on every try.
     /// These are what webhooks deliver. Filter by type or object_id.
     #[tool(
         title = "List events",
@@ -125,7 +127,7 @@ impl HarepayServer {
 
     /// The audit log, newest first: every write attempt by any key of this merchant and mode,
     /// executed, previewed, replayed or refused, with who and why; and the decisions harepay
-    /// makes itself (approval expiries, rail failures), with actor "harepay".
+    /// makes itself (approval expiries, rail failures, parked scheduled steps), with actor "harepay".
     #[tool(
         title = "List audit log",
         annotations(read_only_hint = true, destructive_hint = false, idempotent_hint = true, open_world_hint = false)

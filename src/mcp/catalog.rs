@@ -98,7 +98,8 @@ pub fn llms_txt() -> String {
          - Fees: `ceil(amount × bps / 10000) + fixed`, per rail, deducted on success. Crypto settled as fiat \
          (`settle_as`) converts at a rate locked at creation: `floor(amount × rate)`.\n\
          - Balances per currency: `available` (can be refunded or paid out), `pending` (received, not settled), \
-         `reserved` (held for payouts).\n\n\
+         `reserved` (held for payouts). No balance, the merchant's or the ledger's own, can pass ±2^63 − 1 minor units: \
+         a write that would take one there is refused with `balance_overflow` and changes nothing.\n\n\
          ## Writes: confirm, idempotency, errors\n\n\
          - A write tool called without `confirm: true` changes nothing and returns `outcome: \"preview\"`: the object as it \
          would be, fees, and the balances before and after.\n\
@@ -108,17 +109,23 @@ pub fn llms_txt() -> String {
          Keys are kept at least 24 hours.\n\
          - Errors are tool results with `isError: true` and `{{\"error\": {{\"type\", \"message\", \"param\"}}}}` (`param` names the argument at fault, when one is). \
          Every output schema allows this envelope besides the tool's result. Types: \
-         `invalid_request`, `not_found`, `insufficient_funds`, `invalid_state`, `refund_exceeds_remaining`, \
-         `idempotency_key_reused`, `idempotency_key_in_use`, `forbidden`, `limit_exceeded`, `approval_expired`, \
-         `confirmation_declined`, `confirmation_unavailable`, `test_mode_only`, `authentication_failed`, `internal_error`. \
-         Unknown tools and JSON-RPC of the wrong shape are protocol errors; bytes that are not JSON are skipped.\n\
+         `invalid_request`, `not_found`, `insufficient_funds`, `balance_overflow`, `invalid_state`, \
+         `refund_exceeds_remaining`, `idempotency_key_reused`, `idempotency_key_in_use`, `forbidden`, `limit_exceeded`, `rate_limited`, `approval_expired`, \
+         `confirmation_declined`, `confirmation_unavailable`, `confirmation_invalid`, `test_mode_only`, \
+         `authentication_failed`, `internal_error`. \
+         Unknown tools and JSON-RPC of the wrong shape are protocol errors: bytes that are not JSON get -32700; a \
+         message over {message_mib} MiB, or a request whose id is not a string or a 64-bit integer, gets -32600.\n\
          - Rate limits: a key may make {key_rate} calls a second with bursts of {key_burst} unless the operator set \
          otherwise. Over that a call fails with `rate_limited` and `retry_after_ms`: wait that long, then retry the same \
          call (same `idempotency_key`). Over HTTP the answer is status 429 with `Retry-After` (seconds).\n\
          - Human confirmation: a server run with `--confirm=elicit` does not trust `confirm: true` alone. It previews the \
          write, asks the human through MCP elicitation (the input-required result of 2026-07-28, or an \
          `elicitation/create` request on older sessions), and runs it only on an explicit accept \
-         (`confirmation_declined` otherwise; `confirmation_unavailable` when the client cannot elicit).\n\
+         (`confirmation_declined` otherwise; `confirmation_unavailable` when the client cannot elicit). On \
+         2026-07-28 the `requestState` is sealed and bound to the key, tool and arguments, usable once, for \
+         {confirm_minutes} minutes by default; a call with a state or answers the server did not issue for it is \
+         `confirmation_invalid`. Elicitation proves that the client confirmed, not that a verified person did: \
+         the control for large payouts is maker-checker approval by a second person's approver key.\n\
          - Every write attempt (executed, previewed, replayed, refused) is in the audit log; every state change emits an \
          event. Both commit in the same transaction as the change.\n\
          - Lists are newest first: `limit` 1–{list_max} (default {list_default}), `starting_after`, `has_more`, \
@@ -140,14 +147,21 @@ pub fn llms_txt() -> String {
          `pending_approval`.\n\
          - A payout at or above its currency's approval threshold (see `whoami`) is created `pending_approval` with its \
          funds reserved. Another person's `approver` (or `admin`) key approves it (→ `processing`) or rejects it \
-         (→ `canceled`, funds released, reason recorded); the key owners must differ, so nobody approves their own \
-         payout. Unanswered approvals expire (default 72 h) and release the funds. Only approver and admin keys see \
+         (→ `canceled`, funds released, reason recorded); the key owners must be different people, compared as \
+         identities (case, spacing, invisible characters and look-alike letters do not make a second person), so \
+         nobody approves their own payout. A payout just under the threshold that, with the same person's other \
+         payouts just under it in 24 h, reaches the threshold also waits (`approval.trigger: \"structuring\"`): \
+         splitting a payout does not avoid the checker. Unanswered approvals expire (default 72 h) and release the funds. Only approver and admin keys see \
          `approve_payout` and `reject_payout`; a human can also decide with `harepay payouts approve|reject ID`.\n\
-         - Keys may carry spend limits per currency (`max_per_payout`, `max_per_day` over a rolling 24 h); exceeding \
-         one is `limit_exceeded`, naming the limit and what remains.\n\
+         - Keys may carry spend limits per currency (`max_per_payout`, `max_per_day` over a rolling 24 h). A limit \
+         binds the person: the strictest limit on any of the owner's keys applies to what they pay out through all \
+         their keys. A merchant may also have a daily limit over all keys (`whoami`). Exceeding one is \
+         `limit_exceeded`, naming the limit and what remains.\n\
          - Test mode: the simulated rail pays a payout a few seconds after it is due; bank account `0000000000` fails.\n\n",
         max = limits::AMOUNT_MAX_MINOR,
         key_max = limits::IDEMPOTENCY_KEY_MAX_CHARS,
+        confirm_minutes = limits::CONFIRMATION_EXPIRY_DEFAULT_MS / 60_000,
+        message_mib = limits::JSON_RPC_MESSAGE_MAX_BYTES >> 20,
         list_max = limits::LIST_LIMIT_MAX,
         list_default = limits::LIST_LIMIT_DEFAULT,
         key_rate = limits::RATE_LIMIT_PER_KEY_PER_SECOND,

@@ -27,10 +27,10 @@ pub struct ToolFailure {
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct ErrorBody {
-    /// Stable error type: invalid_request, not_found, insufficient_funds, invalid_state,
-    /// refund_exceeds_remaining, idempotency_key_reused, idempotency_key_in_use, forbidden,
+    /// Stable error type: invalid_request, not_found, insufficient_funds, balance_overflow,
+    /// invalid_state, refund_exceeds_remaining, idempotency_key_reused, idempotency_key_in_use, forbidden,
     /// limit_exceeded, approval_expired, confirmation_declined, confirmation_unavailable,
-    /// test_mode_only, authentication_failed, internal_error.
+    /// confirmation_invalid, test_mode_only, authentication_failed, internal_error.
     #[serde(rename = "type")]
     pub error_type: String,
     pub message: String,
@@ -432,8 +432,8 @@ impl<A: Serialize> WriteCall<'_, A> {
             WriteOutcome::Preview { response_json, balance_changes } => ("preview", response_json, balance_changes),
             WriteOutcome::Executed { response_json } => ("executed", response_json, Vec::new()),
             WriteOutcome::Replayed { response_json } => ("replayed", response_json, Vec::new()),
-            WriteOutcome::Done { detail } => {
-                return Err(AppError::Internal { detail: format!("a tool write answered Done ({detail})") }.into());
+            other @ (WriteOutcome::Done { .. } | WriteOutcome::Scheduled(_)) => {
+                return Err(AppError::Internal { detail: format!("a tool write answered {other:?}") }.into());
             }
         };
         let object: T = serde_json::from_str(&response_json).map_err(|error| {

@@ -136,7 +136,7 @@ pub fn registry() -> Vec<RegisteredTool> {
 }
 
 /// Server-wide narrowing of the tool list, from the command line.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct ServerOptions {
     /// Only read-only tools, whatever the key may do.
     pub read_only: bool,
@@ -144,9 +144,23 @@ pub struct ServerOptions {
     pub toolsets: Option<BTreeSet<Toolset>>,
     /// Whether `confirm: true` suffices or a human confirms each write by elicitation.
     pub confirm_mode: confirmation::ConfirmMode,
+    /// How long a human's answer to a confirmation question stays usable (2026-07-28).
+    pub confirmation_expiry_ms: i64,
     /// Tool calls per key, when the MCP layer enforces it (stdio). Over HTTP the transport
     /// takes it and limits every request before MCP sees it (429).
     pub key_rate_limiter: Option<Arc<crate::rate_limit::KeyRateLimiter>>,
+}
+
+impl Default for ServerOptions {
+    fn default() -> ServerOptions {
+        ServerOptions {
+            read_only: false,
+            toolsets: None,
+            confirm_mode: confirmation::ConfirmMode::default(),
+            confirmation_expiry_ms: crate::limits::CONFIRMATION_EXPIRY_DEFAULT_MS,
+            key_rate_limiter: None,
+        }
+    }
 }
 
 /// Where the API key of a request comes from.

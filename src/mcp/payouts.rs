@@ -203,9 +203,16 @@ fn describe_payout(payout: &PayoutView, outcome: &str) -> String {
     let mut message =
         format!("{verb} {} to {destination} over {}: {}.", payout.amount.display, payout.rail, payout.status);
     if let Some(approval) = &payout.approval {
+        let why = if approval.trigger == "structuring" {
+            format!(
+                "with your other payouts just under the {} threshold in the last 24 hours it reaches the threshold (a split payout)",
+                approval.threshold.display
+            )
+        } else {
+            format!("it meets the {} threshold", approval.threshold.display)
+        };
         message.push_str(&format!(
-            " approval_required: it meets the {} threshold, so another person with an approver key must approve it (approve_payout) before it is sent; the funds stay reserved until then or until it expires.",
-            approval.threshold.display
+            " approval_required: {why}, so another person with an approver key must approve it (approve_payout) before it is sent; the funds stay reserved until then or until it expires."
         ));
     }
     message
@@ -267,7 +274,9 @@ impl HarepayServer {
     /// Send money to a bank account or crypto wallet from the available balance. The amount is
     /// reserved at once, or the call fails with insufficient_funds and changes nothing. At or
     /// above its currency's approval threshold the payout waits in pending_approval for another
-    /// person's approver key; per-key spend limits (per payout, per rolling day) are enforced
+    /// person's approver key, as does a payout just under it that with the same person's other
+    /// such payouts in 24 hours reaches it (a split); spend limits (per payout, per rolling day
+    /// for the key's owner across their keys, per rolling day for the merchant) are enforced
     /// (limit_exceeded). Without confirm: true this previews whether approval is needed and the
     /// balances after; with it an idempotency_key is required.
     #[tool(

@@ -6,21 +6,28 @@ use std::sync::{LazyLock, Mutex, MutexGuard};
 
 use rusqlite::{Connection, OpenFlags, OptionalExtension, Row, params};
 
-use crate::engine::ledger::{AccountKind, Balances, LedgerTransaction};
+use crate::engine::ledger::{Balances, LedgerTransaction};
 use crate::engine::money::{Asset, AssetRef, Money, Network};
 use crate::engine::payment::{
     NextAction, PaymentIntent, PaymentMethod, PaymentStatus, Rail, Refund, RefundStatus, Settlement,
 };
 use crate::engine::payout::{Payout, SpendLimit};
 use crate::engine::principal::{Mode, Role, Scope};
-use crate::store::sqlite_payouts;
 use crate::store::{
-    ApiKeyRecord, AuditRecord, BalanceRow, EventFilter, EventRecord, IdempotencyRecord, LedgerReport, MerchantRecord,
-    Page, PageRequest, PaymentFilter, PayoutFilter, Store, StoreError, StoreRead, StoreResult, StoreWrite,
+    ApiKeyRecord, AuditRecord, BalanceRow, DueStep, EventFilter, EventRecord, IdempotencyRecord, LedgerReport,
+    MerchantRecord, Page, PageRequest, PaymentFilter, PayoutFilter, ScheduledStep, StepRetry, Store, StoreError,
+    StoreRead, StoreResult, StoreWrite,
 };
+use crate::store::{sqlite_ledger, sqlite_payouts, sqlite_scheduler};
 
-const MIGRATIONS: &[(i64, &str)] =
-    &[(1, include_str!("schema.sql")), (2, include_str!("schema_v2.sql")), (3, include_str!("schema_v3.sql"))];
+const MIGRATIONS: &[(i64, &str)] = &[
+    (1, include_str!("schema.sql")),
+    (2, include_str!("schema_v2.sql")),
+    (3, include_str!("schema_v3.sql")),
+    (4, include_str!("schema_v4.sql")),
+    (5, include_str!("schema_v5.sql")),
+    (6, include_str!("schema_v6.sql")),
+];
 
 /// How long a connection waits for another process's lock (the CLI and a server on one file).
 const BUSY_TIMEOUT_MS: u64 = 5_000;
@@ -78,6 +85,22 @@ fn apply_migrations(connection: &Connection) -> StoreResult<()> {
                 "BEGIN IMMEDIATE; {sql}; INSERT INTO schema_migrations (version, applied_at_ms) VALUES ({version}, CAST(unixepoch('subsec') * 1000 AS INTEGER)); COMMIT;"
             ))?;
         }
+    }
+    fill_owner_skeletons(connection)
+}
+
+/// Keys made before version 6 get their owner's skeleton; it is derived, so doing this on every
+/// start is harmless and finds nothing to do once done.
+fn fill_owner_skeletons(connection: &Connection) -> StoreResult<()> {
+    let missing: Vec<(String, String)> = connection
+        .prepare("SELECT id, owner FROM api_keys WHERE owner_skeleton IS NULL")?
+        .query_map([], |row| Ok((row.get(0)?, row.get(1)?)))?
+        .collect::<rusqlite::Result<_>>()?;
+    for (key_id, owner) in missing {
+        connection.execute(
+            "UPDATE api_keys SET owner_skeleton = ?2 WHERE id = ?1",
+            params![key_id, crate::engine::identity::owner_skeleton(&owner)],
+        )?;
     }
     Ok(())
 }
@@ -424,55 +447,16 @@ impl<T: HasConnection> StoreRead for T {
         Ok(refunds)
     }
 
-    fn due_test_payments(&self, now_ms: i64, limit: u32) -> StoreResult<Vec<PaymentIntent>> {
-        let limit = i64::from(limit);
-        query_payments(
-            self.connection(),
-            "auto_settle_at_ms IS NOT NULL AND auto_settle_at_ms <= ?1 AND mode = 'test' ORDER BY auto_settle_at_ms LIMIT ?2",
-            &[&now_ms, &limit],
-        )
+    fn due_test_payments(&self, now_ms: i64, limit: u32) -> StoreResult<Vec<DueStep>> {
+        sqlite_scheduler::due_steps(self.connection(), ScheduledStep::SettleTestPayment, now_ms, limit)
     }
 
     fn balances(&self, scope: &Scope, assets: &[AssetRef]) -> StoreResult<Balances> {
-        let mut balances = Balances::default();
-        let mut statement = self.connection().prepare_cached(
-            "SELECT account, balance_minor FROM account_balances WHERE merchant_id = ?1 AND mode = ?2 AND asset = ?3 \
-             AND account IN ('available', 'pending', 'reserved')",
-        )?;
-        for asset in assets {
-            for account in [AccountKind::Available, AccountKind::Pending, AccountKind::Reserved] {
-                balances.set(account, asset, 0);
-            }
-            let rows = statement.query_map(params![scope.merchant_id, scope.mode.code(), asset.code], |row| {
-                Ok((row.get::<_, String>(0)?, row.get::<_, i64>(1)?))
-            })?;
-            for row in rows {
-                let (account, balance_minor) = row?;
-                let account = AccountKind::parse(&account).ok_or_else(|| corrupt("account", &account))?;
-                balances.set(account, asset, balance_minor);
-            }
-        }
-        Ok(balances)
+        sqlite_ledger::balances(self.connection(), scope, assets)
     }
 
     fn list_balance_rows(&self, scope: &Scope) -> StoreResult<Vec<BalanceRow>> {
-        let mut statement = self.connection().prepare_cached(
-            "SELECT asset, account, balance_minor FROM account_balances WHERE merchant_id = ?1 AND mode = ?2 \
-             AND account IN ('available', 'pending', 'reserved') ORDER BY asset, account",
-        )?;
-        let rows = statement.query_map(params![scope.merchant_id, scope.mode.code()], |row| {
-            Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?, row.get::<_, i64>(2)?))
-        })?;
-        let mut balance_rows = Vec::new();
-        for row in rows {
-            let (asset, account, balance_minor) = row?;
-            balance_rows.push(BalanceRow {
-                asset: asset_of(&asset)?,
-                account: AccountKind::parse(&account).ok_or_else(|| corrupt("account", &account))?,
-                balance_minor,
-            });
-        }
-        Ok(balance_rows)
+        sqlite_ledger::list_balance_rows(self.connection(), scope)
     }
 
     fn get_idempotency(&self, scope: &Scope, key: &str) -> StoreResult<Option<IdempotencyRecord>> {
@@ -545,55 +529,7 @@ impl<T: HasConnection> StoreRead for T {
     }
 
     fn verify_ledger(&self) -> StoreResult<LedgerReport> {
-        let connection = self.connection();
-        let mut report = LedgerReport {
-            transaction_count: connection
-                .query_row("SELECT COUNT(*) FROM ledger_transactions", [], |row| row.get(0))?,
-            posting_count: connection.query_row("SELECT COUNT(*) FROM ledger_postings", [], |row| row.get(0))?,
-            ..LedgerReport::default()
-        };
-        // SQLite's SUM raises an error on i64 overflow rather than wrapping, so a sum read here
-        // is exact.
-        let mut statement = connection.prepare(
-            "SELECT transaction_id, asset, SUM(amount_minor) FROM ledger_postings GROUP BY transaction_id, asset \
-             HAVING SUM(amount_minor) != 0",
-        )?;
-        for row in statement.query_map([], |row| Ok((row.get(0)?, row.get(1)?, row.get::<_, i64>(2)?)))? {
-            let (transaction_id, asset, sum) = row?;
-            report.unbalanced_transactions.push((transaction_id, asset, i128::from(sum)));
-        }
-        let mut statement = connection.prepare(
-            "SELECT asset, SUM(amount_minor) FROM ledger_postings GROUP BY asset HAVING SUM(amount_minor) != 0",
-        )?;
-        for row in statement.query_map([], |row| Ok((row.get(0)?, row.get::<_, i64>(1)?)))? {
-            let (asset, sum) = row?;
-            report.unbalanced_assets.push((asset, i128::from(sum)));
-        }
-        let mut statement = connection.prepare(
-            "SELECT merchant_id, mode, account, asset, balance_minor FROM account_balances \
-             WHERE account IN ('available', 'pending', 'reserved') AND balance_minor < 0",
-        )?;
-        for row in
-            statement.query_map([], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?, row.get(4)?)))?
-        {
-            report.negative_balances.push(row?);
-        }
-        let mut statement = connection.prepare(
-            "SELECT b.merchant_id, b.mode, b.account, b.asset FROM account_balances b \
-             LEFT JOIN (SELECT merchant_id, mode, account, asset, SUM(amount_minor) AS total FROM ledger_postings \
-                        GROUP BY merchant_id, mode, account, asset) p \
-             ON p.merchant_id = b.merchant_id AND p.mode = b.mode AND p.account = b.account AND p.asset = b.asset \
-             WHERE b.balance_minor != COALESCE(p.total, 0) \
-             UNION ALL \
-             SELECT p.merchant_id, p.mode, p.account, p.asset FROM ledger_postings p \
-             LEFT JOIN account_balances b \
-             ON p.merchant_id = b.merchant_id AND p.mode = b.mode AND p.account = b.account AND p.asset = b.asset \
-             WHERE b.merchant_id IS NULL GROUP BY p.merchant_id, p.mode, p.account, p.asset",
-        )?;
-        for row in statement.query_map([], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?)))? {
-            report.balance_mismatches.push(row?);
-        }
-        Ok(report)
+        sqlite_ledger::verify_ledger(self.connection())
     }
 
     fn get_payout(&self, scope: &Scope, id: &str) -> StoreResult<Option<Payout>> {
@@ -605,24 +541,42 @@ impl<T: HasConnection> StoreRead for T {
         Ok(into_page(items, page.limit))
     }
 
-    fn due_test_payouts(&self, now_ms: i64, limit: u32) -> StoreResult<Vec<Payout>> {
-        sqlite_payouts::due_test_payouts(self.connection(), now_ms, limit)
+    fn due_test_payouts(&self, now_ms: i64, limit: u32) -> StoreResult<Vec<DueStep>> {
+        sqlite_scheduler::due_steps(self.connection(), ScheduledStep::AdvanceTestPayout, now_ms, limit)
     }
 
-    fn expired_approvals(&self, now_ms: i64, limit: u32) -> StoreResult<Vec<Payout>> {
-        sqlite_payouts::expired_approvals(self.connection(), now_ms, limit)
+    fn expired_approvals(&self, now_ms: i64, limit: u32) -> StoreResult<Vec<DueStep>> {
+        sqlite_scheduler::due_steps(self.connection(), ScheduledStep::ExpireApproval, now_ms, limit)
     }
 
-    fn payout_spend_since(&self, key_id: &str, asset: AssetRef, since_ms: i64) -> StoreResult<i64> {
-        sqlite_payouts::payout_spend_since(self.connection(), key_id, asset, since_ms)
+    fn parked_steps(&self, limit: u32) -> StoreResult<(Vec<StepRetry>, i64)> {
+        sqlite_scheduler::parked_steps(self.connection(), limit)
     }
 
-    fn spend_limit(&self, key_id: &str, asset: AssetRef) -> StoreResult<SpendLimit> {
-        sqlite_payouts::spend_limit(self.connection(), key_id, asset)
+    fn owner_payout_spend_since(
+        &self,
+        scope: &Scope,
+        owner_skeleton: &str,
+        asset: AssetRef,
+        since_ms: i64,
+        amount_range_minor: std::ops::Range<i64>,
+    ) -> StoreResult<(u32, i64)> {
+        sqlite_payouts::owner_payout_spend_since(
+            self.connection(),
+            scope,
+            owner_skeleton,
+            asset,
+            since_ms,
+            amount_range_minor,
+        )
     }
 
-    fn list_spend_limits(&self, key_id: &str) -> StoreResult<Vec<(AssetRef, SpendLimit)>> {
-        sqlite_payouts::list_spend_limits(self.connection(), key_id)
+    fn merchant_payout_spend_since(&self, scope: &Scope, asset: AssetRef, since_ms: i64) -> StoreResult<i64> {
+        sqlite_payouts::merchant_payout_spend_since(self.connection(), scope, asset, since_ms)
+    }
+
+    fn owner_spend_limits(&self, scope: &Scope, owner_skeleton: &str) -> StoreResult<Vec<(AssetRef, SpendLimit)>> {
+        sqlite_payouts::owner_spend_limits(self.connection(), scope, owner_skeleton)
     }
 }
 
@@ -692,8 +646,8 @@ impl StoreWrite for SqliteWrite<'_> {
 
     fn insert_api_key(&mut self, key: &ApiKeyRecord) -> StoreResult<()> {
         self.connection.execute(
-            "INSERT INTO api_keys (id, merchant_id, mode, role, owner, key_sha256_hex, key_last4, created_at_ms, revoked_at_ms) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+            "INSERT INTO api_keys (id, merchant_id, mode, role, owner, key_sha256_hex, key_last4, created_at_ms, revoked_at_ms, \
+             owner_skeleton) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
             params![
                 key.id,
                 key.merchant_id,
@@ -703,7 +657,8 @@ impl StoreWrite for SqliteWrite<'_> {
                 key.key_sha256_hex,
                 key.key_last4,
                 key.created_at_ms,
-                key.revoked_at_ms
+                key.revoked_at_ms,
+                crate::engine::identity::owner_skeleton(&key.owner)
             ],
         )?;
         Ok(())
@@ -759,44 +714,7 @@ impl StoreWrite for SqliteWrite<'_> {
         transaction: &LedgerTransaction,
         now_ms: i64,
     ) -> StoreResult<()> {
-        transaction.assert_balanced();
-        let mode = scope.mode.code();
-        self.connection
-            .prepare_cached(
-                "INSERT INTO ledger_transactions (id, merchant_id, mode, reference_id, reason, created_at_ms) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-            )?
-            .execute(params![
-                transaction.id,
-                scope.merchant_id,
-                mode,
-                transaction.reference_id,
-                transaction.reason,
-                now_ms
-            ])?;
-        for posting in &transaction.postings {
-            self.connection
-                .prepare_cached(
-                    "INSERT INTO ledger_postings (transaction_id, merchant_id, mode, account, asset, amount_minor) \
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                )?
-                .execute(params![
-                    transaction.id,
-                    scope.merchant_id,
-                    mode,
-                    posting.account.code(),
-                    posting.asset.code,
-                    posting.amount_minor
-                ])?;
-            self.connection
-                .prepare_cached(
-                    "INSERT INTO account_balances (merchant_id, mode, account, asset, balance_minor) \
-                     VALUES (?1, ?2, ?3, ?4, ?5) \
-                     ON CONFLICT (merchant_id, mode, account, asset) DO UPDATE SET balance_minor = balance_minor + excluded.balance_minor",
-                )?
-                .execute(params![scope.merchant_id, mode, posting.account.code(), posting.asset.code, posting.amount_minor])?;
-        }
-        Ok(())
+        sqlite_ledger::post_ledger_transaction(&self.connection, scope, transaction, now_ms)
     }
 
     fn insert_idempotency(&mut self, record: &IdempotencyRecord) -> StoreResult<()> {
@@ -851,6 +769,14 @@ impl StoreWrite for SqliteWrite<'_> {
 
     fn set_spend_limit(&mut self, key_id: &str, asset: AssetRef, limit: SpendLimit) -> StoreResult<()> {
         sqlite_payouts::set_spend_limit(&self.connection, key_id, asset, limit)
+    }
+
+    fn record_step_failure(&mut self, retry: &StepRetry) -> StoreResult<()> {
+        sqlite_scheduler::record_step_failure(&self.connection, retry)
+    }
+
+    fn clear_step_retry(&mut self, step: ScheduledStep, object_id: &str) -> StoreResult<()> {
+        sqlite_scheduler::clear_step_retry(&self.connection, step, object_id)
     }
 
     fn append_event(&mut self, record: &EventRecord) -> StoreResult<()> {

@@ -3,11 +3,13 @@
 use std::collections::BTreeMap;
 use std::sync::LazyLock;
 
-use rusqlite::{Connection, OptionalExtension, Row, params};
+use rusqlite::{Connection, Row, params};
 
 use crate::engine::money::{Asset, AssetRef, Money, Network};
 use crate::engine::payment::Rail;
-use crate::engine::payout::{Approval, ApprovalDecision, Destination, Payout, PayoutStatus, SpendLimit};
+use crate::engine::payout::{
+    Approval, ApprovalDecision, ApprovalTrigger, Destination, Payout, PayoutStatus, SpendLimit,
+};
 use crate::engine::principal::{Mode, Scope};
 use crate::store::sqlite::parsed;
 use crate::store::{PageRequest, PayoutFilter, StoreError, StoreResult};
@@ -15,7 +17,7 @@ use crate::store::{PageRequest, PayoutFilter, StoreError, StoreResult};
 const COLUMNS: &str = "id, merchant_id, mode, amount_minor, asset, rail, destination_json, description, metadata_json, \
      status, created_by_key_id, created_by_owner, approval_threshold_minor, approval_expires_at_ms, approval_decision, \
      approval_decided_by_key_id, approval_decided_by_owner, approval_decided_at_ms, approval_reason, failure_reason, \
-     cancellation_reason, simulate_at_ms, created_at_ms, updated_at_ms";
+     cancellation_reason, simulate_at_ms, created_at_ms, updated_at_ms, approval_trigger";
 
 fn destination_to_json(destination: &Destination) -> String {
     let value = match destination {
@@ -64,8 +66,15 @@ fn payout_from_row(row: &Row<'_>) -> rusqlite::Result<Payout> {
                 Some(code) => Some(parsed(ApprovalDecision::parse(&code), "approval decision", &code)?),
                 None => None,
             };
+            // Payouts stored before version 6 waited for approval only by threshold.
+            let trigger: Option<String> = row.get("approval_trigger")?;
+            let trigger = match trigger {
+                Some(code) => parsed(ApprovalTrigger::parse(&code), "approval trigger", &code)?,
+                None => ApprovalTrigger::Threshold,
+            };
             Some(Approval {
                 threshold_minor,
+                trigger,
                 expires_at_ms: row.get("approval_expires_at_ms")?,
                 decision,
                 decided_by_key_id: row.get("approval_decided_by_key_id")?,
@@ -129,51 +138,78 @@ pub fn list_payouts(
     )
 }
 
-pub fn due_test_payouts(connection: &Connection, now_ms: i64, limit: u32) -> StoreResult<Vec<Payout>> {
-    let limit = i64::from(limit);
-    query(
-        connection,
-        "simulate_at_ms IS NOT NULL AND simulate_at_ms <= ?1 AND mode = 'test' ORDER BY simulate_at_ms LIMIT ?2",
-        &[&now_ms, &limit],
-    )
+/// `SUM(amount_minor)` that cannot overflow: SQLite's SUM fails past i64, and payouts that
+/// cycle through a balance can add up to more than i64 in a day. Summing the high and low 20 bits
+/// apart keeps each partial sum far inside i64 (2^30 maximal payouts would be needed); the
+/// total is joined in 128 bits and saturates, which no limit (at most 2^53) can miss.
+const SPLIT_SUM_SQL: &str = "COALESCE(SUM(amount_minor >> 20), 0), COALESCE(SUM(amount_minor & 1048575), 0)";
+
+fn joined_sum(high_minor: i64, low_minor: i64) -> i64 {
+    let total = (i128::from(high_minor) << 20) + i128::from(low_minor);
+    i64::try_from(total).unwrap_or(i64::MAX)
 }
 
-pub fn expired_approvals(connection: &Connection, now_ms: i64, limit: u32) -> StoreResult<Vec<Payout>> {
-    let limit = i64::from(limit);
-    query(
-        connection,
-        "status = 'pending_approval' AND approval_expires_at_ms <= ?1 ORDER BY approval_expires_at_ms LIMIT ?2",
-        &[&now_ms, &limit],
-    )
-}
+/// The owner's keys in a scope, for the queries below.
+const OWNER_KEYS_SQL: &str = "SELECT id FROM api_keys WHERE merchant_id = ?1 AND mode = ?2 AND owner_skeleton = ?3";
 
-pub fn payout_spend_since(connection: &Connection, key_id: &str, asset: AssetRef, since_ms: i64) -> StoreResult<i64> {
-    let total: i64 = connection
-        .prepare_cached(
-            "SELECT COALESCE(SUM(amount_minor), 0) FROM payouts WHERE created_by_key_id = ?1 AND asset = ?2 \
-             AND created_at_ms >= ?3 AND status NOT IN ('failed', 'canceled')",
-        )?
-        .query_row(params![key_id, asset.code, since_ms], |row| row.get(0))?;
-    Ok(total)
-}
-
-pub fn spend_limit(connection: &Connection, key_id: &str, asset: AssetRef) -> StoreResult<SpendLimit> {
-    let found = connection
-        .prepare_cached(
-            "SELECT max_per_payout_minor, max_per_day_minor FROM api_key_limits WHERE key_id = ?1 AND asset = ?2",
-        )?
-        .query_row(params![key_id, asset.code], |row| {
-            Ok(SpendLimit { max_per_payout_minor: row.get(0)?, max_per_day_minor: row.get(1)? })
-        })
-        .optional()?;
-    Ok(found.unwrap_or_default())
-}
-
-pub fn list_spend_limits(connection: &Connection, key_id: &str) -> StoreResult<Vec<(AssetRef, SpendLimit)>> {
-    let mut statement = connection.prepare_cached(
-        "SELECT asset, max_per_payout_minor, max_per_day_minor FROM api_key_limits WHERE key_id = ?1 ORDER BY asset",
+pub fn owner_payout_spend_since(
+    connection: &Connection,
+    scope: &Scope,
+    owner_skeleton: &str,
+    asset: AssetRef,
+    since_ms: i64,
+    amount_range_minor: std::ops::Range<i64>,
+) -> StoreResult<(u32, i64)> {
+    let sql = format!(
+        "SELECT COUNT(*), {SPLIT_SUM_SQL} FROM payouts WHERE created_by_key_id IN ({OWNER_KEYS_SQL}) \
+         AND asset = ?4 AND created_at_ms >= ?5 AND status NOT IN ('failed', 'canceled') \
+         AND amount_minor >= ?6 AND amount_minor < ?7"
+    );
+    let (count, high_minor, low_minor): (i64, i64, i64) = connection.prepare_cached(&sql)?.query_row(
+        params![
+            scope.merchant_id,
+            scope.mode.code(),
+            owner_skeleton,
+            asset.code,
+            since_ms,
+            amount_range_minor.start,
+            amount_range_minor.end
+        ],
+        |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
     )?;
-    let rows = statement.query_map([key_id], |row| {
+    Ok((u32::try_from(count).unwrap_or(u32::MAX), joined_sum(high_minor, low_minor)))
+}
+
+pub fn merchant_payout_spend_since(
+    connection: &Connection,
+    scope: &Scope,
+    asset: AssetRef,
+    since_ms: i64,
+) -> StoreResult<i64> {
+    let sql = format!(
+        "SELECT {SPLIT_SUM_SQL} FROM payouts WHERE merchant_id = ?1 AND mode = ?2 AND asset = ?3 \
+         AND created_at_ms >= ?4 AND status NOT IN ('failed', 'canceled')"
+    );
+    let (high_minor, low_minor): (i64, i64) = connection
+        .prepare_cached(&sql)?
+        .query_row(params![scope.merchant_id, scope.mode.code(), asset.code, since_ms], |row| {
+            Ok((row.get(0)?, row.get(1)?))
+        })?;
+    Ok(joined_sum(high_minor, low_minor))
+}
+
+pub fn owner_spend_limits(
+    connection: &Connection,
+    scope: &Scope,
+    owner_skeleton: &str,
+) -> StoreResult<Vec<(AssetRef, SpendLimit)>> {
+    let mut statement = connection.prepare_cached(
+        "SELECT l.asset, MIN(l.max_per_payout_minor), MIN(l.max_per_day_minor) FROM api_key_limits l \
+         JOIN api_keys k ON k.id = l.key_id \
+         WHERE k.merchant_id = ?1 AND k.mode = ?2 AND k.owner_skeleton = ?3 AND k.revoked_at_ms IS NULL \
+         GROUP BY l.asset ORDER BY l.asset",
+    )?;
+    let rows = statement.query_map(params![scope.merchant_id, scope.mode.code(), owner_skeleton], |row| {
         let asset: String = row.get(0)?;
         Ok((
             parsed(Asset::lookup(&asset), "asset", &asset)?,
@@ -210,6 +246,7 @@ fn values(payout: &Payout) -> Vec<Box<dyn rusqlite::ToSql>> {
         Box::new(payout.simulate_at_ms),
         Box::new(payout.created_at_ms),
         Box::new(payout.updated_at_ms),
+        Box::new(approval.map(|a| a.trigger.code())),
     ]
 }
 
@@ -250,4 +287,18 @@ pub fn set_spend_limit(connection: &Connection, key_id: &str, asset: AssetRef, l
         )?
         .execute(params![key_id, asset.code, limit.max_per_payout_minor, limit.max_per_day_minor])?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn split_sums_join_exactly_and_saturate() {
+        let amounts = [1_i64, (1 << 53) - 1, 1_048_575, 1_048_576, 123_456_789_012];
+        let high: i64 = amounts.iter().map(|a| a >> 20).sum();
+        let low: i64 = amounts.iter().map(|a| a & 1_048_575).sum();
+        assert_eq!(super::joined_sum(high, low), amounts.iter().sum::<i64>());
+        let maximal = (1_i64 << 53) - 1;
+        let count = 2_000_i64;
+        assert_eq!(super::joined_sum((maximal >> 20) * count, (maximal & 1_048_575) * count), i64::MAX);
+    }
 }

@@ -8,7 +8,7 @@
 //! - every response: `X-Content-Type-Options: nosniff`, `Cache-Control: no-store`,
 //!   `X-Frame-Options: DENY`, and an `X-Request-Id`;
 //! - requests per client address, then per key: 429 with `Retry-After` (governor);
-//! - bodies over [`limits::HTTP_BODY_MAX_BYTES`]: 413, with or without `Content-Length`
+//! - bodies over [`limits::JSON_RPC_MESSAGE_MAX_BYTES`]: 413, with or without `Content-Length`
 //!   (tower-http); a request that takes too long to arrive: 408 (tower-http);
 //! - `Host` and `Origin` outside their allow-lists: 403 (rmcp);
 //! - sessions of the older protocol: capped per key and in total, closed when idle.
@@ -100,17 +100,21 @@ pub fn router(
         .with_allowed_hosts(settings.allowed_hosts.clone())
         .with_allowed_origins(settings.allowed_origins.clone())
         .enforce_origin_validation()
-        .with_max_request_body_bytes(limits::HTTP_BODY_MAX_BYTES)
+        .with_max_request_body_bytes(limits::JSON_RPC_MESSAGE_MAX_BYTES)
         .with_cancellation_token(shutdown);
     let service = StreamableHttpService::new(factory, CappedSessionManager::new(sessions.clone()).into(), config);
     let gate = McpGate { app, key_rate_limiter, sessions };
-    let mcp =
-        tower::ServiceBuilder::new().layer(middleware::from_fn_with_state(gate, guard_mcp_request)).service(service);
+    // The gate reads the body whole; then a body that is not a JSON-RPC message harepay can read
+    // gets a JSON-RPC error instead of rmcp's plain text.
+    let mcp = tower::ServiceBuilder::new()
+        .layer(middleware::from_fn_with_state(gate, guard_mcp_request))
+        .layer(middleware::from_fn(crate::transport::jsonrpc::refuse_unreadable_http_messages))
+        .service(service);
 
     let mut router = axum::Router::new().nest_service("/mcp", mcp).fallback(not_found);
     // Layers wrap what is above them: the last one added is the outermost.
     router = router
-        .layer(RequestBodyLimitLayer::new(limits::HTTP_BODY_MAX_BYTES))
+        .layer(RequestBodyLimitLayer::new(limits::JSON_RPC_MESSAGE_MAX_BYTES))
         .layer(middleware::map_response(json_payload_too_large))
         .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, settings.request_timeout));
     if let Some(limiter) = address_rate_limiter {
@@ -166,13 +170,11 @@ fn rate_limited_response(limited: RateLimited, per_what: &str) -> Response {
     response
 }
 
+/// 413: a JSON-RPC error reply (the body was a request), whose error also has our `type`.
 fn request_too_large_response() -> Response {
-    error_response(
-        StatusCode::PAYLOAD_TOO_LARGE,
-        "request_too_large",
-        format!("request bodies are at most {} bytes", limits::HTTP_BODY_MAX_BYTES),
-        serde_json::Value::Null,
-    )
+    let mut reply = serde_json::to_value(crate::transport::jsonrpc::too_large_reply()).expect("replies serialize");
+    reply["error"]["type"] = serde_json::json!("request_too_large");
+    (StatusCode::PAYLOAD_TOO_LARGE, axum::Json(reply)).into_response()
 }
 
 /// Paths other than `/mcp`, the OAuth discovery documents included: 404, not 401, so that a
@@ -277,7 +279,7 @@ fn session_refused(refusal: SessionRefusal, gate: &McpGate) -> Response {
 /// opens a session: an `initialize` POSTed without `Mcp-Session-Id`.
 async fn read_body(request: Request) -> Result<(Request, bool), Response> {
     let (parts, body) = request.into_parts();
-    let bytes = match axum::body::to_bytes(body, limits::HTTP_BODY_MAX_BYTES).await {
+    let bytes = match axum::body::to_bytes(body, limits::JSON_RPC_MESSAGE_MAX_BYTES).await {
         Ok(bytes) => bytes,
         // rmcp would answer a body that fails mid-stream with a 500; a body over the limit is
         // the client's error, and says so.

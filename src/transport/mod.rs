@@ -1,5 +1,6 @@
 //! Transports: wiring only. No business rule lives here.
 
 pub mod http;
+pub mod jsonrpc;
 pub mod sessions;
 pub mod stdio;

@@ -1,10 +1,24 @@
 //! MCP over stdin/stdout. stdout carries only protocol messages; everything else goes to stderr.
+//!
+//! harepay frames stdin itself instead of handing it to rmcp, so that it can answer what rmcp
+//! would drop: a line over [`limits::JSON_RPC_MESSAGE_MAX_BYTES`] is refused after reading at
+//! most that much of it into memory, and every unreadable request gets a JSON-RPC error (see
+//! [`super::jsonrpc`]). One writer task owns stdout, so those answers and rmcp's never interleave
+//! bytes; bounded queues on both sides keep a flooding or non-reading client from growing memory.
 
 use std::io::IsTerminal;
+use std::time::Duration;
 
-use rmcp::ServiceExt;
+use rmcp::service::{RxJsonRpcMessage, TxJsonRpcMessage};
+use rmcp::transport::Transport;
+use rmcp::{RoleServer, ServiceExt};
+use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader};
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
 
+use crate::limits;
 use crate::mcp::HarepayServer;
+use crate::transport::jsonrpc;
 
 pub async fn serve(server: HarepayServer) -> anyhow::Result<()> {
     if std::io::stdin().is_terminal() {
@@ -16,7 +30,221 @@ pub async fn serve(server: HarepayServer) -> anyhow::Result<()> {
              Waiting for a client on stdin (Ctrl-C to quit)."
         );
     }
-    let running = server.serve(rmcp::transport::stdio()).await?;
+    let (stdin, stdout) = rmcp::transport::stdio();
+    let running = server.serve(LineTransport::new(stdin, stdout)).await?;
     running.waiting().await?;
     Ok(())
+}
+
+/// Newline-delimited JSON-RPC over a reader and a writer, read with a bounded line buffer.
+pub struct LineTransport {
+    incoming: mpsc::Receiver<RxJsonRpcMessage<RoleServer>>,
+    outgoing: Option<mpsc::Sender<Vec<u8>>>,
+    reader: JoinHandle<()>,
+    writer: Option<JoinHandle<()>>,
+}
+
+impl LineTransport {
+    pub fn new<R, W>(read: R, write: W) -> LineTransport
+    where
+        R: AsyncRead + Unpin + Send + 'static,
+        W: AsyncWrite + Unpin + Send + 'static,
+    {
+        let (incoming_sender, incoming) = mpsc::channel(limits::STDIO_QUEUE_MAX_MESSAGES);
+        let (outgoing, outgoing_receiver) = mpsc::channel(limits::STDIO_QUEUE_MAX_MESSAGES);
+        let reader =
+            tokio::spawn(read_messages(BufReader::with_capacity(64 * 1024, read), incoming_sender, outgoing.clone()));
+        let writer = tokio::spawn(write_lines(write, outgoing_receiver));
+        LineTransport { incoming, outgoing: Some(outgoing), reader, writer: Some(writer) }
+    }
+}
+
+fn line_of(message: &impl serde::Serialize) -> Result<Vec<u8>, serde_json::Error> {
+    let mut line = serde_json::to_vec(message)?;
+    line.push(b'\n');
+    Ok(line)
+}
+
+fn closed() -> std::io::Error {
+    std::io::Error::new(std::io::ErrorKind::BrokenPipe, "the stdio transport is closed")
+}
+
+impl Transport<RoleServer> for LineTransport {
+    type Error = std::io::Error;
+
+    fn send(
+        &mut self,
+        item: TxJsonRpcMessage<RoleServer>,
+    ) -> impl Future<Output = Result<(), Self::Error>> + Send + 'static {
+        let outgoing = self.outgoing.clone();
+        let line = line_of(&item);
+        async move {
+            let outgoing = outgoing.ok_or_else(closed)?;
+            outgoing.send(line?).await.map_err(|_| closed())
+        }
+    }
+
+    async fn receive(&mut self) -> Option<RxJsonRpcMessage<RoleServer>> {
+        self.incoming.recv().await
+    }
+
+    async fn close(&mut self) -> Result<(), Self::Error> {
+        self.reader.abort();
+        self.outgoing = None;
+        if let Some(writer) = self.writer.take() {
+            // The writer ends once every queued answer is written and every sender is gone.
+            let flush = Duration::from_millis(limits::STDIO_EXIT_FLUSH_MS);
+            if tokio::time::timeout(flush, writer).await.is_err() {
+                tracing::warn!("stdout was not flushed within {} ms at exit", limits::STDIO_EXIT_FLUSH_MS);
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Reads lines, hands readable messages to the server and answers the others itself.
+async fn read_messages(
+    mut read: impl AsyncBufRead + Unpin,
+    incoming: mpsc::Sender<RxJsonRpcMessage<RoleServer>>,
+    outgoing: mpsc::Sender<Vec<u8>>,
+) {
+    let mut line = Vec::new();
+    loop {
+        let reply = match read_bounded_line(&mut read, &mut line, limits::JSON_RPC_MESSAGE_MAX_BYTES).await {
+            Ok(LineRead::Line) => {
+                let message = line.strip_suffix(b"\r").unwrap_or(&line);
+                if message.iter().all(u8::is_ascii_whitespace) {
+                    continue;
+                }
+                match jsonrpc::parse_client_message(message) {
+                    Ok(message) => {
+                        if incoming.send(message).await.is_err() {
+                            return;
+                        }
+                        continue;
+                    }
+                    Err(reply) => reply,
+                }
+            }
+            Ok(LineRead::TooLarge) => {
+                tracing::warn!(limit_bytes = limits::JSON_RPC_MESSAGE_MAX_BYTES, "refused a stdin line over the limit");
+                Some(jsonrpc::too_large_reply())
+            }
+            Ok(LineRead::End) => return,
+            Err(error) => {
+                tracing::error!(%error, "could not read stdin");
+                return;
+            }
+        };
+        match reply {
+            Some(reply) => {
+                tracing::debug!(code = reply.error.code, message = %reply.error.message, "answered an unreadable message");
+                let line = line_of(&reply).expect("a JSON value serializes");
+                if outgoing.send(line).await.is_err() {
+                    return;
+                }
+            }
+            None => tracing::debug!("ignored an unreadable notification or response"),
+        }
+    }
+}
+
+async fn write_lines(mut write: impl AsyncWrite + Unpin, mut outgoing: mpsc::Receiver<Vec<u8>>) {
+    while let Some(line) = outgoing.recv().await {
+        if let Err(error) = write.write_all(&line).await {
+            tracing::error!(%error, "could not write to stdout");
+            return;
+        }
+        // Flush when nothing else is waiting: one flush for a burst of answers.
+        if outgoing.is_empty()
+            && let Err(error) = write.flush().await
+        {
+            tracing::error!(%error, "could not flush stdout");
+            return;
+        }
+    }
+}
+
+#[derive(Debug, PartialEq, Eq)]
+enum LineRead {
+    /// `line` holds one line, without its newline.
+    Line,
+    /// The line was longer than the limit: what was read of it is dropped and the rest skipped.
+    TooLarge,
+    /// The stream ended. A last line without a newline is delivered first, as a `Line`.
+    End,
+}
+
+/// Reads the next line into `line` (cleared first), never holding more than `max_bytes` of it.
+async fn read_bounded_line(
+    read: &mut (impl AsyncBufRead + Unpin),
+    line: &mut Vec<u8>,
+    max_bytes: usize,
+) -> std::io::Result<LineRead> {
+    line.clear();
+    let mut too_large = false;
+    loop {
+        let available = read.fill_buf().await?;
+        if available.is_empty() {
+            return Ok(match (too_large, line.is_empty()) {
+                (true, _) => LineRead::TooLarge,
+                (false, true) => LineRead::End,
+                (false, false) => LineRead::Line,
+            });
+        }
+        let newline = available.iter().position(|byte| *byte == b'\n');
+        let content = &available[..newline.unwrap_or(available.len())];
+        if !too_large && line.len() + content.len() > max_bytes {
+            too_large = true;
+            // Give the memory back: a refused line must not keep a large buffer alive.
+            *line = Vec::new();
+        }
+        if !too_large {
+            line.extend_from_slice(content);
+        }
+        let consumed = newline.map_or(available.len(), |index| index + 1);
+        read.consume(consumed);
+        if newline.is_some() {
+            return Ok(if too_large { LineRead::TooLarge } else { LineRead::Line });
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn lines(input: &[u8], max_bytes: usize) -> Vec<(LineRead, Vec<u8>)> {
+        // A 3-byte buffer makes every line span several reads.
+        let mut read = BufReader::with_capacity(3, input);
+        let mut line = Vec::new();
+        let mut out = Vec::new();
+        loop {
+            let got = read_bounded_line(&mut read, &mut line, max_bytes).await.unwrap();
+            if got == LineRead::End {
+                return out;
+            }
+            assert!(line.capacity() <= max_bytes.max(8) * 2, "the buffer stays bounded");
+            out.push((got, line.clone()));
+        }
+    }
+
+    #[tokio::test]
+    async fn lines_over_the_limit_are_skipped_whole_and_reading_goes_on() {
+        let got = lines(b"abcd\nabcdefgh\nxy\n\nlast", 5).await;
+        assert_eq!(
+            got,
+            vec![
+                (LineRead::Line, b"abcd".to_vec()),
+                (LineRead::TooLarge, Vec::new()),
+                (LineRead::Line, b"xy".to_vec()),
+                (LineRead::Line, Vec::new()),
+                (LineRead::Line, b"last".to_vec()),
+            ]
+        );
+        assert_eq!(
+            lines(b"abcde\nabcdef", 5).await,
+            vec![(LineRead::Line, b"abcde".to_vec()), (LineRead::TooLarge, Vec::new())]
+        );
+    }
 }

@@ -10,10 +10,11 @@ use harepay::engine::money::{Asset, Money};
 use harepay::engine::payment::{NewPaymentIntent, PaymentMethod, PaymentRules, Rail};
 use harepay::engine::payout::{Destination, NewPayout, PayoutStatus};
 use harepay::engine::principal::Principal;
+use harepay::engine::retry::RetryPolicy;
 use harepay::store::sqlite::SqliteStore;
 
 /// A clock the test moves by hand.
-struct ManualClock(AtomicI64);
+pub struct ManualClock(pub AtomicI64);
 
 impl Clock for ManualClock {
     fn now_ms(&self) -> i64 {
@@ -23,11 +24,11 @@ impl Clock for ManualClock {
 
 const HOUR_MS: i64 = 60 * 60 * 1000;
 
-fn ngn(amount_minor: i64) -> Money {
+pub fn ngn(amount_minor: i64) -> Money {
     Money::new(Asset::lookup("NGN").unwrap(), amount_minor).unwrap()
 }
 
-async fn write(app: &App, actor: &Principal, tool: &'static str, key: &str, command: Command) -> serde_json::Value {
+pub async fn write(app: &App, actor: &Principal, tool: &'static str, key: &str, command: Command) -> serde_json::Value {
     let idempotency = IdempotencyInput { key: key.to_owned(), request_sha256_hex: key.to_owned() };
     let write = ToolWrite { actor: actor.clone(), tool, confirm: true, idempotency: Some(idempotency), command };
     match app.execute(write).await.unwrap_or_else(|e| panic!("{tool}: {e}")) {
@@ -89,11 +90,11 @@ async fn an_approval_expires_after_72_hours_of_injected_time() {
 
     // One millisecond short of 72 hours: the scheduler leaves it alone.
     clock.0.fetch_add(72 * HOUR_MS - 1, Ordering::SeqCst);
-    app.run_scheduled_work().await.unwrap();
+    app.run_scheduled_work(&RetryPolicy::default()).await.unwrap();
     assert_eq!(app.get_payout(&maker, id.clone()).await.unwrap().status, PayoutStatus::PendingApproval);
 
     clock.0.fetch_add(1, Ordering::SeqCst);
-    app.run_scheduled_work().await.unwrap();
+    app.run_scheduled_work(&RetryPolicy::default()).await.unwrap();
     let expired = app.get_payout(&maker, id.clone()).await.unwrap();
     assert_eq!(expired.status, PayoutStatus::Canceled);
     assert_eq!(expired.cancellation_reason.as_deref(), Some("approval_expired"));

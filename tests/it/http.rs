@@ -21,12 +21,18 @@ pub struct HttpServer {
 }
 
 impl HttpServer {
-    /// The server on the demo merchant (`--demo`), with the default limits.
+    /// The server on the demo merchant, with the default limits.
     pub fn start(harepay: &Harepay) -> HttpServer {
-        HttpServer::start_with(harepay, &["--demo"])
+        HttpServer::start_with(harepay, &[])
     }
 
+    /// The server on the demo merchant (`--demo`, so the demo keys work), with `extra_args`.
     pub fn start_with(harepay: &Harepay, extra_args: &[&str]) -> HttpServer {
+        HttpServer::start_without_demo(harepay, &[extra_args, &["--demo"]].concat())
+    }
+
+    /// The server as an operator starts it: no demo unless `extra_args` ask.
+    pub fn start_without_demo(harepay: &Harepay, extra_args: &[&str]) -> HttpServer {
         let mut child = Command::new(binary())
             .args(["http", "--listen", "127.0.0.1:0"])
             .args(extra_args)

@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 use crate::http::{HttpServer, call, stateless};
 use crate::support::{APPROVER_KEY, Harepay, MAKER_KEY};
 
-const BODY_MAX_BYTES: usize = harepay::limits::HTTP_BODY_MAX_BYTES;
+const BODY_MAX_BYTES: usize = harepay::limits::JSON_RPC_MESSAGE_MAX_BYTES;
 
 /// An answer as raw bytes came back: status, headers (names lower-cased), body.
 #[derive(Debug)]
@@ -143,8 +143,10 @@ async fn bodies_over_one_mib_get_413_with_or_without_content_length_and_the_serv
     let streamed = tokio::task::spawn_blocking(move || raw_exchange(address, head, chunks)).await.unwrap();
     for response in [&declared, &streamed] {
         assert_eq!(response.status, 413, "{response:?}");
-        assert_eq!(response.json()["error"]["type"], "request_too_large", "{response:?}");
-        assert!(response.json()["error"]["message"].as_str().unwrap().contains(&BODY_MAX_BYTES.to_string()));
+        let reply = response.json();
+        assert_eq!(reply["error"]["type"], "request_too_large", "{response:?}");
+        assert_eq!((&reply["error"]["code"], &reply["id"]), (&json!(-32600), &Value::Null), "a JSON-RPC error too");
+        assert!(reply["error"]["message"].as_str().unwrap().contains("1 MiB"), "{reply}");
         assert_security_headers(response.status, |name| response.header(name));
     }
 
@@ -161,10 +163,8 @@ async fn bodies_over_one_mib_get_413_with_or_without_content_length_and_the_serv
 #[tokio::test]
 async fn requests_over_the_key_rate_get_429_with_retry_after_and_other_keys_go_on() {
     let harepay = Harepay::new();
-    let server = HttpServer::start_with(
-        &harepay,
-        &["--demo", "--rate-limit-per-key", "1/s,burst=3", "--rate-limit-per-ip", "off"],
-    );
+    let server =
+        HttpServer::start_with(&harepay, &["--rate-limit-per-key", "1/s,burst=3", "--rate-limit-per-ip", "off"]);
     let http = reqwest::Client::new();
     let ping = || json!({"jsonrpc": "2.0", "id": 1, "method": "ping"}).to_string();
     for _ in 0..3 {
@@ -193,10 +193,8 @@ async fn requests_over_the_key_rate_get_429_with_retry_after_and_other_keys_go_o
 #[tokio::test]
 async fn requests_over_the_address_rate_get_429_even_without_a_key() {
     let harepay = Harepay::new();
-    let server = HttpServer::start_with(
-        &harepay,
-        &["--demo", "--rate-limit-per-ip", "1/s,burst=3", "--rate-limit-per-key", "off"],
-    );
+    let server =
+        HttpServer::start_with(&harepay, &["--rate-limit-per-ip", "1/s,burst=3", "--rate-limit-per-key", "off"]);
     let http = reqwest::Client::new();
     for _ in 0..3 {
         let response = mcp_post(&http, &server, None, initialize_body()).send().await.unwrap();
@@ -265,7 +263,7 @@ async fn trickle_headers(address: SocketAddr) -> Option<Duration> {
 #[tokio::test]
 async fn slow_header_connections_are_closed_while_a_legitimate_client_is_served() {
     let harepay = Harepay::new();
-    let server = HttpServer::start_with(&harepay, &["--demo", "--header-read-timeout-ms", "1000"]);
+    let server = HttpServer::start_with(&harepay, &["--header-read-timeout-ms", "1000"]);
     let address = server.address();
     let slow: Vec<_> = (0..200).map(|_| tokio::spawn(trickle_headers(address))).collect();
     tokio::time::sleep(Duration::from_millis(300)).await;
@@ -298,8 +296,7 @@ async fn slow_header_connections_are_closed_while_a_legitimate_client_is_served(
 #[tokio::test]
 async fn connections_over_the_cap_wait_until_one_closes() {
     let harepay = Harepay::new();
-    let server =
-        HttpServer::start_with(&harepay, &["--demo", "--max-connections", "4", "--header-read-timeout-ms", "60000"]);
+    let server = HttpServer::start_with(&harepay, &["--max-connections", "4", "--header-read-timeout-ms", "60000"]);
     let address = server.address();
     let mut held: Vec<TcpStream> = (0..4).map(|_| TcpStream::connect(address).unwrap()).collect();
     let impatient = reqwest::Client::builder().timeout(Duration::from_millis(1500)).build().unwrap();
@@ -342,7 +339,7 @@ async fn thousands_of_abandoned_sessions_stay_within_the_cap_expire_and_do_not_g
     let harepay = Harepay::new();
     let server = HttpServer::start_with(
         &harepay,
-        &["--demo", "--rate-limit-per-ip", "off", "--rate-limit-per-key", "off", "--session-idle-expiry-ms", "2000"],
+        &["--rate-limit-per-ip", "off", "--rate-limit-per-key", "off", "--session-idle-expiry-ms", "2000"],
     );
     abandoned_initializes(&server, MAKER_KEY, 20).await;
     let before_kib = resident_kib(server.pid());
@@ -381,7 +378,7 @@ async fn thousands_of_abandoned_sessions_stay_within_the_cap_expire_and_do_not_g
 #[tokio::test]
 async fn the_session_cap_answers_a_clear_error_per_key_and_in_total() {
     let harepay = Harepay::new();
-    let server = HttpServer::start_with(&harepay, &["--demo", "--max-sessions-per-key", "5", "--max-sessions", "8"]);
+    let server = HttpServer::start_with(&harepay, &["--max-sessions-per-key", "5", "--max-sessions", "8"]);
     let http = reqwest::Client::new();
     let mut maker_sessions = Vec::new();
     for _ in 0..5 {
@@ -491,7 +488,7 @@ async fn every_answer_carries_the_security_headers_and_oauth_discovery_is_404() 
 #[tokio::test]
 async fn a_body_that_never_arrives_gets_408_and_open_sessions_outlive_the_request_timeout() {
     let harepay = Harepay::new();
-    let server = HttpServer::start_with(&harepay, &["--demo", "--request-timeout-ms", "1000"]);
+    let server = HttpServer::start_with(&harepay, &["--request-timeout-ms", "1000"]);
     let address = server.address();
     let session = server.connect(MAKER_KEY, rmcp::service::ClientLifecycleMode::Initialize).await;
 

@@ -14,7 +14,7 @@ use crate::support::{Harepay, MAKER_KEY, binary};
 #[tokio::test]
 async fn http_on_an_empty_database_creates_no_key_and_says_how_to_make_one() {
     let harepay = Harepay::new();
-    let server = HttpServer::start_with(&harepay, &[]);
+    let server = HttpServer::start_without_demo(&harepay, &[]);
     assert!(server.startup_messages.contains("harepay keys create --db"), "{}", server.startup_messages);
     assert!(server.startup_messages.contains("--new-merchant"), "{}", server.startup_messages);
     let response = reqwest::Client::new()
@@ -48,14 +48,14 @@ async fn http_on_an_empty_database_creates_no_key_and_says_how_to_make_one() {
     assert!(!listing.contains("mch_demo"), "{listing}");
 
     // `--demo` on a database with real merchants adds no well-known key to it, and says so.
-    let server = HttpServer::start_with(&harepay, &["--demo"]);
+    let server = HttpServer::start_without_demo(&harepay, &["--demo"]);
     assert!(server.startup_messages.contains("only made on an empty database"), "{}", server.startup_messages);
     drop(server);
     assert_eq!(String::from_utf8_lossy(&harepay.cli(&["keys", "list"]).stdout).lines().count(), 1);
 
     // On an empty database `--demo` asks for the demo, and gets it.
     let fresh = Harepay::new();
-    let server = HttpServer::start_with(&fresh, &["--demo"]);
+    let server = HttpServer::start_without_demo(&fresh, &["--demo"]);
     assert!(server.startup_messages.contains("created the demo merchant"), "{}", server.startup_messages);
     let listing = String::from_utf8_lossy(&fresh.cli(&["keys", "list"]).stdout).into_owned();
     assert!(listing.contains("mch_demo"), "{listing}");

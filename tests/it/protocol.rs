@@ -68,6 +68,28 @@ impl RawSession {
         RawSession { child, stdin, stdout }
     }
 
+    fn initialize(&mut self) {
+        let init = self.request(json!({
+            "jsonrpc": "2.0", "id": 0, "method": "initialize",
+            "params": {"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "raw", "version": "0"}}
+        }));
+        assert!(init["result"].is_object(), "{init}");
+        self.send(&json!({"jsonrpc": "2.0", "method": "notifications/initialized"}).to_string());
+    }
+
+    /// The server's resident memory, from /proc (Linux).
+    fn resident_kib(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap();
+        let line = status.lines().find(|line| line.starts_with("VmRSS:")).expect("VmRSS in /proc/PID/status");
+        line.split_whitespace().nth(1).unwrap().parse().unwrap()
+    }
+
+    /// A ping answers: the session is alive and serving the next line.
+    fn assert_serving(&mut self, id: i64) {
+        let pong = self.request(json!({"jsonrpc": "2.0", "id": id, "method": "ping"}));
+        assert_eq!(pong, json!({"jsonrpc": "2.0", "id": id, "result": {}}));
+    }
+
     fn send(&mut self, line: &str) {
         writeln!(self.stdin, "{line}").unwrap();
         self.stdin.flush().unwrap();
@@ -103,10 +125,11 @@ fn session_protocol_and_bad_json_rpc_get_protocol_errors_and_the_server_stays_up
     assert_eq!(init["result"]["protocolVersion"], "2025-06-18", "{init}");
     session.send(&json!({"jsonrpc": "2.0", "method": "notifications/initialized"}).to_string());
 
-    // Bytes that are not JSON have no id to answer to: like the other official MCP SDKs, rmcp
-    // skips them (answering could start an error storm with a peer that echoes). JSON of the
-    // wrong shape is a protocol error and gets -32600. Either way the server stays up.
+    // Bytes that are not JSON get -32700 with id null (rmcp alone would skip them); JSON of the
+    // wrong shape gets -32600. Either way the server stays up.
     session.send("{not json at all");
+    let not_json = session.receive();
+    assert_eq!((&not_json["error"]["code"], &not_json["id"]), (&json!(-32700), &Value::Null), "{not_json}");
     let wrong_shape = session.request(json!({"foo": "bar"}));
     assert_eq!(wrong_shape["error"]["code"], -32600, "{wrong_shape}");
 
@@ -150,4 +173,125 @@ fn stateless_protocol_2026_07_28_works_without_a_handshake() {
         "params": {"_meta": meta, "name": "whoami", "arguments": {}}
     }));
     assert_eq!(call["result"]["structuredContent"]["merchant_id"], "mch_demo", "{call}");
+}
+
+/// A ping whose line is exactly `bytes` long (padding in `_meta`).
+fn ping_of_length(id: i64, bytes: usize) -> String {
+    let empty = json!({"jsonrpc": "2.0", "id": id, "method": "ping", "params": {"_meta": {"pad": ""}}}).to_string();
+    let line = empty.replace("\"pad\":\"\"", &format!("\"pad\":\"{}\"", "x".repeat(bytes - empty.len())));
+    assert_eq!(line.len(), bytes);
+    line
+}
+
+#[test]
+fn a_stdin_line_over_1_mib_is_refused_with_a_typed_error_and_the_session_goes_on() {
+    let harepay = Harepay::new();
+    let mut session = RawSession::start(&harepay);
+    session.initialize();
+    let limit = 1 << 20;
+    let at_limit = session.request(serde_json::from_str(&ping_of_length(1, limit)).unwrap());
+    assert_eq!(at_limit["result"], json!({}), "a line of exactly 1 MiB is served");
+    session.send(&ping_of_length(2, limit + 1));
+    let refused = session.receive();
+    assert_eq!(refused["error"]["code"], -32600, "{refused}");
+    assert_eq!(refused["error"]["message"], "request too large: limit 1 MiB");
+    assert_eq!(refused["id"], Value::Null);
+    session.assert_serving(3);
+}
+
+#[test]
+fn a_20_mib_stdin_line_does_not_grow_the_server() {
+    let harepay = Harepay::new();
+    let mut session = RawSession::start(&harepay);
+    session.initialize();
+    session.assert_serving(1);
+    let before_kib = session.resident_kib();
+    // No newline until the end: a reader that buffers whole lines would hold all 20 MiB.
+    let chunk = vec![b'x'; 1 << 20];
+    session
+        .stdin
+        .write_all(b"{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"ping\",\"params\":{\"_meta\":{\"pad\":\"")
+        .unwrap();
+    for _ in 0..20 {
+        session.stdin.write_all(&chunk).unwrap();
+    }
+    session.send("\"}}}");
+    let refused = session.receive();
+    assert_eq!(refused["error"]["message"], "request too large: limit 1 MiB", "{refused}");
+    let after_kib = session.resident_kib();
+    assert!(
+        after_kib < before_kib + 8 * 1024,
+        "resident memory grew from {before_kib} KiB to {after_kib} KiB reading one refused line"
+    );
+    session.assert_serving(3);
+}
+
+#[test]
+fn requests_with_unrepresentable_ids_or_numbers_get_error_replies_never_silence() {
+    let harepay = Harepay::new();
+    let mut session = RawSession::start(&harepay);
+    session.initialize();
+    let null = Value::Null;
+    for (line, code, id) in [
+        (r#"{"jsonrpc":"2.0","id":1e400,"method":"ping"}"#, -32600, null.clone()),
+        (r#"{"jsonrpc":"2.0","id":18446744073709551616,"method":"ping"}"#, -32600, null.clone()),
+        (r#"{"jsonrpc":"2.0","id":18446744073709551615,"method":"ping"}"#, -32600, null.clone()),
+        (r#"{"jsonrpc":"2.0","id":1.5,"method":"ping"}"#, -32600, null.clone()),
+        (r#"{"jsonrpc":"2.0","id":{},"method":"ping"}"#, -32600, null.clone()),
+        (r#"{"jsonrpc":"2.0","id":[1],"method":"ping"}"#, -32600, null.clone()),
+        // A number out of range in the arguments: the id is still known, so the answer carries it.
+        (
+            r#"{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"get_balance","arguments":{"asset":1e400}}}"#,
+            -32600,
+            json!(7),
+        ),
+        ("{\"jsonrpc\":\"2.0\",\"id\":", -32700, null.clone()),
+        ("[1, 2]", -32600, null),
+    ] {
+        session.send(line);
+        let reply = session.receive();
+        assert_eq!((&reply["error"]["code"], &reply["id"]), (&json!(code), &id), "{line} got {reply}");
+        assert_eq!(reply["jsonrpc"], "2.0");
+    }
+    // A broken notification is not answered (JSON-RPC never answers notifications): the next
+    // reply is the ping's.
+    session.send(r#"{"jsonrpc":"2.0","method":"notifications/initialized","params":1e400}"#);
+    session.assert_serving(8);
+}
+
+#[tokio::test]
+async fn unreadable_messages_over_http_get_json_rpc_errors_not_plain_text() {
+    let harepay = Harepay::new();
+    let server = crate::http::HttpServer::start_with(&harepay, &[]);
+    let http = reqwest::Client::new();
+    let null = Value::Null;
+    let too_large =
+        format!(r#"{{"jsonrpc":"2.0","id":9,"method":"ping","params":{{"pad":"{}"}}}}"#, "x".repeat(1 << 20));
+    for (body, status, code, id) in [
+        (r#"{"jsonrpc":"2.0","id":1e400,"method":"tools/list"}"#.to_owned(), 400, -32600, null.clone()),
+        (r#"{"jsonrpc":"2.0","id":18446744073709551616,"method":"tools/list"}"#.to_owned(), 400, -32600, null.clone()),
+        (r#"{"jsonrpc":"2.0","id":1.5,"method":"tools/list"}"#.to_owned(), 400, -32600, null.clone()),
+        (
+            r#"{"jsonrpc":"2.0","id":5,"method":"tools/call","params":{"arguments":1e400}}"#.to_owned(),
+            400,
+            -32600,
+            json!(5),
+        ),
+        ("{not json".to_owned(), 400, -32700, null.clone()),
+        (too_large, 413, -32600, null),
+    ] {
+        let response = http
+            .post(&server.url)
+            .header("Authorization", format!("Bearer {MAKER_KEY}"))
+            .header("Content-Type", "application/json")
+            .header("Accept", "application/json, text/event-stream")
+            .header("MCP-Protocol-Version", "2026-07-28")
+            .body(body.clone())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), status, "{}", &body[..body.len().min(80)]);
+        let reply: Value = response.json().await.unwrap();
+        assert_eq!((&reply["error"]["code"], &reply["id"]), (&json!(code), &id), "{reply}");
+    }
 }

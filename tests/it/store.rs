@@ -10,7 +10,7 @@ use harepay::engine::payment::{self, NewPaymentIntent, PaymentMethod, PaymentRul
 use harepay::engine::principal::{Mode, Role, Scope};
 use harepay::store::{
     ApiKeyRecord, AuditRecord, EventFilter, EventRecord, IdempotencyRecord, MerchantRecord, PageRequest, PaymentFilter,
-    Store,
+    ScheduledStep, StepRetry, Store, StoreError,
 };
 
 fn scope(mode: Mode) -> Scope {
@@ -116,6 +116,36 @@ mod bodies {
         assert_eq!(report.posting_count, 6);
     }
 
+    /// The store's own guard, behind the engine's: a posting that would take any stored balance
+    /// (here the system account `external`) outside i64 is refused before anything is written.
+    pub fn a_posting_that_would_overflow_a_stored_balance_writes_nothing(store: &dyn Store) {
+        seed_merchant(store);
+        let payment = |id: &str, amount_minor: i64| {
+            LedgerTransactionBuilder::new()
+                .transfer(AccountKind::External, AccountKind::Pending, ngn(), amount_minor)
+                .transfer(AccountKind::Pending, AccountKind::Available, ngn(), amount_minor)
+                .finish(id.into(), "pi_1", "test")
+        };
+        let mut session = store.begin_write().unwrap();
+        session.post_ledger_transaction(&scope(Mode::Test), &payment("ltx_1", i64::MAX), 0).unwrap();
+        let fee = LedgerTransactionBuilder::new().transfer(AccountKind::External, AccountKind::Fees, ngn(), 2).finish(
+            "ltx_2".into(),
+            "pi_2",
+            "test",
+        );
+        let error = session.post_ledger_transaction(&scope(Mode::Test), &fee, 0).unwrap_err();
+        assert!(matches!(error, StoreError::BalanceOverflow(_)), "{error}");
+        assert!(error.to_string().contains("external"), "{error}");
+        session.commit().unwrap();
+        let read = store.begin_read().unwrap();
+        let balances = read.balances(&scope(Mode::Test), &[ngn()]).unwrap();
+        assert_eq!(balances.get(AccountKind::External, ngn()), -i64::MAX, "system accounts are loaded too");
+        assert_eq!(balances.get(AccountKind::Available, ngn()), i64::MAX);
+        let report = read.verify_ledger().unwrap();
+        assert!(report.is_sound(), "{report:?}");
+        assert_eq!((report.transaction_count, report.posting_count), (1, 4), "the refused transaction left nothing");
+    }
+
     pub fn a_rolled_back_savepoint_and_an_uncommitted_session_leave_nothing(store: &dyn Store) {
         seed_merchant(store);
         let mut session = store.begin_write().unwrap();
@@ -219,6 +249,77 @@ mod bodies {
         let read = store.begin_read().unwrap();
         assert_eq!(read.find_api_key_by_hash("00ff").unwrap().unwrap().revoked_at_ms, Some(5));
     }
+
+    /// Due steps come merchants in turns, and a step with a retry record is left out until its
+    /// retry time, for good once parked, and is back once its record is cleared.
+    pub fn due_steps_take_merchants_in_turns_and_skip_retries_not_yet_due(store: &dyn Store) {
+        let rules = PaymentRules { test_auto_settle_after_ms: Some(0), ..PaymentRules::default() };
+        let busy = Scope { merchant_id: "mch_busy".into(), mode: Mode::Test };
+        let quiet = Scope { merchant_id: "mch_quiet".into(), mode: Mode::Test };
+        let mut session = store.begin_write().unwrap();
+        // The busy merchant's five payments all fell due before the quiet one's two.
+        for (scope, id, due_at_ms) in [
+            (&busy, "pi_b1", 1),
+            (&busy, "pi_b2", 2),
+            (&busy, "pi_b3", 3),
+            (&busy, "pi_b4", 4),
+            (&busy, "pi_b5", 5),
+            (&quiet, "pi_q1", 10),
+            (&quiet, "pi_q2", 11),
+        ] {
+            let request = NewPaymentIntent {
+                amount: Money::new(ngn(), 1_000).unwrap(),
+                network: None,
+                method: PaymentMethod::BankTransfer,
+                rail: Rail::Rubies,
+                settle_as: None,
+                customer: None,
+                description: None,
+                metadata: BTreeMap::new(),
+            };
+            let payment = payment::create_payment_intent(scope, request, &rules, id.to_owned(), due_at_ms).unwrap();
+            session.insert_payment(&payment).unwrap();
+        }
+        session.commit().unwrap();
+        let due_ids = |now_ms: i64, limit: u32| -> Vec<(String, u32)> {
+            let read = store.begin_read().unwrap();
+            let due = read.due_test_payments(now_ms, limit).unwrap();
+            due.into_iter().map(|step| (step.object_id, step.failed_attempts)).collect()
+        };
+        let named = |ids: &[&str]| -> Vec<(String, u32)> { ids.iter().map(|id| (id.to_string(), 0)).collect() };
+        assert_eq!(due_ids(100, 4), named(&["pi_b1", "pi_q1", "pi_b2", "pi_q2"]));
+        assert_eq!(due_ids(100, 100).len(), 7, "a batch is not capped per merchant when there is room");
+        assert_eq!(due_ids(4, 100), named(&["pi_b1", "pi_b2", "pi_b3", "pi_b4"]), "only what is due");
+
+        let retry = |next_attempt_at_ms: Option<i64>| StepRetry {
+            step: ScheduledStep::SettleTestPayment,
+            object_id: "pi_b1".into(),
+            scope: busy.clone(),
+            attempts: 2,
+            last_error: "boom".into(),
+            last_attempt_at_ms: 50,
+            next_attempt_at_ms,
+        };
+        let mut session = store.begin_write().unwrap();
+        session.record_step_failure(&retry(Some(200))).unwrap();
+        session.commit().unwrap();
+        assert_eq!(due_ids(199, 2), named(&["pi_b2", "pi_q1"]), "waiting for its retry");
+        assert_eq!(due_ids(200, 1), vec![("pi_b1".to_owned(), 2)], "due again, with its failures");
+        assert!(store.begin_read().unwrap().due_test_payouts(200, 10).unwrap().is_empty(), "retries are per step");
+
+        let mut session = store.begin_write().unwrap();
+        session.record_step_failure(&retry(None)).unwrap();
+        session.commit().unwrap();
+        assert_eq!(due_ids(i64::MAX, 1), named(&["pi_b2"]), "parked: never due again");
+        let (parked, count) = store.begin_read().unwrap().parked_steps(10).unwrap();
+        assert_eq!((parked, count), (vec![retry(None)], 1));
+
+        let mut session = store.begin_write().unwrap();
+        session.clear_step_retry(ScheduledStep::SettleTestPayment, "pi_b1").unwrap();
+        session.commit().unwrap();
+        assert_eq!(due_ids(100, 1), named(&["pi_b1"]));
+        assert_eq!(store.begin_read().unwrap().parked_steps(10).unwrap().1, 0);
+    }
 }
 
 /// Runs every body against one backend.
@@ -243,6 +344,11 @@ macro_rules! store_tests {
                 bodies::postings_update_balances_and_verify_sound(&*store);
             }
             #[test]
+            fn a_posting_that_would_overflow_a_stored_balance_writes_nothing() {
+                let (_guard, store) = super::$open();
+                bodies::a_posting_that_would_overflow_a_stored_balance_writes_nothing(&*store);
+            }
+            #[test]
             fn a_rolled_back_savepoint_and_an_uncommitted_session_leave_nothing() {
                 let (_guard, store) = super::$open();
                 bodies::a_rolled_back_savepoint_and_an_uncommitted_session_leave_nothing(&*store);
@@ -256,6 +362,11 @@ macro_rules! store_tests {
             fn keys_events_and_audit_round_trip() {
                 let (_guard, store) = super::$open();
                 bodies::keys_events_and_audit_round_trip(&*store);
+            }
+            #[test]
+            fn due_steps_take_merchants_in_turns_and_skip_retries_not_yet_due() {
+                let (_guard, store) = super::$open();
+                bodies::due_steps_take_merchants_in_turns_and_skip_retries_not_yet_due(&*store);
             }
         }
     };

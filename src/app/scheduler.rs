@@ -1,0 +1,486 @@
+//! The scheduler: approval expiries in every mode and, in test mode, the simulated rails (a payer
+//! who pays promptly, a bank that moves payouts along). It ticks every `SIMULATOR_TICK_MS`, and
+//! nothing one merchant's objects do can stop it for the others:
+//!
+//! - approval expiries (a safety rule: the reserved funds come back) run first, as a write of
+//!   their own with their own batch, never queued behind test-mode work;
+//! - a batch takes merchants in turns (round robin in the due queries), so one merchant's
+//!   backlog, however old, waits behind every other merchant's oldest step;
+//! - each step runs in its own savepoint with panics caught, so a failing step undoes only
+//!   itself. It is retried after an exponential backoff (`RetryPolicy`), and after its last try
+//!   it is parked: not picked again, with an audit record (actor `harepay`) and a
+//!   `scheduler.step_parked` event committed with its retry record;
+//! - warnings are rate-limited per kind (`LogRateLimiter`), and a caught panic is reported
+//!   through them instead of the panic hook.
+
+use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+
+use crate::app::commands::{
+    SYSTEM_ACTOR, WriteOutcome, advance_test_payout, emit_event, expire_approval, load_payment, load_payout,
+    settle_payment,
+};
+use crate::app::error::AppError;
+use crate::app::{App, UuidIds};
+use crate::engine::IdSource;
+use crate::engine::payment::PaymentRules;
+use crate::engine::principal::Scope;
+use crate::engine::retry::{RetryDecision, RetryPolicy};
+use crate::limits::{
+    SCHEDULER_ERROR_DETAIL_MAX_CHARS, SCHEDULER_EXPIRY_BATCH_MAX_STEPS, SCHEDULER_LOG_INTERVAL_MS,
+    SCHEDULER_TEST_RAIL_BATCH_MAX_STEPS, SIMULATOR_TICK_MS,
+};
+use crate::store::{AuditRecord, DueStep, ScheduledStep, StepRetry, StoreWrite};
+use crate::views::ParkedStepView;
+
+/// One write of the scheduler's. Expiries and the test rails are separate writes, so that
+/// expiries never wait for simulation work.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ScheduledWork {
+    /// Payouts whose approval window closed unanswered.
+    ApprovalExpiries,
+    /// Test-mode settlements, then test-mode payout steps.
+    TestRails,
+}
+
+/// A step that failed in a batch.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StepFailure {
+    pub step: ScheduledStep,
+    pub object_id: String,
+    pub scope: Scope,
+    /// Failed tries in a row, this one included.
+    pub attempts: u32,
+    /// The error as the retry record keeps it (bounded).
+    pub error: String,
+    /// When it is tried again; `None` when this failure parked it.
+    pub next_attempt_at_ms: Option<i64>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ScheduledWorkReport {
+    pub steps_done: u32,
+    pub failures: Vec<StepFailure>,
+}
+
+impl ScheduledWorkReport {
+    fn absorb(&mut self, other: ScheduledWorkReport) {
+        self.steps_done += other.steps_done;
+        self.failures.extend(other.failures);
+    }
+}
+
+impl App {
+    /// One scheduler tick: expiries first, then the test rails, each as its own write. A cheap
+    /// read first, so that an idle server does not queue empty writes.
+    pub async fn run_scheduled_work(&self, policy: &RetryPolicy) -> Result<ScheduledWorkReport, AppError> {
+        let now_ms = self.now_ms();
+        let (expiries_due, test_rails_due) = self
+            .read(move |store| {
+                Ok((
+                    !store.expired_approvals(now_ms, 1)?.is_empty(),
+                    !store.due_test_payments(now_ms, 1)?.is_empty() || !store.due_test_payouts(now_ms, 1)?.is_empty(),
+                ))
+            })
+            .await?;
+        let mut report = ScheduledWorkReport::default();
+        let expiries = if expiries_due {
+            self.run_scheduled_batch(ScheduledWork::ApprovalExpiries, policy).await.map(|batch| report.absorb(batch))
+        } else {
+            Ok(())
+        };
+        if test_rails_due {
+            // Runs even when the expiries' write failed: the two do not depend on each other.
+            report.absorb(self.run_scheduled_batch(ScheduledWork::TestRails, policy).await?);
+        }
+        expiries?;
+        Ok(report)
+    }
+
+    async fn run_scheduled_batch(
+        &self,
+        work: ScheduledWork,
+        policy: &RetryPolicy,
+    ) -> Result<ScheduledWorkReport, AppError> {
+        match self.submit(crate::app::commands::WriteRequest::Scheduled { work, policy: *policy }).await? {
+            WriteOutcome::Scheduled(report) => Ok(report),
+            other => Err(AppError::Internal { detail: format!("scheduled work answered {other:?}") }),
+        }
+    }
+
+    /// Parked scheduled steps, oldest first (at most `limit`), and how many there are in all.
+    pub async fn parked_steps(&self, limit: u32) -> Result<(Vec<StepRetry>, i64), AppError> {
+        self.read(move |store| Ok(store.parked_steps(limit)?)).await
+    }
+}
+
+/// Runs until the process ends.
+pub fn spawn_scheduler(app: App, policy: RetryPolicy) {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(std::time::Duration::from_millis(SIMULATOR_TICK_MS));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut log = LogRateLimiter::new(SCHEDULER_LOG_INTERVAL_MS);
+        loop {
+            tick.tick().await;
+            let outcome = app.run_scheduled_work(&policy).await;
+            let now_ms = app.now_ms();
+            match outcome {
+                Ok(report) => log_failures(&mut log, now_ms, &report),
+                Err(error) => {
+                    if let Some(suppressed) = log.admit("tick_failed", now_ms) {
+                        // Debug, not Display: the operator needs the internal detail an agent never sees.
+                        tracing::warn!(?error, suppressed_since_last = suppressed, "scheduler tick failed");
+                    }
+                }
+            }
+            for (kind, suppressed) in log.take_overdue_suppressed(now_ms) {
+                tracing::warn!(kind, suppressed, "scheduler log lines suppressed in the last interval");
+            }
+        }
+    });
+}
+
+fn log_failures(log: &mut LogRateLimiter, now_ms: i64, report: &ScheduledWorkReport) {
+    for failure in &report.failures {
+        let (step, object, merchant) = (failure.step.code(), &failure.object_id, &failure.scope.merchant_id);
+        match failure.next_attempt_at_ms {
+            Some(next_attempt_at_ms) => {
+                if let Some(suppressed) = log.admit("step_failed", now_ms) {
+                    tracing::warn!(
+                        step, %object, %merchant, attempts = failure.attempts, error = %failure.error,
+                        retry_in_ms = next_attempt_at_ms - now_ms, suppressed_since_last = suppressed,
+                        "a scheduled step failed; it will be retried after a backoff"
+                    );
+                }
+            }
+            None => {
+                if let Some(suppressed) = log.admit("step_parked", now_ms) {
+                    tracing::error!(
+                        step, %object, %merchant, attempts = failure.attempts, error = %failure.error,
+                        suppressed_since_last = suppressed,
+                        "a scheduled step failed every try and is parked; `harepay verify` lists parked steps"
+                    );
+                }
+            }
+        }
+    }
+}
+
+/// Runs one batch inside the writer's transaction.
+pub(crate) fn run_scheduled_work(
+    session: &mut dyn StoreWrite,
+    rules: &PaymentRules,
+    ids: &mut UuidIds,
+    now_ms: i64,
+    work: ScheduledWork,
+    policy: &RetryPolicy,
+) -> Result<WriteOutcome, AppError> {
+    let mut runner = StepRunner { policy, now_ms, report: ScheduledWorkReport::default() };
+    match work {
+        ScheduledWork::ApprovalExpiries => {
+            for due in session.expired_approvals(now_ms, SCHEDULER_EXPIRY_BATCH_MAX_STEPS)? {
+                runner.run(session, ids, ScheduledStep::ExpireApproval, &due, |session, ids| {
+                    let payout = load_payout(session, &due.scope, &due.object_id)?;
+                    expire_approval(session, ids, &payout, now_ms)
+                })?;
+            }
+        }
+        ScheduledWork::TestRails => {
+            for due in session.due_test_payments(now_ms, SCHEDULER_TEST_RAIL_BATCH_MAX_STEPS)? {
+                runner.run(session, ids, ScheduledStep::SettleTestPayment, &due, |session, ids| {
+                    let payment = load_payment(session, &due.scope, &due.object_id)?;
+                    settle_payment(session, ids, &payment, now_ms).map(|_| ())
+                })?;
+            }
+            for due in session.due_test_payouts(now_ms, SCHEDULER_TEST_RAIL_BATCH_MAX_STEPS)? {
+                runner.run(session, ids, ScheduledStep::AdvanceTestPayout, &due, |session, ids| {
+                    let payout = load_payout(session, &due.scope, &due.object_id)?;
+                    advance_test_payout(session, rules, ids, &payout, now_ms)
+                })?;
+            }
+        }
+    }
+    Ok(WriteOutcome::Scheduled(runner.report))
+}
+
+struct StepRunner<'p> {
+    policy: &'p RetryPolicy,
+    now_ms: i64,
+    report: ScheduledWorkReport,
+}
+
+/// Why a step failed: what its merchant may read (the error type and message an agent would
+/// get), and what the operator reads (internal details and panic messages included).
+struct StepError {
+    error_type: &'static str,
+    public_message: String,
+    operator_detail: String,
+}
+
+impl StepRunner<'_> {
+    /// Runs one step in its own savepoint, panics caught: a step that fails undoes only itself,
+    /// and its failure is recorded for the retry.
+    fn run(
+        &mut self,
+        session: &mut dyn StoreWrite,
+        ids: &mut UuidIds,
+        step: ScheduledStep,
+        due: &DueStep,
+        body: impl FnOnce(&mut dyn StoreWrite, &mut UuidIds) -> Result<(), AppError>,
+    ) -> Result<(), AppError> {
+        session.savepoint()?;
+        let error = match catch_step_panic(|| body(&mut *session, &mut *ids)) {
+            Ok(Ok(())) => {
+                session.release_savepoint()?;
+                if due.failed_attempts > 0 {
+                    session.clear_step_retry(step, &due.object_id)?;
+                }
+                self.report.steps_done += 1;
+                return Ok(());
+            }
+            Ok(Err(error)) => StepError {
+                error_type: error.code(),
+                public_message: error.to_string(),
+                operator_detail: match &error {
+                    AppError::Internal { detail } => detail.clone(),
+                    other => other.to_string(),
+                },
+            },
+            Err(panic_message) => StepError {
+                error_type: "internal_error",
+                public_message: "the step hit an internal invariant (a bug or damaged data)".to_owned(),
+                operator_detail: format!("panicked: {panic_message}"),
+            },
+        };
+        session.rollback_to_savepoint()?;
+        self.record_failure(session, ids, step, due, error)
+    }
+
+    /// Saves the retry record, and when this was the last try the audit record and the event,
+    /// all or nothing.
+    fn record_failure(
+        &mut self,
+        session: &mut dyn StoreWrite,
+        ids: &mut UuidIds,
+        step: ScheduledStep,
+        due: &DueStep,
+        error: StepError,
+    ) -> Result<(), AppError> {
+        let attempts = due.failed_attempts.saturating_add(1);
+        let next_attempt_at_ms = match self.policy.after_failure(attempts, self.now_ms) {
+            RetryDecision::RetryAt { at_ms } => Some(at_ms),
+            RetryDecision::Park => None,
+        };
+        let retry = StepRetry {
+            step,
+            object_id: due.object_id.clone(),
+            scope: due.scope.clone(),
+            attempts,
+            last_error: bounded(&error.operator_detail),
+            last_attempt_at_ms: self.now_ms,
+            next_attempt_at_ms,
+        };
+        session.savepoint()?;
+        match save_failure(session, ids, &retry, &error) {
+            Ok(()) => session.release_savepoint()?,
+            Err(save_error) => {
+                session.rollback_to_savepoint()?;
+                return Err(save_error);
+            }
+        }
+        self.report.failures.push(StepFailure {
+            step,
+            object_id: retry.object_id,
+            scope: retry.scope,
+            attempts,
+            error: retry.last_error,
+            next_attempt_at_ms,
+        });
+        Ok(())
+    }
+}
+
+fn save_failure(
+    session: &mut dyn StoreWrite,
+    ids: &mut UuidIds,
+    retry: &StepRetry,
+    error: &StepError,
+) -> Result<(), AppError> {
+    session.record_step_failure(retry)?;
+    if retry.next_attempt_at_ms.is_some() {
+        return Ok(());
+    }
+    let (step, object_id, now_ms) = (retry.step.code(), &retry.object_id, retry.last_attempt_at_ms);
+    let public_message = bounded(&error.public_message);
+    session.append_audit(&AuditRecord {
+        id: ids.next_id("aud"),
+        scope: retry.scope.clone(),
+        key_id: "system".to_owned(),
+        actor_owner: SYSTEM_ACTOR.to_owned(),
+        tool: step.to_owned(),
+        outcome: "parked".to_owned(),
+        error_type: Some(error.error_type.to_owned()),
+        object_id: Some(object_id.clone()),
+        idempotency_key: None,
+        detail: format!(
+            "parked {step} of {object_id} after {} failed tries; it is not tried again. Last error: {public_message}",
+            retry.attempts
+        ),
+        created_at_ms: now_ms,
+    })?;
+    let payload = ParkedStepView {
+        object: "scheduled_step".to_owned(),
+        object_id: object_id.clone(),
+        step: step.to_owned(),
+        attempts: retry.attempts,
+        error_type: error.error_type.to_owned(),
+        last_error: public_message,
+        parked_at_ms: now_ms,
+    };
+    let payload_json = serde_json::to_string(&payload).expect("views serialize");
+    emit_event(session, ids, &retry.scope, "scheduler.step_parked", object_id, payload_json, now_ms)
+}
+
+/// At most `SCHEDULER_ERROR_DETAIL_MAX_CHARS` characters of an error on one line (a panic
+/// message may span several), marked when cut.
+fn bounded(text: &str) -> String {
+    let one_line: String = text.chars().map(|c| if c.is_control() { ' ' } else { c }).collect();
+    match one_line.char_indices().nth(SCHEDULER_ERROR_DETAIL_MAX_CHARS) {
+        None => one_line,
+        Some((cut_at, _)) => format!("{}…", &one_line[..cut_at]),
+    }
+}
+
+thread_local! {
+    /// True while a scheduled step runs on this thread: a panic is then kept in `STEP_PANIC`
+    /// instead of printed, and reported through the rate-limited log with the step's failure.
+    static CAPTURING_STEP_PANIC: Cell<bool> = const { Cell::new(false) };
+    static STEP_PANIC: RefCell<Option<String>> = const { RefCell::new(None) };
+}
+
+/// Runs `body`, turning a panic into its message and location.
+fn catch_step_panic<T>(body: impl FnOnce() -> T) -> Result<T, String> {
+    static HOOK_INSTALLED: std::sync::Once = std::sync::Once::new();
+    HOOK_INSTALLED.call_once(|| {
+        let previous_hook = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            if !CAPTURING_STEP_PANIC.get() {
+                return previous_hook(info);
+            }
+            let payload = info.payload();
+            let message = payload
+                .downcast_ref::<&str>()
+                .copied()
+                .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
+                .unwrap_or("a panic without a message");
+            let location = info.location().map(|at| format!(" at {}:{}", at.file(), at.line())).unwrap_or_default();
+            STEP_PANIC.set(Some(format!("{message}{location}")));
+        }));
+    });
+    CAPTURING_STEP_PANIC.set(true);
+    let outcome = catch_unwind(AssertUnwindSafe(body));
+    CAPTURING_STEP_PANIC.set(false);
+    outcome.map_err(|_| STEP_PANIC.take().unwrap_or_else(|| "a panic".to_owned()))
+}
+
+/// At most one log line per kind and interval; the next line let through says how many were
+/// suppressed in between. A step failing thousands of times a second is one line, not thousands.
+#[derive(Debug)]
+pub struct LogRateLimiter {
+    interval_ms: i64,
+    kinds: HashMap<&'static str, RateLimitedKind>,
+}
+
+#[derive(Debug, Default)]
+struct RateLimitedKind {
+    last_logged_at_ms: Option<i64>,
+    suppressed: u64,
+}
+
+impl LogRateLimiter {
+    pub fn new(interval_ms: i64) -> LogRateLimiter {
+        LogRateLimiter { interval_ms, kinds: HashMap::new() }
+    }
+
+    /// `Some(lines suppressed since the last one)` when a line of `kind` may be logged at `now_ms`.
+    pub fn admit(&mut self, kind: &'static str, now_ms: i64) -> Option<u64> {
+        let state = self.kinds.entry(kind).or_default();
+        match state.last_logged_at_ms {
+            Some(last_logged_at_ms) if now_ms.saturating_sub(last_logged_at_ms) < self.interval_ms => {
+                state.suppressed += 1;
+                None
+            }
+            _ => {
+                state.last_logged_at_ms = Some(now_ms);
+                Some(std::mem::take(&mut state.suppressed))
+            }
+        }
+    }
+}
+
+impl LogRateLimiter {
+    /// Kinds with lines suppressed and no line for a whole interval since, with their counts,
+    /// so that the last burst of a kind is not silently lost; each counts as that kind's line.
+    pub fn take_overdue_suppressed(&mut self, now_ms: i64) -> Vec<(&'static str, u64)> {
+        let mut overdue = Vec::new();
+        for (kind, state) in &mut self.kinds {
+            let quiet_for_an_interval =
+                state.last_logged_at_ms.is_none_or(|last| now_ms.saturating_sub(last) >= self.interval_ms);
+            if state.suppressed > 0 && quiet_for_an_interval {
+                state.last_logged_at_ms = Some(now_ms);
+                overdue.push((*kind, std::mem::take(&mut state.suppressed)));
+            }
+        }
+        overdue.sort();
+        overdue
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_line_per_kind_and_interval_then_the_suppressed_count() {
+        let mut log = LogRateLimiter::new(1_000);
+        assert_eq!(log.admit("step_failed", 0), Some(0));
+        assert_eq!((1..=999).filter_map(|now_ms| log.admit("step_failed", now_ms)).count(), 0);
+        assert_eq!(log.admit("step_parked", 500), Some(0), "kinds are limited separately");
+        assert_eq!(log.admit("step_failed", 1_000), Some(999));
+        assert_eq!(log.admit("step_failed", 1_001), None);
+        assert_eq!(log.admit("step_failed", 5_000), Some(1));
+    }
+
+    #[test]
+    fn a_last_burst_is_reported_once_its_interval_is_over() {
+        let mut log = LogRateLimiter::new(1_000);
+        assert_eq!(log.admit("step_parked", 0), Some(0));
+        for now_ms in 1..=549 {
+            assert_eq!(log.admit("step_parked", now_ms), None);
+        }
+        assert_eq!(log.take_overdue_suppressed(999), vec![], "not before the interval is over");
+        assert_eq!(log.take_overdue_suppressed(1_000), vec![("step_parked", 549)]);
+        assert_eq!(log.take_overdue_suppressed(5_000), vec![], "reported once");
+        assert_eq!(log.admit("step_parked", 5_000), Some(0));
+    }
+
+    #[test]
+    fn a_caught_panic_becomes_its_message_and_other_threads_still_panic_normally() {
+        let message = catch_step_panic(|| panic!("reserved would go negative")).unwrap_err();
+        assert!(message.starts_with("reserved would go negative at src/app/scheduler.rs:"), "{message}");
+        assert_eq!(catch_step_panic(|| 7), Ok(7));
+        let elsewhere = std::thread::spawn(|| panic!("not a step")).join();
+        assert!(elsewhere.is_err());
+    }
+
+    #[test]
+    fn errors_are_bounded_by_characters() {
+        assert_eq!(bounded("short"), "short");
+        assert_eq!(bounded("left: 1\n right: 2"), "left: 1  right: 2");
+        let long = "é".repeat(SCHEDULER_ERROR_DETAIL_MAX_CHARS + 50);
+        let cut = bounded(&long);
+        assert_eq!(cut.chars().count(), SCHEDULER_ERROR_DETAIL_MAX_CHARS + 1);
+        assert!(cut.ends_with('…'));
+    }
+}

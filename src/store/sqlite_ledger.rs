@@ -1,0 +1,315 @@
+//! The ledger's SQL: balances, postings and their verification.
+//!
+//! Balance arithmetic happens here in Rust, never in SQL: SQLite turns an integer sum that
+//! overflows into a REAL without a word. A value that is not an integer (from an older harepay,
+//! or a hand edit) is reported, never converted.
+
+use std::collections::BTreeMap;
+
+use rusqlite::types::ValueRef;
+use rusqlite::{Connection, Row, params};
+
+use crate::engine::ledger::{AccountKind, Balances, LedgerTransaction, balance_after, net_changes};
+use crate::engine::money::AssetRef;
+use crate::engine::principal::Scope;
+use crate::store::{BalanceMismatch, BalanceRow, LedgerReport, NonIntegerValue, StoreError, StoreResult};
+
+/// An integer column, or what is stored there instead, in words ("real -9.2e18").
+fn stored_integer(row: &Row<'_>, column: &str) -> rusqlite::Result<Result<i64, String>> {
+    Ok(match row.get_ref(column)? {
+        ValueRef::Integer(value) => Ok(value),
+        ValueRef::Real(value) => Err(format!("real {value:?}")),
+        ValueRef::Text(text) => {
+            Err(format!("text {:?}", String::from_utf8_lossy(text).chars().take(40).collect::<String>()))
+        }
+        ValueRef::Blob(bytes) => Err(format!("blob of {} bytes", bytes.len())),
+        ValueRef::Null => Err("null".to_owned()),
+    })
+}
+
+fn account_label(merchant_id: &str, mode: &str, account: &str, asset: &str) -> String {
+    format!("{merchant_id} {mode} {account} {asset}")
+}
+
+/// The stored balances of one scope in one asset, by account. Refuses a balance that is not an
+/// integer, and an asset with values in the quarantine: its balances cannot be trusted, and
+/// moving money on top of them would bury the problem.
+fn stored_balances(connection: &Connection, scope: &Scope, asset: AssetRef) -> StoreResult<BTreeMap<AccountKind, i64>> {
+    let mode = scope.mode.code();
+    let quarantined: i64 = connection
+        .prepare_cached("SELECT COUNT(*) FROM ledger_quarantine WHERE merchant_id = ?1 AND mode = ?2 AND asset = ?3")?
+        .query_row(params![scope.merchant_id, mode, asset.code], |row| row.get(0))?;
+    if quarantined > 0 {
+        return Err(StoreError::Corrupt(format!(
+            "{quarantined} ledger value(s) of {} {mode} in {} are not integers and were quarantined; \
+             no money moves in {} for this merchant until they are repaired (see harepay verify)",
+            scope.merchant_id, asset.code, asset.code
+        )));
+    }
+    let mut statement = connection.prepare_cached(
+        "SELECT account, balance_minor FROM account_balances WHERE merchant_id = ?1 AND mode = ?2 AND asset = ?3",
+    )?;
+    let rows = statement.query_map(params![scope.merchant_id, mode, asset.code], |row| {
+        Ok((row.get::<_, String>("account")?, stored_integer(row, "balance_minor")?))
+    })?;
+    let mut balances = BTreeMap::new();
+    for row in rows {
+        let (account_code, balance) = row?;
+        let account = AccountKind::parse(&account_code)
+            .ok_or_else(|| StoreError::Corrupt(format!("unknown account {account_code:?}")))?;
+        let balance_minor = balance.map_err(|stored| {
+            StoreError::Corrupt(format!(
+                "the balance of {} is not an integer ({stored})",
+                account_label(&scope.merchant_id, mode, &account_code, asset.code)
+            ))
+        })?;
+        balances.insert(account, balance_minor);
+    }
+    Ok(balances)
+}
+
+pub fn balances(connection: &Connection, scope: &Scope, assets: &[AssetRef]) -> StoreResult<Balances> {
+    let mut balances = Balances::default();
+    for asset in assets {
+        let stored = stored_balances(connection, scope, asset)?;
+        for account in AccountKind::ALL {
+            balances.set(account, asset, stored.get(&account).copied().unwrap_or(0));
+        }
+    }
+    Ok(balances)
+}
+
+pub fn list_balance_rows(connection: &Connection, scope: &Scope) -> StoreResult<Vec<BalanceRow>> {
+    let mode = scope.mode.code();
+    let mut statement = connection.prepare_cached(
+        "SELECT asset, account, balance_minor FROM account_balances WHERE merchant_id = ?1 AND mode = ?2 \
+         AND account IN ('available', 'pending', 'reserved') ORDER BY asset, account",
+    )?;
+    let rows = statement.query_map(params![scope.merchant_id, mode], |row| {
+        Ok((row.get::<_, String>("asset")?, row.get::<_, String>("account")?, stored_integer(row, "balance_minor")?))
+    })?;
+    let mut balance_rows = Vec::new();
+    for row in rows {
+        let (asset, account, balance) = row?;
+        let balance_minor = balance.map_err(|stored| {
+            StoreError::Corrupt(format!(
+                "the balance of {} is not an integer ({stored})",
+                account_label(&scope.merchant_id, mode, &account, &asset)
+            ))
+        })?;
+        balance_rows.push(BalanceRow {
+            asset: crate::engine::money::Asset::lookup(&asset)
+                .ok_or_else(|| StoreError::Corrupt(format!("unknown asset {asset:?}")))?,
+            account: AccountKind::parse(&account)
+                .ok_or_else(|| StoreError::Corrupt(format!("unknown account {account:?}")))?,
+            balance_minor,
+        });
+    }
+    Ok(balance_rows)
+}
+
+/// Computes every new balance first and writes only when all of them fit, so a refused
+/// transaction leaves nothing behind, even without the caller's savepoint.
+pub fn post_ledger_transaction(
+    connection: &Connection,
+    scope: &Scope,
+    transaction: &LedgerTransaction,
+    now_ms: i64,
+) -> StoreResult<()> {
+    transaction.assert_balanced();
+    let mode = scope.mode.code();
+    let mut stored_by_asset: BTreeMap<&'static str, BTreeMap<AccountKind, i64>> = BTreeMap::new();
+    let mut new_balances = Vec::new();
+    for change in net_changes(&transaction.postings) {
+        let stored = match stored_by_asset.entry(change.asset.code) {
+            std::collections::btree_map::Entry::Occupied(entry) => entry.into_mut(),
+            std::collections::btree_map::Entry::Vacant(entry) => {
+                entry.insert(stored_balances(connection, scope, change.asset)?)
+            }
+        };
+        let before_minor = stored.get(&change.account).copied().unwrap_or(0);
+        let after_minor = balance_after(before_minor, change.change_minor).ok_or_else(|| {
+            StoreError::BalanceOverflow(format!(
+                "{} holds {before_minor}; moving it by {} in {} would leave the i64 range",
+                account_label(&scope.merchant_id, mode, change.account.code(), change.asset.code),
+                change.change_minor,
+                transaction.id
+            ))
+        })?;
+        new_balances.push((change.account, change.asset, after_minor));
+    }
+    connection
+        .prepare_cached(
+            "INSERT INTO ledger_transactions (id, merchant_id, mode, reference_id, reason, created_at_ms) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        )?
+        .execute(params![
+            transaction.id,
+            scope.merchant_id,
+            mode,
+            transaction.reference_id,
+            transaction.reason,
+            now_ms
+        ])?;
+    let mut insert_posting = connection.prepare_cached(
+        "INSERT INTO ledger_postings (transaction_id, merchant_id, mode, account, asset, amount_minor) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    )?;
+    for posting in &transaction.postings {
+        insert_posting.execute(params![
+            transaction.id,
+            scope.merchant_id,
+            mode,
+            posting.account.code(),
+            posting.asset.code,
+            posting.amount_minor
+        ])?;
+    }
+    let mut upsert_balance = connection.prepare_cached(
+        "INSERT INTO account_balances (merchant_id, mode, account, asset, balance_minor) VALUES (?1, ?2, ?3, ?4, ?5) \
+         ON CONFLICT (merchant_id, mode, account, asset) DO UPDATE SET balance_minor = excluded.balance_minor",
+    )?;
+    for (account, asset, balance_minor) in new_balances {
+        upsert_balance.execute(params![scope.merchant_id, mode, account.code(), asset.code, balance_minor])?;
+    }
+    Ok(())
+}
+
+/// (merchant, mode, account, asset): one ledger account as the tables name it.
+type AccountKey = (String, String, String, String);
+
+/// Streams every posting and balance once, summing in i128 in Rust: SQLite's SUM raises an error
+/// on i64 overflow (partial sums included), which would turn a problem into a failure to report.
+pub fn verify_ledger(connection: &Connection) -> StoreResult<LedgerReport> {
+    let mut report = LedgerReport {
+        transaction_count: connection.query_row("SELECT COUNT(*) FROM ledger_transactions", [], |row| row.get(0))?,
+        posting_count: connection.query_row("SELECT COUNT(*) FROM ledger_postings", [], |row| row.get(0))?,
+        ..LedgerReport::default()
+    };
+    let postings_sum_by_account = check_postings(connection, &mut report)?;
+    check_balances(connection, postings_sum_by_account, &mut report)?;
+    report_quarantine(connection, &mut report)?;
+    Ok(report)
+}
+
+/// Checks each transaction and each asset sums to zero; returns the postings' sum per account.
+fn check_postings(connection: &Connection, report: &mut LedgerReport) -> StoreResult<BTreeMap<AccountKey, i128>> {
+    // Ordered by transaction (the index has it), so one transaction's sums are in hand at a time.
+    let mut statement = connection.prepare(
+        "SELECT seq, transaction_id, merchant_id, mode, account, asset, amount_minor FROM ledger_postings \
+         ORDER BY transaction_id, seq",
+    )?;
+    let mut rows = statement.query([])?;
+    let mut sum_by_account: BTreeMap<AccountKey, i128> = BTreeMap::new();
+    let mut sum_by_asset: BTreeMap<String, i128> = BTreeMap::new();
+    let mut current_transaction: Option<(String, BTreeMap<String, i128>)> = None;
+    while let Some(row) = rows.next()? {
+        let transaction_id: String = row.get("transaction_id")?;
+        let asset: String = row.get("asset")?;
+        let amount_minor = match stored_integer(row, "amount_minor")? {
+            Ok(amount_minor) => i128::from(amount_minor),
+            Err(stored) => {
+                let seq: i64 = row.get("seq")?;
+                report
+                    .non_integer_values
+                    .push(NonIntegerValue { location: format!("posting {seq} of {transaction_id}"), stored });
+                continue;
+            }
+        };
+        if current_transaction.as_ref().is_some_and(|(id, _)| *id != transaction_id) {
+            report_unbalanced_transaction(current_transaction.take(), report);
+        }
+        let (_, sums) = current_transaction.get_or_insert_with(|| (transaction_id, BTreeMap::new()));
+        *sums.entry(asset.clone()).or_default() += amount_minor;
+        *sum_by_asset.entry(asset.clone()).or_default() += amount_minor;
+        let key = (row.get("merchant_id")?, row.get("mode")?, row.get("account")?, asset);
+        *sum_by_account.entry(key).or_default() += amount_minor;
+    }
+    report_unbalanced_transaction(current_transaction, report);
+    report.unbalanced_assets.extend(sum_by_asset.into_iter().filter(|(_, sum)| *sum != 0));
+    Ok(sum_by_account)
+}
+
+fn report_unbalanced_transaction(transaction: Option<(String, BTreeMap<String, i128>)>, report: &mut LedgerReport) {
+    let Some((transaction_id, sums)) = transaction else { return };
+    for (asset, sum) in sums.into_iter().filter(|(_, sum)| *sum != 0) {
+        report.unbalanced_transactions.push((transaction_id.clone(), asset, sum));
+    }
+}
+
+/// Checks each stored balance against its postings, and merchant balances against zero.
+fn check_balances(
+    connection: &Connection,
+    mut postings_sum_by_account: BTreeMap<AccountKey, i128>,
+    report: &mut LedgerReport,
+) -> StoreResult<()> {
+    let mut statement =
+        connection.prepare("SELECT merchant_id, mode, account, asset, balance_minor FROM account_balances")?;
+    let mut rows = statement.query([])?;
+    while let Some(row) = rows.next()? {
+        let key: AccountKey = (row.get("merchant_id")?, row.get("mode")?, row.get("account")?, row.get("asset")?);
+        let postings_sum_minor = postings_sum_by_account.remove(&key).unwrap_or(0);
+        let (merchant_id, mode, account, asset) = &key;
+        let label = account_label(merchant_id, mode, account, asset);
+        match stored_integer(row, "balance_minor")? {
+            Ok(balance_minor) => {
+                if AccountKind::parse(account).is_some_and(AccountKind::is_merchant_balance) && balance_minor < 0 {
+                    report.negative_balances.push((
+                        merchant_id.clone(),
+                        mode.clone(),
+                        account.clone(),
+                        asset.clone(),
+                        balance_minor,
+                    ));
+                }
+                if i128::from(balance_minor) != postings_sum_minor {
+                    report.balance_mismatches.push(BalanceMismatch {
+                        account: label,
+                        stored_minor: Some(balance_minor),
+                        postings_sum_minor,
+                    });
+                }
+            }
+            Err(stored) => {
+                report.non_integer_values.push(NonIntegerValue { location: format!("balance of {label}"), stored })
+            }
+        }
+    }
+    for ((merchant_id, mode, account, asset), postings_sum_minor) in postings_sum_by_account {
+        report.balance_mismatches.push(BalanceMismatch {
+            account: account_label(&merchant_id, &mode, &account, &asset),
+            stored_minor: None,
+            postings_sum_minor,
+        });
+    }
+    Ok(())
+}
+
+fn report_quarantine(connection: &Connection, report: &mut LedgerReport) -> StoreResult<()> {
+    let mut statement = connection.prepare(
+        "SELECT source_table, merchant_id, mode, account, asset, transaction_id, posting_seq, stored_type, \
+         stored_value FROM ledger_quarantine ORDER BY seq",
+    )?;
+    let mut rows = statement.query([])?;
+    while let Some(row) = rows.next()? {
+        let label = account_label(
+            &row.get::<_, String>("merchant_id")?,
+            &row.get::<_, String>("mode")?,
+            &row.get::<_, String>("account")?,
+            &row.get::<_, String>("asset")?,
+        );
+        let location = match row.get::<_, String>("source_table")?.as_str() {
+            "ledger_postings" => format!(
+                "posting {} of {} ({label})",
+                row.get::<_, Option<i64>>("posting_seq")?.unwrap_or_default(),
+                row.get::<_, Option<String>>("transaction_id")?.unwrap_or_default()
+            ),
+            _ => format!("balance of {label}"),
+        };
+        report.non_integer_values.push(NonIntegerValue {
+            location: format!("{location} (quarantined by migration 5)"),
+            stored: format!("{} {}", row.get::<_, String>("stored_type")?, row.get::<_, String>("stored_value")?),
+        });
+    }
+    Ok(())
+}

@@ -1,0 +1,97 @@
+//! The scheduler's SQL for the SQLite backend: what is due, fairly across merchants, and the
+//! retry records of steps that failed.
+
+use rusqlite::{Connection, Row, params};
+
+use crate::engine::principal::{Mode, Scope};
+use crate::store::sqlite::parsed;
+use crate::store::{DueStep, ScheduledStep, StepRetry, StoreResult};
+
+/// Where each kind of step finds its work: the table, the column holding the time it falls
+/// due, and what else makes a row due.
+fn due_source(step: ScheduledStep) -> (&'static str, &'static str, &'static str) {
+    match step {
+        ScheduledStep::ExpireApproval => ("payouts", "approval_expires_at_ms", "status = 'pending_approval'"),
+        ScheduledStep::SettleTestPayment => ("payment_intents", "auto_settle_at_ms", "mode = 'test'"),
+        ScheduledStep::AdvanceTestPayout => ("payouts", "simulate_at_ms", "mode = 'test'"),
+    }
+}
+
+/// The due steps of one kind, at most `limit`. A step waiting for its retry, or parked, is left
+/// out, so a step that keeps failing cannot take the place of others. `ROW_NUMBER` per merchant
+/// and mode numbers each merchant's steps by due time, and the batch takes every merchant's
+/// first before any merchant's second (round robin), so one merchant's backlog, however old,
+/// cannot delay another merchant's steps; a merchant alone still gets the whole batch.
+pub fn due_steps(connection: &Connection, step: ScheduledStep, now_ms: i64, limit: u32) -> StoreResult<Vec<DueStep>> {
+    let (table, due_column, condition) = due_source(step);
+    let sql = format!(
+        "SELECT object_id, merchant_id, mode, failed_attempts FROM ( \
+           SELECT o.id AS object_id, o.merchant_id, o.mode, o.{due_column} AS due_at_ms, o.seq, \
+                  COALESCE(r.attempts, 0) AS failed_attempts, \
+                  ROW_NUMBER() OVER (PARTITION BY o.merchant_id, o.mode ORDER BY o.{due_column}, o.seq) AS turn \
+           FROM {table} o LEFT JOIN scheduled_step_retries r ON r.step = ?1 AND r.object_id = o.id \
+           WHERE o.{due_column} <= ?2 AND o.{condition} AND (r.object_id IS NULL OR r.next_attempt_at_ms <= ?2) \
+         ) ORDER BY turn, due_at_ms, seq LIMIT ?3"
+    );
+    let mut statement = connection.prepare_cached(&sql)?;
+    let rows = statement.query_map(params![step.code(), now_ms, i64::from(limit)], |row| {
+        let mode: String = row.get("mode")?;
+        Ok(DueStep {
+            object_id: row.get("object_id")?,
+            scope: Scope { merchant_id: row.get("merchant_id")?, mode: parsed(Mode::parse(&mode), "mode", &mode)? },
+            failed_attempts: row.get("failed_attempts")?,
+        })
+    })?;
+    Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+}
+
+fn retry_from_row(row: &Row<'_>) -> rusqlite::Result<StepRetry> {
+    let (step, mode): (String, String) = (row.get("step")?, row.get("mode")?);
+    Ok(StepRetry {
+        step: parsed(ScheduledStep::parse(&step), "scheduled step", &step)?,
+        object_id: row.get("object_id")?,
+        scope: Scope { merchant_id: row.get("merchant_id")?, mode: parsed(Mode::parse(&mode), "mode", &mode)? },
+        attempts: row.get("attempts")?,
+        last_error: row.get("last_error")?,
+        last_attempt_at_ms: row.get("last_attempt_at_ms")?,
+        next_attempt_at_ms: row.get("next_attempt_at_ms")?,
+    })
+}
+
+pub fn parked_steps(connection: &Connection, limit: u32) -> StoreResult<(Vec<StepRetry>, i64)> {
+    let mut statement = connection.prepare_cached(
+        "SELECT step, object_id, merchant_id, mode, attempts, last_error, last_attempt_at_ms, next_attempt_at_ms \
+         FROM scheduled_step_retries WHERE next_attempt_at_ms IS NULL ORDER BY last_attempt_at_ms, step, object_id LIMIT ?1",
+    )?;
+    let parked = statement.query_map([i64::from(limit)], retry_from_row)?.collect::<rusqlite::Result<Vec<_>>>()?;
+    let count = connection
+        .prepare_cached("SELECT COUNT(*) FROM scheduled_step_retries WHERE next_attempt_at_ms IS NULL")?
+        .query_row([], |row| row.get(0))?;
+    Ok((parked, count))
+}
+
+pub fn record_step_failure(connection: &Connection, retry: &StepRetry) -> StoreResult<()> {
+    connection
+        .prepare_cached(
+            "INSERT OR REPLACE INTO scheduled_step_retries (step, object_id, merchant_id, mode, attempts, last_error, \
+             last_attempt_at_ms, next_attempt_at_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+        )?
+        .execute(params![
+            retry.step.code(),
+            retry.object_id,
+            retry.scope.merchant_id,
+            retry.scope.mode.code(),
+            retry.attempts,
+            retry.last_error,
+            retry.last_attempt_at_ms,
+            retry.next_attempt_at_ms
+        ])?;
+    Ok(())
+}
+
+pub fn clear_step_retry(connection: &Connection, step: ScheduledStep, object_id: &str) -> StoreResult<()> {
+    connection
+        .prepare_cached("DELETE FROM scheduled_step_retries WHERE step = ?1 AND object_id = ?2")?
+        .execute(params![step.code(), object_id])?;
+    Ok(())
+}
