@@ -74,8 +74,9 @@ struct McpGate {
     sessions: Arc<SessionRegistry>,
 }
 
-/// The whole HTTP surface, without a socket, so that tests can call it directly. `shutdown`
-/// ends open sessions and their streams.
+/// The whole HTTP surface, without a socket, so that tests can call it directly (inside a tokio
+/// runtime: it starts the rate limiters' sweeper). `shutdown` ends open sessions and their
+/// streams.
 pub fn router(
     app: App,
     mut options: ServerOptions,
