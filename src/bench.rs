@@ -10,7 +10,9 @@
 //!     records), first from one submitter, then from many concurrent ones (tokio tasks), where
 //!     the writer's group commit shares one fsync among many payouts;
 //! (c) `get_balance` round trips over stdio against the real binary, with a lean client that
-//!     writes newline-delimited JSON-RPC itself.
+//!     writes newline-delimited JSON-RPC itself. The server runs with the per-key rate limit off
+//!     (`HAREPAY_RATE_LIMIT_PER_KEY=off`): the measurement is the server's cost per call, and
+//!     thousands of calls a second are what the limit exists to refuse.
 //!
 //! Sizes can be changed with environment variables (see `Sizes`).
 
@@ -420,6 +422,7 @@ fn stdio_round_trips(executable: &Path, work_dir: &Path, round_trips: usize) -> 
         .env("HAREPAY_DB", &database)
         .env("HAREPAY_SECRET_KEY", DEMO_MAKER_KEY)
         .env("HAREPAY_TEST_AUTO_SETTLE_MS", "off")
+        .env("HAREPAY_RATE_LIMIT_PER_KEY", "off")
         .env("HAREPAY_LOG", "warn")
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())

@@ -51,8 +51,9 @@ pub const GROUP_COMMIT_MAX_COMMANDS: usize = 512;
 /// simulated rails.
 pub const SIMULATOR_TICK_MS: u64 = 200;
 
-/// One JSON-RPC message: a stdio line or an HTTP request body. A larger one is refused without
-/// being read into memory.
+/// One JSON-RPC message: a stdio line or an HTTP request body (with or without `Content-Length`;
+/// 413 beyond). A larger one is refused without being read into memory. A request of harepay is a
+/// few KiB; the seeds say 1 MB.
 pub const JSON_RPC_MESSAGE_MAX_BYTES: usize = 1 << 20;
 
 /// Messages waiting between the stdio reader, the server and the stdout writer. Beyond this the
@@ -100,3 +101,42 @@ pub const SCHEDULER_PARKED_STEPS_LISTED_MAX: u32 = 100;
 
 /// What a retry record, its audit record and its event keep of a step's error.
 pub const SCHEDULER_ERROR_DETAIL_MAX_CHARS: usize = 300;
+
+/// How long a connection may take to send a complete request head. hyper starts this clock
+/// whenever a connection waits for a request, so it is also the keep-alive idle timeout: a
+/// connection with no request in progress is closed after this long. Slow-header connections
+/// (slowloris) hold a slot for at most this long.
+pub const HTTP_HEADER_READ_TIMEOUT_MS: u64 = 10_000;
+
+/// How long a request may take from its head to the head of its answer, reading its body
+/// included (408 beyond). Streams already answering (SSE) are not cut.
+pub const HTTP_REQUEST_TIMEOUT_MS: u64 = 30_000;
+
+/// Open HTTP connections at once. Beyond, new connections wait in the listen backlog until one
+/// closes. Below the usual 1024 file descriptors a process may hold, so the database and the
+/// log always have theirs.
+pub const HTTP_MAX_CONNECTIONS: usize = 512;
+
+/// Requests per key (HTTP) or tool calls per key (stdio): a sustained rate and the burst a key
+/// may spend at once (GCRA: the burst refills at the rate). 100/s is Stripe's live-mode rate.
+pub const RATE_LIMIT_PER_KEY_PER_SECOND: u32 = 100;
+pub const RATE_LIMIT_PER_KEY_BURST: u32 = 1_000;
+
+/// HTTP requests per client address (IPv6 by /64), authenticated or not, so that nobody floods
+/// the key check. Above the per-key limit: one address may serve several keys.
+pub const RATE_LIMIT_PER_IP_PER_SECOND: u32 = 200;
+pub const RATE_LIMIT_PER_IP_BURST: u32 = 2_000;
+
+/// How often rate-limit state of keys and addresses that are back at a full burst is dropped.
+pub const RATE_LIMIT_STATE_SWEEP_MS: u64 = 60_000;
+
+/// Sessions of the older protocol (2025-11-25 and before) open at once, per key and in total.
+/// Each holds tens of KiB; clients of 2026-07-28 need none.
+pub const HTTP_SESSIONS_MAX_PER_KEY: usize = 100;
+pub const HTTP_SESSIONS_MAX_TOTAL: usize = 1_000;
+
+/// A session with no request for this long is closed and its memory freed.
+pub const HTTP_SESSION_IDLE_EXPIRY_MS: u64 = 120_000;
+
+/// On Ctrl-C, how long answers in progress may take before the server stops anyway.
+pub const HTTP_SHUTDOWN_GRACE_MS: u64 = 5_000;

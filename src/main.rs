@@ -10,6 +10,7 @@ use harepay::engine::payment::PaymentRules;
 use harepay::engine::principal::{Mode, Role};
 use harepay::engine::retry::RetryPolicy;
 use harepay::mcp::{Credentials, HarepayServer, ServerOptions, Toolset};
+use harepay::rate_limit::RateLimitSetting;
 
 #[derive(Parser)]
 #[command(
@@ -60,11 +61,23 @@ enum CliCommand {
 
 #[derive(clap::Args)]
 struct ServeArgs {
-    /// The API key the connected agent acts as.
-    #[arg(long, env = "HAREPAY_SECRET_KEY", hide_env_values = true)]
-    secret_key: Option<String>,
+    #[command(flatten)]
+    secret_key: SecretKeyArgs,
     #[command(flatten)]
     tools: ToolsArgs,
+}
+
+/// Where the API key comes from: the environment or a file, never the command line, where every
+/// user of the machine can read it in the process list.
+#[derive(clap::Args)]
+struct SecretKeyArgs {
+    /// A file holding the API key, e.g. one only you can read (chmod 600). Without it the key is
+    /// read from HAREPAY_SECRET_KEY.
+    #[arg(long, env = "HAREPAY_SECRET_KEY_FILE")]
+    secret_key_file: Option<PathBuf>,
+    /// Refused, with the reason: see `SecretKeyArgs::secret_key`.
+    #[arg(long = "secret-key", hide = true, value_name = "KEY")]
+    refused_secret_key: Option<String>,
 }
 
 #[derive(clap::Args)]
@@ -75,6 +88,38 @@ struct HttpArgs {
     /// Host names accepted in the Host header, repeatable (default: localhost, 127.0.0.1, ::1).
     #[arg(long = "allowed-host")]
     allowed_hosts: Vec<String>,
+    /// Browser origins accepted in the Origin header, repeatable, e.g. https://app.example.com:443
+    /// or http://localhost:* (default: loopback on any port). Requests without Origin (clients
+    /// that are not browsers) are always accepted.
+    #[arg(long = "allowed-origin", env = "HAREPAY_ALLOWED_ORIGINS", value_delimiter = ',')]
+    allowed_origins: Vec<String>,
+    /// Create the demo merchant and its test keys (sk_test_demo, sk_test_demo_approver) if the
+    /// database has no merchant.
+    #[arg(long)]
+    demo: bool,
+    /// Milliseconds a connection may take to send a request head; also how long an idle
+    /// keep-alive connection stays open.
+    #[arg(long, env = "HAREPAY_HTTP_HEADER_READ_TIMEOUT_MS", default_value_t = harepay::limits::HTTP_HEADER_READ_TIMEOUT_MS, value_parser = clap::value_parser!(u64).range(1..))]
+    header_read_timeout_ms: u64,
+    /// Milliseconds from a request's head to the head of its answer, its body included (408).
+    #[arg(long, env = "HAREPAY_HTTP_REQUEST_TIMEOUT_MS", default_value_t = harepay::limits::HTTP_REQUEST_TIMEOUT_MS, value_parser = clap::value_parser!(u64).range(1..))]
+    request_timeout_ms: u64,
+    /// Connections open at once; more wait until one closes.
+    #[arg(long, env = "HAREPAY_HTTP_MAX_CONNECTIONS", default_value_t = harepay::limits::HTTP_MAX_CONNECTIONS, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
+    max_connections: usize,
+    /// Requests per client address (IPv6: per /64), e.g. 200/s,burst=2000, or off (behind a
+    /// reverse proxy every client has the proxy's address).
+    #[arg(long, env = "HAREPAY_RATE_LIMIT_PER_IP", default_value_t = RateLimitSetting::new(harepay::limits::RATE_LIMIT_PER_IP_PER_SECOND, harepay::limits::RATE_LIMIT_PER_IP_BURST))]
+    rate_limit_per_ip: RateLimitSetting,
+    /// Open sessions (protocol 2025-11-25 and older) per key.
+    #[arg(long, env = "HAREPAY_HTTP_MAX_SESSIONS_PER_KEY", default_value_t = harepay::limits::HTTP_SESSIONS_MAX_PER_KEY)]
+    max_sessions_per_key: usize,
+    /// Open sessions in total.
+    #[arg(long, env = "HAREPAY_HTTP_MAX_SESSIONS", default_value_t = harepay::limits::HTTP_SESSIONS_MAX_TOTAL)]
+    max_sessions: usize,
+    /// Milliseconds without a request after which a session is closed and its memory freed.
+    #[arg(long, env = "HAREPAY_HTTP_SESSION_IDLE_EXPIRY_MS", default_value_t = harepay::limits::HTTP_SESSION_IDLE_EXPIRY_MS, value_parser = clap::value_parser!(u64).range(1..))]
+    session_idle_expiry_ms: u64,
     #[command(flatten)]
     tools: ToolsArgs,
 }
@@ -94,6 +139,9 @@ struct ToolsArgs {
     /// With --confirm=elicit on protocol 2026-07-28: how long a human's answer stays usable.
     #[arg(long, env = "HAREPAY_CONFIRMATION_EXPIRY_MS", default_value_t = harepay::limits::CONFIRMATION_EXPIRY_DEFAULT_MS)]
     confirmation_expiry_ms: i64,
+    /// Requests (HTTP) or tool calls (stdio) per key, e.g. 100/s,burst=1000, or off.
+    #[arg(long, env = "HAREPAY_RATE_LIMIT_PER_KEY", default_value_t = RateLimitSetting::new(harepay::limits::RATE_LIMIT_PER_KEY_PER_SECOND, harepay::limits::RATE_LIMIT_PER_KEY_BURST))]
+    rate_limit_per_key: RateLimitSetting,
 }
 
 #[derive(clap::Args)]
@@ -138,12 +186,16 @@ enum KeysCommand {
         /// test or live.
         #[arg(long, default_value = "test")]
         mode: String,
-        /// An existing merchant id (default: the demo merchant).
+        /// An existing merchant id (default: the demo merchant, if the database has it).
         #[arg(long, conflicts_with = "new_merchant")]
         merchant: Option<String>,
         /// Create a new merchant with this name for the key.
         #[arg(long)]
         new_merchant: Option<String>,
+        /// For the demo merchant, creating it and its test keys first if the database has no
+        /// merchant.
+        #[arg(long, conflicts_with_all = ["merchant", "new_merchant"])]
+        demo: bool,
         /// Payout spend limits, repeatable: "NGN:max_per_payout=1000000,max_per_day=5000000" (minor units).
         #[arg(long = "limit")]
         limits: Vec<String>,
@@ -158,24 +210,24 @@ enum KeysCommand {
 enum PayoutsCommand {
     /// List payouts awaiting approval.
     Pending {
-        #[arg(long, env = "HAREPAY_SECRET_KEY", hide_env_values = true)]
-        secret_key: String,
+        #[command(flatten)]
+        secret_key: SecretKeyArgs,
     },
     /// Approve a payout awaiting approval (approver or admin key; not the maker's owner).
     Approve {
         payout_id: String,
         #[arg(long)]
         reason: Option<String>,
-        #[arg(long, env = "HAREPAY_SECRET_KEY", hide_env_values = true)]
-        secret_key: String,
+        #[command(flatten)]
+        secret_key: SecretKeyArgs,
     },
     /// Reject a payout awaiting approval; its funds are released.
     Reject {
         payout_id: String,
         #[arg(long)]
         reason: String,
-        #[arg(long, env = "HAREPAY_SECRET_KEY", hide_env_values = true)]
-        secret_key: String,
+        #[command(flatten)]
+        secret_key: SecretKeyArgs,
     },
 }
 
@@ -213,12 +265,88 @@ impl ToolsArgs {
         if !(1..=expiry_max_ms).contains(&self.confirmation_expiry_ms) {
             anyhow::bail!("--confirmation-expiry-ms must be from 1 to {expiry_max_ms}");
         }
+        let key_rate_limiter = self
+            .rate_limit_per_key
+            .limit()
+            .map(|limit| std::sync::Arc::new(harepay::rate_limit::KeyRateLimiter::new(limit)));
         Ok(ServerOptions {
             read_only: self.read_only,
             toolsets,
             confirm_mode,
             confirmation_expiry_ms: self.confirmation_expiry_ms,
+            key_rate_limiter,
         })
+    }
+}
+
+impl SecretKeyArgs {
+    /// The key from HAREPAY_SECRET_KEY or `--secret-key-file`, if either is set.
+    fn secret_key(&self) -> anyhow::Result<Option<String>> {
+        if self.refused_secret_key.is_some() {
+            anyhow::bail!(
+                "--secret-key is no longer accepted: a key on the command line is visible to every user of this \
+                 machine in the process list (ps, /proc/PID/cmdline). Set HAREPAY_SECRET_KEY in the environment, \
+                 or put the key in a file only you can read and pass --secret-key-file PATH (or \
+                 HAREPAY_SECRET_KEY_FILE=PATH)."
+            );
+        }
+        let from_environment = std::env::var("HAREPAY_SECRET_KEY").ok().filter(|key| !key.trim().is_empty());
+        let Some(path) = &self.secret_key_file else {
+            return Ok(from_environment.map(|key| key.trim().to_owned()));
+        };
+        if from_environment.is_some() {
+            anyhow::bail!("both HAREPAY_SECRET_KEY and --secret-key-file are set; keep one of them");
+        }
+        warn_if_readable_by_others(path);
+        let text = std::fs::read_to_string(path)
+            .map_err(|error| anyhow::anyhow!("cannot read the key file {}: {error}", path.display()))?;
+        // Editors and `echo` end the file with a newline; the key is the text without it.
+        let key = text.trim();
+        if key.is_empty() || key.contains(char::is_whitespace) {
+            anyhow::bail!("the key file {} must hold one key and nothing else", path.display());
+        }
+        Ok(Some(key.to_owned()))
+    }
+}
+
+/// A key file anyone on the machine can read is as exposed as a command-line flag: say so.
+fn warn_if_readable_by_others(path: &std::path::Path) {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        if let Ok(metadata) = std::fs::metadata(path)
+            && metadata.permissions().mode() & 0o004 != 0
+        {
+            eprintln!(
+                "harepay: warning: the key file {} is readable by every user of this machine; `chmod 600` it.",
+                path.display()
+            );
+        }
+    }
+}
+
+impl HttpArgs {
+    fn to_settings(&self) -> harepay::transport::http::HttpSettings {
+        let or_loopback = |given: &[String], loopback: &[&str]| {
+            if given.is_empty() { loopback.iter().map(|name| name.to_string()).collect() } else { given.to_vec() }
+        };
+        harepay::transport::http::HttpSettings {
+            listen: self.listen,
+            allowed_hosts: or_loopback(&self.allowed_hosts, &["localhost", "127.0.0.1", "::1"]),
+            allowed_origins: or_loopback(
+                &self.allowed_origins,
+                &["http://localhost:*", "http://127.0.0.1:*", "http://[::1]:*"],
+            ),
+            header_read_timeout: std::time::Duration::from_millis(self.header_read_timeout_ms),
+            request_timeout: std::time::Duration::from_millis(self.request_timeout_ms),
+            max_connections: self.max_connections,
+            address_rate_limit: self.rate_limit_per_ip.limit(),
+            sessions: harepay::transport::sessions::SessionLimits {
+                max_per_key: self.max_sessions_per_key,
+                max_total: self.max_sessions,
+                idle_expiry: std::time::Duration::from_millis(self.session_idle_expiry_ms),
+            },
+        }
     }
 }
 
@@ -268,14 +396,43 @@ impl RulesArgs {
 }
 
 async fn open_app(database: &std::path::Path, rules: PaymentRules) -> anyhow::Result<App> {
-    let app = App::open_sqlite(database, rules)?;
+    Ok(App::open_sqlite(database, rules)?)
+}
+
+/// The demo merchant and its two well-known test keys, made only where a person asked for the
+/// demo (`stdio` on an empty database, `demo`, `--demo`): on a server anyone can reach, a key
+/// that is in the README is everyone's key.
+async fn bootstrap_demo(app: &App, database: &std::path::Path) -> anyhow::Result<()> {
     if app.bootstrap_demo_if_empty().await? {
         eprintln!(
             "harepay: new database {}: created the demo merchant with test keys sk_test_demo (maker) and sk_test_demo_approver (approver).",
             database.display()
         );
+    } else if !demo_merchant_exists(app).await? {
+        // A database with real merchants never gets keys whose secrets are in the README.
+        eprintln!("harepay: {} already has merchants; the demo is only made on an empty database.", database.display());
     }
-    Ok(app)
+    Ok(())
+}
+
+async fn demo_merchant_exists(app: &App) -> anyhow::Result<bool> {
+    let demo_merchant = harepay::app::keys::DEMO_MERCHANT_ID;
+    Ok(app.list_api_keys().await?.iter().any(|key| key.merchant_id == demo_merchant))
+}
+
+fn create_key_command(database: &std::path::Path) -> String {
+    format!(
+        "harepay keys create --db {} --owner YOUR_NAME --new-merchant \"Your business\"",
+        shell_quoted(&database.display().to_string())
+    )
+}
+
+fn shell_quoted(text: &str) -> String {
+    if text.chars().all(|c| c.is_ascii_alphanumeric() || "/._-+:@".contains(c)) {
+        text.to_owned()
+    } else {
+        format!("'{}'", text.replace('\'', "'\\''"))
+    }
 }
 
 fn main() -> std::process::ExitCode {
@@ -302,8 +459,11 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
     match cli.command {
         CliCommand::Stdio(args) => {
             let options = args.tools.to_options()?;
+            let secret_key = args.secret_key.secret_key()?;
             let app = open_app(&database, cli.rules.to_rules()?).await?;
-            let secret_key = match args.secret_key {
+            // Starting the stdio server on an empty database is how the quickstart begins.
+            bootstrap_demo(&app, &database).await?;
+            let secret_key = match secret_key {
                 Some(key) => key,
                 None => {
                     eprintln!(
@@ -313,7 +473,7 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
                 }
             };
             let principal = app.authenticate(&secret_key).await.map_err(|_| {
-                anyhow::anyhow!("HAREPAY_SECRET_KEY is unknown or revoked in {}; refusing to start", database.display())
+                anyhow::anyhow!("the secret key is unknown or revoked in {}; refusing to start", database.display())
             })?;
             tracing::info!(merchant = %principal.scope.merchant_id, mode = principal.scope.mode.code(), role = principal.role.code(), "serving MCP on stdio");
             harepay::app::scheduler::spawn_scheduler(app.clone(), cli.rules.to_retry_policy()?);
@@ -324,13 +484,18 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
         CliCommand::Http(args) => {
             let options = args.tools.to_options()?;
             let app = open_app(&database, cli.rules.to_rules()?).await?;
+            if args.demo {
+                bootstrap_demo(&app, &database).await?;
+            } else if app.list_api_keys().await?.is_empty() {
+                eprintln!(
+                    "harepay: {} has no API keys yet, so every request will be refused (401). Create one:\n  {}\n\
+                     (or start with --demo for the demo merchant and its test keys).",
+                    database.display(),
+                    create_key_command(&database)
+                );
+            }
             harepay::app::scheduler::spawn_scheduler(app.clone(), cli.rules.to_retry_policy()?);
-            let allowed_hosts = if args.allowed_hosts.is_empty() {
-                vec!["localhost".to_owned(), "127.0.0.1".to_owned(), "::1".to_owned()]
-            } else {
-                args.allowed_hosts
-            };
-            harepay::transport::http::serve(app, options, args.listen, allowed_hosts).await?;
+            harepay::transport::http::serve(app, options, args.to_settings()).await?;
             Ok(std::process::ExitCode::SUCCESS)
         }
         CliCommand::Demo => {
@@ -343,7 +508,7 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
         }
         CliCommand::Keys(command) => {
             let app = open_app(&database, PaymentRules::default()).await?;
-            run_keys(&app, command).await
+            run_keys(&app, &database, command).await
         }
         CliCommand::Payouts(command) => {
             let app = open_app(&database, cli.rules.to_rules()?).await?;
@@ -418,8 +583,14 @@ async fn print_parked_steps(app: &App) -> anyhow::Result<()> {
 
 async fn run_payouts(app: &App, command: PayoutsCommand) -> anyhow::Result<std::process::ExitCode> {
     use harepay::app::commands::{Command, IdempotencyInput, ToolWrite, WriteOutcome};
+    let required = |args: &SecretKeyArgs| {
+        args.secret_key()?.ok_or_else(|| {
+            anyhow::anyhow!("name the approver's key: set HAREPAY_SECRET_KEY, or pass --secret-key-file PATH")
+        })
+    };
     let (secret_key, payout_id, command, tool) = match command {
         PayoutsCommand::Pending { secret_key } => {
+            let secret_key = required(&secret_key)?;
             let principal =
                 app.authenticate(&secret_key).await.map_err(|_| anyhow::anyhow!("the key is unknown or revoked"))?;
             let filter =
@@ -437,10 +608,10 @@ async fn run_payouts(app: &App, command: PayoutsCommand) -> anyhow::Result<std::
             return Ok(std::process::ExitCode::SUCCESS);
         }
         PayoutsCommand::Approve { payout_id, reason, secret_key } => {
-            (secret_key, payout_id.clone(), Command::ApprovePayout { payout_id, reason }, "approve_payout")
+            (required(&secret_key)?, payout_id.clone(), Command::ApprovePayout { payout_id, reason }, "approve_payout")
         }
         PayoutsCommand::Reject { payout_id, reason, secret_key } => {
-            (secret_key, payout_id.clone(), Command::RejectPayout { payout_id, reason }, "reject_payout")
+            (required(&secret_key)?, payout_id.clone(), Command::RejectPayout { payout_id, reason }, "reject_payout")
         }
     };
     let actor = app.authenticate(&secret_key).await.map_err(|_| anyhow::anyhow!("the key is unknown or revoked"))?;
@@ -464,9 +635,13 @@ async fn run_payouts(app: &App, command: PayoutsCommand) -> anyhow::Result<std::
     }
 }
 
-async fn run_keys(app: &App, command: KeysCommand) -> anyhow::Result<std::process::ExitCode> {
+async fn run_keys(
+    app: &App,
+    database: &std::path::Path,
+    command: KeysCommand,
+) -> anyhow::Result<std::process::ExitCode> {
     match command {
-        KeysCommand::Create { role, owner, mode, merchant, new_merchant, limits } => {
+        KeysCommand::Create { role, owner, mode, merchant, new_merchant, demo, limits } => {
             let spend_limits = limits
                 .iter()
                 .map(|text| harepay::app::keys::parse_spend_limit(text).map_err(|e| anyhow::anyhow!("--limit: {e}")))
@@ -477,11 +652,24 @@ async fn run_keys(app: &App, command: KeysCommand) -> anyhow::Result<std::proces
             if owner.trim().is_empty() {
                 anyhow::bail!("--owner must name the person or service the key is for");
             }
-            let secret = generate_secret_key(mode);
+            if demo {
+                bootstrap_demo(app, database).await?;
+            }
             let merchant_id = match (&merchant, &new_merchant) {
-                (None, None) => Some(harepay::app::keys::DEMO_MERCHANT_ID.to_owned()),
+                (None, None) => {
+                    if !demo_merchant_exists(app).await? {
+                        anyhow::bail!(
+                            "no merchant named, and {} has no demo merchant. Create a merchant with the key:\n  {}\n\
+                             or name an existing one with --merchant mch_… (`harepay keys list` shows them).",
+                            database.display(),
+                            create_key_command(database)
+                        );
+                    }
+                    Some(harepay::app::keys::DEMO_MERCHANT_ID.to_owned())
+                }
                 _ => merchant,
             };
+            let secret = generate_secret_key(mode);
             let detail = app
                 .admin(AdminCommand::CreateKey(NewApiKey {
                     merchant_id,

@@ -74,11 +74,13 @@ pub fn llms_txt() -> String {
     text.push_str(&format!(
         "## Connecting\n\n\
          - Run `harepay stdio` as an MCP server (Claude Desktop, Cursor: see mcp-config.example.json). It reads the API \
-         key from `HAREPAY_SECRET_KEY` and the SQLite file from `HAREPAY_DB`.\n\
+         key from `HAREPAY_SECRET_KEY` (or the file named by `HAREPAY_SECRET_KEY_FILE`; never from the command line) \
+         and the SQLite file from `HAREPAY_DB`.\n\
          - Or run `harepay http --listen 127.0.0.1:8787` and connect to `http://127.0.0.1:8787/mcp` (streamable HTTP) \
-         with `Authorization: Bearer sk_…` on every request; a missing or unknown key is answered 401.\n\
-         - On first start with an empty database harepay creates a demo merchant with test keys `sk_test_demo` \
-         (maker) and `sk_test_demo_approver` (approver).\n\
+         with `Authorization: Bearer sk_…` on every request; a missing or unknown key is answered 401. There is no \
+         OAuth: keys come from the operator (`harepay keys create`).\n\
+         - `harepay stdio` on an empty database (and `harepay demo`, or `--demo`) creates a demo merchant with test keys \
+         `sk_test_demo` (maker) and `sk_test_demo_approver` (approver); `harepay http` creates no key by itself.\n\
          - Protocol: MCP 2026-07-28 (stateless requests) and the older session-based versions (2025-11-25 and before).\n\
          - This guide is also served as the MCP resource `harepay://docs/llms.txt`.\n\n\
          ## Keys, modes and roles\n\n\
@@ -108,11 +110,14 @@ pub fn llms_txt() -> String {
          - Errors are tool results with `isError: true` and `{{\"error\": {{\"type\", \"message\", \"param\"}}}}` (`param` names the argument at fault, when one is). \
          Every output schema allows this envelope besides the tool's result. Types: \
          `invalid_request`, `not_found`, `insufficient_funds`, `balance_overflow`, `invalid_state`, \
-         `refund_exceeds_remaining`, `idempotency_key_reused`, `idempotency_key_in_use`, `forbidden`, `limit_exceeded`, `approval_expired`, \
+         `refund_exceeds_remaining`, `idempotency_key_reused`, `idempotency_key_in_use`, `forbidden`, `limit_exceeded`, `rate_limited`, `approval_expired`, \
          `confirmation_declined`, `confirmation_unavailable`, `confirmation_invalid`, `test_mode_only`, \
          `authentication_failed`, `internal_error`. \
          Unknown tools and JSON-RPC of the wrong shape are protocol errors: bytes that are not JSON get -32700; a \
          message over {message_mib} MiB, or a request whose id is not a string or a 64-bit integer, gets -32600.\n\
+         - Rate limits: a key may make {key_rate} calls a second with bursts of {key_burst} unless the operator set \
+         otherwise. Over that a call fails with `rate_limited` and `retry_after_ms`: wait that long, then retry the same \
+         call (same `idempotency_key`). Over HTTP the answer is status 429 with `Retry-After` (seconds).\n\
          - Human confirmation: a server run with `--confirm=elicit` does not trust `confirm: true` alone. It previews the \
          write, asks the human through MCP elicitation (the input-required result of 2026-07-28, or an \
          `elicitation/create` request on older sessions), and runs it only on an explicit accept \
@@ -159,6 +164,8 @@ pub fn llms_txt() -> String {
         message_mib = limits::JSON_RPC_MESSAGE_MAX_BYTES >> 20,
         list_max = limits::LIST_LIMIT_MAX,
         list_default = limits::LIST_LIMIT_DEFAULT,
+        key_rate = limits::RATE_LIMIT_PER_KEY_PER_SECOND,
+        key_burst = limits::RATE_LIMIT_PER_KEY_BURST,
     ));
     text.push_str("## Tools\n\n");
     let tools = registry();

@@ -146,6 +146,9 @@ pub struct ServerOptions {
     pub confirm_mode: confirmation::ConfirmMode,
     /// How long a human's answer to a confirmation question stays usable (2026-07-28).
     pub confirmation_expiry_ms: i64,
+    /// Tool calls per key, when the MCP layer enforces it (stdio). Over HTTP the transport
+    /// takes it and limits every request before MCP sees it (429).
+    pub key_rate_limiter: Option<Arc<crate::rate_limit::KeyRateLimiter>>,
 }
 
 impl Default for ServerOptions {
@@ -155,6 +158,7 @@ impl Default for ServerOptions {
             toolsets: None,
             confirm_mode: confirmation::ConfirmMode::default(),
             confirmation_expiry_ms: crate::limits::CONFIRMATION_EXPIRY_DEFAULT_MS,
+            key_rate_limiter: None,
         }
     }
 }
@@ -310,6 +314,9 @@ impl ServerHandler for HarepayServer {
             Ok(principal) => principal,
             Err(failure) => return Ok(failure.into_call_tool_result().into()),
         };
+        if let Some(refusal) = self.rate_limit_refusal(&principal) {
+            return Ok(refusal);
+        }
         // Tools take the principal as `Extension<Principal>`: one key check per call.
         context.extensions.insert(principal.clone());
         if let Some(reason) = self.refusal_reason(&principal, &registered) {
@@ -406,5 +413,20 @@ impl HarepayServer {
             self.app.record_refusal(principal, &registered.tool.name, idempotency_key, error_type, message).await;
         }
         failure.into_call_tool_result().into()
+    }
+
+    /// The per-key limit, as a tool error the agent can act on: `rate_limited` with
+    /// `retry_after_ms`. Not audited: writing an audit row per refused call would turn a flood
+    /// into writes.
+    fn rate_limit_refusal(&self, principal: &Principal) -> Option<CallToolResponse> {
+        let limited = self.options.key_rate_limiter.as_ref()?.check(&principal.key_id).err()?;
+        let error = serde_json::json!({
+            "error": {
+                "type": "rate_limited",
+                "message": limited.message("for this key"),
+                "retry_after_ms": limited.retry_after_ms,
+            }
+        });
+        Some(rmcp::model::CallToolResult::structured_error(error).into())
     }
 }

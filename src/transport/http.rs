@@ -1,20 +1,63 @@
 //! MCP over streamable HTTP, at `/mcp`. Every request must carry `Authorization: Bearer sk_…`
-//! with a known, unrevoked key: anything else is answered 401 with `WWW-Authenticate: Bearer`
-//! before MCP sees it. Both protocol generations work: sessions (2025-11-25 and before) and the
-//! stateless requests of 2026-07-28.
+//! with a known, unrevoked key: anything else is answered 401 before MCP sees it. Both protocol
+//! generations work: sessions (2025-11-25 and before) and the stateless requests of 2026-07-28.
+//!
+//! What a hostile client meets, outside in:
+//! - connections: at most `max_connections` open; a request head must arrive within the
+//!   header-read timeout, which also closes idle keep-alive connections (hyper);
+//! - every response: `X-Content-Type-Options: nosniff`, `Cache-Control: no-store`,
+//!   `X-Frame-Options: DENY`, and an `X-Request-Id`;
+//! - requests per client address, then per key: 429 with `Retry-After` (governor);
+//! - bodies over [`limits::JSON_RPC_MESSAGE_MAX_BYTES`]: 413, with or without `Content-Length`
+//!   (tower-http); a request that takes too long to arrive: 408 (tower-http);
+//! - `Host` and `Origin` outside their allow-lists: 403 (rmcp);
+//! - sessions of the older protocol: capped per key and in total, closed when idle.
+//!
+//! Errors harepay writes itself are JSON: `{"error": {"type", "message", …}}`.
 
+use std::error::Error as StdError;
 use std::net::SocketAddr;
+use std::sync::{Arc, Weak};
+use std::time::Duration;
 
-use axum::extract::{Request, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::body::{Body, Bytes};
+use axum::extract::{ConnectInfo, Request, State};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::serve::ListenerExt;
-use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::service::TowerToHyperService;
 use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
+use tokio_util::sync::CancellationToken;
+use tower::ServiceExt;
+use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::set_header::SetResponseHeaderLayer;
+use tower_http::timeout::TimeoutLayer;
 
 use crate::app::App;
+use crate::limits;
 use crate::mcp::{Credentials, HarepayServer, ServerOptions};
+use crate::rate_limit::{AddressRateLimiter, KeyRateLimiter, RateLimit, RateLimited, rate_limit_address};
+use crate::transport::sessions::{
+    CappedSessionManager, SESSION_RESERVATION, SessionLimits, SessionRefusal, SessionRegistry,
+};
+
+/// Everything `harepay http` is told on its command line, beyond the tools.
+#[derive(Debug, Clone)]
+pub struct HttpSettings {
+    pub listen: SocketAddr,
+    /// `Host` names accepted (DNS-rebinding protection).
+    pub allowed_hosts: Vec<String>,
+    /// Browser origins accepted; requests without `Origin` (non-browser clients) always are.
+    pub allowed_origins: Vec<String>,
+    pub header_read_timeout: Duration,
+    pub request_timeout: Duration,
+    pub max_connections: usize,
+    /// Requests per client address; `None` is off (e.g. behind a proxy that is the only client).
+    pub address_rate_limit: Option<RateLimit>,
+    pub sessions: SessionLimits,
+}
 
 /// The secret key of an `Authorization: Bearer …` header, if there is one.
 pub fn bearer_token(headers: &HeaderMap) -> Option<String> {
@@ -23,59 +66,313 @@ pub fn bearer_token(headers: &HeaderMap) -> Option<String> {
     (scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty()).then(|| token.trim().to_owned())
 }
 
-/// The whole HTTP surface, without a socket, so that tests can call it directly.
-pub fn router(app: App, options: ServerOptions, allowed_hosts: Vec<String>) -> axum::Router {
+/// What the `/mcp` gate needs: the keys, the per-key limit and the session caps.
+#[derive(Clone)]
+struct McpGate {
+    app: App,
+    key_rate_limiter: Option<Arc<KeyRateLimiter>>,
+    sessions: Arc<SessionRegistry>,
+}
+
+/// The whole HTTP surface, without a socket, so that tests can call it directly (inside a tokio
+/// runtime: it starts the rate limiters' sweeper). `shutdown` ends open sessions and their
+/// streams.
+pub fn router(
+    app: App,
+    mut options: ServerOptions,
+    settings: &HttpSettings,
+    shutdown: CancellationToken,
+) -> axum::Router {
+    // The per-key limit counts HTTP requests here, before MCP; the MCP layer must not count the
+    // same call again.
+    let key_rate_limiter = options.key_rate_limiter.take();
+    let address_rate_limiter = settings.address_rate_limit.map(|limit| Arc::new(AddressRateLimiter::new(limit)));
+    spawn_rate_limit_sweeper(
+        key_rate_limiter.as_ref().map(Arc::downgrade),
+        address_rate_limiter.as_ref().map(Arc::downgrade),
+    );
+
+    let sessions = SessionRegistry::new(settings.sessions);
     let factory_app = app.clone();
     // Called once per session, and once per request under 2026-07-28: it only clones shared
     // handles (the tool registry is built once per process).
     let factory = move || Ok(HarepayServer::new(factory_app.clone(), Credentials::BearerHeader, options.clone()));
-    let config = StreamableHttpServerConfig::default().with_allowed_hosts(allowed_hosts);
-    let service = StreamableHttpService::new(factory, LocalSessionManager::default().into(), config);
-    axum::Router::new()
-        .nest_service("/mcp", service)
+    let config = StreamableHttpServerConfig::default()
+        .with_allowed_hosts(settings.allowed_hosts.clone())
+        .with_allowed_origins(settings.allowed_origins.clone())
+        .enforce_origin_validation()
+        .with_max_request_body_bytes(limits::JSON_RPC_MESSAGE_MAX_BYTES)
+        .with_cancellation_token(shutdown);
+    let service = StreamableHttpService::new(factory, CappedSessionManager::new(sessions.clone()).into(), config);
+    let gate = McpGate { app, key_rate_limiter, sessions };
+    // The gate reads the body whole; then a body that is not a JSON-RPC message harepay can read
+    // gets a JSON-RPC error instead of rmcp's plain text.
+    let mcp = tower::ServiceBuilder::new()
+        .layer(middleware::from_fn_with_state(gate, guard_mcp_request))
         .layer(middleware::from_fn(crate::transport::jsonrpc::refuse_unreadable_http_messages))
-        .layer(middleware::from_fn_with_state(app, require_api_key))
+        .service(service);
+
+    let mut router = axum::Router::new().nest_service("/mcp", mcp).fallback(not_found);
+    // Layers wrap what is above them: the last one added is the outermost.
+    router = router
+        .layer(RequestBodyLimitLayer::new(limits::JSON_RPC_MESSAGE_MAX_BYTES))
+        .layer(middleware::map_response(json_payload_too_large))
+        .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, settings.request_timeout));
+    if let Some(limiter) = address_rate_limiter {
+        router = router.layer(middleware::from_fn_with_state(limiter, limit_by_address));
+    }
+    router
+        .layer(PropagateRequestIdLayer::x_request_id())
+        .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+        .layer(SetResponseHeaderLayer::overriding(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff")))
+        .layer(SetResponseHeaderLayer::overriding(header::CACHE_CONTROL, HeaderValue::from_static("no-store")))
+        .layer(SetResponseHeaderLayer::overriding(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY")))
 }
 
-async fn require_api_key(State(app): State<App>, request: Request, next: Next) -> Response {
-    let authenticated = match bearer_token(request.headers()) {
-        Some(token) => app.authenticate(&token).await.is_ok(),
-        None => false,
-    };
-    if authenticated {
-        return next.run(request).await;
+/// Drops the state of rested keys and addresses now and then, so that a flood of addresses
+/// does not keep its memory. Ends with the router.
+fn spawn_rate_limit_sweeper(keys: Option<Weak<KeyRateLimiter>>, addresses: Option<Weak<AddressRateLimiter>>) {
+    if keys.is_none() && addresses.is_none() {
+        return;
     }
-    let body = serde_json::json!({
-        "error": {
-            "type": "authentication_failed",
-            "message": "send Authorization: Bearer sk_test_… or sk_live_… with a known, unrevoked harepay key",
+    tokio::spawn(async move {
+        let mut ticks = tokio::time::interval(Duration::from_millis(limits::RATE_LIMIT_STATE_SWEEP_MS));
+        ticks.tick().await;
+        loop {
+            ticks.tick().await;
+            let keys = keys.as_ref().and_then(Weak::upgrade);
+            let addresses = addresses.as_ref().and_then(Weak::upgrade);
+            if keys.is_none() && addresses.is_none() {
+                return;
+            }
+            keys.inspect(|limiter| limiter.forget_rested_keys());
+            addresses.inspect(|limiter| limiter.forget_rested_keys());
         }
     });
-    let mut response = (StatusCode::UNAUTHORIZED, axum::Json(body)).into_response();
-    response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer realm=\"harepay\""));
+}
+
+/// `{"error": {"type", "message", …extra}}` with `status`.
+fn error_response(status: StatusCode, error_type: &str, message: String, extra: serde_json::Value) -> Response {
+    let mut error = serde_json::json!({"type": error_type, "message": message});
+    if let (Some(error), serde_json::Value::Object(extra)) = (error.as_object_mut(), extra) {
+        error.extend(extra);
+    }
+    (status, axum::Json(serde_json::json!({ "error": error }))).into_response()
+}
+
+fn rate_limited_response(limited: RateLimited, per_what: &str) -> Response {
+    let mut response = error_response(
+        StatusCode::TOO_MANY_REQUESTS,
+        "rate_limited",
+        limited.message(per_what),
+        serde_json::json!({"retry_after_ms": limited.retry_after_ms}),
+    );
+    response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(limited.retry_after_seconds()));
     response
 }
 
-pub async fn serve(
-    app: App,
-    options: ServerOptions,
-    listen: SocketAddr,
-    allowed_hosts: Vec<String>,
-) -> anyhow::Result<()> {
-    let listener = tokio::net::TcpListener::bind(listen).await?;
+/// 413: a JSON-RPC error reply (the body was a request), whose error also has our `type`.
+fn request_too_large_response() -> Response {
+    let mut reply = serde_json::to_value(crate::transport::jsonrpc::too_large_reply()).expect("replies serialize");
+    reply["error"]["type"] = serde_json::json!("request_too_large");
+    (StatusCode::PAYLOAD_TOO_LARGE, axum::Json(reply)).into_response()
+}
+
+/// Paths other than `/mcp`, the OAuth discovery documents included: 404, not 401, so that a
+/// client does not start an OAuth flow harepay does not have.
+async fn not_found() -> Response {
+    error_response(
+        StatusCode::NOT_FOUND,
+        "not_found",
+        "harepay serves MCP at /mcp and has no OAuth: send Authorization: Bearer sk_… with a key from `harepay keys create`"
+            .to_owned(),
+        serde_json::Value::Null,
+    )
+}
+
+/// tower-http refuses a `Content-Length` over the limit before reading the body, in plain
+/// text; give that refusal our JSON too.
+async fn json_payload_too_large(response: Response) -> Response {
+    let is_json = response.headers().get(header::CONTENT_TYPE).is_some_and(|value| value == "application/json");
+    if response.status() == StatusCode::PAYLOAD_TOO_LARGE && !is_json { request_too_large_response() } else { response }
+}
+
+async fn limit_by_address(State(limiter): State<Arc<AddressRateLimiter>>, request: Request, next: Next) -> Response {
+    // Tests that call the router without a socket have no address; `serve` always sets one.
+    let address = request.extensions().get::<ConnectInfo<SocketAddr>>().map(|ConnectInfo(address)| address.ip());
+    if let Some(address) = address
+        && let Err(limited) = limiter.check(&rate_limit_address(address))
+    {
+        tracing::debug!(%address, retry_after_ms = limited.retry_after_ms, "rate limited by address");
+        return rate_limited_response(limited, "from this address");
+    }
+    next.run(request).await
+}
+
+/// `/mcp`: the key, its rate, the body, and the session cap, in that order.
+async fn guard_mcp_request(State(gate): State<McpGate>, request: Request, next: Next) -> Response {
+    let principal = match bearer_token(request.headers()) {
+        Some(token) => gate.app.authenticate(&token).await.ok(),
+        None => None,
+    };
+    let Some(principal) = principal else {
+        return unauthorized();
+    };
+    if let Some(limiter) = &gate.key_rate_limiter
+        && let Err(limited) = limiter.check(&principal.key_id)
+    {
+        tracing::debug!(key = %principal.key_id, retry_after_ms = limited.retry_after_ms, "rate limited by key");
+        return rate_limited_response(limited, "for this key");
+    }
+    let (request, opens_session) = match read_body(request).await {
+        Ok(read) => read,
+        Err(response) => return response,
+    };
+    if !opens_session {
+        return next.run(request).await;
+    }
+    match gate.sessions.reserve(&principal.key_id) {
+        Ok(reservation) => SESSION_RESERVATION.scope(reservation, next.run(request)).await,
+        Err(refusal) => session_refused(refusal, &gate),
+    }
+}
+
+fn unauthorized() -> Response {
+    let mut response = error_response(
+        StatusCode::UNAUTHORIZED,
+        "authentication_failed",
+        "send Authorization: Bearer sk_test_… or sk_live_… with a known, unrevoked harepay key".to_owned(),
+        serde_json::Value::Null,
+    );
+    // `error="invalid_token"`: the key is the only credential; there is no OAuth flow to start.
+    response.headers_mut().insert(
+        header::WWW_AUTHENTICATE,
+        HeaderValue::from_static("Bearer realm=\"harepay\", error=\"invalid_token\""),
+    );
+    response
+}
+
+fn session_refused(refusal: SessionRefusal, gate: &McpGate) -> Response {
+    let idle_expiry_seconds = gate.sessions.idle_expiry().as_secs().max(1);
+    let (status, message) = match refusal {
+        SessionRefusal::KeyFull { max_per_key } => (
+            StatusCode::TOO_MANY_REQUESTS,
+            format!(
+                "this key has {max_per_key} open sessions, the most allowed: end one (DELETE /mcp with its \
+                 Mcp-Session-Id) or wait for an idle one to close after {idle_expiry_seconds} s; clients of \
+                 protocol 2026-07-28 need no session"
+            ),
+        ),
+        SessionRefusal::ServerFull { max_total } => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!(
+                "the server has {max_total} open sessions, the most allowed; idle ones close after \
+                 {idle_expiry_seconds} s; clients of protocol 2026-07-28 need no session"
+            ),
+        ),
+    };
+    let mut response = error_response(status, "too_many_sessions", message, serde_json::Value::Null);
+    response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(idle_expiry_seconds));
+    response
+}
+
+/// Reads the whole body (bounded by the body-limit layer outside) and says whether the request
+/// opens a session: an `initialize` POSTed without `Mcp-Session-Id`.
+async fn read_body(request: Request) -> Result<(Request, bool), Response> {
+    let (parts, body) = request.into_parts();
+    let bytes = match axum::body::to_bytes(body, limits::JSON_RPC_MESSAGE_MAX_BYTES).await {
+        Ok(bytes) => bytes,
+        // rmcp would answer a body that fails mid-stream with a 500; a body over the limit is
+        // the client's error, and says so.
+        Err(error) if is_length_limit(&error) => return Err(request_too_large_response()),
+        Err(error) => {
+            tracing::debug!(%error, "could not read a request body");
+            return Err(error_response(
+                StatusCode::BAD_REQUEST,
+                "invalid_request",
+                "the request body could not be read to its end".to_owned(),
+                serde_json::Value::Null,
+            ));
+        }
+    };
+    let opens_session =
+        parts.method == Method::POST && !parts.headers.contains_key("mcp-session-id") && is_initialize(&bytes);
+    Ok((Request::from_parts(parts, Body::from(bytes)), opens_session))
+}
+
+fn is_length_limit(error: &axum::Error) -> bool {
+    let mut cause: Option<&(dyn StdError + 'static)> = Some(error);
+    while let Some(current) = cause {
+        if current.is::<http_body_util::LengthLimitError>() {
+            return true;
+        }
+        cause = current.source();
+    }
+    false
+}
+
+fn is_initialize(body: &Bytes) -> bool {
+    #[derive(serde::Deserialize)]
+    struct JsonRpcMethod<'a> {
+        #[serde(borrow)]
+        method: Option<std::borrow::Cow<'a, str>>,
+    }
+    serde_json::from_slice::<JsonRpcMethod>(body).is_ok_and(|message| message.method.as_deref() == Some("initialize"))
+}
+
+/// Serves until Ctrl-C: at most `max_connections` at once, each with the header-read timeout.
+pub async fn serve(app: App, options: ServerOptions, settings: HttpSettings) -> anyhow::Result<()> {
+    let listener = tokio::net::TcpListener::bind(settings.listen).await?;
     let address = listener.local_addr()?;
     eprintln!("harepay: MCP over streamable HTTP at http://{address}/mcp (send Authorization: Bearer sk_…)");
-    // Without TCP_NODELAY small responses wait on Nagle's algorithm: 24 ms round trips, not 3.
-    let listener = listener.tap_io(|tcp| {
-        if let Err(error) = tcp.set_nodelay(true) {
+    let shutdown = CancellationToken::new();
+    let router = router(app, options, &settings, shutdown.clone());
+    let connection_slots = Arc::new(tokio::sync::Semaphore::new(settings.max_connections));
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let mut http1 = hyper::server::conn::http1::Builder::new();
+    http1.timer(TokioTimer::new()).header_read_timeout(settings.header_read_timeout).keep_alive(true);
+    let ctrl_c = tokio::signal::ctrl_c();
+    tokio::pin!(ctrl_c);
+    loop {
+        // Take a slot before accepting: at the cap, new connections wait in the listen backlog.
+        let slot = tokio::select! {
+            slot = connection_slots.clone().acquire_owned() => slot?,
+            _ = &mut ctrl_c => break,
+        };
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(error) => {
+                    // Out of file descriptors and the like: back off instead of spinning.
+                    tracing::warn!(%error, "could not accept a connection");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            },
+            _ = &mut ctrl_c => break,
+        };
+        // Without TCP_NODELAY small responses wait on Nagle's algorithm: 24 ms round trips, not 3.
+        if let Err(error) = stream.set_nodelay(true) {
             tracing::warn!(%error, "could not set TCP_NODELAY");
         }
-    });
-    axum::serve(listener, router(app, options, allowed_hosts))
-        .with_graceful_shutdown(async {
-            let _ = tokio::signal::ctrl_c().await;
-        })
-        .await?;
+        let service = router.clone().map_request(move |mut request: Request<hyper::body::Incoming>| {
+            request.extensions_mut().insert(ConnectInfo(peer));
+            request.map(Body::new)
+        });
+        let connection =
+            graceful.watch(http1.serve_connection(TokioIo::new(stream), TowerToHyperService::new(service)));
+        tokio::spawn(async move {
+            if let Err(error) = connection.await {
+                tracing::debug!(%error, peer = %peer, "connection ended with an error");
+            }
+            drop(slot);
+        });
+    }
+    shutdown.cancel();
+    let grace = Duration::from_millis(limits::HTTP_SHUTDOWN_GRACE_MS);
+    if tokio::time::timeout(grace, graceful.shutdown()).await.is_err() {
+        tracing::warn!("connections still open after the shutdown grace period; stopping anyway");
+    }
     Ok(())
 }
 
@@ -95,5 +392,20 @@ mod tests {
         assert_eq!(bearer_token(&headers("Basic c2s6")), None);
         assert_eq!(bearer_token(&headers("Bearer ")), None);
         assert_eq!(bearer_token(&HeaderMap::new()), None);
+    }
+
+    #[test]
+    fn only_an_initialize_request_opens_a_session() {
+        let initialize = br#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{}}"#;
+        assert!(is_initialize(&Bytes::from_static(initialize)));
+        for other in [
+            &br#"{"jsonrpc":"2.0","id":1,"method":"tools/list"}"#[..],
+            br#"{"jsonrpc":"2.0","id":1,"result":{}}"#,
+            br#"[{"method":"initialize"}]"#,
+            br#"not json"#,
+            br#"{"method":"initialize","method":"initialize"}"#,
+        ] {
+            assert!(!is_initialize(&Bytes::copy_from_slice(other)), "{}", String::from_utf8_lossy(other));
+        }
     }
 }

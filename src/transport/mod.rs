@@ -2,4 +2,5 @@
 
 pub mod http;
 pub mod jsonrpc;
+pub mod sessions;
 pub mod stdio;

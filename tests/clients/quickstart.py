@@ -289,9 +289,12 @@ async def walk(c: Checks, session: ClientSession, expected_version: str, negotia
 
 @contextlib.asynccontextmanager
 async def http_server(binary: str, env: dict[str, str], errlog: Any):
-    """`harepay http` on a free loopback port; yields its /mcp URL."""
+    """`harepay http --demo` on a free loopback port; yields its /mcp URL.
+
+    `harepay http` creates no key by itself; `--demo` asks for the demo merchant and its
+    test keys on the fresh database, as `harepay stdio` makes them for the stdio runs."""
     process = subprocess.Popen(
-        [binary, "http", "--listen", "127.0.0.1:0"],
+        [binary, "http", "--listen", "127.0.0.1:0", "--demo"],
         env={**os.environ, **env},
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,

@@ -21,7 +21,6 @@ const READ_TOOLS: [&str; 11] = [
 #[tokio::test]
 async fn a_read_only_key_sees_only_read_tools_and_cannot_write() {
     let harepay = Harepay::new();
-    harepay.cli(&["verify"]); // creates the demo merchant
     let read_only = harepay.create_key(&["--role", "read_only", "--owner", "auditor"]);
     assert!(read_only.starts_with("sk_test_"));
     let client = harepay.connect(&read_only).await;

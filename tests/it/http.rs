@@ -13,17 +13,26 @@ use serde_json::{Value, json};
 use crate::support::{APPROVER_KEY, Harepay, MAKER_KEY, binary};
 
 /// `harepay http` on a free loopback port, killed when dropped.
-pub(crate) struct HttpServer {
+pub struct HttpServer {
     child: Child,
-    pub(crate) url: String,
+    pub url: String,
+    /// What the server said on stderr before it listened.
+    pub startup_messages: String,
 }
 
 impl HttpServer {
-    fn start(harepay: &Harepay) -> HttpServer {
+    /// The server on the demo merchant, with the default limits.
+    pub fn start(harepay: &Harepay) -> HttpServer {
         HttpServer::start_with(harepay, &[])
     }
 
-    pub(crate) fn start_with(harepay: &Harepay, extra_args: &[&str]) -> HttpServer {
+    /// The server on the demo merchant (`--demo`, so the demo keys work), with `extra_args`.
+    pub fn start_with(harepay: &Harepay, extra_args: &[&str]) -> HttpServer {
+        HttpServer::start_without_demo(harepay, &[extra_args, &["--demo"]].concat())
+    }
+
+    /// The server as an operator starts it: no demo unless `extra_args` ask.
+    pub fn start_without_demo(harepay: &Harepay, extra_args: &[&str]) -> HttpServer {
         let mut child = Command::new(binary())
             .args(["http", "--listen", "127.0.0.1:0"])
             .args(extra_args)
@@ -35,20 +44,33 @@ impl HttpServer {
             .spawn()
             .unwrap();
         let mut stderr = BufReader::new(child.stderr.take().unwrap());
-        let mut line = String::new();
+        let mut startup_messages = String::new();
         let url = loop {
-            line.clear();
-            assert!(stderr.read_line(&mut line).unwrap() > 0, "harepay http exited before listening");
+            let mut line = String::new();
+            assert!(
+                stderr.read_line(&mut line).unwrap() > 0,
+                "harepay http exited before listening: {startup_messages}"
+            );
             if let Some(rest) = line.split("streamable HTTP at ").nth(1) {
                 break rest.split_whitespace().next().unwrap().to_owned();
             }
+            startup_messages.push_str(&line);
         };
         // Keep draining stderr so the server never blocks on a full pipe.
         std::thread::spawn(move || for _ in stderr.lines() {});
-        HttpServer { child, url }
+        HttpServer { child, url, startup_messages }
     }
 
-    async fn connect(&self, key: &str, lifecycle: ClientLifecycleMode) -> RunningService<RoleClient, ()> {
+    /// `127.0.0.1:port`, for raw sockets.
+    pub fn address(&self) -> std::net::SocketAddr {
+        self.url.trim_start_matches("http://").trim_end_matches("/mcp").parse().unwrap()
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    pub async fn connect(&self, key: &str, lifecycle: ClientLifecycleMode) -> RunningService<RoleClient, ()> {
         let config = StreamableHttpClientTransportConfig::with_uri(self.url.clone()).auth_header(key.to_owned());
         let transport = StreamableHttpClientTransport::from_config(config);
         ().serve_with_lifecycle(transport, lifecycle).await.unwrap()
@@ -62,13 +84,13 @@ impl Drop for HttpServer {
     }
 }
 
-async fn call(client: &RunningService<RoleClient, ()>, tool: &str, arguments: Value) -> (bool, Value) {
+pub async fn call(client: &RunningService<RoleClient, ()>, tool: &str, arguments: Value) -> (bool, Value) {
     let arguments = arguments.as_object().cloned().unwrap();
     let result = client.call_tool(CallToolRequestParams::new(tool.to_owned()).with_arguments(arguments)).await.unwrap();
     (result.is_error == Some(true), result.structured_content.unwrap_or_default())
 }
 
-fn stateless() -> ClientLifecycleMode {
+pub fn stateless() -> ClientLifecycleMode {
     ClientLifecycleMode::Discover { preferred_versions: vec![ProtocolVersion::V_2026_07_28] }
 }
 
@@ -92,7 +114,7 @@ async fn requests_without_a_valid_bearer_key_get_401() {
         }
         let response = request.send().await.unwrap();
         assert_eq!(response.status(), 401, "{authorization:?}");
-        assert_eq!(response.headers()["www-authenticate"], "Bearer realm=\"harepay\"");
+        assert_eq!(response.headers()["www-authenticate"], "Bearer realm=\"harepay\", error=\"invalid_token\"");
         let body: Value = response.json().await.unwrap();
         assert_eq!(body["error"]["type"], "authentication_failed");
     }

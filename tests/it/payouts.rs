@@ -294,22 +294,25 @@ async fn approval_works_from_the_command_line() {
     let first = client.payout(200_000, "p-1").await["object"]["id"].as_str().unwrap().to_owned();
     let second = client.payout(300_000, "p-2").await["object"]["id"].as_str().unwrap().to_owned();
 
-    let pending = harepay.cli(&["payouts", "pending", "--secret-key", APPROVER_KEY]);
+    let pending = harepay.cli_env(&["payouts", "pending"], &[("HAREPAY_SECRET_KEY", APPROVER_KEY)]);
     let listing = String::from_utf8_lossy(&pending.stdout);
     assert!(listing.contains(&first) && listing.contains(&second), "{listing}");
 
-    let by_maker = harepay.cli(&["payouts", "approve", &first, "--secret-key", MAKER_KEY]);
+    let by_maker = harepay.cli_env(&["payouts", "approve", &first], &[("HAREPAY_SECRET_KEY", MAKER_KEY)]);
     assert!(!by_maker.status.success());
     assert!(String::from_utf8_lossy(&by_maker.stderr).contains("forbidden"));
 
-    let approved = harepay.cli(&["payouts", "approve", &first, "--reason", "checked", "--secret-key", APPROVER_KEY]);
+    let approved = harepay
+        .cli_env(&["payouts", "approve", &first, "--reason", "checked"], &[("HAREPAY_SECRET_KEY", APPROVER_KEY)]);
     assert!(approved.status.success(), "{}", String::from_utf8_lossy(&approved.stderr));
     assert!(String::from_utf8_lossy(&approved.stdout).contains("processing"));
-    let again = harepay.cli(&["payouts", "approve", &first, "--secret-key", APPROVER_KEY]);
+    let again = harepay.cli_env(&["payouts", "approve", &first], &[("HAREPAY_SECRET_KEY", APPROVER_KEY)]);
     assert!(again.status.success(), "repeating the same decision replays it");
 
-    let rejected =
-        harepay.cli(&["payouts", "reject", &second, "--reason", "duplicate invoice", "--secret-key", APPROVER_KEY]);
+    let rejected = harepay.cli_env(
+        &["payouts", "reject", &second, "--reason", "duplicate invoice"],
+        &[("HAREPAY_SECRET_KEY", APPROVER_KEY)],
+    );
     assert!(rejected.status.success());
     let payout = client.call("get_payout", json!({"id": second})).await;
     assert_eq!(payout["status"], "canceled");

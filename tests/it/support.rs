@@ -32,17 +32,28 @@ impl Harepay {
 
     /// Runs a command-line subcommand against this database.
     pub fn cli(&self, args: &[&str]) -> Output {
+        self.cli_env(args, &[])
+    }
+
+    /// Runs a subcommand with extra environment, e.g. the key of `harepay payouts`.
+    pub fn cli_env(&self, args: &[&str], environment: &[(&str, &str)]) -> Output {
         std::process::Command::new(binary())
             .args(args)
             .env("HAREPAY_DB", &self.db)
             .env("HAREPAY_LOG", "warn")
+            .env_remove("HAREPAY_SECRET_KEY")
+            .envs(environment.iter().copied())
             .output()
             .expect("run harepay")
     }
 
-    /// Creates a key with the CLI and returns its secret.
+    /// Creates a key with the CLI and returns its secret: for the demo merchant (made first if
+    /// the database has none) unless `args` name a merchant.
     pub fn create_key(&self, args: &[&str]) -> String {
         let mut full = vec!["keys", "create"];
+        if !args.iter().any(|arg| arg.starts_with("--merchant") || arg.starts_with("--new-merchant")) {
+            full.push("--demo");
+        }
         full.extend_from_slice(args);
         let output = self.cli(&full);
         assert!(output.status.success(), "keys create failed: {}", String::from_utf8_lossy(&output.stderr));
