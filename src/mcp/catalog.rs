@@ -110,6 +110,10 @@ pub fn llms_txt() -> String {
          `idempotency_key_reused`, `idempotency_key_in_use`, `forbidden`, `limit_exceeded`, `approval_expired`, \
          `confirmation_declined`, `confirmation_unavailable`, `test_mode_only`, `authentication_failed`, `internal_error`. \
          Unknown tools and JSON-RPC of the wrong shape are protocol errors; bytes that are not JSON are skipped.\n\
+         - Input is bounded: each string argument has a `maxLength` in the tool's input schema, and arguments over \
+         {arguments_max_kib} KiB in all or nested deeper than {depth_max} levels are refused, with `invalid_request` \
+         naming the argument, before anything runs or is stored. Messages quote at most {echo_max} characters of an input; \
+         the audit log keeps an oversized idempotency key as a prefix and its SHA-256.\n\
          - Human confirmation: a server run with `--confirm=elicit` does not trust `confirm: true` alone. It previews the \
          write, asks the human through MCP elicitation (the input-required result of 2026-07-28, or an \
          `elicitation/create` request on older sessions), and runs it only on an explicit accept \
@@ -145,6 +149,9 @@ pub fn llms_txt() -> String {
         key_max = limits::IDEMPOTENCY_KEY_MAX_CHARS,
         list_max = limits::LIST_LIMIT_MAX,
         list_default = limits::LIST_LIMIT_DEFAULT,
+        arguments_max_kib = limits::ARGUMENTS_MAX_BYTES / 1024,
+        depth_max = limits::ARGUMENTS_MAX_DEPTH,
+        echo_max = limits::INPUT_ECHO_MAX_CHARS,
     ));
     text.push_str("## Tools\n\n");
     let tools = registry();

@@ -8,6 +8,7 @@ mod elicitation;
 mod fuzz;
 mod http;
 mod malformed;
+mod oversized;
 mod payments;
 mod payouts;
 mod protocol;
