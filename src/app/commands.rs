@@ -623,10 +623,22 @@ fn audit_record(
         outcome: outcome.to_owned(),
         error_type: error_type.map(str::to_owned),
         object_id,
-        idempotency_key,
-        detail,
+        idempotency_key: idempotency_key.map(|key| audit_idempotency_key(&key)),
+        detail: crate::limits::truncate_chars(&detail, crate::limits::AUDIT_DETAIL_MAX_CHARS),
         created_at_ms: now_ms,
     }
+}
+
+/// What the audit log keeps of an idempotency key: the key itself when it is within its limit;
+/// otherwise (a refused call) a short prefix and the SHA-256 of the whole key, enough to match it
+/// against a client's logs without storing megabytes.
+fn audit_idempotency_key(key: &str) -> String {
+    use crate::limits::{AUDIT_KEY_PREFIX_CHARS, IDEMPOTENCY_KEY_MAX_CHARS};
+    if key.len() <= IDEMPOTENCY_KEY_MAX_CHARS || key.chars().count() <= IDEMPOTENCY_KEY_MAX_CHARS {
+        return key.to_owned();
+    }
+    let prefix: String = key.chars().take(AUDIT_KEY_PREFIX_CHARS).collect();
+    format!("{prefix}… sha256:{}", crate::app::keys::sha256_hex(key))
 }
 
 /// Who the audit log names for decisions harepay makes itself (expiries, rail outcomes).

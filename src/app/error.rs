@@ -15,11 +15,15 @@ pub enum AppError {
     Forbidden { message: String },
 
     #[error(
-        "idempotency key {key:?} was already used with different arguments (first with tool {first_operation}); use a new key for a new request"
+        "idempotency key {} was already used with different arguments (first with tool {first_operation}); use a new key for a new request",
+        crate::limits::echo(key)
     )]
     IdempotencyKeyReused { key: String, first_operation: String },
 
-    #[error("a request with idempotency key {key:?} is still being processed; retry after it finishes")]
+    #[error(
+        "a request with idempotency key {} is still being processed; retry after it finishes",
+        crate::limits::echo(key)
+    )]
     IdempotencyKeyInUse { key: String },
 
     /// Details are logged, never returned: they may name files or SQL.

@@ -369,7 +369,10 @@ impl App {
 }
 
 fn unknown_cursor(cursor: &str) -> AppError {
-    AppError::invalid("starting_after", format!("starting_after {cursor:?} is not an object in this list"))
+    AppError::invalid(
+        "starting_after",
+        format!("starting_after {} is not an object in this list", crate::limits::echo(cursor)),
+    )
 }
 
 fn principal_of(record: ApiKeyRecord) -> Principal {

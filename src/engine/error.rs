@@ -11,7 +11,7 @@ pub enum EngineError {
     #[error("{message}")]
     InvalidRequest { param: &'static str, message: String },
 
-    #[error("no {object} with id {id:?} exists for this merchant and mode")]
+    #[error("no {object} with id {} exists for this merchant and mode", crate::limits::echo(id))]
     NotFound { object: &'static str, id: String },
 
     #[error("insufficient funds: {asset} available balance is {available_display}, {requested_display} is needed")]

@@ -25,6 +25,7 @@ use crate::engine::ledger::{AccountKind, Balances, LedgerTransaction, LedgerTran
 use crate::engine::money::{Asset, AssetRef, Money, Network, checked_add_minor};
 use crate::engine::payment::{Rail, later_ms};
 use crate::engine::principal::{Principal, Role, Scope};
+use crate::limits::{BANK_ACCOUNT_NAME_MAX_CHARS, BANK_ACCOUNT_NO_MAX_CHARS, BANK_CODE_MAX_CHARS, echo};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Destination {
@@ -314,27 +315,29 @@ pub fn validate_destination(amount: Money, rail: Rail, destination: &Destination
                 if account_no.len() != 10 || !account_no.chars().all(|c| c.is_ascii_digit()) {
                     return Err(EngineError::invalid(
                         "destination.account_no",
-                        format!("NGN bank accounts are 10-digit NUBANs, got {account_no:?}"),
+                        format!("NGN bank accounts are 10-digit NUBANs, got {}", echo(account_no)),
                     ));
                 }
-            } else if !(6..=34).contains(&account_no.len()) || !account_no.chars().all(|c| c.is_ascii_alphanumeric()) {
+            } else if !(6..=BANK_ACCOUNT_NO_MAX_CHARS).contains(&account_no.len())
+                || !account_no.chars().all(|c| c.is_ascii_alphanumeric())
+            {
                 return Err(EngineError::invalid(
                     "destination.account_no",
-                    "account_no must be 6 to 34 letters or digits",
+                    format!("account_no must be 6 to {BANK_ACCOUNT_NO_MAX_CHARS} letters or digits"),
                 ));
             }
-            if !(3..=6).contains(&bank_code.len()) || !bank_code.chars().all(|c| c.is_ascii_digit()) {
+            if !(3..=BANK_CODE_MAX_CHARS).contains(&bank_code.len()) || !bank_code.chars().all(|c| c.is_ascii_digit()) {
                 return Err(EngineError::invalid(
                     "destination.bank_code",
-                    format!("bank_code must be 3 to 6 digits, got {bank_code:?}"),
+                    format!("bank_code must be 3 to {BANK_CODE_MAX_CHARS} digits, got {}", echo(bank_code)),
                 ));
             }
             if let Some(name) = account_name
-                && (name.trim().is_empty() || name.chars().count() > 100)
+                && (name.trim().is_empty() || name.chars().count() > BANK_ACCOUNT_NAME_MAX_CHARS)
             {
                 return Err(EngineError::invalid(
                     "destination.account_name",
-                    "account_name must be 1 to 100 characters",
+                    format!("account_name must be 1 to {BANK_ACCOUNT_NAME_MAX_CHARS} characters"),
                 ));
             }
         }
@@ -357,7 +360,7 @@ pub fn validate_destination(amount: Money, rail: Rail, destination: &Destination
             if !address_has_network_shape(address, *network) {
                 return Err(EngineError::invalid(
                     "destination.address",
-                    format!("{address:?} is not a {} address", network.code()),
+                    format!("{} is not a {} address", echo(address), network.code()),
                 ));
             }
         }

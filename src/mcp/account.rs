@@ -124,6 +124,7 @@ pub struct BalanceList {
 #[serde(deny_unknown_fields)]
 pub struct GetBalanceArgs {
     /// Currency or asset code, e.g. "NGN" or "USDC".
+    #[schemars(length(max = limits::ASSET_CODE_MAX_CHARS))]
     pub asset: String,
 }
 

@@ -8,6 +8,7 @@ use rmcp::{tool, tool_router};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use crate::limits;
 use crate::mcp::HarepayServer;
 use crate::mcp::common::{ListResult, StrictInteger, ToolFailure, page_request};
 use crate::store::{AuditRecord, EventFilter, EventRecord};
@@ -17,15 +18,18 @@ use crate::store::{AuditRecord, EventFilter, EventRecord};
 pub struct ListEventsArgs {
     /// Only events of this type, e.g. "payment_intent.succeeded".
     #[serde(default, rename = "type")]
+    #[schemars(length(max = limits::EVENT_TYPE_MAX_CHARS))]
     pub event_type: Option<String>,
     /// Only events about this object, e.g. a `pi_…` id.
     #[serde(default)]
+    #[schemars(length(max = limits::OBJECT_ID_MAX_CHARS))]
     pub object_id: Option<String>,
     /// Page size, 1 to 100 (default 10).
     #[serde(default)]
     pub limit: Option<StrictInteger>,
     /// Cursor: the previous page's `next_starting_after`.
     #[serde(default)]
+    #[schemars(length(max = limits::OBJECT_ID_MAX_CHARS))]
     pub starting_after: Option<String>,
 }
 
@@ -50,6 +54,7 @@ pub struct ListAuditLogArgs {
     pub limit: Option<StrictInteger>,
     /// Cursor: the previous page's `next_starting_after`.
     #[serde(default)]
+    #[schemars(length(max = limits::OBJECT_ID_MAX_CHARS))]
     pub starting_after: Option<String>,
 }
 

@@ -118,6 +118,10 @@ pub fn llms_txt() -> String {
          - Rate limits: a key may make {key_rate} calls a second with bursts of {key_burst} unless the operator set \
          otherwise. Over that a call fails with `rate_limited` and `retry_after_ms`: wait that long, then retry the same \
          call (same `idempotency_key`). Over HTTP the answer is status 429 with `Retry-After` (seconds).\n\
+         - Input is bounded: each string argument has a `maxLength` in the tool's input schema, and arguments over \
+         {arguments_max_kib} KiB in all or nested deeper than {depth_max} levels are refused, with `invalid_request` \
+         naming the argument, before anything runs or is stored. Messages quote at most {echo_max} characters of an input; \
+         the audit log keeps an oversized idempotency key as a prefix and its SHA-256.\n\
          - Human confirmation: a server run with `--confirm=elicit` does not trust `confirm: true` alone. It previews the \
          write, asks the human through MCP elicitation (the input-required result of 2026-07-28, or an \
          `elicitation/create` request on older sessions), and runs it only on an explicit accept \
@@ -166,6 +170,9 @@ pub fn llms_txt() -> String {
         list_default = limits::LIST_LIMIT_DEFAULT,
         key_rate = limits::RATE_LIMIT_PER_KEY_PER_SECOND,
         key_burst = limits::RATE_LIMIT_PER_KEY_BURST,
+        arguments_max_kib = limits::ARGUMENTS_MAX_BYTES / 1024,
+        depth_max = limits::ARGUMENTS_MAX_DEPTH,
+        echo_max = limits::INPUT_ECHO_MAX_CHARS,
     ));
     text.push_str("## Tools\n\n");
     let tools = registry();

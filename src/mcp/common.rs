@@ -40,11 +40,13 @@ pub struct ErrorBody {
 }
 
 impl ToolFailure {
+    /// Messages are cut at `ERROR_MESSAGE_MAX_CHARS`: whatever a message quotes, an agent never
+    /// reads (and the audit log never keeps) an unbounded one.
     pub fn new(error_type: &str, message: impl Into<String>, param: Option<&str>) -> ToolFailure {
         ToolFailure {
             error: ErrorBody {
                 error_type: error_type.to_owned(),
-                message: message.into(),
+                message: limits::truncate_chars(&message.into(), limits::ERROR_MESSAGE_MAX_CHARS),
                 param: param.map(str::to_owned),
             },
         }
@@ -225,9 +227,11 @@ pub struct MoneyInput {
     /// Integer minor units: 1000000 is ₦10,000.00; 100000000 is 100 USDC.
     pub amount: StrictInteger,
     /// Currency or asset code: NGN, USD, EUR, GBP, KES, GHS, ZAR, CAD, JMD, XOF, USDC, USDT, BTC.
+    #[schemars(length(max = limits::ASSET_CODE_MAX_CHARS))]
     pub currency: String,
     /// Required for crypto: TRON, ETHEREUM, SOLANA or BASE for USDC/USDT; BITCOIN for BTC.
     #[serde(default)]
+    #[schemars(length(max = limits::NETWORK_CODE_MAX_CHARS))]
     pub network: Option<String>,
 }
 
@@ -240,7 +244,7 @@ impl MoneyInput {
             Some(code) => Some(Network::parse(code).ok_or_else(|| {
                 ToolFailure::invalid(
                     &format!("{param}.network"),
-                    format!("unknown network {code:?}; use TRON, ETHEREUM, SOLANA, BASE or BITCOIN"),
+                    format!("unknown network {}; use TRON, ETHEREUM, SOLANA, BASE or BITCOIN", limits::echo(code)),
                 )
             })?),
         };
@@ -252,7 +256,7 @@ impl MoneyInput {
 pub fn parse_asset(code: &str, param: &str) -> Result<AssetRef, ToolFailure> {
     Asset::lookup(code).ok_or_else(|| {
         let known: Vec<&str> = crate::engine::money::ASSETS.iter().map(|asset| asset.code).collect();
-        ToolFailure::invalid(param, format!("unknown currency {code:?}; supported: {}", known.join(", ")))
+        ToolFailure::invalid(param, format!("unknown currency {}; supported: {}", limits::echo(code), known.join(", ")))
     })
 }
 
@@ -267,6 +271,16 @@ pub fn optional_text(value: Option<String>, param: &str, max_chars: usize) -> Re
         }
         other => Ok(other),
     }
+}
+
+/// The schema of `metadata`: string keys and values, each bounded, and a bounded number of them.
+pub fn metadata_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    schemars::json_schema!({
+        "type": "object",
+        "maxProperties": limits::METADATA_MAX_KEYS,
+        "propertyNames": {"maxLength": limits::METADATA_KEY_MAX_CHARS},
+        "additionalProperties": {"type": "string", "maxLength": limits::METADATA_VALUE_MAX_CHARS}
+    })
 }
 
 pub fn check_metadata(metadata: BTreeMap<String, String>) -> Result<BTreeMap<String, String>, ToolFailure> {
@@ -286,7 +300,11 @@ pub fn check_metadata(metadata: BTreeMap<String, String>) -> Result<BTreeMap<Str
         if value.chars().count() > limits::METADATA_VALUE_MAX_CHARS {
             return Err(ToolFailure::invalid(
                 "metadata",
-                format!("metadata value of {key:?} is longer than {} characters", limits::METADATA_VALUE_MAX_CHARS),
+                format!(
+                    "metadata value of {} is longer than {} characters",
+                    limits::echo(key),
+                    limits::METADATA_VALUE_MAX_CHARS
+                ),
             ));
         }
     }
@@ -295,7 +313,10 @@ pub fn check_metadata(metadata: BTreeMap<String, String>) -> Result<BTreeMap<Str
 
 pub fn check_object_id(id: &str, prefix: &str, param: &str) -> Result<String, ToolFailure> {
     if !id.starts_with(prefix) || id.chars().count() > limits::OBJECT_ID_MAX_CHARS {
-        return Err(ToolFailure::invalid(param, format!("{param} must be an id starting with {prefix:?}, got {id:?}")));
+        return Err(ToolFailure::invalid(
+            param,
+            format!("{param} must be an id starting with {prefix:?}, got {}", limits::echo(id)),
+        ));
     }
     Ok(id.to_owned())
 }
@@ -468,26 +489,12 @@ impl<A: Serialize> WriteCall<'_, A> {
     }
 
     fn check_idempotency_key(&self) -> Result<Option<IdempotencyInput>, ToolFailure> {
-        let Some(key) = &self.idempotency_key else {
-            if self.confirm && self.requires_idempotency_key {
-                return Err(ToolFailure::invalid(
-                    "idempotency_key",
-                    format!(
-                        "{} moves money: confirm: true requires an idempotency_key (1 to 255 characters, unique per operation, reused only to retry it)",
-                        self.tool
-                    ),
-                ));
-            }
-            return Ok(None);
-        };
-        let length = key.chars().count();
-        if length == 0 || length > limits::IDEMPOTENCY_KEY_MAX_CHARS || key.chars().any(char::is_control) {
-            return Err(ToolFailure::invalid(
-                "idempotency_key",
-                format!("idempotency_key must be 1 to {} printable characters", limits::IDEMPOTENCY_KEY_MAX_CHARS),
-            ));
-        }
-        Ok(Some(IdempotencyInput { key: key.clone(), request_sha256_hex: self.fingerprint() }))
+        let rule = if self.requires_idempotency_key { KeyRule::Required } else { KeyRule::Optional };
+        check_idempotency_key(self.tool, self.idempotency_key.as_deref(), self.confirm, rule)?;
+        Ok(self
+            .idempotency_key
+            .as_ref()
+            .map(|key| IdempotencyInput { key: key.clone(), request_sha256_hex: self.fingerprint() }))
     }
 
     /// SHA-256 over the tool name and the arguments in canonical JSON (object keys sorted).
@@ -520,6 +527,31 @@ impl<A: Serialize> WriteCall<'_, A> {
             .await;
         failure
     }
+}
+
+/// An idempotency key is 1 to `IDEMPOTENCY_KEY_MAX_CHARS` printable characters, and a confirmed
+/// write that moves money (`KeyRule::Required`) needs one.
+pub fn check_idempotency_key(tool: &str, key: Option<&str>, confirm: bool, rule: KeyRule) -> Result<(), ToolFailure> {
+    let Some(key) = key else {
+        if confirm && rule == KeyRule::Required {
+            return Err(ToolFailure::invalid(
+                "idempotency_key",
+                format!(
+                    "{tool} moves money: confirm: true requires an idempotency_key (1 to {} characters, unique per operation, reused only to retry it)",
+                    limits::IDEMPOTENCY_KEY_MAX_CHARS
+                ),
+            ));
+        }
+        return Ok(());
+    };
+    let length = key.chars().count();
+    if length == 0 || length > limits::IDEMPOTENCY_KEY_MAX_CHARS || key.chars().any(char::is_control) {
+        return Err(ToolFailure::invalid(
+            "idempotency_key",
+            format!("idempotency_key must be 1 to {} printable characters", limits::IDEMPOTENCY_KEY_MAX_CHARS),
+        ));
+    }
+    Ok(())
 }
 
 /// JSON with object keys sorted at every level, so equal arguments hash equally.

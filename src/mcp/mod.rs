@@ -8,9 +8,12 @@
 
 pub mod account;
 pub mod audit;
+pub mod bounds;
 pub mod catalog;
 pub mod common;
 pub mod confirmation;
+#[cfg(test)]
+mod fuzz_tests;
 pub mod payments;
 pub mod payouts;
 
@@ -308,7 +311,7 @@ impl ServerHandler for HarepayServer {
     ) -> Result<CallToolResponse, ErrorData> {
         let name = request.name.to_string();
         let Some(registered) = self.registered(&name).cloned() else {
-            return Err(ErrorData::invalid_params(format!("unknown tool {name:?}"), None));
+            return Err(ErrorData::invalid_params(format!("unknown tool {}", crate::limits::echo(&name)), None));
         };
         let principal = match self.principal_for(&context).await {
             Ok(principal) => principal,
@@ -321,6 +324,9 @@ impl ServerHandler for HarepayServer {
         context.extensions.insert(principal.clone());
         if let Some(reason) = self.refusal_reason(&principal, &registered) {
             let failure = ToolFailure::new("forbidden", reason, None);
+            return Ok(self.refuse(&principal, &registered, &request, failure).await);
+        }
+        if let Err(failure) = bounds::check_argument_bounds(&registered.tool.input_schema, request.arguments.as_ref()) {
             return Ok(self.refuse(&principal, &registered, &request, failure).await);
         }
         if !registered.is_read_only() {
@@ -354,7 +360,10 @@ impl ServerHandler for HarepayServer {
         _context: RequestContext<RoleServer>,
     ) -> Result<ReadResourceResponse, ErrorData> {
         if request.uri != LLMS_TXT_URI {
-            return Err(ErrorData::resource_not_found(format!("no resource {:?}", request.uri), None));
+            return Err(ErrorData::resource_not_found(
+                format!("no resource {}", crate::limits::echo(&request.uri)),
+                None,
+            ));
         }
         let contents = ResourceContents::TextResourceContents {
             uri: LLMS_TXT_URI.to_owned(),
@@ -389,8 +398,8 @@ impl HarepayServer {
                 _ => None,
             })
             .collect();
-        let message = text.join(" ").replace("failed to deserialize parameters: ", "invalid arguments: ");
-        self.refuse(principal, registered, request, ToolFailure::new("invalid_request", message, None)).await
+        let failure = bounds::decoding_failure(&text.join(" "), request.arguments.as_ref());
+        self.refuse(principal, registered, request, failure).await
     }
 
     /// Answers a call with `failure` before its tool ran, auditing the attempt when the tool

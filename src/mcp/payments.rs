@@ -18,7 +18,7 @@ use crate::mcp::common::{
     KeyRule, ListResult, MoneyInput, StrictInteger, ToolFailure, WriteCall, WriteResult, check_metadata,
     check_object_id, optional_text, page_request, parse_asset,
 };
-use crate::store::PaymentFilter;
+use crate::store::{PageRequest, PaymentFilter};
 use crate::views::{PaymentIntentView, RefundResultView, RefundView};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -84,6 +84,7 @@ impl PaymentStatusInput {
 #[serde(deny_unknown_fields)]
 pub struct SettleAsInput {
     /// The currency to credit, e.g. "NGN".
+    #[schemars(length(max = limits::ASSET_CODE_MAX_CHARS))]
     pub currency: String,
     /// Accepted for compatibility with the REST SDK, which sends 0; the credited amount always
     /// comes from the locked rate. Any other value is refused.
@@ -99,6 +100,7 @@ pub struct ListPaymentsArgs {
     pub status: Option<PaymentStatusInput>,
     /// Only payments of this customer reference.
     #[serde(default)]
+    #[schemars(length(max = limits::CUSTOMER_MAX_CHARS))]
     pub customer: Option<String>,
     /// Only payments created at or after this time (Unix milliseconds).
     #[serde(default)]
@@ -111,13 +113,28 @@ pub struct ListPaymentsArgs {
     pub limit: Option<StrictInteger>,
     /// Cursor: the previous page's `next_starting_after`.
     #[serde(default)]
+    #[schemars(length(max = limits::OBJECT_ID_MAX_CHARS))]
     pub starting_after: Option<String>,
+}
+
+impl ListPaymentsArgs {
+    pub(crate) fn query(&self) -> Result<(PaymentFilter, PageRequest), ToolFailure> {
+        let page = page_request(&self.limit, &self.starting_after)?;
+        let filter = PaymentFilter {
+            status: self.status.map(PaymentStatusInput::to_engine),
+            customer: optional_text(self.customer.clone(), "customer", limits::CUSTOMER_MAX_CHARS)?,
+            created_gte_ms: self.created_gte_ms,
+            created_lt_ms: self.created_lt_ms,
+        };
+        Ok((filter, page))
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct GetPaymentArgs {
     /// The payment intent id, `pi_…`.
+    #[schemars(length(max = limits::OBJECT_ID_MAX_CHARS))]
     pub id: String,
 }
 
@@ -141,14 +158,17 @@ pub struct CreatePaymentIntentArgs {
     /// Crypto only: credit this fiat currency instead, at a rate locked now.
     #[serde(default)]
     pub settle_as: Option<SettleAsInput>,
-    /// Your reference for the payer (up to 255 characters).
+    /// Your reference for the payer.
     #[serde(default)]
+    #[schemars(length(max = limits::CUSTOMER_MAX_CHARS))]
     pub customer: Option<String>,
-    /// Shown on statements and in lists (up to 500 characters).
+    /// Shown on statements and in lists.
     #[serde(default)]
+    #[schemars(length(max = limits::DESCRIPTION_MAX_CHARS))]
     pub description: Option<String>,
-    /// Up to 50 string key-value pairs of your own.
+    /// String key-value pairs of your own.
     #[serde(default)]
+    #[schemars(schema_with = "crate::mcp::common::metadata_schema")]
     pub metadata: BTreeMap<String, String>,
     /// false (default): preview only, nothing is saved. true: create it.
     #[serde(default)]
@@ -156,39 +176,93 @@ pub struct CreatePaymentIntentArgs {
     /// Required with confirm: true. A unique string per operation (e.g. "order-1001"); retrying
     /// with the same key and arguments returns the first result instead of a second payment.
     #[serde(default)]
+    #[schemars(length(max = limits::IDEMPOTENCY_KEY_MAX_CHARS))]
     pub idempotency_key: Option<String>,
+}
+
+impl CreatePaymentIntentArgs {
+    pub(crate) fn command(&self) -> Result<Command, ToolFailure> {
+        let (amount, network) = self.amount.parse("amount")?;
+        let settle_as = match &self.settle_as {
+            None => None,
+            Some(settle_as) => {
+                if settle_as.amount.is_some_and(|amount| amount != 0) {
+                    return Err(ToolFailure::invalid(
+                        "settle_as.amount",
+                        "settle_as.amount must be omitted or 0: the credited amount comes from the locked rate",
+                    ));
+                }
+                Some(parse_asset(&settle_as.currency, "settle_as.currency")?)
+            }
+        };
+        Ok(Command::CreatePaymentIntent(NewPaymentIntent {
+            amount,
+            network,
+            method: self.method.to_engine(),
+            rail: self.rail.to_engine(),
+            settle_as,
+            customer: optional_text(self.customer.clone(), "customer", limits::CUSTOMER_MAX_CHARS)?,
+            description: optional_text(self.description.clone(), "description", limits::DESCRIPTION_MAX_CHARS)?,
+            metadata: check_metadata(self.metadata.clone())?,
+        }))
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RefundPaymentArgs {
     /// The succeeded payment intent to refund, `pi_…`.
+    #[schemars(length(max = limits::OBJECT_ID_MAX_CHARS))]
     pub id: String,
     /// Minor units of the credited currency to refund; omit to refund all that remains.
     #[serde(default)]
     pub amount: Option<StrictInteger>,
-    /// Why, for the audit log and the payer (up to 500 characters).
+    /// Why, for the audit log and the payer.
     #[serde(default)]
+    #[schemars(length(max = limits::REASON_MAX_CHARS))]
     pub reason: Option<String>,
     /// false (default): preview only. true: refund.
     #[serde(default)]
     pub confirm: bool,
     /// Required with confirm: true; unique per refund.
     #[serde(default)]
+    #[schemars(length(max = limits::IDEMPOTENCY_KEY_MAX_CHARS))]
     pub idempotency_key: Option<String>,
+}
+
+impl RefundPaymentArgs {
+    pub(crate) fn command(&self) -> Result<Command, ToolFailure> {
+        let amount_minor = match &self.amount {
+            None => None,
+            Some(amount) => Some(amount.amount_minor("amount")?),
+        };
+        Ok(Command::RefundPayment {
+            payment_intent_id: check_object_id(&self.id, "pi_", "id")?,
+            amount_minor,
+            reason: optional_text(self.reason.clone(), "reason", limits::REASON_MAX_CHARS)?,
+        })
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CancelPaymentIntentArgs {
     /// The payment intent to cancel, `pi_…`; it must still be requires_action.
+    #[schemars(length(max = limits::OBJECT_ID_MAX_CHARS))]
     pub id: String,
     /// false (default): preview only. true: cancel.
     #[serde(default)]
     pub confirm: bool,
     /// Optional: canceling moves no money, but a key makes retries return the first result.
     #[serde(default)]
+    #[schemars(length(max = limits::IDEMPOTENCY_KEY_MAX_CHARS))]
     pub idempotency_key: Option<String>,
+}
+
+impl CancelPaymentIntentArgs {
+    pub(crate) fn command(&self) -> Result<Command, ToolFailure> {
+        Ok(Command::CancelPaymentIntent { payment_intent_id: check_object_id(&self.id, "pi_", "id")? })
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -202,6 +276,7 @@ pub enum SimulatedOutcomeInput {
 #[serde(deny_unknown_fields)]
 pub struct SimulatePaymentArgs {
     /// The test-mode payment intent, `pi_…`, in requires_action or processing.
+    #[schemars(length(max = limits::OBJECT_ID_MAX_CHARS))]
     pub id: String,
     /// succeeded: the payer paid (funds reach available, less fees). failed: they did not.
     pub outcome: SimulatedOutcomeInput,
@@ -210,7 +285,18 @@ pub struct SimulatePaymentArgs {
     pub confirm: bool,
     /// Required with confirm: true.
     #[serde(default)]
+    #[schemars(length(max = limits::IDEMPOTENCY_KEY_MAX_CHARS))]
     pub idempotency_key: Option<String>,
+}
+
+impl SimulatePaymentArgs {
+    pub(crate) fn command(&self) -> Result<Command, ToolFailure> {
+        let outcome = match self.outcome {
+            SimulatedOutcomeInput::Succeeded => SimulatedOutcome::Succeeded,
+            SimulatedOutcomeInput::Failed => SimulatedOutcome::Failed,
+        };
+        Ok(Command::SimulatePayment { payment_intent_id: check_object_id(&self.id, "pi_", "id")?, outcome })
+    }
 }
 
 fn describe_payment(payment: &PaymentIntentView, outcome: &str) -> String {
@@ -240,13 +326,7 @@ impl HarepayServer {
         Parameters(args): Parameters<ListPaymentsArgs>,
         Extension(principal): Extension<Principal>,
     ) -> Result<Json<ListResult<PaymentIntentView>>, ToolFailure> {
-        let page = page_request(&args.limit, &args.starting_after)?;
-        let filter = PaymentFilter {
-            status: args.status.map(PaymentStatusInput::to_engine),
-            customer: optional_text(args.customer, "customer", limits::CUSTOMER_MAX_CHARS)?,
-            created_gte_ms: args.created_gte_ms,
-            created_lt_ms: args.created_lt_ms,
-        };
+        let (filter, page) = args.query()?;
         let payments = self.app().list_payments(&principal, filter, page).await?;
         let data = payments.items.iter().map(PaymentIntentView::from_engine).collect();
         Ok(Json(ListResult::new(data, payments.has_more, |payment: &PaymentIntentView| payment.id.clone())))
@@ -285,35 +365,9 @@ impl HarepayServer {
         Extension(principal): Extension<Principal>,
     ) -> Result<Json<WriteResult<PaymentIntentView>>, ToolFailure> {
         let rule = KeyRule::Required;
-        WriteCall::new(self, principal, "create_payment_intent", &args, args.confirm, &args.idempotency_key, rule).run(
-            |_| {
-                let (amount, network) = args.amount.parse("amount")?;
-                let settle_as = match &args.settle_as {
-                    None => None,
-                    Some(settle_as) => {
-                        if settle_as.amount.is_some_and(|amount| amount != 0) {
-                            return Err(ToolFailure::invalid(
-                                "settle_as.amount",
-                                "settle_as.amount must be omitted or 0: the credited amount comes from the locked rate",
-                            ));
-                        }
-                        Some(parse_asset(&settle_as.currency, "settle_as.currency")?)
-                    }
-                };
-                Ok(Command::CreatePaymentIntent(NewPaymentIntent {
-                    amount,
-                    network,
-                    method: args.method.to_engine(),
-                    rail: args.rail.to_engine(),
-                    settle_as,
-                    customer: optional_text(args.customer.clone(), "customer", limits::CUSTOMER_MAX_CHARS)?,
-                    description: optional_text(args.description.clone(), "description", limits::DESCRIPTION_MAX_CHARS)?,
-                    metadata: check_metadata(args.metadata.clone())?,
-                }))
-            },
-            describe_payment,
-        )
-        .await
+        WriteCall::new(self, principal, "create_payment_intent", &args, args.confirm, &args.idempotency_key, rule)
+            .run(|_| args.command(), describe_payment)
+            .await
     }
 
     /// Refund a succeeded payment, fully or partly, from the merchant's available balance.
@@ -332,17 +386,7 @@ impl HarepayServer {
         let rule = KeyRule::Required;
         WriteCall::new(self, principal, "refund_payment", &args, args.confirm, &args.idempotency_key, rule)
             .run(
-                |_| {
-                    let amount_minor = match &args.amount {
-                        None => None,
-                        Some(amount) => Some(amount.amount_minor("amount")?),
-                    };
-                    Ok(Command::RefundPayment {
-                        payment_intent_id: check_object_id(&args.id, "pi_", "id")?,
-                        amount_minor,
-                        reason: optional_text(args.reason.clone(), "reason", limits::REASON_MAX_CHARS)?,
-                    })
-                },
+                |_| args.command(),
                 |result: &RefundResultView, outcome| {
                     let verb = if outcome == "preview" { "Would refund" } else { "Refunded" };
                     format!(
@@ -370,7 +414,7 @@ impl HarepayServer {
         let rule = KeyRule::Optional;
         WriteCall::new(self, principal, "cancel_payment_intent", &args, args.confirm, &args.idempotency_key, rule)
             .run(
-                |_| Ok(Command::CancelPaymentIntent { payment_intent_id: check_object_id(&args.id, "pi_", "id")? }),
+                |_| args.command(),
                 |payment: &PaymentIntentView, outcome| {
                     let verb = if outcome == "preview" { "Would cancel" } else { "Canceled" };
                     format!("{verb} {} ({}).", payment.id, payment.amount.display)
@@ -394,13 +438,7 @@ impl HarepayServer {
         let rule = KeyRule::Required;
         WriteCall::new(self, principal, "simulate_payment", &args, args.confirm, &args.idempotency_key, rule)
             .run(
-                |_| {
-                    let outcome = match args.outcome {
-                        SimulatedOutcomeInput::Succeeded => SimulatedOutcome::Succeeded,
-                        SimulatedOutcomeInput::Failed => SimulatedOutcome::Failed,
-                    };
-                    Ok(Command::SimulatePayment { payment_intent_id: check_object_id(&args.id, "pi_", "id")?, outcome })
-                },
+                |_| args.command(),
                 |payment: &PaymentIntentView, outcome| {
                     let verb = if outcome == "preview" { "Would mark" } else { "Marked" };
                     format!("{verb} {} as {}.", payment.id, payment.status)

@@ -63,13 +63,21 @@ impl PayoutStatusInput {
 pub enum DestinationInput {
     /// A bank account: for NGN a 10-digit NUBAN and a 3–6 digit bank code.
     Bank {
+        #[schemars(length(max = limits::BANK_ACCOUNT_NO_MAX_CHARS))]
         account_no: String,
+        #[schemars(length(max = limits::BANK_CODE_MAX_CHARS))]
         bank_code: String,
         #[serde(default)]
+        #[schemars(length(max = limits::BANK_ACCOUNT_NAME_MAX_CHARS))]
         account_name: Option<String>,
     },
     /// A wallet: TRON (T…), ETHEREUM or BASE (0x…), SOLANA (base58) or BITCOIN (bc1…).
-    CryptoWallet { address: String, network: String },
+    CryptoWallet {
+        #[schemars(length(max = limits::CRYPTO_ADDRESS_MAX_CHARS))]
+        address: String,
+        #[schemars(length(max = limits::NETWORK_CODE_MAX_CHARS))]
+        network: String,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -83,24 +91,48 @@ pub struct CreatePayoutArgs {
     /// {"kind": "bank", "account_no": "0123456789", "bank_code": "058"} or
     /// {"kind": "crypto_wallet", "address": "T…", "network": "TRON"}.
     pub destination: DestinationInput,
-    /// Shown to the recipient where the rail allows (up to 500 characters).
+    /// Shown to the recipient where the rail allows.
     #[serde(default)]
+    #[schemars(length(max = limits::DESCRIPTION_MAX_CHARS))]
     pub description: Option<String>,
-    /// Up to 50 string key-value pairs of your own.
+    /// String key-value pairs of your own.
     #[serde(default)]
+    #[schemars(schema_with = "crate::mcp::common::metadata_schema")]
     pub metadata: BTreeMap<String, String>,
     /// false (default): preview only (approval needed? balances after?). true: create it.
     #[serde(default)]
     pub confirm: bool,
     /// Required with confirm: true; unique per payout. Retrying with it never pays twice.
     #[serde(default)]
+    #[schemars(length(max = limits::IDEMPOTENCY_KEY_MAX_CHARS))]
     pub idempotency_key: Option<String>,
+}
+
+impl CreatePayoutArgs {
+    pub(crate) fn command(&self) -> Result<Command, ToolFailure> {
+        let (amount, network) = self.amount.parse("amount")?;
+        if network.is_some() {
+            return Err(ToolFailure::invalid("amount.network", "payouts name the network in destination.network"));
+        }
+        let rail = match self.rail {
+            PayoutRailInput::Rubies => Rail::Rubies,
+            PayoutRailInput::Partna => Rail::Partna,
+        };
+        Ok(Command::CreatePayout(NewPayout {
+            amount,
+            rail,
+            destination: parse_destination(&self.destination)?,
+            description: optional_text(self.description.clone(), "description", limits::DESCRIPTION_MAX_CHARS)?,
+            metadata: check_metadata(self.metadata.clone())?,
+        }))
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PayoutIdArgs {
     /// The payout id, `po_…`.
+    #[schemars(length(max = limits::OBJECT_ID_MAX_CHARS))]
     pub id: String,
 }
 
@@ -108,44 +140,75 @@ pub struct PayoutIdArgs {
 #[serde(deny_unknown_fields)]
 pub struct CancelPayoutArgs {
     /// The payout to cancel, `po_…`; it must be pending or pending_approval.
+    #[schemars(length(max = limits::OBJECT_ID_MAX_CHARS))]
     pub id: String,
     /// false (default): preview only. true: cancel and release the funds.
     #[serde(default)]
     pub confirm: bool,
     /// Optional: a key makes retries return the first result.
     #[serde(default)]
+    #[schemars(length(max = limits::IDEMPOTENCY_KEY_MAX_CHARS))]
     pub idempotency_key: Option<String>,
+}
+
+impl CancelPayoutArgs {
+    pub(crate) fn command(&self) -> Result<Command, ToolFailure> {
+        Ok(Command::CancelPayout { payout_id: check_object_id(&self.id, "po_", "id")? })
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ApprovePayoutArgs {
     /// The payout awaiting approval, `po_…`.
+    #[schemars(length(max = limits::OBJECT_ID_MAX_CHARS))]
     pub id: String,
     /// Why it is approved, for the audit log.
     #[serde(default)]
+    #[schemars(length(max = limits::REASON_MAX_CHARS))]
     pub reason: Option<String>,
     /// false (default): preview only. true: approve; the payout goes to the rail.
     #[serde(default)]
     pub confirm: bool,
     /// Required with confirm: true.
     #[serde(default)]
+    #[schemars(length(max = limits::IDEMPOTENCY_KEY_MAX_CHARS))]
     pub idempotency_key: Option<String>,
+}
+
+impl ApprovePayoutArgs {
+    pub(crate) fn command(&self) -> Result<Command, ToolFailure> {
+        Ok(Command::ApprovePayout {
+            payout_id: check_object_id(&self.id, "po_", "id")?,
+            reason: optional_text(self.reason.clone(), "reason", limits::REASON_MAX_CHARS)?,
+        })
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RejectPayoutArgs {
     /// The payout awaiting approval, `po_…`.
+    #[schemars(length(max = limits::OBJECT_ID_MAX_CHARS))]
     pub id: String,
     /// Why it is rejected (required; recorded and shown to the maker).
+    #[schemars(length(max = limits::REASON_MAX_CHARS))]
     pub reason: String,
     /// false (default): preview only. true: reject; the payout is canceled, funds released.
     #[serde(default)]
     pub confirm: bool,
     /// Required with confirm: true.
     #[serde(default)]
+    #[schemars(length(max = limits::IDEMPOTENCY_KEY_MAX_CHARS))]
     pub idempotency_key: Option<String>,
+}
+
+impl RejectPayoutArgs {
+    pub(crate) fn command(&self) -> Result<Command, ToolFailure> {
+        let reason = optional_text(Some(self.reason.clone()), "reason", limits::REASON_MAX_CHARS)?
+            .ok_or_else(|| ToolFailure::invalid("reason", "a rejection needs a reason"))?;
+        Ok(Command::RejectPayout { payout_id: check_object_id(&self.id, "po_", "id")?, reason })
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -159,6 +222,7 @@ pub struct ListPayoutsArgs {
     pub limit: Option<StrictInteger>,
     /// Cursor: the previous page's `next_starting_after`.
     #[serde(default)]
+    #[schemars(length(max = limits::OBJECT_ID_MAX_CHARS))]
     pub starting_after: Option<String>,
 }
 
@@ -170,6 +234,7 @@ pub struct ListPendingApprovalsArgs {
     pub limit: Option<StrictInteger>,
     /// Cursor: the previous page's `next_starting_after`.
     #[serde(default)]
+    #[schemars(length(max = limits::OBJECT_ID_MAX_CHARS))]
     pub starting_after: Option<String>,
 }
 
@@ -185,7 +250,7 @@ fn parse_destination(input: &DestinationInput) -> Result<Destination, ToolFailur
             network: Network::parse(network).ok_or_else(|| {
                 ToolFailure::invalid(
                     "destination.network",
-                    format!("unknown network {network:?}; use TRON, ETHEREUM, SOLANA, BASE or BITCOIN"),
+                    format!("unknown network {}; use TRON, ETHEREUM, SOLANA, BASE or BITCOIN", limits::echo(network)),
                 )
             })?,
         },
@@ -290,33 +355,7 @@ impl HarepayServer {
     ) -> Result<Json<WriteResult<PayoutView>>, ToolFailure> {
         let rule = KeyRule::Required;
         WriteCall::new(self, principal, "create_payout", &args, args.confirm, &args.idempotency_key, rule)
-            .run(
-                |_| {
-                    let (amount, network) = args.amount.parse("amount")?;
-                    if network.is_some() {
-                        return Err(ToolFailure::invalid(
-                            "amount.network",
-                            "payouts name the network in destination.network",
-                        ));
-                    }
-                    let rail = match args.rail {
-                        PayoutRailInput::Rubies => Rail::Rubies,
-                        PayoutRailInput::Partna => Rail::Partna,
-                    };
-                    Ok(Command::CreatePayout(NewPayout {
-                        amount,
-                        rail,
-                        destination: parse_destination(&args.destination)?,
-                        description: optional_text(
-                            args.description.clone(),
-                            "description",
-                            limits::DESCRIPTION_MAX_CHARS,
-                        )?,
-                        metadata: check_metadata(args.metadata.clone())?,
-                    }))
-                },
-                describe_payout,
-            )
+            .run(|_| args.command(), describe_payout)
             .await
     }
 
@@ -334,7 +373,7 @@ impl HarepayServer {
         let rule = KeyRule::Optional;
         WriteCall::new(self, principal, "cancel_payout", &args, args.confirm, &args.idempotency_key, rule)
             .run(
-                |_| Ok(Command::CancelPayout { payout_id: check_object_id(&args.id, "po_", "id")? }),
+                |_| args.command(),
                 |payout: &PayoutView, outcome| {
                     let verb = if outcome == "preview" { "Would cancel" } else { "Canceled" };
                     format!("{verb} {} ({}); the funds return to available.", payout.id, payout.amount.display)
@@ -358,12 +397,7 @@ impl HarepayServer {
         let rule = KeyRule::Required;
         WriteCall::new(self, principal, "approve_payout", &args, args.confirm, &args.idempotency_key, rule)
             .run(
-                |_| {
-                    Ok(Command::ApprovePayout {
-                        payout_id: check_object_id(&args.id, "po_", "id")?,
-                        reason: optional_text(args.reason.clone(), "reason", limits::REASON_MAX_CHARS)?,
-                    })
-                },
+                |_| args.command(),
                 |payout: &PayoutView, outcome| {
                     let verb = if outcome == "preview" { "Would approve" } else { "Approved" };
                     format!(
@@ -390,11 +424,7 @@ impl HarepayServer {
         let rule = KeyRule::Required;
         WriteCall::new(self, principal, "reject_payout", &args, args.confirm, &args.idempotency_key, rule)
             .run(
-                |_| {
-                    let reason = optional_text(Some(args.reason.clone()), "reason", limits::REASON_MAX_CHARS)?
-                        .ok_or_else(|| ToolFailure::invalid("reason", "a rejection needs a reason"))?;
-                    Ok(Command::RejectPayout { payout_id: check_object_id(&args.id, "po_", "id")?, reason })
-                },
+                |_| args.command(),
                 |payout: &PayoutView, outcome| {
                     let verb = if outcome == "preview" { "Would reject" } else { "Rejected" };
                     format!("{verb} {} ({}); the funds return to available.", payout.id, payout.amount.display)

@@ -163,3 +163,55 @@ async fn a_group_commit_isolates_each_command() {
     assert_eq!(reserved.balance_minor, 48 * 10_000);
     assert!(app.verify_ledger().await.unwrap().is_sound());
 }
+
+/// Every refusal path of the app layer bounds what the audit log keeps, whatever reaches it: an
+/// oversized idempotency key becomes a prefix and its SHA-256, a long detail is cut.
+#[tokio::test]
+async fn the_audit_log_keeps_a_bounded_record_of_any_refusal() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(SqliteStore::open(&dir.path().join("audit.db")).unwrap());
+    let clock = Arc::new(ManualClock(AtomicI64::new(1_000_000)));
+    let app = App::with_store(store, PaymentRules::default(), clock);
+    app.bootstrap_demo_if_empty().await.unwrap();
+    let maker = app.authenticate("sk_test_demo").await.unwrap();
+    let huge_key = "k".repeat(1 << 20);
+
+    // A refusal recorded before the engine (the tool layer's path).
+    app.record_refusal(&maker, "create_payout", Some(huge_key.clone()), "invalid_request".into(), "m".repeat(1 << 20))
+        .await;
+    // A write the engine refuses, and one refused before it reaches the writer (an approver key
+    // may not cancel).
+    let missing = format!("po_{}", "x".repeat(1 << 20));
+    let idempotency = IdempotencyInput { key: huge_key.clone(), request_sha256_hex: "h".into() };
+    let write = ToolWrite {
+        actor: maker.clone(),
+        tool: "cancel_payout",
+        confirm: true,
+        idempotency: Some(idempotency.clone()),
+        command: Command::CancelPayout { payout_id: missing.clone() },
+    };
+    let error = app.execute(write).await.expect_err("no such payout");
+    assert_eq!(error.code(), "not_found");
+    assert!(error.to_string().len() < 200, "the message quotes a short prefix: {} bytes", error.to_string().len());
+    let approver = app.authenticate("sk_test_demo_approver").await.unwrap();
+    let write = ToolWrite {
+        actor: approver,
+        tool: "cancel_payout",
+        confirm: true,
+        idempotency: Some(idempotency),
+        command: Command::CancelPayout { payout_id: missing },
+    };
+    assert_eq!(app.execute(write).await.expect_err("approvers do not cancel").code(), "forbidden");
+
+    let page = harepay::store::PageRequest { limit: 10, starting_after: None };
+    let records = app.list_audit(&maker, page).await.unwrap().items;
+    assert_eq!(records.len(), 3, "{records:?}");
+    let expected_hash = harepay::app::keys::sha256_hex(&huge_key);
+    for record in records {
+        assert_eq!(record.outcome, "refused");
+        let key = record.idempotency_key.expect("the key is recorded");
+        assert!(key.starts_with(&"k".repeat(32)) && key.ends_with(&expected_hash), "{key}");
+        assert!(key.chars().count() < 128, "{} characters", key.chars().count());
+        assert!(record.detail.chars().count() <= harepay::limits::AUDIT_DETAIL_MAX_CHARS, "{}", record.detail.len());
+    }
+}

@@ -12,6 +12,7 @@ mod ledger;
 mod limits;
 mod malformed;
 mod operator;
+mod oversized;
 mod payments;
 mod payouts;
 mod protocol;
