@@ -29,7 +29,7 @@ pub struct ToolFailure {
 pub struct ErrorBody {
     /// Stable error type: invalid_request, not_found, insufficient_funds, balance_overflow,
     /// invalid_state, refund_exceeds_remaining, idempotency_key_reused, idempotency_key_in_use, forbidden,
-    /// limit_exceeded, approval_expired, confirmation_declined, confirmation_unavailable,
+    /// limit_exceeded, rate_limited, approval_expired, confirmation_declined, confirmation_unavailable,
     /// confirmation_invalid, test_mode_only, authentication_failed, internal_error.
     #[serde(rename = "type")]
     pub error_type: String,
@@ -37,6 +37,9 @@ pub struct ErrorBody {
     /// The argument at fault, when there is one (dotted path, e.g. "amount.currency").
     #[serde(skip_serializing_if = "Option::is_none")]
     pub param: Option<String>,
+    /// rate_limited only: wait this long, then retry the same call.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub retry_after_ms: Option<u64>,
 }
 
 impl ToolFailure {
@@ -48,6 +51,7 @@ impl ToolFailure {
                 error_type: error_type.to_owned(),
                 message: limits::truncate_chars(&message.into(), limits::ERROR_MESSAGE_MAX_CHARS),
                 param: param.map(str::to_owned),
+                retry_after_ms: None,
             },
         }
     }

@@ -429,13 +429,8 @@ impl HarepayServer {
     /// into writes.
     fn rate_limit_refusal(&self, principal: &Principal) -> Option<CallToolResponse> {
         let limited = self.options.key_rate_limiter.as_ref()?.check(&principal.key_id).err()?;
-        let error = serde_json::json!({
-            "error": {
-                "type": "rate_limited",
-                "message": limited.message("for this key"),
-                "retry_after_ms": limited.retry_after_ms,
-            }
-        });
-        Some(rmcp::model::CallToolResult::structured_error(error).into())
+        let mut failure = ToolFailure::new("rate_limited", limited.message("for this key"), None);
+        failure.error.retry_after_ms = Some(limited.retry_after_ms);
+        Some(failure.into_call_tool_result().into())
     }
 }
