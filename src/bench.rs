@@ -25,12 +25,18 @@ use anyhow::{Context, anyhow, bail};
 use serde_json::{Value, json};
 
 use crate::app::App;
-use crate::app::commands::{Command, IdempotencyInput, SimulatedOutcome, ToolWrite, WriteOutcome};
 use crate::app::keys::{DEMO_MAKER_KEY, sha256_hex};
+use crate::app::write::{IdempotencyInput, ToolWrite, WriteOutcome};
 use crate::engine::money::{Asset, Money};
 use crate::engine::payment::{NewPaymentIntent, PaymentMethod, PaymentRules, Rail};
 use crate::engine::payout::{Destination, NewPayout};
+use crate::engine::permission::Action;
 use crate::engine::principal::Principal;
+use crate::ops::account::get_balance::{GetBalance, GetBalanceArgs};
+use crate::ops::payments::create_payment_intent::CreatePaymentIntentCommand;
+use crate::ops::payments::simulate_payment::{SimulatePaymentCommand, SimulatedOutcome};
+use crate::ops::payouts::create_payout::CreatePayoutCommand;
+use crate::ops::{OpContext, ReadOperation};
 
 /// The throughput harepay aims for: durable payouts per second with 64 concurrent submitters.
 pub const TARGET_PAYOUTS_PER_SECOND: f64 = 10_000.0;
@@ -317,19 +323,21 @@ async fn payout_run_on(path: &Path, submitters: usize, payouts: usize) -> anyhow
             for index in 0..share {
                 let write = ToolWrite {
                     actor: maker.clone(),
-                    tool: "create_payout",
+                    operation: "create_payout",
+                    action: Action::Initiate,
                     confirm: true,
                     idempotency: Some(IdempotencyInput {
                         key: format!("bench-{submitter}-{index}"),
                         request_sha256_hex: request_sha256_hex.clone(),
                     }),
-                    command: Command::CreatePayout(request.clone()),
+                    description: "pay out ₦1.00 over rubies to bank 058 account …6789".to_owned(),
+                    command: CreatePayoutCommand(request.clone()),
                 };
                 let sent = Instant::now();
                 let outcome = app.execute(write).await?;
                 latencies.push(sent.elapsed());
                 if !matches!(outcome, WriteOutcome::Executed { .. }) {
-                    bail!("a benchmark payout was not executed: {outcome:?}");
+                    bail!("a benchmark payout was not executed: {:?}", outcome.outcome());
                 }
             }
             Ok(latencies)
@@ -342,12 +350,7 @@ async fn payout_run_on(path: &Path, submitters: usize, payouts: usize) -> anyhow
     let elapsed = started.elapsed();
 
     // Everything acknowledged is there and the ledger still balances.
-    let balances = app.balances(&maker, Some(asset)).await?;
-    let reserved: i64 = balances
-        .iter()
-        .filter(|row| row.account == crate::engine::ledger::AccountKind::Reserved)
-        .map(|row| row.balance_minor)
-        .sum();
+    let reserved = ngn_balance(&app, &maker).await?.reserved.amount;
     if reserved != needed_minor {
         bail!(
             "after {payouts} payouts of {PAYOUT_AMOUNT_MINOR} the reserved balance is {reserved}, not {needed_minor}"
@@ -365,18 +368,12 @@ async fn fund_ngn(app: &App, maker: &Principal, net_minor: i64) -> anyhow::Resul
     let asset = Asset::lookup("NGN").expect("NGN is registered");
     // Generous: the rubies fee is 0.5%, rounded up.
     let gross_minor = net_minor.checked_add(net_minor / 100 + 10_000).ok_or_else(|| anyhow!("amount too large"))?;
-    let write = |tool: &'static str, key: &str, command: Command| ToolWrite {
-        actor: maker.clone(),
-        tool,
-        confirm: true,
-        idempotency: Some(IdempotencyInput { key: key.to_owned(), request_sha256_hex: sha256_hex(key) }),
-        command,
-    };
     let created = app
-        .execute(write(
+        .execute(funding_write(
+            maker,
             "create_payment_intent",
             "bench-fund",
-            Command::CreatePaymentIntent(NewPaymentIntent {
+            CreatePaymentIntentCommand(NewPaymentIntent {
                 amount: Money::new(asset, gross_minor)?,
                 network: None,
                 method: PaymentMethod::BankTransfer,
@@ -388,28 +385,40 @@ async fn fund_ngn(app: &App, maker: &Principal, net_minor: i64) -> anyhow::Resul
             }),
         ))
         .await?;
-    let WriteOutcome::Executed { response_json } = created else {
-        bail!("funding payment not executed: {created:?}");
+    let WriteOutcome::Executed { view: payment } = created else {
+        bail!("funding payment not executed: {:?}", created.outcome());
     };
-    let payment: Value = serde_json::from_str(&response_json)?;
-    let payment_intent_id = payment["id"].as_str().ok_or_else(|| anyhow!("payment without id: {payment}"))?.to_owned();
-    app.execute(write(
+    app.execute(funding_write(
+        maker,
         "simulate_payment",
         "bench-fund-settle",
-        Command::SimulatePayment { payment_intent_id, outcome: SimulatedOutcome::Succeeded },
+        SimulatePaymentCommand { payment_intent_id: payment.id, outcome: SimulatedOutcome::Succeeded },
     ))
     .await?;
-    let available: i64 = app
-        .balances(maker, Some(asset))
-        .await?
-        .iter()
-        .filter(|row| row.account == crate::engine::ledger::AccountKind::Available)
-        .map(|row| row.balance_minor)
-        .sum();
+    let available = ngn_balance(app, maker).await?.available.amount;
     if available < net_minor {
         bail!("funding left {available} NGN minor available, {net_minor} needed");
     }
     Ok(())
+}
+
+fn funding_write<C>(maker: &Principal, operation: &'static str, key: &str, command: C) -> ToolWrite<C> {
+    ToolWrite {
+        actor: maker.clone(),
+        operation,
+        action: Action::Initiate,
+        confirm: true,
+        idempotency: Some(IdempotencyInput { key: key.to_owned(), request_sha256_hex: sha256_hex(key) }),
+        description: "benchmark funding".to_owned(),
+        command,
+    }
+}
+
+/// The maker's NGN balance, read as the `get_balance` operation reads it.
+async fn ngn_balance(app: &App, maker: &Principal) -> anyhow::Result<crate::ops::account::BalanceView> {
+    let context = OpContext { app: app.clone(), visibility: Default::default() };
+    let args = GetBalanceArgs { asset: "NGN".to_owned() };
+    GetBalance::run(&context, maker, args).await.map_err(|failure| anyhow!("{}", failure.error.message))
 }
 
 /// Sequential `get_balance` calls to `harepay stdio` on a fresh database.

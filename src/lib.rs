@@ -6,6 +6,7 @@ pub mod demo;
 pub mod engine;
 pub mod limits;
 pub mod mcp;
+pub mod ops;
 pub mod rate_limit;
 pub mod store;
 pub mod transport;

@@ -9,7 +9,8 @@ use harepay::app::keys::{AdminCommand, NewApiKey, generate_secret_key, last4, sh
 use harepay::engine::payment::PaymentRules;
 use harepay::engine::principal::{Mode, Role};
 use harepay::engine::retry::RetryPolicy;
-use harepay::mcp::{Credentials, HarepayServer, ServerOptions, Toolset};
+use harepay::mcp::{Credentials, HarepayServer, ServerOptions};
+use harepay::ops::{Toolset, Visibility};
 use harepay::rate_limit::RateLimitSetting;
 
 #[derive(Parser)]
@@ -132,6 +133,10 @@ struct ToolsArgs {
     /// Offer only these toolsets (comma separated): account, payments, payouts, audit.
     #[arg(long, value_delimiter = ',')]
     toolsets: Option<Vec<String>>,
+    /// Offer only these tools (comma separated names, e.g. get_balance,list_payments); over HTTP a
+    /// request may narrow further with the X-MCP-Tools header.
+    #[arg(long, value_delimiter = ',')]
+    tools: Option<Vec<String>>,
     /// How writes are confirmed: "argument" (the agent passes confirm: true) or "elicit" (a
     /// human confirms each write in the client, through MCP elicitation).
     #[arg(long, env = "HAREPAY_CONFIRM", default_value = "argument")]
@@ -269,9 +274,21 @@ impl ToolsArgs {
             .rate_limit_per_key
             .limit()
             .map(|limit| std::sync::Arc::new(harepay::rate_limit::KeyRateLimiter::new(limit)));
+        let tools = match &self.tools {
+            None => None,
+            Some(names) => {
+                let mut parsed = BTreeSet::new();
+                for name in names {
+                    if harepay::ops::find(name).is_none() {
+                        anyhow::bail!("unknown tool {name:?} in --tools");
+                    }
+                    parsed.insert(name.clone());
+                }
+                Some(parsed)
+            }
+        };
         Ok(ServerOptions {
-            read_only: self.read_only,
-            toolsets,
+            visibility: Visibility { read_only: self.read_only, toolsets, tools },
             confirm_mode,
             confirmation_expiry_ms: self.confirmation_expiry_ms,
             key_rate_limiter,
@@ -582,54 +599,75 @@ async fn print_parked_steps(app: &App) -> anyhow::Result<()> {
 }
 
 async fn run_payouts(app: &App, command: PayoutsCommand) -> anyhow::Result<std::process::ExitCode> {
-    use harepay::app::commands::{Command, IdempotencyInput, ToolWrite, WriteOutcome};
+    use harepay::app::write::WriteOutcome;
+    use harepay::ops::payouts::approve_payout::{ApprovePayout, ApprovePayoutArgs};
+    use harepay::ops::payouts::list_pending_approvals::{ListPendingApprovals, ListPendingApprovalsArgs};
+    use harepay::ops::payouts::reject_payout::{RejectPayout, RejectPayoutArgs};
+    use harepay::ops::{OpContext, ReadOperation, run_write};
     let required = |args: &SecretKeyArgs| {
         args.secret_key()?.ok_or_else(|| {
             anyhow::anyhow!("name the approver's key: set HAREPAY_SECRET_KEY, or pass --secret-key-file PATH")
         })
     };
-    let (secret_key, payout_id, command, tool) = match command {
+    let authenticate = |secret_key: String| async move {
+        app.authenticate(&secret_key).await.map_err(|_| anyhow::anyhow!("the key is unknown or revoked"))
+    };
+    let context = OpContext { app: app.clone(), visibility: Default::default() };
+    // One decision per payout and person: a repeated command replays instead of deciding twice.
+    let idempotency_key =
+        |operation: &str, payout_id: &str, key_id: &str| format!("cli:{operation}:{payout_id}:{key_id}");
+    let outcome = match command {
         PayoutsCommand::Pending { secret_key } => {
-            let secret_key = required(&secret_key)?;
-            let principal =
-                app.authenticate(&secret_key).await.map_err(|_| anyhow::anyhow!("the key is unknown or revoked"))?;
-            let filter =
-                harepay::store::PayoutFilter { status: Some(harepay::engine::payout::PayoutStatus::PendingApproval) };
-            let page = harepay::store::PageRequest { limit: 100, starting_after: None };
-            for payout in app.list_payouts(&principal, filter, page).await?.items {
+            let principal = authenticate(required(&secret_key)?).await?;
+            let args = ListPendingApprovalsArgs {
+                limit: Some(harepay::ops::args::StrictInteger(100.into())),
+                starting_after: None,
+            };
+            let pending = ListPendingApprovals::run(&context, &principal, args)
+                .await
+                .map_err(|failure| anyhow::anyhow!("{}", failure.error.message))?;
+            for payout in pending.data {
                 println!(
                     "{}  {}  by {}  {}",
                     payout.id,
-                    payout.amount.display(),
-                    payout.created_by_owner,
+                    payout.amount.display,
+                    payout.created_by,
                     payout.destination.describe()
                 );
             }
             return Ok(std::process::ExitCode::SUCCESS);
         }
         PayoutsCommand::Approve { payout_id, reason, secret_key } => {
-            (required(&secret_key)?, payout_id.clone(), Command::ApprovePayout { payout_id, reason }, "approve_payout")
+            let actor = authenticate(required(&secret_key)?).await?;
+            let key = idempotency_key("approve_payout", &payout_id, &actor.key_id);
+            let args = ApprovePayoutArgs { id: payout_id, reason, confirm: true, idempotency_key: Some(key) };
+            run_write::<ApprovePayout>(&context, &actor, &args).await
         }
         PayoutsCommand::Reject { payout_id, reason, secret_key } => {
-            (required(&secret_key)?, payout_id.clone(), Command::RejectPayout { payout_id, reason }, "reject_payout")
+            let actor = authenticate(required(&secret_key)?).await?;
+            let key = idempotency_key("reject_payout", &payout_id, &actor.key_id);
+            let args = RejectPayoutArgs { id: payout_id, reason, confirm: true, idempotency_key: Some(key) };
+            run_write::<RejectPayout>(&context, &actor, &args).await
         }
     };
-    let actor = app.authenticate(&secret_key).await.map_err(|_| anyhow::anyhow!("the key is unknown or revoked"))?;
-    // One decision per payout and person: a repeated command replays instead of deciding twice.
-    let idempotency = IdempotencyInput {
-        key: format!("cli:{tool}:{payout_id}:{}", actor.key_id),
-        request_sha256_hex: sha256_hex(&format!("{tool}\n{payout_id}")),
-    };
-    let write = ToolWrite { actor, tool, confirm: true, idempotency: Some(idempotency), command };
-    match app.execute(write).await {
-        Ok(WriteOutcome::Executed { response_json } | WriteOutcome::Replayed { response_json }) => {
-            let payout: harepay::views::PayoutView = serde_json::from_str(&response_json)?;
+    match outcome {
+        Ok(WriteOutcome::Executed { view: payout }) => {
             println!("{} is {} ({})", payout.id, payout.status, payout.amount.display);
             Ok(std::process::ExitCode::SUCCESS)
         }
-        Ok(other) => anyhow::bail!("unexpected outcome {other:?}"),
-        Err(error) => {
-            eprintln!("harepay: {} ({})", error, error.code());
+        // The key is this person's decision on this payout: a repeat (with or without the same
+        // reason) is the decision already taken.
+        Ok(WriteOutcome::Replayed { .. }) => {
+            println!("already decided by this key; nothing changed");
+            Ok(std::process::ExitCode::SUCCESS)
+        }
+        Err(failure) if failure.error.error_type == "idempotency_key_reused" => {
+            println!("already decided by this key (with another reason); nothing changed");
+            Ok(std::process::ExitCode::SUCCESS)
+        }
+        Ok(WriteOutcome::Preview { .. }) => anyhow::bail!("a confirmed decision answered with a preview"),
+        Err(failure) => {
+            eprintln!("harepay: {} ({})", failure.error.message, failure.error.error_type);
             Ok(std::process::ExitCode::from(1))
         }
     }

@@ -167,6 +167,19 @@ pub enum DestinationView {
     CryptoWallet { address: String, network: String },
 }
 
+impl DestinationView {
+    /// Short, non-sensitive form for people: the last four characters.
+    pub fn describe(&self) -> String {
+        let tail = |text: &str| text.chars().rev().take(4).collect::<Vec<_>>().into_iter().rev().collect::<String>();
+        match self {
+            DestinationView::Bank { account_no, bank_code, .. } => {
+                format!("bank {bank_code} account …{}", tail(account_no))
+            }
+            DestinationView::CryptoWallet { address, network } => format!("{network} wallet …{}", tail(address)),
+        }
+    }
+}
+
 /// The maker-checker side of a payout that waits for a second person.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct ApprovalView {

@@ -6,9 +6,8 @@ use rand::Rng;
 use rand::distr::Alphanumeric;
 use sha2::{Digest, Sha256};
 
-use crate::app::UuidIds;
-use crate::app::commands::WriteOutcome;
 use crate::app::error::AppError;
+use crate::app::writer::WriteContext;
 use crate::engine::IdSource;
 use crate::engine::principal::{Mode, Role, Scope};
 use crate::store::{ApiKeyRecord, AuditRecord, MerchantRecord, StoreWrite};
@@ -83,7 +82,7 @@ pub fn last4(secret: &str) -> String {
 
 /// Key management happens at the command line, by whoever operates the server.
 fn operator_audit(
-    ids: &mut UuidIds,
+    ids: &mut dyn IdSource,
     scope: Scope,
     tool: &str,
     key_id: &str,
@@ -107,14 +106,15 @@ fn operator_audit(
 
 pub(crate) fn apply_admin(
     session: &mut dyn StoreWrite,
-    ids: &mut UuidIds,
-    now_ms: i64,
+    context: &mut WriteContext<'_>,
     command: AdminCommand,
-) -> Result<WriteOutcome, AppError> {
+) -> Result<String, AppError> {
+    let now_ms = context.now_ms;
+    let ids = &mut *context.ids;
     match command {
         AdminCommand::BootstrapDemoIfEmpty => {
             if session.count_merchants()? > 0 {
-                return Ok(WriteOutcome::Done { detail: "exists".to_owned() });
+                return Ok("exists".to_owned());
             }
             session.insert_merchant(&MerchantRecord {
                 id: DEMO_MERCHANT_ID.to_owned(),
@@ -137,7 +137,7 @@ pub(crate) fn apply_admin(
                     revoked_at_ms: None,
                 })?;
             }
-            Ok(WriteOutcome::Done { detail: "created".to_owned() })
+            Ok("created".to_owned())
         }
         AdminCommand::CreateKey(new_key) => {
             let owner = crate::engine::identity::normalize_owner_name(&new_key.owner)
@@ -185,7 +185,7 @@ pub(crate) fn apply_admin(
                 if new_key.spend_limits.is_empty() { "" } else { " with spend limits" }
             );
             session.append_audit(&operator_audit(ids, scope, "keys.create", &key_id, detail, now_ms))?;
-            Ok(WriteOutcome::Done { detail: format!("{key_id} {merchant_id}") })
+            Ok(format!("{key_id} {merchant_id}"))
         }
         AdminCommand::RevokeKey { key_id } => {
             if session.revoke_api_key(&key_id, now_ms)? {
@@ -196,7 +196,7 @@ pub(crate) fn apply_admin(
                         format!("revoked {} key {key_id} (…{}) of {}", key.role.code(), key.key_last4, key.owner);
                     session.append_audit(&operator_audit(ids, scope, "keys.revoke", &key_id, detail, now_ms))?;
                 }
-                Ok(WriteOutcome::Done { detail: format!("revoked {key_id}") })
+                Ok(format!("revoked {key_id}"))
             } else {
                 Err(AppError::invalid("key_id", format!("no active key {key_id:?}")))
             }

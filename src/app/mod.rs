@@ -2,10 +2,11 @@
 //! single writer thread (see `writer`), which commits them in groups; reads run on pooled read
 //! connections on tokio's blocking threads.
 
-pub mod commands;
 pub mod error;
 pub mod keys;
 pub mod scheduler;
+pub(crate) mod transitions;
+pub mod write;
 mod writer;
 
 use std::collections::HashSet;
@@ -14,21 +15,17 @@ use std::sync::{Arc, Mutex, mpsc};
 
 use tokio::sync::oneshot;
 
-use crate::app::commands::{ToolWrite, WriteOutcome, WriteRequest};
 use crate::app::error::AppError;
 use crate::app::keys::{AdminCommand, sha256_hex};
-pub use crate::app::writer::WriterStats;
+use crate::app::write::{AuditEntry, ToolWrite, WriteCommand, WriteOutcome, apply_tool_write};
+pub use crate::app::writer::{WriteContext, WriterStats};
 use crate::app::writer::{WriteJob, run_writer};
 use crate::engine::IdSource;
-use crate::engine::error::EngineError;
-use crate::engine::money::AssetRef;
-use crate::engine::payment::{PaymentIntent, PaymentRules, Refund};
+use crate::engine::payment::PaymentRules;
+use crate::engine::permission::{role_may, roles_allowed};
 use crate::engine::principal::{Principal, Scope};
 use crate::store::sqlite::SqliteStore;
-use crate::store::{
-    ApiKeyRecord, AuditRecord, BalanceRow, EventFilter, EventRecord, LedgerReport, Page, PageRequest, PaymentFilter,
-    Store, StoreRead,
-};
+use crate::store::{ApiKeyRecord, LedgerReport, Store, StoreRead, StoreWrite};
 
 /// The time, injected so that tests and simulations control it.
 pub trait Clock: Send + Sync + 'static {
@@ -121,19 +118,32 @@ impl App {
         &self.inner.rules
     }
 
-    async fn submit(&self, request: WriteRequest) -> Result<WriteOutcome, AppError> {
-        let (reply, answer) = oneshot::channel();
+    /// Runs `work` on the writer thread inside the next group's transaction and answers once
+    /// that group is durable. `work` gets its own savepoint only if it takes one; a refusal it
+    /// returns does not undo its neighbours' work, a panic undoes the whole group.
+    pub(crate) async fn submit<T, F>(&self, work: F) -> Result<T, AppError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut dyn StoreWrite, &mut WriteContext<'_>) -> Result<T, AppError> + Send + 'static,
+    {
+        let (answer_sender, answer) = oneshot::channel();
+        let job: WriteJob = Box::new(move |session, context| {
+            let result = work(session, context);
+            Box::new(move |commit: Result<(), AppError>| {
+                let _ = answer_sender.send(commit.and(result));
+            })
+        });
         self.inner
             .jobs
             .lock()
             .expect("job queue lock")
-            .send(WriteJob { request, reply })
+            .send(job)
             .map_err(|_| AppError::Internal { detail: "the writer thread has stopped".to_owned() })?;
         answer.await.map_err(|_| AppError::Internal { detail: "the writer dropped a request".to_owned() })?
     }
 
     /// Runs `read` on a blocking thread against one consistent snapshot.
-    async fn read<T, F>(&self, read: F) -> Result<T, AppError>
+    pub(crate) async fn read<T, F>(&self, read: F) -> Result<T, AppError>
     where
         T: Send + 'static,
         F: FnOnce(&dyn StoreRead) -> Result<T, AppError> + Send + 'static,
@@ -148,17 +158,13 @@ impl App {
     }
 
     pub async fn bootstrap_demo_if_empty(&self) -> Result<bool, AppError> {
-        match self.submit(WriteRequest::Admin(AdminCommand::BootstrapDemoIfEmpty)).await? {
-            WriteOutcome::Done { detail } => Ok(detail == "created"),
-            other => Err(AppError::Internal { detail: format!("admin command answered {other:?}") }),
-        }
+        let detail = self.admin(AdminCommand::BootstrapDemoIfEmpty).await?;
+        Ok(detail == "created")
     }
 
+    /// Key management (`harepay keys …`); answers in words.
     pub async fn admin(&self, command: AdminCommand) -> Result<String, AppError> {
-        match self.submit(WriteRequest::Admin(command)).await? {
-            WriteOutcome::Done { detail } => Ok(detail),
-            other => Err(AppError::Internal { detail: format!("admin command answered {other:?}") }),
-        }
+        self.submit(move |session, context| crate::app::keys::apply_admin(session, context, command)).await
     }
 
     /// Resolves a secret key to its principal; unknown and revoked keys are refused alike.
@@ -175,17 +181,16 @@ impl App {
         self.read(|store| Ok(store.list_api_keys()?)).await
     }
 
-    /// Applies a tool's write. Keys that may not write, and keys already in flight, are refused
-    /// here and the refusal is audited.
-    pub async fn execute(&self, write: ToolWrite) -> Result<WriteOutcome, AppError> {
-        let allowed_roles = write.command.allowed_roles();
-        if !allowed_roles.contains(&write.actor.role) {
-            let allowed: Vec<&str> = allowed_roles.iter().map(|role| role.code()).collect();
+    /// Applies an operation's write. A key whose role may not take the action, and a key
+    /// already in flight, are refused here, and the refusal is audited.
+    pub async fn execute<C: WriteCommand>(&self, write: ToolWrite<C>) -> Result<WriteOutcome<C::View>, AppError> {
+        if !role_may(write.actor.role, write.action) {
+            let allowed: Vec<&str> = roles_allowed(write.action).into_iter().map(|role| role.code()).collect();
             let error = AppError::Forbidden {
                 message: format!(
                     "a {} key cannot call {}; it is for {} keys",
                     write.actor.role.code(),
-                    write.tool,
+                    write.operation,
                     allowed.join(" or ")
                 ),
             };
@@ -203,33 +208,35 @@ impl App {
             }
             _ => None,
         };
-        self.submit(WriteRequest::Tool(write)).await
+        self.submit(move |session, context| apply_tool_write(session, context, write)).await
     }
 
-    /// Writes the audit record of a write attempt refused before it reached the engine.
+    /// Writes the audit record of a write attempt refused before it reached the writer.
     pub async fn record_refusal(
         &self,
         actor: &Principal,
-        tool: &str,
+        operation: &str,
         idempotency_key: Option<String>,
         error_type: String,
         message: String,
     ) {
-        let request = WriteRequest::RecordRefusal {
-            actor: actor.clone(),
-            tool: tool.to_owned(),
-            idempotency_key,
-            error_type,
-            message,
-        };
-        if let Err(audit_error) = self.submit(request).await {
+        let mut entry = AuditEntry::new(actor, operation, "refused", message);
+        entry.error_type = Some(error_type);
+        entry.idempotency_key = idempotency_key;
+        let written = self
+            .submit(move |session, context| {
+                session.append_audit(&entry.into_record(context))?;
+                Ok(())
+            })
+            .await;
+        if let Err(audit_error) = written {
             tracing::error!(%audit_error, "could not audit a refused write");
         }
     }
 
-    async fn refuse(&self, write: &ToolWrite, error: AppError) -> AppError {
+    async fn refuse<C>(&self, write: &ToolWrite<C>, error: AppError) -> AppError {
         let key = write.idempotency.as_ref().map(|i| i.key.clone());
-        self.record_refusal(&write.actor, write.tool, key, error.code().to_owned(), error.to_string()).await;
+        self.record_refusal(&write.actor, write.operation, key, error.code().to_owned(), error.to_string()).await;
         error
     }
 
@@ -237,142 +244,11 @@ impl App {
         self.inner.clock.now_ms()
     }
 
-    pub async fn get_payment(
-        &self,
-        principal: &Principal,
-        id: String,
-    ) -> Result<(PaymentIntent, Vec<Refund>), AppError> {
-        let scope = principal.scope.clone();
-        self.read(move |store| {
-            let payment = store
-                .get_payment(&scope, &id)?
-                .ok_or(EngineError::NotFound { object: "payment_intent", id: id.clone() })?;
-            let refunds = store.list_refunds_for_payment(&scope, &id)?;
-            Ok((payment, refunds))
-        })
-        .await
-    }
-
-    pub async fn list_payments(
-        &self,
-        principal: &Principal,
-        filter: PaymentFilter,
-        page: PageRequest,
-    ) -> Result<Page<PaymentIntent>, AppError> {
-        let scope = principal.scope.clone();
-        self.read(move |store| {
-            if let Some(cursor) = &page.starting_after
-                && store.get_payment(&scope, cursor)?.is_none()
-            {
-                return Err(unknown_cursor(cursor));
-            }
-            Ok(store.list_payments(&scope, &filter, &page)?)
-        })
-        .await
-    }
-
-    /// Merchant balances; all assets that ever moved when `asset` is `None`.
-    pub async fn balances(&self, principal: &Principal, asset: Option<AssetRef>) -> Result<Vec<BalanceRow>, AppError> {
-        let scope = principal.scope.clone();
-        self.read(move |store| {
-            let rows = store.list_balance_rows(&scope)?;
-            Ok(rows.into_iter().filter(|row| asset.is_none_or(|asset| row.asset.code == asset.code)).collect())
-        })
-        .await
-    }
-
-    pub async fn get_payout(
-        &self,
-        principal: &Principal,
-        id: String,
-    ) -> Result<crate::engine::payout::Payout, AppError> {
-        let scope = principal.scope.clone();
-        self.read(move |store| {
-            Ok(store.get_payout(&scope, &id)?.ok_or(EngineError::NotFound { object: "payout", id: id.clone() })?)
-        })
-        .await
-    }
-
-    pub async fn list_payouts(
-        &self,
-        principal: &Principal,
-        filter: crate::store::PayoutFilter,
-        page: PageRequest,
-    ) -> Result<Page<crate::engine::payout::Payout>, AppError> {
-        let scope = principal.scope.clone();
-        self.read(move |store| {
-            if let Some(cursor) = &page.starting_after
-                && store.get_payout(&scope, cursor)?.is_none()
-            {
-                return Err(unknown_cursor(cursor));
-            }
-            Ok(store.list_payouts(&scope, &filter, &page)?)
-        })
-        .await
-    }
-
-    /// The spend limits that bind this key, per currency with a limit: the strictest set on any
-    /// key of its owner, and what the owner spent through all their keys in the last 24 hours.
-    pub async fn spend_limits(
-        &self,
-        principal: &Principal,
-    ) -> Result<Vec<(AssetRef, crate::engine::payout::SpendLimit, i64)>, AppError> {
-        let scope = principal.scope.clone();
-        let owner_skeleton = crate::engine::identity::owner_skeleton(&principal.owner);
-        let since_ms = self.now_ms() - crate::limits::SPEND_LIMIT_WINDOW_MS;
-        self.read(move |store| {
-            let mut limits = Vec::new();
-            for (asset, limit) in store.owner_spend_limits(&scope, &owner_skeleton)? {
-                let (_, spent_minor) =
-                    store.owner_payout_spend_since(&scope, &owner_skeleton, asset, since_ms, 1..i64::MAX)?;
-                limits.push((asset, limit, spent_minor));
-            }
-            Ok(limits)
-        })
-        .await
-    }
-
-    pub async fn list_events(
-        &self,
-        principal: &Principal,
-        filter: EventFilter,
-        page: PageRequest,
-    ) -> Result<Page<EventRecord>, AppError> {
-        let scope = principal.scope.clone();
-        self.read(move |store| {
-            if let Some(cursor) = &page.starting_after
-                && !store.event_exists(&scope, cursor)?
-            {
-                return Err(unknown_cursor(cursor));
-            }
-            Ok(store.list_events(&scope, &filter, &page)?)
-        })
-        .await
-    }
-
-    pub async fn list_audit(&self, principal: &Principal, page: PageRequest) -> Result<Page<AuditRecord>, AppError> {
-        let scope = principal.scope.clone();
-        self.read(move |store| {
-            if let Some(cursor) = &page.starting_after
-                && !store.audit_exists(&scope, cursor)?
-            {
-                return Err(unknown_cursor(cursor));
-            }
-            Ok(store.list_audit(&scope, &page)?)
-        })
-        .await
-    }
-
+    /// The whole ledger: the operator's check (`harepay verify`). A key sees its own scope's
+    /// through `system_status`.
     pub async fn verify_ledger(&self) -> Result<LedgerReport, AppError> {
-        self.read(|store| Ok(store.verify_ledger()?)).await
+        self.read(|store| Ok(store.verify_ledger(None)?)).await
     }
-}
-
-fn unknown_cursor(cursor: &str) -> AppError {
-    AppError::invalid(
-        "starting_after",
-        format!("starting_after {} is not an object in this list", crate::limits::echo(cursor)),
-    )
 }
 
 fn principal_of(record: ApiKeyRecord) -> Principal {

@@ -17,21 +17,17 @@ use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
-use crate::app::commands::{
-    SYSTEM_ACTOR, WriteOutcome, advance_test_payout, emit_event, expire_approval, load_payment, load_payout,
-    settle_payment,
-};
 use crate::app::error::AppError;
-use crate::app::{App, UuidIds};
-use crate::engine::IdSource;
-use crate::engine::payment::PaymentRules;
+use crate::app::transitions::{advance_test_payout, expire_approval, load_payment, load_payout, settle_payment};
+use crate::app::write::{AuditEntry, emit_json};
+use crate::app::{App, WriteContext};
 use crate::engine::principal::Scope;
 use crate::engine::retry::{RetryDecision, RetryPolicy};
 use crate::limits::{
     SCHEDULER_ERROR_DETAIL_MAX_CHARS, SCHEDULER_EXPIRY_BATCH_MAX_STEPS, SCHEDULER_LOG_INTERVAL_MS,
     SCHEDULER_TEST_RAIL_BATCH_MAX_STEPS, SIMULATOR_TICK_MS,
 };
-use crate::store::{AuditRecord, DueStep, ScheduledStep, StepRetry, StoreWrite};
+use crate::store::{DueStep, ScheduledStep, StepRetry, StoreWrite};
 use crate::views::ParkedStepView;
 
 /// One write of the scheduler's. Expiries and the test rails are separate writes, so that
@@ -103,10 +99,8 @@ impl App {
         work: ScheduledWork,
         policy: &RetryPolicy,
     ) -> Result<ScheduledWorkReport, AppError> {
-        match self.submit(crate::app::commands::WriteRequest::Scheduled { work, policy: *policy }).await? {
-            WriteOutcome::Scheduled(report) => Ok(report),
-            other => Err(AppError::Internal { detail: format!("scheduled work answered {other:?}") }),
-        }
+        let policy = *policy;
+        self.submit(move |session, context| run_scheduled_work(session, context, work, &policy)).await
     }
 
     /// Parked scheduled steps, oldest first (at most `limit`), and how many there are in all.
@@ -170,38 +164,37 @@ fn log_failures(log: &mut LogRateLimiter, now_ms: i64, report: &ScheduledWorkRep
 /// Runs one batch inside the writer's transaction.
 pub(crate) fn run_scheduled_work(
     session: &mut dyn StoreWrite,
-    rules: &PaymentRules,
-    ids: &mut UuidIds,
-    now_ms: i64,
+    context: &mut WriteContext<'_>,
     work: ScheduledWork,
     policy: &RetryPolicy,
-) -> Result<WriteOutcome, AppError> {
+) -> Result<ScheduledWorkReport, AppError> {
+    let now_ms = context.now_ms;
     let mut runner = StepRunner { policy, now_ms, report: ScheduledWorkReport::default() };
     match work {
         ScheduledWork::ApprovalExpiries => {
             for due in session.expired_approvals(now_ms, SCHEDULER_EXPIRY_BATCH_MAX_STEPS)? {
-                runner.run(session, ids, ScheduledStep::ExpireApproval, &due, |session, ids| {
+                runner.run(session, context, ScheduledStep::ExpireApproval, &due, |session, context| {
                     let payout = load_payout(session, &due.scope, &due.object_id)?;
-                    expire_approval(session, ids, &payout, now_ms)
+                    expire_approval(session, context, &payout)
                 })?;
             }
         }
         ScheduledWork::TestRails => {
             for due in session.due_test_payments(now_ms, SCHEDULER_TEST_RAIL_BATCH_MAX_STEPS)? {
-                runner.run(session, ids, ScheduledStep::SettleTestPayment, &due, |session, ids| {
+                runner.run(session, context, ScheduledStep::SettleTestPayment, &due, |session, context| {
                     let payment = load_payment(session, &due.scope, &due.object_id)?;
-                    settle_payment(session, ids, &payment, now_ms).map(|_| ())
+                    settle_payment(session, context, &payment).map(|_| ())
                 })?;
             }
             for due in session.due_test_payouts(now_ms, SCHEDULER_TEST_RAIL_BATCH_MAX_STEPS)? {
-                runner.run(session, ids, ScheduledStep::AdvanceTestPayout, &due, |session, ids| {
+                runner.run(session, context, ScheduledStep::AdvanceTestPayout, &due, |session, context| {
                     let payout = load_payout(session, &due.scope, &due.object_id)?;
-                    advance_test_payout(session, rules, ids, &payout, now_ms)
+                    advance_test_payout(session, context, &payout)
                 })?;
             }
         }
     }
-    Ok(WriteOutcome::Scheduled(runner.report))
+    Ok(runner.report)
 }
 
 struct StepRunner<'p> {
@@ -224,13 +217,13 @@ impl StepRunner<'_> {
     fn run(
         &mut self,
         session: &mut dyn StoreWrite,
-        ids: &mut UuidIds,
+        context: &mut WriteContext<'_>,
         step: ScheduledStep,
         due: &DueStep,
-        body: impl FnOnce(&mut dyn StoreWrite, &mut UuidIds) -> Result<(), AppError>,
+        body: impl FnOnce(&mut dyn StoreWrite, &mut WriteContext<'_>) -> Result<(), AppError>,
     ) -> Result<(), AppError> {
         session.savepoint()?;
-        let error = match catch_step_panic(|| body(&mut *session, &mut *ids)) {
+        let error = match catch_step_panic(|| body(&mut *session, &mut *context)) {
             Ok(Ok(())) => {
                 session.release_savepoint()?;
                 if due.failed_attempts > 0 {
@@ -254,7 +247,7 @@ impl StepRunner<'_> {
             },
         };
         session.rollback_to_savepoint()?;
-        self.record_failure(session, ids, step, due, error)
+        self.record_failure(session, context, step, due, error)
     }
 
     /// Saves the retry record, and when this was the last try the audit record and the event,
@@ -262,7 +255,7 @@ impl StepRunner<'_> {
     fn record_failure(
         &mut self,
         session: &mut dyn StoreWrite,
-        ids: &mut UuidIds,
+        context: &mut WriteContext<'_>,
         step: ScheduledStep,
         due: &DueStep,
         error: StepError,
@@ -282,7 +275,7 @@ impl StepRunner<'_> {
             next_attempt_at_ms,
         };
         session.savepoint()?;
-        match save_failure(session, ids, &retry, &error) {
+        match save_failure(session, context, &retry, &error) {
             Ok(()) => session.release_savepoint()?,
             Err(save_error) => {
                 session.rollback_to_savepoint()?;
@@ -303,7 +296,7 @@ impl StepRunner<'_> {
 
 fn save_failure(
     session: &mut dyn StoreWrite,
-    ids: &mut UuidIds,
+    context: &mut WriteContext<'_>,
     retry: &StepRetry,
     error: &StepError,
 ) -> Result<(), AppError> {
@@ -313,22 +306,13 @@ fn save_failure(
     }
     let (step, object_id, now_ms) = (retry.step.code(), &retry.object_id, retry.last_attempt_at_ms);
     let public_message = bounded(&error.public_message);
-    session.append_audit(&AuditRecord {
-        id: ids.next_id("aud"),
-        scope: retry.scope.clone(),
-        key_id: "system".to_owned(),
-        actor_owner: SYSTEM_ACTOR.to_owned(),
-        tool: step.to_owned(),
-        outcome: "parked".to_owned(),
-        error_type: Some(error.error_type.to_owned()),
-        object_id: Some(object_id.clone()),
-        idempotency_key: None,
-        detail: format!(
-            "parked {step} of {object_id} after {} failed tries; it is not tried again. Last error: {public_message}",
-            retry.attempts
-        ),
-        created_at_ms: now_ms,
-    })?;
+    let detail = format!(
+        "parked {step} of {object_id} after {} failed tries; it is not tried again. Last error: {public_message}",
+        retry.attempts
+    );
+    let mut entry = AuditEntry::system(&retry.scope, step, object_id, "parked", detail);
+    entry.error_type = Some(error.error_type.to_owned());
+    session.append_audit(&entry.into_record(context))?;
     let payload = ParkedStepView {
         object: "scheduled_step".to_owned(),
         object_id: object_id.clone(),
@@ -339,7 +323,7 @@ fn save_failure(
         parked_at_ms: now_ms,
     };
     let payload_json = serde_json::to_string(&payload).expect("views serialize");
-    emit_event(session, ids, &retry.scope, "scheduler.step_parked", object_id, payload_json, now_ms)
+    emit_json(session, context, &retry.scope, "scheduler.step_parked", object_id, payload_json)
 }
 
 /// At most `SCHEDULER_ERROR_DETAIL_MAX_CHARS` characters of an error on one line (a panic

@@ -9,14 +9,12 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, TryRecvError};
 
-use tokio::sync::oneshot;
-
-use crate::app::commands::{WriteOutcome, WriteRequest, apply_job};
 use crate::app::error::AppError;
 use crate::app::{Clock, UuidIds};
+use crate::engine::IdSource;
 use crate::engine::payment::PaymentRules;
 use crate::limits::GROUP_COMMIT_MAX_COMMANDS;
-use crate::store::Store;
+use crate::store::{Store, StoreWrite};
 
 /// What the writer has committed since start, for `system_status` and tests.
 #[derive(Debug, Default)]
@@ -36,10 +34,21 @@ impl WriterStats {
     }
 }
 
-pub(crate) struct WriteJob {
-    pub request: WriteRequest,
-    pub reply: oneshot::Sender<Result<WriteOutcome, AppError>>,
+/// What a write sees besides its transaction: the rules, the id source and the time, read once
+/// per command from the injected clock.
+pub struct WriteContext<'a> {
+    pub rules: &'a PaymentRules,
+    pub ids: &'a mut dyn IdSource,
+    pub now_ms: i64,
 }
+
+/// Called once the group a job ran in is durable (`Ok`) or undone (`Err`): it sends the job's
+/// answer to its caller, so nobody hears "done" before the commit.
+pub(crate) type Reply = Box<dyn FnOnce(Result<(), AppError>) + Send>;
+
+/// One write: runs inside the group's transaction and returns what to answer after the commit.
+/// Type-erased, so that each operation's typed result travels to its caller as it is.
+pub(crate) type WriteJob = Box<dyn FnOnce(&mut dyn StoreWrite, &mut WriteContext<'_>) -> Reply + Send>;
 
 pub(crate) fn run_writer(
     store: Arc<dyn Store>,
@@ -70,38 +79,34 @@ fn commit_batch(
     store: &dyn Store,
     rules: &PaymentRules,
     clock: &dyn Clock,
-    ids: &mut UuidIds,
+    ids: &mut dyn IdSource,
     batch: Vec<WriteJob>,
 ) -> bool {
     let mut session = match store.begin_write() {
         Ok(session) => session,
         Err(error) => {
             tracing::error!(%error, "cannot begin a write transaction");
-            for job in batch {
-                let _ = job.reply.send(Err(AppError::Internal { detail: error.to_string() }));
-            }
+            // Dropping the jobs drops their answer channels: each caller hears that the writer
+            // dropped its request, and nothing was applied.
+            drop(batch);
             return false;
         }
     };
-    let mut answers = Vec::with_capacity(batch.len());
-    let mut jobs = batch.into_iter();
-    while let Some(job) = jobs.next() {
-        let now_ms = clock.now_ms();
-        let applied = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            apply_job(&mut *session, rules, ids, now_ms, job.request)
-        }));
+    let mut replies: Vec<Reply> = Vec::with_capacity(batch.len());
+    for job in batch.into_iter() {
+        let mut context = WriteContext { rules, ids: &mut *ids, now_ms: clock.now_ms() };
+        let applied = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job(&mut *session, &mut context)));
         match applied {
-            Ok(outcome) => answers.push((job.reply, outcome)),
+            Ok(reply) => replies.push(reply),
             Err(_) => {
                 // A broken invariant (an engine assertion) in one command. Nothing of this group
                 // may commit: drop the session (rollback) and tell every caller, who may retry
-                // with the same idempotency key. The writer itself stays up.
+                // with the same idempotency key. The writer itself stays up; the jobs not yet run
+                // are dropped with the batch, which answers their callers the same way.
                 tracing::error!("a command panicked; the whole group was rolled back");
                 drop(session);
-                let detail = "a command hit an internal invariant; its group was rolled back".to_owned();
-                let replies = answers.into_iter().map(|(reply, _)| reply).chain(std::iter::once(job.reply));
-                for reply in replies.chain(jobs.map(|job| job.reply)) {
-                    let _ = reply.send(Err(AppError::Internal { detail: detail.clone() }));
+                for reply in replies {
+                    reply(Err(group_rolled_back()));
                 }
                 return false;
             }
@@ -109,17 +114,21 @@ fn commit_batch(
     }
     match session.commit() {
         Ok(()) => {
-            for (reply, outcome) in answers {
-                let _ = reply.send(outcome);
+            for reply in replies {
+                reply(Ok(()));
             }
             true
         }
         Err(error) => {
             tracing::error!(%error, "group commit failed; no command of the group was applied");
-            for (reply, _) in answers {
-                let _ = reply.send(Err(AppError::Internal { detail: error.to_string() }));
+            for reply in replies {
+                reply(Err(AppError::Internal { detail: error.to_string() }));
             }
             false
         }
     }
+}
+
+fn group_rolled_back() -> AppError {
+    AppError::Internal { detail: "a command hit an internal invariant; its group was rolled back".to_owned() }
 }

@@ -8,6 +8,7 @@ pub mod ledger;
 pub mod money;
 pub mod payment;
 pub mod payout;
+pub mod permission;
 pub mod pricing;
 pub mod principal;
 pub mod retry;

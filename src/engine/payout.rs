@@ -24,7 +24,8 @@ use crate::engine::identity::same_owner;
 use crate::engine::ledger::{AccountKind, Balances, LedgerTransaction, LedgerTransactionBuilder};
 use crate::engine::money::{Asset, AssetRef, Money, Network, checked_add_minor};
 use crate::engine::payment::{Rail, later_ms};
-use crate::engine::principal::{Principal, Role, Scope};
+use crate::engine::permission::{Action, role_may};
+use crate::engine::principal::{Principal, Scope};
 use crate::limits::{BANK_ACCOUNT_NAME_MAX_CHARS, BANK_ACCOUNT_NO_MAX_CHARS, BANK_CODE_MAX_CHARS, echo};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -415,7 +416,7 @@ pub fn create_payout(
     now_ms: i64,
     test_simulate_after_ms: Option<u64>,
 ) -> Result<CreatedPayout, EngineError> {
-    if !matches!(maker.role, Role::Maker | Role::Admin) {
+    if !role_may(maker.role, Action::Initiate) {
         return Err(EngineError::Forbidden { message: format!("a {} key cannot create payouts", maker.role.code()) });
     }
     validate_destination(request.amount, request.rail, &request.destination)?;
@@ -624,7 +625,7 @@ fn check_checker(
     now_ms: i64,
     action: &'static str,
 ) -> Result<Approval, EngineError> {
-    if !matches!(approver.role, Role::Approver | Role::Admin) {
+    if !role_may(approver.role, Action::DecideApproval) {
         return Err(EngineError::Forbidden {
             message: format!(
                 "only an approver or admin key can {action} payouts; this key is {}",
@@ -683,7 +684,7 @@ pub fn cancel_payout(
     ids: &mut dyn IdSource,
     now_ms: i64,
 ) -> Result<(Payout, LedgerTransaction), EngineError> {
-    if !matches!(actor.role, Role::Maker | Role::Admin) {
+    if !role_may(actor.role, Action::Initiate) {
         return Err(EngineError::Forbidden { message: format!("a {} key cannot cancel payouts", actor.role.code()) });
     }
     if !matches!(payout.status, PayoutStatus::Pending | PayoutStatus::PendingApproval) {
@@ -767,6 +768,7 @@ pub fn simulated_rail_fails(destination: &Destination) -> bool {
 mod tests {
     use super::*;
     use crate::engine::SequentialIds;
+    use crate::engine::principal::Role;
     use crate::engine::principal::test_principal as principal;
 
     fn ngn(amount_minor: i64) -> Money {

@@ -56,11 +56,6 @@ impl Role {
     pub fn parse(code: &str) -> Option<Role> {
         Role::ALL.into_iter().find(|role| role.code() == code)
     }
-
-    /// Whether this role may call tools that change state.
-    pub fn may_write(self) -> bool {
-        !matches!(self, Role::ReadOnly)
-    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]

@@ -11,7 +11,7 @@
 use serde_json::{Map, Value};
 
 use crate::limits;
-use crate::mcp::common::ToolFailure;
+use crate::ops::Failure;
 
 /// A JSON Schema object (a boolean schema describes nothing we bound).
 type Schema<'a> = &'a Map<String, Value>;
@@ -20,13 +20,13 @@ type Schema<'a> = &'a Map<String, Value>;
 pub fn check_argument_bounds(
     input_schema: &Map<String, Value>,
     arguments: Option<&Map<String, Value>>,
-) -> Result<(), ToolFailure> {
+) -> Result<(), Failure> {
     let Some(arguments) = arguments else { return Ok(()) };
     let guard = Guard { definitions: input_schema.get("$defs").and_then(Value::as_object) };
     guard.object(arguments, Some(input_schema), "", 1)?;
     let total_bytes = arguments.iter().map(|(name, value)| name.len() + size_bytes(value)).sum::<usize>();
     if total_bytes > limits::ARGUMENTS_MAX_BYTES {
-        return Err(ToolFailure::new(
+        return Err(Failure::new(
             "invalid_request",
             format!("the arguments are larger than {} bytes", limits::ARGUMENTS_MAX_BYTES),
             None,
@@ -49,8 +49,8 @@ struct Guard<'a> {
     definitions: Option<Schema<'a>>,
 }
 
-fn too_long(path: &str, max_chars: usize) -> ToolFailure {
-    ToolFailure::invalid(path, format!("{path} is longer than {max_chars} characters"))
+fn too_long(path: &str, max_chars: usize) -> Failure {
+    Failure::invalid(path, format!("{path} is longer than {max_chars} characters"))
 }
 
 /// The argument path as `param`: the arguments as a whole have none.
@@ -107,12 +107,12 @@ fn max_of(schema: Option<Schema>, keyword: &str) -> Option<usize> {
     schema?.get(keyword)?.as_u64().map(|max| usize::try_from(max).unwrap_or(usize::MAX))
 }
 
-fn too_many(path: &str, max_entries: usize) -> ToolFailure {
+fn too_many(path: &str, max_entries: usize) -> Failure {
     let message = match param_of(path) {
         Some(path) => format!("{path} has more than {max_entries} entries"),
         None => format!("the arguments have more than {max_entries} entries"),
     };
-    ToolFailure::new("invalid_request", message, param_of(path))
+    Failure::new("invalid_request", message, param_of(path))
 }
 
 impl<'a> Guard<'a> {
@@ -127,7 +127,7 @@ impl<'a> Guard<'a> {
         None
     }
 
-    fn value(&self, value: &Value, schema: Option<Schema<'a>>, path: &str, depth: usize) -> Result<(), ToolFailure> {
+    fn value(&self, value: &Value, schema: Option<Schema<'a>>, path: &str, depth: usize) -> Result<(), Failure> {
         let branches = schema.and_then(|schema| schema.get("anyOf").or_else(|| schema.get("oneOf")));
         if let Some(branches) = branches.and_then(Value::as_array) {
             return self.branches(value, branches, path, depth);
@@ -144,7 +144,7 @@ impl<'a> Guard<'a> {
 
     /// `anyOf` / `oneOf`: the value keeps the limits of one branch that fits it (by type, then
     /// by tag); with no branch of its type, the undescribed limits.
-    fn branches(&self, value: &Value, branches: &'a [Value], path: &str, depth: usize) -> Result<(), ToolFailure> {
+    fn branches(&self, value: &Value, branches: &'a [Value], path: &str, depth: usize) -> Result<(), Failure> {
         let of_type: Vec<Schema<'a>> = branches
             .iter()
             .filter_map(|branch| self.resolve(branch))
@@ -167,7 +167,7 @@ impl<'a> Guard<'a> {
         }
     }
 
-    fn array(&self, items: &[Value], schema: Option<Schema<'a>>, path: &str, depth: usize) -> Result<(), ToolFailure> {
+    fn array(&self, items: &[Value], schema: Option<Schema<'a>>, path: &str, depth: usize) -> Result<(), Failure> {
         nesting(path, depth)?;
         let max_items = max_of(schema, "maxItems").unwrap_or(limits::ARGUMENT_UNDESCRIBED_MAX_ENTRIES);
         if items.len() > max_items {
@@ -186,7 +186,7 @@ impl<'a> Guard<'a> {
         schema: Option<Schema<'a>>,
         path: &str,
         depth: usize,
-    ) -> Result<(), ToolFailure> {
+    ) -> Result<(), Failure> {
         nesting(path, depth)?;
         let max_entries = max_of(schema, "maxProperties").unwrap_or(limits::ARGUMENT_UNDESCRIBED_MAX_ENTRIES);
         if object.len() > max_entries {
@@ -204,7 +204,7 @@ impl<'a> Guard<'a> {
                     Some(path) => format!("{path} has a key longer than {name_max_chars} characters"),
                     None => format!("an argument name is longer than {name_max_chars} characters"),
                 };
-                return Err(ToolFailure::new("invalid_request", message, param_of(path)));
+                return Err(Failure::new("invalid_request", message, param_of(path)));
             }
             // A name the schema does not list is the agent's text: a path quotes a short echo of it.
             let segment = if known { name.clone() } else { limits::truncate_chars(name, limits::INPUT_ECHO_MAX_CHARS) };
@@ -214,9 +214,9 @@ impl<'a> Guard<'a> {
     }
 }
 
-fn nesting(path: &str, depth: usize) -> Result<(), ToolFailure> {
+fn nesting(path: &str, depth: usize) -> Result<(), Failure> {
     if depth > limits::ARGUMENTS_MAX_DEPTH {
-        return Err(ToolFailure::new(
+        return Err(Failure::new(
             "invalid_request",
             format!("the arguments nest deeper than {} levels", limits::ARGUMENTS_MAX_DEPTH),
             param_of(path),
@@ -227,7 +227,7 @@ fn nesting(path: &str, depth: usize) -> Result<(), ToolFailure> {
 
 /// A string keeps its schema's `maxLength`; an `enum` or `const` string is no longer than its
 /// longest value; any other string keeps the undescribed limit.
-fn string(text: &str, schema: Option<Schema>, path: &str) -> Result<(), ToolFailure> {
+fn string(text: &str, schema: Option<Schema>, path: &str) -> Result<(), Failure> {
     if let Some(max_chars) = max_of(schema, "maxLength") {
         return if is_longer_than(text, max_chars) { Err(too_long(path, max_chars)) } else { Ok(()) };
     }
@@ -245,7 +245,7 @@ fn string(text: &str, schema: Option<Schema>, path: &str) -> Result<(), ToolFail
                 [_] => format!("{path} is not one of the allowed values"),
                 _ => format!("{path} must be one of: {}", allowed.join(", ")),
             };
-            Err(ToolFailure::invalid(path, message))
+            Err(Failure::invalid(path, message))
         }
         Some(_) => Ok(()),
         None if is_longer_than(text, limits::ARGUMENT_UNDESCRIBED_MAX_CHARS) => {
@@ -257,8 +257,8 @@ fn string(text: &str, schema: Option<Schema>, path: &str) -> Result<(), ToolFail
 
 /// The decoder's message for arguments that did not decode (wrong type, unknown field or
 /// variant, missing field), safe to show and to audit: what it quotes of the input is cut to a
-/// short echo, Rust type names become words, and the whole is bounded by `ToolFailure::new`.
-pub fn decoding_failure(message: &str, arguments: Option<&Map<String, Value>>) -> ToolFailure {
+/// short echo, Rust type names become words, and the whole is bounded by `Failure::new`.
+pub fn decoding_failure(message: &str, arguments: Option<&Map<String, Value>>) -> Failure {
     let mut message =
         format!("invalid arguments: {}", message.trim_start_matches("failed to deserialize parameters: "));
     let mut long_inputs = Vec::new();
@@ -274,7 +274,7 @@ pub fn decoding_failure(message: &str, arguments: Option<&Map<String, Value>>) -
         let prefix: String = text.chars().take(limits::INPUT_ECHO_MAX_CHARS).collect();
         message = message.replace(&format!("{text:?}"), &limits::echo(text)).replace(text, &format!("{prefix}…"));
     }
-    ToolFailure::new("invalid_request", without_type_names(&message), None)
+    Failure::new("invalid_request", without_type_names(&message), None)
 }
 
 /// Names and string values longer than an echo, as the decoder may quote them.
@@ -334,7 +334,7 @@ mod tests {
     use crate::mcp::registry;
 
     fn input_schema(tool: &str) -> Map<String, Value> {
-        let registered = registry().into_iter().find(|registered| registered.tool.name == tool).expect("a tool");
+        let registered = registry().iter().find(|registered| registered.tool.name == tool).expect("a tool");
         (*registered.tool.input_schema).clone()
     }
 

@@ -5,7 +5,8 @@
 use std::path::{Path, PathBuf};
 
 use crate::limits;
-use crate::mcp::{RegisteredTool, Toolset, registry};
+use crate::mcp::{RegisteredTool, registry};
+use crate::ops::Toolset;
 
 /// The catalog entry of one tool, as written to `tools/<name>.json`.
 pub fn tool_json(registered: &RegisteredTool) -> String {
@@ -14,7 +15,7 @@ pub fn tool_json(registered: &RegisteredTool) -> String {
     let value = serde_json::json!({
         "name": tool.name,
         "title": tool.title,
-        "toolset": registered.toolset.code(),
+        "toolset": registered.entry.spec.toolset.code(),
         "description": tool.description,
         "annotations": {
             "readOnlyHint": annotations.and_then(|a| a.read_only_hint),
@@ -178,7 +179,7 @@ pub fn llms_txt() -> String {
     let tools = registry();
     for toolset in Toolset::ALL {
         text.push_str(&format!("### {} — {}\n\n", toolset.code(), toolset.description()));
-        for registered in tools.iter().filter(|registered| registered.toolset == toolset) {
+        for registered in tools.iter().filter(|registered| registered.entry.spec.toolset == toolset) {
             let kind = if registered.is_read_only() { "read" } else { "write" };
             text.push_str(&format!(
                 "- [{name}](tools/{name}.json) ({kind}): {description}\n",
@@ -263,13 +264,14 @@ mod tests {
     #[test]
     fn every_tool_sets_every_annotation_explicitly() {
         for registered in registry() {
-            assert_eq!(definition_problems(&registered), Vec::<String>::new());
+            assert_eq!(definition_problems(registered), Vec::<String>::new());
         }
     }
 
     #[test]
     fn registry_has_the_contracted_tool_names() {
-        let names: Vec<String> = registry().iter().map(|r| format!("{}:{}", r.toolset.code(), r.tool.name)).collect();
+        let names: Vec<String> =
+            registry().iter().map(|r| format!("{}:{}", r.entry.spec.toolset.code(), r.tool.name)).collect();
         for expected in [
             "account:system_status",
             "account:whoami",

@@ -25,7 +25,6 @@ use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
 
 use rand::TryRngCore;
-use rmcp::handler::server::tool::ToolCallContext;
 use rmcp::model::{
     CallToolRequestParams, CallToolResponse, ElicitRequest, ElicitRequestParams, ElicitResult, ElicitationAction,
     ElicitationSchema, InputRequest, InputRequests, InputRequiredResult, ProtocolVersion, RequestStateCodec,
@@ -39,7 +38,8 @@ use serde::{Deserialize, Serialize};
 use crate::engine::principal::Principal;
 use crate::limits;
 use crate::mcp::HarepayServer;
-use crate::mcp::common::{ToolFailure, canonical_json};
+use crate::ops::args::canonical_json;
+use crate::ops::{Entry, Failure};
 
 /// How writes are confirmed.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -78,7 +78,7 @@ pub enum Gate {
     /// Ask the human: the input-required answer of protocol 2026-07-28.
     Ask(CallToolResponse),
     /// Do not run the write: the human declined, or cannot be asked. Audited by the caller.
-    Refuse(ToolFailure),
+    Refuse(Failure),
     /// The preview itself failed (bad input, insufficient funds): pass its result on as it is.
     Relay(CallToolResponse),
 }
@@ -208,7 +208,7 @@ impl ConfirmationSeal {
 }
 
 fn refusal(error_type: &str, message: impl Into<String>) -> Gate {
-    Gate::Refuse(ToolFailure::new(error_type, message, None))
+    Gate::Refuse(Failure::new(error_type, message, None))
 }
 
 fn invalid_confirmation(why: &str) -> Gate {
@@ -247,6 +247,8 @@ impl HarepayServer {
     /// runs with `--confirm=elicit`.
     pub(crate) async fn confirmation_gate(
         &self,
+        entry: &Entry,
+        principal: &Principal,
         request: &CallToolRequestParams,
         context: &RequestContext<RoleServer>,
     ) -> Result<Gate, ErrorData> {
@@ -268,17 +270,13 @@ impl HarepayServer {
                  from the agent.",
             ));
         }
-        let principal = context
-            .extensions
-            .get::<Principal>()
-            .ok_or_else(|| ErrorData::internal_error("the confirmation gate runs after authentication", None))?;
         let arguments = serde_json::Value::Object(request.arguments.clone().unwrap_or_default());
         let binding = confirmation_binding(&principal.key_id, &request.name, &arguments);
         if is_stateless_protocol(context) && carries_an_answer(request) {
             return Ok(self.gate_on_answer(request, &binding));
         }
         // Show the human what will happen: the tool's own preview.
-        let message = match self.preview_for_human(request, context).await? {
+        let message = match self.preview_for_human(entry, principal, request, context).await {
             Ok(message) => message,
             // The write would be refused anyway: say so without bothering the human.
             Err(response) => return Ok(Gate::Relay(response)),
@@ -349,21 +347,17 @@ impl HarepayServer {
     /// (bad input, insufficient funds) comes back as is.
     async fn preview_for_human(
         &self,
+        entry: &Entry,
+        principal: &Principal,
         request: &CallToolRequestParams,
         context: &RequestContext<RoleServer>,
-    ) -> Result<Result<String, CallToolResponse>, ErrorData> {
-        let mut preview_request = request.clone();
-        let mut arguments = preview_request.arguments.take().unwrap_or_default();
+    ) -> Result<String, CallToolResponse> {
+        let mut arguments = request.arguments.clone().unwrap_or_default();
         arguments.insert("confirm".to_owned(), serde_json::Value::Bool(false));
-        preview_request.arguments = Some(arguments);
-        preview_request.input_responses = None;
-        preview_request.request_state = None;
-        let response = self.tool_router.call(ToolCallContext::new(self, preview_request, context.clone())).await?;
-        let CallToolResponse::Complete(result) = &response else { return Ok(Err(response)) };
-        if result.is_error == Some(true) {
-            return Ok(Err(response));
-        }
-        let preview = result.structured_content.clone().unwrap_or_default();
+        let preview = match self.run_operation(entry, principal.clone(), arguments, context).await {
+            Ok(preview) => preview,
+            Err(failure) => return Err(crate::mcp::failure_result(failure).into()),
+        };
         let mut message = format!("The assistant wants to run {}.\n", request.name);
         if let Some(summary) = preview["message"].as_str() {
             // Drop the agent-facing "how to confirm" sentence.
@@ -379,7 +373,7 @@ impl HarepayServer {
             ));
         }
         message.push_str("\nConfirm to go ahead; decline and nothing happens.");
-        Ok(Ok(message))
+        Ok(message)
     }
 }
 

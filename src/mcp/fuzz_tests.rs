@@ -9,58 +9,57 @@ use std::collections::BTreeMap;
 use std::sync::LazyLock;
 
 use proptest::prelude::*;
-use rmcp::handler::server::tool::parse_json_object;
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value, json};
 
-use crate::app::commands::Command;
 use crate::app::error::AppError;
 use crate::engine::payment::{self, PaymentRules};
 use crate::engine::payout;
 use crate::engine::principal::{Mode, Scope};
 use crate::limits;
-use crate::mcp::account::{GetBalanceArgs, NoArgs};
-use crate::mcp::audit::{ListAuditLogArgs, ListEventsArgs};
-use crate::mcp::common::{KeyRule, ToolFailure, check_idempotency_key, check_object_id, page_request, parse_asset};
-use crate::mcp::payments::{
-    CancelPaymentIntentArgs, CreatePaymentIntentArgs, GetPaymentArgs, ListPaymentsArgs, RefundPaymentArgs,
-    SimulatePaymentArgs,
-};
-use crate::mcp::payouts::{
-    ApprovePayoutArgs, CancelPayoutArgs, CreatePayoutArgs, ListPayoutsArgs, ListPendingApprovalsArgs, PayoutIdArgs,
-    RejectPayoutArgs,
-};
 use crate::mcp::{bounds, registry};
+use crate::ops::account::NoArgs;
+use crate::ops::account::get_balance::GetBalanceArgs;
+use crate::ops::args::{check_idempotency_key, check_object_id, page_request, parse_asset};
+use crate::ops::audit::list_audit_log::ListAuditLogArgs;
+use crate::ops::audit::list_events::ListEventsArgs;
+use crate::ops::payments::cancel_payment_intent::CancelPaymentIntent;
+use crate::ops::payments::create_payment_intent::CreatePaymentIntent;
+use crate::ops::payments::get_payment::GetPaymentArgs;
+use crate::ops::payments::list_payments::ListPaymentsArgs;
+use crate::ops::payments::refund_payment::RefundPayment;
+use crate::ops::payments::simulate_payment::SimulatePayment;
+use crate::ops::payouts::approve_payout::ApprovePayout;
+use crate::ops::payouts::cancel_payout::CancelPayout;
+use crate::ops::payouts::create_payout::CreatePayout;
+use crate::ops::payouts::get_payout::PayoutIdArgs;
+use crate::ops::payouts::list_payouts::ListPayoutsArgs;
+use crate::ops::payouts::list_pending_approvals::ListPendingApprovalsArgs;
+use crate::ops::payouts::reject_payout::RejectPayout;
+use crate::ops::{Failure, Kind, WriteArgs, WriteOperation};
 
 /// One tool's argument handling after the guard: decode, then validate into a command.
-type Parse = fn(&Map<String, Value>) -> Result<(), ToolFailure>;
+type Parse = fn(&Map<String, Value>) -> Result<(), Failure>;
 
-/// Decodes as rmcp's `Parameters` does, with the message `envelope_argument_errors` gives.
-fn decode<T: DeserializeOwned>(arguments: &Map<String, Value>) -> Result<T, ToolFailure> {
-    parse_json_object::<T>(arguments.clone()).map_err(|error| bounds::decoding_failure(&error.message, Some(arguments)))
+/// Decodes as the registry does.
+fn decode<T: DeserializeOwned>(arguments: &Map<String, Value>) -> Result<T, Failure> {
+    crate::ops::decode_arguments(arguments.clone())
 }
 
-fn key(tool: &str, key: &Option<String>, confirm: bool, rule: KeyRule) -> Result<(), ToolFailure> {
-    check_idempotency_key(tool, key.as_deref(), confirm, rule)
+/// A write's checks before the writer: decoding, the idempotency key, the command.
+fn write<O: WriteOperation>(arguments: &Map<String, Value>) -> Result<O::Command, Failure> {
+    let args = decode::<O::Args>(arguments)?;
+    let Kind::Write(rule) = O::SPEC.kind else { unreachable!("a write") };
+    check_idempotency_key(O::SPEC.name, args.idempotency_key(), args.confirm(), rule)?;
+    O::command(&args)
 }
 
-/// The engine's checks that need no stored state: a new payment intent, a payout destination.
-fn engine_checks(command: Command) -> Result<(), ToolFailure> {
-    let engine = |error| ToolFailure::from(AppError::Engine(error));
-    match command {
-        Command::CreatePaymentIntent(request) => {
-            let scope = Scope { merchant_id: "mch_fuzz".to_owned(), mode: Mode::Test };
-            let rules = PaymentRules::default();
-            payment::create_payment_intent(&scope, request, &rules, "pi_fuzz".to_owned(), 0).map(drop).map_err(engine)
-        }
-        Command::CreatePayout(request) => {
-            payout::validate_destination(request.amount, request.rail, &request.destination).map_err(engine)
-        }
-        _ => Ok(()),
-    }
+fn engine(error: crate::engine::error::EngineError) -> Failure {
+    Failure::from(AppError::Engine(error))
 }
 
-/// Every tool's argument handling, by name. A test checks it covers the registry.
+/// Every tool's argument handling, by name, with the engine's checks that need no stored state
+/// (a new payment intent, a payout destination). A test checks it covers the registry.
 fn parsers() -> BTreeMap<&'static str, Parse> {
     let parsers: [(&'static str, Parse); 19] = [
         ("system_status", |a| decode::<NoArgs>(a).map(drop)),
@@ -70,25 +69,14 @@ fn parsers() -> BTreeMap<&'static str, Parse> {
         ("list_payments", |a| decode::<ListPaymentsArgs>(a)?.query().map(drop)),
         ("get_payment", |a| check_object_id(&decode::<GetPaymentArgs>(a)?.id, "pi_", "id").map(drop)),
         ("create_payment_intent", |a| {
-            let args = decode::<CreatePaymentIntentArgs>(a)?;
-            key("create_payment_intent", &args.idempotency_key, args.confirm, KeyRule::Required)?;
-            engine_checks(args.command()?)
+            let command = write::<CreatePaymentIntent>(a)?;
+            let scope = Scope { merchant_id: "mch_fuzz".to_owned(), mode: Mode::Test };
+            let rules = PaymentRules::default();
+            payment::create_payment_intent(&scope, command.0, &rules, "pi_fuzz".to_owned(), 0).map(drop).map_err(engine)
         }),
-        ("refund_payment", |a| {
-            let args = decode::<RefundPaymentArgs>(a)?;
-            key("refund_payment", &args.idempotency_key, args.confirm, KeyRule::Required)?;
-            args.command().map(drop)
-        }),
-        ("cancel_payment_intent", |a| {
-            let args = decode::<CancelPaymentIntentArgs>(a)?;
-            key("cancel_payment_intent", &args.idempotency_key, args.confirm, KeyRule::Optional)?;
-            args.command().map(drop)
-        }),
-        ("simulate_payment", |a| {
-            let args = decode::<SimulatePaymentArgs>(a)?;
-            key("simulate_payment", &args.idempotency_key, args.confirm, KeyRule::Required)?;
-            args.command().map(drop)
-        }),
+        ("refund_payment", |a| write::<RefundPayment>(a).map(drop)),
+        ("cancel_payment_intent", |a| write::<CancelPaymentIntent>(a).map(drop)),
+        ("simulate_payment", |a| write::<SimulatePayment>(a).map(drop)),
         ("list_payouts", |a| {
             let args = decode::<ListPayoutsArgs>(a)?;
             page_request(&args.limit, &args.starting_after).map(drop)
@@ -99,25 +87,12 @@ fn parsers() -> BTreeMap<&'static str, Parse> {
             page_request(&args.limit, &args.starting_after).map(drop)
         }),
         ("create_payout", |a| {
-            let args = decode::<CreatePayoutArgs>(a)?;
-            key("create_payout", &args.idempotency_key, args.confirm, KeyRule::Required)?;
-            engine_checks(args.command()?)
+            let request = write::<CreatePayout>(a)?.0;
+            payout::validate_destination(request.amount, request.rail, &request.destination).map_err(engine)
         }),
-        ("cancel_payout", |a| {
-            let args = decode::<CancelPayoutArgs>(a)?;
-            key("cancel_payout", &args.idempotency_key, args.confirm, KeyRule::Optional)?;
-            args.command().map(drop)
-        }),
-        ("approve_payout", |a| {
-            let args = decode::<ApprovePayoutArgs>(a)?;
-            key("approve_payout", &args.idempotency_key, args.confirm, KeyRule::Required)?;
-            args.command().map(drop)
-        }),
-        ("reject_payout", |a| {
-            let args = decode::<RejectPayoutArgs>(a)?;
-            key("reject_payout", &args.idempotency_key, args.confirm, KeyRule::Required)?;
-            args.command().map(drop)
-        }),
+        ("cancel_payout", |a| write::<CancelPayout>(a).map(drop)),
+        ("approve_payout", |a| write::<ApprovePayout>(a).map(drop)),
+        ("reject_payout", |a| write::<RejectPayout>(a).map(drop)),
         ("list_events", |a| {
             let args = decode::<ListEventsArgs>(a)?;
             page_request(&args.limit, &args.starting_after).map(drop)
@@ -133,13 +108,13 @@ fn parsers() -> BTreeMap<&'static str, Parse> {
 /// Each tool's input schema, as `call_tool` checks arguments against it.
 static INPUT_SCHEMAS: LazyLock<BTreeMap<String, Map<String, Value>>> = LazyLock::new(|| {
     registry()
-        .into_iter()
+        .iter()
         .map(|registered| (registered.tool.name.to_string(), (*registered.tool.input_schema).clone()))
         .collect()
 });
 
 /// What `call_tool` does with a tool's arguments before the app layer sees a command.
-fn handle(tool: &str, parse: Parse, arguments: &Map<String, Value>) -> Result<(), ToolFailure> {
+fn handle(tool: &str, parse: Parse, arguments: &Map<String, Value>) -> Result<(), Failure> {
     bounds::check_argument_bounds(&INPUT_SCHEMAS[tool], Some(arguments))?;
     parse(arguments)
 }
@@ -224,7 +199,7 @@ fn long_inputs(value: &Value, found: &mut Vec<String>) {
 }
 
 /// The properties every answer has: a typed error, bounded, echoing no more than a prefix.
-fn check_answer(tool: &str, arguments: &Map<String, Value>, answer: Result<(), ToolFailure>) {
+fn check_answer(tool: &str, arguments: &Map<String, Value>, answer: Result<(), Failure>) {
     let Err(failure) = answer else { return };
     let error = &failure.error;
     let known_types = ["invalid_request", "not_found", "invalid_state", "limit_exceeded", "forbidden"];

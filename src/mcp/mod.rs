@@ -1,150 +1,44 @@
-//! The MCP server: one module per toolset, each tool's arguments, result type, annotations,
-//! handler and tests side by side. This layer alone knows JSON and MCP; it turns arguments into
-//! app commands and app results into tool results.
+//! The MCP face: the operation registry (`crate::ops`) served as MCP tools. This layer alone knows
+//! MCP; it builds each tool (schemas made portable, the error envelope admitted by every output
+//! schema) once per process, checks who may call what, guards the raw arguments, asks the human
+//! under `--confirm=elicit`, and hands the call to the operation.
 //!
-//! Visibility: a key sees the tools its role may use; `--toolsets` and `--read-only` narrow that
-//! further (read-only wins). A hidden tool that exists answers `forbidden`; an unknown name is a
-//! protocol error.
+//! Visibility: a key sees the operations its role may use; `--toolsets`, `--tools` and (over
+//! HTTP) the `X-MCP-Tools` header narrow that further, and `--read-only` wins. A hidden tool that
+//! exists answers `forbidden` (and is audited when it writes); an unknown name is a protocol error.
 
-pub mod account;
-pub mod audit;
 pub mod bounds;
 pub mod catalog;
 pub mod common;
 pub mod confirmation;
 #[cfg(test)]
 mod fuzz_tests;
-pub mod payments;
-pub mod payouts;
 
 use std::collections::BTreeSet;
 use std::sync::{Arc, OnceLock};
 
-use rmcp::handler::server::router::tool::ToolRouter;
-use rmcp::handler::server::tool::ToolCallContext;
 use rmcp::model::{
-    CacheScope, CallToolRequestParams, CallToolResponse, ContentBlock, Implementation, ListResourcesResult,
+    CacheScope, CallToolRequestParams, CallToolResponse, CallToolResult, Implementation, ListResourcesResult,
     ListToolsResult, PaginatedRequestParams, ReadResourceRequestParams, ReadResourceResponse, ReadResourceResult,
-    Resource, ResourceContents, ServerCapabilities, ServerConfig, Tool,
+    Resource, ResourceContents, ServerCapabilities, ServerConfig, Tool, ToolAnnotations,
 };
 use rmcp::service::RequestContext;
 use rmcp::{ErrorData, RoleServer, ServerHandler};
 
 use crate::app::App;
-use crate::engine::principal::{Principal, Role};
-use crate::mcp::common::ToolFailure;
+use crate::engine::principal::Principal;
+use crate::ops::{Entry, Failure, OpContext, Visibility};
 
 pub const LLMS_TXT_URI: &str = "harepay://docs/llms.txt";
 
-/// A named group of tools, selectable with `--toolsets`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Toolset {
-    Account,
-    Payments,
-    Payouts,
-    Audit,
-}
+/// The HTTP header a client narrows its tool list with, per request (as the GitHub MCP server).
+pub const TOOLS_HEADER: &str = "x-mcp-tools";
 
-impl Toolset {
-    pub const ALL: [Toolset; 4] = [Toolset::Account, Toolset::Payments, Toolset::Payouts, Toolset::Audit];
-
-    pub fn code(self) -> &'static str {
-        match self {
-            Toolset::Account => "account",
-            Toolset::Payments => "payments",
-            Toolset::Payouts => "payouts",
-            Toolset::Audit => "audit",
-        }
-    }
-
-    pub fn parse(code: &str) -> Option<Toolset> {
-        Toolset::ALL.into_iter().find(|toolset| toolset.code() == code)
-    }
-
-    pub fn description(self) -> &'static str {
-        match self {
-            Toolset::Account => "who you are, system health, balances",
-            Toolset::Payments => "payment intents: create, list, inspect, refund, cancel, simulate (test mode)",
-            Toolset::Payouts => "payouts to banks and wallets, with maker-checker approval and spend limits",
-            Toolset::Audit => "the event outbox and the audit log of every write attempt",
-        }
-    }
-
-    fn router(self) -> ToolRouter<HarepayServer> {
-        let generated = match self {
-            Toolset::Account => HarepayServer::account_tools(),
-            Toolset::Payments => HarepayServer::payments_tools(),
-            Toolset::Payouts => HarepayServer::payouts_tools(),
-            Toolset::Audit => HarepayServer::audit_tools(),
-        };
-        let mut router = ToolRouter::new();
-        for mut route in generated {
-            // Doc comments arrive with their line breaks; agents read descriptions as one paragraph.
-            if let Some(description) = &route.attr.description {
-                route.attr.description = Some(description.split_whitespace().collect::<Vec<_>>().join(" ").into());
-            }
-            if let Some(schema) = &route.attr.output_schema {
-                route.attr.output_schema = Some(Arc::new(portable(common::output_schema_with_errors(schema))));
-            }
-            route.attr.input_schema = Arc::new(portable((*route.attr.input_schema).clone()));
-            router.add_route(route);
-        }
-        router
-    }
-}
-
-fn portable(schema: rmcp::model::JsonObject) -> rmcp::model::JsonObject {
-    let mut value = serde_json::Value::Object(schema);
-    common::portable_nullables(&mut value);
-    match value {
-        serde_json::Value::Object(object) => object,
-        _ => unreachable!("an object stays an object"),
-    }
-}
-
-/// One tool of the registry, with the toolset it belongs to.
-#[derive(Debug, Clone)]
-pub struct RegisteredTool {
-    pub toolset: Toolset,
-    pub tool: Tool,
-}
-
-impl RegisteredTool {
-    pub fn is_read_only(&self) -> bool {
-        self.tool.annotations.as_ref().and_then(|a| a.read_only_hint) == Some(true)
-    }
-
-    /// Who may call it: everyone reads; checkers (approver, admin) decide approvals; makers
-    /// (maker, admin) do every other write.
-    pub fn allowed_roles(&self) -> &'static [Role] {
-        if self.is_read_only() {
-            &Role::ALL
-        } else if payouts::CHECKER_TOOLS.contains(&self.tool.name.as_ref()) {
-            &[Role::Approver, Role::Admin]
-        } else {
-            &[Role::Maker, Role::Admin]
-        }
-    }
-}
-
-/// Every tool harepay has, by toolset then name. tools/ and llms.txt are generated from this.
-pub fn registry() -> Vec<RegisteredTool> {
-    let mut tools = Vec::new();
-    for toolset in Toolset::ALL {
-        for tool in toolset.router().list_all() {
-            tools.push(RegisteredTool { toolset, tool });
-        }
-    }
-    tools
-}
-
-/// Server-wide narrowing of the tool list, from the command line.
+/// Server-wide settings of the MCP face, from the command line.
 #[derive(Debug, Clone)]
 pub struct ServerOptions {
-    /// Only read-only tools, whatever the key may do.
-    pub read_only: bool,
-    /// Only these toolsets; `None` is all of them.
-    pub toolsets: Option<BTreeSet<Toolset>>,
+    /// `--read-only`, `--toolsets`, `--tools`.
+    pub visibility: Visibility,
     /// Whether `confirm: true` suffices or a human confirms each write by elicitation.
     pub confirm_mode: confirmation::ConfirmMode,
     /// How long a human's answer to a confirmation question stays usable (2026-07-28).
@@ -157,8 +51,7 @@ pub struct ServerOptions {
 impl Default for ServerOptions {
     fn default() -> ServerOptions {
         ServerOptions {
-            read_only: false,
-            toolsets: None,
+            visibility: Visibility::default(),
             confirm_mode: confirmation::ConfirmMode::default(),
             confirmation_expiry_ms: crate::limits::CONFIRMATION_EXPIRY_DEFAULT_MS,
             key_rate_limiter: None,
@@ -175,31 +68,66 @@ pub enum Credentials {
     BearerHeader,
 }
 
-/// The MCP server for one connection. Cheap to clone: the state is shared.
+/// An operation as an MCP tool, built once per process.
+pub struct RegisteredTool {
+    pub entry: &'static Entry,
+    pub tool: Tool,
+}
+
+impl RegisteredTool {
+    pub fn is_read_only(&self) -> bool {
+        self.entry.spec.is_read()
+    }
+}
+
+/// Every operation as an MCP tool, in registry order. tools/ and llms.txt are generated from this.
+pub fn registry() -> &'static [RegisteredTool] {
+    static TOOLS: OnceLock<Vec<RegisteredTool>> = OnceLock::new();
+    TOOLS.get_or_init(|| {
+        crate::ops::registry().iter().map(|entry| RegisteredTool { entry, tool: tool_of(entry) }).collect()
+    })
+}
+
+fn registered(name: &str) -> Option<&'static RegisteredTool> {
+    registry().iter().find(|registered| registered.entry.spec.name == name)
+}
+
+fn tool_of(entry: &Entry) -> Tool {
+    let spec = &entry.spec;
+    let input_schema = portable((entry.input_schema)());
+    let output_schema = portable(common::output_schema_with_errors(&(entry.output_schema)()));
+    let annotations = ToolAnnotations::new()
+        .read_only(spec.is_read())
+        .destructive(spec.hints.destructive)
+        .idempotent(spec.hints.idempotent)
+        .open_world(spec.hints.open_world);
+    Tool::new(spec.name, spec.description, Arc::new(input_schema))
+        .with_title(spec.title)
+        .with_raw_output_schema(Arc::new(output_schema))
+        .with_annotations(annotations)
+}
+
+fn portable(schema: rmcp::model::JsonObject) -> rmcp::model::JsonObject {
+    let mut value = serde_json::Value::Object(schema);
+    common::portable_nullables(&mut value);
+    match value {
+        serde_json::Value::Object(object) => object,
+        _ => unreachable!("an object stays an object"),
+    }
+}
+
+/// The MCP server for one connection (or, over HTTP, one request). Cheap to clone: the state is
+/// shared and the tools are built once per process.
 #[derive(Clone)]
 pub struct HarepayServer {
     app: App,
     credentials: Credentials,
     options: Arc<ServerOptions>,
-    registry: Arc<Vec<RegisteredTool>>,
-    tool_router: ToolRouter<HarepayServer>,
 }
 
 impl HarepayServer {
-    /// Cheap: the registry and the router (schemas included) are built once per process, so
-    /// HTTP can make a server per request.
     pub fn new(app: App, credentials: Credentials, options: ServerOptions) -> HarepayServer {
-        static TOOLS: OnceLock<(Arc<Vec<RegisteredTool>>, ToolRouter<HarepayServer>)> = OnceLock::new();
-        let (registry, tool_router) = TOOLS
-            .get_or_init(|| {
-                let mut tool_router = ToolRouter::new();
-                for toolset in Toolset::ALL {
-                    tool_router.merge(toolset.router());
-                }
-                (Arc::new(registry()), tool_router)
-            })
-            .clone();
-        HarepayServer { app, credentials, options: Arc::new(options), registry, tool_router }
+        HarepayServer { app, credentials, options: Arc::new(options) }
     }
 
     pub fn app(&self) -> &App {
@@ -208,58 +136,61 @@ impl HarepayServer {
 
     /// The principal of this request's key, checked on every call so that a revoked key stops
     /// working at once.
-    pub async fn principal_for(&self, context: &RequestContext<RoleServer>) -> Result<Principal, ToolFailure> {
+    pub async fn principal_for(&self, context: &RequestContext<RoleServer>) -> Result<Principal, Failure> {
         let secret_key = match &self.credentials {
             Credentials::Fixed(secret_key) => secret_key.to_string(),
             Credentials::BearerHeader => context
                 .extensions
                 .get::<axum::http::request::Parts>()
                 .and_then(|parts| crate::transport::http::bearer_token(&parts.headers))
-                .ok_or_else(|| ToolFailure::new("authentication_failed", "send Authorization: Bearer sk_…", None))?,
+                .ok_or_else(|| Failure::new("authentication_failed", "send Authorization: Bearer sk_…", None))?,
         };
         Ok(self.app.authenticate(&secret_key).await?)
     }
 
-    fn registered(&self, name: &str) -> Option<&RegisteredTool> {
-        self.registry.iter().find(|registered| registered.tool.name == name)
+    /// The server's visibility, narrowed by this request's `X-MCP-Tools` header when it has one.
+    fn visibility_for(&self, context: &RequestContext<RoleServer>) -> Arc<Visibility> {
+        let requested = context
+            .extensions
+            .get::<axum::http::request::Parts>()
+            .and_then(|parts| parts.headers.get(TOOLS_HEADER))
+            .and_then(|value| value.to_str().ok())
+            .map(parse_tool_names);
+        let mut visibility = self.options.visibility.clone();
+        if let Some(requested) = requested {
+            visibility.tools = Some(match visibility.tools {
+                Some(enabled) => enabled.intersection(&requested).cloned().collect(),
+                None => requested,
+            });
+        }
+        Arc::new(visibility)
     }
 
-    /// Why `principal` may not call `tool` here, if it may not.
-    fn refusal_reason(&self, principal: &Principal, tool: &RegisteredTool) -> Option<String> {
-        if let Some(toolsets) = &self.options.toolsets
-            && !toolsets.contains(&tool.toolset)
-        {
-            return Some(format!(
-                "{} is in toolset {}, which this server does not enable (--toolsets)",
-                tool.tool.name,
-                tool.toolset.code()
-            ));
-        }
-        if tool.is_read_only() {
-            return None;
-        }
-        if self.options.read_only {
-            return Some(format!("{} changes state and this server runs with --read-only", tool.tool.name));
-        }
-        if !tool.allowed_roles().contains(&principal.role) {
-            let allowed: Vec<&str> = tool.allowed_roles().iter().map(|role| role.code()).collect();
-            return Some(format!(
-                "{} is for {} keys; this key is {}",
-                tool.tool.name,
-                allowed.join(" or "),
-                principal.role.code()
-            ));
-        }
-        None
+    fn operation_context(&self, context: &RequestContext<RoleServer>) -> OpContext {
+        OpContext { app: self.app.clone(), visibility: self.visibility_for(context) }
     }
 
-    pub fn visible_tools(&self, principal: &Principal) -> Vec<Tool> {
-        self.registry
-            .iter()
-            .filter(|registered| self.refusal_reason(principal, registered).is_none())
-            .map(|registered| registered.tool.clone())
-            .collect()
+    /// Runs one operation as `principal` and answers as MCP: structured content, or the error
+    /// envelope with `isError`.
+    pub(crate) async fn run_operation(
+        &self,
+        entry: &Entry,
+        principal: Principal,
+        arguments: rmcp::model::JsonObject,
+        context: &RequestContext<RoleServer>,
+    ) -> Result<serde_json::Value, Failure> {
+        let operation_context = self.operation_context(context);
+        (entry.call)(&operation_context, principal, arguments).await
     }
+}
+
+/// `a, b ,c` → {a, b, c}; names that are no tool simply match nothing.
+pub fn parse_tool_names(text: &str) -> BTreeSet<String> {
+    text.split(',').map(str::trim).filter(|name| !name.is_empty()).map(str::to_owned).collect()
+}
+
+pub fn failure_result(failure: Failure) -> CallToolResult {
+    CallToolResult::structured_error(serde_json::to_value(&failure).expect("errors serialize"))
 }
 
 pub fn instructions() -> String {
@@ -292,7 +223,13 @@ impl ServerHandler for HarepayServer {
             .principal_for(&context)
             .await
             .map_err(|failure| ErrorData::invalid_request(failure.error.message, None))?;
-        let mut result = ListToolsResult::with_all_items(self.visible_tools(&principal));
+        let visibility = self.visibility_for(&context);
+        let tools = registry()
+            .iter()
+            .filter(|registered| visibility.refusal(&principal, &registered.entry.spec).is_none())
+            .map(|registered| registered.tool.clone())
+            .collect();
+        let mut result = ListToolsResult::with_all_items(tools);
         if context.protocol_version().is_some_and(|version| version >= rmcp::model::ProtocolVersion::V_2026_07_28) {
             // The list depends on the key: only this client may cache it.
             result = result.with_ttl_ms(0).with_cache_scope(CacheScope::Private);
@@ -301,7 +238,7 @@ impl ServerHandler for HarepayServer {
     }
 
     fn get_tool(&self, name: &str) -> Option<Tool> {
-        self.tool_router.get(name).cloned()
+        registered(name).map(|registered| registered.tool.clone())
     }
 
     async fn call_tool(
@@ -309,37 +246,42 @@ impl ServerHandler for HarepayServer {
         request: CallToolRequestParams,
         mut context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, ErrorData> {
-        let name = request.name.to_string();
-        let Some(registered) = self.registered(&name).cloned() else {
-            return Err(ErrorData::invalid_params(format!("unknown tool {}", crate::limits::echo(&name)), None));
+        let Some(registered) = registered(&request.name) else {
+            return Err(ErrorData::invalid_params(
+                format!("unknown tool {}", crate::limits::echo(&request.name)),
+                None,
+            ));
         };
         let principal = match self.principal_for(&context).await {
             Ok(principal) => principal,
-            Err(failure) => return Ok(failure.into_call_tool_result().into()),
+            Err(failure) => return Ok(failure_result(failure).into()),
         };
         if let Some(refusal) = self.rate_limit_refusal(&principal) {
             return Ok(refusal);
         }
-        // Tools take the principal as `Extension<Principal>`: one key check per call.
         context.extensions.insert(principal.clone());
-        if let Some(reason) = self.refusal_reason(&principal, &registered) {
-            let failure = ToolFailure::new("forbidden", reason, None);
-            return Ok(self.refuse(&principal, &registered, &request, failure).await);
+        if let Some(reason) = self.visibility_for(&context).refusal(&principal, &registered.entry.spec) {
+            let failure = Failure::new("forbidden", reason, None);
+            return Ok(self.refuse(&principal, registered, &request, failure).await);
         }
         if let Err(failure) = bounds::check_argument_bounds(&registered.tool.input_schema, request.arguments.as_ref()) {
-            return Ok(self.refuse(&principal, &registered, &request, failure).await);
+            return Ok(self.refuse(&principal, registered, &request, failure).await);
         }
         if !registered.is_read_only() {
-            match self.confirmation_gate(&request, &context).await? {
+            match self.confirmation_gate(registered.entry, &principal, &request, &context).await? {
                 confirmation::Gate::Proceed => {}
                 confirmation::Gate::Ask(response) | confirmation::Gate::Relay(response) => return Ok(response),
                 confirmation::Gate::Refuse(failure) => {
-                    return Ok(self.refuse(&principal, &registered, &request, failure).await);
+                    return Ok(self.refuse(&principal, registered, &request, failure).await);
                 }
             }
         }
-        let response = self.tool_router.call(ToolCallContext::new(self, request.clone(), context)).await?;
-        Ok(self.envelope_argument_errors(response, &principal, &registered, &request).await)
+        let arguments = request.arguments.clone().unwrap_or_default();
+        let result = match self.run_operation(registered.entry, principal, arguments, &context).await {
+            Ok(value) => CallToolResult::structured(value),
+            Err(failure) => failure_result(failure),
+        };
+        Ok(result.into())
     }
 
     async fn list_resources(
@@ -376,40 +318,14 @@ impl ServerHandler for HarepayServer {
 }
 
 impl HarepayServer {
-    /// Arguments that did not decode (wrong type, unknown field, bad enum value) come back from
-    /// rmcp as a bare text error. Give them our envelope so agents can act on `error.type`, and
-    /// audit them when the tool writes.
-    async fn envelope_argument_errors(
-        &self,
-        response: CallToolResponse,
-        principal: &Principal,
-        registered: &RegisteredTool,
-        request: &CallToolRequestParams,
-    ) -> CallToolResponse {
-        let CallToolResponse::Complete(result) = response else { return response };
-        if result.is_error != Some(true) || result.structured_content.is_some() {
-            return CallToolResponse::Complete(result);
-        }
-        let text: Vec<String> = result
-            .content
-            .iter()
-            .filter_map(|block| match block {
-                ContentBlock::Text(text) => Some(text.text.clone()),
-                _ => None,
-            })
-            .collect();
-        let failure = bounds::decoding_failure(&text.join(" "), request.arguments.as_ref());
-        self.refuse(principal, registered, request, failure).await
-    }
-
-    /// Answers a call with `failure` before its tool ran, auditing the attempt when the tool
-    /// writes (every write attempt, refused ones too, is in the audit log).
+    /// Answers a call with `failure` before its operation ran, auditing the attempt when the
+    /// operation writes (every write attempt, refused ones too, is in the audit log).
     async fn refuse(
         &self,
         principal: &Principal,
         registered: &RegisteredTool,
         request: &CallToolRequestParams,
-        failure: ToolFailure,
+        failure: Failure,
     ) -> CallToolResponse {
         if !registered.is_read_only() {
             let idempotency_key = request
@@ -419,9 +335,9 @@ impl HarepayServer {
                 .and_then(|key| key.as_str())
                 .map(str::to_owned);
             let (error_type, message) = (failure.error.error_type.clone(), failure.error.message.clone());
-            self.app.record_refusal(principal, &registered.tool.name, idempotency_key, error_type, message).await;
+            self.app.record_refusal(principal, registered.entry.spec.name, idempotency_key, error_type, message).await;
         }
-        failure.into_call_tool_result().into()
+        failure_result(failure).into()
     }
 
     /// The per-key limit, as a tool error the agent can act on: `rate_limited` with
@@ -429,8 +345,8 @@ impl HarepayServer {
     /// into writes.
     fn rate_limit_refusal(&self, principal: &Principal) -> Option<CallToolResponse> {
         let limited = self.options.key_rate_limiter.as_ref()?.check(&principal.key_id).err()?;
-        let mut failure = ToolFailure::new("rate_limited", limited.message("for this key"), None);
+        let mut failure = Failure::new("rate_limited", limited.message("for this key"), None);
         failure.error.retry_after_ms = Some(limited.retry_after_ms);
-        Some(failure.into_call_tool_result().into())
+        Some(failure_result(failure).into())
     }
 }

@@ -288,7 +288,8 @@ pub trait StoreRead {
     fn list_events(&self, scope: &Scope, filter: &EventFilter, page: &PageRequest) -> StoreResult<Page<EventRecord>>;
     fn audit_exists(&self, scope: &Scope, id: &str) -> StoreResult<bool>;
     fn list_audit(&self, scope: &Scope, page: &PageRequest) -> StoreResult<Page<AuditRecord>>;
-    fn verify_ledger(&self) -> StoreResult<LedgerReport>;
+    /// The whole ledger (`None`, the operator's view), or one merchant's in one mode.
+    fn verify_ledger(&self, scope: Option<&Scope>) -> StoreResult<LedgerReport>;
     fn get_payout(&self, scope: &Scope, id: &str) -> StoreResult<Option<Payout>>;
     fn list_payouts(&self, scope: &Scope, filter: &PayoutFilter, page: &PageRequest) -> StoreResult<Page<Payout>>;
     /// Test-mode payouts the simulated rail should move on (`simulate_at_ms <= now_ms`), as

@@ -528,8 +528,8 @@ impl<T: HasConnection> StoreRead for T {
         Ok(into_page(rows.collect::<rusqlite::Result<Vec<_>>>()?, page.limit))
     }
 
-    fn verify_ledger(&self) -> StoreResult<LedgerReport> {
-        sqlite_ledger::verify_ledger(self.connection())
+    fn verify_ledger(&self, scope: Option<&Scope>) -> StoreResult<LedgerReport> {
+        sqlite_ledger::verify_ledger(self.connection(), scope)
     }
 
     fn get_payout(&self, scope: &Scope, id: &str) -> StoreResult<Option<Payout>> {

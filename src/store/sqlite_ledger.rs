@@ -180,26 +180,44 @@ type AccountKey = (String, String, String, String);
 
 /// Streams every posting and balance once, summing in i128 in Rust: SQLite's SUM raises an error
 /// on i64 overflow (partial sums included), which would turn a problem into a failure to report.
-pub fn verify_ledger(connection: &Connection) -> StoreResult<LedgerReport> {
+/// Checks the whole ledger, or with `scope` one merchant's in one mode (every transaction
+/// belongs to one scope, so a scope's postings sum to zero per asset on their own).
+pub fn verify_ledger(connection: &Connection, scope: Option<&Scope>) -> StoreResult<LedgerReport> {
+    let merchant_id = scope.map(|scope| scope.merchant_id.as_str());
+    let mode = scope.map(|scope| scope.mode.code());
+    let count = |table: &str| -> rusqlite::Result<i64> {
+        connection.query_row(
+            &format!("SELECT COUNT(*) FROM {table} WHERE {IN_SCOPE_SQL}"),
+            params![merchant_id, mode],
+            |row| row.get(0),
+        )
+    };
     let mut report = LedgerReport {
-        transaction_count: connection.query_row("SELECT COUNT(*) FROM ledger_transactions", [], |row| row.get(0))?,
-        posting_count: connection.query_row("SELECT COUNT(*) FROM ledger_postings", [], |row| row.get(0))?,
+        transaction_count: count("ledger_transactions")?,
+        posting_count: count("ledger_postings")?,
         ..LedgerReport::default()
     };
-    let postings_sum_by_account = check_postings(connection, &mut report)?;
-    check_balances(connection, postings_sum_by_account, &mut report)?;
-    report_quarantine(connection, &mut report)?;
+    let postings_sum_by_account = check_postings(connection, (merchant_id, mode), &mut report)?;
+    check_balances(connection, (merchant_id, mode), postings_sum_by_account, &mut report)?;
+    report_quarantine(connection, (merchant_id, mode), &mut report)?;
     Ok(report)
 }
 
+/// Rows of one scope, or of all when both parameters are null.
+const IN_SCOPE_SQL: &str = "(?1 IS NULL OR merchant_id = ?1) AND (?2 IS NULL OR mode = ?2)";
+
 /// Checks each transaction and each asset sums to zero; returns the postings' sum per account.
-fn check_postings(connection: &Connection, report: &mut LedgerReport) -> StoreResult<BTreeMap<AccountKey, i128>> {
+fn check_postings(
+    connection: &Connection,
+    scope: (Option<&str>, Option<&str>),
+    report: &mut LedgerReport,
+) -> StoreResult<BTreeMap<AccountKey, i128>> {
     // Ordered by transaction (the index has it), so one transaction's sums are in hand at a time.
-    let mut statement = connection.prepare(
+    let mut statement = connection.prepare(&format!(
         "SELECT seq, transaction_id, merchant_id, mode, account, asset, amount_minor FROM ledger_postings \
-         ORDER BY transaction_id, seq",
-    )?;
-    let mut rows = statement.query([])?;
+         WHERE {IN_SCOPE_SQL} ORDER BY transaction_id, seq"
+    ))?;
+    let mut rows = statement.query(params![scope.0, scope.1])?;
     let mut sum_by_account: BTreeMap<AccountKey, i128> = BTreeMap::new();
     let mut sum_by_asset: BTreeMap<String, i128> = BTreeMap::new();
     let mut current_transaction: Option<(String, BTreeMap<String, i128>)> = None;
@@ -240,12 +258,14 @@ fn report_unbalanced_transaction(transaction: Option<(String, BTreeMap<String, i
 /// Checks each stored balance against its postings, and merchant balances against zero.
 fn check_balances(
     connection: &Connection,
+    scope: (Option<&str>, Option<&str>),
     mut postings_sum_by_account: BTreeMap<AccountKey, i128>,
     report: &mut LedgerReport,
 ) -> StoreResult<()> {
-    let mut statement =
-        connection.prepare("SELECT merchant_id, mode, account, asset, balance_minor FROM account_balances")?;
-    let mut rows = statement.query([])?;
+    let mut statement = connection.prepare(&format!(
+        "SELECT merchant_id, mode, account, asset, balance_minor FROM account_balances WHERE {IN_SCOPE_SQL}"
+    ))?;
+    let mut rows = statement.query(params![scope.0, scope.1])?;
     while let Some(row) = rows.next()? {
         let key: AccountKey = (row.get("merchant_id")?, row.get("mode")?, row.get("account")?, row.get("asset")?);
         let postings_sum_minor = postings_sum_by_account.remove(&key).unwrap_or(0);
@@ -285,12 +305,16 @@ fn check_balances(
     Ok(())
 }
 
-fn report_quarantine(connection: &Connection, report: &mut LedgerReport) -> StoreResult<()> {
-    let mut statement = connection.prepare(
+fn report_quarantine(
+    connection: &Connection,
+    scope: (Option<&str>, Option<&str>),
+    report: &mut LedgerReport,
+) -> StoreResult<()> {
+    let mut statement = connection.prepare(&format!(
         "SELECT source_table, merchant_id, mode, account, asset, transaction_id, posting_seq, stored_type, \
-         stored_value FROM ledger_quarantine ORDER BY seq",
-    )?;
-    let mut rows = statement.query([])?;
+         stored_value FROM ledger_quarantine WHERE {IN_SCOPE_SQL} ORDER BY seq"
+    ))?;
+    let mut rows = statement.query(params![scope.0, scope.1])?;
     while let Some(row) = rows.next()? {
         let label = account_label(
             &row.get::<_, String>("merchant_id")?,

@@ -4,14 +4,24 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 
-use harepay::app::commands::{Command, IdempotencyInput, SimulatedOutcome, ToolWrite, WriteOutcome};
+use harepay::app::write::{IdempotencyInput, ToolWrite, WriteCommand, WriteOutcome};
 use harepay::app::{App, Clock};
 use harepay::engine::money::{Asset, Money};
 use harepay::engine::payment::{NewPaymentIntent, PaymentMethod, PaymentRules, Rail};
-use harepay::engine::payout::{Destination, NewPayout, PayoutStatus};
+use harepay::engine::payout::{Destination, NewPayout};
+use harepay::engine::permission::Action;
 use harepay::engine::principal::Principal;
 use harepay::engine::retry::RetryPolicy;
+use harepay::ops::account::get_balance::{GetBalance, GetBalanceArgs};
+use harepay::ops::audit::list_audit_log::{ListAuditLog, ListAuditLogArgs};
+use harepay::ops::payments::create_payment_intent::CreatePaymentIntentCommand;
+use harepay::ops::payments::simulate_payment::{SimulatePaymentCommand, SimulatedOutcome};
+use harepay::ops::payouts::cancel_payout::CancelPayoutCommand;
+use harepay::ops::payouts::create_payout::CreatePayoutCommand;
+use harepay::ops::payouts::get_payout::{GetPayout, PayoutIdArgs};
+use harepay::ops::{OpContext, ReadOperation};
 use harepay::store::sqlite::SqliteStore;
+use harepay::views::PayoutView;
 
 /// A clock the test moves by hand.
 pub struct ManualClock(pub AtomicI64);
@@ -28,13 +38,45 @@ pub fn ngn(amount_minor: i64) -> Money {
     Money::new(Asset::lookup("NGN").unwrap(), amount_minor).unwrap()
 }
 
-pub async fn write(app: &App, actor: &Principal, tool: &'static str, key: &str, command: Command) -> serde_json::Value {
+/// A confirmed write by a maker, with `key` as its idempotency key.
+pub fn tool_write<C>(actor: &Principal, operation: &'static str, key: &str, command: C) -> ToolWrite<C> {
     let idempotency = IdempotencyInput { key: key.to_owned(), request_sha256_hex: key.to_owned() };
-    let write = ToolWrite { actor: actor.clone(), tool, confirm: true, idempotency: Some(idempotency), command };
-    match app.execute(write).await.unwrap_or_else(|e| panic!("{tool}: {e}")) {
-        WriteOutcome::Executed { response_json } => serde_json::from_str(&response_json).unwrap(),
-        other => panic!("{tool}: {other:?}"),
+    ToolWrite {
+        actor: actor.clone(),
+        operation,
+        action: Action::Initiate,
+        confirm: true,
+        idempotency: Some(idempotency),
+        description: operation.to_owned(),
+        command,
     }
+}
+
+/// Runs a confirmed write that must execute; its result as the caller gets it.
+pub async fn write<C: WriteCommand>(
+    app: &App,
+    actor: &Principal,
+    operation: &'static str,
+    key: &str,
+    command: C,
+) -> serde_json::Value {
+    match app.execute(tool_write(actor, operation, key, command)).await.unwrap_or_else(|e| panic!("{operation}: {e}")) {
+        WriteOutcome::Executed { view } => serde_json::to_value(view).unwrap(),
+        other => panic!("{operation}: {:?}", other.outcome()),
+    }
+}
+
+pub fn context(app: &App) -> OpContext {
+    OpContext { app: app.clone(), visibility: Default::default() }
+}
+
+async fn get_payout(app: &App, maker: &Principal, id: &str) -> PayoutView {
+    GetPayout::run(&context(app), maker, PayoutIdArgs { id: id.to_owned() }).await.unwrap()
+}
+
+async fn reserved_ngn(app: &App, maker: &Principal) -> i64 {
+    let args = GetBalanceArgs { asset: "NGN".to_owned() };
+    GetBalance::run(&context(app), maker, args).await.unwrap().reserved.amount
 }
 
 /// Credits the merchant with a settled NGN bank-transfer payment of `amount_minor` (less fees).
@@ -49,9 +91,9 @@ async fn settled_payment(app: &App, maker: &Principal, amount_minor: i64) {
         description: None,
         metadata: Default::default(),
     };
-    let payment = write(app, maker, "create_payment_intent", "pay-1", Command::CreatePaymentIntent(request)).await;
+    let payment = write(app, maker, "create_payment_intent", "pay-1", CreatePaymentIntentCommand(request)).await;
     let payment_intent_id = payment["id"].as_str().unwrap().to_owned();
-    let settle = Command::SimulatePayment { payment_intent_id, outcome: SimulatedOutcome::Succeeded };
+    let settle = SimulatePaymentCommand { payment_intent_id, outcome: SimulatedOutcome::Succeeded };
     write(app, maker, "simulate_payment", "settle-1", settle).await;
 }
 
@@ -72,7 +114,7 @@ async fn an_approval_expires_after_72_hours_of_injected_time() {
         &maker,
         "create_payout",
         "payout-1",
-        Command::CreatePayout(NewPayout {
+        CreatePayoutCommand(NewPayout {
             amount: ngn(500_000),
             rail: Rail::Rubies,
             destination: Destination::Bank {
@@ -91,16 +133,14 @@ async fn an_approval_expires_after_72_hours_of_injected_time() {
     // One millisecond short of 72 hours: the scheduler leaves it alone.
     clock.0.fetch_add(72 * HOUR_MS - 1, Ordering::SeqCst);
     app.run_scheduled_work(&RetryPolicy::default()).await.unwrap();
-    assert_eq!(app.get_payout(&maker, id.clone()).await.unwrap().status, PayoutStatus::PendingApproval);
+    assert_eq!(get_payout(&app, &maker, &id).await.status, "pending_approval");
 
     clock.0.fetch_add(1, Ordering::SeqCst);
     app.run_scheduled_work(&RetryPolicy::default()).await.unwrap();
-    let expired = app.get_payout(&maker, id.clone()).await.unwrap();
-    assert_eq!(expired.status, PayoutStatus::Canceled);
+    let expired = get_payout(&app, &maker, &id).await;
+    assert_eq!(expired.status, "canceled");
     assert_eq!(expired.cancellation_reason.as_deref(), Some("approval_expired"));
-    let balances = app.balances(&maker, Some(Asset::lookup("NGN").unwrap())).await.unwrap();
-    let reserved = balances.iter().find(|row| row.account.code() == "reserved").unwrap();
-    assert_eq!(reserved.balance_minor, 0, "the expiry released the funds");
+    assert_eq!(reserved_ngn(&app, &maker).await, 0, "the expiry released the funds");
     assert!(app.verify_ledger().await.unwrap().is_sound());
 }
 
@@ -123,22 +163,14 @@ async fn a_group_commit_isolates_each_command() {
         let (app, maker) = (app.clone(), maker.clone());
         submitted.spawn(async move {
             let account_no = if index % 4 == 0 { "123".to_owned() } else { "0123456789".to_owned() };
-            let command = Command::CreatePayout(NewPayout {
+            let command = CreatePayoutCommand(NewPayout {
                 amount: ngn(10_000),
                 rail: Rail::Rubies,
                 destination: Destination::Bank { account_no, bank_code: "058".into(), account_name: None },
                 description: None,
                 metadata: Default::default(),
             });
-            let key = format!("payout-{index}");
-            let idempotency = IdempotencyInput { key: key.clone(), request_sha256_hex: key };
-            let write = ToolWrite {
-                actor: maker,
-                tool: "create_payout",
-                confirm: true,
-                idempotency: Some(idempotency),
-                command,
-            };
+            let write = tool_write(&maker, "create_payout", &format!("payout-{index}"), command);
             (index, app.execute(write).await)
         });
     }
@@ -152,15 +184,13 @@ async fn a_group_commit_isolates_each_command() {
                 assert_eq!(error.code(), "invalid_request");
                 refused += 1;
             }
-            Ok(other) => panic!("{other:?}"),
+            Ok(other) => panic!("{:?}", other.outcome()),
         }
     }
     assert_eq!((executed, refused), (48, 16));
     let groups = app.writer_stats().groups_committed.load(Ordering::SeqCst) - groups_before;
     assert!(groups < 64, "64 concurrent commands took {groups} commits: no grouping happened");
-    let balances = app.balances(&maker, Some(Asset::lookup("NGN").unwrap())).await.unwrap();
-    let reserved = balances.iter().find(|row| row.account.code() == "reserved").unwrap();
-    assert_eq!(reserved.balance_minor, 48 * 10_000);
+    assert_eq!(reserved_ngn(&app, &maker).await, 48 * 10_000);
     assert!(app.verify_ledger().await.unwrap().is_sound());
 }
 
@@ -182,29 +212,16 @@ async fn the_audit_log_keeps_a_bounded_record_of_any_refusal() {
     // A write the engine refuses, and one refused before it reaches the writer (an approver key
     // may not cancel).
     let missing = format!("po_{}", "x".repeat(1 << 20));
-    let idempotency = IdempotencyInput { key: huge_key.clone(), request_sha256_hex: "h".into() };
-    let write = ToolWrite {
-        actor: maker.clone(),
-        tool: "cancel_payout",
-        confirm: true,
-        idempotency: Some(idempotency.clone()),
-        command: Command::CancelPayout { payout_id: missing.clone() },
-    };
+    let write = tool_write(&maker, "cancel_payout", &huge_key, CancelPayoutCommand { payout_id: missing.clone() });
     let error = app.execute(write).await.expect_err("no such payout");
     assert_eq!(error.code(), "not_found");
     assert!(error.to_string().len() < 200, "the message quotes a short prefix: {} bytes", error.to_string().len());
     let approver = app.authenticate("sk_test_demo_approver").await.unwrap();
-    let write = ToolWrite {
-        actor: approver,
-        tool: "cancel_payout",
-        confirm: true,
-        idempotency: Some(idempotency),
-        command: Command::CancelPayout { payout_id: missing },
-    };
+    let write = tool_write(&approver, "cancel_payout", &huge_key, CancelPayoutCommand { payout_id: missing });
     assert_eq!(app.execute(write).await.expect_err("approvers do not cancel").code(), "forbidden");
 
-    let page = harepay::store::PageRequest { limit: 10, starting_after: None };
-    let records = app.list_audit(&maker, page).await.unwrap().items;
+    let args = ListAuditLogArgs { limit: None, starting_after: None };
+    let records = ListAuditLog::run(&context(&app), &maker, args).await.unwrap().data;
     assert_eq!(records.len(), 3, "{records:?}");
     let expected_hash = harepay::app::keys::sha256_hex(&huge_key);
     for record in records {

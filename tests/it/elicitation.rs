@@ -249,7 +249,7 @@ async fn check_refused(
 /// The state harepay used to send: a hash of the request that any client can compute.
 fn unsealed_state(tool: &str, arguments: &Value) -> String {
     use sha2::Digest;
-    let canonical = harepay::mcp::common::canonical_json(arguments);
+    let canonical = harepay::ops::args::canonical_json(arguments);
     format!("harepay-confirm:{}", hex::encode(sha2::Sha256::digest(format!("{tool}\n{canonical}").as_bytes())))
 }
 

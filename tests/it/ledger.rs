@@ -366,7 +366,7 @@ mod store_at_the_edges {
                     prop_assert_eq!(sum, 0, "{} does not sum to zero", asset.code);
                 }
             }
-            let report = store.begin_read().unwrap().verify_ledger().unwrap();
+            let report = store.begin_read().unwrap().verify_ledger(None).unwrap();
             // Floors are the engine's rule, and the engine is not in front here: merchant balances
             // may be negative. Everything the store owns must hold.
             let balanced = report.unbalanced_transactions.is_empty() && report.unbalanced_assets.is_empty();

@@ -12,20 +12,24 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use harepay::app::App;
-use harepay::app::commands::Command;
 use harepay::app::scheduler::ScheduledWorkReport;
-use harepay::engine::payment::{NewPaymentIntent, PaymentMethod, PaymentRules, PaymentStatus, Rail};
+use harepay::engine::payment::{NewPaymentIntent, PaymentMethod, PaymentRules, Rail};
 use harepay::engine::principal::Principal;
 use harepay::engine::retry::RetryPolicy;
 use harepay::limits::{SCHEDULER_EXPIRY_BATCH_MAX_STEPS, SCHEDULER_TEST_RAIL_BATCH_MAX_STEPS};
+use harepay::ops::ReadOperation;
+use harepay::ops::audit::list_audit_log::{ListAuditLog, ListAuditLogArgs};
+use harepay::ops::audit::list_events::{ListEvents, ListEventsArgs};
+use harepay::ops::payments::create_payment_intent::CreatePaymentIntentCommand;
+use harepay::ops::payments::get_payment::{GetPayment, GetPaymentArgs};
+use harepay::store::ScheduledStep;
 use harepay::store::sqlite::SqliteStore;
-use harepay::store::{EventFilter, PageRequest, ScheduledStep};
 use rmcp::ServiceExt;
 use rmcp::transport::TokioChildProcess;
 use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, BufReader};
 
-use crate::app_layer::{ManualClock, ngn, write};
+use crate::app_layer::{ManualClock, context, ngn, write};
 use crate::support::{Client, Harepay, MAKER_KEY};
 
 /// Opens the database file behind harepay's back, as an attacker with disk access or a bug would.
@@ -249,8 +253,8 @@ async fn stuck_work_of_one_merchant_neither_starves_another_nor_floods_the_log()
     assert!(report.contains(&format!("… and {} more parked steps", stuck_total - 100)), "{report}");
 }
 
-fn due_payment_request() -> Command {
-    Command::CreatePaymentIntent(NewPaymentIntent {
+fn due_payment_request() -> CreatePaymentIntentCommand {
+    CreatePaymentIntentCommand(NewPaymentIntent {
         amount: ngn(100_000),
         network: None,
         method: PaymentMethod::BankTransfer,
@@ -300,8 +304,9 @@ impl InjectedClock {
         self.app.run_scheduled_work(policy).await.unwrap()
     }
 
-    async fn status(&self, payment_id: &str) -> PaymentStatus {
-        self.app.get_payment(&self.maker, payment_id.to_owned()).await.unwrap().0.status
+    async fn status(&self, payment_id: &str) -> String {
+        let args = GetPaymentArgs { id: payment_id.to_owned() };
+        GetPayment::run(&context(&self.app), &self.maker, args).await.unwrap().payment_intent.status
     }
 }
 
@@ -340,17 +345,22 @@ async fn a_failing_step_waits_exactly_its_backoff_then_is_parked_with_an_audit_r
         (stuck.as_str(), 4, now_ms)
     );
 
-    let page = PageRequest { limit: 10, starting_after: None };
-    let audit = test.app.list_audit(&test.maker, page.clone()).await.unwrap().items;
+    let args = ListAuditLogArgs { limit: None, starting_after: None };
+    let audit = ListAuditLog::run(&context(&test.app), &test.maker, args).await.unwrap().data;
     let record = audit.iter().find(|record| record.outcome == "parked").expect("an audit record of the parking");
-    assert_eq!(record.actor_owner, "harepay");
+    assert_eq!(record.actor, "harepay");
     assert_eq!(record.tool, "settle_test_payment");
     assert_eq!(record.object_id.as_deref(), Some(stuck.as_str()));
     assert_eq!(record.error_type.as_deref(), Some("invalid_state"));
-    let filter = EventFilter { event_type: Some("scheduler.step_parked".into()), object_id: None };
-    let events = test.app.list_events(&test.maker, filter, page).await.unwrap().items;
+    let args = ListEventsArgs {
+        event_type: Some("scheduler.step_parked".into()),
+        object_id: None,
+        limit: None,
+        starting_after: None,
+    };
+    let events = ListEvents::run(&context(&test.app), &test.maker, args).await.unwrap().data;
     let [event] = &events[..] else { panic!("one parked event expected: {events:?}") };
-    let payload: Value = serde_json::from_str(&event.payload_json).unwrap();
+    let payload = Value::Object(event.data.clone());
     assert_eq!(payload["object_id"], stuck.as_str());
     assert_eq!(payload["step"], "settle_test_payment");
     assert_eq!(payload["attempts"], 4);
@@ -377,8 +387,8 @@ async fn a_panicking_step_undoes_only_itself_and_a_step_that_recovers_forgets_it
     let [failure] = &report.failures[..] else { panic!("one failure expected: {report:?}") };
     assert_eq!(failure.object_id, panicking);
     assert!(failure.error.starts_with("panicked: a transfer amount is never negative"), "{}", failure.error);
-    assert_eq!(test.status(&healthy).await, PaymentStatus::Succeeded, "its neighbour in the batch committed");
-    assert_eq!(test.status(&panicking).await, PaymentStatus::RequiresAction, "the panicking step left nothing");
+    assert_eq!(test.status(&healthy).await, "succeeded", "its neighbour in the batch committed");
+    assert_eq!(test.status(&panicking).await, "requires_action", "the panicking step left nothing");
     assert!(test.app.verify_ledger().await.unwrap().is_sound());
 
     // Repaired before its next try: it settles, and its retry record is gone.
@@ -388,7 +398,7 @@ async fn a_panicking_step_undoes_only_itself_and_a_step_that_recovers_forgets_it
     test.set_now(START_MS + AUTO_SETTLE_MS + 1_000);
     let report = test.tick(&policy).await;
     assert_eq!((report.steps_done, report.failures.len()), (1, 0), "{report:?}");
-    assert_eq!(test.status(&panicking).await, PaymentStatus::Succeeded);
+    assert_eq!(test.status(&panicking).await, "succeeded");
     assert_eq!(count(&test.db, "SELECT COUNT(*) FROM scheduled_step_retries"), 0);
     assert_eq!(test.app.parked_steps(10).await.unwrap().1, 0);
 }

@@ -110,7 +110,7 @@ mod bodies {
         assert_eq!(balances.get(AccountKind::Pending, ngn()), 0);
         let live = read.balances(&scope(Mode::Live), &[ngn()]).unwrap();
         assert_eq!(live.get(AccountKind::Available, ngn()), 0);
-        let report = read.verify_ledger().unwrap();
+        let report = read.verify_ledger(None).unwrap();
         assert!(report.is_sound(), "{report:?}");
         assert_eq!(report.transaction_count, 1);
         assert_eq!(report.posting_count, 6);
@@ -141,7 +141,7 @@ mod bodies {
         let balances = read.balances(&scope(Mode::Test), &[ngn()]).unwrap();
         assert_eq!(balances.get(AccountKind::External, ngn()), -i64::MAX, "system accounts are loaded too");
         assert_eq!(balances.get(AccountKind::Available, ngn()), i64::MAX);
-        let report = read.verify_ledger().unwrap();
+        let report = read.verify_ledger(None).unwrap();
         assert!(report.is_sound(), "{report:?}");
         assert_eq!((report.transaction_count, report.posting_count), (1, 4), "the refused transaction left nothing");
     }

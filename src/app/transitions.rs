@@ -1,0 +1,171 @@
+//! State changes that operations and the scheduler share: settling and failing a payment, the
+//! expiry of an approval, the simulated payout rail. Each is load → decide (engine) → save inside
+//! the caller's savepoint, with its ledger postings, events and audit records.
+
+use crate::app::error::AppError;
+use crate::app::write::{AuditEntry, EventSubject, emit};
+use crate::app::writer::WriteContext;
+use crate::engine::error::EngineError;
+use crate::engine::ledger::LedgerTransaction;
+use crate::engine::payment::{self, PaymentIntent, PaymentStatus};
+use crate::engine::payout::{self, Payout, PayoutStatus};
+use crate::engine::principal::Scope;
+use crate::store::StoreRead;
+use crate::store::StoreWrite;
+use crate::views::{PaymentIntentView, PayoutView};
+
+impl EventSubject for PaymentIntent {
+    fn scope(&self) -> &Scope {
+        &self.scope
+    }
+
+    fn id(&self) -> &str {
+        &self.id
+    }
+
+    fn payload_json(&self) -> String {
+        serde_json::to_string(&PaymentIntentView::from_engine(self)).expect("views serialize")
+    }
+}
+
+impl EventSubject for Payout {
+    fn scope(&self) -> &Scope {
+        &self.scope
+    }
+
+    fn id(&self) -> &str {
+        &self.id
+    }
+
+    fn payload_json(&self) -> String {
+        serde_json::to_string(&PayoutView::from_engine(self)).expect("views serialize")
+    }
+}
+
+pub(crate) fn load_payout(session: &dyn StoreRead, scope: &Scope, id: &str) -> Result<Payout, AppError> {
+    session.get_payout(scope, id)?.ok_or_else(|| EngineError::NotFound { object: "payout", id: id.to_owned() }.into())
+}
+
+pub(crate) fn load_payment(session: &dyn StoreRead, scope: &Scope, id: &str) -> Result<PaymentIntent, AppError> {
+    session
+        .get_payment(scope, id)?
+        .ok_or_else(|| EngineError::NotFound { object: "payment_intent", id: id.to_owned() }.into())
+}
+
+/// Takes a payment all the way to `succeeded`, through `processing` when it is still waiting.
+pub(crate) fn settle_payment(
+    session: &mut dyn StoreWrite,
+    context: &mut WriteContext<'_>,
+    payment: &PaymentIntent,
+) -> Result<PaymentIntent, AppError> {
+    let scope = payment.scope.clone();
+    let mut balances = session.balances(&scope, &[payment.credit_asset()])?;
+    let mut current = payment.clone();
+    let mut transactions: Vec<LedgerTransaction> = Vec::new();
+    if current.status == PaymentStatus::RequiresAction {
+        let (processing, transaction) = payment::mark_processing(&current, &mut balances, context.ids, context.now_ms)?;
+        transactions.push(transaction);
+        current = processing;
+        emit(session, context, &current, "payment_intent.processing")?;
+    }
+    let (succeeded, transaction) = payment::mark_succeeded(&current, &mut balances, context.ids, context.now_ms)?;
+    transactions.push(transaction);
+    for transaction in &transactions {
+        session.post_ledger_transaction(&scope, transaction, context.now_ms)?;
+    }
+    session.update_payment(&succeeded)?;
+    emit(session, context, &succeeded, "payment_intent.succeeded")?;
+    Ok(succeeded)
+}
+
+pub(crate) fn fail_payment(
+    session: &mut dyn StoreWrite,
+    context: &mut WriteContext<'_>,
+    payment: &PaymentIntent,
+    reason: &str,
+) -> Result<PaymentIntent, AppError> {
+    let scope = payment.scope.clone();
+    let mut balances = session.balances(&scope, &[payment.credit_asset()])?;
+    let (failed, reversal) = payment::mark_failed(payment, reason, &mut balances, context.ids, context.now_ms)?;
+    if let Some(transaction) = reversal {
+        session.post_ledger_transaction(&scope, &transaction, context.now_ms)?;
+    }
+    session.update_payment(&failed)?;
+    emit(session, context, &failed, "payment_intent.payment_failed")?;
+    Ok(failed)
+}
+
+/// Cancels a payout whose approval window closed unanswered and releases its funds.
+pub(crate) fn expire_approval(
+    session: &mut dyn StoreWrite,
+    context: &mut WriteContext<'_>,
+    payout: &Payout,
+) -> Result<(), AppError> {
+    let mut balances = session.balances(&payout.scope, &[payout.amount.asset])?;
+    let (expired, release) = payout::expire_approval(payout, &mut balances, context.ids, context.now_ms)?;
+    session.update_payout(&expired)?;
+    session.post_ledger_transaction(&payout.scope, &release, context.now_ms)?;
+    let detail = format!(
+        "expired {}: nobody approved or rejected it in time; {} released",
+        expired.id,
+        expired.amount.display()
+    );
+    let entry = AuditEntry::system(&expired.scope, "expire_approval", &expired.id, "executed", detail);
+    session.append_audit(&entry.into_record(context))?;
+    emit(session, context, &expired, "payout.expired")
+}
+
+/// The simulated payout rail: pending → processing → paid (or failed for the test account
+/// 0000000000), one step each time the payout falls due.
+pub(crate) fn advance_test_payout(
+    session: &mut dyn StoreWrite,
+    context: &mut WriteContext<'_>,
+    current: &Payout,
+) -> Result<(), AppError> {
+    let scope = &current.scope;
+    match current.status {
+        PayoutStatus::Pending => {
+            let next_step_at_ms =
+                context.rules.test_auto_settle_after_ms.map(|after_ms| payment::later_ms(context.now_ms, after_ms));
+            let processing = payout::mark_payout_processing(current, context.now_ms, next_step_at_ms)?;
+            session.update_payout(&processing)?;
+            emit(session, context, &processing, "payout.processing")
+        }
+        PayoutStatus::Processing => {
+            let mut balances = session.balances(scope, &[current.amount.asset])?;
+            let (finished, transaction, event_type) = if payout::simulated_rail_fails(&current.destination) {
+                let (failed, release) = payout::mark_payout_failed(
+                    current,
+                    "the bank rejected the account (test account 0000000000)",
+                    &mut balances,
+                    context.ids,
+                    context.now_ms,
+                )?;
+                let detail = format!(
+                    "{} failed on rail {}: {}; {} released",
+                    failed.id,
+                    failed.rail.code(),
+                    failed.failure_reason.as_deref().unwrap_or_default(),
+                    failed.amount.display()
+                );
+                let entry = AuditEntry::system(scope, "payout_rail", &failed.id, "executed", detail);
+                session.append_audit(&entry.into_record(context))?;
+                (failed, release, "payout.failed")
+            } else {
+                let (paid, transaction) =
+                    payout::mark_payout_paid(current, &mut balances, context.ids, context.now_ms)?;
+                (paid, transaction, "payout.paid")
+            };
+            session.update_payout(&finished)?;
+            session.post_ledger_transaction(scope, &transaction, context.now_ms)?;
+            emit(session, context, &finished, event_type)
+        }
+        _ => {
+            // Decided elsewhere since it fell due: nothing left to simulate.
+            let mut settled = current.clone();
+            settled.simulate_at_ms = None;
+            session.update_payout(&settled)?;
+            Ok(())
+        }
+    }
+}

@@ -1,0 +1,68 @@
+//! Who may do what: one table. Every operation names the action it needs; tool visibility, the
+//! app's refusal and the engine's own checks all ask `role_may`.
+//!
+//! The rule in words: everyone reads; makers initiate (create, refund, cancel, simulate);
+//! checkers decide (approve or reject a payout waiting for a second person); admins do both.
+//! The maker-checker rule that nobody decides their own payout is about people, not roles, and
+//! lives with payouts (`payout::approve_payout`).
+
+use crate::engine::principal::Role;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Action {
+    /// Read the merchant's objects, balances, events and audit log.
+    Read,
+    /// Start a movement of money or change an object a maker made: payments, refunds, payouts,
+    /// cancellations, test-mode simulations.
+    Initiate,
+    /// Approve or reject a payout that waits for a second person.
+    DecideApproval,
+}
+
+impl Action {
+    pub const ALL: [Action; 3] = [Action::Read, Action::Initiate, Action::DecideApproval];
+
+    pub fn code(self) -> &'static str {
+        match self {
+            Action::Read => "read",
+            Action::Initiate => "initiate",
+            Action::DecideApproval => "decide_approval",
+        }
+    }
+}
+
+/// The permission table.
+pub fn role_may(role: Role, action: Action) -> bool {
+    match (role, action) {
+        (_, Action::Read) => true,
+        (Role::Admin, _) => true,
+        (Role::Maker, Action::Initiate) => true,
+        (Role::Approver, Action::DecideApproval) => true,
+        (Role::Maker, Action::DecideApproval) | (Role::Approver, Action::Initiate) | (Role::ReadOnly, _) => false,
+    }
+}
+
+/// The roles that may take `action`, for messages ("approve_payout is for approver or admin keys").
+pub fn roles_allowed(action: Action) -> Vec<Role> {
+    Role::ALL.into_iter().filter(|role| role_may(*role, action)).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_table_in_full() {
+        let expected = [
+            (Role::Admin, [true, true, true]),
+            (Role::Maker, [true, true, false]),
+            (Role::Approver, [true, false, true]),
+            (Role::ReadOnly, [true, false, false]),
+        ];
+        for (role, allowed) in expected {
+            for (action, may) in Action::ALL.into_iter().zip(allowed) {
+                assert_eq!(role_may(role, action), may, "{role:?} {action:?}");
+            }
+        }
+    }
+}

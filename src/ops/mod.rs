@@ -1,0 +1,470 @@
+//! Operations: the unit harepay is built from. Each operation (`create_payout`, `get_payment`, …)
+//! lives in one file under `ops/<toolset>/` that declares, side by side: its `Spec` (name,
+//! toolset, title, description, the permission it needs, read or write with its idempotency
+//! rule, behaviour hints), its argument and result types (their JSON Schema is derived), and its
+//! work — a read's query, or a write's validation (off the writer thread), load → decide → save
+//! (on it), audit line and result message — with its tests or a pointer to them.
+//!
+//! Every face is derived from the registry below and writes no rule of its own: the MCP tool list
+//! and calls (`mcp`), the checked-in catalog `tools/*.json` and `llms.txt`, the role-scoped
+//! visibility, `--read-only`, `--toolsets` and `--tools`. A REST face would map each `Spec` to a
+//! route and call the same `Entry::call`.
+
+pub mod account;
+pub mod args;
+pub mod audit;
+pub mod failure;
+pub mod payments;
+pub mod payouts;
+
+use std::collections::BTreeSet;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, OnceLock};
+
+use schemars::JsonSchema;
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+
+use crate::app::App;
+use crate::app::write::{BalanceChange, IdempotencyInput, Outcome, ToolWrite, WriteCommand, WriteOutcome};
+use crate::engine::permission::{Action, role_may, roles_allowed};
+use crate::engine::principal::Principal;
+pub use crate::ops::args::KeyRule;
+pub use crate::ops::failure::{ErrorBody, Failure};
+use crate::views::MoneyView;
+
+pub type JsonObject = serde_json::Map<String, serde_json::Value>;
+
+/// A named group of operations, selectable with `--toolsets`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Toolset {
+    Account,
+    Payments,
+    Payouts,
+    Audit,
+}
+
+impl Toolset {
+    pub const ALL: [Toolset; 4] = [Toolset::Account, Toolset::Payments, Toolset::Payouts, Toolset::Audit];
+
+    pub fn code(self) -> &'static str {
+        match self {
+            Toolset::Account => "account",
+            Toolset::Payments => "payments",
+            Toolset::Payouts => "payouts",
+            Toolset::Audit => "audit",
+        }
+    }
+
+    pub fn parse(code: &str) -> Option<Toolset> {
+        Toolset::ALL.into_iter().find(|toolset| toolset.code() == code)
+    }
+
+    pub fn description(self) -> &'static str {
+        match self {
+            Toolset::Account => "who you are, system health, balances",
+            Toolset::Payments => "payment intents: create, list, inspect, refund, cancel, simulate (test mode)",
+            Toolset::Payouts => "payouts to banks and wallets, with maker-checker approval and spend limits",
+            Toolset::Audit => "the event outbox and the audit log of every write attempt",
+        }
+    }
+}
+
+/// Whether an operation reads or writes, and for a write whether a confirmed call needs an
+/// idempotency key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Read,
+    Write(KeyRule),
+}
+
+/// How a write behaves, for clients that decide what to ask a human (MCP tool annotations).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Hints {
+    /// It may undo or end something (a cancel, a refund, money out).
+    pub destructive: bool,
+    /// Repeating it (with its idempotency key) changes nothing more.
+    pub idempotent: bool,
+    /// It reaches outside harepay (a payer, a bank, a chain).
+    pub open_world: bool,
+}
+
+impl Hints {
+    /// What every read is.
+    pub const READ: Hints = Hints { destructive: false, idempotent: true, open_world: false };
+}
+
+/// What an operation is, in one place.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Spec {
+    pub name: &'static str,
+    pub toolset: Toolset,
+    pub title: &'static str,
+    /// For agents: what it does and what they need to know to call it, in one paragraph.
+    pub description: &'static str,
+    pub action: Action,
+    pub kind: Kind,
+    pub hints: Hints,
+}
+
+impl Spec {
+    pub fn is_read(&self) -> bool {
+        self.kind == Kind::Read
+    }
+}
+
+/// What a running operation may use.
+#[derive(Clone)]
+pub struct OpContext {
+    pub app: App,
+    pub visibility: Arc<Visibility>,
+}
+
+/// A read: a query against one consistent snapshot.
+pub trait ReadOperation: Send + Sync + 'static {
+    const SPEC: Spec;
+    type Args: DeserializeOwned + JsonSchema + Send + 'static;
+    type Output: Serialize + JsonSchema + Send + 'static;
+
+    fn run(
+        context: &OpContext,
+        principal: &Principal,
+        args: Self::Args,
+    ) -> impl Future<Output = Result<Self::Output, Failure>> + Send;
+}
+
+/// The two arguments every write takes besides its own.
+pub trait WriteArgs {
+    /// false: a preview that saves nothing; true: do it.
+    fn confirm(&self) -> bool;
+    fn idempotency_key(&self) -> Option<&str>;
+}
+
+/// A write: validated here, then load → decide → save by its `Command` on the writer thread.
+pub trait WriteOperation: Send + Sync + 'static {
+    const SPEC: Spec;
+    type Args: DeserializeOwned + JsonSchema + Serialize + WriteArgs + Send + Sync + 'static;
+    type Command: WriteCommand<View: JsonSchema>;
+
+    /// Checks the arguments and turns them into the command; a refusal here is audited.
+    fn command(args: &Self::Args) -> Result<Self::Command, Failure>;
+
+    /// The audit log's line for the request.
+    fn describe(command: &Self::Command) -> String;
+
+    /// What happened, or for a preview what would happen, in a sentence or two.
+    fn message(view: &<Self::Command as WriteCommand>::View, outcome: Outcome) -> String;
+}
+
+pub type OpFuture<'a> = Pin<Box<dyn Future<Output = Result<serde_json::Value, Failure>> + Send + 'a>>;
+
+/// One operation of the registry, type-erased for the faces.
+#[derive(Clone, Copy)]
+pub struct Entry {
+    pub spec: Spec,
+    pub input_schema: fn() -> JsonObject,
+    pub output_schema: fn() -> JsonObject,
+    /// Decodes the JSON arguments, runs the operation as `principal`, and answers its result as
+    /// JSON (made here, once). Visibility is the face's to check first (`Visibility::refusal`).
+    pub call: for<'a> fn(&'a OpContext, Principal, JsonObject) -> OpFuture<'a>,
+}
+
+impl Entry {
+    pub const fn read<O: ReadOperation>() -> Entry {
+        Entry {
+            spec: O::SPEC,
+            input_schema: input_schema::<O::Args>,
+            output_schema: output_schema::<O::Output>,
+            call: call_read::<O>,
+        }
+    }
+
+    pub const fn write<O: WriteOperation>() -> Entry {
+        Entry {
+            spec: O::SPEC,
+            input_schema: input_schema::<O::Args>,
+            output_schema: output_schema::<WriteResult<<O::Command as WriteCommand>::View>>,
+            call: call_write::<O>,
+        }
+    }
+}
+
+/// Every operation harepay has, by toolset then as each toolset lists them.
+pub fn registry() -> &'static [Entry] {
+    static REGISTRY: OnceLock<Vec<Entry>> = OnceLock::new();
+    REGISTRY.get_or_init(|| {
+        let mut entries = Vec::new();
+        for toolset in Toolset::ALL {
+            entries.extend_from_slice(match toolset {
+                Toolset::Account => account::OPERATIONS,
+                Toolset::Payments => payments::OPERATIONS,
+                Toolset::Payouts => payouts::OPERATIONS,
+                Toolset::Audit => audit::OPERATIONS,
+            });
+        }
+        entries
+    })
+}
+
+pub fn find(name: &str) -> Option<&'static Entry> {
+    registry().iter().find(|entry| entry.spec.name == name)
+}
+
+/// Declares a toolset's operation modules and its `OPERATIONS`, in the order they are listed.
+/// Each module defines `ENTRY`.
+macro_rules! operations {
+    ($($module:ident),+ $(,)?) => {
+        $(pub mod $module;)+
+        pub const OPERATIONS: &[$crate::ops::Entry] = &[$($module::ENTRY),+];
+    };
+}
+pub(crate) use operations;
+
+/// Implements `WriteArgs` for an argument struct with the usual `confirm: bool` and
+/// `idempotency_key: Option<String>` fields.
+macro_rules! write_args {
+    ($args:ty) => {
+        impl $crate::ops::WriteArgs for $args {
+            fn confirm(&self) -> bool {
+                self.confirm
+            }
+
+            fn idempotency_key(&self) -> Option<&str> {
+                self.idempotency_key.as_deref()
+            }
+        }
+    };
+}
+pub(crate) use write_args;
+
+/// Which operations a server offers: `--read-only`, `--toolsets`, `--tools` (and over HTTP the
+/// `X-MCP-Tools` header), on top of what each key's role allows. Read-only wins.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Visibility {
+    pub read_only: bool,
+    /// Only these toolsets; `None` is all of them.
+    pub toolsets: Option<BTreeSet<Toolset>>,
+    /// Only these operations by name; `None` is all of them.
+    pub tools: Option<BTreeSet<String>>,
+}
+
+impl Visibility {
+    /// Why `principal` may not call `spec` here, if it may not.
+    pub fn refusal(&self, principal: &Principal, spec: &Spec) -> Option<String> {
+        if let Some(toolsets) = &self.toolsets
+            && !toolsets.contains(&spec.toolset)
+        {
+            return Some(format!(
+                "{} is in toolset {}, which this server does not enable (--toolsets)",
+                spec.name,
+                spec.toolset.code()
+            ));
+        }
+        if let Some(tools) = &self.tools
+            && !tools.contains(spec.name)
+        {
+            return Some(format!("{} is not among the tools this server or request enables (--tools)", spec.name));
+        }
+        if !spec.is_read() && self.read_only {
+            return Some(format!("{} changes state and this server runs with --read-only", spec.name));
+        }
+        if !role_may(principal.role, spec.action) {
+            let allowed: Vec<&str> = roles_allowed(spec.action).into_iter().map(|role| role.code()).collect();
+            return Some(format!(
+                "{} is for {} keys; this key is {}",
+                spec.name,
+                allowed.join(" or "),
+                principal.role.code()
+            ));
+        }
+        None
+    }
+
+    pub fn visible(&self, principal: &Principal) -> impl Iterator<Item = &'static Entry> + '_ {
+        let principal = principal.clone();
+        registry().iter().filter(move |entry| self.refusal(&principal, &entry.spec).is_none())
+    }
+}
+
+/// A page of a list, newest first.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct ListResult<T> {
+    pub data: Vec<T>,
+    /// True when more items follow: call again with `starting_after` = `next_starting_after`.
+    pub has_more: bool,
+    pub next_starting_after: Option<String>,
+}
+
+impl<T> ListResult<T> {
+    pub fn new(data: Vec<T>, has_more: bool, id_of: impl Fn(&T) -> String) -> ListResult<T> {
+        let next_starting_after = if has_more { data.last().map(id_of) } else { None };
+        ListResult { data, has_more, next_starting_after }
+    }
+}
+
+/// One balance before and after a previewed write.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct BalanceChangeView {
+    /// available, pending or reserved.
+    pub account: String,
+    pub before: MoneyView,
+    pub after: MoneyView,
+}
+
+impl BalanceChangeView {
+    fn from_app(change: &BalanceChange) -> BalanceChangeView {
+        BalanceChangeView {
+            account: change.account.code().to_owned(),
+            before: MoneyView::new(change.asset, change.before_minor),
+            after: MoneyView::new(change.asset, change.after_minor),
+        }
+    }
+}
+
+/// The result of every write.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct WriteResult<T> {
+    /// "preview" (confirm was false: nothing was saved), "executed", or "replayed" (the
+    /// idempotency key was used before with the same arguments: this is the original result and
+    /// nothing moved again).
+    pub outcome: String,
+    /// The object as saved (executed, replayed) or as it would be (preview: its id is a
+    /// placeholder that is not saved).
+    pub object: T,
+    /// Preview only: the merchant balances this call would change, before and after.
+    pub balance_changes: Vec<BalanceChangeView>,
+    /// What happened, or for a preview what would happen and how to confirm.
+    pub message: String,
+}
+
+fn input_schema<T: JsonSchema>() -> JsonObject {
+    let generator = schemars::generate::SchemaSettings::draft2020_12().into_generator();
+    strip_root_annotations(generator.into_root_schema_for::<T>())
+}
+
+/// For the serialize contract: what the server writes.
+fn output_schema<T: JsonSchema>() -> JsonObject {
+    let generator = schemars::generate::SchemaSettings::draft2020_12().for_serialize().into_generator();
+    strip_root_annotations(generator.into_root_schema_for::<T>())
+}
+
+/// The root's title and description are the Rust type's name and doc: noise to an agent.
+fn strip_root_annotations(schema: schemars::Schema) -> JsonObject {
+    let serde_json::Value::Object(mut object) = schema.to_value() else {
+        unreachable!("a root schema is an object");
+    };
+    object.remove("title");
+    object.remove("description");
+    object
+}
+
+/// Decodes an operation's arguments: a failure is an `invalid_request` naming the argument, in
+/// words an agent can act on.
+pub fn decode_arguments<T: DeserializeOwned>(arguments: JsonObject) -> Result<T, Failure> {
+    let value = serde_json::Value::Object(arguments);
+    serde_json::from_value::<T>(value.clone()).map_err(|error| {
+        let arguments = value.as_object();
+        crate::mcp::bounds::decoding_failure(&format!("invalid arguments: {error}"), arguments)
+    })
+}
+
+fn call_read<O: ReadOperation>(context: &OpContext, principal: Principal, arguments: JsonObject) -> OpFuture<'_> {
+    Box::pin(async move {
+        let args: O::Args = decode_arguments(arguments)?;
+        let output = O::run(context, &principal, args).await?;
+        Ok(serde_json::to_value(output).expect("results serialize"))
+    })
+}
+
+fn call_write<O: WriteOperation>(context: &OpContext, principal: Principal, arguments: JsonObject) -> OpFuture<'_> {
+    Box::pin(async move {
+        let given_key = arguments.get("idempotency_key").and_then(|key| key.as_str()).map(str::to_owned);
+        let args: O::Args = match decode_arguments(arguments) {
+            Ok(args) => args,
+            Err(failure) => return Err(refuse_write(context, &principal, O::SPEC.name, given_key, failure).await),
+        };
+        let outcome = run_write::<O>(context, &principal, &args).await?;
+        let Kind::Write(key_rule) = O::SPEC.kind else { unreachable!("a write operation's kind is Write") };
+        Ok(write_result_json::<O>(outcome, key_rule))
+    })
+}
+
+/// A write, typed end to end (the faces and the CLI call this): the idempotency key's rule, the
+/// command's own checks, then the writer. Every refusal is audited.
+pub async fn run_write<O: WriteOperation>(
+    context: &OpContext,
+    principal: &Principal,
+    args: &O::Args,
+) -> Result<WriteOutcome<<O::Command as WriteCommand>::View>, Failure> {
+    let Kind::Write(key_rule) = O::SPEC.kind else { unreachable!("a write operation's kind is Write") };
+    let key = args.idempotency_key().map(str::to_owned);
+    let confirm = args.confirm();
+    let command =
+        args::check_idempotency_key(O::SPEC.name, key.as_deref(), confirm, key_rule).and_then(|()| O::command(args));
+    let command = match command {
+        Ok(command) => command,
+        Err(failure) => return Err(refuse_write(context, principal, O::SPEC.name, key, failure).await),
+    };
+    let idempotency =
+        key.map(|key| IdempotencyInput { key, request_sha256_hex: args::request_fingerprint(O::SPEC.name, args) });
+    let write = ToolWrite {
+        actor: principal.clone(),
+        operation: O::SPEC.name,
+        action: O::SPEC.action,
+        confirm,
+        idempotency,
+        description: O::describe(&command),
+        command,
+    };
+    Ok(context.app.execute(write).await?)
+}
+
+async fn refuse_write(
+    context: &OpContext,
+    principal: &Principal,
+    operation: &str,
+    idempotency_key: Option<String>,
+    failure: Failure,
+) -> Failure {
+    let (error_type, message) = (failure.error.error_type.clone(), failure.error.message.clone());
+    context.app.record_refusal(principal, operation, idempotency_key, error_type, message).await;
+    failure
+}
+
+/// The JSON of a write's result: made once, here. A replay passes the stored snapshot on.
+fn write_result_json<O: WriteOperation>(
+    outcome: WriteOutcome<<O::Command as WriteCommand>::View>,
+    key_rule: KeyRule,
+) -> serde_json::Value {
+    let code = outcome.outcome();
+    let (object, balance_changes, message) = match outcome {
+        WriteOutcome::Preview { view, balance_changes } => {
+            let message = format!(
+                "{} Nothing was saved. To do it, call {} again with the same arguments and confirm: true{}.",
+                O::message(&view, Outcome::Preview),
+                O::SPEC.name,
+                if key_rule == KeyRule::Required {
+                    " and an idempotency_key (a unique string per operation)"
+                } else {
+                    ""
+                }
+            );
+            let changes = balance_changes.iter().map(BalanceChangeView::from_app).collect();
+            (serde_json::to_value(view).expect("views serialize"), changes, message)
+        }
+        WriteOutcome::Executed { view } => {
+            let message = O::message(&view, Outcome::Executed);
+            (serde_json::to_value(view).expect("views serialize"), Vec::new(), message)
+        }
+        WriteOutcome::Replayed { stored_json } => {
+            let object = serde_json::from_str(&stored_json).unwrap_or(serde_json::Value::Null);
+            let message = "Replayed: this idempotency key was already used with these arguments; this is the first \
+                           result and nothing moved again."
+                .to_owned();
+            (object, Vec::new(), message)
+        }
+    };
+    let result = WriteResult { outcome: code.code().to_owned(), object, balance_changes, message };
+    serde_json::to_value(result).expect("results serialize")
+}

@@ -1,0 +1,88 @@
+//! `list_payments`: payment intents, newest first, filtered.
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use crate::engine::permission::Action;
+use crate::engine::principal::Principal;
+use crate::limits;
+use crate::ops::args::{StrictInteger, check_cursor, optional_text, page_request};
+use crate::ops::payments::PaymentStatusInput;
+use crate::ops::{Entry, Failure, Hints, Kind, ListResult, OpContext, ReadOperation, Spec, Toolset};
+use crate::store::{PageRequest, PaymentFilter};
+use crate::views::PaymentIntentView;
+
+pub const ENTRY: Entry = Entry::read::<ListPayments>();
+
+pub struct ListPayments;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ListPaymentsArgs {
+    /// Only payments in this status.
+    #[serde(default)]
+    pub status: Option<PaymentStatusInput>,
+    /// Only payments of this customer reference.
+    #[serde(default)]
+    #[schemars(length(max = limits::CUSTOMER_MAX_CHARS))]
+    pub customer: Option<String>,
+    /// Only payments created at or after this time (Unix milliseconds).
+    #[serde(default)]
+    pub created_gte_ms: Option<i64>,
+    /// Only payments created before this time (Unix milliseconds).
+    #[serde(default)]
+    pub created_lt_ms: Option<i64>,
+    /// Page size, 1 to 100 (default 10).
+    #[serde(default)]
+    pub limit: Option<StrictInteger>,
+    /// Cursor: the previous page's `next_starting_after`.
+    #[serde(default)]
+    #[schemars(length(max = limits::OBJECT_ID_MAX_CHARS))]
+    pub starting_after: Option<String>,
+}
+
+impl ListPaymentsArgs {
+    pub(crate) fn query(&self) -> Result<(PaymentFilter, PageRequest), Failure> {
+        let page = page_request(&self.limit, &self.starting_after)?;
+        let filter = PaymentFilter {
+            status: self.status.map(PaymentStatusInput::to_engine),
+            customer: optional_text(self.customer.clone(), "customer", limits::CUSTOMER_MAX_CHARS)?,
+            created_gte_ms: self.created_gte_ms,
+            created_lt_ms: self.created_lt_ms,
+        };
+        Ok((filter, page))
+    }
+}
+
+impl ReadOperation for ListPayments {
+    const SPEC: Spec = Spec {
+        name: "list_payments",
+        toolset: Toolset::Payments,
+        title: "List payments",
+        description: "List payment intents, newest first. Filter by status, customer or creation time; page with \
+                      limit and starting_after.",
+        action: Action::Read,
+        kind: Kind::Read,
+        hints: Hints::READ,
+    };
+    type Args = ListPaymentsArgs;
+    type Output = ListResult<PaymentIntentView>;
+
+    async fn run(
+        context: &OpContext,
+        principal: &Principal,
+        args: ListPaymentsArgs,
+    ) -> Result<ListResult<PaymentIntentView>, Failure> {
+        let (filter, page) = args.query()?;
+        let scope = principal.scope.clone();
+        let payments = context
+            .app
+            .read(move |store| {
+                check_cursor(&page, |cursor| Ok(store.get_payment(&scope, cursor)?.is_some()))?;
+                Ok(store.list_payments(&scope, &filter, &page)?)
+            })
+            .await?;
+        let data = payments.items.iter().map(PaymentIntentView::from_engine).collect();
+        Ok(ListResult::new(data, payments.has_more, |payment: &PaymentIntentView| payment.id.clone()))
+    }
+}

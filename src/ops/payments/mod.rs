@@ -1,0 +1,87 @@
+//! Toolset `payments`: payment intents and refunds.
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use crate::engine::payment::{PaymentMethod, PaymentStatus, Rail};
+use crate::limits;
+
+crate::ops::operations!(
+    cancel_payment_intent,
+    create_payment_intent,
+    get_payment,
+    list_payments,
+    refund_payment,
+    simulate_payment,
+);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum MethodInput {
+    Card,
+    BankTransfer,
+    Crypto,
+}
+
+impl MethodInput {
+    pub fn to_engine(self) -> PaymentMethod {
+        match self {
+            MethodInput::Card => PaymentMethod::Card,
+            MethodInput::BankTransfer => PaymentMethod::BankTransfer,
+            MethodInput::Crypto => PaymentMethod::Crypto,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum RailInput {
+    Rubies,
+    Partna,
+    Card,
+}
+
+impl RailInput {
+    pub fn to_engine(self) -> Rail {
+        match self {
+            RailInput::Rubies => Rail::Rubies,
+            RailInput::Partna => Rail::Partna,
+            RailInput::Card => Rail::Card,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum PaymentStatusInput {
+    RequiresAction,
+    Processing,
+    Succeeded,
+    Failed,
+    Canceled,
+}
+
+impl PaymentStatusInput {
+    pub fn to_engine(self) -> PaymentStatus {
+        match self {
+            PaymentStatusInput::RequiresAction => PaymentStatus::RequiresAction,
+            PaymentStatusInput::Processing => PaymentStatus::Processing,
+            PaymentStatusInput::Succeeded => PaymentStatus::Succeeded,
+            PaymentStatusInput::Failed => PaymentStatus::Failed,
+            PaymentStatusInput::Canceled => PaymentStatus::Canceled,
+        }
+    }
+}
+
+/// Crypto in, fiat credited at a rate locked now.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SettleAsInput {
+    /// The currency to credit, e.g. "NGN".
+    #[schemars(length(max = limits::ASSET_CODE_MAX_CHARS))]
+    pub currency: String,
+    /// Accepted for compatibility with the REST SDK, which sends 0; the credited amount always
+    /// comes from the locked rate. Any other value is refused.
+    #[serde(default)]
+    pub amount: Option<i64>,
+}
