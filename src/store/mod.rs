@@ -19,7 +19,6 @@ pub use records::{
     LedgerReport, MerchantRecord, NonIntegerValue, Page, PageRequest, PaymentFilter, PayoutFilter, ScheduledStep,
     StepRetry,
 };
-pub use savepoint::SavepointStep;
 
 use crate::engine::ledger::{Balances, LedgerTransaction};
 use crate::engine::money::AssetRef;
@@ -261,6 +260,22 @@ pub trait StoreWrite:
     /// Opens, releases or rolls back the innermost savepoint. Only `in_savepoint` can make a
     /// `SavepointStep`, so savepoints always come in pairs and are never left open.
     fn savepoint(&mut self, step: SavepointStep) -> StoreResult<()>;
+}
+
+/// One step of a savepoint's life, as a backend carries it out (`StoreWrite::savepoint`). Only
+/// the store makes them (the field is private to it and its backends), so outside the store the only way to a
+/// savepoint is `in_savepoint`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SavepointStep(SavepointAction);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum SavepointAction {
+    /// Opens a savepoint inside the innermost open one (or the session).
+    Begin,
+    /// Keeps what the innermost savepoint did, as part of what encloses it, and closes it.
+    Release,
+    /// Undoes what the innermost savepoint did and closes it.
+    RollBack,
 }
 
 /// A storage backend.

@@ -8,23 +8,7 @@
 
 use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 
-use crate::store::{StoreError, StoreWrite};
-
-/// One step of a savepoint's life, as a backend carries it out (`StoreWrite::savepoint`). Only
-/// the store makes them (the field is private to it), so outside the store the only way to a
-/// savepoint is `in_savepoint`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct SavepointStep(pub(in crate::store) SavepointAction);
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(in crate::store) enum SavepointAction {
-    /// Opens a savepoint inside the innermost open one (or the session).
-    Begin,
-    /// Keeps what the innermost savepoint did, as part of what encloses it, and closes it.
-    Release,
-    /// Undoes what the innermost savepoint did and closes it.
-    RollBack,
-}
+use crate::store::{SavepointAction, SavepointStep, StoreError, StoreWrite};
 
 impl<'s> dyn StoreWrite + 's {
     /// Runs `body` in a savepoint: what it wrote is kept when it returns `Ok`, undone when it

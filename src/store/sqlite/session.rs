@@ -6,8 +6,7 @@ use std::sync::{Mutex, MutexGuard};
 
 use rusqlite::Connection;
 
-use crate::store::savepoint::SavepointAction;
-use crate::store::{SavepointStep, StoreError, StoreResult, StoreWrite};
+use crate::store::{SavepointAction, SavepointStep, StoreError, StoreResult, StoreWrite};
 
 /// Both session kinds read through the same code: every read trait is implemented for any
 /// `HasConnection`.
