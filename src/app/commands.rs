@@ -2,7 +2,6 @@
 //! transaction. Each command runs in its own savepoint; its ledger postings, idempotency
 //! record, audit record and events are saved with it or not at all.
 
-use crate::app::UuidIds;
 use crate::app::error::AppError;
 use crate::app::scheduler::{ScheduledWork, ScheduledWorkReport};
 use crate::engine::IdSource;
@@ -14,7 +13,7 @@ use crate::engine::payment::{self, NewPaymentIntent, PaymentIntent, PaymentRules
 use crate::engine::payout::{self, NewPayout, Payout, PayoutStatus, SpendLimit, SpendSoFar};
 use crate::engine::principal::{Principal, Role, Scope};
 use crate::engine::retry::RetryPolicy;
-use crate::store::{AuditRecord, EventRecord, IdempotencyRecord, StoreWrite};
+use crate::store::{AuditRecord, EventRecord, IdempotencyRecord, StoreError, StoreWrite};
 use crate::views::{PaymentIntentView, PayoutView, RefundResultView, RefundView};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -127,7 +126,7 @@ struct Applied {
 pub(crate) fn apply_job(
     session: &mut dyn StoreWrite,
     rules: &PaymentRules,
-    ids: &mut UuidIds,
+    ids: &mut dyn IdSource,
     now_ms: i64,
     request: WriteRequest,
 ) -> Result<WriteOutcome, AppError> {
@@ -149,49 +148,53 @@ pub(crate) fn apply_job(
 fn apply_tool_write(
     session: &mut dyn StoreWrite,
     rules: &PaymentRules,
-    ids: &mut UuidIds,
+    ids: &mut dyn IdSource,
     now_ms: i64,
     write: ToolWrite,
 ) -> Result<WriteOutcome, AppError> {
     let scope = write.actor.scope.clone();
     let idempotency_key = write.idempotency.as_ref().map(|idempotency| idempotency.key.clone());
-    session.savepoint()?;
-    let result = decide_and_save(session, rules, ids, now_ms, &write);
+    // A confirmed command is kept with its idempotency record, or undone whole when refused; a
+    // preview is applied, measured and undone.
+    let result = if write.confirm {
+        session.in_savepoint(|tx| {
+            let decided = decide_and_save(tx, rules, ids, now_ms, &write)?;
+            if let (Decided::Applied(applied), Some(idempotency)) = (&decided, &write.idempotency) {
+                insert_idempotency_record(tx, &write, idempotency, applied, now_ms)?;
+            }
+            Ok((decided, None))
+        })
+    } else {
+        session.in_savepoint_always_undone(|tx| {
+            let decided = decide_and_save(tx, rules, ids, now_ms, &write)?;
+            let after = match &decided {
+                Decided::Applied(applied) => Some(tx.balances(&scope, &applied.touched_assets)?),
+                Decided::Replay(_) => None,
+            };
+            Ok((decided, after))
+        })
+    };
+    let result = match result {
+        Err(error @ AppError::IdempotencyKeyInUse { .. }) => after_idempotency_conflict(session, &write, error),
+        other => other,
+    };
     let mut audit_note = None;
     let (outcome, audit_outcome, object_id) = match result {
-        Ok(Decided::Replay(record)) => {
-            session.release_savepoint()?;
+        Ok((Decided::Replay(record), _)) => {
             let object_id = record.object_id.clone();
             (Ok(WriteOutcome::Replayed { response_json: record.response_json }), "replayed", object_id)
         }
-        Ok(Decided::Applied(applied)) if !write.confirm => {
+        Ok((Decided::Applied(applied), Some(after))) => {
             audit_note = applied.audit_note.clone();
-            let after = session.balances(&scope, &applied.touched_assets)?;
-            session.rollback_to_savepoint()?;
             let before = session.balances(&scope, &applied.touched_assets)?;
             let balance_changes = balance_changes(&applied.touched_assets, &before, &after);
             (Ok(WriteOutcome::Preview { response_json: applied.response_json, balance_changes }), "previewed", None)
         }
-        Ok(Decided::Applied(applied)) => {
+        Ok((Decided::Applied(applied), None)) => {
             audit_note = applied.audit_note.clone();
-            if let Some(idempotency) = &write.idempotency {
-                session.insert_idempotency(&IdempotencyRecord {
-                    scope: scope.clone(),
-                    key: idempotency.key.clone(),
-                    operation: write.tool.to_owned(),
-                    request_sha256_hex: idempotency.request_sha256_hex.clone(),
-                    object_id: Some(applied.object_id.clone()),
-                    response_json: applied.response_json.clone(),
-                    created_at_ms: now_ms,
-                })?;
-            }
-            session.release_savepoint()?;
             (Ok(WriteOutcome::Executed { response_json: applied.response_json }), "executed", Some(applied.object_id))
         }
-        Err(error) => {
-            session.rollback_to_savepoint()?;
-            (Err(error), "refused", None)
-        }
+        Err(error) => (Err(error), "refused", None),
     };
     let (error_type, detail) = match &outcome {
         Err(error) => (Some(error.code()), error.to_string()),
@@ -220,10 +223,59 @@ enum Decided {
     Applied(Applied),
 }
 
+/// Saves what an idempotency key produced. A key stored meanwhile by another writer (a unique
+/// conflict) is `IdempotencyKeyInUse`, so that the command is undone and answered by
+/// `after_idempotency_conflict`, never as an internal error.
+fn insert_idempotency_record(
+    session: &mut dyn StoreWrite,
+    write: &ToolWrite,
+    idempotency: &IdempotencyInput,
+    applied: &Applied,
+    now_ms: i64,
+) -> Result<(), AppError> {
+    let record = IdempotencyRecord {
+        scope: write.actor.scope.clone(),
+        key: idempotency.key.clone(),
+        operation: write.tool.to_owned(),
+        request_sha256_hex: idempotency.request_sha256_hex.clone(),
+        object_id: Some(applied.object_id.clone()),
+        response_json: applied.response_json.clone(),
+        created_at_ms: now_ms,
+    };
+    match session.insert_idempotency(&record) {
+        Err(StoreError::Conflict { .. }) => Err(AppError::IdempotencyKeyInUse { key: idempotency.key.clone() }),
+        other => other.map_err(AppError::from),
+    }
+}
+
+/// The key was stored by another writer after this command looked it up (a backend shared by
+/// several instances; SQLite's single writer rules it out), and the command was undone. The
+/// caller gets what a retry would: the first result when that record is visible and was the same
+/// request, `idempotency_key_reused` when it was another, `idempotency_key_in_use` until it is
+/// visible.
+fn after_idempotency_conflict(
+    session: &dyn StoreWrite,
+    write: &ToolWrite,
+    in_use: AppError,
+) -> Result<(Decided, Option<Balances>), AppError> {
+    let Some(idempotency) = &write.idempotency else { return Err(in_use) };
+    match session.get_idempotency(&write.actor.scope, &idempotency.key)? {
+        Some(record)
+            if record.operation == write.tool && record.request_sha256_hex == idempotency.request_sha256_hex =>
+        {
+            Ok((Decided::Replay(record), None))
+        }
+        Some(record) => {
+            Err(AppError::IdempotencyKeyReused { key: idempotency.key.clone(), first_operation: record.operation })
+        }
+        None => Err(in_use),
+    }
+}
+
 fn decide_and_save(
     session: &mut dyn StoreWrite,
     rules: &PaymentRules,
-    ids: &mut UuidIds,
+    ids: &mut dyn IdSource,
     now_ms: i64,
     write: &ToolWrite,
 ) -> Result<Decided, AppError> {
@@ -428,7 +480,7 @@ pub(crate) fn load_payout(session: &dyn StoreWrite, scope: &Scope, id: &str) -> 
 
 fn emit_payout_event(
     session: &mut dyn StoreWrite,
-    ids: &mut UuidIds,
+    ids: &mut dyn IdSource,
     payout: &Payout,
     event_type: &str,
     now_ms: i64,
@@ -455,7 +507,7 @@ pub(crate) fn load_payment(session: &dyn StoreWrite, scope: &Scope, id: &str) ->
 /// Takes a payment all the way to `succeeded`, through `processing` when it is still waiting.
 pub(crate) fn settle_payment(
     session: &mut dyn StoreWrite,
-    ids: &mut UuidIds,
+    ids: &mut dyn IdSource,
     payment: &PaymentIntent,
     now_ms: i64,
 ) -> Result<PaymentIntent, AppError> {
@@ -481,7 +533,7 @@ pub(crate) fn settle_payment(
 
 fn fail_payment(
     session: &mut dyn StoreWrite,
-    ids: &mut UuidIds,
+    ids: &mut dyn IdSource,
     payment: &PaymentIntent,
     reason: &str,
     now_ms: i64,
@@ -500,7 +552,7 @@ fn fail_payment(
 /// Cancels a payout whose approval window closed unanswered and releases its funds.
 pub(crate) fn expire_approval(
     session: &mut dyn StoreWrite,
-    ids: &mut UuidIds,
+    ids: &mut dyn IdSource,
     payout: &Payout,
     now_ms: i64,
 ) -> Result<(), AppError> {
@@ -522,7 +574,7 @@ pub(crate) fn expire_approval(
 pub(crate) fn advance_test_payout(
     session: &mut dyn StoreWrite,
     rules: &PaymentRules,
-    ids: &mut UuidIds,
+    ids: &mut dyn IdSource,
     current: &Payout,
     now_ms: i64,
 ) -> Result<(), AppError> {
@@ -573,7 +625,7 @@ pub(crate) fn advance_test_payout(
 
 fn emit_payment_event(
     session: &mut dyn StoreWrite,
-    ids: &mut UuidIds,
+    ids: &mut dyn IdSource,
     payment: &PaymentIntent,
     event_type: &str,
     now_ms: i64,
@@ -584,7 +636,7 @@ fn emit_payment_event(
 
 pub(crate) fn emit_event(
     session: &mut dyn StoreWrite,
-    ids: &mut UuidIds,
+    ids: &mut dyn IdSource,
     scope: &Scope,
     event_type: &str,
     object_id: &str,
@@ -604,7 +656,7 @@ pub(crate) fn emit_event(
 
 #[allow(clippy::too_many_arguments)]
 fn audit_record(
-    ids: &mut UuidIds,
+    ids: &mut dyn IdSource,
     actor: &Principal,
     tool: &str,
     outcome: &str,
@@ -645,7 +697,7 @@ fn audit_idempotency_key(key: &str) -> String {
 pub const SYSTEM_ACTOR: &str = "harepay";
 
 fn system_audit_record(
-    ids: &mut UuidIds,
+    ids: &mut dyn IdSource,
     scope: &Scope,
     tool: &str,
     object_id: &str,

@@ -6,7 +6,6 @@ use rand::Rng;
 use rand::distr::Alphanumeric;
 use sha2::{Digest, Sha256};
 
-use crate::app::UuidIds;
 use crate::app::commands::WriteOutcome;
 use crate::app::error::AppError;
 use crate::engine::IdSource;
@@ -83,7 +82,7 @@ pub fn last4(secret: &str) -> String {
 
 /// Key management happens at the command line, by whoever operates the server.
 fn operator_audit(
-    ids: &mut UuidIds,
+    ids: &mut dyn IdSource,
     scope: Scope,
     tool: &str,
     key_id: &str,
@@ -107,7 +106,7 @@ fn operator_audit(
 
 pub(crate) fn apply_admin(
     session: &mut dyn StoreWrite,
-    ids: &mut UuidIds,
+    ids: &mut dyn IdSource,
     now_ms: i64,
     command: AdminCommand,
 ) -> Result<WriteOutcome, AppError> {

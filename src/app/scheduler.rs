@@ -10,6 +10,8 @@
 //!   itself. It is retried after an exponential backoff (`RetryPolicy`), and after its last try
 //!   it is parked: not picked again, with an audit record (actor `harepay`) and a
 //!   `scheduler.step_parked` event committed with its retry record;
+//! - idempotency records past their retention (`IdempotencyRetention`, at least a day) are
+//!   purged after the other work, in bounded batches, each a write of its own;
 //! - warnings are rate-limited per kind (`LogRateLimiter`), and a caught panic is reported
 //!   through them instead of the panic hook.
 
@@ -17,19 +19,21 @@ use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
+use crate::app::App;
 use crate::app::commands::{
-    SYSTEM_ACTOR, WriteOutcome, advance_test_payout, emit_event, expire_approval, load_payment, load_payout,
-    settle_payment,
+    SYSTEM_ACTOR, WriteOutcome, advance_test_payout, emit_event, expire_approval, settle_payment,
 };
 use crate::app::error::AppError;
-use crate::app::{App, UuidIds};
 use crate::engine::IdSource;
-use crate::engine::payment::PaymentRules;
+use crate::engine::error::EngineError;
+use crate::engine::payment::{PaymentIntent, PaymentRules};
+use crate::engine::payout::Payout;
 use crate::engine::principal::Scope;
 use crate::engine::retry::{RetryDecision, RetryPolicy};
 use crate::limits::{
-    SCHEDULER_ERROR_DETAIL_MAX_CHARS, SCHEDULER_EXPIRY_BATCH_MAX_STEPS, SCHEDULER_LOG_INTERVAL_MS,
-    SCHEDULER_TEST_RAIL_BATCH_MAX_STEPS, SIMULATOR_TICK_MS,
+    IDEMPOTENCY_PURGE_BATCH_MAX_RECORDS, IDEMPOTENCY_RETENTION_DEFAULT_HOURS, IDEMPOTENCY_RETENTION_MAX_HOURS,
+    IDEMPOTENCY_RETENTION_MIN_HOURS, SCHEDULER_ERROR_DETAIL_MAX_CHARS, SCHEDULER_EXPIRY_BATCH_MAX_STEPS,
+    SCHEDULER_LOG_INTERVAL_MS, SCHEDULER_TEST_RAIL_BATCH_MAX_STEPS, SIMULATOR_TICK_MS,
 };
 use crate::store::{AuditRecord, DueStep, ScheduledStep, StepRetry, StoreWrite};
 use crate::views::ParkedStepView;
@@ -42,6 +46,45 @@ pub enum ScheduledWork {
     ApprovalExpiries,
     /// Test-mode settlements, then test-mode payout steps.
     TestRails,
+    /// Idempotency records created before `created_before_ms` (past their retention), oldest
+    /// first, at most `IDEMPOTENCY_PURGE_BATCH_MAX_RECORDS`; each deleted record is a step done.
+    IdempotencyPurge { created_before_ms: i64 },
+}
+
+/// How long idempotency records are kept before the scheduler purges them: at least
+/// `IDEMPOTENCY_RETENTION_MIN_HOURS`, so that a client retrying within a day always gets its
+/// first result back and never a second execution.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IdempotencyRetention {
+    hours: u32,
+}
+
+impl IdempotencyRetention {
+    pub fn from_hours(hours: u32) -> Result<IdempotencyRetention, String> {
+        let allowed = IDEMPOTENCY_RETENTION_MIN_HOURS..=IDEMPOTENCY_RETENTION_MAX_HOURS;
+        if !allowed.contains(&hours) {
+            return Err(format!(
+                "idempotency records are kept {} to {} hours, not {hours}",
+                allowed.start(),
+                allowed.end()
+            ));
+        }
+        Ok(IdempotencyRetention { hours })
+    }
+
+    pub fn hours(self) -> u32 {
+        self.hours
+    }
+
+    pub fn ms(self) -> i64 {
+        i64::from(self.hours) * 60 * 60 * 1000
+    }
+}
+
+impl Default for IdempotencyRetention {
+    fn default() -> IdempotencyRetention {
+        IdempotencyRetention { hours: IDEMPOTENCY_RETENTION_DEFAULT_HOURS }
+    }
 }
 
 /// A step that failed in a batch.
@@ -109,14 +152,29 @@ impl App {
         }
     }
 
+    /// Deletes idempotency records older than `retention`, oldest first, at most
+    /// `IDEMPOTENCY_PURGE_BATCH_MAX_RECORDS` of them, in a write of its own (none when nothing is
+    /// that old). Returns how many it deleted. A key whose record is gone is new again.
+    pub async fn purge_idempotency_records(&self, retention: IdempotencyRetention) -> Result<u32, AppError> {
+        let created_before_ms = self.now_ms().saturating_sub(retention.ms());
+        let due =
+            self.read(move |store| Ok(store.idempotency_records_created_before_exist(created_before_ms)?)).await?;
+        if !due {
+            return Ok(0);
+        }
+        // A purge has no steps to retry: the policy is not used.
+        let work = ScheduledWork::IdempotencyPurge { created_before_ms };
+        Ok(self.run_scheduled_batch(work, &RetryPolicy::default()).await?.steps_done)
+    }
+
     /// Parked scheduled steps, oldest first (at most `limit`), and how many there are in all.
     pub async fn parked_steps(&self, limit: u32) -> Result<(Vec<StepRetry>, i64), AppError> {
         self.read(move |store| Ok(store.parked_steps(limit)?)).await
     }
 }
 
-/// Runs until the process ends.
-pub fn spawn_scheduler(app: App, policy: RetryPolicy) {
+/// Runs until the process ends. Each tick also purges idempotency records past `retention`.
+pub fn spawn_scheduler(app: App, policy: RetryPolicy, retention: IdempotencyRetention) {
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(std::time::Duration::from_millis(SIMULATOR_TICK_MS));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -124,6 +182,7 @@ pub fn spawn_scheduler(app: App, policy: RetryPolicy) {
         loop {
             tick.tick().await;
             let outcome = app.run_scheduled_work(&policy).await;
+            let purged = app.purge_idempotency_records(retention).await;
             let now_ms = app.now_ms();
             match outcome {
                 Ok(report) => log_failures(&mut log, now_ms, &report),
@@ -131,6 +190,15 @@ pub fn spawn_scheduler(app: App, policy: RetryPolicy) {
                     if let Some(suppressed) = log.admit("tick_failed", now_ms) {
                         // Debug, not Display: the operator needs the internal detail an agent never sees.
                         tracing::warn!(?error, suppressed_since_last = suppressed, "scheduler tick failed");
+                    }
+                }
+            }
+            match purged {
+                Ok(0) => {}
+                Ok(count) => tracing::debug!(count, "purged idempotency records past their retention"),
+                Err(error) => {
+                    if let Some(suppressed) = log.admit("purge_failed", now_ms) {
+                        tracing::warn!(?error, suppressed_since_last = suppressed, "idempotency purge failed");
                     }
                 }
             }
@@ -171,7 +239,7 @@ fn log_failures(log: &mut LogRateLimiter, now_ms: i64, report: &ScheduledWorkRep
 pub(crate) fn run_scheduled_work(
     session: &mut dyn StoreWrite,
     rules: &PaymentRules,
-    ids: &mut UuidIds,
+    ids: &mut dyn IdSource,
     now_ms: i64,
     work: ScheduledWork,
     policy: &RetryPolicy,
@@ -181,7 +249,7 @@ pub(crate) fn run_scheduled_work(
         ScheduledWork::ApprovalExpiries => {
             for due in session.expired_approvals(now_ms, SCHEDULER_EXPIRY_BATCH_MAX_STEPS)? {
                 runner.run(session, ids, ScheduledStep::ExpireApproval, &due, |session, ids| {
-                    let payout = load_payout(session, &due.scope, &due.object_id)?;
+                    let payout = payout_for_update(session, &due.scope, &due.object_id)?;
                     expire_approval(session, ids, &payout, now_ms)
                 })?;
             }
@@ -189,19 +257,36 @@ pub(crate) fn run_scheduled_work(
         ScheduledWork::TestRails => {
             for due in session.due_test_payments(now_ms, SCHEDULER_TEST_RAIL_BATCH_MAX_STEPS)? {
                 runner.run(session, ids, ScheduledStep::SettleTestPayment, &due, |session, ids| {
-                    let payment = load_payment(session, &due.scope, &due.object_id)?;
+                    let payment = payment_for_update(session, &due.scope, &due.object_id)?;
                     settle_payment(session, ids, &payment, now_ms).map(|_| ())
                 })?;
             }
             for due in session.due_test_payouts(now_ms, SCHEDULER_TEST_RAIL_BATCH_MAX_STEPS)? {
                 runner.run(session, ids, ScheduledStep::AdvanceTestPayout, &due, |session, ids| {
-                    let payout = load_payout(session, &due.scope, &due.object_id)?;
+                    let payout = payout_for_update(session, &due.scope, &due.object_id)?;
                     advance_test_payout(session, rules, ids, &payout, now_ms)
                 })?;
             }
         }
+        ScheduledWork::IdempotencyPurge { created_before_ms } => {
+            // One statement: it deletes its whole batch or nothing, and the next tick tries again.
+            runner.report.steps_done = session
+                .purge_idempotency_records_created_before(created_before_ms, IDEMPOTENCY_PURGE_BATCH_MAX_RECORDS)?;
+        }
     }
     Ok(WriteOutcome::Scheduled(runner.report))
+}
+
+/// The object a step changes, read for update: a decision about it cannot race a tool's write
+/// of the same object (a lock on PostgreSQL; SQLite's single writer already excludes it).
+fn payout_for_update(session: &mut dyn StoreWrite, scope: &Scope, id: &str) -> Result<Payout, AppError> {
+    let found = session.get_payout_for_update(scope, id)?;
+    found.ok_or_else(|| EngineError::NotFound { object: "payout", id: id.to_owned() }.into())
+}
+
+fn payment_for_update(session: &mut dyn StoreWrite, scope: &Scope, id: &str) -> Result<PaymentIntent, AppError> {
+    let found = session.get_payment_for_update(scope, id)?;
+    found.ok_or_else(|| EngineError::NotFound { object: "payment_intent", id: id.to_owned() }.into())
 }
 
 struct StepRunner<'p> {
@@ -224,15 +309,13 @@ impl StepRunner<'_> {
     fn run(
         &mut self,
         session: &mut dyn StoreWrite,
-        ids: &mut UuidIds,
+        ids: &mut dyn IdSource,
         step: ScheduledStep,
         due: &DueStep,
-        body: impl FnOnce(&mut dyn StoreWrite, &mut UuidIds) -> Result<(), AppError>,
+        body: impl FnOnce(&mut dyn StoreWrite, &mut dyn IdSource) -> Result<(), AppError>,
     ) -> Result<(), AppError> {
-        session.savepoint()?;
-        let error = match catch_step_panic(|| body(&mut *session, &mut *ids)) {
+        let error = match catch_step_panic(|| session.in_savepoint(|tx| body(tx, &mut *ids))) {
             Ok(Ok(())) => {
-                session.release_savepoint()?;
                 if due.failed_attempts > 0 {
                     session.clear_step_retry(step, &due.object_id)?;
                 }
@@ -253,7 +336,6 @@ impl StepRunner<'_> {
                 operator_detail: format!("panicked: {panic_message}"),
             },
         };
-        session.rollback_to_savepoint()?;
         self.record_failure(session, ids, step, due, error)
     }
 
@@ -262,7 +344,7 @@ impl StepRunner<'_> {
     fn record_failure(
         &mut self,
         session: &mut dyn StoreWrite,
-        ids: &mut UuidIds,
+        ids: &mut dyn IdSource,
         step: ScheduledStep,
         due: &DueStep,
         error: StepError,
@@ -281,14 +363,7 @@ impl StepRunner<'_> {
             last_attempt_at_ms: self.now_ms,
             next_attempt_at_ms,
         };
-        session.savepoint()?;
-        match save_failure(session, ids, &retry, &error) {
-            Ok(()) => session.release_savepoint()?,
-            Err(save_error) => {
-                session.rollback_to_savepoint()?;
-                return Err(save_error);
-            }
-        }
+        session.in_savepoint(|tx| save_failure(tx, ids, &retry, &error))?;
         self.report.failures.push(StepFailure {
             step,
             object_id: retry.object_id,
@@ -303,7 +378,7 @@ impl StepRunner<'_> {
 
 fn save_failure(
     session: &mut dyn StoreWrite,
-    ids: &mut UuidIds,
+    ids: &mut dyn IdSource,
     retry: &StepRetry,
     error: &StepError,
 ) -> Result<(), AppError> {

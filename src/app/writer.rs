@@ -11,9 +11,10 @@ use std::sync::mpsc::{Receiver, TryRecvError};
 
 use tokio::sync::oneshot;
 
+use crate::app::Clock;
 use crate::app::commands::{WriteOutcome, WriteRequest, apply_job};
 use crate::app::error::AppError;
-use crate::app::{Clock, UuidIds};
+use crate::engine::IdSource;
 use crate::engine::payment::PaymentRules;
 use crate::limits::GROUP_COMMIT_MAX_COMMANDS;
 use crate::store::Store;
@@ -45,10 +46,10 @@ pub(crate) fn run_writer(
     store: Arc<dyn Store>,
     rules: Arc<PaymentRules>,
     clock: Arc<dyn Clock>,
+    mut ids: Box<dyn IdSource + Send>,
     jobs: Receiver<WriteJob>,
     stats: Arc<WriterStats>,
 ) {
-    let mut ids = UuidIds;
     while let Ok(first) = jobs.recv() {
         let mut batch = vec![first];
         while batch.len() < GROUP_COMMIT_MAX_COMMANDS {
@@ -58,7 +59,7 @@ pub(crate) fn run_writer(
             }
         }
         let size = batch.len() as u64;
-        if commit_batch(&*store, &rules, &*clock, &mut ids, batch) {
+        if commit_batch(&*store, &rules, &*clock, &mut *ids, batch) {
             stats.record(size);
         }
     }
@@ -70,7 +71,7 @@ fn commit_batch(
     store: &dyn Store,
     rules: &PaymentRules,
     clock: &dyn Clock,
-    ids: &mut UuidIds,
+    ids: &mut dyn IdSource,
     batch: Vec<WriteJob>,
 ) -> bool {
     let mut session = match store.begin_write() {
