@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use clap::{Parser, Subcommand};
 use harepay::app::App;
 use harepay::app::keys::{AdminCommand, NewApiKey, generate_secret_key, last4, sha256_hex};
+use harepay::app::scheduler::IdempotencyRetention;
 use harepay::engine::payment::PaymentRules;
 use harepay::engine::principal::{Mode, Role};
 use harepay::engine::retry::RetryPolicy;
@@ -176,6 +177,15 @@ struct RulesArgs {
     /// the longest (the wait doubles after each failure).
     #[arg(long, env = "HAREPAY_SCHEDULER_RETRY", global = true)]
     scheduler_retry: Option<String>,
+    /// How long the first result of an idempotency key is kept, in hours (at least 24): a retry
+    /// with the key within this time gets it back; older records are purged.
+    #[arg(
+        long,
+        env = "HAREPAY_IDEMPOTENCY_RETENTION_HOURS",
+        default_value_t = harepay::limits::IDEMPOTENCY_RETENTION_DEFAULT_HOURS,
+        global = true
+    )]
+    idempotency_retention_hours: u32,
 }
 
 #[derive(Subcommand)]
@@ -410,6 +420,11 @@ impl RulesArgs {
         }
         Ok(policy)
     }
+
+    fn to_idempotency_retention(&self) -> anyhow::Result<IdempotencyRetention> {
+        IdempotencyRetention::from_hours(self.idempotency_retention_hours)
+            .map_err(|e| anyhow::anyhow!("--idempotency-retention-hours: {e}"))
+    }
 }
 
 async fn open_app(database: &std::path::Path, rules: PaymentRules) -> anyhow::Result<App> {
@@ -493,7 +508,11 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
                 anyhow::anyhow!("the secret key is unknown or revoked in {}; refusing to start", database.display())
             })?;
             tracing::info!(merchant = %principal.scope.merchant_id, mode = principal.scope.mode.code(), role = principal.role.code(), "serving MCP on stdio");
-            harepay::app::scheduler::spawn_scheduler(app.clone(), cli.rules.to_retry_policy()?);
+            harepay::app::scheduler::spawn_scheduler(
+                app.clone(),
+                cli.rules.to_retry_policy()?,
+                cli.rules.to_idempotency_retention()?,
+            );
             let server = HarepayServer::new(app, Credentials::Fixed(secret_key.into()), options);
             harepay::transport::stdio::serve(server).await?;
             Ok(std::process::ExitCode::SUCCESS)
@@ -511,7 +530,11 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
                     create_key_command(&database)
                 );
             }
-            harepay::app::scheduler::spawn_scheduler(app.clone(), cli.rules.to_retry_policy()?);
+            harepay::app::scheduler::spawn_scheduler(
+                app.clone(),
+                cli.rules.to_retry_policy()?,
+                cli.rules.to_idempotency_retention()?,
+            );
             harepay::transport::http::serve(app, options, args.to_settings()).await?;
             Ok(std::process::ExitCode::SUCCESS)
         }

@@ -79,13 +79,21 @@ impl Drop for InFlightGuard<'_> {
 }
 
 impl App {
-    /// Opens the SQLite database at `path` and starts the writer thread.
+    /// Opens the SQLite database at `path` and starts the writer thread, on the system clock
+    /// with time-ordered UUID ids.
     pub fn open_sqlite(path: &Path, rules: PaymentRules) -> Result<App, AppError> {
         let store: Arc<dyn Store> = Arc::new(SqliteStore::open(path)?);
-        Ok(App::with_store(store, rules, Arc::new(SystemClock)))
+        Ok(App::with_store(store, rules, Arc::new(SystemClock), Box::new(UuidIds)))
     }
 
-    pub fn with_store(store: Arc<dyn Store>, rules: PaymentRules, clock: Arc<dyn Clock>) -> App {
+    /// An app on `store` whose time comes from `clock` and whose new object ids from `ids` (the
+    /// writer thread owns it): with a manual clock and `SequentialIds`, a run is deterministic.
+    pub fn with_store(
+        store: Arc<dyn Store>,
+        rules: PaymentRules,
+        clock: Arc<dyn Clock>,
+        ids: Box<dyn IdSource + Send>,
+    ) -> App {
         let rules = Arc::new(rules);
         let (sender, receiver) = mpsc::channel();
         let writer_store = store.clone();
@@ -95,7 +103,7 @@ impl App {
         let stats = writer_stats.clone();
         std::thread::Builder::new()
             .name("harepay-writer".to_owned())
-            .spawn(move || run_writer(writer_store, writer_rules, writer_clock, receiver, stats))
+            .spawn(move || run_writer(writer_store, writer_rules, writer_clock, ids, receiver, stats))
             .expect("spawn the writer thread");
         App {
             inner: Arc::new(AppInner {

@@ -10,6 +10,8 @@
 //!   itself. It is retried after an exponential backoff (`RetryPolicy`), and after its last try
 //!   it is parked: not picked again, with an audit record (actor `harepay`) and a
 //!   `scheduler.step_parked` event committed with its retry record;
+//! - idempotency records past their retention (`IdempotencyRetention`, at least a day) are
+//!   purged after the other work, in bounded batches, each a write of its own;
 //! - warnings are rate-limited per kind (`LogRateLimiter`), and a caught panic is reported
 //!   through them instead of the panic hook.
 
@@ -18,14 +20,17 @@ use std::collections::HashMap;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
 use crate::app::error::AppError;
-use crate::app::transitions::{advance_test_payout, expire_approval, load_payment, load_payout, settle_payment};
+use crate::app::transitions::{
+    advance_test_payout, expire_approval, load_payment_for_update, load_payout_for_update, settle_payment,
+};
 use crate::app::write::{AuditEntry, emit_json};
 use crate::app::{App, WriteContext};
 use crate::engine::principal::Scope;
 use crate::engine::retry::{RetryDecision, RetryPolicy};
 use crate::limits::{
-    SCHEDULER_ERROR_DETAIL_MAX_CHARS, SCHEDULER_EXPIRY_BATCH_MAX_STEPS, SCHEDULER_LOG_INTERVAL_MS,
-    SCHEDULER_TEST_RAIL_BATCH_MAX_STEPS, SIMULATOR_TICK_MS,
+    IDEMPOTENCY_PURGE_BATCH_MAX_RECORDS, IDEMPOTENCY_RETENTION_DEFAULT_HOURS, IDEMPOTENCY_RETENTION_MAX_HOURS,
+    IDEMPOTENCY_RETENTION_MIN_HOURS, SCHEDULER_ERROR_DETAIL_MAX_CHARS, SCHEDULER_EXPIRY_BATCH_MAX_STEPS,
+    SCHEDULER_LOG_INTERVAL_MS, SCHEDULER_TEST_RAIL_BATCH_MAX_STEPS, SIMULATOR_TICK_MS,
 };
 use crate::store::{DueStep, ScheduledStep, StepRetry, StoreWrite};
 use crate::views::ParkedStepView;
@@ -38,6 +43,45 @@ pub enum ScheduledWork {
     ApprovalExpiries,
     /// Test-mode settlements, then test-mode payout steps.
     TestRails,
+    /// Idempotency records created before `created_before_ms` (past their retention), oldest
+    /// first, at most `IDEMPOTENCY_PURGE_BATCH_MAX_RECORDS`; each deleted record is a step done.
+    IdempotencyPurge { created_before_ms: i64 },
+}
+
+/// How long idempotency records are kept before the scheduler purges them: at least
+/// `IDEMPOTENCY_RETENTION_MIN_HOURS`, so that a client retrying within a day always gets its
+/// first result back and never a second execution.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IdempotencyRetention {
+    hours: u32,
+}
+
+impl IdempotencyRetention {
+    pub fn from_hours(hours: u32) -> Result<IdempotencyRetention, String> {
+        let allowed = IDEMPOTENCY_RETENTION_MIN_HOURS..=IDEMPOTENCY_RETENTION_MAX_HOURS;
+        if !allowed.contains(&hours) {
+            return Err(format!(
+                "idempotency records are kept {} to {} hours, not {hours}",
+                allowed.start(),
+                allowed.end()
+            ));
+        }
+        Ok(IdempotencyRetention { hours })
+    }
+
+    pub fn hours(self) -> u32 {
+        self.hours
+    }
+
+    pub fn ms(self) -> i64 {
+        i64::from(self.hours) * 60 * 60 * 1000
+    }
+}
+
+impl Default for IdempotencyRetention {
+    fn default() -> IdempotencyRetention {
+        IdempotencyRetention { hours: IDEMPOTENCY_RETENTION_DEFAULT_HOURS }
+    }
 }
 
 /// A step that failed in a batch.
@@ -103,14 +147,29 @@ impl App {
         self.submit(move |session, context| run_scheduled_work(session, context, work, &policy)).await
     }
 
+    /// Deletes idempotency records older than `retention`, oldest first, at most
+    /// `IDEMPOTENCY_PURGE_BATCH_MAX_RECORDS` of them, in a write of its own (none when nothing is
+    /// that old). Returns how many it deleted. A key whose record is gone is new again.
+    pub async fn purge_idempotency_records(&self, retention: IdempotencyRetention) -> Result<u32, AppError> {
+        let created_before_ms = self.now_ms().saturating_sub(retention.ms());
+        let due =
+            self.read(move |store| Ok(store.idempotency_records_created_before_exist(created_before_ms)?)).await?;
+        if !due {
+            return Ok(0);
+        }
+        // A purge has no steps to retry: the policy is not used.
+        let work = ScheduledWork::IdempotencyPurge { created_before_ms };
+        Ok(self.run_scheduled_batch(work, &RetryPolicy::default()).await?.steps_done)
+    }
+
     /// Parked scheduled steps, oldest first (at most `limit`), and how many there are in all.
     pub async fn parked_steps(&self, limit: u32) -> Result<(Vec<StepRetry>, i64), AppError> {
         self.read(move |store| Ok(store.parked_steps(limit)?)).await
     }
 }
 
-/// Runs until the process ends.
-pub fn spawn_scheduler(app: App, policy: RetryPolicy) {
+/// Runs until the process ends. Each tick also purges idempotency records past `retention`.
+pub fn spawn_scheduler(app: App, policy: RetryPolicy, retention: IdempotencyRetention) {
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(std::time::Duration::from_millis(SIMULATOR_TICK_MS));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -118,6 +177,7 @@ pub fn spawn_scheduler(app: App, policy: RetryPolicy) {
         loop {
             tick.tick().await;
             let outcome = app.run_scheduled_work(&policy).await;
+            let purged = app.purge_idempotency_records(retention).await;
             let now_ms = app.now_ms();
             match outcome {
                 Ok(report) => log_failures(&mut log, now_ms, &report),
@@ -125,6 +185,15 @@ pub fn spawn_scheduler(app: App, policy: RetryPolicy) {
                     if let Some(suppressed) = log.admit("tick_failed", now_ms) {
                         // Debug, not Display: the operator needs the internal detail an agent never sees.
                         tracing::warn!(?error, suppressed_since_last = suppressed, "scheduler tick failed");
+                    }
+                }
+            }
+            match purged {
+                Ok(0) => {}
+                Ok(count) => tracing::debug!(count, "purged idempotency records past their retention"),
+                Err(error) => {
+                    if let Some(suppressed) = log.admit("purge_failed", now_ms) {
+                        tracing::warn!(?error, suppressed_since_last = suppressed, "idempotency purge failed");
                     }
                 }
             }
@@ -174,7 +243,7 @@ pub(crate) fn run_scheduled_work(
         ScheduledWork::ApprovalExpiries => {
             for due in session.expired_approvals(now_ms, SCHEDULER_EXPIRY_BATCH_MAX_STEPS)? {
                 runner.run(session, context, ScheduledStep::ExpireApproval, &due, |session, context| {
-                    let payout = load_payout(session, &due.scope, &due.object_id)?;
+                    let payout = load_payout_for_update(session, &due.scope, &due.object_id)?;
                     expire_approval(session, context, &payout)
                 })?;
             }
@@ -182,16 +251,21 @@ pub(crate) fn run_scheduled_work(
         ScheduledWork::TestRails => {
             for due in session.due_test_payments(now_ms, SCHEDULER_TEST_RAIL_BATCH_MAX_STEPS)? {
                 runner.run(session, context, ScheduledStep::SettleTestPayment, &due, |session, context| {
-                    let payment = load_payment(session, &due.scope, &due.object_id)?;
+                    let payment = load_payment_for_update(session, &due.scope, &due.object_id)?;
                     settle_payment(session, context, &payment).map(|_| ())
                 })?;
             }
             for due in session.due_test_payouts(now_ms, SCHEDULER_TEST_RAIL_BATCH_MAX_STEPS)? {
                 runner.run(session, context, ScheduledStep::AdvanceTestPayout, &due, |session, context| {
-                    let payout = load_payout(session, &due.scope, &due.object_id)?;
+                    let payout = load_payout_for_update(session, &due.scope, &due.object_id)?;
                     advance_test_payout(session, context, &payout)
                 })?;
             }
+        }
+        ScheduledWork::IdempotencyPurge { created_before_ms } => {
+            // One statement: it deletes its whole batch or nothing, and the next tick tries again.
+            runner.report.steps_done = session
+                .purge_idempotency_records_created_before(created_before_ms, IDEMPOTENCY_PURGE_BATCH_MAX_RECORDS)?;
         }
     }
     Ok(runner.report)
@@ -222,10 +296,8 @@ impl StepRunner<'_> {
         due: &DueStep,
         body: impl FnOnce(&mut dyn StoreWrite, &mut WriteContext<'_>) -> Result<(), AppError>,
     ) -> Result<(), AppError> {
-        session.savepoint()?;
-        let error = match catch_step_panic(|| body(&mut *session, &mut *context)) {
+        let error = match catch_step_panic(|| session.in_savepoint(|tx| body(tx, &mut *context))) {
             Ok(Ok(())) => {
-                session.release_savepoint()?;
                 if due.failed_attempts > 0 {
                     session.clear_step_retry(step, &due.object_id)?;
                 }
@@ -246,7 +318,6 @@ impl StepRunner<'_> {
                 operator_detail: format!("panicked: {panic_message}"),
             },
         };
-        session.rollback_to_savepoint()?;
         self.record_failure(session, context, step, due, error)
     }
 
@@ -274,14 +345,7 @@ impl StepRunner<'_> {
             last_attempt_at_ms: self.now_ms,
             next_attempt_at_ms,
         };
-        session.savepoint()?;
-        match save_failure(session, context, &retry, &error) {
-            Ok(()) => session.release_savepoint()?,
-            Err(save_error) => {
-                session.rollback_to_savepoint()?;
-                return Err(save_error);
-            }
-        }
+        session.in_savepoint(|tx| save_failure(tx, context, &retry, &error))?;
         self.report.failures.push(StepFailure {
             step,
             object_id: retry.object_id,

@@ -46,6 +46,26 @@ pub(crate) fn load_payout(session: &dyn StoreRead, scope: &Scope, id: &str) -> R
     session.get_payout(scope, id)?.ok_or_else(|| EngineError::NotFound { object: "payout", id: id.to_owned() }.into())
 }
 
+/// The object a decision changes, read for update: a decision about it cannot race another
+/// write of the same object (a row lock on PostgreSQL; SQLite's single writer already excludes it).
+pub(crate) fn load_payout_for_update(
+    session: &mut dyn StoreWrite,
+    scope: &Scope,
+    id: &str,
+) -> Result<Payout, AppError> {
+    let found = session.get_payout_for_update(scope, id)?;
+    found.ok_or_else(|| EngineError::NotFound { object: "payout", id: id.to_owned() }.into())
+}
+
+pub(crate) fn load_payment_for_update(
+    session: &mut dyn StoreWrite,
+    scope: &Scope,
+    id: &str,
+) -> Result<PaymentIntent, AppError> {
+    let found = session.get_payment_for_update(scope, id)?;
+    found.ok_or_else(|| EngineError::NotFound { object: "payment_intent", id: id.to_owned() }.into())
+}
+
 pub(crate) fn load_payment(session: &dyn StoreRead, scope: &Scope, id: &str) -> Result<PaymentIntent, AppError> {
     session
         .get_payment(scope, id)?
@@ -59,7 +79,7 @@ pub(crate) fn settle_payment(
     payment: &PaymentIntent,
 ) -> Result<PaymentIntent, AppError> {
     let scope = payment.scope.clone();
-    let mut balances = session.balances(&scope, &[payment.credit_asset()])?;
+    let mut balances = session.balances_for_update(&scope, &[payment.credit_asset()])?;
     let mut current = payment.clone();
     let mut transactions: Vec<LedgerTransaction> = Vec::new();
     if current.status == PaymentStatus::RequiresAction {
@@ -85,7 +105,7 @@ pub(crate) fn fail_payment(
     reason: &str,
 ) -> Result<PaymentIntent, AppError> {
     let scope = payment.scope.clone();
-    let mut balances = session.balances(&scope, &[payment.credit_asset()])?;
+    let mut balances = session.balances_for_update(&scope, &[payment.credit_asset()])?;
     let (failed, reversal) = payment::mark_failed(payment, reason, &mut balances, context.ids, context.now_ms)?;
     if let Some(transaction) = reversal {
         session.post_ledger_transaction(&scope, &transaction, context.now_ms)?;
@@ -101,7 +121,7 @@ pub(crate) fn expire_approval(
     context: &mut WriteContext<'_>,
     payout: &Payout,
 ) -> Result<(), AppError> {
-    let mut balances = session.balances(&payout.scope, &[payout.amount.asset])?;
+    let mut balances = session.balances_for_update(&payout.scope, &[payout.amount.asset])?;
     let (expired, release) = payout::expire_approval(payout, &mut balances, context.ids, context.now_ms)?;
     session.update_payout(&expired)?;
     session.post_ledger_transaction(&payout.scope, &release, context.now_ms)?;
@@ -132,7 +152,7 @@ pub(crate) fn advance_test_payout(
             emit(session, context, &processing, "payout.processing")
         }
         PayoutStatus::Processing => {
-            let mut balances = session.balances(scope, &[current.amount.asset])?;
+            let mut balances = session.balances_for_update(scope, &[current.amount.asset])?;
             let (finished, transaction, event_type) = if payout::simulated_rail_fails(&current.destination) {
                 let (failed, release) = payout::mark_payout_failed(
                     current,

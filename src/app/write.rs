@@ -14,7 +14,7 @@ use crate::engine::ledger::{AccountKind, Balances};
 use crate::engine::money::AssetRef;
 use crate::engine::permission::Action;
 use crate::engine::principal::{Principal, Scope};
-use crate::store::{AuditRecord, EventRecord, IdempotencyRecord, StoreWrite};
+use crate::store::{AuditRecord, EventRecord, IdempotencyRecord, StoreError, StoreWrite};
 
 /// One operation's load → decide → save, run by the writer inside its savepoint.
 pub trait WriteCommand: Send + Sync + 'static {
@@ -137,40 +137,46 @@ pub(crate) fn apply_tool_write<C: WriteCommand>(
     write: ToolWrite<C>,
 ) -> Result<WriteOutcome<C::View>, AppError> {
     let scope = write.actor.scope.clone();
-    session.savepoint()?;
-    let decided = decide_and_save(session, context, &write);
+    // A confirmed command is kept with its idempotency record, or undone whole when refused; a
+    // preview is applied, measured and undone.
+    let decided = if write.confirm {
+        session.in_savepoint(|tx| {
+            let decided = decide_and_save(tx, context, &write)?;
+            if let (Decided::Applied(applied), Some(idempotency)) = (&decided, &write.idempotency) {
+                insert_idempotency_record(tx, context, &write, idempotency, applied)?;
+            }
+            Ok((decided, None))
+        })
+    } else {
+        session.in_savepoint_always_undone(|tx| {
+            let decided = decide_and_save(tx, context, &write)?;
+            let after = match &decided {
+                Decided::Applied(applied) => Some(tx.balances(&scope, &applied.touched_assets)?),
+                Decided::Replay(_) => None,
+            };
+            Ok((decided, after))
+        })
+    };
+    let decided = match decided {
+        Err(error @ AppError::IdempotencyKeyInUse { .. }) => after_idempotency_conflict(session, &write, error),
+        other => other,
+    };
     let mut audit_note = None;
     let (outcome, audit_outcome, object_id) = match decided {
-        Ok(Decided::Replay(record)) => {
-            session.release_savepoint()?;
+        Ok((Decided::Replay(record), _)) => {
             (Ok(WriteOutcome::Replayed { stored_json: record.response_json }), Outcome::Replayed, record.object_id)
         }
-        Ok(Decided::Applied(applied)) if !write.confirm => {
+        Ok((Decided::Applied(applied), Some(after))) => {
             audit_note = applied.audit_note;
-            let after = session.balances(&scope, &applied.touched_assets)?;
-            session.rollback_to_savepoint()?;
             let before = session.balances(&scope, &applied.touched_assets)?;
             let balance_changes = balance_changes(&applied.touched_assets, &before, &after);
             (Ok(WriteOutcome::Preview { view: applied.view, balance_changes }), Outcome::Preview, None)
         }
-        Ok(Decided::Applied(applied)) => {
+        Ok((Decided::Applied(applied), None)) => {
             audit_note = applied.audit_note;
-            if let Some(idempotency) = &write.idempotency {
-                session.insert_idempotency(&IdempotencyRecord {
-                    scope: scope.clone(),
-                    key: idempotency.key.clone(),
-                    operation: write.operation.to_owned(),
-                    request_sha256_hex: idempotency.request_sha256_hex.clone(),
-                    object_id: Some(applied.object_id.clone()),
-                    response_json: applied.view_json,
-                    created_at_ms: context.now_ms,
-                })?;
-            }
-            session.release_savepoint()?;
             (Ok(WriteOutcome::Executed { view: applied.view }), Outcome::Executed, Some(applied.object_id))
         }
         Err(error) => {
-            session.rollback_to_savepoint()?;
             let record = AuditEntry::refused(&write.actor, write.operation, &error)
                 .idempotency_key(write.idempotency.as_ref().map(|i| i.key.as_str()));
             session.append_audit(&record.into_record(context))?;
@@ -186,6 +192,55 @@ pub(crate) fn apply_tool_write<C: WriteCommand>(
     entry.idempotency_key = write.idempotency.map(|i| i.key);
     session.append_audit(&entry.into_record(context))?;
     outcome
+}
+
+/// Saves what an idempotency key produced. A key stored meanwhile by another writer (a unique
+/// conflict) is `IdempotencyKeyInUse`, so that the command is undone and answered by
+/// `after_idempotency_conflict`, never as an internal error.
+fn insert_idempotency_record<C: WriteCommand>(
+    session: &mut dyn StoreWrite,
+    context: &WriteContext<'_>,
+    write: &ToolWrite<C>,
+    idempotency: &IdempotencyInput,
+    applied: &Applied<C::View>,
+) -> Result<(), AppError> {
+    let record = IdempotencyRecord {
+        scope: write.actor.scope.clone(),
+        key: idempotency.key.clone(),
+        operation: write.operation.to_owned(),
+        request_sha256_hex: idempotency.request_sha256_hex.clone(),
+        object_id: Some(applied.object_id.clone()),
+        response_json: applied.view_json.clone(),
+        created_at_ms: context.now_ms,
+    };
+    match session.insert_idempotency(&record) {
+        Err(StoreError::Conflict { .. }) => Err(AppError::IdempotencyKeyInUse { key: idempotency.key.clone() }),
+        other => other.map_err(AppError::from),
+    }
+}
+
+/// The key was stored by another writer after this command looked it up (a backend shared by
+/// several instances; SQLite's single writer rules it out), and the command was undone. The
+/// caller gets what a retry would: the first result when that record is visible and was the same
+/// request, `idempotency_key_reused` when it was another, `idempotency_key_in_use` until it is
+/// visible.
+fn after_idempotency_conflict<C: WriteCommand>(
+    session: &dyn StoreWrite,
+    write: &ToolWrite<C>,
+    in_use: AppError,
+) -> Result<(Decided<C::View>, Option<Balances>), AppError> {
+    let Some(idempotency) = &write.idempotency else { return Err(in_use) };
+    match session.get_idempotency(&write.actor.scope, &idempotency.key)? {
+        Some(record)
+            if record.operation == write.operation && record.request_sha256_hex == idempotency.request_sha256_hex =>
+        {
+            Ok((Decided::Replay(record), None))
+        }
+        Some(record) => {
+            Err(AppError::IdempotencyKeyReused { key: idempotency.key.clone(), first_operation: record.operation })
+        }
+        None => Err(in_use),
+    }
 }
 
 impl Outcome {

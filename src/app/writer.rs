@@ -9,8 +9,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, TryRecvError};
 
+use crate::app::Clock;
 use crate::app::error::AppError;
-use crate::app::{Clock, UuidIds};
 use crate::engine::IdSource;
 use crate::engine::payment::PaymentRules;
 use crate::limits::GROUP_COMMIT_MAX_COMMANDS;
@@ -54,10 +54,10 @@ pub(crate) fn run_writer(
     store: Arc<dyn Store>,
     rules: Arc<PaymentRules>,
     clock: Arc<dyn Clock>,
+    mut ids: Box<dyn IdSource + Send>,
     jobs: Receiver<WriteJob>,
     stats: Arc<WriterStats>,
 ) {
-    let mut ids = UuidIds;
     while let Ok(first) = jobs.recv() {
         let mut batch = vec![first];
         while batch.len() < GROUP_COMMIT_MAX_COMMANDS {
@@ -67,7 +67,7 @@ pub(crate) fn run_writer(
             }
         }
         let size = batch.len() as u64;
-        if commit_batch(&*store, &rules, &*clock, &mut ids, batch) {
+        if commit_batch(&*store, &rules, &*clock, &mut *ids, batch) {
             stats.record(size);
         }
     }

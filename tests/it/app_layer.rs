@@ -1,11 +1,13 @@
-//! The app layer in process: an injected clock (time-dependent rules without sleeping) and the
-//! group commit seen from its callers.
+//! The app layer in process: an injected clock and id source (time-dependent rules without
+//! sleeping, runs that repeat exactly) and the group commit seen from its callers.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 
+use harepay::app::scheduler::IdempotencyRetention;
 use harepay::app::write::{IdempotencyInput, ToolWrite, WriteCommand, WriteOutcome};
 use harepay::app::{App, Clock};
+use harepay::engine::SequentialIds;
 use harepay::engine::money::{Asset, Money};
 use harepay::engine::payment::{NewPaymentIntent, PaymentMethod, PaymentRules, Rail};
 use harepay::engine::payout::{Destination, NewPayout};
@@ -13,15 +15,18 @@ use harepay::engine::permission::Action;
 use harepay::engine::principal::Principal;
 use harepay::engine::retry::RetryPolicy;
 use harepay::ops::account::get_balance::{GetBalance, GetBalanceArgs};
+use harepay::ops::args::StrictInteger;
 use harepay::ops::audit::list_audit_log::{ListAuditLog, ListAuditLogArgs};
+use harepay::ops::audit::list_events::{ListEvents, ListEventsArgs};
 use harepay::ops::payments::create_payment_intent::CreatePaymentIntentCommand;
+use harepay::ops::payments::list_payments::{ListPayments, ListPaymentsArgs};
 use harepay::ops::payments::simulate_payment::{SimulatePaymentCommand, SimulatedOutcome};
 use harepay::ops::payouts::cancel_payout::CancelPayoutCommand;
 use harepay::ops::payouts::create_payout::CreatePayoutCommand;
 use harepay::ops::payouts::get_payout::{GetPayout, PayoutIdArgs};
 use harepay::ops::{OpContext, ReadOperation};
 use harepay::store::sqlite::SqliteStore;
-use harepay::views::PayoutView;
+use harepay::views::{PaymentIntentView, PayoutView};
 
 /// A clock the test moves by hand.
 pub struct ManualClock(pub AtomicI64);
@@ -104,7 +109,7 @@ async fn an_approval_expires_after_72_hours_of_injected_time() {
     let clock = Arc::new(ManualClock(AtomicI64::new(1_000_000)));
     let mut rules = PaymentRules::default();
     rules.approvals.threshold_minor_by_asset.insert("NGN", 100_000);
-    let app = App::with_store(store, rules, clock.clone());
+    let app = App::with_store(store, rules, clock.clone(), Box::new(SequentialIds::default()));
     app.bootstrap_demo_if_empty().await.unwrap();
     let maker = app.authenticate("sk_test_demo").await.unwrap();
 
@@ -151,7 +156,7 @@ async fn a_group_commit_isolates_each_command() {
     let dir = tempfile::tempdir().unwrap();
     let store = Arc::new(SqliteStore::open(&dir.path().join("group.db")).unwrap());
     let clock = Arc::new(ManualClock(AtomicI64::new(1_000_000)));
-    let app = App::with_store(store, PaymentRules::default(), clock);
+    let app = App::with_store(store, PaymentRules::default(), clock, Box::new(SequentialIds::default()));
     app.bootstrap_demo_if_empty().await.unwrap();
     let maker = app.authenticate("sk_test_demo").await.unwrap();
     settled_payment(&app, &maker, 10_000_000).await;
@@ -201,7 +206,7 @@ async fn the_audit_log_keeps_a_bounded_record_of_any_refusal() {
     let dir = tempfile::tempdir().unwrap();
     let store = Arc::new(SqliteStore::open(&dir.path().join("audit.db")).unwrap());
     let clock = Arc::new(ManualClock(AtomicI64::new(1_000_000)));
-    let app = App::with_store(store, PaymentRules::default(), clock);
+    let app = App::with_store(store, PaymentRules::default(), clock, Box::new(SequentialIds::default()));
     app.bootstrap_demo_if_empty().await.unwrap();
     let maker = app.authenticate("sk_test_demo").await.unwrap();
     let huge_key = "k".repeat(1 << 20);
@@ -231,4 +236,187 @@ async fn the_audit_log_keeps_a_bounded_record_of_any_refusal() {
         assert!(key.chars().count() < 128, "{} characters", key.chars().count());
         assert!(record.detail.chars().count() <= harepay::limits::AUDIT_DETAIL_MAX_CHARS, "{}", record.detail.len());
     }
+}
+
+/// An app on a fresh database with a manual clock at `start_ms` and sequential ids.
+async fn deterministic_app(dir: &tempfile::TempDir, start_ms: i64) -> (App, Arc<ManualClock>, Principal) {
+    let store = Arc::new(SqliteStore::open(&dir.path().join("app.db")).unwrap());
+    let clock = Arc::new(ManualClock(AtomicI64::new(start_ms)));
+    let app = App::with_store(store, PaymentRules::default(), clock.clone(), Box::new(SequentialIds::default()));
+    app.bootstrap_demo_if_empty().await.unwrap();
+    let maker = app.authenticate("sk_test_demo").await.unwrap();
+    (app, clock, maker)
+}
+
+fn payment_request(amount_minor: i64) -> CreatePaymentIntentCommand {
+    CreatePaymentIntentCommand(NewPaymentIntent {
+        amount: ngn(amount_minor),
+        network: None,
+        method: PaymentMethod::BankTransfer,
+        rail: Rail::Rubies,
+        settle_as: None,
+        customer: None,
+        description: None,
+        metadata: Default::default(),
+    })
+}
+
+/// A confirmed write with an idempotency key whose request hash is `request`.
+fn keyed(
+    maker: &Principal,
+    key: &str,
+    request: &str,
+    command: CreatePaymentIntentCommand,
+) -> ToolWrite<CreatePaymentIntentCommand> {
+    let mut write = tool_write(maker, "create_payment_intent", key, command);
+    write.idempotency = Some(IdempotencyInput { key: key.to_owned(), request_sha256_hex: request.to_owned() });
+    write
+}
+
+async fn keyed_write(
+    app: &App,
+    maker: &Principal,
+    key: &str,
+    request: &str,
+    command: CreatePaymentIntentCommand,
+) -> WriteOutcome<PaymentIntentView> {
+    app.execute(keyed(maker, key, request, command)).await.unwrap_or_else(|error| panic!("{key}: {error}"))
+}
+
+fn object_id(outcome: &WriteOutcome<PaymentIntentView>) -> String {
+    match outcome {
+        WriteOutcome::Executed { view } => view.id.clone(),
+        WriteOutcome::Replayed { stored_json } => {
+            serde_json::from_str::<serde_json::Value>(stored_json).unwrap()["id"].as_str().unwrap().to_owned()
+        }
+        WriteOutcome::Preview { .. } => panic!("a preview"),
+    }
+}
+
+async fn events(app: &App, maker: &Principal) -> Vec<harepay::ops::audit::list_events::EventView> {
+    let args = ListEventsArgs {
+        event_type: None,
+        object_id: None,
+        limit: Some(StrictInteger(100.into())),
+        starting_after: None,
+    };
+    ListEvents::run(&context(app), maker, args).await.unwrap().data
+}
+
+async fn audit_log(app: &App, maker: &Principal) -> Vec<harepay::ops::audit::list_audit_log::AuditEntryView> {
+    let args = ListAuditLogArgs { limit: Some(StrictInteger(100.into())), starting_after: None };
+    ListAuditLog::run(&context(app), maker, args).await.unwrap().data
+}
+
+async fn payment_count(app: &App, maker: &Principal) -> usize {
+    let args: ListPaymentsArgs = serde_json::from_value(serde_json::json!({"limit": 100})).unwrap();
+    ListPayments::run(&context(app), maker, args).await.unwrap().data.len()
+}
+
+/// With the clock and the id source injected, the same commands give the same objects, events
+/// and audit records, id for id and millisecond for millisecond.
+#[tokio::test]
+async fn the_same_commands_on_an_injected_clock_and_ids_give_the_same_records() {
+    let mut runs = Vec::new();
+    for _ in 0..2 {
+        let dir = tempfile::tempdir().unwrap();
+        let (app, clock, maker) = deterministic_app(&dir, 5_000_000).await;
+        settled_payment(&app, &maker, 1_000_000).await;
+        clock.0.fetch_add(1_234, Ordering::SeqCst);
+        let payout = write(
+            &app,
+            &maker,
+            "create_payout",
+            "payout-1",
+            CreatePayoutCommand(NewPayout {
+                amount: ngn(50_000),
+                rail: Rail::Rubies,
+                destination: Destination::Bank {
+                    account_no: "0123456789".into(),
+                    bank_code: "058".into(),
+                    account_name: None,
+                },
+                description: None,
+                metadata: Default::default(),
+            }),
+        )
+        .await;
+        runs.push((payout, events(&app, &maker).await, audit_log(&app, &maker).await));
+    }
+    let (payout, events, audit) = &runs[0];
+    assert!(payout["id"].as_str().unwrap().starts_with("po_"), "{payout}");
+    assert!(events.len() >= 4 && audit.len() == 3, "{events:?} {audit:?}");
+    assert_eq!(runs[0], runs[1], "two runs of the same commands differ");
+}
+
+/// Idempotency records are kept for the retention (a retry replays, other arguments are refused)
+/// and purged after it by the scheduler's purge, oldest first; a purged key is new again.
+#[tokio::test]
+async fn an_idempotency_key_replays_within_its_retention_and_is_new_after_it() {
+    let start_ms = 10 * HOUR_MS;
+    let dir = tempfile::tempdir().unwrap();
+    let (app, clock, maker) = deterministic_app(&dir, start_ms).await;
+    let retention = IdempotencyRetention::default();
+    assert_eq!(retention.hours(), 24);
+    assert!(IdempotencyRetention::from_hours(23).is_err(), "less than a day is refused");
+
+    let old_id = object_id(&keyed_write(&app, &maker, "order-old", "first", payment_request(1_000)).await);
+    clock.0.store(start_ms + HOUR_MS, Ordering::SeqCst);
+    let young_id = object_id(&keyed_write(&app, &maker, "order-young", "first", payment_request(2_000)).await);
+
+    // Exactly the retention old: kept.
+    clock.0.store(start_ms + retention.ms(), Ordering::SeqCst);
+    assert_eq!(app.purge_idempotency_records(retention).await.unwrap(), 0);
+    let replayed = keyed_write(&app, &maker, "order-old", "first", payment_request(1_000)).await;
+    assert!(matches!(replayed, WriteOutcome::Replayed { .. }), "{:?}", replayed.outcome());
+    assert_eq!(object_id(&replayed), old_id);
+    let reuse = keyed(&maker, "order-old", "other", payment_request(3_000));
+    assert_eq!(app.execute(reuse).await.unwrap_err().code(), "idempotency_key_reused");
+
+    // One millisecond older than the retention: purged, and the key is new.
+    clock.0.store(start_ms + retention.ms() + 1, Ordering::SeqCst);
+    assert_eq!(app.purge_idempotency_records(retention).await.unwrap(), 1, "only the old record");
+    assert_eq!(app.purge_idempotency_records(retention).await.unwrap(), 0);
+    let reused = keyed_write(&app, &maker, "order-old", "other", payment_request(3_000)).await;
+    assert!(matches!(reused, WriteOutcome::Executed { .. }), "{:?}", reused.outcome());
+    assert_ne!(object_id(&reused), old_id, "a new payment");
+    let young = keyed_write(&app, &maker, "order-young", "first", payment_request(2_000)).await;
+    assert!(matches!(young, WriteOutcome::Replayed { .. }), "the younger key still replays: {:?}", young.outcome());
+    assert_eq!(object_id(&young), young_id);
+    assert_eq!(payment_count(&app, &maker).await, 3, "each replay created nothing");
+}
+
+/// Another writer stores the same idempotency key between this command's lookup and its insert
+/// (a database shared by several instances; here a trigger plays the other writer). The command
+/// is undone and answered `idempotency_key_in_use`, audited as refused, never an internal error,
+/// and the writer keeps serving: a retry once the race is over executes.
+#[tokio::test]
+async fn an_idempotency_key_stored_meanwhile_is_in_use_not_an_internal_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let (app, _clock, maker) = deterministic_app(&dir, 1_000_000).await;
+    let database = rusqlite::Connection::open(dir.path().join("app.db")).unwrap();
+    database
+        .execute_batch(
+            "CREATE TRIGGER another_writer_takes_the_key AFTER INSERT ON payment_intents BEGIN \
+               INSERT INTO idempotency_records (merchant_id, mode, key, operation, request_sha256_hex, object_id, \
+                 response_json, created_at_ms) \
+               VALUES (NEW.merchant_id, NEW.mode, 'race-1', 'create_payment_intent', 'race', 'pi_other', '{}', 0); \
+             END;",
+        )
+        .unwrap();
+    let write = keyed(&maker, "race-1", "race", payment_request(1_000));
+    let error = app.execute(write).await.expect_err("the key was taken meanwhile");
+    assert_eq!(error.code(), "idempotency_key_in_use", "{error}");
+    assert_eq!(payment_count(&app, &maker).await, 0);
+    let audit = audit_log(&app, &maker).await;
+    assert_eq!(audit.len(), 1, "{audit:?}");
+    assert_eq!(
+        (audit[0].outcome.as_str(), audit[0].error_type.as_deref()),
+        ("refused", Some("idempotency_key_in_use"))
+    );
+
+    database.execute_batch("DROP TRIGGER another_writer_takes_the_key").unwrap();
+    let retried = keyed_write(&app, &maker, "race-1", "race", payment_request(1_000)).await;
+    assert!(matches!(retried, WriteOutcome::Executed { .. }), "{:?}", retried.outcome());
+    assert!(app.verify_ledger().await.unwrap().is_sound());
 }

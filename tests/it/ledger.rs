@@ -247,9 +247,9 @@ fn write_overflowed_schema_3_database(harepay: &Harepay, payments: i64, fee_mino
              CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, applied_at_ms INTEGER NOT NULL); \
              INSERT INTO schema_migrations VALUES (1, 0), (2, 0), (3, 0); \
              INSERT INTO merchants VALUES ('mch_old', 'Old', 0); COMMIT;",
-            include_str!("../../src/store/schema.sql"),
-            include_str!("../../src/store/schema_v2.sql"),
-            include_str!("../../src/store/schema_v3.sql"),
+            include_str!("../../src/store/sqlite/schema.sql"),
+            include_str!("../../src/store/sqlite/schema_v2.sql"),
+            include_str!("../../src/store/sqlite/schema_v3.sql"),
         ))
         .unwrap();
     let transaction = connection.unchecked_transaction().unwrap();

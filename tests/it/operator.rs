@@ -117,3 +117,18 @@ async fn the_secret_key_is_read_from_a_file_without_its_newline() {
     let none = harepay.cli(&["payouts", "pending"]);
     assert!(!none.status.success() && String::from_utf8_lossy(&none.stderr).contains("HAREPAY_SECRET_KEY"));
 }
+
+/// Idempotency records are kept at least a day: a shorter retention, by flag or environment, is
+/// refused when the server starts.
+#[test]
+fn a_retention_of_idempotency_records_under_a_day_is_refused() {
+    let harepay = Harepay::new();
+    let by_flag: (&[&str], &[(&str, &str)]) = (&["stdio", "--idempotency-retention-hours", "23"], &[]);
+    let by_environment: (&[&str], &[(&str, &str)]) = (&["stdio"], &[("HAREPAY_IDEMPOTENCY_RETENTION_HOURS", "0")]);
+    for (args, environment) in [by_flag, by_environment] {
+        let refused = harepay.cli_env(args, environment);
+        let message = String::from_utf8_lossy(&refused.stderr);
+        assert!(!refused.status.success(), "{message}");
+        assert!(message.contains("--idempotency-retention-hours") && message.contains("24 to"), "{message}");
+    }
+}

@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 
 use harepay::app::App;
 use harepay::app::scheduler::ScheduledWorkReport;
+use harepay::engine::SequentialIds;
 use harepay::engine::payment::{NewPaymentIntent, PaymentMethod, PaymentRules, Rail};
 use harepay::engine::principal::Principal;
 use harepay::engine::retry::RetryPolicy;
@@ -284,7 +285,7 @@ async fn injected_clock() -> InjectedClock {
     let store = Arc::new(SqliteStore::open(&db).unwrap());
     let clock = Arc::new(ManualClock(AtomicI64::new(START_MS)));
     let rules = PaymentRules { test_auto_settle_after_ms: Some(AUTO_SETTLE_MS as u64), ..PaymentRules::default() };
-    let app = App::with_store(store, rules, clock.clone());
+    let app = App::with_store(store, rules, clock.clone(), Box::new(SequentialIds::default()));
     app.bootstrap_demo_if_empty().await.unwrap();
     let maker = app.authenticate(MAKER_KEY).await.unwrap();
     InjectedClock { _dir: dir, db, clock, app, maker }

@@ -149,12 +149,12 @@ mod bodies {
     pub fn a_rolled_back_savepoint_and_an_uncommitted_session_leave_nothing(store: &dyn Store) {
         seed_merchant(store);
         let mut session = store.begin_write().unwrap();
-        session.savepoint().unwrap();
-        session.insert_payment(&new_payment("pi_undone", Mode::Test, 1, 0)).unwrap();
-        session.rollback_to_savepoint().unwrap();
-        session.savepoint().unwrap();
-        session.insert_payment(&new_payment("pi_kept", Mode::Test, 1, 0)).unwrap();
-        session.release_savepoint().unwrap();
+        let refused: Result<(), StoreError> = session.in_savepoint(|tx| {
+            tx.insert_payment(&new_payment("pi_undone", Mode::Test, 1, 0))?;
+            Err(StoreError::Corrupt("refused".into()))
+        });
+        assert!(refused.is_err());
+        session.in_savepoint(|tx| tx.insert_payment(&new_payment("pi_kept", Mode::Test, 1, 0))).unwrap();
         session.commit().unwrap();
         let mut session = store.begin_write().unwrap();
         session.insert_payment(&new_payment("pi_dropped", Mode::Test, 1, 0)).unwrap();
@@ -163,6 +163,67 @@ mod bodies {
         assert!(read.get_payment(&scope(Mode::Test), "pi_undone").unwrap().is_none());
         assert!(read.get_payment(&scope(Mode::Test), "pi_kept").unwrap().is_some());
         assert!(read.get_payment(&scope(Mode::Test), "pi_dropped").unwrap().is_none());
+    }
+
+    /// Savepoints nest; one that is always undone (a preview) leaves nothing even when its body
+    /// succeeds; a panic in a body undoes it before it goes on, and the session stays usable.
+    pub fn savepoints_nest_previews_leave_nothing_and_a_panic_undoes_its_body(store: &dyn Store) {
+        seed_merchant(store);
+        let mut session = store.begin_write().unwrap();
+        session
+            .in_savepoint(|outer| {
+                outer.insert_payment(&new_payment("pi_outer", Mode::Test, 1, 0))?;
+                let inner: Result<(), StoreError> = outer.in_savepoint(|inner| {
+                    inner.insert_payment(&new_payment("pi_inner", Mode::Test, 1, 0))?;
+                    Err(StoreError::Corrupt("inner refused".into()))
+                });
+                assert!(inner.is_err());
+                assert!(outer.get_payment(&scope(Mode::Test), "pi_inner")?.is_none(), "the inner one is undone");
+                Ok::<_, StoreError>(())
+            })
+            .unwrap();
+        let seen_in_preview = session
+            .in_savepoint_always_undone(|tx| {
+                tx.insert_payment(&new_payment("pi_previewed", Mode::Test, 1, 0))?;
+                Ok::<_, StoreError>(tx.get_payment(&scope(Mode::Test), "pi_previewed")?.is_some())
+            })
+            .unwrap();
+        assert!(seen_in_preview, "a preview sees its own writes before they are undone");
+        let panicked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            let _: Result<(), StoreError> = session.in_savepoint(|tx| {
+                tx.insert_payment(&new_payment("pi_panicked", Mode::Test, 1, 0))?;
+                panic!("a broken invariant");
+            });
+        }));
+        assert!(panicked.is_err(), "the panic goes on after the undo");
+        session.in_savepoint(|tx| tx.insert_payment(&new_payment("pi_after", Mode::Test, 1, 0))).unwrap();
+        session.commit().unwrap();
+        let read = store.begin_read().unwrap();
+        let stored = |id: &str| read.get_payment(&scope(Mode::Test), id).unwrap().is_some();
+        assert!(stored("pi_outer") && stored("pi_after"));
+        assert!(!stored("pi_inner") && !stored("pi_previewed") && !stored("pi_panicked"));
+    }
+
+    /// The locking reads a decision uses see the session's own writes, as the plain reads do.
+    pub fn reads_for_update_see_the_sessions_own_writes(store: &dyn Store) {
+        seed_merchant(store);
+        let transaction = LedgerTransactionBuilder::new()
+            .transfer(AccountKind::External, AccountKind::Available, ngn(), 700)
+            .finish("ltx_1".into(), "pi_1", "test");
+        let mut session = store.begin_write().unwrap();
+        session.insert_payment(&new_payment("pi_1", Mode::Test, 700, 0)).unwrap();
+        session.post_ledger_transaction(&scope(Mode::Test), &transaction, 0).unwrap();
+        let balances = session.balances_for_update(&scope(Mode::Test), &[ngn()]).unwrap();
+        assert_eq!(balances.get(AccountKind::Available, ngn()), 700);
+        assert_eq!(balances, session.balances(&scope(Mode::Test), &[ngn()]).unwrap());
+        let payment = session.get_payment_for_update(&scope(Mode::Test), "pi_1").unwrap();
+        assert_eq!(payment.map(|payment| payment.id), Some("pi_1".to_owned()));
+        assert_eq!(session.get_payout_for_update(&scope(Mode::Test), "po_none").unwrap(), None);
+        let spent = session.merchant_payout_spend_since_for_update(&scope(Mode::Test), ngn(), 0).unwrap();
+        assert_eq!(spent, 0);
+        let owner_spent =
+            session.owner_payout_spend_since_for_update(&scope(Mode::Test), "alice", ngn(), 0, 1..i64::MAX).unwrap();
+        assert_eq!(owner_spent, (0, 0));
     }
 
     pub fn idempotency_keys_are_unique_per_scope(store: &dyn Store) {
@@ -179,7 +240,8 @@ mod bodies {
         let mut session = store.begin_write().unwrap();
         session.insert_idempotency(&record(Mode::Test)).unwrap();
         session.insert_idempotency(&record(Mode::Live)).unwrap();
-        assert!(session.insert_idempotency(&record(Mode::Test)).is_err(), "a key is stored once per scope");
+        let duplicate = session.insert_idempotency(&record(Mode::Test)).unwrap_err();
+        assert!(matches!(duplicate, StoreError::Conflict { what: "idempotency key" }), "once per scope: {duplicate}");
         drop(session);
         let mut session = store.begin_write().unwrap();
         session.insert_idempotency(&record(Mode::Test)).unwrap();
@@ -187,6 +249,66 @@ mod bodies {
         let read = store.begin_read().unwrap();
         assert_eq!(read.get_idempotency(&scope(Mode::Test), "order-1").unwrap(), Some(record(Mode::Test)));
         assert_eq!(read.get_idempotency(&scope(Mode::Test), "order-2").unwrap(), None);
+    }
+
+    /// A duplicate of a unique object is a `Conflict` naming it, in whatever backend.
+    pub fn a_duplicate_object_is_a_conflict_naming_it(store: &dyn Store) {
+        seed_merchant(store);
+        let mut session = store.begin_write().unwrap();
+        session.insert_payment(&new_payment("pi_1", Mode::Test, 1, 0)).unwrap();
+        let duplicate = session.insert_payment(&new_payment("pi_1", Mode::Test, 2, 0)).unwrap_err();
+        assert!(matches!(duplicate, StoreError::Conflict { what: "payment intent" }), "{duplicate}");
+        let merchant = MerchantRecord { id: "mch_1".into(), name: "Again".into(), created_at_ms: 0 };
+        let duplicate = session.insert_merchant(&merchant).unwrap_err();
+        assert!(matches!(duplicate, StoreError::Conflict { what: "merchant" }), "{duplicate}");
+        session.commit().unwrap();
+        let read = store.begin_read().unwrap();
+        assert_eq!(read.get_payment(&scope(Mode::Test), "pi_1").unwrap().unwrap().amount.amount_minor, 1);
+    }
+
+    /// Records older than the cut-off go, oldest first and at most `limit` at a time, in every
+    /// scope; younger ones stay; a purged key can be stored again.
+    pub fn idempotency_records_are_purged_oldest_first_in_bounded_batches(store: &dyn Store) {
+        seed_merchant(store);
+        let record = |mode, key: &str, created_at_ms| IdempotencyRecord {
+            scope: scope(mode),
+            key: key.into(),
+            operation: "create_payment_intent".into(),
+            request_sha256_hex: "ab".into(),
+            object_id: None,
+            response_json: "{}".into(),
+            created_at_ms,
+        };
+        let mut session = store.begin_write().unwrap();
+        for (mode, key, created_at_ms) in
+            [(Mode::Test, "t-30", 30), (Mode::Live, "l-10", 10), (Mode::Test, "t-20", 20), (Mode::Test, "t-40", 40)]
+        {
+            session.insert_idempotency(&record(mode, key, created_at_ms)).unwrap();
+        }
+        session.commit().unwrap();
+        let exist_before = |created_before_ms| {
+            store.begin_read().unwrap().idempotency_records_created_before_exist(created_before_ms).unwrap()
+        };
+        assert!(!exist_before(10) && exist_before(11));
+
+        let mut session = store.begin_write().unwrap();
+        assert_eq!(session.purge_idempotency_records_created_before(40, 2).unwrap(), 2, "bounded by the limit");
+        session.commit().unwrap();
+        let read = store.begin_read().unwrap();
+        assert_eq!(read.get_idempotency(&scope(Mode::Live), "l-10").unwrap(), None, "oldest first, any scope");
+        assert_eq!(read.get_idempotency(&scope(Mode::Test), "t-20").unwrap(), None);
+        assert!(read.get_idempotency(&scope(Mode::Test), "t-30").unwrap().is_some(), "past the batch");
+        drop(read);
+
+        let mut session = store.begin_write().unwrap();
+        assert_eq!(session.purge_idempotency_records_created_before(40, 100).unwrap(), 1);
+        assert_eq!(session.purge_idempotency_records_created_before(40, 100).unwrap(), 0);
+        session.insert_idempotency(&record(Mode::Test, "t-20", 50)).unwrap();
+        session.commit().unwrap();
+        let read = store.begin_read().unwrap();
+        assert!(read.get_idempotency(&scope(Mode::Test), "t-40").unwrap().is_some(), "not older than the cut-off");
+        assert_eq!(read.get_idempotency(&scope(Mode::Test), "t-20").unwrap().unwrap().created_at_ms, 50);
+        assert!(!read.idempotency_records_created_before_exist(40).unwrap());
     }
 
     pub fn keys_events_and_audit_round_trip(store: &dyn Store) {
@@ -352,6 +474,26 @@ macro_rules! store_tests {
             fn a_rolled_back_savepoint_and_an_uncommitted_session_leave_nothing() {
                 let (_guard, store) = super::$open();
                 bodies::a_rolled_back_savepoint_and_an_uncommitted_session_leave_nothing(&*store);
+            }
+            #[test]
+            fn savepoints_nest_previews_leave_nothing_and_a_panic_undoes_its_body() {
+                let (_guard, store) = super::$open();
+                bodies::savepoints_nest_previews_leave_nothing_and_a_panic_undoes_its_body(&*store);
+            }
+            #[test]
+            fn reads_for_update_see_the_sessions_own_writes() {
+                let (_guard, store) = super::$open();
+                bodies::reads_for_update_see_the_sessions_own_writes(&*store);
+            }
+            #[test]
+            fn a_duplicate_object_is_a_conflict_naming_it() {
+                let (_guard, store) = super::$open();
+                bodies::a_duplicate_object_is_a_conflict_naming_it(&*store);
+            }
+            #[test]
+            fn idempotency_records_are_purged_oldest_first_in_bounded_batches() {
+                let (_guard, store) = super::$open();
+                bodies::idempotency_records_are_purged_oldest_first_in_bounded_batches(&*store);
             }
             #[test]
             fn idempotency_keys_are_unique_per_scope() {

@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::app::WriteContext;
 use crate::app::error::AppError;
-use crate::app::transitions::load_payment;
+use crate::app::transitions::load_payment_for_update;
 use crate::app::write::{Applied, Outcome, WriteCommand, emit};
 use crate::engine::payment;
 use crate::engine::permission::Action;
@@ -77,7 +77,7 @@ impl WriteCommand for CancelPaymentIntentCommand {
         session: &mut dyn StoreWrite,
         context: &mut WriteContext<'_>,
     ) -> Result<Applied<PaymentIntentView>, AppError> {
-        let payment = load_payment(session, &actor.scope, &self.payment_intent_id)?;
+        let payment = load_payment_for_update(session, &actor.scope, &self.payment_intent_id)?;
         let canceled = payment::cancel_payment_intent(&payment, context.now_ms)?;
         session.update_payment(&canceled)?;
         emit(session, context, &canceled, "payment_intent.canceled")?;

@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::app::WriteContext;
 use crate::app::error::AppError;
-use crate::app::transitions::load_payment;
+use crate::app::transitions::load_payment_for_update;
 use crate::app::write::{Applied, Outcome, WriteCommand, emit_json};
 use crate::engine::payment;
 use crate::engine::permission::Action;
@@ -104,8 +104,8 @@ impl WriteCommand for RefundPaymentCommand {
         context: &mut WriteContext<'_>,
     ) -> Result<Applied<RefundResultView>, AppError> {
         let scope = &actor.scope;
-        let payment = load_payment(session, scope, &self.payment_intent_id)?;
-        let mut balances = session.balances(scope, &[payment.credit_asset()])?;
+        let payment = load_payment_for_update(session, scope, &self.payment_intent_id)?;
+        let mut balances = session.balances_for_update(scope, &[payment.credit_asset()])?;
         let (payment, refund, transaction) = payment::refund_payment(
             &payment,
             self.amount_minor,

@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::app::WriteContext;
 use crate::app::error::AppError;
-use crate::app::transitions::{fail_payment, load_payment, settle_payment};
+use crate::app::transitions::{fail_payment, load_payment_for_update, settle_payment};
 use crate::app::write::{Applied, Outcome, WriteCommand};
 use crate::engine::error::EngineError;
 use crate::engine::permission::Action;
@@ -88,7 +88,7 @@ impl WriteCommand for SimulatePaymentCommand {
         session: &mut dyn StoreWrite,
         context: &mut WriteContext<'_>,
     ) -> Result<Applied<PaymentIntentView>, AppError> {
-        let payment = load_payment(session, &actor.scope, &self.payment_intent_id)?;
+        let payment = load_payment_for_update(session, &actor.scope, &self.payment_intent_id)?;
         if actor.scope.mode != Mode::Test {
             return Err(EngineError::TestModeOnly { action: "simulate_payment" }.into());
         }

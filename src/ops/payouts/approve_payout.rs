@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::app::WriteContext;
 use crate::app::error::AppError;
-use crate::app::transitions::load_payout;
+use crate::app::transitions::load_payout_for_update;
 use crate::app::write::{Applied, Outcome, WriteCommand, emit_json};
 use crate::engine::payout;
 use crate::engine::permission::Action;
@@ -91,7 +91,7 @@ impl WriteCommand for ApprovePayoutCommand {
         context: &mut WriteContext<'_>,
     ) -> Result<Applied<PayoutView>, AppError> {
         let scope = &actor.scope;
-        let current = load_payout(session, scope, &self.payout_id)?;
+        let current = load_payout_for_update(session, scope, &self.payout_id)?;
         let approved = payout::approve_payout(
             &current,
             actor,

@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::app::WriteContext;
 use crate::app::error::AppError;
-use crate::app::transitions::load_payout;
+use crate::app::transitions::load_payout_for_update;
 use crate::app::write::{Applied, Outcome, WriteCommand, emit_json};
 use crate::engine::payout;
 use crate::engine::permission::Action;
@@ -79,8 +79,8 @@ impl WriteCommand for CancelPayoutCommand {
         context: &mut WriteContext<'_>,
     ) -> Result<Applied<PayoutView>, AppError> {
         let scope = &actor.scope;
-        let current = load_payout(session, scope, &self.payout_id)?;
-        let mut balances = session.balances(scope, &[current.amount.asset])?;
+        let current = load_payout_for_update(session, scope, &self.payout_id)?;
+        let mut balances = session.balances_for_update(scope, &[current.amount.asset])?;
         let (canceled, release) = payout::cancel_payout(&current, actor, &mut balances, context.ids, context.now_ms)?;
         session.update_payout(&canceled)?;
         session.post_ledger_transaction(scope, &release, context.now_ms)?;

@@ -20,7 +20,7 @@ use crate::limits;
 use crate::ops::args::{KeyRule, MoneyInput, check_metadata, optional_text};
 use crate::ops::payouts::payout_applied;
 use crate::ops::{Entry, Failure, Hints, Kind, Spec, Toolset, WriteOperation, write_args};
-use crate::store::{StoreRead, StoreWrite};
+use crate::store::StoreWrite;
 use crate::views::{DestinationView, PayoutView};
 
 pub const ENTRY: Entry = Entry::write::<CreatePayout>();
@@ -191,8 +191,10 @@ impl WriteCommand for CreatePayoutCommand {
     ) -> Result<Applied<PayoutView>, AppError> {
         let request = &self.0;
         let scope = &actor.scope;
+        // The balance lock first: on a shared backend it is what keeps the spend sums below from
+        // changing under this decision.
+        let mut balances = session.balances_for_update(scope, &[request.amount.asset])?;
         let (limit, spent) = load_payout_history(session, context.rules, actor, request.amount, context.now_ms)?;
-        let mut balances = session.balances(scope, &[request.amount.asset])?;
         let created = payout::create_payout(
             actor,
             request.clone(),
@@ -222,7 +224,7 @@ impl WriteCommand for CreatePayoutCommand {
 /// person's spend only under a daily limit, the merchant's only under a merchant limit, the
 /// person's payouts just under the threshold only when this one is too.
 fn load_payout_history(
-    session: &dyn StoreRead,
+    session: &mut dyn StoreWrite,
     rules: &PaymentRules,
     actor: &Principal,
     amount: Money,
@@ -241,11 +243,11 @@ fn load_payout_history(
     let mut spent = SpendSoFar::default();
     if limit.max_per_day_minor.is_some() {
         let (_, total_minor) =
-            session.owner_payout_spend_since(scope, &owner_skeleton, asset, since_ms, 1..i64::MAX)?;
+            session.owner_payout_spend_since_for_update(scope, &owner_skeleton, asset, since_ms, 1..i64::MAX)?;
         spent.owner_last_24h_minor = total_minor;
     }
     if rules.approvals.merchant_max_per_day_minor(asset).is_some() {
-        spent.merchant_last_24h_minor = session.merchant_payout_spend_since(scope, asset, since_ms)?;
+        spent.merchant_last_24h_minor = session.merchant_payout_spend_since_for_update(scope, asset, since_ms)?;
     }
     if let Some(threshold_minor) = rules.approvals.threshold_minor(asset)
         && rules.approvals.is_just_under_threshold(amount)
@@ -253,7 +255,7 @@ fn load_payout_history(
         let band_floor_minor =
             i64::try_from(i128::from(threshold_minor) * i128::from(crate::limits::STRUCTURING_BAND_PERCENT) / 100)
                 .unwrap_or(threshold_minor);
-        let (count, total_minor) = session.owner_payout_spend_since(
+        let (count, total_minor) = session.owner_payout_spend_since_for_update(
             scope,
             &owner_skeleton,
             asset,

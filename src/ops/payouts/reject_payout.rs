@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::app::WriteContext;
 use crate::app::error::AppError;
-use crate::app::transitions::load_payout;
+use crate::app::transitions::load_payout_for_update;
 use crate::app::write::{Applied, Outcome, WriteCommand, emit_json};
 use crate::engine::payout;
 use crate::engine::permission::Action;
@@ -86,8 +86,8 @@ impl WriteCommand for RejectPayoutCommand {
         context: &mut WriteContext<'_>,
     ) -> Result<Applied<PayoutView>, AppError> {
         let scope = &actor.scope;
-        let current = load_payout(session, scope, &self.payout_id)?;
-        let mut balances = session.balances(scope, &[current.amount.asset])?;
+        let current = load_payout_for_update(session, scope, &self.payout_id)?;
+        let mut balances = session.balances_for_update(scope, &[current.amount.asset])?;
         let (rejected, release) = payout::reject_payout(
             &current,
             actor,

@@ -4,8 +4,37 @@
 use rusqlite::{Connection, Row, params};
 
 use crate::engine::principal::{Mode, Scope};
-use crate::store::sqlite::parsed;
-use crate::store::{DueStep, ScheduledStep, StepRetry, StoreResult};
+use crate::store::sqlite::rows::parsed;
+use crate::store::sqlite::session::{HasConnection, SqliteWrite};
+use crate::store::{DueStep, ScheduledStep, SchedulerRead, SchedulerWrite, StepRetry, StoreResult};
+
+impl<T: HasConnection> SchedulerRead for T {
+    fn due_test_payments(&self, now_ms: i64, limit: u32) -> StoreResult<Vec<DueStep>> {
+        due_steps(self.connection(), ScheduledStep::SettleTestPayment, now_ms, limit)
+    }
+
+    fn due_test_payouts(&self, now_ms: i64, limit: u32) -> StoreResult<Vec<DueStep>> {
+        due_steps(self.connection(), ScheduledStep::AdvanceTestPayout, now_ms, limit)
+    }
+
+    fn expired_approvals(&self, now_ms: i64, limit: u32) -> StoreResult<Vec<DueStep>> {
+        due_steps(self.connection(), ScheduledStep::ExpireApproval, now_ms, limit)
+    }
+
+    fn parked_steps(&self, limit: u32) -> StoreResult<(Vec<StepRetry>, i64)> {
+        parked_steps(self.connection(), limit)
+    }
+}
+
+impl SchedulerWrite for SqliteWrite<'_> {
+    fn record_step_failure(&mut self, retry: &StepRetry) -> StoreResult<()> {
+        record_step_failure(&self.connection, retry)
+    }
+
+    fn clear_step_retry(&mut self, step: ScheduledStep, object_id: &str) -> StoreResult<()> {
+        clear_step_retry(&self.connection, step, object_id)
+    }
+}
 
 /// Where each kind of step finds its work: the table, the column holding the time it falls
 /// due, and what else makes a row due.
@@ -22,7 +51,7 @@ fn due_source(step: ScheduledStep) -> (&'static str, &'static str, &'static str)
 /// and mode numbers each merchant's steps by due time, and the batch takes every merchant's
 /// first before any merchant's second (round robin), so one merchant's backlog, however old,
 /// cannot delay another merchant's steps; a merchant alone still gets the whole batch.
-pub fn due_steps(connection: &Connection, step: ScheduledStep, now_ms: i64, limit: u32) -> StoreResult<Vec<DueStep>> {
+fn due_steps(connection: &Connection, step: ScheduledStep, now_ms: i64, limit: u32) -> StoreResult<Vec<DueStep>> {
     let (table, due_column, condition) = due_source(step);
     let sql = format!(
         "SELECT object_id, merchant_id, mode, failed_attempts FROM ( \
@@ -58,7 +87,7 @@ fn retry_from_row(row: &Row<'_>) -> rusqlite::Result<StepRetry> {
     })
 }
 
-pub fn parked_steps(connection: &Connection, limit: u32) -> StoreResult<(Vec<StepRetry>, i64)> {
+fn parked_steps(connection: &Connection, limit: u32) -> StoreResult<(Vec<StepRetry>, i64)> {
     let mut statement = connection.prepare_cached(
         "SELECT step, object_id, merchant_id, mode, attempts, last_error, last_attempt_at_ms, next_attempt_at_ms \
          FROM scheduled_step_retries WHERE next_attempt_at_ms IS NULL ORDER BY last_attempt_at_ms, step, object_id LIMIT ?1",
@@ -70,7 +99,7 @@ pub fn parked_steps(connection: &Connection, limit: u32) -> StoreResult<(Vec<Ste
     Ok((parked, count))
 }
 
-pub fn record_step_failure(connection: &Connection, retry: &StepRetry) -> StoreResult<()> {
+fn record_step_failure(connection: &Connection, retry: &StepRetry) -> StoreResult<()> {
     connection
         .prepare_cached(
             "INSERT OR REPLACE INTO scheduled_step_retries (step, object_id, merchant_id, mode, attempts, last_error, \
@@ -89,7 +118,7 @@ pub fn record_step_failure(connection: &Connection, retry: &StepRetry) -> StoreR
     Ok(())
 }
 
-pub fn clear_step_retry(connection: &Connection, step: ScheduledStep, object_id: &str) -> StoreResult<()> {
+fn clear_step_retry(connection: &Connection, step: ScheduledStep, object_id: &str) -> StoreResult<()> {
     connection
         .prepare_cached("DELETE FROM scheduled_step_retries WHERE step = ?1 AND object_id = ?2")?
         .execute(params![step.code(), object_id])?;

@@ -12,7 +12,41 @@ use rusqlite::{Connection, Row, params};
 use crate::engine::ledger::{AccountKind, Balances, LedgerTransaction, balance_after, net_changes};
 use crate::engine::money::AssetRef;
 use crate::engine::principal::Scope;
-use crate::store::{BalanceMismatch, BalanceRow, LedgerReport, NonIntegerValue, StoreError, StoreResult};
+use crate::store::sqlite::rows::asset_of;
+use crate::store::sqlite::session::{HasConnection, SqliteWrite};
+use crate::store::{
+    BalanceMismatch, BalanceRow, LedgerRead, LedgerReport, LedgerWrite, NonIntegerValue, StoreError, StoreResult,
+};
+
+impl<T: HasConnection> LedgerRead for T {
+    fn balances(&self, scope: &Scope, assets: &[AssetRef]) -> StoreResult<Balances> {
+        scope_balances(self.connection(), scope, assets)
+    }
+
+    fn list_balance_rows(&self, scope: &Scope) -> StoreResult<Vec<BalanceRow>> {
+        merchant_balance_rows(self.connection(), scope)
+    }
+
+    fn verify_ledger(&self, scope: Option<&Scope>) -> StoreResult<LedgerReport> {
+        verify_ledger(self.connection(), scope)
+    }
+}
+
+impl LedgerWrite for SqliteWrite<'_> {
+    fn balances_for_update(&mut self, scope: &Scope, assets: &[AssetRef]) -> StoreResult<Balances> {
+        // The write transaction holds SQLite's only write lock: no other session moves them.
+        scope_balances(&self.connection, scope, assets)
+    }
+
+    fn post_ledger_transaction(
+        &mut self,
+        scope: &Scope,
+        transaction: &LedgerTransaction,
+        now_ms: i64,
+    ) -> StoreResult<()> {
+        post_ledger_transaction(&self.connection, scope, transaction, now_ms)
+    }
+}
 
 /// An integer column, or what is stored there instead, in words ("real -9.2e18").
 fn stored_integer(row: &Row<'_>, column: &str) -> rusqlite::Result<Result<i64, String>> {
@@ -68,7 +102,7 @@ fn stored_balances(connection: &Connection, scope: &Scope, asset: AssetRef) -> S
     Ok(balances)
 }
 
-pub fn balances(connection: &Connection, scope: &Scope, assets: &[AssetRef]) -> StoreResult<Balances> {
+fn scope_balances(connection: &Connection, scope: &Scope, assets: &[AssetRef]) -> StoreResult<Balances> {
     let mut balances = Balances::default();
     for asset in assets {
         let stored = stored_balances(connection, scope, asset)?;
@@ -79,7 +113,7 @@ pub fn balances(connection: &Connection, scope: &Scope, assets: &[AssetRef]) -> 
     Ok(balances)
 }
 
-pub fn list_balance_rows(connection: &Connection, scope: &Scope) -> StoreResult<Vec<BalanceRow>> {
+fn merchant_balance_rows(connection: &Connection, scope: &Scope) -> StoreResult<Vec<BalanceRow>> {
     let mode = scope.mode.code();
     let mut statement = connection.prepare_cached(
         "SELECT asset, account, balance_minor FROM account_balances WHERE merchant_id = ?1 AND mode = ?2 \
@@ -98,8 +132,7 @@ pub fn list_balance_rows(connection: &Connection, scope: &Scope) -> StoreResult<
             ))
         })?;
         balance_rows.push(BalanceRow {
-            asset: crate::engine::money::Asset::lookup(&asset)
-                .ok_or_else(|| StoreError::Corrupt(format!("unknown asset {asset:?}")))?,
+            asset: asset_of(&asset)?,
             account: AccountKind::parse(&account)
                 .ok_or_else(|| StoreError::Corrupt(format!("unknown account {account:?}")))?,
             balance_minor,
@@ -110,7 +143,7 @@ pub fn list_balance_rows(connection: &Connection, scope: &Scope) -> StoreResult<
 
 /// Computes every new balance first and writes only when all of them fit, so a refused
 /// transaction leaves nothing behind, even without the caller's savepoint.
-pub fn post_ledger_transaction(
+fn post_ledger_transaction(
     connection: &Connection,
     scope: &Scope,
     transaction: &LedgerTransaction,
@@ -182,7 +215,7 @@ type AccountKey = (String, String, String, String);
 /// on i64 overflow (partial sums included), which would turn a problem into a failure to report.
 /// Checks the whole ledger, or with `scope` one merchant's in one mode (every transaction
 /// belongs to one scope, so a scope's postings sum to zero per asset on their own).
-pub fn verify_ledger(connection: &Connection, scope: Option<&Scope>) -> StoreResult<LedgerReport> {
+fn verify_ledger(connection: &Connection, scope: Option<&Scope>) -> StoreResult<LedgerReport> {
     let merchant_id = scope.map(|scope| scope.merchant_id.as_str());
     let mode = scope.map(|scope| scope.mode.code());
     let count = |table: &str| -> rusqlite::Result<i64> {

@@ -11,8 +11,78 @@ use crate::engine::payout::{
     Approval, ApprovalDecision, ApprovalTrigger, Destination, Payout, PayoutStatus, SpendLimit,
 };
 use crate::engine::principal::{Mode, Scope};
-use crate::store::sqlite::parsed;
-use crate::store::{PageRequest, PayoutFilter, StoreError, StoreResult};
+use crate::store::sqlite::rows::{into_page, parsed};
+use crate::store::sqlite::session::{HasConnection, SqliteWrite};
+use crate::store::{Page, PageRequest, PayoutFilter, PayoutsRead, PayoutsWrite, StoreError, StoreResult};
+
+impl<T: HasConnection> PayoutsRead for T {
+    fn get_payout(&self, scope: &Scope, id: &str) -> StoreResult<Option<Payout>> {
+        get_payout(self.connection(), scope, id)
+    }
+
+    fn list_payouts(&self, scope: &Scope, filter: &PayoutFilter, page: &PageRequest) -> StoreResult<Page<Payout>> {
+        Ok(into_page(list_payouts(self.connection(), scope, filter, page)?, page.limit))
+    }
+
+    fn owner_payout_spend_since(
+        &self,
+        scope: &Scope,
+        owner_skeleton: &str,
+        asset: AssetRef,
+        since_ms: i64,
+        amount_range_minor: std::ops::Range<i64>,
+    ) -> StoreResult<(u32, i64)> {
+        owner_payout_spend_since(self.connection(), scope, owner_skeleton, asset, since_ms, amount_range_minor)
+    }
+
+    fn merchant_payout_spend_since(&self, scope: &Scope, asset: AssetRef, since_ms: i64) -> StoreResult<i64> {
+        merchant_payout_spend_since(self.connection(), scope, asset, since_ms)
+    }
+
+    fn owner_spend_limits(&self, scope: &Scope, owner_skeleton: &str) -> StoreResult<Vec<(AssetRef, SpendLimit)>> {
+        owner_spend_limits(self.connection(), scope, owner_skeleton)
+    }
+}
+
+/// The `…_for_update` reads are the plain ones: the write transaction holds SQLite's only write
+/// lock, so nothing they read can change until it ends.
+impl PayoutsWrite for SqliteWrite<'_> {
+    fn get_payout_for_update(&mut self, scope: &Scope, id: &str) -> StoreResult<Option<Payout>> {
+        get_payout(&self.connection, scope, id)
+    }
+
+    fn owner_payout_spend_since_for_update(
+        &mut self,
+        scope: &Scope,
+        owner_skeleton: &str,
+        asset: AssetRef,
+        since_ms: i64,
+        amount_range_minor: std::ops::Range<i64>,
+    ) -> StoreResult<(u32, i64)> {
+        owner_payout_spend_since(&self.connection, scope, owner_skeleton, asset, since_ms, amount_range_minor)
+    }
+
+    fn merchant_payout_spend_since_for_update(
+        &mut self,
+        scope: &Scope,
+        asset: AssetRef,
+        since_ms: i64,
+    ) -> StoreResult<i64> {
+        merchant_payout_spend_since(&self.connection, scope, asset, since_ms)
+    }
+
+    fn insert_payout(&mut self, payout: &Payout) -> StoreResult<()> {
+        insert_payout(&self.connection, payout)
+    }
+
+    fn update_payout(&mut self, payout: &Payout) -> StoreResult<()> {
+        update_payout(&self.connection, payout)
+    }
+
+    fn set_spend_limit(&mut self, key_id: &str, asset: AssetRef, limit: SpendLimit) -> StoreResult<()> {
+        set_spend_limit(&self.connection, key_id, asset, limit)
+    }
+}
 
 const COLUMNS: &str = "id, merchant_id, mode, amount_minor, asset, rail, destination_json, description, metadata_json, \
      status, created_by_key_id, created_by_owner, approval_threshold_minor, approval_expires_at_ms, approval_decision, \
@@ -116,12 +186,12 @@ fn query(connection: &Connection, where_sql: &str, values: &[&dyn rusqlite::ToSq
     Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
 }
 
-pub fn get_payout(connection: &Connection, scope: &Scope, id: &str) -> StoreResult<Option<Payout>> {
+fn get_payout(connection: &Connection, scope: &Scope, id: &str) -> StoreResult<Option<Payout>> {
     let mode = scope.mode.code();
     Ok(query(connection, "merchant_id = ?1 AND mode = ?2 AND id = ?3", &[&scope.merchant_id, &mode, &id])?.pop())
 }
 
-pub fn list_payouts(
+fn list_payouts(
     connection: &Connection,
     scope: &Scope,
     filter: &PayoutFilter,
@@ -152,7 +222,7 @@ fn joined_sum(high_minor: i64, low_minor: i64) -> i64 {
 /// The owner's keys in a scope, for the queries below.
 const OWNER_KEYS_SQL: &str = "SELECT id FROM api_keys WHERE merchant_id = ?1 AND mode = ?2 AND owner_skeleton = ?3";
 
-pub fn owner_payout_spend_since(
+fn owner_payout_spend_since(
     connection: &Connection,
     scope: &Scope,
     owner_skeleton: &str,
@@ -180,7 +250,7 @@ pub fn owner_payout_spend_since(
     Ok((u32::try_from(count).unwrap_or(u32::MAX), joined_sum(high_minor, low_minor)))
 }
 
-pub fn merchant_payout_spend_since(
+fn merchant_payout_spend_since(
     connection: &Connection,
     scope: &Scope,
     asset: AssetRef,
@@ -198,7 +268,7 @@ pub fn merchant_payout_spend_since(
     Ok(joined_sum(high_minor, low_minor))
 }
 
-pub fn owner_spend_limits(
+fn owner_spend_limits(
     connection: &Connection,
     scope: &Scope,
     owner_skeleton: &str,
@@ -263,13 +333,13 @@ static UPDATE_SQL: LazyLock<String> = LazyLock::new(|| {
     format!("UPDATE payouts SET {} WHERE id = ?1", assignments.join(", "))
 });
 
-pub fn insert_payout(connection: &Connection, payout: &Payout) -> StoreResult<()> {
+fn insert_payout(connection: &Connection, payout: &Payout) -> StoreResult<()> {
     let values = values(payout);
     connection.prepare_cached(&INSERT_SQL)?.execute(rusqlite::params_from_iter(values.iter()))?;
     Ok(())
 }
 
-pub fn update_payout(connection: &Connection, payout: &Payout) -> StoreResult<()> {
+fn update_payout(connection: &Connection, payout: &Payout) -> StoreResult<()> {
     let values = values(payout);
     let changed = connection.prepare_cached(&UPDATE_SQL)?.execute(rusqlite::params_from_iter(values.iter()))?;
     if changed != 1 {
@@ -278,7 +348,7 @@ pub fn update_payout(connection: &Connection, payout: &Payout) -> StoreResult<()
     Ok(())
 }
 
-pub fn set_spend_limit(connection: &Connection, key_id: &str, asset: AssetRef, limit: SpendLimit) -> StoreResult<()> {
+fn set_spend_limit(connection: &Connection, key_id: &str, asset: AssetRef, limit: SpendLimit) -> StoreResult<()> {
     connection
         .prepare_cached(
             "INSERT INTO api_key_limits (key_id, asset, max_per_payout_minor, max_per_day_minor) VALUES (?1, ?2, ?3, ?4) \
