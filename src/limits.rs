@@ -33,7 +33,7 @@ pub const OWNER_MAX_CHARS: usize = 100;
 /// A payout of at least this share of its currency's approval threshold (and below it) is "just
 /// under" the threshold; such payouts by one person that together reach the threshold within
 /// `SPEND_LIMIT_WINDOW_MS` wait for approval as a split payout (structuring).
-pub const STRUCTURING_BAND_PERCENT: u32 = 50;
+pub const STRUCTURING_BAND_PERCENT: u32 = 25;
 
 /// How long a payout waits for approval, unless configured otherwise.
 pub const APPROVAL_EXPIRY_DEFAULT_MS: i64 = 72 * 60 * 60 * 1000;
@@ -121,6 +121,10 @@ pub const CONFIRMATION_EXPIRY_MAX_MS: i64 = 60 * 60 * 1000;
 /// many are remembered, a new answer is refused (`confirmation_unavailable`) rather than the
 /// memory grown; entries leave as their answers expire.
 pub const CONFIRMATION_USED_NONCES_MAX: usize = 100_000;
+
+/// Of those, what one key may hold: a key that answers very many questions fills its own share,
+/// not the whole store (it is refused `confirmation_unavailable` until its answers expire).
+pub const CONFIRMATION_USED_NONCES_PER_KEY_MAX: usize = 2_000;
 
 /// Tries of one failing scheduled step (an expiry, a simulated settlement or payout step), the
 /// first included, before it is parked: no longer picked, with an audit record and an event.

@@ -13,6 +13,7 @@
 //! drops what cannot be seen before it maps look-alikes.
 
 use unicode_normalization::UnicodeNormalization;
+use unicode_normalization::char::is_combining_mark;
 use unicode_security::{GeneralSecurityProfile, RestrictionLevel, RestrictionLevelDetection};
 
 use crate::limits::OWNER_MAX_CHARS;
@@ -38,6 +39,10 @@ pub enum OwnerNameError {
         "the owner name mixes scripts in a way that can imitate another name (e.g. a Cyrillic letter among Latin ones); use one script"
     )]
     MixedScript,
+    #[error(
+        "the owner name holds a combining mark (U+{code_point:04X}) that does not join its letter and can hide a look-alike; type the accented letter itself"
+    )]
+    LooseMark { code_point: u32 },
     #[error("{name:?} is reserved for harepay's own actors (or looks like one); choose another owner name")]
     Reserved { name: &'static str },
 }
@@ -49,7 +54,7 @@ pub fn normalize_owner_name(raw: &str) -> Result<String, OwnerNameError> {
             return Err(OwnerNameError::Invisible { code_point: u32::from(character) });
         }
     }
-    let folded: String = raw.nfkc().collect::<String>().to_lowercase().nfkc().collect();
+    let folded = fold_case(raw);
     let normalized = folded.split_whitespace().collect::<Vec<_>>().join(" ");
     if normalized.is_empty() {
         return Err(OwnerNameError::Empty);
@@ -65,9 +70,16 @@ pub fn normalize_owner_name(raw: &str) -> Result<String, OwnerNameError> {
             return Err(OwnerNameError::Symbol { code_point: u32::from(character) });
         }
     }
+    // A mark left over after composition sits on a letter that has no accented form, where it
+    // can be invisible (a dot above `i`).
+    if let Some(mark) = normalized.chars().find(|c| is_combining_mark(*c)) {
+        return Err(OwnerNameError::LooseMark { code_point: u32::from(mark) });
+    }
+    // One script (Han with Hiragana or Hangul counts as one): Latin mixed with Han can imitate
+    // punctuation (`一` for `-`, `丨` for `l`).
     let letters_and_digits: String =
         normalized.chars().filter(|c| *c != ' ' && !OWNER_PUNCTUATION.contains(c)).collect();
-    if !letters_and_digits.as_str().check_restriction_level(RestrictionLevel::HighlyRestrictive) {
+    if !letters_and_digits.as_str().check_restriction_level(RestrictionLevel::SingleScript) {
         return Err(OwnerNameError::MixedScript);
     }
     let skeleton = owner_skeleton(&normalized);
@@ -77,14 +89,23 @@ pub fn normalize_owner_name(raw: &str) -> Result<String, OwnerNameError> {
     Ok(normalized)
 }
 
-/// The form two owners are compared in: what cannot be seen dropped, NFKC, lower case, then the
-/// UTS #39 confusable skeleton. Equal skeletons mean one person.
+/// The form two owners are compared in: what cannot be seen dropped, NFKC, lower case, accents
+/// and other combining marks dropped, then the UTS #39 confusable skeleton. Equal skeletons mean
+/// one person: `jürgen` and `jurgen` compare equal too, on purpose (a checker must be someone
+/// clearly else).
 pub fn owner_skeleton(owner: &str) -> String {
     let visible: String = owner.chars().filter(|c| !c.is_whitespace() && !is_invisible(*c)).collect();
-    let folded: String = visible.nfkc().collect::<String>().to_lowercase();
-    let skeleton: String = unicode_security::skeleton(&folded).collect();
-    // The skeleton may map into upper case or compatibility forms; fold once more.
-    skeleton.nfkc().collect::<String>().to_lowercase()
+    let unmarked: String = fold_case(&visible).nfd().filter(|c| !is_combining_mark(*c)).collect();
+    let skeleton: String = unicode_security::skeleton(&unmarked).collect();
+    // The skeleton may map into upper case, compatibility forms or marks; fold once more.
+    fold_case(&skeleton).nfd().filter(|c| !is_combining_mark(*c)).collect()
+}
+
+/// NFKC and lower case, with the Turkish dotted capital I read as `i` (its lower case is `i`
+/// plus a combining dot above, which renders as a plain `i`).
+fn fold_case(text: &str) -> String {
+    let dotless_capital: String = text.chars().map(|c| if c == 'İ' { 'I' } else { c }).collect();
+    dotless_capital.nfkc().collect::<String>().to_lowercase().nfkc().collect()
 }
 
 /// Whether two owner names name one person.
@@ -132,6 +153,8 @@ mod tests {
         assert_eq!(normalize_owner_name("Jürgen").unwrap(), "jürgen");
         assert_eq!(normalize_owner_name("Дмитрий").unwrap(), "дмитрий");
         assert_eq!(normalize_owner_name("山田太郎").unwrap(), "山田太郎");
+        assert_eq!(normalize_owner_name("やまだ太郎").unwrap(), "やまだ太郎", "Japanese mixes Han and kana");
+        assert_eq!(normalize_owner_name("ALİCE").unwrap(), "alice", "the Turkish dotted capital I is an i");
     }
 
     #[test]
@@ -148,6 +171,9 @@ mod tests {
         assert_eq!(refused("   "), OwnerNameError::Empty);
         assert_eq!(refused(&"a".repeat(OWNER_MAX_CHARS + 1)), OwnerNameError::TooLong);
         assert_eq!(refused("HarePay"), OwnerNameError::Reserved { name: "harepay" });
+        assert_eq!(refused("ali\u{0307}ce"), OwnerNameError::LooseMark { code_point: 0x0307 });
+        assert_eq!(refused("demo\u{4E00}maker"), OwnerNameError::MixedScript, "a Han letter for a hyphen");
+        assert_eq!(refused("a\u{4E28}ice"), OwnerNameError::MixedScript, "a Han letter for an l");
         assert_eq!(refused("ｓｙｓｔｅｍ"), OwnerNameError::Reserved { name: "system" });
     }
 

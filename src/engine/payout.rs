@@ -963,10 +963,10 @@ mod tests {
         assert!(second.approval_required);
         assert_eq!(second.payout.status, PayoutStatus::PendingApproval);
         assert_eq!(second.payout.approval.unwrap().trigger, ApprovalTrigger::Structuring);
-        // Below the band (under half the threshold) a payout is not a part, however many came before.
+        // Below the band (under a quarter of the threshold) a payout is not a part, however many came before.
         let many = SpendSoFar { owner_just_under_count: 9, owner_just_under_minor: 900_000, ..SpendSoFar::default() };
-        assert!(!create_with(49_999, &policy, many).unwrap().approval_required);
-        assert!(create_with(50_000, &policy, many).unwrap().approval_required);
+        assert!(!create_with(24_999, &policy, many).unwrap().approval_required);
+        assert!(create_with(25_000, &policy, many).unwrap().approval_required);
         // At the threshold the trigger is the threshold itself.
         let at = create_with(100_000, &policy, SpendSoFar::default()).unwrap();
         assert_eq!(at.payout.approval.unwrap().trigger, ApprovalTrigger::Threshold);

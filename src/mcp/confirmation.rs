@@ -20,7 +20,7 @@
 //! and relayed an accept, not that a person read it: maker-checker approval is the control for
 //! large payouts.
 
-use std::collections::{BTreeSet, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
 
@@ -129,30 +129,55 @@ pub enum SealRefusal {
     TooManyOutstanding,
 }
 
-/// Nonces of answers already used, until they expire.
+/// Nonces of answers already used, until they expire, counted per key: one key answering many
+/// questions fills its own share, never the process's memory for everyone.
 #[derive(Default)]
 struct UsedNonces {
     nonces: HashSet<u128>,
-    /// The same nonces ordered by expiry, so that pruning takes only what has expired.
-    by_expiry: BTreeSet<(i64, u128)>,
+    /// The same nonces ordered by expiry, with the key that used each, so that pruning takes only
+    /// what has expired.
+    by_expiry: BTreeSet<(i64, u128, String)>,
+    used_by_key: HashMap<String, usize>,
+}
+
+/// How many answers a store remembers: in all, and per key.
+#[derive(Debug, Clone, Copy)]
+struct NonceCapacity {
+    total: usize,
+    per_key: usize,
 }
 
 impl UsedNonces {
-    fn use_once(&mut self, nonce: u128, expires_at_ms: i64, now_ms: i64, capacity: usize) -> Result<(), SealRefusal> {
-        while let Some(&(expiry_ms, oldest)) = self.by_expiry.first()
-            && expiry_ms < now_ms
+    fn use_once(
+        &mut self,
+        key_id: &str,
+        nonce: u128,
+        expires_at_ms: i64,
+        now_ms: i64,
+        capacity: NonceCapacity,
+    ) -> Result<(), SealRefusal> {
+        while let Some((expiry_ms, _, _)) = self.by_expiry.first()
+            && *expiry_ms < now_ms
         {
-            self.by_expiry.pop_first();
+            let (_, oldest, owner) = self.by_expiry.pop_first().expect("a first entry");
             self.nonces.remove(&oldest);
+            if let Some(count) = self.used_by_key.get_mut(&owner) {
+                *count -= 1;
+                if *count == 0 {
+                    self.used_by_key.remove(&owner);
+                }
+            }
         }
         if self.nonces.contains(&nonce) {
             return Err(SealRefusal::AlreadyUsed);
         }
-        if self.nonces.len() >= capacity {
+        let used_by_this_key = self.used_by_key.get(key_id).copied().unwrap_or(0);
+        if self.nonces.len() >= capacity.total || used_by_this_key >= capacity.per_key {
             return Err(SealRefusal::TooManyOutstanding);
         }
         self.nonces.insert(nonce);
-        self.by_expiry.insert((expires_at_ms, nonce));
+        self.by_expiry.insert((expires_at_ms, nonce, key_id.to_owned()));
+        *self.used_by_key.entry(key_id.to_owned()).or_default() += 1;
         Ok(())
     }
 }
@@ -192,8 +217,9 @@ impl ConfirmationSeal {
         self.codec.seal_json_with(&question, &options).expect("the question serializes")
     }
 
-    /// Accepts `sealed` once, if this seal issued it for `binding` and it has not expired.
-    pub fn open_once(&self, sealed: &str, binding: &[u8], now_ms: i64) -> Result<(), SealRefusal> {
+    /// Accepts `sealed` once, if this seal issued it for `binding` (which names `key_id`) and it
+    /// has not expired.
+    pub fn open_once(&self, sealed: &str, key_id: &str, binding: &[u8], now_ms: i64) -> Result<(), SealRefusal> {
         let question: SealedQuestion = self.codec.open_json_with(sealed, binding).map_err(|error| match error {
             RequestStateError::Expired => SealRefusal::Expired,
             _ => SealRefusal::NotIssued,
@@ -203,7 +229,11 @@ impl ConfirmationSeal {
         }
         let nonce = u128::from_str_radix(&question.nonce, 16).map_err(|_| SealRefusal::NotIssued)?;
         let mut used = self.used_nonces.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        used.use_once(nonce, question.expires_at_ms, now_ms, limits::CONFIRMATION_USED_NONCES_MAX)
+        let capacity = NonceCapacity {
+            total: limits::CONFIRMATION_USED_NONCES_MAX,
+            per_key: limits::CONFIRMATION_USED_NONCES_PER_KEY_MAX,
+        };
+        used.use_once(key_id, nonce, question.expires_at_ms, now_ms, capacity)
     }
 }
 
@@ -273,7 +303,7 @@ impl HarepayServer {
         let arguments = serde_json::Value::Object(request.arguments.clone().unwrap_or_default());
         let binding = confirmation_binding(&principal.key_id, &request.name, &arguments);
         if is_stateless_protocol(context) && carries_an_answer(request) {
-            return Ok(self.gate_on_answer(request, &binding));
+            return Ok(self.gate_on_answer(request, &principal.key_id, &binding));
         }
         // Show the human what will happen: the tool's own preview.
         let message = match self.preview_for_human(entry, principal, request, context).await {
@@ -318,11 +348,11 @@ impl HarepayServer {
 
     /// The retry of 2026-07-28: it must bring a state this server sealed for this very call, unused
     /// and unexpired, and the human's answer.
-    fn gate_on_answer(&self, request: &CallToolRequestParams, binding: &[u8]) -> Gate {
+    fn gate_on_answer(&self, request: &CallToolRequestParams, key_id: &str, binding: &[u8]) -> Gate {
         let Some(state) = request.request_state.as_deref() else {
             return invalid_confirmation("inputResponses came without the requestState this server issued");
         };
-        if let Err(reason) = ConfirmationSeal::for_this_process().open_once(state, binding, self.app.now_ms()) {
+        if let Err(reason) = ConfirmationSeal::for_this_process().open_once(state, key_id, binding, self.app.now_ms()) {
             return seal_refusal(reason);
         }
         let Some(answer) = request.input_responses.as_ref().and_then(|responses| responses.get(INPUT_KEY)) else {
@@ -402,10 +432,10 @@ mod tests {
             (binding("key_a", "refund_payment", 100), "another tool"),
             (binding("key_a", "create_payout", 101), "other arguments"),
         ] {
-            assert_eq!(seal.open_once(&state, &other, NOW_MS), Err(SealRefusal::NotIssued), "{why}");
+            assert_eq!(seal.open_once(&state, "key_a", &other, NOW_MS), Err(SealRefusal::NotIssued), "{why}");
         }
-        assert_eq!(seal.open_once(&state, &issued, NOW_MS + 1), Ok(()));
-        assert_eq!(seal.open_once(&state, &issued, NOW_MS + 2), Err(SealRefusal::AlreadyUsed));
+        assert_eq!(seal.open_once(&state, "key_a", &issued, NOW_MS + 1), Ok(()));
+        assert_eq!(seal.open_once(&state, "key_a", &issued, NOW_MS + 2), Err(SealRefusal::AlreadyUsed));
     }
 
     #[test]
@@ -417,12 +447,12 @@ mod tests {
         assert_eq!(issued, reordered);
         let state = seal.seal(&issued, NOW_MS, EXPIRY_MS);
         let other_process = ConfirmationSeal::new(&[8_u8; 32]).unwrap();
-        assert_eq!(other_process.open_once(&state, &issued, NOW_MS), Err(SealRefusal::NotIssued));
+        assert_eq!(other_process.open_once(&state, "key_a", &issued, NOW_MS), Err(SealRefusal::NotIssued));
         let mut tampered = state.clone().into_bytes();
         let middle = tampered.len() / 2;
         tampered[middle] = if tampered[middle] == b'A' { b'B' } else { b'A' };
         for forged in [String::from_utf8(tampered).unwrap(), "rs1.AAAA.BBBB".to_owned(), String::new()] {
-            assert_eq!(seal.open_once(&forged, &issued, NOW_MS), Err(SealRefusal::NotIssued), "{forged}");
+            assert_eq!(seal.open_once(&forged, "key_a", &issued, NOW_MS), Err(SealRefusal::NotIssued), "{forged}");
         }
     }
 
@@ -431,20 +461,39 @@ mod tests {
         let seal = seal();
         let issued = binding("key_a", "create_payout", 100);
         let state = seal.seal(&issued, NOW_MS, EXPIRY_MS);
-        assert_eq!(seal.open_once(&state, &issued, NOW_MS + EXPIRY_MS + 1), Err(SealRefusal::Expired));
-        assert_eq!(seal.open_once(&state, &issued, NOW_MS + EXPIRY_MS), Ok(()), "the last millisecond still counts");
+        assert_eq!(seal.open_once(&state, "key_a", &issued, NOW_MS + EXPIRY_MS + 1), Err(SealRefusal::Expired));
+        assert_eq!(
+            seal.open_once(&state, "key_a", &issued, NOW_MS + EXPIRY_MS),
+            Ok(()),
+            "the last millisecond still counts"
+        );
     }
 
     #[test]
     fn used_nonces_are_bounded_and_leave_as_they_expire() {
         let mut used = UsedNonces::default();
-        assert_eq!(used.use_once(1, NOW_MS + 10, NOW_MS, 2), Ok(()));
-        assert_eq!(used.use_once(2, NOW_MS + 20, NOW_MS, 2), Ok(()));
-        assert_eq!(used.use_once(3, NOW_MS + 30, NOW_MS, 2), Err(SealRefusal::TooManyOutstanding), "full: refuse");
-        assert_eq!(used.use_once(1, NOW_MS + 10, NOW_MS, 2), Err(SealRefusal::AlreadyUsed));
+        let capacity = NonceCapacity { total: 2, per_key: 2 };
+        assert_eq!(used.use_once("key_a", 1, NOW_MS + 10, NOW_MS, capacity), Ok(()));
+        assert_eq!(used.use_once("key_b", 2, NOW_MS + 20, NOW_MS, capacity), Ok(()));
+        let full = used.use_once("key_c", 3, NOW_MS + 30, NOW_MS, capacity);
+        assert_eq!(full, Err(SealRefusal::TooManyOutstanding), "full: refuse");
+        assert_eq!(used.use_once("key_a", 1, NOW_MS + 10, NOW_MS, capacity), Err(SealRefusal::AlreadyUsed));
         // Once nonce 1 has expired it is forgotten (its state would be refused as expired anyway).
-        assert_eq!(used.use_once(3, NOW_MS + 30, NOW_MS + 11, 2), Ok(()));
+        assert_eq!(used.use_once("key_c", 3, NOW_MS + 30, NOW_MS + 11, capacity), Ok(()));
         assert_eq!(used.nonces.len(), 2);
         assert_eq!(used.by_expiry.len(), 2);
+        assert_eq!(used.used_by_key.get("key_a"), None, "an expired key's count leaves with it");
+    }
+
+    #[test]
+    fn one_key_fills_only_its_own_share() {
+        let mut used = UsedNonces::default();
+        let capacity = NonceCapacity { total: 100, per_key: 3 };
+        for nonce in 0..3 {
+            assert_eq!(used.use_once("greedy", nonce, NOW_MS + 10, NOW_MS, capacity), Ok(()));
+        }
+        let refused = used.use_once("greedy", 3, NOW_MS + 10, NOW_MS, capacity);
+        assert_eq!(refused, Err(SealRefusal::TooManyOutstanding), "the greedy key is at its share");
+        assert_eq!(used.use_once("someone_else", 4, NOW_MS + 10, NOW_MS, capacity), Ok(()), "others still answer");
     }
 }

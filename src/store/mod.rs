@@ -90,9 +90,11 @@ pub trait PaymentsWrite {
 pub trait PayoutsRead {
     fn get_payout(&self, scope: &Scope, id: &str) -> StoreResult<Option<Payout>>;
     fn list_payouts(&self, scope: &Scope, filter: &PayoutFilter, page: &PageRequest) -> StoreResult<Page<Payout>>;
-    /// How many payouts in `asset` the owner (any of their keys in this scope, by the owner's
-    /// skeleton) created at or after `since_ms` with an amount in `amount_range_minor`, and their
-    /// sum; failed and canceled ones excluded.
+    /// How many payouts in `asset` of the owner (any of their keys in this scope, by the owner's
+    /// skeleton) with an amount in `amount_range_minor` count against a rolling day that starts at
+    /// `since_ms`, and their sum. A payout counts from its creation until a day after its release:
+    /// created since `since_ms`, still waiting for approval, or approved since `since_ms`. Failed
+    /// and canceled ones never count.
     fn owner_payout_spend_since(
         &self,
         scope: &Scope,
@@ -101,10 +103,11 @@ pub trait PayoutsRead {
         since_ms: i64,
         amount_range_minor: std::ops::Range<i64>,
     ) -> StoreResult<(u32, i64)>;
-    /// Sum of the merchant's payouts in `asset` created at or after `since_ms`, failed and
-    /// canceled ones excluded.
+    /// Sum of the merchant's payouts in `asset` that count against a rolling day that starts at
+    /// `since_ms`, as `owner_payout_spend_since` counts them.
     fn merchant_payout_spend_since(&self, scope: &Scope, asset: AssetRef, since_ms: i64) -> StoreResult<i64>;
-    /// Per currency, the strictest spend limit set on any active key of the owner in this scope.
+    /// Per currency, the strictest spend limit set on any key of the owner in this scope, revoked
+    /// keys included: a limit binds the person, and rotating a key does not lift it.
     fn owner_spend_limits(&self, scope: &Scope, owner_skeleton: &str) -> StoreResult<Vec<(AssetRef, SpendLimit)>>;
 }
 

@@ -21,6 +21,7 @@ use harepay::ops::audit::list_events::{ListEvents, ListEventsArgs};
 use harepay::ops::payments::create_payment_intent::CreatePaymentIntentCommand;
 use harepay::ops::payments::list_payments::{ListPayments, ListPaymentsArgs};
 use harepay::ops::payments::simulate_payment::{SimulatePaymentCommand, SimulatedOutcome};
+use harepay::ops::payouts::approve_payout::ApprovePayoutCommand;
 use harepay::ops::payouts::cancel_payout::CancelPayoutCommand;
 use harepay::ops::payouts::create_payout::CreatePayoutCommand;
 use harepay::ops::payouts::get_payout::{GetPayout, PayoutIdArgs};
@@ -418,5 +419,59 @@ async fn an_idempotency_key_stored_meanwhile_is_in_use_not_an_internal_error() {
     database.execute_batch("DROP TRIGGER another_writer_takes_the_key").unwrap();
     let retried = keyed_write(&app, &maker, "race-1", "race", payment_request(1_000)).await;
     assert!(matches!(retried, WriteOutcome::Executed { .. }), "{:?}", retried.outcome());
+    assert!(app.verify_ledger().await.unwrap().is_sound());
+}
+
+/// A payout counts against a rolling-day limit from its creation until a day after its release:
+/// payouts left waiting for approval over several days cannot be released together beyond one
+/// day's limit.
+#[tokio::test]
+async fn waiting_payouts_count_against_the_daily_limit_until_a_day_after_their_release() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(SqliteStore::open(&dir.path().join("window.db")).unwrap());
+    let clock = Arc::new(ManualClock(AtomicI64::new(1_000_000)));
+    let mut rules = PaymentRules::default();
+    rules.approvals.threshold_minor_by_asset.insert("NGN", 100_000);
+    rules.approvals.parse_merchant_daily_limits("NGN=1000000").unwrap();
+    rules.approvals.expiry_ms = 72 * HOUR_MS;
+    let app = App::with_store(store, rules, clock.clone(), Box::new(SequentialIds::default()));
+    app.bootstrap_demo_if_empty().await.unwrap();
+    let maker = app.authenticate("sk_test_demo").await.unwrap();
+    let approver = app.authenticate("sk_test_demo_approver").await.unwrap();
+    settled_payment(&app, &maker, 10_000_000).await;
+    let payout = |amount_minor| {
+        CreatePayoutCommand(NewPayout {
+            amount: ngn(amount_minor),
+            rail: Rail::Rubies,
+            destination: Destination::Bank {
+                account_no: "0123456789".into(),
+                bank_code: "058".into(),
+                account_name: None,
+            },
+            description: None,
+            metadata: Default::default(),
+        })
+    };
+    let first = write(&app, &maker, "create_payout", "day-1-a", payout(500_000)).await;
+    write(&app, &maker, "create_payout", "day-1-b", payout(500_000)).await;
+    // A day and an hour later the two still wait: they still count, the day's limit is used up.
+    clock.0.fetch_add(25 * HOUR_MS, Ordering::SeqCst);
+    let refused = app.execute(tool_write(&maker, "create_payout", "day-2-a", payout(500_000))).await;
+    assert_eq!(refused.expect_err("the waiting payouts count").code(), "limit_exceeded");
+    // The first is released now: it counts until a day after its release.
+    let mut approve = tool_write(
+        &approver,
+        "approve_payout",
+        "approve-1",
+        ApprovePayoutCommand { payout_id: first["id"].as_str().unwrap().to_owned(), reason: None },
+    );
+    approve.action = Action::DecideApproval;
+    app.execute(approve).await.expect("approved");
+    clock.0.fetch_add(23 * HOUR_MS, Ordering::SeqCst);
+    let refused = app.execute(tool_write(&maker, "create_payout", "day-2-b", payout(1))).await;
+    assert_eq!(refused.expect_err("released within the day, waiting still").code(), "limit_exceeded");
+    clock.0.fetch_add(2 * HOUR_MS, Ordering::SeqCst);
+    // A day after the release only the one still waiting counts.
+    write(&app, &maker, "create_payout", "day-3-a", payout(500_000)).await;
     assert!(app.verify_ledger().await.unwrap().is_sound());
 }

@@ -43,6 +43,8 @@ async fn look_alike_owners_cannot_approve_the_makers_payout() {
         ("demo\u{200B}-maker", "invisible"),
         ("demo-maker\u{202E}", "invisible"),
         ("d\u{0435}mo-maker", "mixes scripts"),
+        ("demo\u{4E00}maker", "mixes scripts"),
+        ("demo-mak\u{0307}er", "combining mark"),
         ("harepay", "reserved"),
         ("HAREPAY", "reserved"),
         ("operator", "reserved"),
@@ -88,13 +90,15 @@ async fn a_second_key_of_the_same_person_does_not_double_a_daily_limit() {
     first.expect_error("create_payout", payout_arguments(1, "p-4"), "limit_exceeded").await;
     // Another person is not bound by them.
     funder.payout(100_000, "p-5").await;
-    // Revoking the limited key lifts the limit it carried.
+    // Revoking (rotating) the limited key does not lift the limit: it binds the person.
     let key_id = me["key_id"].as_str().unwrap().to_owned();
     let first_me = first.call("whoami", json!({})).await;
     let limited_key_id = first_me["key_id"].as_str().unwrap().to_owned();
     assert_ne!(key_id, limited_key_id);
     assert!(harepay.cli(&["keys", "revoke", &limited_key_id]).status.success());
-    second.payout(1_000, "p-6").await;
+    second.expect_error("create_payout", payout_arguments(1_000, "p-6"), "limit_exceeded").await;
+    let me = second.call("whoami", json!({})).await;
+    assert_eq!(me["spend_limits"][0]["max_per_day"]["amount"], 80_000, "{me}");
     for client in [first, second, funder] {
         client.close().await;
     }
@@ -132,8 +136,8 @@ async fn a_payout_split_just_under_the_threshold_waits_for_a_checker() {
     let second_key = harepay.create_key(&["--owner", "Demo-Maker"]);
     let same_person = harepay.connect_env(&second_key, &[THRESHOLD]).await;
 
-    let small = maker.payout(40_000, "p-0").await;
-    assert_eq!(small["object"]["status"], "pending", "under half the threshold is not a part");
+    let small = maker.payout(20_000, "p-0").await;
+    assert_eq!(small["object"]["status"], "pending", "under a quarter of the threshold is not a part");
     let first = maker.payout(60_000, "p-1").await;
     assert_eq!(first["object"]["status"], "pending", "one part alone goes through");
     let preview = same_person
@@ -169,6 +173,14 @@ async fn a_payout_split_just_under_the_threshold_waits_for_a_checker() {
         .clone();
     let detail = flagged["detail"].as_str().unwrap();
     assert!(detail.contains("structuring suspected") && detail.contains("₦1,200.00"), "{detail}");
+
+    // Parts of different sizes add up too: 49% then 51% of the threshold, by another person.
+    let other = harepay.create_key(&["--owner", "ada"]);
+    let ada = harepay.connect_env(&other, &[THRESHOLD]).await;
+    assert_eq!(ada.payout(49_000, "a-1").await["object"]["status"], "pending");
+    let second_part = ada.payout(51_000, "a-2").await;
+    assert_eq!(second_part["object"]["approval"]["trigger"], "structuring", "{second_part}");
+    ada.close().await;
     maker.close().await;
     same_person.close().await;
 }

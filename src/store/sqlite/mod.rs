@@ -33,6 +33,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (5, include_str!("schema_v5.sql")),
     (6, include_str!("schema_v6.sql")),
     (7, include_str!("schema_v7.sql")),
+    (8, include_str!("schema_v8.sql")),
 ];
 
 /// How long a connection waits for another process's lock (the CLI and a server on one file).
@@ -95,18 +96,19 @@ fn apply_migrations(connection: &Connection) -> StoreResult<()> {
     fill_owner_skeletons(connection)
 }
 
-/// Keys made before version 6 get their owner's skeleton; it is derived, so doing this on every
-/// start is harmless and finds nothing to do once done.
+/// Every key carries its owner's skeleton as this build computes it: keys made before version 6
+/// get theirs, and a build whose skeleton changed (it learned a new look-alike) updates them. A
+/// few rows per key on each start; nothing is written when nothing changed.
 fn fill_owner_skeletons(connection: &Connection) -> StoreResult<()> {
-    let missing: Vec<(String, String)> = connection
-        .prepare("SELECT id, owner FROM api_keys WHERE owner_skeleton IS NULL")?
-        .query_map([], |row| Ok((row.get(0)?, row.get(1)?)))?
+    let keys: Vec<(String, String, Option<String>)> = connection
+        .prepare("SELECT id, owner, owner_skeleton FROM api_keys")?
+        .query_map([], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))?
         .collect::<rusqlite::Result<_>>()?;
-    for (key_id, owner) in missing {
-        connection.execute(
-            "UPDATE api_keys SET owner_skeleton = ?2 WHERE id = ?1",
-            params![key_id, crate::engine::identity::owner_skeleton(&owner)],
-        )?;
+    for (key_id, owner, stored) in keys {
+        let skeleton = crate::engine::identity::owner_skeleton(&owner);
+        if stored.as_deref() != Some(skeleton.as_str()) {
+            connection.execute("UPDATE api_keys SET owner_skeleton = ?2 WHERE id = ?1", params![key_id, skeleton])?;
+        }
     }
     Ok(())
 }

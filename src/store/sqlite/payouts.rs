@@ -219,6 +219,22 @@ fn joined_sum(high_minor: i64, low_minor: i64) -> i64 {
     i64::try_from(total).unwrap_or(i64::MAX)
 }
 
+/// The payouts of `filter` that count against a rolling-day limit whose window starts at
+/// `since` (a parameter): those created in the window; those still waiting for approval, however
+/// old (they may be released at any moment); and those approved in the window, by their
+/// decision. So approving several days' worth of waiting payouts at once cannot exceed a day's
+/// limit. Three index-friendly parts, failed and canceled payouts excluded.
+fn counted_payouts_sql(filter: &str, since: &str) -> String {
+    let live = "status NOT IN ('failed', 'canceled')";
+    format!(
+        "SELECT amount_minor FROM payouts WHERE {filter} AND created_at_ms >= {since} AND {live} \
+         UNION ALL SELECT amount_minor FROM payouts WHERE {filter} AND created_at_ms < {since} \
+           AND status = 'pending_approval' \
+         UNION ALL SELECT amount_minor FROM payouts WHERE {filter} AND created_at_ms < {since} \
+           AND approval_decided_at_ms >= {since} AND {live}"
+    )
+}
+
 /// The owner's keys in a scope, for the queries below.
 const OWNER_KEYS_SQL: &str = "SELECT id FROM api_keys WHERE merchant_id = ?1 AND mode = ?2 AND owner_skeleton = ?3";
 
@@ -230,11 +246,9 @@ fn owner_payout_spend_since(
     since_ms: i64,
     amount_range_minor: std::ops::Range<i64>,
 ) -> StoreResult<(u32, i64)> {
-    let sql = format!(
-        "SELECT COUNT(*), {SPLIT_SUM_SQL} FROM payouts WHERE created_by_key_id IN ({OWNER_KEYS_SQL}) \
-         AND asset = ?4 AND created_at_ms >= ?5 AND status NOT IN ('failed', 'canceled') \
-         AND amount_minor >= ?6 AND amount_minor < ?7"
-    );
+    let filter =
+        format!("created_by_key_id IN ({OWNER_KEYS_SQL}) AND asset = ?4 AND amount_minor >= ?6 AND amount_minor < ?7");
+    let sql = format!("SELECT COUNT(*), {SPLIT_SUM_SQL} FROM ({})", counted_payouts_sql(&filter, "?5"));
     let (count, high_minor, low_minor): (i64, i64, i64) = connection.prepare_cached(&sql)?.query_row(
         params![
             scope.merchant_id,
@@ -256,10 +270,8 @@ fn merchant_payout_spend_since(
     asset: AssetRef,
     since_ms: i64,
 ) -> StoreResult<i64> {
-    let sql = format!(
-        "SELECT {SPLIT_SUM_SQL} FROM payouts WHERE merchant_id = ?1 AND mode = ?2 AND asset = ?3 \
-         AND created_at_ms >= ?4 AND status NOT IN ('failed', 'canceled')"
-    );
+    let filter = "merchant_id = ?1 AND mode = ?2 AND asset = ?3";
+    let sql = format!("SELECT {SPLIT_SUM_SQL} FROM ({})", counted_payouts_sql(filter, "?4"));
     let (high_minor, low_minor): (i64, i64) = connection
         .prepare_cached(&sql)?
         .query_row(params![scope.merchant_id, scope.mode.code(), asset.code, since_ms], |row| {
@@ -276,7 +288,7 @@ fn owner_spend_limits(
     let mut statement = connection.prepare_cached(
         "SELECT l.asset, MIN(l.max_per_payout_minor), MIN(l.max_per_day_minor) FROM api_key_limits l \
          JOIN api_keys k ON k.id = l.key_id \
-         WHERE k.merchant_id = ?1 AND k.mode = ?2 AND k.owner_skeleton = ?3 AND k.revoked_at_ms IS NULL \
+         WHERE k.merchant_id = ?1 AND k.mode = ?2 AND k.owner_skeleton = ?3 \
          GROUP BY l.asset ORDER BY l.asset",
     )?;
     let rows = statement.query_map(params![scope.merchant_id, scope.mode.code(), owner_skeleton], |row| {
