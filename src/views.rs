@@ -72,7 +72,9 @@ pub struct PaymentIntentView {
     pub net: MoneyView,
     /// Total refunded so far, in the credited currency.
     pub amount_refunded: MoneyView,
-    /// What can still be refunded (zero unless succeeded).
+    /// What a refund can take now: what remains unrefunded of the credited amount, but no more
+    /// than the available balance (refunds come out of available, and fees are not returned).
+    /// Zero unless succeeded. In event payloads: the unrefunded amount at the time.
     pub amount_refundable: MoneyView,
     pub customer: Option<String>,
     pub description: Option<String>,
@@ -136,6 +138,17 @@ pub struct RefundView {
     pub status: String,
     pub reason: Option<String>,
     pub created_at_ms: i64,
+}
+
+impl PaymentIntentView {
+    /// The view as a read answers it now: `amount_refundable` capped at the merchant's
+    /// `available_minor` in the credited currency.
+    pub fn now(payment: &PaymentIntent, available_minor: i64) -> PaymentIntentView {
+        let mut view = PaymentIntentView::from_engine(payment);
+        let refundable_minor = payment.refundable_minor().min(available_minor.max(0));
+        view.amount_refundable = MoneyView::new(payment.credit_asset(), refundable_minor);
+        view
+    }
 }
 
 impl RefundView {

@@ -9,7 +9,6 @@ use std::collections::BTreeMap;
 use std::sync::LazyLock;
 
 use proptest::prelude::*;
-use serde::de::DeserializeOwned;
 use serde_json::{Map, Value, json};
 
 use crate::app::error::AppError;
@@ -18,91 +17,30 @@ use crate::engine::payout;
 use crate::engine::principal::{Mode, Scope};
 use crate::limits;
 use crate::mcp::{bounds, registry};
-use crate::ops::account::NoArgs;
-use crate::ops::account::get_balance::GetBalanceArgs;
-use crate::ops::args::{check_idempotency_key, check_object_id, page_request, parse_asset};
-use crate::ops::audit::list_audit_log::ListAuditLogArgs;
-use crate::ops::audit::list_events::ListEventsArgs;
-use crate::ops::payments::cancel_payment_intent::CancelPaymentIntent;
 use crate::ops::payments::create_payment_intent::CreatePaymentIntent;
-use crate::ops::payments::get_payment::GetPaymentArgs;
-use crate::ops::payments::list_payments::ListPaymentsArgs;
-use crate::ops::payments::refund_payment::RefundPayment;
-use crate::ops::payments::simulate_payment::SimulatePayment;
-use crate::ops::payouts::approve_payout::ApprovePayout;
-use crate::ops::payouts::cancel_payout::CancelPayout;
 use crate::ops::payouts::create_payout::CreatePayout;
-use crate::ops::payouts::get_payout::PayoutIdArgs;
-use crate::ops::payouts::list_payouts::ListPayoutsArgs;
-use crate::ops::payouts::list_pending_approvals::ListPendingApprovalsArgs;
-use crate::ops::payouts::reject_payout::RejectPayout;
-use crate::ops::{Failure, Kind, WriteArgs, WriteOperation};
+use crate::ops::{Failure, WriteOperation};
 
 /// One tool's argument handling after the guard: decode, then validate into a command.
-type Parse = fn(&Map<String, Value>) -> Result<(), Failure>;
-
-/// Decodes as the registry does.
-fn decode<T: DeserializeOwned>(arguments: &Map<String, Value>) -> Result<T, Failure> {
-    crate::ops::decode_arguments(arguments.clone())
-}
-
-/// A write's checks before the writer: decoding, the idempotency key, the command.
-fn write<O: WriteOperation>(arguments: &Map<String, Value>) -> Result<O::Command, Failure> {
-    let args = decode::<O::Args>(arguments)?;
-    let Kind::Write(rule) = O::SPEC.kind else { unreachable!("a write") };
-    check_idempotency_key(O::SPEC.name, args.idempotency_key(), args.confirm(), rule)?;
-    O::command(&args)
-}
-
-fn engine(error: crate::engine::error::EngineError) -> Failure {
-    Failure::from(AppError::Engine(error))
-}
-
-/// Every tool's argument handling, by name, with the engine's checks that need no stored state
-/// (a new payment intent, a payout destination). A test checks it covers the registry.
-fn parsers() -> BTreeMap<&'static str, Parse> {
-    let parsers: [(&'static str, Parse); 19] = [
-        ("system_status", |a| decode::<NoArgs>(a).map(drop)),
-        ("whoami", |a| decode::<NoArgs>(a).map(drop)),
-        ("list_balances", |a| decode::<NoArgs>(a).map(drop)),
-        ("get_balance", |a| parse_asset(&decode::<GetBalanceArgs>(a)?.asset, "asset").map(drop)),
-        ("list_payments", |a| decode::<ListPaymentsArgs>(a)?.query().map(drop)),
-        ("get_payment", |a| check_object_id(&decode::<GetPaymentArgs>(a)?.id, "pi_", "id").map(drop)),
-        ("create_payment_intent", |a| {
-            let command = write::<CreatePaymentIntent>(a)?;
+/// The engine's checks that need no stored state, on top of an operation's own validation: a new
+/// payment intent (its rails and amounts under the default rules), a payout's destination.
+fn engine_checks(tool: &str, arguments: &Map<String, Value>) -> Result<(), Failure> {
+    let engine = |error| Failure::from(AppError::Engine(error));
+    match tool {
+        "create_payment_intent" => {
+            let args: <CreatePaymentIntent as WriteOperation>::Args = crate::ops::decode_arguments(arguments.clone())?;
+            let command = CreatePaymentIntent::command(&args)?;
             let scope = Scope { merchant_id: "mch_fuzz".to_owned(), mode: Mode::Test };
             let rules = PaymentRules::default();
             payment::create_payment_intent(&scope, command.0, &rules, "pi_fuzz".to_owned(), 0).map(drop).map_err(engine)
-        }),
-        ("refund_payment", |a| write::<RefundPayment>(a).map(drop)),
-        ("cancel_payment_intent", |a| write::<CancelPaymentIntent>(a).map(drop)),
-        ("simulate_payment", |a| write::<SimulatePayment>(a).map(drop)),
-        ("list_payouts", |a| {
-            let args = decode::<ListPayoutsArgs>(a)?;
-            page_request(&args.limit, &args.starting_after).map(drop)
-        }),
-        ("get_payout", |a| check_object_id(&decode::<PayoutIdArgs>(a)?.id, "po_", "id").map(drop)),
-        ("list_pending_approvals", |a| {
-            let args = decode::<ListPendingApprovalsArgs>(a)?;
-            page_request(&args.limit, &args.starting_after).map(drop)
-        }),
-        ("create_payout", |a| {
-            let request = write::<CreatePayout>(a)?.0;
+        }
+        "create_payout" => {
+            let args: <CreatePayout as WriteOperation>::Args = crate::ops::decode_arguments(arguments.clone())?;
+            let request = CreatePayout::command(&args)?.0;
             payout::validate_destination(request.amount, request.rail, &request.destination).map_err(engine)
-        }),
-        ("cancel_payout", |a| write::<CancelPayout>(a).map(drop)),
-        ("approve_payout", |a| write::<ApprovePayout>(a).map(drop)),
-        ("reject_payout", |a| write::<RejectPayout>(a).map(drop)),
-        ("list_events", |a| {
-            let args = decode::<ListEventsArgs>(a)?;
-            page_request(&args.limit, &args.starting_after).map(drop)
-        }),
-        ("list_audit_log", |a| {
-            let args = decode::<ListAuditLogArgs>(a)?;
-            page_request(&args.limit, &args.starting_after).map(drop)
-        }),
-    ];
-    parsers.into_iter().collect()
+        }
+        _ => Ok(()),
+    }
 }
 
 /// Each tool's input schema, as `call_tool` checks arguments against it.
@@ -114,70 +52,29 @@ static INPUT_SCHEMAS: LazyLock<BTreeMap<String, Map<String, Value>>> = LazyLock:
 });
 
 /// What `call_tool` does with a tool's arguments before the app layer sees a command.
-fn handle(tool: &str, parse: Parse, arguments: &Map<String, Value>) -> Result<(), Failure> {
+fn handle(tool: &str, arguments: &Map<String, Value>) -> Result<(), Failure> {
     bounds::check_argument_bounds(&INPUT_SCHEMAS[tool], Some(arguments))?;
-    parse(arguments)
+    let entry = crate::ops::find(tool).expect("a tool of the registry");
+    (entry.validate)(arguments.clone())?;
+    engine_checks(tool, arguments)
 }
 
-/// A valid call of every tool: each must handle cleanly, and each is a seed for mutation.
+/// The valid calls every operation declares: each must handle cleanly, and each is a seed for
+/// mutation.
 fn valid_examples() -> Vec<(&'static str, Value)> {
-    let pi = "pi_0190b5a4c2d37e4f8a9b0c1d2e3f4a5b";
-    let po = "po_0190b5a4c2d37e4f8a9b0c1d2e3f4a5b";
-    vec![
-        ("system_status", json!({})),
-        ("whoami", json!({})),
-        ("list_balances", json!({})),
-        ("get_balance", json!({"asset": "NGN"})),
-        (
-            "list_payments",
-            json!({"status": "succeeded", "customer": "cus_1", "created_gte_ms": 0, "limit": 5, "starting_after": pi}),
-        ),
-        ("get_payment", json!({"id": pi})),
-        (
-            "create_payment_intent",
-            json!({
-                "amount": {"amount": 1_000_000, "currency": "NGN"}, "method": "bank_transfer", "rail": "rubies",
-                "customer": "cus_1", "description": "Order 1001", "metadata": {"order": "1001"},
-                "confirm": true, "idempotency_key": "order-1001",
-            }),
-        ),
-        (
-            "create_payment_intent",
-            json!({
-                "amount": {"amount": 100_000_000, "currency": "USDC", "network": "TRON"}, "method": "crypto",
-                "rail": "partna", "settle_as": {"currency": "NGN"}, "confirm": false,
-            }),
-        ),
-        (
-            "refund_payment",
-            json!({"id": pi, "amount": 500, "reason": "damaged", "confirm": true, "idempotency_key": "r-1"}),
-        ),
-        ("cancel_payment_intent", json!({"id": pi, "confirm": true})),
-        ("simulate_payment", json!({"id": pi, "outcome": "succeeded", "confirm": true, "idempotency_key": "s-1"})),
-        ("list_payouts", json!({"status": "pending_approval", "limit": 100})),
-        ("get_payout", json!({"id": po})),
-        ("list_pending_approvals", json!({"limit": 1})),
-        (
-            "create_payout",
-            json!({
-                "amount": {"amount": 485_000, "currency": "NGN"}, "rail": "rubies",
-                "destination": {"kind": "bank", "account_no": "0123456789", "bank_code": "058", "account_name": "Ada"},
-                "description": "Rent", "metadata": {"month": "May"}, "confirm": true, "idempotency_key": "p-1",
-            }),
-        ),
-        (
-            "create_payout",
-            json!({
-                "amount": {"amount": 5_000_000, "currency": "USDC"}, "rail": "partna",
-                "destination": {"kind": "crypto_wallet", "address": format!("T{}", "A".repeat(33)), "network": "TRON"},
-            }),
-        ),
-        ("cancel_payout", json!({"id": po, "confirm": true, "idempotency_key": "c-1"})),
-        ("approve_payout", json!({"id": po, "reason": "checked", "confirm": true, "idempotency_key": "a-1"})),
-        ("reject_payout", json!({"id": po, "reason": "unknown payee", "confirm": true, "idempotency_key": "j-1"})),
-        ("list_events", json!({"type": "payment_intent.succeeded", "object_id": pi, "limit": 10})),
-        ("list_audit_log", json!({"limit": 10, "starting_after": "aud_0190b5a4c2d37e4f8a9b0c1d2e3f4a5b"})),
-    ]
+    crate::ops::registry()
+        .iter()
+        .flat_map(|entry| {
+            entry.spec.examples.iter().map(|example| {
+                let arguments = serde_json::from_str(example).unwrap_or_else(|error| panic!("{example}: {error}"));
+                (entry.spec.name, arguments)
+            })
+        })
+        .collect()
+}
+
+fn tool_names() -> Vec<&'static str> {
+    crate::ops::registry().iter().map(|entry| entry.spec.name).collect()
 }
 
 /// Every string and name in the arguments longer than an echo.
@@ -364,10 +261,10 @@ proptest! {
         tool_index in any::<prop::sample::Index>(),
         arguments in prop::collection::btree_map(any_name(), any_json(), 0..10),
     ) {
-        let parsers = parsers();
-        let (tool, parse) = parsers.iter().nth(tool_index.index(parsers.len())).expect("a tool");
+        let tools = tool_names();
+        let tool = tools[tool_index.index(tools.len())];
         let arguments: Map<String, Value> = arguments.into_iter().collect();
-        check_answer(tool, &arguments, handle(tool, *parse, &arguments));
+        check_answer(tool, &arguments, handle(tool, &arguments));
     }
 
     #[test]
@@ -380,22 +277,18 @@ proptest! {
         let (tool, example) = &examples[example_index.index(examples.len())];
         let mut arguments = example.as_object().expect("an object").clone();
         mutate(&mut arguments, &steps, mutation);
-        check_answer(tool, &arguments, handle(tool, parsers()[tool], &arguments));
+        check_answer(tool, &arguments, handle(tool, &arguments));
     }
 }
 
 #[test]
-fn every_tool_has_a_parser_and_every_valid_example_is_accepted() {
-    let parsers = parsers();
-    let tools: Vec<&String> = INPUT_SCHEMAS.keys().collect();
-    assert_eq!(tools, parsers.keys().collect::<Vec<_>>(), "the fuzz table covers every tool");
+fn every_operation_declares_valid_examples_and_they_are_accepted() {
     for (tool, example) in valid_examples() {
         let arguments = example.as_object().expect("an object");
-        let answer = handle(tool, parsers[tool], arguments);
-        assert_eq!(answer, Ok(()), "{tool} {example}");
+        assert_eq!(handle(tool, arguments), Ok(()), "{tool} {example}");
     }
     let examined: std::collections::BTreeSet<&str> = valid_examples().into_iter().map(|(tool, _)| tool).collect();
-    assert_eq!(examined.len(), parsers.len(), "every tool has a valid example");
+    assert_eq!(examined.len(), tool_names().len(), "every operation has a valid example");
 }
 
 #[test]
@@ -409,7 +302,7 @@ fn extreme_arguments_are_refused_by_the_guard_before_decoding() {
     let wide: Map<String, Value> = (0..100_000).map(|index| (format!("k{index}"), json!(index))).collect();
     // Every string and collection within the undescribed limits, the whole over the total.
     let row = json!(vec!["💸".repeat(limits::ARGUMENT_UNDESCRIBED_MAX_CHARS); 64]);
-    let mut bulky = valid_examples()[6].1.clone();
+    let mut bulky = valid_examples().into_iter().find(|(tool, _)| *tool == "create_payment_intent").expect("one").1;
     bulky["unknown"] = json!(vec![row; 64]);
     let cases = [
         ("get_payment", json!({ "id": deep })),

@@ -106,6 +106,9 @@ pub struct Spec {
     pub action: Action,
     pub kind: Kind,
     pub hints: Hints,
+    /// Valid calls, as JSON arguments: documentation for agents, and seeds for the fuzz tests
+    /// (each must pass the operation's validation).
+    pub examples: &'static [&'static str],
 }
 
 impl Spec {
@@ -126,6 +129,12 @@ pub trait ReadOperation: Send + Sync + 'static {
     const SPEC: Spec;
     type Args: DeserializeOwned + JsonSchema + Send + 'static;
     type Output: Serialize + JsonSchema + Send + 'static;
+
+    /// The checks of the arguments that need no stored state (`run` relies on them having
+    /// passed): ids, codes, pages.
+    fn validate(_args: &Self::Args) -> Result<(), Failure> {
+        Ok(())
+    }
 
     fn run(
         context: &OpContext,
@@ -155,6 +164,11 @@ pub trait WriteOperation: Send + Sync + 'static {
 
     /// What happened, or for a preview what would happen, in a sentence or two.
     fn message(view: &<Self::Command as WriteCommand>::View, outcome: Outcome) -> String;
+
+    /// What a preview leaves out of the object because it would not exist yet: the new object's
+    /// id and its payment instructions (JSON pointers into the object, e.g. `/id`). A preview
+    /// says what would be created; it hands out nothing an agent could act on.
+    const PREVIEW_OMITS: &'static [&'static str] = &[];
 }
 
 pub type OpFuture<'a> = Pin<Box<dyn Future<Output = Result<serde_json::Value, Failure>> + Send + 'a>>;
@@ -168,6 +182,9 @@ pub struct Entry {
     /// Decodes the JSON arguments, runs the operation as `principal`, and answers its result as
     /// JSON (made here, once). Visibility is the face's to check first (`Visibility::refusal`).
     pub call: for<'a> fn(&'a OpContext, Principal, JsonObject) -> OpFuture<'a>,
+    /// What `call` checks of the arguments before it reads or writes anything: decoding, and the
+    /// operation's own checks (for a write, its idempotency key and command). For tests.
+    pub validate: fn(JsonObject) -> Result<(), Failure>,
 }
 
 impl Entry {
@@ -177,6 +194,7 @@ impl Entry {
             input_schema: input_schema::<O::Args>,
             output_schema: output_schema::<O::Output>,
             call: call_read::<O>,
+            validate: validate_read::<O>,
         }
     }
 
@@ -184,8 +202,9 @@ impl Entry {
         Entry {
             spec: O::SPEC,
             input_schema: input_schema::<O::Args>,
-            output_schema: output_schema::<WriteResult<<O::Command as WriteCommand>::View>>,
+            output_schema: write_output_schema::<O>,
             call: call_write::<O>,
+            validate: validate_write::<O>,
         }
     }
 }
@@ -329,8 +348,8 @@ pub struct WriteResult<T> {
     /// idempotency key was used before with the same arguments: this is the original result and
     /// nothing moved again).
     pub outcome: String,
-    /// The object as saved (executed, replayed) or as it would be (preview: its id is a
-    /// placeholder that is not saved).
+    /// The object as saved (executed, replayed), or as it would be (preview: without the id and
+    /// the payment instructions of an object not created yet).
     pub object: T,
     /// Preview only: the merchant balances this call would change, before and after.
     pub balance_changes: Vec<BalanceChangeView>,
@@ -359,6 +378,56 @@ fn strip_root_annotations(schema: schemars::Schema) -> JsonObject {
     object
 }
 
+/// A write's result: what a preview omits is optional in the object's schema.
+fn write_output_schema<O: WriteOperation>() -> JsonObject {
+    let mut schema = output_schema::<WriteResult<<O::Command as WriteCommand>::View>>();
+    for pointer in O::PREVIEW_OMITS {
+        make_optional(&mut schema, pointer);
+    }
+    schema
+}
+
+/// Drops the field at `pointer` (below the result's `object`) from its definition's `required`.
+fn make_optional(schema: &mut JsonObject, pointer: &str) {
+    let segments: Vec<&str> = pointer.trim_start_matches('/').split('/').collect();
+    let Some((field, parents)) = segments.split_last() else { return };
+    let definition_of = |node: &serde_json::Value| -> Option<String> {
+        let reference =
+            node.get("$ref").or_else(|| node.get("anyOf")?.as_array()?.iter().find_map(|branch| branch.get("$ref")))?;
+        Some(reference.as_str()?.trim_start_matches("#/$defs/").to_owned())
+    };
+    let Some(mut name) = schema.get("properties").and_then(|p| p.get("object")).and_then(definition_of) else {
+        return;
+    };
+    for parent in parents {
+        let next = schema
+            .get("$defs")
+            .and_then(|d| d.get(&name))
+            .and_then(|d| d.get("properties"))
+            .and_then(|p| p.get(*parent));
+        match next.and_then(definition_of) {
+            Some(next_name) => name = next_name,
+            None => return,
+        }
+    }
+    let required = schema
+        .get_mut("$defs")
+        .and_then(|definitions| definitions.get_mut(&name))
+        .and_then(|definition| definition.get_mut("required"))
+        .and_then(|required| required.as_array_mut());
+    if let Some(required) = required {
+        required.retain(|name| name != field);
+    }
+}
+
+/// Removes the field at `pointer` from a preview's object.
+fn omit(object: &mut serde_json::Value, pointer: &str) {
+    let (parent, field) = pointer.rsplit_once('/').unwrap_or(("", pointer));
+    if let Some(serde_json::Value::Object(parent)) = object.pointer_mut(parent) {
+        parent.remove(field);
+    }
+}
+
 /// Decodes an operation's arguments: a failure is an `invalid_request` naming the argument, in
 /// words an agent can act on.
 pub fn decode_arguments<T: DeserializeOwned>(arguments: JsonObject) -> Result<T, Failure> {
@@ -369,9 +438,21 @@ pub fn decode_arguments<T: DeserializeOwned>(arguments: JsonObject) -> Result<T,
     })
 }
 
+fn validate_read<O: ReadOperation>(arguments: JsonObject) -> Result<(), Failure> {
+    O::validate(&decode_arguments(arguments)?)
+}
+
+fn validate_write<O: WriteOperation>(arguments: JsonObject) -> Result<(), Failure> {
+    let args: O::Args = decode_arguments(arguments)?;
+    let Kind::Write(key_rule) = O::SPEC.kind else { unreachable!("a write operation's kind is Write") };
+    args::check_idempotency_key(O::SPEC.name, args.idempotency_key(), args.confirm(), key_rule)?;
+    O::command(&args).map(drop)
+}
+
 fn call_read<O: ReadOperation>(context: &OpContext, principal: Principal, arguments: JsonObject) -> OpFuture<'_> {
     Box::pin(async move {
         let args: O::Args = decode_arguments(arguments)?;
+        O::validate(&args)?;
         let output = O::run(context, &principal, args).await?;
         Ok(serde_json::to_value(output).expect("results serialize"))
     })
@@ -451,7 +532,11 @@ fn write_result_json<O: WriteOperation>(
                 }
             );
             let changes = balance_changes.iter().map(BalanceChangeView::from_app).collect();
-            (serde_json::to_value(view).expect("views serialize"), changes, message)
+            let mut object = serde_json::to_value(view).expect("views serialize");
+            for pointer in O::PREVIEW_OMITS {
+                omit(&mut object, pointer);
+            }
+            (object, changes, message)
         }
         WriteOutcome::Executed { view } => {
             let message = O::message(&view, Outcome::Executed);

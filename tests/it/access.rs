@@ -4,19 +4,17 @@ use serde_json::json;
 
 use crate::support::{Harepay, MAKER_KEY};
 
-const READ_TOOLS: [&str; 11] = [
-    "get_balance",
-    "get_payment",
-    "get_payout",
-    "list_audit_log",
-    "list_balances",
-    "list_events",
-    "list_payments",
-    "list_payouts",
-    "list_pending_approvals",
-    "system_status",
-    "whoami",
-];
+/// Every read operation, by name: what a read-only key, or any key on a `--read-only` server, sees.
+fn read_tools() -> Vec<String> {
+    let mut names: Vec<String> = harepay::ops::registry()
+        .iter()
+        .filter(|entry| entry.spec.is_read())
+        .map(|entry| entry.spec.name.to_owned())
+        .collect();
+    names.sort();
+    assert!(names.len() >= 11, "{names:?}");
+    names
+}
 
 #[tokio::test]
 async fn a_read_only_key_sees_only_read_tools_and_cannot_write() {
@@ -24,7 +22,7 @@ async fn a_read_only_key_sees_only_read_tools_and_cannot_write() {
     let read_only = harepay.create_key(&["--role", "read_only", "--owner", "auditor"]);
     assert!(read_only.starts_with("sk_test_"));
     let client = harepay.connect(&read_only).await;
-    assert_eq!(client.tool_names().await, READ_TOOLS);
+    assert_eq!(client.tool_names().await, read_tools());
     let me = client.call("whoami", json!({})).await;
     assert_eq!(me["role"], "read_only");
     assert_eq!(me["owner"], "auditor");
@@ -50,7 +48,7 @@ async fn a_read_only_key_sees_only_read_tools_and_cannot_write() {
 async fn server_flags_narrow_the_tool_list_and_read_only_wins() {
     let harepay = Harepay::new();
     let client = harepay.connect_with(MAKER_KEY, &["--read-only"]).await;
-    assert_eq!(client.tool_names().await, READ_TOOLS);
+    assert_eq!(client.tool_names().await, read_tools());
     client.expect_error("cancel_payment_intent", json!({"id": "pi_x", "confirm": true}), "forbidden").await;
     client.close().await;
 
@@ -62,7 +60,7 @@ async fn server_flags_narrow_the_tool_list_and_read_only_wins() {
     client.close().await;
 
     let client = harepay.connect_with(MAKER_KEY, &["--toolsets", "payments", "--read-only"]).await;
-    assert_eq!(client.tool_names().await, ["get_payment", "list_payments"]);
+    assert_eq!(client.tool_names().await, ["get_payment", "list_payments", "list_refunds"]);
     client.close().await;
 }
 
@@ -146,5 +144,47 @@ async fn secrets_are_stored_hashed() {
     for bytes in [&database, &wal] {
         assert!(!bytes.windows(key.len()).any(|window| window == key.as_bytes()), "the secret is on disk in clear");
         assert!(!bytes.windows(12).any(|window| window == b"sk_test_demo"), "the demo secret is on disk in clear");
+    }
+}
+
+/// The permission table through the real binary: for every role and every operation, the
+/// operation is listed exactly when the role may take its action, and a hidden one called by name
+/// is refused `forbidden` and audited.
+#[tokio::test]
+async fn each_role_lists_exactly_what_it_may_do_and_a_hidden_operation_is_forbidden_and_audited() {
+    use harepay::engine::permission::role_may;
+    use harepay::engine::principal::Role;
+    let harepay = Harepay::new();
+    let keys = [
+        (Role::Admin, harepay.create_key(&["--role", "admin", "--owner", "root"])),
+        (Role::Maker, harepay.create_key(&["--role", "maker", "--owner", "maya"])),
+        (Role::Approver, harepay.create_key(&["--role", "approver", "--owner", "abel"])),
+        (Role::ReadOnly, harepay.create_key(&["--role", "read_only", "--owner", "rita"])),
+    ];
+    for (role, key) in keys {
+        let client = harepay.connect(&key).await;
+        let allowed = |entry: &&harepay::ops::Entry| role_may(role, entry.spec.action);
+        let mut expected: Vec<String> =
+            harepay::ops::registry().iter().filter(allowed).map(|entry| entry.spec.name.to_owned()).collect();
+        expected.sort();
+        assert_eq!(client.tool_names().await, expected, "{role:?}");
+        let me = client.call("whoami", json!({})).await;
+        let mut refused = 0;
+        for entry in harepay::ops::registry().iter().filter(|entry| !role_may(role, entry.spec.action)) {
+            assert!(!entry.spec.is_read(), "every role reads");
+            let example: serde_json::Value = serde_json::from_str(entry.spec.examples[0]).unwrap();
+            let message = client.expect_error(entry.spec.name, example, "forbidden").await;
+            assert!(message.contains(role.code()), "{role:?} {}: {message}", entry.spec.name);
+            refused += 1;
+        }
+        let audit = client.call("list_audit_log", json!({"limit": 100})).await;
+        let audited: Vec<&serde_json::Value> = audit["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|record| record["key_id"] == me["key_id"] && record["error_type"] == "forbidden")
+            .collect();
+        assert_eq!(audited.len(), refused, "{role:?}: every forbidden write is audited");
+        client.close().await;
     }
 }

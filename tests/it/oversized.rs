@@ -69,109 +69,39 @@ struct Case {
     key: &'static str,
     tool: &'static str,
     base: Value,
-    paths: &'static [&'static str],
+    path: String,
 }
 
+/// Whether `arguments` has a value at the dotted `path`.
+fn has_path(arguments: &Value, path: &str) -> bool {
+    path.split('.').try_fold(arguments, |cursor, segment| cursor.get(segment)).is_some()
+}
+
+/// Every string argument of every operation, each set oversized on the operation's own example
+/// that already holds it (or, for an optional argument, on its first example): derived from the
+/// registry, so a new operation is attacked without a line here.
 fn cases() -> Vec<Case> {
-    let payment = json!({
-        "amount": {"amount": 1000, "currency": "NGN"},
-        "method": "bank_transfer",
-        "rail": "rubies",
-        "confirm": true,
-        "idempotency_key": "k-1",
-    });
-    let pi = "pi_00000000000000000000000000000000";
-    let po = "po_00000000000000000000000000000000";
-    let mut crypto_payout = payout_arguments(1_000, "k-2");
-    crypto_payout["amount"] = json!({"amount": 1_000_000, "currency": "USDC"});
-    crypto_payout["rail"] = json!("partna");
-    crypto_payout["destination"] = json!({"kind": "crypto_wallet", "address": "T", "network": "TRON"});
-    let decide = json!({"id": po, "reason": "checked", "confirm": true, "idempotency_key": "k-3"});
-    vec![
-        Case { key: MAKER_KEY, tool: "get_balance", base: json!({"asset": "NGN"}), paths: &["asset"] },
-        Case {
-            key: MAKER_KEY,
-            tool: "list_payments",
-            base: json!({}),
-            paths: &["status", "customer", "starting_after"],
-        },
-        Case { key: MAKER_KEY, tool: "get_payment", base: json!({"id": pi}), paths: &["id"] },
-        Case {
-            key: MAKER_KEY,
-            tool: "create_payment_intent",
-            base: payment,
-            paths: &[
-                "amount.currency",
-                "amount.network",
-                "method",
-                "rail",
-                "settle_as.currency",
-                "customer",
-                "description",
-                "metadata.*",
-                "idempotency_key",
-            ],
-        },
-        Case {
-            key: MAKER_KEY,
-            tool: "refund_payment",
-            base: json!({"id": pi, "confirm": true, "idempotency_key": "k-4"}),
-            paths: &["id", "reason", "idempotency_key"],
-        },
-        Case {
-            key: MAKER_KEY,
-            tool: "cancel_payment_intent",
-            base: json!({"id": pi, "confirm": true, "idempotency_key": "k-5"}),
-            paths: &["id", "idempotency_key"],
-        },
-        Case {
-            key: MAKER_KEY,
-            tool: "simulate_payment",
-            base: json!({"id": pi, "outcome": "succeeded", "confirm": true, "idempotency_key": "k-6"}),
-            paths: &["id", "outcome", "idempotency_key"],
-        },
-        Case { key: MAKER_KEY, tool: "list_payouts", base: json!({}), paths: &["status", "starting_after"] },
-        Case { key: MAKER_KEY, tool: "get_payout", base: json!({"id": po}), paths: &["id"] },
-        Case { key: MAKER_KEY, tool: "list_pending_approvals", base: json!({}), paths: &["starting_after"] },
-        Case {
-            key: MAKER_KEY,
-            tool: "create_payout",
-            base: payout_arguments(1_000, "k-7"),
-            paths: &[
-                "amount.currency",
-                "amount.network",
-                "rail",
-                "destination.kind",
-                "destination.account_no",
-                "destination.bank_code",
-                "destination.account_name",
-                "description",
-                "metadata.*",
-                "idempotency_key",
-            ],
-        },
-        Case {
-            key: MAKER_KEY,
-            tool: "create_payout",
-            base: crypto_payout,
-            paths: &["destination.address", "destination.network"],
-        },
-        Case {
-            key: MAKER_KEY,
-            tool: "cancel_payout",
-            base: json!({"id": po, "confirm": true, "idempotency_key": "k-8"}),
-            paths: &["id", "idempotency_key"],
-        },
-        Case {
-            key: APPROVER_KEY,
-            tool: "approve_payout",
-            base: decide.clone(),
-            paths: &["id", "reason", "idempotency_key"],
-        },
-        Case { key: APPROVER_KEY, tool: "reject_payout", base: decide, paths: &["id", "reason", "idempotency_key"] },
-        Case { key: MAKER_KEY, tool: "list_events", base: json!({}), paths: &["type", "object_id", "starting_after"] },
-        Case { key: MAKER_KEY, tool: "list_audit_log", base: json!({}), paths: &["starting_after"] },
-    ]
+    let mut cases = Vec::new();
+    for registered in harepay::mcp::registry() {
+        let spec = &registered.entry.spec;
+        let key =
+            if spec.action == harepay::engine::permission::Action::DecideApproval { APPROVER_KEY } else { MAKER_KEY };
+        let examples: Vec<Value> = spec.examples.iter().map(|example| serde_json::from_str(example).unwrap()).collect();
+        let schema = Value::Object((*registered.tool.input_schema).clone());
+        let mut paths = BTreeSet::new();
+        string_paths(&schema, &schema["$defs"], "", &mut paths);
+        for path in paths {
+            let concrete = path.replace('*', "note");
+            let base = examples
+                .iter()
+                .find(|example| has_path(example, &concrete))
+                .or_else(|| examples.iter().find(|example| has_path(example, concrete.split('.').next().unwrap())))
+                .unwrap_or(&examples[0])
+                .clone();
+            cases.push(Case { key, tool: spec.name, base, path });
+        }
+    }
+    cases
 }
 
 /// Every string argument the tool list describes, as `tool path`.
@@ -204,16 +134,15 @@ async fn every_oversized_string_argument_is_refused_naming_it() {
     let mut covered = BTreeSet::new();
     for case in cases() {
         let client = if case.key == MAKER_KEY { &maker } else { &approver };
-        for path in case.paths {
-            covered.insert(format!("{} {path}", case.tool));
-            let mut arguments = case.base.clone();
-            set_path(&mut arguments, &path.replace('*', "note"), json!(oversized()));
-            let context = format!("{} {path}", case.tool);
-            let error = client.call_error(case.tool, arguments).await;
-            assert_eq!(error["type"], "invalid_request", "{context}: {error}");
-            assert_eq!(error["param"], path.replace('*', "note"), "{context}: {error}");
-            assert_short_echo(&context, &error);
-        }
+        let path = &case.path;
+        covered.insert(format!("{} {path}", case.tool));
+        let mut arguments = case.base.clone();
+        set_path(&mut arguments, &path.replace('*', "note"), json!(oversized()));
+        let context = format!("{} {path}", case.tool);
+        let error = client.call_error(case.tool, arguments).await;
+        assert_eq!(error["type"], "invalid_request", "{context}: {error}");
+        assert_eq!(error["param"], path.replace('*', "note"), "{context}: {error}");
+        assert_short_echo(&context, &error);
     }
     // An oversized metadata key, and an unknown argument with an oversized name.
     let mut arguments = payout_arguments(1_000, "k-9");

@@ -83,6 +83,8 @@ async fn a_write_without_confirm_is_a_preview_that_saves_nothing() {
     assert_eq!(preview["object"]["fee"]["amount"], 37_500 + 10_000, "card: 1.5% + ₦100");
     assert_eq!(preview["object"]["net"]["amount"], 2_500_000 - 47_500);
     assert!(preview["message"].as_str().unwrap().contains("confirm: true"), "{preview}");
+    // Nothing an agent could act on: no id to look up, no checkout to send a payer to.
+    assert!(preview["object"].get("id").is_none() && preview["object"].get("next_action").is_none(), "{preview}");
     assert_eq!(client.payment_count().await, 0);
     assert_eq!(client.event_count().await, 0);
 
@@ -115,6 +117,8 @@ async fn a_refund_preview_shows_the_balance_change_and_changes_nothing() {
     assert_eq!(change["account"], "available");
     assert_eq!(change["before"]["amount"], 995_000);
     assert_eq!(change["after"]["amount"], 695_000);
+    assert!(preview["object"]["refund"].get("id").is_none(), "no refund id before the refund: {preview}");
+    assert_eq!(preview["object"]["payment_intent"]["id"], json!(id), "the payment exists");
     assert_eq!(client.available("NGN").await, 995_000);
     client.close().await;
 }
@@ -390,5 +394,27 @@ async fn lists_page_with_a_cursor_and_filter() {
     let created_at = first["data"][0]["created_at_ms"].as_i64().unwrap();
     let recent = client.call("list_payments", json!({"created_gte_ms": created_at, "limit": 100})).await;
     assert!(recent["data"].as_array().unwrap().iter().all(|p| p["created_at_ms"].as_i64().unwrap() >= created_at));
+    client.close().await;
+}
+
+/// `amount_refundable` is what a refund can take now: the fee is not returned and refunds come
+/// out of the available balance, so a "full refund" built from it succeeds.
+#[tokio::test]
+async fn amount_refundable_is_what_a_refund_can_take_now() {
+    let harepay = Harepay::new();
+    let client = harepay.connect(MAKER_KEY).await;
+    let id = client.create_succeeded_payment(1_000_000, "order-1").await;
+    let payment = client.call("get_payment", json!({"id": id})).await;
+    let refundable = payment["payment_intent"]["amount_refundable"]["amount"].as_i64().unwrap();
+    assert_eq!(refundable, 995_000, "the 0.5% fee stayed with the rail: {payment}");
+    let listed = client.call("list_payments", json!({})).await;
+    assert_eq!(listed["data"][0]["amount_refundable"]["amount"], 995_000);
+    let refund = json!({"id": id, "amount": refundable, "confirm": true, "idempotency_key": "r-1"});
+    let refunded = client.call("refund_payment", refund).await;
+    assert_eq!(refunded["object"]["payment_intent"]["amount_refundable"]["amount"], 0, "{refunded}");
+    assert_eq!(client.available("NGN").await, 0);
+    // One more minor unit is refused for the reason the view gave: nothing is available.
+    let more = json!({"id": id, "amount": 1, "confirm": true, "idempotency_key": "r-2"});
+    client.expect_error("refund_payment", more, "insufficient_funds").await;
     client.close().await;
 }

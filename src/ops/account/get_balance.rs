@@ -32,9 +32,14 @@ impl ReadOperation for GetBalance {
         action: Action::Read,
         kind: Kind::Read,
         hints: Hints::READ,
+        examples: &[r#"{"asset": "NGN"}"#],
     };
     type Args = GetBalanceArgs;
     type Output = BalanceView;
+
+    fn validate(args: &GetBalanceArgs) -> Result<(), Failure> {
+        parse_asset(&args.asset, "asset").map(drop)
+    }
 
     async fn run(context: &OpContext, principal: &Principal, args: GetBalanceArgs) -> Result<BalanceView, Failure> {
         let asset = parse_asset(&args.asset, "asset")?;

@@ -29,6 +29,7 @@ impl ReadOperation for ListBalances {
         action: Action::Read,
         kind: Kind::Read,
         hints: Hints::READ,
+        examples: &[r#"{}"#],
     };
     type Args = NoArgs;
     type Output = BalanceList;

@@ -60,6 +60,7 @@ impl ReadOperation for SystemStatus {
         action: Action::Read,
         kind: Kind::Read,
         hints: Hints::READ,
+        examples: &[r#"{}"#],
     };
     type Args = NoArgs;
     type Output = SystemStatusView;

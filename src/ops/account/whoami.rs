@@ -76,6 +76,7 @@ impl ReadOperation for WhoAmI {
         action: Action::Read,
         kind: Kind::Read,
         hints: Hints::READ,
+        examples: &[r#"{}"#],
     };
     type Args = NoArgs;
     type Output = WhoAmIView;

@@ -73,9 +73,14 @@ impl ReadOperation for ListAuditLog {
         action: Action::Read,
         kind: Kind::Read,
         hints: Hints::READ,
+        examples: &[r#"{"limit": 10, "starting_after": "aud_0190b5a4c2d37e4f8a9b0c1d2e3f4a5b"}"#],
     };
     type Args = ListAuditLogArgs;
     type Output = ListResult<AuditEntryView>;
+
+    fn validate(args: &ListAuditLogArgs) -> Result<(), Failure> {
+        page_request(&args.limit, &args.starting_after).map(drop)
+    }
 
     async fn run(
         context: &OpContext,

@@ -73,9 +73,14 @@ impl ReadOperation for ListEvents {
         action: Action::Read,
         kind: Kind::Read,
         hints: Hints::READ,
+        examples: &[r#"{"type": "payment_intent.succeeded", "object_id": "pi_0190b5a4c2d37e4f8a9b0c1d2e3f4a5b", "limit": 10}"#],
     };
     type Args = ListEventsArgs;
     type Output = ListResult<EventView>;
+
+    fn validate(args: &ListEventsArgs) -> Result<(), Failure> {
+        page_request(&args.limit, &args.starting_after).map(drop)
+    }
 
     async fn run(context: &OpContext, principal: &Principal, args: ListEventsArgs) -> Result<ListResult<EventView>, Failure> {
         let page = page_request(&args.limit, &args.starting_after)?;

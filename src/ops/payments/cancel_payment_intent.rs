@@ -50,6 +50,7 @@ impl WriteOperation for CancelPaymentIntent {
         action: Action::Initiate,
         kind: Kind::Write(KeyRule::Optional),
         hints: Hints { destructive: true, idempotent: true, open_world: false },
+        examples: &[r#"{"id": "pi_0190b5a4c2d37e4f8a9b0c1d2e3f4a5b", "confirm": true}"#],
     };
     type Args = CancelPaymentIntentArgs;
     type Command = CancelPaymentIntentCommand;

@@ -73,9 +73,12 @@ impl WriteOperation for CreatePaymentIntent {
         action: Action::Initiate,
         kind: Kind::Write(KeyRule::Required),
         hints: Hints { destructive: false, idempotent: true, open_world: true },
+        examples: &[r#"{"amount": {"amount": 1000000, "currency": "NGN"}, "method": "bank_transfer", "rail": "rubies", "customer": "cus_1", "description": "Order 1001", "metadata": {"order": "1001"}, "confirm": true, "idempotency_key": "order-1001"}"#, r#"{"amount": {"amount": 100000000, "currency": "USDC", "network": "TRON"}, "method": "crypto", "rail": "partna", "settle_as": {"currency": "NGN"}}"#],
     };
     type Args = CreatePaymentIntentArgs;
     type Command = CreatePaymentIntentCommand;
+
+    const PREVIEW_OMITS: &'static [&'static str] = &["/id", "/next_action"];
 
     fn command(args: &CreatePaymentIntentArgs) -> Result<CreatePaymentIntentCommand, Failure> {
         let (amount, network) = args.amount.parse("amount")?;

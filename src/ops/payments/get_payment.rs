@@ -4,6 +4,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::app::transitions::load_payment;
+use crate::engine::ledger::AccountKind;
 use crate::engine::permission::Action;
 use crate::engine::principal::Principal;
 use crate::limits;
@@ -39,22 +40,32 @@ impl ReadOperation for GetPayment {
         action: Action::Read,
         kind: Kind::Read,
         hints: Hints::READ,
+        examples: &[r#"{"id": "pi_0190b5a4c2d37e4f8a9b0c1d2e3f4a5b"}"#],
     };
     type Args = GetPaymentArgs;
     type Output = PaymentDetails;
 
+    fn validate(args: &GetPaymentArgs) -> Result<(), Failure> {
+        check_object_id(&args.id, "pi_", "id").map(drop)
+    }
+
     async fn run(context: &OpContext, principal: &Principal, args: GetPaymentArgs) -> Result<PaymentDetails, Failure> {
         let id = check_object_id(&args.id, "pi_", "id")?;
         let scope = principal.scope.clone();
-        let (payment, refunds) = context
+        let (payment, refunds, available_minor) = context
             .app
             .read(move |store| {
                 let payment = load_payment(store, &scope, &id)?;
-                Ok((payment, store.list_refunds_for_payment(&scope, &id)?))
+                // A balance that cannot be read (a damaged ledger, reported by system_status)
+                // allows no refund now; the payment itself is still shown.
+                let available_minor = store
+                    .balances(&scope, &[payment.credit_asset()])
+                    .map_or(0, |balances| balances.get(AccountKind::Available, payment.credit_asset()));
+                Ok((payment, store.list_refunds_for_payment(&scope, &id)?, available_minor))
             })
             .await?;
         Ok(PaymentDetails {
-            payment_intent: PaymentIntentView::from_engine(&payment),
+            payment_intent: PaymentIntentView::now(&payment, available_minor),
             refunds: refunds.iter().map(RefundView::from_engine).collect(),
         })
     }

@@ -3,6 +3,7 @@
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use crate::engine::ledger::AccountKind;
 use crate::engine::permission::Action;
 use crate::engine::principal::Principal;
 use crate::limits;
@@ -64,9 +65,14 @@ impl ReadOperation for ListPayments {
         action: Action::Read,
         kind: Kind::Read,
         hints: Hints::READ,
+        examples: &[r#"{"status": "succeeded", "customer": "cus_1", "created_gte_ms": 0, "limit": 5, "starting_after": "pi_0190b5a4c2d37e4f8a9b0c1d2e3f4a5b"}"#],
     };
     type Args = ListPaymentsArgs;
     type Output = ListResult<PaymentIntentView>;
+
+    fn validate(args: &ListPaymentsArgs) -> Result<(), Failure> {
+        args.query().map(drop)
+    }
 
     async fn run(
         context: &OpContext,
@@ -75,14 +81,23 @@ impl ReadOperation for ListPayments {
     ) -> Result<ListResult<PaymentIntentView>, Failure> {
         let (filter, page) = args.query()?;
         let scope = principal.scope.clone();
-        let payments = context
+        let (payments, balances) = context
             .app
             .read(move |store| {
                 check_cursor(&page, |cursor| Ok(store.get_payment(&scope, cursor)?.is_some()))?;
-                Ok(store.list_payments(&scope, &filter, &page)?)
+                // Balances that cannot be read (a damaged ledger, reported by system_status) allow
+                // no refund now; the payments themselves are still listed.
+                Ok((store.list_payments(&scope, &filter, &page)?, store.list_balance_rows(&scope).unwrap_or_default()))
             })
             .await?;
-        let data = payments.items.iter().map(PaymentIntentView::from_engine).collect();
+        let available_minor = |payment: &crate::engine::payment::PaymentIntent| {
+            let asset = payment.credit_asset();
+            balances
+                .iter()
+                .find(|row| row.asset.code == asset.code && row.account == AccountKind::Available)
+                .map_or(0, |row| row.balance_minor)
+        };
+        let data = payments.items.iter().map(|payment| PaymentIntentView::now(payment, available_minor(payment))).collect();
         Ok(ListResult::new(data, payments.has_more, |payment: &PaymentIntentView| payment.id.clone()))
     }
 }

@@ -11,6 +11,7 @@ crate::ops::operations!(
     create_payment_intent,
     get_payment,
     list_payments,
+    list_refunds,
     refund_payment,
     simulate_payment,
 );

@@ -7,6 +7,7 @@ use crate::app::WriteContext;
 use crate::app::error::AppError;
 use crate::app::transitions::load_payment_for_update;
 use crate::app::write::{Applied, Outcome, WriteCommand, emit_json};
+use crate::engine::ledger::AccountKind;
 use crate::engine::payment;
 use crate::engine::permission::Action;
 use crate::engine::principal::Principal;
@@ -62,9 +63,12 @@ impl WriteOperation for RefundPayment {
         action: Action::Initiate,
         kind: Kind::Write(KeyRule::Required),
         hints: Hints { destructive: true, idempotent: true, open_world: true },
+        examples: &[r#"{"id": "pi_0190b5a4c2d37e4f8a9b0c1d2e3f4a5b", "amount": 500, "reason": "damaged", "confirm": true, "idempotency_key": "refund-1001"}"#],
     };
     type Args = RefundPaymentArgs;
     type Command = RefundPaymentCommand;
+
+    const PREVIEW_OMITS: &'static [&'static str] = &["/refund/id"];
 
     fn command(args: &RefundPaymentArgs) -> Result<RefundPaymentCommand, Failure> {
         let amount_minor = match &args.amount {
@@ -117,9 +121,10 @@ impl WriteCommand for RefundPaymentCommand {
         session.insert_refund(&refund)?;
         session.update_payment(&payment)?;
         session.post_ledger_transaction(scope, &transaction, context.now_ms)?;
+        let available_minor = balances.get(AccountKind::Available, payment.credit_asset());
         let result = RefundResultView {
             refund: RefundView::from_engine(&refund),
-            payment_intent: PaymentIntentView::from_engine(&payment),
+            payment_intent: PaymentIntentView::now(&payment, available_minor),
         };
         let payload = serde_json::to_string(&result.refund).expect("views serialize");
         emit_json(session, context, scope, "charge.refunded", &refund.id, payload)?;

@@ -8,6 +8,7 @@ use crate::app::error::AppError;
 use crate::app::transitions::{fail_payment, load_payment_for_update, settle_payment};
 use crate::app::write::{Applied, Outcome, WriteCommand};
 use crate::engine::error::EngineError;
+use crate::engine::ledger::AccountKind;
 use crate::engine::permission::Action;
 use crate::engine::principal::{Mode, Principal};
 use crate::limits;
@@ -61,6 +62,7 @@ impl WriteOperation for SimulatePayment {
         action: Action::Initiate,
         kind: Kind::Write(KeyRule::Required),
         hints: Hints { destructive: true, idempotent: true, open_world: false },
+        examples: &[r#"{"id": "pi_0190b5a4c2d37e4f8a9b0c1d2e3f4a5b", "outcome": "succeeded", "confirm": true, "idempotency_key": "settle-1001"}"#],
     };
     type Args = SimulatePaymentArgs;
     type Command = SimulatePaymentCommand;
@@ -96,6 +98,8 @@ impl WriteCommand for SimulatePaymentCommand {
             SimulatedOutcome::Succeeded => settle_payment(session, context, &payment)?,
             SimulatedOutcome::Failed => fail_payment(session, context, &payment, "simulated failure")?,
         };
-        Ok(Applied::new(PaymentIntentView::from_engine(&settled), &settled.id, vec![settled.credit_asset()]))
+        let asset = settled.credit_asset();
+        let available_minor = session.balances(&actor.scope, &[asset])?.get(AccountKind::Available, asset);
+        Ok(Applied::new(PaymentIntentView::now(&settled, available_minor), &settled.id, vec![asset]))
     }
 }

@@ -57,6 +57,7 @@ impl WriteOperation for ApprovePayout {
         action: Action::DecideApproval,
         kind: Kind::Write(KeyRule::Required),
         hints: Hints { destructive: true, idempotent: true, open_world: true },
+        examples: &[r#"{"id": "po_0190b5a4c2d37e4f8a9b0c1d2e3f4a5b", "reason": "vendor verified", "confirm": true, "idempotency_key": "approve-2001"}"#],
     };
     type Args = ApprovePayoutArgs;
     type Command = ApprovePayoutCommand;

@@ -51,6 +51,7 @@ impl WriteOperation for CancelPayout {
         action: Action::Initiate,
         kind: Kind::Write(KeyRule::Optional),
         hints: Hints { destructive: true, idempotent: true, open_world: false },
+        examples: &[r#"{"id": "po_0190b5a4c2d37e4f8a9b0c1d2e3f4a5b", "confirm": true, "idempotency_key": "cancel-2001"}"#],
     };
     type Args = CancelPayoutArgs;
     type Command = CancelPayoutCommand;

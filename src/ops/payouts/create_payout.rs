@@ -123,9 +123,12 @@ impl WriteOperation for CreatePayout {
         action: Action::Initiate,
         kind: Kind::Write(KeyRule::Required),
         hints: Hints { destructive: true, idempotent: true, open_world: true },
+        examples: &[r#"{"amount": {"amount": 485000, "currency": "NGN"}, "rail": "rubies", "destination": {"kind": "bank", "account_no": "0123456789", "bank_code": "058", "account_name": "Ada Obi"}, "description": "Rent", "metadata": {"month": "May"}, "confirm": true, "idempotency_key": "payout-2001"}"#, r#"{"amount": {"amount": 5000000, "currency": "USDC"}, "rail": "partna", "destination": {"kind": "crypto_wallet", "address": "TAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", "network": "TRON"}}"#],
     };
     type Args = CreatePayoutArgs;
     type Command = CreatePayoutCommand;
+
+    const PREVIEW_OMITS: &'static [&'static str] = &["/id"];
 
     fn command(args: &CreatePayoutArgs) -> Result<CreatePayoutCommand, Failure> {
         let (amount, network) = args.amount.parse("amount")?;

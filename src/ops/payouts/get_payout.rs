@@ -33,9 +33,14 @@ impl ReadOperation for GetPayout {
         action: Action::Read,
         kind: Kind::Read,
         hints: Hints::READ,
+        examples: &[r#"{"id": "po_0190b5a4c2d37e4f8a9b0c1d2e3f4a5b"}"#],
     };
     type Args = PayoutIdArgs;
     type Output = PayoutView;
+
+    fn validate(args: &PayoutIdArgs) -> Result<(), Failure> {
+        payout_id(&args.id).map(drop)
+    }
 
     async fn run(context: &OpContext, principal: &Principal, args: PayoutIdArgs) -> Result<PayoutView, Failure> {
         let id = payout_id(&args.id)?;

@@ -39,9 +39,14 @@ impl ReadOperation for ListPayouts {
         action: Action::Read,
         kind: Kind::Read,
         hints: Hints::READ,
+        examples: &[r#"{"status": "pending_approval", "limit": 100}"#],
     };
     type Args = ListPayoutsArgs;
     type Output = ListResult<PayoutView>;
+
+    fn validate(args: &ListPayoutsArgs) -> Result<(), Failure> {
+        page_request(&args.limit, &args.starting_after).map(drop)
+    }
 
     async fn run(
         context: &OpContext,

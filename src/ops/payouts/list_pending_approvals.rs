@@ -38,9 +38,14 @@ impl ReadOperation for ListPendingApprovals {
         action: Action::Read,
         kind: Kind::Read,
         hints: Hints::READ,
+        examples: &[r#"{"limit": 1}"#],
     };
     type Args = ListPendingApprovalsArgs;
     type Output = ListResult<PayoutView>;
+
+    fn validate(args: &ListPendingApprovalsArgs) -> Result<(), Failure> {
+        page_request(&args.limit, &args.starting_after).map(drop)
+    }
 
     async fn run(
         context: &OpContext,

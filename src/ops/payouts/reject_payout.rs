@@ -56,6 +56,7 @@ impl WriteOperation for RejectPayout {
         action: Action::DecideApproval,
         kind: Kind::Write(KeyRule::Required),
         hints: Hints { destructive: true, idempotent: true, open_world: false },
+        examples: &[r#"{"id": "po_0190b5a4c2d37e4f8a9b0c1d2e3f4a5b", "reason": "unknown payee", "confirm": true, "idempotency_key": "reject-2001"}"#],
     };
     type Args = RejectPayoutArgs;
     type Command = RejectPayoutCommand;
