@@ -179,7 +179,8 @@ pub const HTTP_MAX_CONNECTIONS_PER_ADDRESS: usize = 64;
 pub const HTTP_REQUEST_HEAD_MAX_BYTES: usize = 16 * 1024;
 
 /// The most one connection's read buffer may hold (hyper's default is ~400 KiB): a head that
-/// does not fit is answered with a bare 431 by hyper and the connection closed.
+/// does not fit (hyper checks after each read, so a little more arrives) is answered with a
+/// bare 431 by hyper and the connection closed.
 pub const HTTP_CONNECTION_BUFFER_MAX_BYTES: usize = 64 * 1024;
 
 /// A warning about requests refused for their `Host` or `Origin` is logged at most once per

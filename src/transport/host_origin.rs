@@ -7,7 +7,7 @@
 //! passes there; but rmcp logs each refused header whole at WARN (100 KB of `Origin` made 200 KB
 //! of log per request) and answers in plain text.
 
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use axum::extract::{Request, State};
@@ -208,7 +208,7 @@ fn origin_matches(allowed: &AllowedOrigin, origin: &Origin) -> bool {
 
 /// `/mcp`: 403 with a JSON error for a `Host` or `Origin` not allowed, before anything else.
 pub async fn refuse_foreign_host_or_origin(
-    State(policy): State<std::sync::Arc<HostOriginPolicy>>,
+    State(policy): State<Arc<HostOriginPolicy>>,
     request: Request,
     next: Next,
 ) -> Response {

@@ -322,20 +322,33 @@ fn an_overlong_method_on_stdio_gets_a_short_error_not_an_echo() {
 async fn an_overlong_method_over_http_gets_a_short_error_not_an_echo() {
     let harepay = Harepay::new();
     let server = crate::http::HttpServer::start(&harepay);
-    let body = json!({"jsonrpc": "2.0", "id": 4, "method": "m".repeat(900_000), "params": {}}).to_string();
-    let response = reqwest::Client::new()
-        .post(&server.url)
-        .header("Authorization", format!("Bearer {MAKER_KEY}"))
-        .header("Content-Type", "application/json")
-        .header("Accept", "application/json, text/event-stream")
-        .header("MCP-Protocol-Version", "2026-07-28")
-        .body(body)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 400);
+    let http = reqwest::Client::new();
+    let post = |body: Value, session: Option<&str>| {
+        let request = http
+            .post(&server.url)
+            .header("Authorization", format!("Bearer {MAKER_KEY}"))
+            .header("Content-Type", "application/json")
+            .header("Accept", "application/json, text/event-stream")
+            .body(body.to_string());
+        match session {
+            Some(session) => request.header("Mcp-Session-Id", session).header("MCP-Protocol-Version", "2025-06-18"),
+            None => request,
+        }
+    };
+    // In a session of the older protocol, where rmcp answered the whole name.
+    let initialize = json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+        "protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "raw", "version": "0"}
+    }});
+    let opened = post(initialize, None).send().await.unwrap();
+    let session = opened.headers()["mcp-session-id"].to_str().unwrap().to_owned();
+    let initialized = json!({"jsonrpc": "2.0", "method": "notifications/initialized"});
+    assert!(post(initialized, Some(&session)).send().await.unwrap().status().is_success());
+    let overlong = json!({"jsonrpc": "2.0", "id": 4, "method": "m".repeat(900_000), "params": {}});
+    let response = post(overlong, Some(&session)).send().await.unwrap();
+    let status = response.status();
     let text = response.text().await.unwrap();
-    assert!(text.len() < 200, "{} bytes", text.len());
+    assert!(text.len() < 200, "{status}, {} bytes: {}", text.len(), &text[..text.len().min(200)]);
+    assert_eq!(status, 400);
     let reply: Value = serde_json::from_str(&text).unwrap();
     assert_eq!((&reply["error"]["code"], &reply["id"]), (&json!(-32601), &json!(4)), "{reply}");
 }
