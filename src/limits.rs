@@ -103,10 +103,25 @@ pub const SIMULATOR_TICK_MS: u64 = 200;
 /// few KiB; the seeds say 1 MB.
 pub const JSON_RPC_MESSAGE_MAX_BYTES: usize = 1 << 20;
 
-/// Messages waiting between the stdio reader, the server and the stdout writer. Beyond this the
-/// reader stops reading stdin, so a client that floods requests or never reads its answers makes
-/// the server hold no more.
+/// JSON values in one JSON-RPC message (counted as opened arrays and objects plus separators,
+/// before it is parsed): beyond, -32600 without parsing it. Parsed JSON takes up to ~20 times
+/// the text of small values (1 MiB of `0,` is 500,000 values, ~16 MB parsed), so this keeps a
+/// parsed message within a small multiple of its text. harepay's largest valid call has about
+/// 150 values.
+pub const JSON_RPC_MESSAGE_MAX_VALUES: usize = 10_000;
+
+/// JSON-RPC method names. The longest MCP method is under 40 bytes; a request whose method is
+/// longer is refused (-32601) with a short error that quotes a prefix of it, instead of being
+/// echoed whole, and such a notification is dropped.
+pub const JSON_RPC_METHOD_MAX_BYTES: usize = 128;
+
+/// Messages waiting between the stdio reader, the server and the stdout writer, and the bytes of
+/// the stdin lines waiting for the server (kept as read, parsed one at a time as the server takes
+/// them: parsed JSON of small values takes up to ~20 times its text). Beyond either the reader
+/// stops reading stdin, and it also waits while stdout is full, so a client that floods requests
+/// or never reads its answers makes the server hold no more.
 pub const STDIO_QUEUE_MAX_MESSAGES: usize = 64;
+pub const STDIO_QUEUE_MAX_BYTES: usize = 4 * JSON_RPC_MESSAGE_MAX_BYTES;
 
 /// At exit, how long the stdio writer may take to write answers already queued.
 pub const STDIO_EXIT_FLUSH_MS: u64 = 5_000;
@@ -168,6 +183,25 @@ pub const HTTP_REQUEST_TIMEOUT_MS: u64 = 30_000;
 /// log always have theirs.
 pub const HTTP_MAX_CONNECTIONS: usize = 512;
 
+/// Open HTTP connections from one client address (IPv6 by /64), so that one client cannot hold
+/// every slot of `HTTP_MAX_CONNECTIONS`: a connection beyond is answered 503 and closed at once.
+/// Off with the per-address rate limit (`--rate-limit-per-ip off`), behind a reverse proxy
+/// whose address every client shares, and when `--max-connections` is no more than this.
+pub const HTTP_MAX_CONNECTIONS_PER_ADDRESS: usize = 64;
+
+/// A request head (request line and headers): beyond, 431 with a JSON error. Clients send under
+/// 2 KiB; a `Host` or `Origin` header, and what the log may quote of one, stays small.
+pub const HTTP_REQUEST_HEAD_MAX_BYTES: usize = 16 * 1024;
+
+/// The most one connection's read buffer may hold (hyper's default is ~400 KiB): a head that
+/// does not fit (hyper checks after each read, so a little more arrives) is answered with a
+/// bare 431 by hyper and the connection closed.
+pub const HTTP_CONNECTION_BUFFER_MAX_BYTES: usize = 64 * 1024;
+
+/// A warning about requests refused for their `Host` or `Origin` is logged at most once per
+/// this interval and kind; the next one says how many were suppressed.
+pub const HTTP_REFUSAL_LOG_INTERVAL_MS: i64 = 10_000;
+
 /// Requests per key (HTTP) or tool calls per key (stdio): a sustained rate and the burst a key
 /// may spend at once (GCRA: the burst refills at the rate). 100/s is Stripe's live-mode rate.
 pub const RATE_LIMIT_PER_KEY_PER_SECOND: u32 = 100;
@@ -181,8 +215,16 @@ pub const RATE_LIMIT_PER_IP_BURST: u32 = 2_000;
 /// How often rate-limit state of keys and addresses that are back at a full burst is dropped.
 pub const RATE_LIMIT_STATE_SWEEP_MS: u64 = 60_000;
 
+/// An `initialize` request over HTTP, which opens a session of the older protocol. rmcp keeps
+/// the client's initialize parameters for the session's life as parsed JSON (up to ~20 times
+/// their text for JSON of small values, e.g. a large `capabilities.experimental`), so this
+/// bounds what a session holds: about 100 KiB, and about 250 KiB with an initialize at the
+/// limit (measured). Clients send a few hundred bytes; beyond, 413.
+pub const HTTP_INITIALIZE_MAX_BYTES: usize = 8 * 1024;
+
 /// Sessions of the older protocol (2025-11-25 and before) open at once, per key and in total.
-/// Each holds tens of KiB; clients of 2026-07-28 need none.
+/// Each holds at most ~250 KiB (see `HTTP_INITIALIZE_MAX_BYTES`), so the defaults bound all
+/// sessions to ~250 MB and one key's to ~25 MB; clients of 2026-07-28 need none.
 pub const HTTP_SESSIONS_MAX_PER_KEY: usize = 100;
 pub const HTTP_SESSIONS_MAX_TOTAL: usize = 1_000;
 

@@ -3,14 +3,18 @@
 //! generations work: sessions (2025-11-25 and before) and the stateless requests of 2026-07-28.
 //!
 //! What a hostile client meets, outside in:
-//! - connections: at most `max_connections` open; a request head must arrive within the
-//!   header-read timeout, which also closes idle keep-alive connections (hyper);
+//! - connections: at most `max_connections` open, and at most
+//!   [`limits::HTTP_MAX_CONNECTIONS_PER_ADDRESS`] of them from one address (503 and closed
+//!   beyond, unless the per-address rate limit is off); a request head must arrive within the
+//!   header-read timeout, which also closes idle keep-alive connections (hyper), and fit in
+//!   [`limits::HTTP_REQUEST_HEAD_MAX_BYTES`] (431);
 //! - every response: `X-Content-Type-Options: nosniff`, `Cache-Control: no-store`,
 //!   `X-Frame-Options: DENY`, and an `X-Request-Id`;
 //! - requests per client address, then per key: 429 with `Retry-After` (governor);
 //! - bodies over [`limits::JSON_RPC_MESSAGE_MAX_BYTES`]: 413, with or without `Content-Length`
 //!   (tower-http); a request that takes too long to arrive: 408 (tower-http);
-//! - `Host` and `Origin` outside their allow-lists: 403 (rmcp);
+//! - `Host` and `Origin` outside their allow-lists: 403, before the key is looked at;
+//! - an `initialize` over [`limits::HTTP_INITIALIZE_MAX_BYTES`]: 413 (its session keeps it);
 //! - sessions of the older protocol: capped per key and in total, closed when idle.
 //!
 //! Errors harepay writes itself are JSON: `{"error": {"type", "message", …}}`.
@@ -39,6 +43,8 @@ use crate::app::App;
 use crate::limits;
 use crate::mcp::{Credentials, HarepayServer, ServerOptions};
 use crate::rate_limit::{AddressRateLimiter, KeyRateLimiter, RateLimit, RateLimited, rate_limit_address};
+use crate::transport::connections::{ConnectionsPerAddress, refuse_oversized_heads, too_many_connections_response};
+use crate::transport::host_origin::{HostOriginPolicy, refuse_foreign_host_or_origin};
 use crate::transport::sessions::{
     CappedSessionManager, SESSION_RESERVATION, SessionLimits, SessionRefusal, SessionRegistry,
 };
@@ -105,9 +111,12 @@ pub fn router(
         .with_cancellation_token(shutdown);
     let service = StreamableHttpService::new(factory, CappedSessionManager::new(sessions.clone()).into(), config);
     let gate = McpGate { app, key_rate_limiter, sessions };
+    let host_origin = Arc::new(HostOriginPolicy::new(&settings.allowed_hosts, &settings.allowed_origins));
+    // Host and Origin first (rmcp checks them again, by the same rules, but logs them whole).
     // The gate reads the body whole; then a body that is not a JSON-RPC message harepay can read
     // gets a JSON-RPC error instead of rmcp's plain text.
     let mcp = tower::ServiceBuilder::new()
+        .layer(middleware::from_fn_with_state(host_origin, refuse_foreign_host_or_origin))
         .layer(middleware::from_fn_with_state(gate, guard_mcp_request))
         .layer(middleware::from_fn(crate::transport::jsonrpc::refuse_unreadable_http_messages))
         .service(service);
@@ -117,7 +126,8 @@ pub fn router(
     router = router
         .layer(RequestBodyLimitLayer::new(limits::JSON_RPC_MESSAGE_MAX_BYTES))
         .layer(middleware::map_response(json_payload_too_large))
-        .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, settings.request_timeout));
+        .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, settings.request_timeout))
+        .layer(middleware::from_fn(refuse_oversized_heads));
     if let Some(limiter) = address_rate_limiter {
         router = router.layer(middleware::from_fn_with_state(limiter, limit_by_address));
     }
@@ -152,7 +162,12 @@ fn spawn_rate_limit_sweeper(keys: Option<Weak<KeyRateLimiter>>, addresses: Optio
 }
 
 /// `{"error": {"type", "message", …extra}}` with `status`.
-fn error_response(status: StatusCode, error_type: &str, message: String, extra: serde_json::Value) -> Response {
+pub(super) fn error_response(
+    status: StatusCode,
+    error_type: &str,
+    message: String,
+    extra: serde_json::Value,
+) -> Response {
     let mut error = serde_json::json!({"type": error_type, "message": message});
     if let (Some(error), serde_json::Value::Object(extra)) = (error.as_object_mut(), extra) {
         error.extend(extra);
@@ -320,7 +335,9 @@ fn is_initialize(body: &Bytes) -> bool {
     serde_json::from_slice::<JsonRpcMethod>(body).is_ok_and(|message| message.method.as_deref() == Some("initialize"))
 }
 
-/// Serves until Ctrl-C: at most `max_connections` at once, each with the header-read timeout.
+/// Serves until Ctrl-C: at most `max_connections` at once, each with the header-read timeout
+/// and a bounded read buffer, and (with the per-address rate limit) at most
+/// `HTTP_MAX_CONNECTIONS_PER_ADDRESS` of them from one address.
 pub async fn serve(app: App, options: ServerOptions, settings: HttpSettings) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(settings.listen).await?;
     let address = listener.local_addr()?;
@@ -328,9 +345,19 @@ pub async fn serve(app: App, options: ServerOptions, settings: HttpSettings) -> 
     let shutdown = CancellationToken::new();
     let router = router(app, options, &settings, shutdown.clone());
     let connection_slots = Arc::new(tokio::sync::Semaphore::new(settings.max_connections));
+    // Off with the per-address rate limit (behind a reverse proxy every client has its address),
+    // and moot when one address may hold every slot anyway.
+    let connections_per_address = settings
+        .address_rate_limit
+        .filter(|_| limits::HTTP_MAX_CONNECTIONS_PER_ADDRESS < settings.max_connections)
+        .map(|_| ConnectionsPerAddress::new(limits::HTTP_MAX_CONNECTIONS_PER_ADDRESS));
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     let mut http1 = hyper::server::conn::http1::Builder::new();
-    http1.timer(TokioTimer::new()).header_read_timeout(settings.header_read_timeout).keep_alive(true);
+    http1
+        .timer(TokioTimer::new())
+        .header_read_timeout(settings.header_read_timeout)
+        .max_buf_size(limits::HTTP_CONNECTION_BUFFER_MAX_BYTES)
+        .keep_alive(true);
     let ctrl_c = tokio::signal::ctrl_c();
     tokio::pin!(ctrl_c);
     loop {
@@ -351,6 +378,16 @@ pub async fn serve(app: App, options: ServerOptions, settings: HttpSettings) -> 
             },
             _ = &mut ctrl_c => break,
         };
+        let address_slot = match &connections_per_address {
+            Some(per_address) => match per_address.admit(peer.ip()) {
+                Some(address_slot) => Some(address_slot),
+                None => {
+                    refuse_connection(stream, per_address);
+                    continue;
+                }
+            },
+            None => None,
+        };
         // Without TCP_NODELAY small responses wait on Nagle's algorithm: 24 ms round trips, not 3.
         if let Err(error) = stream.set_nodelay(true) {
             tracing::warn!(%error, "could not set TCP_NODELAY");
@@ -365,6 +402,8 @@ pub async fn serve(app: App, options: ServerOptions, settings: HttpSettings) -> 
             if let Err(error) = connection.await {
                 tracing::debug!(%error, peer = %peer, "connection ended with an error");
             }
+            // The address's count first: the accept loop wakes on the slot and counts again.
+            drop(address_slot);
             drop(slot);
         });
     }
@@ -374,6 +413,12 @@ pub async fn serve(app: App, options: ServerOptions, settings: HttpSettings) -> 
         tracing::warn!("connections still open after the shutdown grace period; stopping anyway");
     }
     Ok(())
+}
+
+/// A connection over its address's cap: told so if the socket takes it at once, then closed.
+fn refuse_connection(stream: tokio::net::TcpStream, per_address: &ConnectionsPerAddress) {
+    tracing::debug!(peer = ?stream.peer_addr().ok(), "refused a connection over its address's cap");
+    let _ = stream.try_write(&too_many_connections_response(per_address.max_per_address()));
 }
 
 #[cfg(test)]

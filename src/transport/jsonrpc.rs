@@ -12,6 +12,15 @@
 //! - an unreadable notification or response is not answered on stdio (JSON-RPC forbids answering
 //!   notifications, and answering a response could start a loop between two strict peers); HTTP
 //!   answers it 400, as the streamable HTTP transport asks.
+//!
+//! A message of more JSON values than [`limits::JSON_RPC_MESSAGE_MAX_VALUES`] gets -32600 (id null)
+//! without being parsed: parsed, 1 MiB of small values would take ~16 MB.
+//! A request whose method name is longer than any method can be gets -32601 quoting a prefix of
+//! it (rmcp would echo the whole name: a 900 KB method made a 900 KB answer); such a
+//! notification is dropped. Over HTTP, an `initialize` over [`limits::HTTP_INITIALIZE_MAX_BYTES`]
+//! gets 413: its session would keep it for its life.
+
+use std::borrow::Cow;
 
 use axum::body::{Body, Bytes};
 use axum::extract::Request;
@@ -19,6 +28,7 @@ use axum::http::{StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use rmcp::RoleServer;
+use rmcp::model::{ClientNotification, JsonRpcMessage};
 use rmcp::service::RxJsonRpcMessage;
 use serde::de::IgnoredAny;
 use serde::{Deserialize, Serialize};
@@ -28,6 +38,7 @@ use crate::limits;
 
 pub const PARSE_ERROR: i64 = -32700;
 pub const INVALID_REQUEST: i64 = -32600;
+pub const METHOD_NOT_FOUND: i64 = -32601;
 
 /// A message from the client, or the error reply it gets instead (`None`: no reply).
 pub type Parsed = Result<RxJsonRpcMessage<RoleServer>, Option<ErrorReply>>;
@@ -50,7 +61,86 @@ pub struct ErrorObject {
 pub fn parse_client_message(message: &[u8]) -> Parsed {
     // RFC 8259 lets a parser ignore a leading byte order mark; rmcp does.
     let message = message.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(message);
-    serde_json::from_slice(message).map_err(|_| reply_to_unreadable(message))
+    if has_more_values_than(message, limits::JSON_RPC_MESSAGE_MAX_VALUES) {
+        return Err(reply_to_too_many_values(message));
+    }
+    let message = serde_json::from_slice(message).map_err(|_| reply_to_unreadable(message))?;
+    refuse_overlong_method(message)
+}
+
+/// Whether `message` holds more than `max_values` JSON values, counted without parsing as the
+/// arrays and objects it opens plus the separators between values (an upper bound of its
+/// values, less one). Bytes inside strings do not count.
+fn has_more_values_than(message: &[u8], max_values: usize) -> bool {
+    let mut in_string = false;
+    let mut escaped = false;
+    let mut values = 0_usize;
+    for &byte in message {
+        if in_string {
+            match byte {
+                _ if escaped => escaped = false,
+                b'\\' => escaped = true,
+                b'"' => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match byte {
+            b'"' => in_string = true,
+            b'[' | b'{' | b',' => {
+                values += 1;
+                if values > max_values {
+                    return true;
+                }
+            }
+            _ => {}
+        }
+    }
+    false
+}
+
+/// The answer to a message of too many values: none for a notification or a response, -32600
+/// with id null otherwise (the id is not parsed either: it could be one of the values).
+fn reply_to_too_many_values(message: &[u8]) -> Option<ErrorReply> {
+    let expects_no_reply =
+        serde_json::from_slice::<Envelope<IgnoredAny>>(message).is_ok_and(|envelope| envelope.expects_no_reply());
+    (!expects_no_reply).then(|| {
+        error_reply(
+            INVALID_REQUEST,
+            &format!("request too complex: limit {} JSON values", limits::JSON_RPC_MESSAGE_MAX_VALUES),
+            Value::Null,
+        )
+    })
+}
+
+/// A request whose method no method can be as long as gets -32601 quoting a prefix of it; such
+/// a notification is dropped unanswered. Every known method is short: only rmcp's catch-all
+/// for unknown methods can hold a long name.
+fn refuse_overlong_method(message: RxJsonRpcMessage<RoleServer>) -> Parsed {
+    let overlong = |method: &str| method.len() > limits::JSON_RPC_METHOD_MAX_BYTES;
+    match &message {
+        JsonRpcMessage::Request(request) if overlong(request.request.method()) => {
+            let id = serde_json::to_value(&request.id).unwrap_or(Value::Null);
+            let method = request.request.method();
+            Err(Some(error_reply(METHOD_NOT_FOUND, &format!("method not found: {}", limits::echo(method)), id)))
+        }
+        JsonRpcMessage::Notification(notification) => match &notification.notification {
+            ClientNotification::CustomNotification(custom) if overlong(&custom.method) => Err(None),
+            _ => Ok(message),
+        },
+        _ => Ok(message),
+    }
+}
+
+/// The `method` of a message, read without building anything else; `None` when it has none or
+/// is not a JSON object.
+pub fn method_of(message: &[u8]) -> Option<Cow<'_, str>> {
+    #[derive(Deserialize)]
+    struct Method<'a> {
+        #[serde(borrow)]
+        method: Option<Cow<'a, str>>,
+    }
+    serde_json::from_slice::<Method>(message).ok()?.method
 }
 
 pub fn error_reply(code: i64, message: &str, id: Value) -> ErrorReply {
@@ -63,6 +153,22 @@ pub fn too_large_reply() -> ErrorReply {
         &format!("request too large: limit {} MiB", limits::JSON_RPC_MESSAGE_MAX_BYTES >> 20),
         Value::Null,
     )
+}
+
+/// 413 for an `initialize` over its own, smaller limit: a JSON-RPC error whose `error` also has
+/// harepay's `type`, like every 413.
+fn initialize_too_large_response() -> Response {
+    let reply = error_reply(
+        INVALID_REQUEST,
+        &format!(
+            "initialize request too large: limit {} KiB (its session keeps it for the session's life)",
+            limits::HTTP_INITIALIZE_MAX_BYTES >> 10
+        ),
+        Value::Null,
+    );
+    let mut reply = serde_json::to_value(reply).expect("replies serialize");
+    reply["error"]["type"] = serde_json::json!("request_too_large");
+    (StatusCode::PAYLOAD_TOO_LARGE, axum::Json(reply)).into_response()
 }
 
 /// The members that say what a message is, every other value skipped unread (so that a number
@@ -146,7 +252,8 @@ fn reply_to_unreadable(message: &[u8]) -> Option<ErrorReply> {
 }
 
 /// HTTP: a POST to /mcp whose body is not a message harepay can read gets a JSON-RPC error
-/// (400, or 413 when too large) instead of rmcp's plain-text 415; one that reads goes on.
+/// (400, or 413 when too large) instead of rmcp's plain-text 415; one that reads goes on. An
+/// `initialize` over its limit gets 413 before it is parsed.
 pub async fn refuse_unreadable_http_messages(request: Request, next: Next) -> Response {
     let is_json_post = request.method() == axum::http::Method::POST
         && request.headers().get(header::CONTENT_TYPE).and_then(|value| value.to_str().ok()).is_some_and(|value| {
@@ -160,6 +267,9 @@ pub async fn refuse_unreadable_http_messages(request: Request, next: Next) -> Re
         Ok(bytes) => bytes,
         Err(_) => return (StatusCode::PAYLOAD_TOO_LARGE, axum::Json(too_large_reply())).into_response(),
     };
+    if bytes.len() > limits::HTTP_INITIALIZE_MAX_BYTES && method_of(&bytes).as_deref() == Some("initialize") {
+        return initialize_too_large_response();
+    }
     if let Err(reply) = parse_client_message(&bytes) {
         let reply = reply.unwrap_or_else(|| {
             error_reply(INVALID_REQUEST, "invalid request: not a JSON-RPC 2.0 message harepay can read", Value::Null)
@@ -220,5 +330,54 @@ mod tests {
         check(r#"{"jsonrpc":"2.0","method":"notifications/initialized","params":5}"#, Err(None));
         check(r#"{"jsonrpc":"2.0","id":1e400,"result":{}}"#, Err(None));
         check(r#"{"jsonrpc":"2.0","id":3,"error":"bad"}"#, Err(None));
+    }
+
+    #[test]
+    fn an_overlong_method_gets_a_short_method_not_found_and_a_notification_of_one_is_dropped() {
+        let at_limit = "m".repeat(limits::JSON_RPC_METHOD_MAX_BYTES);
+        let over = "m".repeat(900_000);
+        check(&json!({"jsonrpc": "2.0", "id": 1, "method": at_limit, "params": {}}).to_string(), Ok(()));
+        check(&json!({"jsonrpc": "2.0", "method": at_limit}).to_string(), Ok(()));
+        check(
+            &json!({"jsonrpc": "2.0", "id": "a", "method": over, "params": {}}).to_string(),
+            Err(Some((METHOD_NOT_FOUND, json!("a")))),
+        );
+        check(&json!({"jsonrpc": "2.0", "method": over}).to_string(), Err(None));
+        let reply = parse_client_message(json!({"jsonrpc": "2.0", "id": 2, "method": over}).to_string().as_bytes())
+            .unwrap_err()
+            .unwrap();
+        assert_eq!(reply.error.message, format!("method not found: \"{}\"…", "m".repeat(limits::INPUT_ECHO_MAX_CHARS)));
+    }
+
+    #[test]
+    fn a_message_of_too_many_values_is_refused_unparsed_and_strings_do_not_count() {
+        let max = limits::JSON_RPC_MESSAGE_MAX_VALUES;
+        let zeros = |count: usize| vec!["0"; count].join(",");
+        // `{`, `{`, the separators and the array: 4 values besides the array's separators.
+        let call = |count: usize| {
+            format!(
+                r#"{{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{{"name":"whoami","arguments":{{"x":[{}]}}}}}}"#,
+                zeros(count)
+            )
+        };
+        assert!(!has_more_values_than(call(max - 10).as_bytes(), max));
+        assert!(has_more_values_than(call(max).as_bytes(), max));
+        check(&call(500_000), Err(Some((INVALID_REQUEST, Value::Null))));
+        check(&format!(r#"{{"jsonrpc":"2.0","method":"notifications/x","params":[{}]}}"#, zeros(max + 1)), Err(None));
+        let in_a_string = format!(
+            r#"{{"jsonrpc":"2.0","id":2,"method":"ping","params":{{"_meta":{{"pad":"{}\\\"[,{{"}}}}}}"#,
+            ",".repeat(max * 2)
+        );
+        check(&in_a_string, Ok(()));
+    }
+
+    #[test]
+    fn the_method_is_read_without_the_rest() {
+        assert_eq!(
+            method_of(br#"{"id":1,"method":"initialize","params":{"a":[1e400]}}"#).as_deref(),
+            Some("initialize")
+        );
+        assert_eq!(method_of(br#"{"id":1,"result":{}}"#), None);
+        assert_eq!(method_of(b"[1]"), None);
     }
 }

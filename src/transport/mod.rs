@@ -1,5 +1,7 @@
 //! Transports: wiring only. No business rule lives here.
 
+pub mod connections;
+pub mod host_origin;
 pub mod http;
 pub mod jsonrpc;
 pub mod sessions;

@@ -4,16 +4,23 @@
 //! would drop: a line over [`limits::JSON_RPC_MESSAGE_MAX_BYTES`] is refused after reading at
 //! most that much of it into memory, and every unreadable request gets a JSON-RPC error (see
 //! [`super::jsonrpc`]). One writer task owns stdout, so those answers and rmcp's never interleave
-//! bytes; bounded queues on both sides keep a flooding or non-reading client from growing memory.
+//! bytes.
+//!
+//! Memory stays a small multiple of the line limit whatever the client does. Lines wait for the
+//! server as read, bounded in number and in bytes, and are parsed one at a time when the server
+//! takes them (parsed JSON of small values takes up to ~20 times its text). The reader stops
+//! reading stdin while stdout's queue is full: rmcp answers each request from a task of its own,
+//! so without that a client that never reads its answers would make it hold one per request.
 
 use std::io::IsTerminal;
+use std::sync::Arc;
 use std::time::Duration;
 
 use rmcp::service::{RxJsonRpcMessage, TxJsonRpcMessage};
 use rmcp::transport::Transport;
 use rmcp::{RoleServer, ServiceExt};
 use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader};
-use tokio::sync::mpsc;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
 use tokio::task::JoinHandle;
 
 use crate::limits;
@@ -38,10 +45,22 @@ pub async fn serve(server: HarepayServer) -> anyhow::Result<()> {
 
 /// Newline-delimited JSON-RPC over a reader and a writer, read with a bounded line buffer.
 pub struct LineTransport {
-    incoming: mpsc::Receiver<RxJsonRpcMessage<RoleServer>>,
+    incoming: mpsc::Receiver<QueuedLine>,
     outgoing: Option<mpsc::Sender<Vec<u8>>>,
+    /// An answer to an unreadable message, waiting for room in stdout's queue. It lives here and
+    /// not in `receive`, because rmcp drops a `receive` in progress whenever another event
+    /// comes first.
+    pending_reply: Option<Vec<u8>>,
     reader: JoinHandle<()>,
     writer: Option<JoinHandle<()>>,
+}
+
+/// A stdin line waiting for the server.
+enum QueuedLine {
+    /// A line as read, holding its bytes of `STDIO_QUEUE_MAX_BYTES` until the server takes it.
+    Message { bytes: Vec<u8>, _queued: OwnedSemaphorePermit },
+    /// A line over the limit, read no further.
+    TooLarge,
 }
 
 impl LineTransport {
@@ -52,10 +71,15 @@ impl LineTransport {
     {
         let (incoming_sender, incoming) = mpsc::channel(limits::STDIO_QUEUE_MAX_MESSAGES);
         let (outgoing, outgoing_receiver) = mpsc::channel(limits::STDIO_QUEUE_MAX_MESSAGES);
-        let reader =
-            tokio::spawn(read_messages(BufReader::with_capacity(64 * 1024, read), incoming_sender, outgoing.clone()));
+        let queue_bytes = Arc::new(Semaphore::new(limits::STDIO_QUEUE_MAX_BYTES));
+        let reader = tokio::spawn(read_lines(
+            BufReader::with_capacity(64 * 1024, read),
+            incoming_sender,
+            queue_bytes,
+            outgoing.clone(),
+        ));
         let writer = tokio::spawn(write_lines(write, outgoing_receiver));
-        LineTransport { incoming, outgoing: Some(outgoing), reader, writer: Some(writer) }
+        LineTransport { incoming, outgoing: Some(outgoing), pending_reply: None, reader, writer: Some(writer) }
     }
 }
 
@@ -84,8 +108,29 @@ impl Transport<RoleServer> for LineTransport {
         }
     }
 
+    /// The next readable message; unreadable ones are answered here. Cancel-safe: every await
+    /// leaves what it has not finished in `self`.
     async fn receive(&mut self) -> Option<RxJsonRpcMessage<RoleServer>> {
-        self.incoming.recv().await
+        loop {
+            if self.pending_reply.is_some() {
+                let room = self.outgoing.as_ref()?.reserve().await.ok()?;
+                room.send(self.pending_reply.take().expect("checked above"));
+            }
+            let reply = match self.incoming.recv().await? {
+                QueuedLine::Message { bytes, .. } => match jsonrpc::parse_client_message(&bytes) {
+                    Ok(message) => return Some(message),
+                    Err(reply) => reply,
+                },
+                QueuedLine::TooLarge => Some(jsonrpc::too_large_reply()),
+            };
+            match reply {
+                Some(reply) => {
+                    tracing::debug!(code = reply.error.code, message = %reply.error.message, "answered an unreadable message");
+                    self.pending_reply = Some(line_of(&reply).expect("a JSON value serializes"));
+                }
+                None => tracing::debug!("ignored an unreadable notification or response"),
+            }
+        }
     }
 
     async fn close(&mut self) -> Result<(), Self::Error> {
@@ -102,33 +147,35 @@ impl Transport<RoleServer> for LineTransport {
     }
 }
 
-/// Reads lines, hands readable messages to the server and answers the others itself.
-async fn read_messages(
+/// Reads lines and queues them for the server, within the queue's bounds, while stdout has room.
+async fn read_lines(
     mut read: impl AsyncBufRead + Unpin,
-    incoming: mpsc::Sender<RxJsonRpcMessage<RoleServer>>,
+    incoming: mpsc::Sender<QueuedLine>,
+    queue_bytes: Arc<Semaphore>,
     outgoing: mpsc::Sender<Vec<u8>>,
 ) {
     let mut line = Vec::new();
     loop {
-        let reply = match read_bounded_line(&mut read, &mut line, limits::JSON_RPC_MESSAGE_MAX_BYTES).await {
+        // Wait for room in stdout's queue (and give it back at once): room is granted in turn,
+        // after the answers already waiting, so nothing more is read while they wait.
+        if outgoing.reserve().await.is_err() {
+            return;
+        }
+        let queued = match read_bounded_line(&mut read, &mut line, limits::JSON_RPC_MESSAGE_MAX_BYTES).await {
             Ok(LineRead::Line) => {
                 let message = line.strip_suffix(b"\r").unwrap_or(&line);
                 if message.iter().all(u8::is_ascii_whitespace) {
                     continue;
                 }
-                match jsonrpc::parse_client_message(message) {
-                    Ok(message) => {
-                        if incoming.send(message).await.is_err() {
-                            return;
-                        }
-                        continue;
-                    }
-                    Err(reply) => reply,
-                }
+                let size = u32::try_from(message.len()).expect("a line is at most the message limit");
+                let Ok(queued) = queue_bytes.clone().acquire_many_owned(size).await else {
+                    return;
+                };
+                QueuedLine::Message { bytes: message.to_vec(), _queued: queued }
             }
             Ok(LineRead::TooLarge) => {
                 tracing::warn!(limit_bytes = limits::JSON_RPC_MESSAGE_MAX_BYTES, "refused a stdin line over the limit");
-                Some(jsonrpc::too_large_reply())
+                QueuedLine::TooLarge
             }
             Ok(LineRead::End) => return,
             Err(error) => {
@@ -136,15 +183,8 @@ async fn read_messages(
                 return;
             }
         };
-        match reply {
-            Some(reply) => {
-                tracing::debug!(code = reply.error.code, message = %reply.error.message, "answered an unreadable message");
-                let line = line_of(&reply).expect("a JSON value serializes");
-                if outgoing.send(line).await.is_err() {
-                    return;
-                }
-            }
-            None => tracing::debug!("ignored an unreadable notification or response"),
+        if incoming.send(queued).await.is_err() {
+            return;
         }
     }
 }
@@ -227,6 +267,45 @@ mod tests {
             assert!(line.capacity() <= max_bytes.max(8) * 2, "the buffer stays bounded");
             out.push((got, line.clone()));
         }
+    }
+
+    #[tokio::test]
+    async fn waiting_lines_are_bounded_by_bytes_and_all_arrive_in_order() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+
+        use rmcp::model::{JsonRpcMessage, NumberOrString};
+        use tokio::io::AsyncWriteExt;
+
+        let line_bytes = limits::JSON_RPC_MESSAGE_MAX_BYTES;
+        let line_count = 3 * limits::STDIO_QUEUE_MAX_BYTES / line_bytes;
+        let (mut stdin, read) = tokio::io::duplex(64 * 1024);
+        let mut transport = LineTransport::new(read, tokio::io::sink());
+        let written = Arc::new(AtomicUsize::new(0));
+        let counted = written.clone();
+        let client = tokio::spawn(async move {
+            for id in 0..line_count {
+                let empty =
+                    format!(r#"{{"jsonrpc":"2.0","id":{id},"method":"ping","params":{{"_meta":{{"pad":""}}}}}}"#);
+                let padded = format!(r#""pad":"{}""#, "x".repeat(line_bytes - empty.len()));
+                let line = format!("{}\n", empty.replace(r#""pad":"""#, &padded));
+                for chunk in line.as_bytes().chunks(16 * 1024) {
+                    stdin.write_all(chunk).await.unwrap();
+                    counted.fetch_add(chunk.len(), Ordering::SeqCst);
+                }
+            }
+        });
+        // Nobody takes the lines: the reader stops once the queue holds its bytes.
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let taken = written.load(Ordering::SeqCst);
+        let read_ahead_max_bytes = limits::STDIO_QUEUE_MAX_BYTES + line_bytes + 3 * 64 * 1024;
+        assert!(taken <= read_ahead_max_bytes, "{taken} bytes taken from stdin");
+        for id in 0..line_count {
+            match transport.receive().await.expect("a message") {
+                JsonRpcMessage::Request(request) => assert_eq!(request.id, NumberOrString::Number(id as i64)),
+                other => panic!("{other:?}"),
+            }
+        }
+        client.await.unwrap();
     }
 
     #[tokio::test]

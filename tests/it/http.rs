@@ -1,8 +1,10 @@
 //! MCP over streamable HTTP on loopback: bearer authentication per request, both protocol
 //! generations, roles per key, Host validation.
 
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Read};
 use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use rmcp::model::{CallToolRequestParams, ProtocolVersion};
 use rmcp::service::{ClientLifecycleMode, ClientServiceExt, RoleClient, RunningService};
@@ -18,6 +20,8 @@ pub struct HttpServer {
     pub url: String,
     /// What the server said on stderr before it listened.
     pub startup_messages: String,
+    /// Bytes the server has written to stderr since it listened (its log).
+    pub log_bytes: Arc<AtomicUsize>,
 }
 
 impl HttpServer {
@@ -57,8 +61,15 @@ impl HttpServer {
             startup_messages.push_str(&line);
         };
         // Keep draining stderr so the server never blocks on a full pipe.
-        std::thread::spawn(move || for _ in stderr.lines() {});
-        HttpServer { child, url, startup_messages }
+        let log_bytes = Arc::new(AtomicUsize::new(0));
+        let counted = log_bytes.clone();
+        std::thread::spawn(move || {
+            let mut buffer = [0_u8; 64 * 1024];
+            while let Ok(count @ 1..) = stderr.read(&mut buffer) {
+                counted.fetch_add(count, Ordering::SeqCst);
+            }
+        });
+        HttpServer { child, url, startup_messages, log_bytes }
     }
 
     /// `127.0.0.1:port`, for raw sockets.

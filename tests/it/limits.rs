@@ -1,10 +1,11 @@
 //! The limits that keep harepay up under a hostile client, each attacked through the real
-//! binary on loopback: oversized bodies, floods of requests per key and per address, slow
-//! headers, too many connections, thousands of abandoned sessions, foreign origins; and the
-//! headers every answer carries.
+//! binary on loopback: oversized bodies and initializes, floods of requests per key and per
+//! address, slow headers, too many connections (from one address too), oversized headers,
+//! thousands of abandoned sessions, foreign hosts and origins and what they do to the log; and
+//! the headers every answer carries.
 
 use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
@@ -123,6 +124,28 @@ async fn whoami_works(server: &HttpServer) {
     client.cancel().await.unwrap();
 }
 
+/// Another client address than the tests' usual 127.0.0.1 (Linux routes all of 127/8 to loopback).
+const SECOND_LOOPBACK_ADDRESS: IpAddr = IpAddr::V4(Ipv4Addr::new(127, 0, 0, 2));
+
+/// A whole MCP exchange (2026-07-28) from the client address `local`, within `patience`.
+async fn whoami_works_from(server: &HttpServer, local: IpAddr, patience: Duration) {
+    use rmcp::service::ClientServiceExt;
+    use rmcp::transport::StreamableHttpClientTransport;
+    use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
+    let http = reqwest::Client::builder().local_address(local).timeout(patience).build().unwrap();
+    let config = StreamableHttpClientTransportConfig::with_uri(server.url.clone()).auth_header(MAKER_KEY.to_owned());
+    let transport = StreamableHttpClientTransport::with_client(http, config);
+    let exchange = async {
+        let client = ().serve_with_lifecycle(transport, stateless()).await.unwrap();
+        let (is_error, me) = call(&client, "whoami", json!({})).await;
+        assert!(!is_error && me["role"] == "maker", "{me}");
+        client.cancel().await.unwrap();
+    };
+    tokio::time::timeout(patience, exchange)
+        .await
+        .unwrap_or_else(|_| panic!("not served from {local} in {patience:?}"));
+}
+
 #[tokio::test]
 async fn bodies_over_one_mib_get_413_with_or_without_content_length_and_the_server_stays_up() {
     let harepay = Harepay::new();
@@ -150,13 +173,22 @@ async fn bodies_over_one_mib_get_413_with_or_without_content_length_and_the_serv
         assert_security_headers(response.status, |name| response.header(name));
     }
 
-    // A body just under the limit is read whole and served.
-    let padding = " ".repeat(BODY_MAX_BYTES - initialize_body().len() - 16);
-    let body = format!("{}{padding}", initialize_body());
-    let head = post_head(address, MAKER_KEY, &format!("Content-Length: {}\r\n", body.len()));
+    // A body just under the limit is read whole and served (a request of 2026-07-28: an
+    // initialize has a smaller limit of its own).
+    let list = json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list", "params": {"_meta": {
+        "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+        "io.modelcontextprotocol/clientInfo": {"name": "raw", "version": "0"},
+        "io.modelcontextprotocol/clientCapabilities": {}
+    }}})
+    .to_string();
+    let body = format!("{list}{}", " ".repeat(BODY_MAX_BYTES - list.len() - 16));
+    let framing =
+        format!("MCP-Protocol-Version: 2026-07-28\r\nMcp-Method: tools/list\r\nContent-Length: {}\r\n", body.len());
+    let head = post_head(address, MAKER_KEY, &framing);
     let under =
         tokio::task::spawn_blocking(move || raw_exchange(address, head, vec![body.into_bytes()])).await.unwrap();
-    assert_eq!(under.status, 200, "{under:?}");
+    assert_eq!(under.status, 200, "{}", under.status);
+    assert!(under.body.contains(r#""tools":[{"name""#), "the tool list is the answer (as an event stream)");
     whoami_works(&server).await;
 }
 
@@ -267,8 +299,9 @@ async fn slow_header_connections_are_closed_while_a_legitimate_client_is_served(
     let address = server.address();
     let slow: Vec<_> = (0..200).map(|_| tokio::spawn(trickle_headers(address))).collect();
     tokio::time::sleep(Duration::from_millis(300)).await;
-    // 200 connections trickling headers do not lock a legitimate client out.
-    whoami_works(&server).await;
+    // 200 connections trickling headers do not lock a legitimate client out. (One address may
+    // hold only some of the slots: the client comes from another; see the next test.)
+    whoami_works_from(&server, SECOND_LOOPBACK_ADDRESS, Duration::from_secs(20)).await;
     for connection in slow {
         let held = connection.await.unwrap().expect("the server closes a slow-header connection");
         assert!(held < Duration::from_secs(30), "held {held:?}");
@@ -317,10 +350,15 @@ fn resident_kib(pid: u32) -> u64 {
 
 /// `count` initializes that are never closed, 32 at a time; the status of each.
 async fn abandoned_initializes(server: &HttpServer, key: &str, count: usize) -> Vec<(u16, Value)> {
+    abandoned_initializes_of(server, key, count, initialize_body()).await
+}
+
+/// `count` initializes with this `body`, 32 at a time; the status and JSON answer of each.
+async fn abandoned_initializes_of(server: &HttpServer, key: &str, count: usize, body: String) -> Vec<(u16, Value)> {
     let http = reqwest::Client::new();
     futures::stream::iter(0..count)
         .map(|_| {
-            let request = mcp_post(&http, server, Some(key), initialize_body());
+            let request = mcp_post(&http, server, Some(key), body.clone());
             async move {
                 let response = request.send().await.unwrap();
                 let status = response.status().as_u16();
@@ -513,4 +551,216 @@ async fn a_body_that_never_arrives_gets_408_and_open_sessions_outlive_the_reques
     let (is_error, me) = call(&session, "whoami", json!({})).await;
     assert!(!is_error && me["role"] == "maker", "{me}");
     session.cancel().await.unwrap();
+}
+
+/// An initialize of about `bytes`, padded with a `capabilities.experimental` of zeros: the
+/// largest parsed JSON per byte of text, which a session keeps for its life.
+fn initialize_with_experimental_zeros(bytes: usize) -> String {
+    let empty = json!({
+        "jsonrpc": "2.0", "id": 1, "method": "initialize",
+        "params": {
+            "protocolVersion": "2025-06-18",
+            "capabilities": {"experimental": {"x": {"a": []}}},
+            "clientInfo": {"name": "raw", "version": "0"}
+        }
+    })
+    .to_string();
+    let zeros = vec!["0"; (bytes - empty.len()) / 2].join(",");
+    empty.replace("\"a\":[]", &format!("\"a\":[{zeros}]"))
+}
+
+/// Opens one session of `key` as soon as its slots come back, waiting at most 30 s.
+async fn wait_for_a_session_slot(server: &HttpServer, key: &str) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while abandoned_initializes(server, key, 1).await[0].0 != 200 {
+        assert!(Instant::now() < deadline, "no session of {key} expired");
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+#[cfg(target_os = "linux")]
+#[tokio::test]
+async fn oversized_initializes_get_413_and_sessions_at_the_initialize_limit_keep_memory_bounded() {
+    let initialize_max_bytes = harepay::limits::HTTP_INITIALIZE_MAX_BYTES;
+    let harepay = Harepay::new();
+    let server = HttpServer::start_with(
+        &harepay,
+        &["--rate-limit-per-ip", "off", "--rate-limit-per-key", "off", "--session-idle-expiry-ms", "2000"],
+    );
+    abandoned_initializes(&server, MAKER_KEY, 20).await;
+    let before_kib = resident_kib(server.pid());
+
+    // The attack: 680 KB initializes under the 1 MiB body limit, 100 per key. Each session kept
+    // ~5–11 MB (1.1 GB for 200) before initializes had their own limit.
+    let huge = initialize_with_experimental_zeros(680_000);
+    let long_name = initialize_body().replace("\"raw\"", &format!("\"{}\"", "n".repeat(initialize_max_bytes)));
+    for (key, body) in [(MAKER_KEY, &huge), (APPROVER_KEY, &huge), (MAKER_KEY, &long_name)] {
+        for (status, reply) in abandoned_initializes_of(&server, key, 100, body.clone()).await {
+            assert_eq!(status, 413, "{reply}");
+            assert_eq!(reply["error"]["type"], "request_too_large", "{reply}");
+            assert_eq!(reply["error"]["code"], -32600, "{reply}");
+            assert!(reply["error"]["message"].as_str().unwrap().contains("initialize"), "{reply}");
+        }
+    }
+    let after_refused_kib = resident_kib(server.pid());
+
+    // Sessions with the largest initialize allowed, all of them of small values.
+    let at_limit = initialize_with_experimental_zeros(initialize_max_bytes);
+    assert!(at_limit.len() <= initialize_max_bytes);
+    let mut opened = 0;
+    for key in [MAKER_KEY, APPROVER_KEY] {
+        let answers = abandoned_initializes_of(&server, key, 100, at_limit.clone()).await;
+        opened += answers.iter().filter(|(status, _)| *status == 200).count();
+    }
+    // The maker's first 20 sessions may still be open: 80 of its 100 are left.
+    assert!(opened >= 180, "{opened} sessions opened");
+    let after_first_kib = resident_kib(server.pid());
+
+    // They expire and their memory is used again by the next ones.
+    wait_for_a_session_slot(&server, MAKER_KEY).await;
+    wait_for_a_session_slot(&server, APPROVER_KEY).await;
+    for key in [MAKER_KEY, APPROVER_KEY] {
+        abandoned_initializes_of(&server, key, 100, at_limit.clone()).await;
+    }
+    let after_second_kib = resident_kib(server.pid());
+    eprintln!(
+        "VmRSS: {before_kib} KiB before, {after_refused_kib} after 300 refused initializes, {after_first_kib} after \
+         {opened} sessions at the limit, {after_second_kib} after they expired and as many more opened"
+    );
+    assert!(after_refused_kib < before_kib + 48 * 1024, "{before_kib} → {after_refused_kib} KiB");
+    assert!(after_first_kib < before_kib + 160 * 1024, "{before_kib} → {after_first_kib} KiB");
+    assert!(after_second_kib < after_first_kib + 32 * 1024, "{after_first_kib} → {after_second_kib} KiB");
+    whoami_works(&server).await;
+}
+
+/// One request with a `name: value` header of about `bytes`, on its own connection.
+fn exchange_with_header(address: SocketAddr, name: &str, value: &str, key: Option<&str>) -> RawResponse {
+    let body = initialize_body();
+    let authorization = key.map(|key| format!("Authorization: Bearer {key}\r\n")).unwrap_or_default();
+    let host = if name.eq_ignore_ascii_case("host") { String::new() } else { format!("Host: {address}\r\n") };
+    let head = format!(
+        "POST /mcp HTTP/1.1\r\n{host}{name}: {value}\r\n{authorization}Content-Type: application/json\r\n\
+         Accept: application/json, text/event-stream\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    );
+    raw_exchange(address, head, vec![body.into_bytes()])
+}
+
+#[tokio::test]
+async fn floods_of_foreign_hosts_and_origins_get_json_403_and_add_little_to_the_log() {
+    let harepay = Harepay::new();
+    let server = HttpServer::start(&harepay);
+    let address = server.address();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let log_before = server.log_bytes.load(std::sync::atomic::Ordering::SeqCst);
+
+    // 12 KB fits in a request head; 100 KB does not (431, below). rmcp logged either whole.
+    let flood = tokio::task::spawn_blocking(move || {
+        let mut answers = Vec::new();
+        for size in [12_000, 100_000] {
+            for _ in 0..20 {
+                let origin = format!("http://{}.c", "a".repeat(size));
+                answers.push((size, exchange_with_header(address, "Origin", &origin, Some(MAKER_KEY))));
+                let host = format!("{}.c", "a".repeat(size));
+                answers.push((size, exchange_with_header(address, "Host", &host, Some(MAKER_KEY))));
+            }
+        }
+        answers
+    })
+    .await
+    .unwrap();
+    for (size, response) in &flood {
+        if *size == 100_000 {
+            assert_eq!(response.status, 431, "{response:?}");
+            continue;
+        }
+        assert_eq!(response.status, 403, "{response:?}");
+        assert_security_headers(response.status, |name| response.header(name));
+        let error = &response.json()["error"];
+        assert!(["host_not_allowed", "origin_not_allowed"].contains(&error["type"].as_str().unwrap()), "{error}");
+        assert!(response.body.len() < 400, "the answer quotes a short prefix: {} bytes", response.body.len());
+    }
+    // Before: 40 such requests wrote 8,012,760 bytes of WARN lines.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let logged = server.log_bytes.load(std::sync::atomic::Ordering::SeqCst) - log_before;
+    assert!(logged < 4 * 1024, "80 refused requests logged {logged} bytes");
+
+    // Checked before the key: a page in a browser learns nothing about keys.
+    let http = reqwest::Client::new();
+    for key in [None, Some("sk_test_not_a_key"), Some(MAKER_KEY)] {
+        let refused = mcp_post(&http, &server, key, initialize_body())
+            .header("origin", "https://evil.example")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(refused.status(), 403, "{key:?}");
+        assert_reqwest_security_headers(&refused);
+        let body: Value = refused.json().await.unwrap();
+        assert_eq!(body["error"]["type"], "origin_not_allowed", "{body}");
+    }
+    whoami_works(&server).await;
+}
+
+#[tokio::test]
+async fn request_heads_over_16_kib_get_431_with_json_and_the_security_headers() {
+    let harepay = Harepay::new();
+    let server = HttpServer::start(&harepay);
+    let address = server.address();
+    let head_max_bytes = harepay::limits::HTTP_REQUEST_HEAD_MAX_BYTES;
+    let answers = tokio::task::spawn_blocking(move || {
+        [head_max_bytes / 2, head_max_bytes + 1024, 300_000]
+            .map(|size| exchange_with_header(address, "X-Padding", &"p".repeat(size), Some(MAKER_KEY)))
+    })
+    .await
+    .unwrap();
+    let [under, over, far_over] = answers;
+    assert_eq!(under.status, 200, "{under:?}");
+    assert_eq!(over.status, 431, "{over:?}");
+    assert_security_headers(over.status, |name| over.header(name));
+    assert_eq!(over.json()["error"]["type"], "request_headers_too_large", "{over:?}");
+    // Beyond the connection's read buffer hyper answers 431 itself, without a body, and closes.
+    assert_eq!(far_over.status, 431, "{far_over:?}");
+    assert_eq!(far_over.header("connection").as_deref(), Some("close"), "{far_over:?}");
+    whoami_works(&server).await;
+}
+
+/// What became of a connection that started a request head and stopped: still open (`None`)
+/// after `patience`, or answered and closed (`Some(what it was told)`).
+async fn fate_of_a_stalled_head(mut stream: tokio::net::TcpStream, patience: Duration) -> Option<String> {
+    use tokio::io::AsyncReadExt;
+    let mut received = Vec::new();
+    let read = tokio::time::timeout(patience, stream.read_to_end(&mut received)).await;
+    read.ok().map(|_| String::from_utf8_lossy(&received).into_owned())
+}
+
+#[tokio::test]
+async fn one_address_cannot_hold_every_connection_and_a_client_from_another_is_served() {
+    use tokio::io::AsyncWriteExt;
+    let per_address = harepay::limits::HTTP_MAX_CONNECTIONS_PER_ADDRESS;
+    let harepay = Harepay::new();
+    // Room for 16 more connections than one address may hold; a stalled head holds its slot a minute.
+    let max_connections = (per_address + 16).to_string();
+    let server =
+        HttpServer::start_with(&harepay, &["--max-connections", &max_connections, "--header-read-timeout-ms", "60000"]);
+    let address = server.address();
+
+    // The attack: 200 connections from 127.0.0.1 that start a request head and never finish it.
+    let mut stalled = Vec::new();
+    for _ in 0..200 {
+        let mut stream = tokio::net::TcpStream::connect(address).await.unwrap();
+        let _ = stream.write_all(format!("POST /mcp HTTP/1.1\r\nHost: {address}\r\n").as_bytes()).await;
+        stalled.push(stream);
+    }
+    let fates: Vec<Option<String>> = futures::future::join_all(
+        stalled.into_iter().map(|stream| fate_of_a_stalled_head(stream, Duration::from_secs(3))),
+    )
+    .await;
+    let still_open = fates.iter().filter(|fate| fate.is_none()).count();
+    assert!(still_open <= per_address, "{still_open} connections held from one address");
+    for told in fates.iter().flatten().filter(|told| !told.is_empty()) {
+        assert!(told.starts_with("HTTP/1.1 503") && told.contains("too_many_connections"), "{told}");
+    }
+
+    // Before, they held every slot for the header-read timeout: a client waited in the backlog.
+    whoami_works_from(&server, SECOND_LOOPBACK_ADDRESS, Duration::from_secs(20)).await;
 }

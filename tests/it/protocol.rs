@@ -297,3 +297,113 @@ async fn unreadable_messages_over_http_get_json_rpc_errors_not_plain_text() {
         assert_eq!((&reply["error"]["code"], &reply["id"]), (&json!(code), &id), "{reply}");
     }
 }
+
+#[test]
+fn an_overlong_method_on_stdio_gets_a_short_error_not_an_echo() {
+    let harepay = Harepay::new();
+    let mut session = RawSession::start(&harepay);
+    session.initialize();
+    // Before: a 900,069-byte -32601 whose message was the whole name.
+    let method = "m".repeat(900_000);
+    session.send(&json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": {}}).to_string());
+    let mut line = String::new();
+    session.stdout.read_line(&mut line).unwrap();
+    assert!(line.len() < 200, "{} bytes: {}", line.len(), &line[..line.len().min(200)]);
+    let reply: Value = serde_json::from_str(&line).unwrap();
+    assert_eq!((&reply["error"]["code"], &reply["id"]), (&json!(-32601), &json!(1)), "{reply}");
+    assert!(reply["error"]["message"].as_str().unwrap().starts_with("method not found: \"mmm"), "{reply}");
+    // Such a notification is dropped: the next answer is the ping's.
+    session.send(&json!({"jsonrpc": "2.0", "method": method}).to_string());
+    session.assert_serving(2);
+    // An unknown method of an ordinary length is still rmcp's method-not-found.
+    let unknown = session.request(json!({"jsonrpc": "2.0", "id": 3, "method": "payments/teleport"}));
+    assert_eq!(unknown["error"]["code"], -32601, "{unknown}");
+}
+
+#[tokio::test]
+async fn an_overlong_method_over_http_gets_a_short_error_not_an_echo() {
+    let harepay = Harepay::new();
+    let server = crate::http::HttpServer::start(&harepay);
+    let http = reqwest::Client::new();
+    let post = |body: Value, session: Option<&str>| {
+        let request = http
+            .post(&server.url)
+            .header("Authorization", format!("Bearer {MAKER_KEY}"))
+            .header("Content-Type", "application/json")
+            .header("Accept", "application/json, text/event-stream")
+            .body(body.to_string());
+        match session {
+            Some(session) => request.header("Mcp-Session-Id", session).header("MCP-Protocol-Version", "2025-06-18"),
+            None => request,
+        }
+    };
+    // In a session of the older protocol, where rmcp answered the whole name.
+    let initialize = json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+        "protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "raw", "version": "0"}
+    }});
+    let opened = post(initialize, None).send().await.unwrap();
+    let session = opened.headers()["mcp-session-id"].to_str().unwrap().to_owned();
+    let initialized = json!({"jsonrpc": "2.0", "method": "notifications/initialized"});
+    assert!(post(initialized, Some(&session)).send().await.unwrap().status().is_success());
+    let overlong = json!({"jsonrpc": "2.0", "id": 4, "method": "m".repeat(900_000), "params": {}});
+    let response = post(overlong, Some(&session)).send().await.unwrap();
+    let status = response.status();
+    let text = response.text().await.unwrap();
+    assert!(text.len() < 200, "{status}, {} bytes: {}", text.len(), &text[..text.len().min(200)]);
+    assert_eq!(status, 400);
+    let reply: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!((&reply["error"]["code"], &reply["id"]), (&json!(-32601), &json!(4)), "{reply}");
+}
+
+/// The largest resident memory of process `pid` seen while `work` runs, in KiB (Linux).
+fn peak_resident_kib_during(pid: u32, work: impl FnOnce()) -> u64 {
+    let resident_kib = move || {
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+        let line = status.lines().find(|line| line.starts_with("VmRSS:")).unwrap_or("VmRSS: 0 kB").to_owned();
+        line.split_whitespace().nth(1).unwrap().parse::<u64>().unwrap()
+    };
+    let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let watching = done.clone();
+    let watcher = std::thread::spawn(move || {
+        let mut peak = 0;
+        while !watching.load(std::sync::atomic::Ordering::SeqCst) {
+            peak = peak.max(resident_kib());
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        peak.max(resident_kib())
+    });
+    work();
+    done.store(true, std::sync::atomic::Ordering::SeqCst);
+    watcher.join().unwrap()
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+fn a_flood_of_1_mib_messages_of_small_values_keeps_stdio_memory_small() {
+    let harepay = Harepay::new();
+    let mut session = RawSession::start(&harepay);
+    session.initialize();
+    session.assert_serving(1);
+    let before_kib = session.resident_kib();
+    let zeros = vec!["0"; (1 << 20) / 2 - 100].join(",");
+    let count = 300;
+    // Written without reading the answers, as the attack did: 22 MB → ~350 MB before.
+    let peak_kib = peak_resident_kib_during(session.child.id(), || {
+        for id in 0..count {
+            let line = format!(
+                r#"{{"jsonrpc":"2.0","id":{},"method":"tools/call","params":{{"name":"whoami","arguments":{{"x":[{zeros}]}}}}}}"#,
+                id + 10
+            );
+            assert!(line.len() <= 1 << 20);
+            session.send(&line);
+        }
+    });
+    for _ in 0..count {
+        let reply = session.receive();
+        assert_eq!(reply["error"]["code"], -32600, "{reply}");
+        assert!(reply["error"]["message"].as_str().unwrap().contains("too complex"), "{reply}");
+    }
+    session.assert_serving(2);
+    eprintln!("VmRSS: {before_kib} KiB before, at most {peak_kib} KiB during {count} messages of 1 MiB");
+    assert!(peak_kib < before_kib + 64 * 1024, "{before_kib} → {peak_kib} KiB");
+}
