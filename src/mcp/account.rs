@@ -144,9 +144,9 @@ fn balance_view(asset: AssetRef, rows: &[BalanceRow]) -> BalanceView {
 
 #[tool_router(router = account_tools, vis = "pub(crate)")]
 impl HarepayServer {
-    /// Health of the server and its ledger: verifies that every transaction and every asset's
-    /// postings sum to zero, that each stored balance equals its postings, that no merchant
-    /// balance is negative and that every amount is an integer; also reports group-commit counters.
+    /// Server and ledger health: checks that every transaction and every asset's postings sum to
+    /// zero, that each balance equals its postings, that no merchant balance is negative and that
+    /// every amount is an integer; and group-commit counters.
     #[tool(
         title = "System status",
         annotations(read_only_hint = true, destructive_hint = false, idempotent_hint = true, open_world_hint = false)

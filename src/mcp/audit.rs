@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::limits;
 use crate::mcp::HarepayServer;
-use crate::mcp::common::{ListResult, StrictInteger, ToolFailure, page_request};
+use crate::mcp::common::{ListResult, PageLimit, ToolFailure, page_request};
 use crate::store::{AuditRecord, EventFilter, EventRecord};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -24,9 +24,9 @@ pub struct ListEventsArgs {
     #[serde(default)]
     #[schemars(length(max = limits::OBJECT_ID_MAX_CHARS))]
     pub object_id: Option<String>,
-    /// Page size, 1 to 100 (default 10).
+    /// Page size.
     #[serde(default)]
-    pub limit: Option<StrictInteger>,
+    pub limit: Option<PageLimit>,
     /// Cursor: the previous page's `next_starting_after`.
     #[serde(default)]
     #[schemars(length(max = limits::OBJECT_ID_MAX_CHARS))]
@@ -49,9 +49,9 @@ pub struct EventView {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ListAuditLogArgs {
-    /// Page size, 1 to 100 (default 10).
+    /// Page size.
     #[serde(default)]
-    pub limit: Option<StrictInteger>,
+    pub limit: Option<PageLimit>,
     /// Cursor: the previous page's `next_starting_after`.
     #[serde(default)]
     #[schemars(length(max = limits::OBJECT_ID_MAX_CHARS))]
@@ -109,11 +109,11 @@ fn audit_view(record: &AuditRecord) -> AuditEntryView {
 
 #[tool_router(router = audit_tools, vis = "pub(crate)")]
 impl HarepayServer {
-    /// Events, newest first: every state change with the object as it was: payment_intent.created,
-    /// .processing, .succeeded, .payment_failed, .canceled; charge.refunded; payout.created,
-    /// .pending_approval, .approved, .rejected, .expired, .canceled, .processing, .paid, .failed;
-    /// and scheduler.step_parked when a step harepay runs by itself failed on every try.
-    /// These are what webhooks deliver. Filter by type or object_id.
+    /// Events, newest first: every state change, with the object as it was. Types:
+    /// payment_intent.created, .processing, .succeeded, .payment_failed, .canceled;
+    /// charge.refunded; payout.created, .pending_approval, .approved, .rejected, .expired,
+    /// .canceled, .processing, .paid, .failed; scheduler.step_parked (a step harepay runs itself
+    /// failed on every try). Nothing is pushed yet (no webhooks): poll this.
     #[tool(
         title = "List events",
         annotations(read_only_hint = true, destructive_hint = false, idempotent_hint = true, open_world_hint = false)
@@ -130,9 +130,9 @@ impl HarepayServer {
         Ok(Json(ListResult::new(data, events.has_more, |event: &EventView| event.id.clone())))
     }
 
-    /// The audit log, newest first: every write attempt by any key of this merchant and mode,
-    /// executed, previewed, replayed or refused, with who and why; and the decisions harepay
-    /// makes itself (approval expiries, rail failures, parked scheduled steps), with actor "harepay".
+    /// The audit log, newest first: every write attempt by this merchant's keys in this mode
+    /// (executed, previewed, replayed or refused; who and why) and harepay's own decisions
+    /// (approval expiries, rail failures, parked steps; actor "harepay").
     #[tool(
         title = "List audit log",
         annotations(read_only_hint = true, destructive_hint = false, idempotent_hint = true, open_world_hint = false)

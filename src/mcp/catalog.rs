@@ -58,6 +58,12 @@ pub fn definition_problems(registered: &RegisteredTool) -> Vec<String> {
     problems
 }
 
+/// The size of a `tools/list` result listing `tools`, as a client receives it (compact JSON).
+pub fn tool_list_bytes(tools: &[rmcp::model::Tool]) -> usize {
+    let result = rmcp::model::ListToolsResult::with_all_items(tools.to_vec());
+    serde_json::to_vec(&result).map_or(0, |bytes| bytes.len())
+}
+
 fn one_line(text: &str) -> String {
     text.split_whitespace().collect::<Vec<_>>().join(" ")
 }
@@ -258,6 +264,46 @@ mod tests {
             "tool catalog drift (run `HAREPAY_UPDATE_CATALOG=1 cargo test catalog` or `harepay catalog write`):\n{}",
             problems.join("\n")
         );
+    }
+
+    /// Every agent pays for the tool list in its context on every session: the list an admin key
+    /// sees (every tool) stays within `TOOL_LIST_AVERAGE_MAX_BYTES_PER_TOOL` on average.
+    #[test]
+    fn the_tool_list_of_an_admin_key_stays_within_its_budget_per_tool() {
+        let admin_tools: Vec<rmcp::model::Tool> = registry()
+            .into_iter()
+            .filter(|registered| registered.allowed_roles().contains(&crate::engine::principal::Role::Admin))
+            .map(|registered| registered.tool)
+            .collect();
+        assert_eq!(admin_tools.len(), registry().len(), "an admin key sees every tool");
+        let bytes = tool_list_bytes(&admin_tools);
+        let average = bytes / admin_tools.len();
+        let mut sizes: Vec<(usize, String)> = admin_tools
+            .iter()
+            .map(|tool| (tool_list_bytes(std::slice::from_ref(tool)), tool.name.to_string()))
+            .collect();
+        sizes.sort_unstable_by(|a, b| b.cmp(a));
+        assert!(
+            average <= limits::TOOL_LIST_AVERAGE_MAX_BYTES_PER_TOOL,
+            "tools/list for an admin key is {bytes} bytes for {} tools, {average} bytes per tool on average \
+             (budget {}); largest first: {sizes:?}",
+            admin_tools.len(),
+            limits::TOOL_LIST_AVERAGE_MAX_BYTES_PER_TOOL
+        );
+    }
+
+    /// Formats JSON Schema does not define (`uint64`, `int64`, `double`) make strict clients warn
+    /// on every call; none may reach a tool list.
+    #[test]
+    fn no_tool_schema_has_a_non_standard_format() {
+        for registered in registry() {
+            let tool = &registered.tool;
+            let mut found = crate::mcp::schema::non_standard_formats(&tool.input_schema);
+            if let Some(output_schema) = &tool.output_schema {
+                found.extend(crate::mcp::schema::non_standard_formats(output_schema));
+            }
+            assert!(found.is_empty(), "{}: {found:?}", tool.name);
+        }
     }
 
     #[test]

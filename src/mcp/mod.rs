@@ -16,6 +16,7 @@ pub mod confirmation;
 mod fuzz_tests;
 pub mod payments;
 pub mod payouts;
+pub mod schema;
 
 use std::collections::BTreeSet;
 use std::sync::{Arc, OnceLock};
@@ -77,16 +78,30 @@ impl Toolset {
             Toolset::Payouts => HarepayServer::payouts_tools(),
             Toolset::Audit => HarepayServer::audit_tools(),
         };
-        let mut router = ToolRouter::new();
-        for mut route in generated {
+        let mut routes: Vec<_> = generated.into_iter().collect();
+        let mut outputs = Vec::new();
+        for route in &mut routes {
             // Doc comments arrive with their line breaks; agents read descriptions as one paragraph.
             if let Some(description) = &route.attr.description {
                 route.attr.description = Some(description.split_whitespace().collect::<Vec<_>>().join(" ").into());
             }
-            if let Some(schema) = &route.attr.output_schema {
-                route.attr.output_schema = Some(Arc::new(portable(common::output_schema_with_errors(schema))));
+            let generated = portable((*route.attr.input_schema).clone());
+            route.attr.input_schema = Arc::new(schema::lean_input_schema(&generated));
+            if let Some(output) = &route.attr.output_schema {
+                outputs.push(schema::ToolOutput {
+                    tool: route.attr.name.to_string(),
+                    read_only: route.attr.annotations.as_ref().and_then(|a| a.read_only_hint) == Some(true),
+                    schema: portable(common::output_schema_with_errors(output)),
+                });
             }
-            route.attr.input_schema = Arc::new(portable((*route.attr.input_schema).clone()));
+        }
+        // Objects several tools of the toolset return are described in full once among them.
+        schema::lean_output_schemas(&mut outputs);
+        let mut router = ToolRouter::new();
+        for mut route in routes {
+            if let Some(output) = outputs.iter().find(|output| output.tool == route.attr.name) {
+                route.attr.output_schema = Some(Arc::new(output.schema.clone()));
+            }
             router.add_route(route);
         }
         router

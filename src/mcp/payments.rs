@@ -15,7 +15,7 @@ use crate::engine::payment::{NewPaymentIntent, PaymentMethod, PaymentStatus, Rai
 use crate::limits;
 use crate::mcp::HarepayServer;
 use crate::mcp::common::{
-    KeyRule, ListResult, MoneyInput, StrictInteger, ToolFailure, WriteCall, WriteResult, check_metadata,
+    KeyRule, ListResult, MoneyInput, PageLimit, StrictInteger, ToolFailure, WriteCall, WriteResult, check_metadata,
     check_object_id, optional_text, page_request, parse_asset,
 };
 use crate::store::{PageRequest, PaymentFilter};
@@ -86,8 +86,7 @@ pub struct SettleAsInput {
     /// The currency to credit, e.g. "NGN".
     #[schemars(length(max = limits::ASSET_CODE_MAX_CHARS))]
     pub currency: String,
-    /// Accepted for compatibility with the REST SDK, which sends 0; the credited amount always
-    /// comes from the locked rate. Any other value is refused.
+    /// Omit it, or 0 as the REST SDK sends: the locked rate sets the credited amount.
     #[serde(default)]
     pub amount: Option<i64>,
 }
@@ -108,9 +107,9 @@ pub struct ListPaymentsArgs {
     /// Only payments created before this time (Unix milliseconds).
     #[serde(default)]
     pub created_lt_ms: Option<i64>,
-    /// Page size, 1 to 100 (default 10).
+    /// Page size.
     #[serde(default)]
-    pub limit: Option<StrictInteger>,
+    pub limit: Option<PageLimit>,
     /// Cursor: the previous page's `next_starting_after`.
     #[serde(default)]
     #[schemars(length(max = limits::OBJECT_ID_MAX_CHARS))]
@@ -153,7 +152,7 @@ pub struct CreatePaymentIntentArgs {
     pub amount: MoneyInput,
     /// card (rail card), bank_transfer (rail rubies or partna) or crypto (rail partna).
     pub method: MethodInput,
-    /// The processor: rubies, partna or card.
+    /// The processor.
     pub rail: RailInput,
     /// Crypto only: credit this fiat currency instead, at a rate locked now.
     #[serde(default)]
@@ -173,8 +172,8 @@ pub struct CreatePaymentIntentArgs {
     /// false (default): preview only, nothing is saved. true: create it.
     #[serde(default)]
     pub confirm: bool,
-    /// Required with confirm: true. A unique string per operation (e.g. "order-1001"); retrying
-    /// with the same key and arguments returns the first result instead of a second payment.
+    /// Required with confirm: true; unique per payment, e.g. "order-1001". A retry with the
+    /// same key and arguments returns the first result, not a second payment.
     #[serde(default)]
     #[schemars(length(max = limits::IDEMPOTENCY_KEY_MAX_CHARS))]
     pub idempotency_key: Option<String>,
@@ -253,7 +252,7 @@ pub struct CancelPaymentIntentArgs {
     /// false (default): preview only. true: cancel.
     #[serde(default)]
     pub confirm: bool,
-    /// Optional: canceling moves no money, but a key makes retries return the first result.
+    /// Optional: a key makes retries return the first result.
     #[serde(default)]
     #[schemars(length(max = limits::IDEMPOTENCY_KEY_MAX_CHARS))]
     pub idempotency_key: Option<String>,
@@ -350,11 +349,10 @@ impl HarepayServer {
         }))
     }
 
-    /// Create a payment intent: the payer gets next_action (a virtual bank account, a crypto
-    /// deposit address, or a card checkout URL). Without confirm: true this only previews the
-    /// fee and what the merchant would receive. With confirm: true an idempotency_key is
-    /// required. To accept crypto and credit naira, send a crypto amount with a network,
-    /// method crypto, rail partna and settle_as {"currency": "NGN"}.
+    /// Create a payment intent; the payer gets next_action (a virtual bank account, a crypto
+    /// deposit address or a card checkout URL). To take crypto and credit naira: a crypto amount
+    /// with its network, method crypto, rail partna, settle_as {"currency": "NGN"}. Previews the
+    /// fee and what the merchant would receive unless confirm: true.
     #[tool(
         title = "Create payment intent",
         annotations(read_only_hint = false, destructive_hint = false, idempotent_hint = true, open_world_hint = true)
@@ -370,10 +368,9 @@ impl HarepayServer {
             .await
     }
 
-    /// Refund a succeeded payment, fully or partly, from the merchant's available balance.
-    /// Repeated partial refunds never exceed what was credited; insufficient available balance
-    /// is refused with insufficient_funds and changes nothing. Fees are not returned. Without
-    /// confirm: true this previews the balance change; with it an idempotency_key is required.
+    /// Refund a succeeded payment, fully or partly, from the available balance (or fail with
+    /// insufficient_funds, changing nothing). Refunds never exceed what was credited; fees are
+    /// not returned. Previews the balance change unless confirm: true.
     #[tool(
         title = "Refund payment",
         annotations(read_only_hint = false, destructive_hint = true, idempotent_hint = true, open_world_hint = true)
@@ -400,8 +397,8 @@ impl HarepayServer {
             .await
     }
 
-    /// Cancel a payment intent that is still waiting for the payer (requires_action). No money
-    /// has moved, so nothing is reversed. Without confirm: true this only previews.
+    /// Cancel a payment intent still waiting for the payer (requires_action); no money has
+    /// moved. Previews unless confirm: true.
     #[tool(
         title = "Cancel payment intent",
         annotations(read_only_hint = false, destructive_hint = true, idempotent_hint = true, open_world_hint = false)
@@ -423,9 +420,8 @@ impl HarepayServer {
             .await
     }
 
-    /// Test mode only: force a payment to succeed or fail now instead of waiting for the
-    /// simulator. succeeded credits the merchant (available, less fees); failed returns any
-    /// pending funds. Without confirm: true this previews the balance change.
+    /// Test mode only: make a payment succeed (credits available, less fees) or fail (releases
+    /// pending funds) now. Previews the balance change unless confirm: true.
     #[tool(
         title = "Simulate payment outcome (test mode)",
         annotations(read_only_hint = false, destructive_hint = true, idempotent_hint = true, open_world_hint = false)

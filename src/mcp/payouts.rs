@@ -17,8 +17,8 @@ use crate::engine::payout::{Destination, NewPayout, PayoutStatus};
 use crate::limits;
 use crate::mcp::HarepayServer;
 use crate::mcp::common::{
-    KeyRule, ListResult, MoneyInput, StrictInteger, ToolFailure, WriteCall, WriteResult, check_metadata,
-    check_object_id, optional_text, page_request,
+    KeyRule, ListResult, MoneyInput, PageLimit, ToolFailure, WriteCall, WriteResult, check_metadata, check_object_id,
+    optional_text, page_request,
 };
 use crate::store::PayoutFilter;
 use crate::views::PayoutView;
@@ -83,13 +83,13 @@ pub enum DestinationInput {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreatePayoutArgs {
-    /// How much to send, e.g. {"amount": 485000, "currency": "NGN"} is ₦4,850.00; crypto
-    /// amounts name no network here (the destination does).
+    /// How much, e.g. {"amount": 485000, "currency": "NGN"} for ₦4,850.00; a crypto amount
+    /// names its network in destination, not here.
     pub amount: MoneyInput,
     /// rubies or partna for bank payouts; partna for crypto.
     pub rail: PayoutRailInput,
-    /// {"kind": "bank", "account_no": "0123456789", "bank_code": "058"} or
-    /// {"kind": "crypto_wallet", "address": "T…", "network": "TRON"}.
+    /// A bank account, e.g. {"kind": "bank", "account_no": "0123456789", "bank_code": "058"}, or a
+    /// crypto wallet.
     pub destination: DestinationInput,
     /// Shown to the recipient where the rail allows.
     #[serde(default)]
@@ -99,7 +99,7 @@ pub struct CreatePayoutArgs {
     #[serde(default)]
     #[schemars(schema_with = "crate::mcp::common::metadata_schema")]
     pub metadata: BTreeMap<String, String>,
-    /// false (default): preview only (approval needed? balances after?). true: create it.
+    /// true: create it. Otherwise a preview: approval needed? balances after?
     #[serde(default)]
     pub confirm: bool,
     /// Required with confirm: true; unique per payout. Retrying with it never pays twice.
@@ -217,9 +217,9 @@ pub struct ListPayoutsArgs {
     /// Only payouts in this status.
     #[serde(default)]
     pub status: Option<PayoutStatusInput>,
-    /// Page size, 1 to 100 (default 10).
+    /// Page size.
     #[serde(default)]
-    pub limit: Option<StrictInteger>,
+    pub limit: Option<PageLimit>,
     /// Cursor: the previous page's `next_starting_after`.
     #[serde(default)]
     #[schemars(length(max = limits::OBJECT_ID_MAX_CHARS))]
@@ -229,9 +229,9 @@ pub struct ListPayoutsArgs {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ListPendingApprovalsArgs {
-    /// Page size, 1 to 100 (default 10).
+    /// Page size.
     #[serde(default)]
-    pub limit: Option<StrictInteger>,
+    pub limit: Option<PageLimit>,
     /// Cursor: the previous page's `next_starting_after`.
     #[serde(default)]
     #[schemars(length(max = limits::OBJECT_ID_MAX_CHARS))]
@@ -336,14 +336,11 @@ impl HarepayServer {
         Ok(Json(ListResult::new(data, payouts.has_more, |payout: &PayoutView| payout.id.clone())))
     }
 
-    /// Send money to a bank account or crypto wallet from the available balance. The amount is
-    /// reserved at once, or the call fails with insufficient_funds and changes nothing. At or
-    /// above its currency's approval threshold the payout waits in pending_approval for another
-    /// person's approver key, as does a payout just under it that with the same person's other
-    /// such payouts in 24 hours reaches it (a split); spend limits (per payout, per rolling day
-    /// for the key's owner across their keys, per rolling day for the merchant) are enforced
-    /// (limit_exceeded). Without confirm: true this previews whether approval is needed and the
-    /// balances after; with it an idempotency_key is required.
+    /// Send money from the available balance to a bank account or crypto wallet. The amount is
+    /// reserved at once, or the call fails with insufficient_funds and changes nothing. A payout
+    /// at or above its currency's approval threshold (whoami), or one that reaches it with the
+    /// same person's payouts of the last 24 hours, waits in pending_approval for another
+    /// person's approver key. Spend limits apply (limit_exceeded). Previews unless confirm: true.
     #[tool(
         title = "Create payout",
         annotations(read_only_hint = false, destructive_hint = true, idempotent_hint = true, open_world_hint = true)
@@ -359,8 +356,8 @@ impl HarepayServer {
             .await
     }
 
-    /// Cancel a payout that the rail has not picked up yet (pending or pending_approval); its
-    /// funds return to available. Without confirm: true this only previews.
+    /// Cancel a payout the rail has not picked up (pending or pending_approval); its funds return
+    /// to available. Previews unless confirm: true.
     #[tool(
         title = "Cancel payout",
         annotations(read_only_hint = false, destructive_hint = true, idempotent_hint = true, open_world_hint = false)
@@ -382,9 +379,8 @@ impl HarepayServer {
             .await
     }
 
-    /// Approver keys only: approve a payout awaiting approval; it goes to the rail. The approver
-    /// must be a different person (key owner) than the maker. Without confirm: true this only
-    /// previews; with it an idempotency_key is required.
+    /// Approver keys only: approve a payout in pending_approval; it goes to the rail. The
+    /// approver must be another person (key owner) than the maker. Previews unless confirm: true.
     #[tool(
         title = "Approve payout",
         annotations(read_only_hint = false, destructive_hint = true, idempotent_hint = true, open_world_hint = true)
@@ -409,9 +405,8 @@ impl HarepayServer {
             .await
     }
 
-    /// Approver keys only: reject a payout awaiting approval, with a reason; it is canceled and
-    /// its funds return to available. Without confirm: true this only previews; with it an
-    /// idempotency_key is required.
+    /// Approver keys only: reject a payout in pending_approval, with a reason; it is canceled and
+    /// its funds return to available. Previews unless confirm: true.
     #[tool(
         title = "Reject payout",
         annotations(read_only_hint = false, destructive_hint = true, idempotent_hint = true, open_world_hint = false)
