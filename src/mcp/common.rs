@@ -226,7 +226,7 @@ fn json_kind(value: &serde_json::Value) -> &'static str {
 /// An amount as the seed API spells it: `{"amount": 1000000, "currency": "NGN"}`, with
 /// `network` for on-chain assets.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, expecting = r#"an amount object like {"amount": 1000000, "currency": "NGN"}"#)]
 pub struct MoneyInput {
     /// In minor units (kobo, cents): 1000000 is ₦10,000.00.
     pub amount: StrictInteger,

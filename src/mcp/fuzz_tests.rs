@@ -30,14 +30,26 @@ use crate::mcp::payouts::{
     ApprovePayoutArgs, CancelPayoutArgs, CreatePayoutArgs, ListPayoutsArgs, ListPendingApprovalsArgs, PayoutIdArgs,
     RejectPayoutArgs,
 };
-use crate::mcp::{bounds, registry};
+use crate::mcp::{bounds, decode, registry};
 
 /// One tool's argument handling after the guard: decode, then validate into a command.
 type Parse = fn(&Map<String, Value>) -> Result<(), ToolFailure>;
 
-/// Decodes as rmcp's `Parameters` does, with the message `envelope_argument_errors` gives.
+/// Decodes with `decode_arguments` (what the registry calls), which must accept exactly what
+/// rmcp's `Parameters` accepts; both messages are checked, rmcp's as `envelope_argument_errors`
+/// gives it.
 fn decode<T: DeserializeOwned>(arguments: &Map<String, Value>) -> Result<T, ToolFailure> {
-    parse_json_object::<T>(arguments.clone()).map_err(|error| bounds::decoding_failure(&error.message, Some(arguments)))
+    let ours = decode::decode_arguments::<T>(arguments);
+    let rmcp = parse_json_object::<T>(arguments.clone())
+        .map_err(|error| bounds::decoding_failure(&error.message, Some(arguments)));
+    match (ours, rmcp) {
+        (Ok(decoded), Ok(_)) => Ok(decoded),
+        (Err(ours), Err(rmcp)) => {
+            check_answer("rmcp decoding", arguments, Err(rmcp));
+            Err(ours)
+        }
+        (ours, rmcp) => panic!("the decoders disagree on {arguments:?}: {:?} / {:?}", ours.err(), rmcp.err()),
+    }
 }
 
 fn key(tool: &str, key: &Option<String>, confirm: bool, rule: KeyRule) -> Result<(), ToolFailure> {

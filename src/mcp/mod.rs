@@ -12,6 +12,7 @@ pub mod bounds;
 pub mod catalog;
 pub mod common;
 pub mod confirmation;
+pub mod decode;
 #[cfg(test)]
 mod fuzz_tests;
 pub mod payments;

@@ -81,7 +81,7 @@ impl PaymentStatusInput {
 
 /// Crypto in, fiat credited at a rate locked now.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, expecting = r#"an object like {"currency": "NGN"}"#)]
 pub struct SettleAsInput {
     /// The currency to credit, e.g. "NGN".
     #[schemars(length(max = limits::ASSET_CODE_MAX_CHARS))]

@@ -59,7 +59,12 @@ impl PayoutStatusInput {
 
 /// A bank account or a crypto wallet.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
-#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+#[serde(
+    tag = "kind",
+    rename_all = "snake_case",
+    deny_unknown_fields,
+    expecting = r#"an object with a kind, "bank" or "crypto_wallet""#
+)]
 pub enum DestinationInput {
     /// A bank account: for NGN a 10-digit NUBAN and a 3–6 digit bank code.
     Bank {
