@@ -54,7 +54,7 @@ enum CliCommand {
         #[arg(long)]
         work_dir: Option<PathBuf>,
     },
-    /// The generated tool catalog (tools/*.json and llms.txt).
+    /// The generated tool catalog (tools/*.json, llms.txt and docs/guide.md).
     #[command(subcommand)]
     Catalog(CatalogCommand),
 }
@@ -546,7 +546,7 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
         }
         CliCommand::Catalog(CatalogCommand::Write { root }) => {
             harepay::mcp::catalog::write(&root)?;
-            println!("wrote tools/ and llms.txt under {}", root.display());
+            println!("wrote tools/, llms.txt and docs/guide.md under {}", root.display());
             Ok(std::process::ExitCode::SUCCESS)
         }
         CliCommand::Catalog(CatalogCommand::Check { root }) => {

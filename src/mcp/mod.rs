@@ -363,11 +363,16 @@ impl ServerHandler for HarepayServer {
         _request: Option<PaginatedRequestParams>,
         _context: RequestContext<RoleServer>,
     ) -> Result<ListResourcesResult, ErrorData> {
-        let llms_txt = Resource::new(LLMS_TXT_URI, "llms.txt")
-            .with_title("harepay guide for agents (llms.txt)")
-            .with_description("Auth, modes, money and idempotency conventions, the confirm rule and every tool.")
-            .with_mime_type("text/markdown");
-        Ok(ListResourcesResult::with_all_items(vec![llms_txt]))
+        let resources = catalog::resources()
+            .into_iter()
+            .map(|resource| {
+                Resource::new(resource.uri, resource.name)
+                    .with_title(resource.title)
+                    .with_description(resource.description)
+                    .with_mime_type(resource.mime_type)
+            })
+            .collect();
+        Ok(ListResourcesResult::with_all_items(resources))
     }
 
     async fn read_resource(
@@ -375,16 +380,17 @@ impl ServerHandler for HarepayServer {
         request: ReadResourceRequestParams,
         _context: RequestContext<RoleServer>,
     ) -> Result<ReadResourceResponse, ErrorData> {
-        if request.uri != LLMS_TXT_URI {
+        let resource = catalog::resources().into_iter().find(|resource| resource.uri == request.uri);
+        let (Some(resource), Some(text)) = (resource, catalog::resource_text(&request.uri)) else {
             return Err(ErrorData::resource_not_found(
                 format!("no resource {}", crate::limits::echo(&request.uri)),
                 None,
             ));
-        }
+        };
         let contents = ResourceContents::TextResourceContents {
-            uri: LLMS_TXT_URI.to_owned(),
-            mime_type: Some("text/markdown".to_owned()),
-            text: catalog::llms_txt(),
+            uri: resource.uri,
+            mime_type: Some(resource.mime_type.to_owned()),
+            text,
             meta: None,
         };
         Ok(ReadResourceResult::new(vec![contents]).into())
