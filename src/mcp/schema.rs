@@ -11,10 +11,13 @@
 //!   definition used once is written in place, and one used nowhere is dropped;
 //! - inputs: an optional argument is described by what to send, not also by `null` (harepay
 //!   still accepts `null` for it);
-//! - outputs: the error envelope is one short shape, the same in every tool. Error types are
-//!   listed once, in llms.txt, not in every tool.
+//! - outputs carry no prose: a result is read after the call, and what it means is said once, in
+//!   the tool's description and the guide. The error envelope is one short shape, the same in
+//!   every tool (the error types are listed once, in the guide), and an object several tools of a
+//!   toolset return is described in full in one of them (`lean_output_schemas`).
 //!
-//! Pure functions over JSON, independent of how the tool list is assembled.
+//! Pure functions over JSON, independent of how the tool list is assembled; the catalog tests
+//! hold the result to its budget (`limits::TOOL_LIST_AVERAGE_MAX_BYTES_PER_TOOL`).
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -55,7 +58,8 @@ const GENERATED_ERROR_DEFINITION: &str = "ToolFailure";
 const HOIST_MIN_BYTES: usize = 80;
 
 /// The result of a call that failed (`isError: true`), as every output schema allows it. Short
-/// on purpose: it is repeated in every tool. What the types mean is in llms.txt.
+/// on purpose: it is repeated in every tool. `retry_after_ms` (rate_limited only) is left to the
+/// guide; the envelope allows it, as it allows any other field.
 pub fn error_envelope_schema() -> JsonObject {
     let schema = json!({
         "type": "object",
@@ -164,8 +168,8 @@ fn next_shared_object(outputs: &[ToolOutput], shared: &BTreeSet<String>) -> Opti
 }
 
 /// The output schema before definitions are shared or written in place: no generator noise, no
-/// prose (a result is read after the call; what it means is in the tool's description and
-/// llms.txt), and the short error envelope.
+/// prose (a result is read after the call; what it means is in the tool's description and the
+/// guide), and the short error envelope.
 fn prepare_output(generated: &JsonObject) -> JsonObject {
     let mut schema = generated.clone();
     schema.remove("$schema");
@@ -315,9 +319,9 @@ fn subschemas(schema: &JsonObject) -> Vec<(&str, Option<String>, &JsonObject)> {
     found
 }
 
-/// Calls `visit` on `schema` and then on every subschema below it, depth first.
-fn visit_schemas(schema: &mut JsonObject, visit: &mut impl FnMut(&mut JsonObject)) {
-    visit(schema);
+/// The direct subschemas of `schema`, mutable, each with the keyword it sits under.
+fn subschemas_mut(schema: &mut JsonObject) -> Vec<(&str, &mut JsonObject)> {
+    let mut found = Vec::new();
     for (keyword, value) in schema.iter_mut() {
         let keyword = keyword.as_str();
         let children: Vec<&mut Value> = if SCHEMA_MAPS.contains(&keyword) {
@@ -329,11 +333,16 @@ fn visit_schemas(schema: &mut JsonObject, visit: &mut impl FnMut(&mut JsonObject
         } else {
             Vec::new()
         };
-        for child in children {
-            if let Value::Object(child) = child {
-                visit_schemas(child, visit);
-            }
-        }
+        found.extend(children.into_iter().filter_map(Value::as_object_mut).map(|child| (keyword, child)));
+    }
+    found
+}
+
+/// Calls `visit` on `schema` and then on every subschema below it, depth first.
+fn visit_schemas(schema: &mut JsonObject, visit: &mut impl FnMut(&mut JsonObject)) {
+    visit(schema);
+    for (_, child) in subschemas_mut(schema) {
+        visit_schemas(child, visit);
     }
 }
 
@@ -508,23 +517,9 @@ fn replace_shape(schema: &mut JsonObject, shape: &str, reference: &str, is_root:
         }
         return;
     }
-    for (keyword, value) in schema.iter_mut() {
-        let keyword = keyword.as_str();
-        let children: Vec<&mut Value> = if SCHEMA_MAPS.contains(&keyword) {
-            value.as_object_mut().map(|map| map.values_mut().collect()).unwrap_or_default()
-        } else if SCHEMA_VALUES.contains(&keyword) {
-            vec![value]
-        } else if SCHEMA_ARRAYS.contains(&keyword) {
-            value.as_array_mut().map(|items| items.iter_mut().collect()).unwrap_or_default()
-        } else {
-            Vec::new()
-        };
-        for child in children {
-            if let Value::Object(child) = child {
-                // Definitions are shapes' homes, not sites: look inside them, never replace them.
-                replace_shape(child, shape, reference, is_root && keyword == "$defs");
-            }
-        }
+    for (keyword, child) in subschemas_mut(schema) {
+        // Definitions are shapes' homes, not sites: look inside them, never replace them.
+        replace_shape(child, shape, reference, is_root && keyword == "$defs");
     }
 }
 
