@@ -42,6 +42,11 @@ pub const APPROVAL_EXPIRY_DEFAULT_MS: i64 = 72 * 60 * 60 * 1000;
 pub const LIST_LIMIT_MAX: u32 = 100;
 pub const LIST_LIMIT_DEFAULT: u32 = 10;
 
+/// What the tool list may cost every agent's context: the whole `tools/list` result for an admin
+/// key (who sees every tool), on average per tool. The peers publish no output schemas and average
+/// 0.9–1.9 KB; harepay keeps its output schemas and stays within this (a catalog test).
+pub const TOOL_LIST_AVERAGE_MAX_BYTES_PER_TOOL: usize = 2_000;
+
 /// Free text an agent may attach.
 pub const DESCRIPTION_MAX_CHARS: usize = 500;
 pub const CUSTOMER_MAX_CHARS: usize = 255;

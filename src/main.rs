@@ -56,7 +56,7 @@ enum CliCommand {
         #[arg(long)]
         work_dir: Option<PathBuf>,
     },
-    /// The generated tool catalog (tools/*.json and llms.txt).
+    /// The generated tool catalog (tools/*.json, llms.txt and docs/guide.md).
     #[command(subcommand)]
     Catalog(CatalogCommand),
 }
@@ -586,7 +586,7 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
         }
         CliCommand::Catalog(CatalogCommand::Write { root }) => {
             harepay::mcp::catalog::write(&root)?;
-            println!("wrote tools/ and llms.txt under {}", root.display());
+            println!("wrote tools/, llms.txt and docs/guide.md under {}", root.display());
             Ok(std::process::ExitCode::SUCCESS)
         }
         CliCommand::Catalog(CatalogCommand::Check { root }) => {
@@ -643,7 +643,7 @@ async fn run_payouts(app: &App, command: PayoutsCommand) -> anyhow::Result<std::
         PayoutsCommand::Pending { secret_key } => {
             let principal = authenticate(required(&secret_key)?).await?;
             let args = ListPendingApprovalsArgs {
-                limit: Some(harepay::ops::args::StrictInteger(100.into())),
+                limit: Some(harepay::ops::args::PageLimit(harepay::ops::args::StrictInteger(100.into()))),
                 starting_after: None,
             };
             let pending = ListPendingApprovals::run(&context, &principal, args)

@@ -255,77 +255,6 @@ fn string(text: &str, schema: Option<Schema>, path: &str) -> Result<(), Failure>
     }
 }
 
-/// The decoder's message for arguments that did not decode (wrong type, unknown field or
-/// variant, missing field), safe to show and to audit: what it quotes of the input is cut to a
-/// short echo, Rust type names become words, and the whole is bounded by `Failure::new`.
-pub fn decoding_failure(message: &str, arguments: Option<&Map<String, Value>>) -> Failure {
-    let mut message =
-        format!("invalid arguments: {}", message.trim_start_matches("failed to deserialize parameters: "));
-    let mut long_inputs = Vec::new();
-    for (name, value) in arguments.into_iter().flatten() {
-        if is_longer_than(name, limits::INPUT_ECHO_MAX_CHARS) {
-            long_inputs.push(name.as_str());
-        }
-        collect_long_strings(value, &mut long_inputs, 2);
-    }
-    // Longest first, so that a string containing another is cut whole.
-    long_inputs.sort_by_key(|text| std::cmp::Reverse(text.len()));
-    for text in long_inputs {
-        let prefix: String = text.chars().take(limits::INPUT_ECHO_MAX_CHARS).collect();
-        message = message.replace(&format!("{text:?}"), &limits::echo(text)).replace(text, &format!("{prefix}…"));
-    }
-    Failure::new("invalid_request", without_type_names(&message), None)
-}
-
-/// Names and string values longer than an echo, as the decoder may quote them.
-fn collect_long_strings<'v>(value: &'v Value, found: &mut Vec<&'v str>, depth: usize) {
-    let long = |text: &str| is_longer_than(text, limits::INPUT_ECHO_MAX_CHARS);
-    match value {
-        Value::String(text) if long(text) => found.push(text),
-        Value::Array(items) if depth <= limits::ARGUMENTS_MAX_DEPTH => {
-            items.iter().for_each(|item| collect_long_strings(item, found, depth + 1));
-        }
-        Value::Object(object) if depth <= limits::ARGUMENTS_MAX_DEPTH => {
-            for (name, value) in object {
-                if long(name) {
-                    found.push(name);
-                }
-                collect_long_strings(value, found, depth + 1);
-            }
-        }
-        _ => {}
-    }
-}
-
-/// serde names the Rust type it expected ("expected struct MoneyInput"); an agent knows the
-/// argument by its schema, not by our type names.
-fn without_type_names(message: &str) -> String {
-    const PHRASES: [(&str, &str); 4] = [
-        ("internally tagged enum ", "an object with a kind"),
-        ("tuple struct ", "an array"),
-        ("struct ", "an object"),
-        ("enum ", "one of the allowed values"),
-    ];
-    let mut message = message.to_owned();
-    for (phrase, words) in PHRASES {
-        let mut searched_to = 0;
-        while let Some(found) = message[searched_to..].find(phrase) {
-            let start = searched_to + found;
-            let name_start = start + phrase.len();
-            let name_length = message[name_start..]
-                .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
-                .unwrap_or(message.len() - name_start);
-            if message[name_start..].starts_with(|c: char| c.is_ascii_uppercase()) {
-                message.replace_range(start..name_start + name_length, words);
-                searched_to = start + words.len();
-            } else {
-                searched_to = name_start;
-            }
-        }
-    }
-    message
-}
-
 #[cfg(test)]
 mod tests {
     use serde_json::json;
@@ -437,35 +366,5 @@ mod tests {
             Value::Object((0..65).map(|i| (i.to_string(), json!(1))).collect()),
             Err((None, "more than 64")),
         );
-    }
-
-    #[test]
-    fn decoding_messages_quote_a_short_prefix_and_no_rust_type_names() {
-        let long = "z".repeat(100);
-        let arguments = json!({ long.clone(): 1, "amount": long.clone() });
-        let arguments = arguments.as_object();
-        let cases = [
-            (
-                format!("failed to deserialize parameters: unknown field `{long}`, expected `id`"),
-                "unknown field `zzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzz…`, expected `id`",
-            ),
-            (
-                format!("failed to deserialize parameters: invalid type: string {long:?}, expected struct MoneyInput"),
-                "invalid type: string \"zzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzz\"…, expected an object",
-            ),
-            (
-                "failed to deserialize parameters: expected internally tagged enum DestinationInput".to_owned(),
-                "expected an object with a kind",
-            ),
-            (
-                "failed to deserialize parameters: invalid type: map, expected enum MethodInput or struct x".to_owned(),
-                "invalid type: map, expected one of the allowed values or struct x",
-            ),
-        ];
-        for (message, expected) in cases {
-            let failure = decoding_failure(&message, arguments);
-            assert_eq!(failure.error.message, format!("invalid arguments: {expected}"));
-            assert_eq!((failure.error.error_type.as_str(), failure.error.param), ("invalid_request", None));
-        }
     }
 }

@@ -1,6 +1,7 @@
-//! The generated contract: `tools/<name>.json` for every tool and `llms.txt`, both made from the
-//! tool registry. `harepay catalog write` rewrites them; `harepay catalog check` and a test fail
-//! when the checked-in files drift from the code.
+//! The generated contract: `tools/<name>.json` for every tool, `llms.txt` and `docs/guide.md`,
+//! made from the tool registry, and the MCP resources that serve them. `harepay catalog write`
+//! rewrites them; `harepay catalog check` and a test fail when the checked-in files drift from the
+//! code.
 
 use std::path::{Path, PathBuf};
 
@@ -60,19 +61,91 @@ pub fn definition_problems(registered: &RegisteredTool) -> Vec<String> {
     problems
 }
 
+/// The size of a `tools/list` result listing `tools`, as a client receives it (compact JSON).
+pub fn tool_list_bytes(tools: &[rmcp::model::Tool]) -> usize {
+    let result = rmcp::model::ListToolsResult::with_all_items(tools.to_vec());
+    serde_json::to_vec(&result).map_or(0, |bytes| bytes.len())
+}
+
 fn one_line(text: &str) -> String {
     text.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
-/// llms.txt (llmstxt.org): what harepay is, its conventions, and every tool in one line.
+pub const GUIDE_URI: &str = "harepay://docs/guide.md";
+pub const SECURITY_URI: &str = "harepay://docs/security.md";
+pub const README_URI: &str = "harepay://docs/readme.md";
+
+/// Where an agent reads a tool's catalog entry (`tools/<name>.json`) over MCP.
+pub fn tool_uri(name: &str) -> String {
+    format!("harepay://tools/{name}.json")
+}
+
+/// llms.txt (llmstxt.org): an H1, the blockquote summary, the conventions every call follows and
+/// what harepay does not do yet, then H2 sections that are lists of links: the guide, every tool
+/// with its arguments, and optional reading. Links are `harepay://` resources, so they work from
+/// the MCP resource as from the file.
 pub fn llms_txt() -> String {
     let mut text = String::new();
     text.push_str("# harepay\n\n");
     text.push_str(
-        "> An MCP server with an embedded payment engine. An AI agent reads freely and moves money only with explicit \
-         confirmation and an idempotency key. Amounts are integers in minor units; every movement is a balanced \
-         double-entry ledger transaction.\n\n",
+        "> An MCP server with an embedded payment engine. An AI agent reads freely and moves a merchant's money only \
+         with explicit confirmation and an idempotency key. Amounts are integers in minor units; every movement is a \
+         balanced double-entry ledger transaction.\n\n",
     );
+    text.push_str(&format!(
+        "Conventions every call follows (the guide has the details):\n\n\
+         - Money is `{{\"amount\": 1000000, \"currency\": \"NGN\"}}` (₦10,000.00): an integer count of the currency's \
+         minor unit, never a float or a string. Results add `display` (\"₦10,000.00\") for people; never parse it.\n\
+         - A write tool changes nothing without `confirm: true`: it returns `outcome: \"preview\"`, the object as it \
+         would be and the balances before and after. Money-moving writes with `confirm: true` need an \
+         `idempotency_key`; a retry with the same key and arguments returns `outcome: \"replayed\"` and moves nothing \
+         again.\n\
+         - A failure is a result with `isError: true` and `{{\"error\": {{\"type\", \"message\", \"param\"}}}}`: act \
+         on `error.type`; `param` is the argument at fault as a dotted path (`amount.currency`).\n\
+         - Result fields are always present (null when empty). An object shown as \"Same shape as in get_payout\" has \
+         the fields of that tool's output schema.\n\
+         - Lists are newest first: `limit` 1–{list_max} (default {list_default}); pass `next_starting_after` as \
+         `starting_after` for the next page.\n\
+         - Test keys (`sk_test_…`) see test objects only; test payments settle by themselves after a few seconds and \
+         `simulate_payment` decides one now. A payout at or above its currency's approval threshold waits for another \
+         person's approver key (`whoami` shows the thresholds and your spend limits).\n\
+         - Quickstart: `create_payment_intent {{\"amount\": {{\"amount\": 1000000, \"currency\": \"NGN\"}}, \
+         \"method\": \"bank_transfer\", \"rail\": \"rubies\", \"confirm\": true, \"idempotency_key\": \"order-1001\"}}`, \
+         then `list_payments`, then `get_balance {{\"asset\": \"NGN\"}}`.\n\
+         - Not yet: no live rails (payment instructions are simulated; live payments never settle and live payouts \
+         are never sent), no webhook delivery (events are recorded: poll `list_events`), no invoicing or billing, no \
+         customer objects (`customer` is your own reference), no disputes, no OAuth (keys come from the operator).\n\n\
+         ## Docs\n\n\
+         - [Guide for agents]({GUIDE_URI}): connecting, keys, modes and roles, money and fees, writes, idempotency, \
+         errors and limits, results, payments, payouts and approval.\n\n",
+        list_max = limits::LIST_LIMIT_MAX,
+        list_default = limits::LIST_LIMIT_DEFAULT,
+    ));
+    text.push_str("## Tools\n\n");
+    for registered in registry() {
+        let tool = &registered.tool;
+        let kind = if registered.is_read_only() { "read" } else { "write" };
+        text.push_str(&format!(
+            "- [{name}]({uri}): {toolset}, {kind}. {description} Arguments: {arguments}.\n",
+            name = tool.name,
+            uri = tool_uri(&tool.name),
+            toolset = registered.entry.spec.toolset.code(),
+            description = one_line(tool.description.as_deref().unwrap_or_default()),
+            arguments = arguments_summary(&tool.input_schema),
+        ));
+    }
+    text.push_str(&format!(
+        "\n## Optional\n\n\
+         - [Security model]({SECURITY_URI}): who holds which key, what each control stops and what it does not.\n\
+         - [Operator's README]({README_URI}): running harepay, configuration, keys and the operator commands.\n"
+    ));
+    text
+}
+
+/// The guide behind llms.txt: every convention in full.
+pub fn guide_md() -> String {
+    let mut text = String::new();
+    text.push_str("# harepay: guide for agents\n\n");
     text.push_str(&format!(
         "## Connecting\n\n\
          - Run `harepay stdio` as an MCP server (Claude Desktop, Cursor: see mcp-config.example.json). It reads the API \
@@ -84,13 +157,15 @@ pub fn llms_txt() -> String {
          - `harepay stdio` on an empty database (and `harepay demo`, or `--demo`) creates a demo merchant with test keys \
          `sk_test_demo` (maker) and `sk_test_demo_approver` (approver); `harepay http` creates no key by itself.\n\
          - Protocol: MCP 2026-07-28 (stateless requests) and the older session-based versions (2025-11-25 and before).\n\
-         - This guide is also served as the MCP resource `harepay://docs/llms.txt`.\n\n\
+         - This guide is the MCP resource `harepay://docs/guide.md`; its index, with every tool, is \
+         `harepay://docs/llms.txt`.\n\n\
          ## Keys, modes and roles\n\n\
          - Keys look like `sk_test_…` or `sk_live_…`. A test key sees only test objects, a live key only live ones.\n\
          - Roles: `maker` (the default: creates payments, refunds and payouts), `approver` (decides payouts awaiting \
          approval, nothing else), `admin` (both), `read_only` (sees only read tools). \
          `harepay keys create|list|revoke` manages keys; an unknown or revoked key is refused before any tool runs.\n\
-         - The server flags `--read-only` and `--toolsets a,b` narrow the tool list further; read-only wins.\n\n\
+         - The server flags `--read-only` and `--toolsets a,b` narrow the tool list further; read-only wins. \
+         Toolsets: {toolsets}.\n\n\
          ## Money\n\n\
          - `{{\"amount\": 1000000, \"currency\": \"NGN\"}}` is ₦10,000.00: an integer count of the currency's minor unit. \
          Floats, strings, zero, negatives and amounts above {max} are refused with `invalid_request`.\n\
@@ -136,6 +211,15 @@ pub fn llms_txt() -> String {
          event. Both commit in the same transaction as the change.\n\
          - Lists are newest first: `limit` 1–{list_max} (default {list_default}), `starting_after`, `has_more`, \
          `next_starting_after`.\n\n\
+         ## Results\n\n\
+         - Every field a result lists is always present; a field with no value is null.\n\
+         - Writes return `{{outcome, object, balance_changes, message}}`: `outcome` is `preview` (nothing saved; \
+         `balance_changes` lists each merchant balance the call would change, before and after), `executed` or \
+         `replayed`; `object` is the object as saved (for a preview, as it would be).\n\
+         - Output schemas describe an object in full once per toolset: elsewhere it reads \"Same shape as in \
+         get_payout\" (or another read tool), whose output schema has its fields.\n\
+         - Ids: `pi_…` payment intents, `re_…` refunds, `po_…` payouts, `evt_…` events, `aud_…` audit records. \
+         Times are Unix milliseconds (`…_ms`).\n\n\
          ## Payments\n\n\
          - Statuses: `requires_action` (see `next_action`: a virtual bank account, a crypto deposit address, or a card \
          checkout URL) → `processing` → `succeeded` | `failed`; or `canceled` while still `requires_action`.\n\
@@ -175,22 +259,133 @@ pub fn llms_txt() -> String {
         arguments_max_kib = limits::ARGUMENTS_MAX_BYTES / 1024,
         depth_max = limits::ARGUMENTS_MAX_DEPTH,
         echo_max = limits::INPUT_ECHO_MAX_CHARS,
+        toolsets = Toolset::ALL.map(|toolset| format!("`{}` ({})", toolset.code(), toolset.description())).join("; "),
     ));
-    text.push_str("## Tools\n\n");
-    let tools = registry();
-    for toolset in Toolset::ALL {
-        text.push_str(&format!("### {} — {}\n\n", toolset.code(), toolset.description()));
-        for registered in tools.iter().filter(|registered| registered.entry.spec.toolset == toolset) {
-            let kind = if registered.is_read_only() { "read" } else { "write" };
-            text.push_str(&format!(
-                "- [{name}](tools/{name}.json) ({kind}): {description}\n",
-                name = registered.tool.name,
-                description = one_line(registered.tool.description.as_deref().unwrap_or_default()),
-            ));
-        }
-        text.push('\n');
-    }
     text
+}
+
+/// Every argument of a tool in one line, from its input schema: `name` (required) or `name?`,
+/// with its allowed values, its fields, or its type when it is not a string.
+fn arguments_summary(schema: &serde_json::Map<String, serde_json::Value>) -> String {
+    let parts = properties_summary(schema, schema.get("$defs"));
+    if parts.is_empty() { "none".to_owned() } else { parts.join("; ") }
+}
+
+fn properties_summary(
+    schema: &serde_json::Map<String, serde_json::Value>,
+    definitions: Option<&serde_json::Value>,
+) -> Vec<String> {
+    let required: Vec<&str> = schema
+        .get("required")
+        .and_then(serde_json::Value::as_array)
+        .map(|names| names.iter().filter_map(serde_json::Value::as_str).collect())
+        .unwrap_or_default();
+    let Some(properties) = schema.get("properties").and_then(serde_json::Value::as_object) else { return Vec::new() };
+    // Required arguments first, in their declared order; then the optional ones.
+    let mut names: Vec<&str> = required.iter().copied().filter(|name| properties.contains_key(*name)).collect();
+    names.extend(properties.keys().map(String::as_str).filter(|name| !required.contains(name)));
+    names
+        .into_iter()
+        .map(|name| {
+            let marker = if required.contains(&name) { "" } else { "?" };
+            format!("{name}{marker}{}", value_summary(&properties[name], definitions))
+        })
+        .collect()
+}
+
+fn value_summary(schema: &serde_json::Value, definitions: Option<&serde_json::Value>) -> String {
+    let schema = match schema.get("$ref").and_then(serde_json::Value::as_str) {
+        Some(reference) => definitions
+            .and_then(|definitions| definitions.get(reference.trim_start_matches("#/$defs/")))
+            .unwrap_or(schema),
+        None => schema,
+    };
+    if let Some(values) = schema.get("enum").and_then(serde_json::Value::as_array) {
+        let values: Vec<String> =
+            values.iter().map(|value| value.as_str().map_or(value.to_string(), str::to_owned)).collect();
+        return format!(": {}", values.join("|"));
+    }
+    if let Some(value) = schema.get("const") {
+        return format!(": {value}");
+    }
+    if let Some(branches) = schema.get("oneOf").or_else(|| schema.get("anyOf")).and_then(serde_json::Value::as_array) {
+        let branches: Vec<String> =
+            branches.iter().map(|branch| value_summary(branch, definitions).trim_start().to_owned()).collect();
+        return format!(" {}", branches.join(" or "));
+    }
+    if let Some(object) = schema.as_object().filter(|object| object.contains_key("properties")) {
+        return format!(" {{{}}}", properties_summary(object, definitions).join(", "));
+    }
+    let range = match (schema.get("minimum").and_then(|m| m.as_u64()), schema.get("maximum").and_then(|m| m.as_u64())) {
+        // Small ranges (a page size) are worth a word; money's 2^53 − 1 is in the guide.
+        (Some(minimum), Some(maximum)) if maximum <= 1_000_000 => format!(" {minimum}–{maximum}"),
+        _ => String::new(),
+    };
+    match schema.get("type").and_then(serde_json::Value::as_str) {
+        Some("object") => ": object of strings".to_owned(),
+        Some("integer") => format!(": integer{range}"),
+        Some(kind @ ("number" | "boolean" | "array")) => format!(": {kind}"),
+        _ => String::new(),
+    }
+}
+
+/// A document harepay serves as an MCP resource.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CatalogResource {
+    pub uri: String,
+    pub name: String,
+    pub title: String,
+    pub description: String,
+    pub mime_type: &'static str,
+}
+
+/// Every resource: llms.txt first, the documents it links, and each tool's catalog entry.
+pub fn resources() -> Vec<CatalogResource> {
+    let document = |uri: &str, name: &str, title: &str, description: &str| CatalogResource {
+        uri: uri.to_owned(),
+        name: name.to_owned(),
+        title: title.to_owned(),
+        description: description.to_owned(),
+        mime_type: "text/markdown",
+    };
+    let mut resources = vec![
+        document(
+            crate::mcp::LLMS_TXT_URI,
+            "llms.txt",
+            "harepay for agents (llms.txt)",
+            "The conventions every call follows, what harepay does not do yet, and every tool with its arguments.",
+        ),
+        document(GUIDE_URI, "guide.md", "harepay guide for agents", "Every convention in full."),
+        document(
+            SECURITY_URI,
+            "security.md",
+            "harepay security model",
+            "Who holds which key, what each control stops.",
+        ),
+        document(README_URI, "readme.md", "harepay README", "Running harepay, configuration, keys, operator commands."),
+    ];
+    resources.extend(registry().iter().map(|registered| CatalogResource {
+        uri: tool_uri(&registered.tool.name),
+        name: format!("{}.json", registered.tool.name),
+        title: format!("{} (catalog entry)", registered.tool.name),
+        description: "The tool's name, annotations, description and input and output schemas.".to_owned(),
+        mime_type: "application/json",
+    }));
+    resources
+}
+
+/// The text of the resource at `uri`, if harepay serves one there.
+pub fn resource_text(uri: &str) -> Option<String> {
+    match uri {
+        crate::mcp::LLMS_TXT_URI => Some(llms_txt()),
+        GUIDE_URI => Some(guide_md()),
+        SECURITY_URI => Some(include_str!("../../SECURITY.md").to_owned()),
+        README_URI => Some(include_str!("../../README.md").to_owned()),
+        _ => {
+            let name = uri.strip_prefix("harepay://tools/")?.strip_suffix(".json")?;
+            registry().iter().find(|registered| registered.tool.name == name).map(tool_json)
+        }
+    }
 }
 
 /// Every generated file: path relative to the repository root, and its content.
@@ -200,6 +395,7 @@ pub fn generated_files() -> Vec<(PathBuf, String)> {
         .map(|registered| (PathBuf::from(format!("tools/{}.json", registered.tool.name)), tool_json(registered)))
         .collect();
     files.push((PathBuf::from("llms.txt"), llms_txt()));
+    files.push((PathBuf::from("docs/guide.md"), guide_md()));
     files
 }
 
@@ -245,6 +441,7 @@ pub fn write(root: &Path) -> std::io::Result<()> {
     }
     let tools_dir = root.join("tools");
     std::fs::create_dir_all(&tools_dir)?;
+    std::fs::create_dir_all(root.join("docs"))?;
     let files = generated_files();
     for entry in std::fs::read_dir(&tools_dir)? {
         let path = entry?.path();
@@ -309,6 +506,156 @@ mod tests {
             "tool catalog drift (run `HAREPAY_UPDATE_CATALOG=1 cargo test catalog` or `harepay catalog write`):\n{}",
             problems.join("\n")
         );
+    }
+
+    /// What llmstxt.org asks of llms.txt: an H1, a blockquote summary, prose without headings,
+    /// then H2 sections whose lines are all links (`- [name](url)` with optional notes), among
+    /// them `## Tools` and, last, `## Optional`.
+    fn llms_txt_problems(text: &str) -> Vec<String> {
+        let mut problems = Vec::new();
+        let lines: Vec<&str> = text.lines().collect();
+        if !lines.first().is_some_and(|line| line.starts_with("# ")) {
+            problems.push("the first line is not an H1".to_owned());
+        }
+        if !lines.iter().skip(1).find(|line| !line.trim().is_empty()).is_some_and(|line| line.starts_with("> ")) {
+            problems.push("no blockquote summary after the H1".to_owned());
+        }
+        let mut sections: Vec<&str> = Vec::new();
+        for line in lines.iter().skip(1).filter(|line| !line.trim().is_empty()) {
+            if let Some(section) = line.strip_prefix("## ") {
+                sections.push(section);
+            } else if line.starts_with('#') {
+                problems.push(format!("a heading other than H2: {line}"));
+            } else if !sections.is_empty() {
+                let is_link = line
+                    .strip_prefix("- [")
+                    .and_then(|rest| rest.split_once("]("))
+                    .and_then(|(name, rest)| rest.split_once(')').map(|(url, notes)| (name, url, notes)))
+                    .is_some_and(|(name, url, notes)| {
+                        !name.is_empty() && !url.is_empty() && (notes.is_empty() || notes.starts_with(": "))
+                    });
+                if !is_link {
+                    problems.push(format!("## {} has a line that is not a link: {line}", sections[sections.len() - 1]));
+                }
+            }
+        }
+        if !sections.contains(&"Tools") {
+            problems.push("no ## Tools section".to_owned());
+        }
+        if sections.last() != Some(&"Optional") {
+            problems.push("## Optional is not the last section".to_owned());
+        }
+        problems
+    }
+
+    /// The link targets of llms.txt.
+    fn llms_txt_links(text: &str) -> Vec<String> {
+        text.lines()
+            .filter_map(|line| {
+                line.strip_prefix("- [")?.split_once("](")?.1.split_once(')').map(|(url, _)| url.to_owned())
+            })
+            .collect()
+    }
+
+    #[test]
+    fn llms_txt_follows_llmstxt_org() {
+        assert_eq!(llms_txt_problems(&llms_txt()), Vec::<String>::new());
+        // The check itself: a prose section, a deeper heading and a missing Optional are caught.
+        let broken =
+            "# harepay\n\n> Summary.\n\n## Money\n\nAmounts are integers.\n\n### Tools\n\n## Tools\n\n- [a](b)\n";
+        let problems = llms_txt_problems(broken);
+        assert_eq!(problems.len(), 3, "{problems:?}");
+        assert_eq!(
+            llms_txt_problems("harepay\n## Optional\n"),
+            ["the first line is not an H1", "no blockquote summary after the H1", "no ## Tools section"]
+        );
+    }
+
+    #[test]
+    fn every_link_of_llms_txt_is_a_resource_harepay_serves() {
+        let links = llms_txt_links(&llms_txt());
+        assert!(links.len() > registry().len(), "{links:?}");
+        let served: Vec<String> = resources().into_iter().map(|resource| resource.uri).collect();
+        for link in links {
+            assert!(link.starts_with("harepay://"), "{link} does not work from the MCP resource");
+            assert!(served.contains(&link), "{link} is not listed");
+            assert!(resource_text(&link).is_some_and(|text| !text.is_empty()), "{link} does not read");
+        }
+        assert_eq!(served[0], crate::mcp::LLMS_TXT_URI, "llms.txt is the first resource");
+        assert_eq!(resource_text("harepay://tools/transfer_everything.json"), None);
+        assert_eq!(resource_text("harepay://tools/../llms.txt"), None);
+    }
+
+    /// An agent that reads only llms.txt knows every argument of every tool, and each tool's
+    /// link leads to its catalog entry.
+    #[test]
+    fn llms_txt_names_every_argument_of_every_tool() {
+        let text = llms_txt();
+        for registered in registry() {
+            let name = &registered.tool.name;
+            let link = format!("- [{name}]({})", tool_uri(name));
+            let line =
+                text.lines().find(|line| line.starts_with(&link)).unwrap_or_else(|| panic!("{name} is not listed"));
+            for argument in registered
+                .tool
+                .input_schema
+                .get("properties")
+                .and_then(|p| p.as_object())
+                .into_iter()
+                .flatten()
+                .map(|(argument, _)| argument)
+            {
+                assert!(line.contains(&format!(" {argument}")), "{name}: {argument} is not named in {line}");
+            }
+            assert_eq!(resource_text(&tool_uri(name)), Some(tool_json(registered)));
+        }
+        let payout_line = text.lines().find(|line| line.starts_with("- [create_payout]")).unwrap_or_default();
+        assert!(payout_line.contains("rail: rubies|partna"), "{payout_line}");
+        assert!(text.contains("limit?: integer 1–100"));
+        for missing in ["live rails", "webhook delivery", "invoicing"] {
+            assert!(text.contains(missing), "llms.txt does not say harepay has no {missing} yet");
+        }
+    }
+
+    /// Every agent pays for the tool list in its context on every session: the list an admin key
+    /// sees (every tool) stays within `TOOL_LIST_AVERAGE_MAX_BYTES_PER_TOOL` on average.
+    #[test]
+    fn the_tool_list_of_an_admin_key_stays_within_its_budget_per_tool() {
+        let admin = crate::engine::principal::Role::Admin;
+        let admin_tools: Vec<rmcp::model::Tool> = registry()
+            .iter()
+            .filter(|registered| crate::engine::permission::role_may(admin, registered.entry.spec.action))
+            .map(|registered| registered.tool.clone())
+            .collect();
+        assert_eq!(admin_tools.len(), registry().len(), "an admin key sees every tool");
+        let bytes = tool_list_bytes(&admin_tools);
+        let average = bytes / admin_tools.len();
+        let mut sizes: Vec<(usize, String)> = admin_tools
+            .iter()
+            .map(|tool| (tool_list_bytes(std::slice::from_ref(tool)), tool.name.to_string()))
+            .collect();
+        sizes.sort_unstable_by(|a, b| b.cmp(a));
+        assert!(
+            average <= limits::TOOL_LIST_AVERAGE_MAX_BYTES_PER_TOOL,
+            "tools/list for an admin key is {bytes} bytes for {} tools, {average} bytes per tool on average \
+             (budget {}); largest first: {sizes:?}",
+            admin_tools.len(),
+            limits::TOOL_LIST_AVERAGE_MAX_BYTES_PER_TOOL
+        );
+    }
+
+    /// Formats JSON Schema does not define (`uint64`, `int64`, `double`) make strict clients warn
+    /// on every call; none may reach a tool list.
+    #[test]
+    fn no_tool_schema_has_a_non_standard_format() {
+        for registered in registry() {
+            let tool = &registered.tool;
+            let mut found = crate::mcp::schema::non_standard_formats(&tool.input_schema);
+            if let Some(output_schema) = &tool.output_schema {
+                found.extend(crate::mcp::schema::non_standard_formats(output_schema));
+            }
+            assert!(found.is_empty(), "{}: {found:?}", tool.name);
+        }
     }
 
     #[test]

@@ -21,7 +21,6 @@ use crate::ops::payments::create_payment_intent::CreatePaymentIntent;
 use crate::ops::payouts::create_payout::CreatePayout;
 use crate::ops::{Failure, WriteOperation};
 
-/// One tool's argument handling after the guard: decode, then validate into a command.
 /// The engine's checks that need no stored state, on top of an operation's own validation: a new
 /// payment intent (its rails and amounts under the default rules), a payout's destination.
 fn engine_checks(tool: &str, arguments: &Map<String, Value>) -> Result<(), Failure> {

@@ -11,8 +11,10 @@ pub mod bounds;
 pub mod catalog;
 pub mod common;
 pub mod confirmation;
+
 #[cfg(test)]
 mod fuzz_tests;
+pub mod schema;
 
 use std::collections::BTreeSet;
 use std::sync::{Arc, OnceLock};
@@ -84,7 +86,31 @@ impl RegisteredTool {
 pub fn registry() -> &'static [RegisteredTool] {
     static TOOLS: OnceLock<Vec<RegisteredTool>> = OnceLock::new();
     TOOLS.get_or_init(|| {
-        crate::ops::registry().iter().map(|entry| RegisteredTool { entry, tool: tool_of(entry) }).collect()
+        let entries = crate::ops::registry();
+        let mut outputs: Vec<schema::ToolOutput> = entries
+            .iter()
+            .map(|entry| schema::ToolOutput {
+                tool: entry.spec.name.to_owned(),
+                read_only: entry.spec.is_read(),
+                schema: portable(common::output_schema_with_errors(&(entry.output_schema)())),
+            })
+            .collect();
+        // Objects several tools of a toolset return are described in full once among them.
+        for toolset in crate::ops::Toolset::ALL {
+            let in_toolset: Vec<&str> =
+                entries.iter().filter(|entry| entry.spec.toolset == toolset).map(|entry| entry.spec.name).collect();
+            let (mut members, others): (Vec<_>, Vec<_>) =
+                std::mem::take(&mut outputs).into_iter().partition(|output| in_toolset.contains(&output.tool.as_str()));
+            schema::lean_output_schemas(&mut members);
+            outputs = others.into_iter().chain(members).collect();
+        }
+        entries
+            .iter()
+            .map(|entry| {
+                let output = outputs.iter().find(|output| output.tool == entry.spec.name).expect("one per entry");
+                RegisteredTool { entry, tool: tool_of(entry, output.schema.clone()) }
+            })
+            .collect()
     })
 }
 
@@ -92,10 +118,9 @@ fn registered(name: &str) -> Option<&'static RegisteredTool> {
     registry().iter().find(|registered| registered.entry.spec.name == name)
 }
 
-fn tool_of(entry: &Entry) -> Tool {
+fn tool_of(entry: &Entry, output_schema: rmcp::model::JsonObject) -> Tool {
     let spec = &entry.spec;
-    let input_schema = portable((entry.input_schema)());
-    let output_schema = portable(common::output_schema_with_errors(&(entry.output_schema)()));
+    let input_schema = schema::lean_input_schema(&portable((entry.input_schema)()));
     let annotations = ToolAnnotations::new()
         .read_only(spec.is_read())
         .destructive(spec.hints.destructive)
@@ -289,11 +314,16 @@ impl ServerHandler for HarepayServer {
         _request: Option<PaginatedRequestParams>,
         _context: RequestContext<RoleServer>,
     ) -> Result<ListResourcesResult, ErrorData> {
-        let llms_txt = Resource::new(LLMS_TXT_URI, "llms.txt")
-            .with_title("harepay guide for agents (llms.txt)")
-            .with_description("Auth, modes, money and idempotency conventions, the confirm rule and every tool.")
-            .with_mime_type("text/markdown");
-        Ok(ListResourcesResult::with_all_items(vec![llms_txt]))
+        let resources = catalog::resources()
+            .into_iter()
+            .map(|resource| {
+                Resource::new(resource.uri, resource.name)
+                    .with_title(resource.title)
+                    .with_description(resource.description)
+                    .with_mime_type(resource.mime_type)
+            })
+            .collect();
+        Ok(ListResourcesResult::with_all_items(resources))
     }
 
     async fn read_resource(
@@ -301,16 +331,17 @@ impl ServerHandler for HarepayServer {
         request: ReadResourceRequestParams,
         _context: RequestContext<RoleServer>,
     ) -> Result<ReadResourceResponse, ErrorData> {
-        if request.uri != LLMS_TXT_URI {
+        let resource = catalog::resources().into_iter().find(|resource| resource.uri == request.uri);
+        let (Some(resource), Some(text)) = (resource, catalog::resource_text(&request.uri)) else {
             return Err(ErrorData::resource_not_found(
                 format!("no resource {}", crate::limits::echo(&request.uri)),
                 None,
             ));
-        }
+        };
         let contents = ResourceContents::TextResourceContents {
-            uri: LLMS_TXT_URI.to_owned(),
-            mime_type: Some("text/markdown".to_owned()),
-            text: catalog::llms_txt(),
+            uri: resource.uri,
+            mime_type: Some(resource.mime_type.to_owned()),
+            text,
             meta: None,
         };
         Ok(ReadResourceResult::new(vec![contents]).into())

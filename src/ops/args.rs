@@ -88,9 +88,9 @@ fn json_kind(value: &serde_json::Value) -> &'static str {
 /// An amount as the seed API spells it: `{"amount": 1000000, "currency": "NGN"}`, with
 /// `network` for on-chain assets.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, expecting = r#"an amount object like {"amount": 1000000, "currency": "NGN"}"#)]
 pub struct MoneyInput {
-    /// Integer minor units: 1000000 is ₦10,000.00; 100000000 is 100 USDC.
+    /// In minor units (kobo, cents): 1000000 is ₦10,000.00.
     pub amount: StrictInteger,
     /// Currency or asset code: NGN, USD, EUR, GBP, KES, GHS, ZAR, CAD, JMD, XOF, USDC, USDT, BTC.
     #[schemars(length(max = limits::ASSET_CODE_MAX_CHARS))]
@@ -184,11 +184,33 @@ pub fn check_object_id(id: &str, prefix: &str, param: &str) -> Result<String, Fa
     Ok(id.to_owned())
 }
 
+/// The `limit` of every list tool: a page size, with its own schema (1 to `LIST_LIMIT_MAX`,
+/// default `LIST_LIMIT_DEFAULT`), not money's. Like `StrictInteger` it takes any JSON value, so
+/// that a float or a string gets a message naming `limit`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct PageLimit(pub StrictInteger);
+
+impl JsonSchema for PageLimit {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "PageLimit".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "type": "integer",
+            "minimum": 1,
+            "maximum": limits::LIST_LIMIT_MAX,
+            "default": limits::LIST_LIMIT_DEFAULT
+        })
+    }
+}
+
 /// Reads the `limit` and `starting_after` arguments every list tool takes.
-pub fn page_request(limit: &Option<StrictInteger>, starting_after: &Option<String>) -> Result<PageRequest, Failure> {
+pub fn page_request(limit: &Option<PageLimit>, starting_after: &Option<String>) -> Result<PageRequest, Failure> {
     let limit = match limit {
         None => limits::LIST_LIMIT_DEFAULT,
-        Some(limit) => {
+        Some(PageLimit(limit)) => {
             let value = limit.amount_minor("limit").ok().filter(|value| *value <= i64::from(limits::LIST_LIMIT_MAX));
             value.ok_or_else(|| {
                 Failure::invalid("limit", format!("limit must be an integer from 1 to {}", limits::LIST_LIMIT_MAX))

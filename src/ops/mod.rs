@@ -13,6 +13,7 @@
 pub mod account;
 pub mod args;
 pub mod audit;
+pub mod decode;
 pub mod failure;
 pub mod payments;
 pub mod payouts;
@@ -431,11 +432,7 @@ fn omit(object: &mut serde_json::Value, pointer: &str) {
 /// Decodes an operation's arguments: a failure is an `invalid_request` naming the argument, in
 /// words an agent can act on.
 pub fn decode_arguments<T: DeserializeOwned>(arguments: JsonObject) -> Result<T, Failure> {
-    let value = serde_json::Value::Object(arguments);
-    serde_json::from_value::<T>(value.clone()).map_err(|error| {
-        let arguments = value.as_object();
-        crate::mcp::bounds::decoding_failure(&format!("invalid arguments: {error}"), arguments)
-    })
+    decode::decode_arguments(&arguments)
 }
 
 fn validate_read<O: ReadOperation>(arguments: JsonObject) -> Result<(), Failure> {

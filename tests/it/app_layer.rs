@@ -15,7 +15,7 @@ use harepay::engine::permission::Action;
 use harepay::engine::principal::Principal;
 use harepay::engine::retry::RetryPolicy;
 use harepay::ops::account::get_balance::{GetBalance, GetBalanceArgs};
-use harepay::ops::args::StrictInteger;
+use harepay::ops::args::{PageLimit, StrictInteger};
 use harepay::ops::audit::list_audit_log::{ListAuditLog, ListAuditLogArgs};
 use harepay::ops::audit::list_events::{ListEvents, ListEventsArgs};
 use harepay::ops::payments::create_payment_intent::CreatePaymentIntentCommand;
@@ -298,14 +298,14 @@ async fn events(app: &App, maker: &Principal) -> Vec<harepay::ops::audit::list_e
     let args = ListEventsArgs {
         event_type: None,
         object_id: None,
-        limit: Some(StrictInteger(100.into())),
+        limit: Some(PageLimit(StrictInteger(100.into()))),
         starting_after: None,
     };
     ListEvents::run(&context(app), maker, args).await.unwrap().data
 }
 
 async fn audit_log(app: &App, maker: &Principal) -> Vec<harepay::ops::audit::list_audit_log::AuditEntryView> {
-    let args = ListAuditLogArgs { limit: Some(StrictInteger(100.into())), starting_after: None };
+    let args = ListAuditLogArgs { limit: Some(PageLimit(StrictInteger(100.into()))), starting_after: None };
     ListAuditLog::run(&context(app), maker, args).await.unwrap().data
 }
 

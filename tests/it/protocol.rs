@@ -30,6 +30,25 @@ async fn the_server_introduces_itself_and_serves_llms_txt() {
     };
     let checked_in = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/llms.txt")).unwrap();
     assert_eq!(text, checked_in, "the served llms.txt is the checked-in one");
+    // Every link of llms.txt reads through the server; a tool's is its checked-in catalog entry.
+    let links: Vec<&str> = text
+        .lines()
+        .filter_map(|line| line.strip_prefix("- [")?.split_once("](")?.1.split_once(')').map(|(uri, _)| uri))
+        .collect();
+    assert!(links.contains(&"harepay://tools/create_payout.json"), "{links:?}");
+    for uri in links {
+        let read = client.service.read_resource(rmcp::model::ReadResourceRequestParams::new(uri)).await;
+        let read = read.unwrap_or_else(|error| panic!("{uri}: {error}"));
+        let rmcp::model::ResourceContents::TextResourceContents { text, .. } = &read.contents[0] else {
+            panic!("{uri}: not text")
+        };
+        if let Some(name) = uri.strip_prefix("harepay://tools/") {
+            let path = format!("{}/tools/{name}", env!("CARGO_MANIFEST_DIR"));
+            assert_eq!(*text, std::fs::read_to_string(path).unwrap(), "{uri}");
+        }
+    }
+    let missing = rmcp::model::ReadResourceRequestParams::new("harepay://tools/transfer_everything.json");
+    assert!(client.service.read_resource(missing).await.is_err(), "an unknown resource is an error");
 
     let tools = client.service.list_all_tools().await.unwrap();
     let all_tools = harepay::ops::registry().len();

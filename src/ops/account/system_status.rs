@@ -53,10 +53,7 @@ impl ReadOperation for SystemStatus {
         name: "system_status",
         toolset: Toolset::Account,
         title: "System status",
-        description: "Health of the server and of this merchant's ledger in this mode: verifies that every \
-                      transaction and every asset's postings sum to zero, that each stored balance equals its \
-                      postings, that no merchant balance is negative and that every amount is an integer; also \
-                      reports group-commit counters.",
+        description: "Server and ledger health for this merchant and mode: checks that every transaction and every asset's postings sum to zero, that each balance equals its postings, that no merchant balance is negative and that every amount is an integer; and group-commit counters.",
         action: Action::Read,
         kind: Kind::Read,
         hints: Hints::READ,

@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use crate::engine::permission::Action;
 use crate::engine::principal::Principal;
 use crate::limits;
-use crate::ops::args::{StrictInteger, check_cursor, page_request};
+use crate::ops::args::{PageLimit, check_cursor, page_request};
 use crate::ops::{Entry, Failure, Hints, Kind, ListResult, OpContext, ReadOperation, Spec, Toolset};
 use crate::store::AuditRecord;
 
@@ -17,9 +17,9 @@ pub struct ListAuditLog;
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ListAuditLogArgs {
-    /// Page size, 1 to 100 (default 10).
+    /// Page size.
     #[serde(default)]
-    pub limit: Option<StrictInteger>,
+    pub limit: Option<PageLimit>,
     /// Cursor: the previous page's `next_starting_after`.
     #[serde(default)]
     #[schemars(length(max = limits::OBJECT_ID_MAX_CHARS))]
@@ -67,9 +67,7 @@ impl ReadOperation for ListAuditLog {
         name: "list_audit_log",
         toolset: Toolset::Audit,
         title: "List audit log",
-        description: "The audit log, newest first: every write attempt by any key of this merchant and mode, executed, \
-                      previewed, replayed or refused, with who and why; and the decisions harepay makes itself (approval \
-                      expiries, rail failures, parked scheduled steps), with actor \"harepay\".",
+        description: "The audit log, newest first: every write attempt by this merchant's keys in this mode (executed, previewed, replayed or refused; who and why) and harepay's own decisions (approval expiries, rail failures, parked steps; actor \"harepay\").",
         action: Action::Read,
         kind: Kind::Read,
         hints: Hints::READ,

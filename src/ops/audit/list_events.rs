@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use crate::engine::permission::Action;
 use crate::engine::principal::Principal;
 use crate::limits;
-use crate::ops::args::{StrictInteger, check_cursor, page_request};
+use crate::ops::args::{PageLimit, check_cursor, page_request};
 use crate::ops::{Entry, Failure, Hints, Kind, ListResult, OpContext, ReadOperation, Spec, Toolset};
 use crate::store::{EventFilter, EventRecord};
 
@@ -25,9 +25,9 @@ pub struct ListEventsArgs {
     #[serde(default)]
     #[schemars(length(max = limits::OBJECT_ID_MAX_CHARS))]
     pub object_id: Option<String>,
-    /// Page size, 1 to 100 (default 10).
+    /// Page size.
     #[serde(default)]
-    pub limit: Option<StrictInteger>,
+    pub limit: Option<PageLimit>,
     /// Cursor: the previous page's `next_starting_after`.
     #[serde(default)]
     #[schemars(length(max = limits::OBJECT_ID_MAX_CHARS))]
@@ -65,11 +65,7 @@ impl ReadOperation for ListEvents {
         name: "list_events",
         toolset: Toolset::Audit,
         title: "List events",
-        description: "Events, newest first: every state change with the object as it was: payment_intent.created, \
-                      .processing, .succeeded, .payment_failed, .canceled; charge.refunded; payout.created, \
-                      .pending_approval, .approved, .rejected, .expired, .canceled, .processing, .paid, .failed; and \
-                      scheduler.step_parked when a step harepay runs by itself failed on every try. These are what \
-                      webhooks deliver. Filter by type or object_id.",
+        description: "Events, newest first: every state change, with the object as it was. Types: payment_intent.created, .processing, .succeeded, .payment_failed, .canceled; charge.refunded; payout.created, .pending_approval, .approved, .rejected, .expired, .canceled, .processing, .paid, .failed; scheduler.step_parked (a step harepay runs itself failed on every try). Nothing is pushed yet (no webhooks): poll this.",
         action: Action::Read,
         kind: Kind::Read,
         hints: Hints::READ,

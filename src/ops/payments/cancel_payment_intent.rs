@@ -29,7 +29,7 @@ pub struct CancelPaymentIntentArgs {
     /// false (default): preview only. true: cancel.
     #[serde(default)]
     pub confirm: bool,
-    /// Optional: canceling moves no money, but a key makes retries return the first result.
+    /// Optional: a key makes retries return the first result.
     #[serde(default)]
     #[schemars(length(max = limits::IDEMPOTENCY_KEY_MAX_CHARS))]
     pub idempotency_key: Option<String>,
@@ -45,8 +45,7 @@ impl WriteOperation for CancelPaymentIntent {
         name: "cancel_payment_intent",
         toolset: Toolset::Payments,
         title: "Cancel payment intent",
-        description: "Cancel a payment intent that is still waiting for the payer (requires_action). No money has \
-                      moved, so nothing is reversed. Without confirm: true this only previews.",
+        description: "Cancel a payment intent still waiting for the payer (requires_action); no money has moved. Previews unless confirm: true.",
         action: Action::Initiate,
         kind: Kind::Write(KeyRule::Optional),
         hints: Hints { destructive: true, idempotent: true, open_world: false },

@@ -30,7 +30,7 @@ pub struct CreatePaymentIntentArgs {
     pub amount: MoneyInput,
     /// card (rail card), bank_transfer (rail rubies or partna) or crypto (rail partna).
     pub method: MethodInput,
-    /// The processor: rubies, partna or card.
+    /// The processor.
     pub rail: RailInput,
     /// Crypto only: credit this fiat currency instead, at a rate locked now.
     #[serde(default)]
@@ -50,8 +50,8 @@ pub struct CreatePaymentIntentArgs {
     /// false (default): preview only, nothing is saved. true: create it.
     #[serde(default)]
     pub confirm: bool,
-    /// Required with confirm: true. A unique string per operation (e.g. "order-1001"); retrying
-    /// with the same key and arguments returns the first result instead of a second payment.
+    /// Required with confirm: true; unique per payment, e.g. "order-1001". A retry with the
+    /// same key and arguments returns the first result, not a second payment.
     #[serde(default)]
     #[schemars(length(max = limits::IDEMPOTENCY_KEY_MAX_CHARS))]
     pub idempotency_key: Option<String>,
@@ -65,11 +65,7 @@ impl WriteOperation for CreatePaymentIntent {
         name: "create_payment_intent",
         toolset: Toolset::Payments,
         title: "Create payment intent",
-        description: "Create a payment intent: the payer gets next_action (a virtual bank account, a crypto deposit \
-                      address, or a card checkout URL). Without confirm: true this only previews the fee and what \
-                      the merchant would receive. With confirm: true an idempotency_key is required. To accept \
-                      crypto and credit naira, send a crypto amount with a network, method crypto, rail partna and \
-                      settle_as {\"currency\": \"NGN\"}.",
+        description: "Create a payment intent; the payer gets next_action (a virtual bank account, a crypto deposit address or a card checkout URL). To take crypto and credit naira: a crypto amount with its network, method crypto, rail partna, settle_as {\"currency\": \"NGN\"}. Previews the fee and what the merchant would receive unless confirm: true.",
         action: Action::Initiate,
         kind: Kind::Write(KeyRule::Required),
         hints: Hints { destructive: false, idempotent: true, open_world: true },

@@ -7,7 +7,7 @@ use crate::engine::ledger::AccountKind;
 use crate::engine::permission::Action;
 use crate::engine::principal::Principal;
 use crate::limits;
-use crate::ops::args::{StrictInteger, check_cursor, optional_text, page_request};
+use crate::ops::args::{PageLimit, check_cursor, optional_text, page_request};
 use crate::ops::payments::PaymentStatusInput;
 use crate::ops::{Entry, Failure, Hints, Kind, ListResult, OpContext, ReadOperation, Spec, Toolset};
 use crate::store::{PageRequest, PaymentFilter};
@@ -33,9 +33,9 @@ pub struct ListPaymentsArgs {
     /// Only payments created before this time (Unix milliseconds).
     #[serde(default)]
     pub created_lt_ms: Option<i64>,
-    /// Page size, 1 to 100 (default 10).
+    /// Page size.
     #[serde(default)]
-    pub limit: Option<StrictInteger>,
+    pub limit: Option<PageLimit>,
     /// Cursor: the previous page's `next_starting_after`.
     #[serde(default)]
     #[schemars(length(max = limits::OBJECT_ID_MAX_CHARS))]

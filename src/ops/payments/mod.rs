@@ -76,13 +76,12 @@ impl PaymentStatusInput {
 
 /// Crypto in, fiat credited at a rate locked now.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, expecting = r#"an object like {"currency": "NGN"}"#)]
 pub struct SettleAsInput {
     /// The currency to credit, e.g. "NGN".
     #[schemars(length(max = limits::ASSET_CODE_MAX_CHARS))]
     pub currency: String,
-    /// Accepted for compatibility with the REST SDK, which sends 0; the credited amount always
-    /// comes from the locked rate. Any other value is refused.
+    /// Omit it, or 0 as the REST SDK sends: the locked rate sets the credited amount.
     #[serde(default)]
     pub amount: Option<i64>,
 }

@@ -56,10 +56,7 @@ impl WriteOperation for RefundPayment {
         name: "refund_payment",
         toolset: Toolset::Payments,
         title: "Refund payment",
-        description: "Refund a succeeded payment, fully or partly, from the merchant's available balance. Repeated \
-                      partial refunds never exceed what was credited; insufficient available balance is refused \
-                      with insufficient_funds and changes nothing. Fees are not returned. Without confirm: true \
-                      this previews the balance change; with it an idempotency_key is required.",
+        description: "Refund a succeeded payment, fully or partly, from the available balance (or fail with insufficient_funds, changing nothing). Refunds never exceed what was credited; fees are not returned. Previews the balance change unless confirm: true.",
         action: Action::Initiate,
         kind: Kind::Write(KeyRule::Required),
         hints: Hints { destructive: true, idempotent: true, open_world: true },

@@ -56,9 +56,7 @@ impl WriteOperation for SimulatePayment {
         name: "simulate_payment",
         toolset: Toolset::Payments,
         title: "Simulate payment outcome (test mode)",
-        description: "Test mode only: force a payment to succeed or fail now instead of waiting for the simulator. \
-                      succeeded credits the merchant (available, less fees); failed returns any pending funds. \
-                      Without confirm: true this previews the balance change.",
+        description: "Test mode only: make a payment succeed (credits available, less fees) or fail (releases pending funds) now. Previews the balance change unless confirm: true.",
         action: Action::Initiate,
         kind: Kind::Write(KeyRule::Required),
         hints: Hints { destructive: true, idempotent: true, open_world: false },

@@ -51,9 +51,7 @@ impl WriteOperation for ApprovePayout {
         name: "approve_payout",
         toolset: Toolset::Payouts,
         title: "Approve payout",
-        description: "Approver keys only: approve a payout awaiting approval; it goes to the rail. The approver must \
-                      be a different person (key owner) than the maker. Without confirm: true this only previews; \
-                      with it an idempotency_key is required.",
+        description: "Approver keys only: approve a payout in pending_approval; it goes to the rail. The approver must be another person (key owner) than the maker. Previews unless confirm: true.",
         action: Action::DecideApproval,
         kind: Kind::Write(KeyRule::Required),
         hints: Hints { destructive: true, idempotent: true, open_world: true },

@@ -46,8 +46,7 @@ impl WriteOperation for CancelPayout {
         name: "cancel_payout",
         toolset: Toolset::Payouts,
         title: "Cancel payout",
-        description: "Cancel a payout that the rail has not picked up yet (pending or pending_approval); its funds \
-                      return to available. Without confirm: true this only previews.",
+        description: "Cancel a payout the rail has not picked up (pending or pending_approval); its funds return to available. Previews unless confirm: true.",
         action: Action::Initiate,
         kind: Kind::Write(KeyRule::Optional),
         hints: Hints { destructive: true, idempotent: true, open_world: false },

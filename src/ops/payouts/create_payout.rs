@@ -36,7 +36,12 @@ pub enum PayoutRailInput {
 
 /// A bank account or a crypto wallet.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
-#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+#[serde(
+    tag = "kind",
+    rename_all = "snake_case",
+    deny_unknown_fields,
+    expecting = r#"an object with a kind, "bank" or "crypto_wallet""#
+)]
 pub enum DestinationInput {
     /// A bank account: for NGN a 10-digit NUBAN and a 3–6 digit bank code.
     Bank {
@@ -60,13 +65,13 @@ pub enum DestinationInput {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreatePayoutArgs {
-    /// How much to send, e.g. {"amount": 485000, "currency": "NGN"} is ₦4,850.00; crypto
-    /// amounts name no network here (the destination does).
+    /// How much, e.g. {"amount": 485000, "currency": "NGN"} for ₦4,850.00; a crypto amount
+    /// names its network in destination, not here.
     pub amount: MoneyInput,
     /// rubies or partna for bank payouts; partna for crypto.
     pub rail: PayoutRailInput,
-    /// {"kind": "bank", "account_no": "0123456789", "bank_code": "058"} or
-    /// {"kind": "crypto_wallet", "address": "T…", "network": "TRON"}.
+    /// A bank account, e.g. {"kind": "bank", "account_no": "0123456789", "bank_code": "058"}, or a
+    /// crypto wallet.
     pub destination: DestinationInput,
     /// Shown to the recipient where the rail allows.
     #[serde(default)]
@@ -76,7 +81,7 @@ pub struct CreatePayoutArgs {
     #[serde(default)]
     #[schemars(schema_with = "crate::ops::args::metadata_schema")]
     pub metadata: BTreeMap<String, String>,
-    /// false (default): preview only (approval needed? balances after?). true: create it.
+    /// true: create it. Otherwise a preview: approval needed? balances after?
     #[serde(default)]
     pub confirm: bool,
     /// Required with confirm: true; unique per payout. Retrying with it never pays twice.
@@ -112,14 +117,7 @@ impl WriteOperation for CreatePayout {
         name: "create_payout",
         toolset: Toolset::Payouts,
         title: "Create payout",
-        description: "Send money to a bank account or crypto wallet from the available balance. The amount is \
-                      reserved at once, or the call fails with insufficient_funds and changes nothing. At or above \
-                      its currency's approval threshold the payout waits in pending_approval for another person's \
-                      approver key, as does a payout just under it that with the same person's other such payouts \
-                      in 24 hours reaches it (a split); spend limits (per payout, per rolling day for the key's owner \
-                      across their keys, per rolling day for the merchant) are enforced (limit_exceeded). Without \
-                      confirm: true this previews whether approval is needed and the balances after; with it an \
-                      idempotency_key is required.",
+        description: "Send money from the available balance to a bank account or crypto wallet. The amount is reserved at once, or the call fails with insufficient_funds and changes nothing. A payout at or above its currency's approval threshold (whoami), or one that reaches it with the same person's payouts of the last 24 hours, waits in pending_approval for another person's approver key. Spend limits apply (limit_exceeded). Previews unless confirm: true.",
         action: Action::Initiate,
         kind: Kind::Write(KeyRule::Required),
         hints: Hints { destructive: true, idempotent: true, open_world: true },

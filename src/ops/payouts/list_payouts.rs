@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use crate::engine::permission::Action;
 use crate::engine::principal::Principal;
 use crate::limits;
-use crate::ops::args::{StrictInteger, page_request};
+use crate::ops::args::{PageLimit, page_request};
 use crate::ops::payouts::{PayoutStatusInput, list_payouts_page};
 use crate::ops::{Entry, Failure, Hints, Kind, ListResult, OpContext, ReadOperation, Spec, Toolset};
 use crate::views::PayoutView;
@@ -21,9 +21,9 @@ pub struct ListPayoutsArgs {
     /// Only payouts in this status.
     #[serde(default)]
     pub status: Option<PayoutStatusInput>,
-    /// Page size, 1 to 100 (default 10).
+    /// Page size.
     #[serde(default)]
-    pub limit: Option<StrictInteger>,
+    pub limit: Option<PageLimit>,
     /// Cursor: the previous page's `next_starting_after`.
     #[serde(default)]
     #[schemars(length(max = limits::OBJECT_ID_MAX_CHARS))]

@@ -7,7 +7,7 @@ use crate::engine::payout::PayoutStatus;
 use crate::engine::permission::Action;
 use crate::engine::principal::Principal;
 use crate::limits;
-use crate::ops::args::{StrictInteger, page_request};
+use crate::ops::args::{PageLimit, page_request};
 use crate::ops::payouts::list_payouts_page;
 use crate::ops::{Entry, Failure, Hints, Kind, ListResult, OpContext, ReadOperation, Spec, Toolset};
 use crate::views::PayoutView;
@@ -19,9 +19,9 @@ pub struct ListPendingApprovals;
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ListPendingApprovalsArgs {
-    /// Page size, 1 to 100 (default 10).
+    /// Page size.
     #[serde(default)]
-    pub limit: Option<StrictInteger>,
+    pub limit: Option<PageLimit>,
     /// Cursor: the previous page's `next_starting_after`.
     #[serde(default)]
     #[schemars(length(max = limits::OBJECT_ID_MAX_CHARS))]

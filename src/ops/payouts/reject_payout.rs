@@ -50,9 +50,7 @@ impl WriteOperation for RejectPayout {
         name: "reject_payout",
         toolset: Toolset::Payouts,
         title: "Reject payout",
-        description: "Approver keys only: reject a payout awaiting approval, with a reason; it is canceled and its \
-                      funds return to available. Without confirm: true this only previews; with it an \
-                      idempotency_key is required.",
+        description: "Approver keys only: reject a payout in pending_approval, with a reason; it is canceled and its funds return to available. Previews unless confirm: true.",
         action: Action::DecideApproval,
         kind: Kind::Write(KeyRule::Required),
         hints: Hints { destructive: true, idempotent: true, open_world: false },
