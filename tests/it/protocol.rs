@@ -426,3 +426,32 @@ fn a_flood_of_1_mib_messages_of_small_values_keeps_stdio_memory_small() {
     eprintln!("VmRSS: {before_kib} KiB before, at most {peak_kib} KiB during {count} messages of 1 MiB");
     assert!(peak_kib < before_kib + 64 * 1024, "{before_kib} → {peak_kib} KiB");
 }
+
+/// Some clients stop reading a stdio message at 64 KiB (Python asyncio's default reader limit):
+/// every message harepay sends by default stays under it, for the key that sees the most (an
+/// admin key): the tool list, and every resource it serves.
+#[tokio::test]
+async fn every_default_message_stays_under_64_kib() {
+    const CLIENT_READ_LIMIT_BYTES: usize = 64 * 1024;
+    /// The JSON-RPC envelope around a result: `{"jsonrpc":"2.0","id":…,"result":…}`.
+    const ENVELOPE_BYTES: usize = 64;
+    let harepay = Harepay::new();
+    let admin = harepay.create_key(&["--role", "admin", "--owner", "root"]);
+    let client = harepay.connect(&admin).await;
+    let tools = client.service.list_tools(None).await.unwrap();
+    assert_eq!(tools.tools.len(), harepay::ops::registry().len(), "an admin key sees every tool");
+    let mut sizes = vec![("tools/list".to_owned(), serde_json::to_string(&tools).unwrap().len())];
+    for resource in client.service.list_all_resources().await.unwrap() {
+        let read = client
+            .service
+            .read_resource(rmcp::model::ReadResourceRequestParams::new(resource.uri.clone()))
+            .await
+            .unwrap();
+        sizes.push((resource.uri.clone(), serde_json::to_string(&read).unwrap().len()));
+    }
+    for (message, bytes) in &sizes {
+        assert!(bytes + ENVELOPE_BYTES < CLIENT_READ_LIMIT_BYTES, "{message} is {bytes} bytes");
+    }
+    eprintln!("largest default messages: {:?}", sizes.iter().max_by_key(|(_, bytes)| *bytes));
+    client.close().await;
+}
