@@ -19,6 +19,7 @@
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command as ProcessCommand, Stdio};
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, anyhow, bail};
@@ -119,6 +120,8 @@ pub struct Measured {
     pub count: usize,
     pub elapsed: Duration,
     pub latencies: Option<Latencies>,
+    /// Payout runs: the writer thread's CPU time per command over the run.
+    pub writer_cpu_per_command: Option<Duration>,
 }
 
 impl Measured {
@@ -149,7 +152,7 @@ pub async fn run(work_dir: &Path, harepay_executable: &Path) -> anyhow::Result<(
             .await
             .context("the bare-commit task failed")??
     };
-    let bare = Measured { count: bare_commits, elapsed: bare_elapsed, latencies: None };
+    let bare = Measured { count: bare_commits, elapsed: bare_elapsed, latencies: None, writer_cpu_per_command: None };
     remove_database(&bare_path);
     println!("(a) raw durable commits, one-row INSERT per transaction on a bare table");
     println!(
@@ -171,9 +174,32 @@ pub async fn run(work_dir: &Path, harepay_executable: &Path) -> anyhow::Result<(
     print_payout_line(sizes.submitters, &concurrent);
     println!();
 
-    // (c) Round trips over stdio against the real binary.
+    // (c) The floor of a payout's writes: the same rows by prepared statements, one transaction.
+    let reference_path = fresh_file(work_dir, "bench-reference.db")?;
+    let reference_payouts = sizes.concurrent_payouts;
+    let reference_cpu = {
+        let path = reference_path.clone();
+        tokio::task::spawn_blocking(move || {
+            crate::store::sqlite::measure_reference_payout_rows(&path, reference_payouts)
+        })
+        .await
+        .context("the reference task failed")??
+    };
+    remove_database(&reference_path);
+    let reference_per_payout = reference_cpu / u32::try_from(reference_payouts.max(1)).unwrap_or(u32::MAX);
+    println!("(c) CPU per payout: the writer thread against a reference (the same rows a payout writes, by");
+    println!("    prepared statements in one large transaction, no fsync)");
+    println!("    reference                          {:>8.1} µs", micros(reference_per_payout));
+    for (label, measured) in [("1 submitter", &serial), ("64 submitters", &concurrent)] {
+        if let Some(writer) = measured.writer_cpu_per_command {
+            println!("    writer, {label:<26} {:>8.1} µs", micros(writer));
+        }
+    }
+    println!();
+
+    // (d) Round trips over stdio against the real binary.
     println!(
-        "(c) get_balance round trips over stdio ({} stdio, lean newline-delimited JSON-RPC client)",
+        "(d) get_balance round trips over stdio ({} stdio, lean newline-delimited JSON-RPC client)",
         harepay_executable.display()
     );
     let stdio = {
@@ -207,6 +233,16 @@ pub async fn run(work_dir: &Path, harepay_executable: &Path) -> anyhow::Result<(
         concurrent_rate / serial.per_second()
     );
     println!("    payouts/s with 1 submitter ÷ raw commits/s      = {:>6.2}", serial.per_second() / bare.per_second());
+    if let Some(writer) = concurrent.writer_cpu_per_command {
+        println!(
+            "    writer CPU per payout ÷ reference CPU per payout = {:>6.2}   (aim: ≤ 2)",
+            micros(writer) / micros(reference_per_payout).max(f64::MIN_POSITIVE)
+        );
+    }
+    println!(
+        "    64 submitters ÷ 1 submitter aim: ≥ 5 ({})",
+        if concurrent_rate / serial.per_second() >= 5.0 { "met" } else { "not met" }
+    );
     let verdict = if sizes.submitters != 64 {
         "not judged: the target is stated for 64 submitters (HAREPAY_BENCH_SUBMITTERS differs)"
     } else if concurrent_rate >= TARGET_PAYOUTS_PER_SECOND {
@@ -219,6 +255,10 @@ pub async fn run(work_dir: &Path, harepay_executable: &Path) -> anyhow::Result<(
         TARGET_PAYOUTS_PER_SECOND, concurrent_rate
     );
     Ok(())
+}
+
+fn micros(duration: Duration) -> f64 {
+    duration.as_secs_f64() * 1_000_000.0
 }
 
 fn print_payout_line(submitters: usize, measured: &Measured) {
@@ -310,6 +350,9 @@ async fn payout_run_on(path: &Path, submitters: usize, payouts: usize) -> anyhow
 {"amount":{"amount":100,"currency":"NGN"},"description":"benchmark payout","destination":{"account_name":"Ada Obi","account_no":"0123456789","bank_code":"058","kind":"bank"},"rail":"rubies"}"#,
     );
 
+    let stats = app.writer_stats();
+    let (cpu_before_ns, commands_before) =
+        (stats.busy_cpu_ns.load(Ordering::Relaxed), stats.commands_committed.load(Ordering::Relaxed));
     let started = Instant::now();
     let mut tasks = tokio::task::JoinSet::new();
     for submitter in 0..submitters {
@@ -360,7 +403,10 @@ async fn payout_run_on(path: &Path, submitters: usize, payouts: usize) -> anyhow
     if !report.is_sound() {
         bail!("the ledger does not verify after the benchmark: {report:?}");
     }
-    Ok(Measured { count: latencies.len(), elapsed, latencies: Some(Latencies::of(latencies)) })
+    let cpu_ns = stats.busy_cpu_ns.load(Ordering::Relaxed) - cpu_before_ns;
+    let commands = (stats.commands_committed.load(Ordering::Relaxed) - commands_before).max(1);
+    let writer_cpu_per_command = Some(Duration::from_nanos(cpu_ns / commands));
+    Ok(Measured { count: latencies.len(), elapsed, latencies: Some(Latencies::of(latencies)), writer_cpu_per_command })
 }
 
 /// Makes at least `net_minor` NGN available: one bank-transfer payment settled by the simulator.
@@ -528,7 +574,12 @@ impl LeanClient {
             latencies.push(sent.elapsed());
         }
         let elapsed = started.elapsed();
-        Ok(Measured { count: round_trips, elapsed, latencies: Some(Latencies::of(latencies)) })
+        Ok(Measured {
+            count: round_trips,
+            elapsed,
+            latencies: Some(Latencies::of(latencies)),
+            writer_cpu_per_command: None,
+        })
     }
 }
 

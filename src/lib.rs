@@ -2,6 +2,7 @@
 
 pub mod app;
 pub mod bench;
+pub mod cpu;
 pub mod demo;
 pub mod engine;
 pub mod limits;

@@ -24,6 +24,9 @@ pub struct WriterStats {
     /// Commands those commits carried.
     pub commands_committed: AtomicU64,
     pub largest_group: AtomicU64,
+    /// CPU time the writer thread spent on its groups (running the commands, committing), in
+    /// nanoseconds: what `harepay bench` divides by the commands to judge the write path.
+    pub busy_cpu_ns: AtomicU64,
 }
 
 impl WriterStats {
@@ -67,7 +70,11 @@ pub(crate) fn run_writer(
             }
         }
         let size = batch.len() as u64;
-        if commit_batch(&*store, &rules, &*clock, &mut *ids, batch) {
+        let cpu_before = crate::cpu::thread_cpu_time();
+        let committed = commit_batch(&*store, &rules, &*clock, &mut *ids, batch);
+        let cpu_ns = crate::cpu::thread_cpu_time().saturating_sub(cpu_before).as_nanos();
+        stats.busy_cpu_ns.fetch_add(u64::try_from(cpu_ns).unwrap_or(u64::MAX), Ordering::Relaxed);
+        if committed {
             stats.record(size);
         }
     }

@@ -150,3 +150,71 @@ pub fn measure_bare_commits(path: &Path, commits: usize) -> StoreResult<std::tim
     }
     Ok(started.elapsed())
 }
+
+/// The floor of a payout's writes, for the benchmark: on a fresh harepay database at `path`, the
+/// rows one confirmed payout writes (the payout, its ledger transaction with two postings and
+/// two balance updates, its idempotency record, its audit record and its event), `payouts`
+/// times, by prepared statements in one transaction without fsync. Returns the thread's CPU
+/// time for the inserts.
+pub fn measure_reference_payout_rows(path: &Path, payouts: usize) -> StoreResult<std::time::Duration> {
+    drop(SqliteStore::open(path)?);
+    let connection = Connection::open(path)?;
+    connection.pragma_update(None, "journal_mode", "WAL")?;
+    connection.pragma_update(None, "synchronous", "OFF")?;
+    connection.pragma_update(None, "foreign_keys", "ON")?;
+    connection.pragma_update(None, "temp_store", "MEMORY")?;
+    let mut payout = connection.prepare(
+        "INSERT INTO payouts (id, merchant_id, mode, amount_minor, asset, rail, destination_json, description, \
+         metadata_json, status, created_by_key_id, created_by_owner, created_at_ms, updated_at_ms) \
+         VALUES (?1, 'mch_demo', 'test', 100, 'NGN', 'rubies', ?2, 'benchmark payout', '{}', 'pending', 'key_1', \
+         'demo-maker', ?3, ?3)",
+    )?;
+    let mut transaction = connection.prepare(
+        "INSERT INTO ledger_transactions (id, merchant_id, mode, reference_id, reason, created_at_ms) \
+         VALUES (?1, 'mch_demo', 'test', ?2, 'payout.created', ?3)",
+    )?;
+    let mut posting = connection.prepare(
+        "INSERT INTO ledger_postings (transaction_id, merchant_id, mode, account, asset, amount_minor) \
+         VALUES (?1, 'mch_demo', 'test', ?2, 'NGN', ?3)",
+    )?;
+    let mut balance = connection.prepare(
+        "INSERT INTO account_balances (merchant_id, mode, account, asset, balance_minor) \
+         VALUES ('mch_demo', 'test', ?1, 'NGN', ?2) \
+         ON CONFLICT (merchant_id, mode, account, asset) DO UPDATE SET balance_minor = excluded.balance_minor",
+    )?;
+    let mut idempotency = connection.prepare(
+        "INSERT INTO idempotency_records (merchant_id, mode, key, operation, request_sha256_hex, object_id, \
+         response_json, created_at_ms) VALUES ('mch_demo', 'test', ?1, 'create_payout', ?2, ?3, ?4, ?5)",
+    )?;
+    let mut audit = connection.prepare(
+        "INSERT INTO audit_log (id, merchant_id, mode, key_id, actor_owner, tool, outcome, object_id, \
+         idempotency_key, detail, created_at_ms) VALUES (?1, 'mch_demo', 'test', 'key_1', 'demo-maker', \
+         'create_payout', 'executed', ?2, ?3, 'pay out ₦1.00 over rubies to bank 058 account …6789', ?4)",
+    )?;
+    let mut event = connection.prepare(
+        "INSERT INTO events (id, merchant_id, mode, type, object_id, payload_json, created_at_ms) \
+         VALUES (?1, 'mch_demo', 'test', 'payout.created', ?2, ?3, ?4)",
+    )?;
+    // A payout's JSON is about this long; the idempotency record and the event each keep it.
+    let payload = format!("{{\"object\":\"payout\",\"padding\":\"{}\"}}", "x".repeat(900));
+    let destination = r#"{"kind":"bank","account_no":"0123456789","bank_code":"058","account_name":"Ada Obi"}"#;
+    let started = crate::cpu::thread_cpu_time();
+    connection.execute_batch("BEGIN IMMEDIATE")?;
+    for index in 0..payouts {
+        let now_ms = i64::try_from(index).unwrap_or(i64::MAX);
+        let payout_id = format!("po_{index:032}");
+        let transaction_id = format!("ltx_{index:032}");
+        payout.execute(params![payout_id, destination, now_ms])?;
+        transaction.execute(params![transaction_id, payout_id, now_ms])?;
+        posting.execute(params![transaction_id, "available", -100])?;
+        posting.execute(params![transaction_id, "reserved", 100])?;
+        balance.execute(params!["available", -100 * (now_ms + 1)])?;
+        balance.execute(params!["reserved", 100 * (now_ms + 1)])?;
+        let key = format!("bench-{index}");
+        idempotency.execute(params![key, "0".repeat(64), payout_id, payload, now_ms])?;
+        audit.execute(params![format!("aud_{index:032}"), payout_id, key, now_ms])?;
+        event.execute(params![format!("evt_{index:032}"), payout_id, payload, now_ms])?;
+    }
+    connection.execute_batch("COMMIT")?;
+    Ok(crate::cpu::thread_cpu_time().saturating_sub(started))
+}
