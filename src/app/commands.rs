@@ -4,116 +4,19 @@
 
 use crate::app::UuidIds;
 use crate::app::error::AppError;
-use crate::app::scheduler::{ScheduledWork, ScheduledWorkReport};
+use crate::app::write::{BalanceChange, Command, SimulatedOutcome, ToolWrite, WriteOutcome};
 use crate::engine::IdSource;
 use crate::engine::error::EngineError;
 use crate::engine::identity::owner_skeleton;
 use crate::engine::ledger::{AccountKind, Balances, LedgerTransaction};
 use crate::engine::money::AssetRef;
-use crate::engine::payment::{self, NewPaymentIntent, PaymentIntent, PaymentRules, PaymentStatus};
-use crate::engine::payout::{self, NewPayout, Payout, PayoutStatus, SpendLimit, SpendSoFar};
-use crate::engine::principal::{Principal, Role, Scope};
-use crate::engine::retry::RetryPolicy;
+use crate::engine::payment::{self, PaymentIntent, PaymentStatus};
+use crate::engine::payout::{self, Payout, PayoutStatus, SpendLimit, SpendSoFar};
+use crate::engine::principal::{Principal, Scope};
+use crate::engine::rail::later_ms;
+use crate::engine::rules::PaymentRules;
 use crate::store::{AuditRecord, EventRecord, IdempotencyRecord, StoreWrite};
 use crate::views::{PaymentIntentView, PayoutView, RefundResultView, RefundView};
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct IdempotencyInput {
-    pub key: String,
-    /// SHA-256 of the tool name and its canonical arguments (without `confirm` and the key).
-    pub request_sha256_hex: String,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SimulatedOutcome {
-    Succeeded,
-    Failed,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Command {
-    CreatePaymentIntent(NewPaymentIntent),
-    RefundPayment { payment_intent_id: String, amount_minor: Option<i64>, reason: Option<String> },
-    CancelPaymentIntent { payment_intent_id: String },
-    SimulatePayment { payment_intent_id: String, outcome: SimulatedOutcome },
-    CreatePayout(NewPayout),
-    CancelPayout { payout_id: String },
-    ApprovePayout { payout_id: String, reason: Option<String> },
-    RejectPayout { payout_id: String, reason: String },
-}
-
-impl Command {
-    /// The roles that may issue this command: makers initiate, checkers decide, admins do both.
-    pub fn allowed_roles(&self) -> &'static [Role] {
-        match self {
-            Command::ApprovePayout { .. } | Command::RejectPayout { .. } => &[Role::Approver, Role::Admin],
-            _ => &[Role::Maker, Role::Admin],
-        }
-    }
-}
-
-/// A write asked for through a tool, by an authenticated key.
-#[derive(Debug, Clone)]
-pub struct ToolWrite {
-    pub actor: Principal,
-    pub tool: &'static str,
-    /// Without `confirm` nothing is saved but the audit record: the caller gets a preview.
-    pub confirm: bool,
-    pub idempotency: Option<IdempotencyInput>,
-    pub command: Command,
-}
-
-#[derive(Debug, Clone)]
-pub enum WriteRequest {
-    Tool(ToolWrite),
-    /// A write attempt refused before it reached the engine (bad input, wrong role, key in use):
-    /// only its audit record is written.
-    RecordRefusal {
-        actor: Principal,
-        tool: String,
-        idempotency_key: Option<String>,
-        error_type: String,
-        message: String,
-    },
-    /// One batch of the scheduler's work (see `scheduler`).
-    Scheduled {
-        work: ScheduledWork,
-        policy: RetryPolicy,
-    },
-    /// Key management and first-start set-up (`harepay keys …`).
-    Admin(crate::app::keys::AdminCommand),
-}
-
-/// A balance before and after a command, for previews.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct BalanceChange {
-    pub asset: AssetRef,
-    pub account: AccountKind,
-    pub before_minor: i64,
-    pub after_minor: i64,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum WriteOutcome {
-    /// `confirm` was false: what would have happened, then undone.
-    Preview {
-        response_json: String,
-        balance_changes: Vec<BalanceChange>,
-    },
-    Executed {
-        response_json: String,
-    },
-    /// The idempotency key was used before with the same request: the first result, again.
-    Replayed {
-        response_json: String,
-    },
-    /// Non-tool writes report here.
-    Done {
-        detail: String,
-    },
-    /// What a scheduler batch did, and which of its steps failed.
-    Scheduled(ScheduledWorkReport),
-}
 
 /// What a command changed, for the caller and the audit log.
 struct Applied {
@@ -124,29 +27,7 @@ struct Applied {
     audit_note: Option<String>,
 }
 
-pub(crate) fn apply_job(
-    session: &mut dyn StoreWrite,
-    rules: &PaymentRules,
-    ids: &mut UuidIds,
-    now_ms: i64,
-    request: WriteRequest,
-) -> Result<WriteOutcome, AppError> {
-    match request {
-        WriteRequest::Tool(write) => apply_tool_write(session, rules, ids, now_ms, write),
-        WriteRequest::RecordRefusal { actor, tool, idempotency_key, error_type, message } => {
-            let record =
-                audit_record(ids, &actor, &tool, "refused", Some(&error_type), None, idempotency_key, message, now_ms);
-            session.append_audit(&record)?;
-            Ok(WriteOutcome::Done { detail: "refusal recorded".to_owned() })
-        }
-        WriteRequest::Scheduled { work, policy } => {
-            crate::app::scheduler::run_scheduled_work(session, rules, ids, now_ms, work, &policy)
-        }
-        WriteRequest::Admin(command) => crate::app::keys::apply_admin(session, ids, now_ms, command),
-    }
-}
-
-fn apply_tool_write(
+pub(crate) fn apply_tool_write(
     session: &mut dyn StoreWrite,
     rules: &PaymentRules,
     ids: &mut UuidIds,
@@ -529,7 +410,7 @@ pub(crate) fn advance_test_payout(
     let scope = &current.scope;
     match current.status {
         PayoutStatus::Pending => {
-            let next_step_at_ms = rules.test_auto_settle_after_ms.map(|after_ms| payment::later_ms(now_ms, after_ms));
+            let next_step_at_ms = rules.test_auto_settle_after_ms.map(|after_ms| later_ms(now_ms, after_ms));
             let processing = payout::mark_payout_processing(current, now_ms, next_step_at_ms)?;
             session.update_payout(&processing)?;
             emit_payout_event(session, ids, &processing, "payout.processing", now_ms)
@@ -603,7 +484,7 @@ pub(crate) fn emit_event(
 }
 
 #[allow(clippy::too_many_arguments)]
-fn audit_record(
+pub(crate) fn audit_record(
     ids: &mut UuidIds,
     actor: &Principal,
     tool: &str,

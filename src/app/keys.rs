@@ -7,7 +7,6 @@ use rand::distr::Alphanumeric;
 use sha2::{Digest, Sha256};
 
 use crate::app::UuidIds;
-use crate::app::commands::WriteOutcome;
 use crate::app::error::AppError;
 use crate::engine::IdSource;
 use crate::engine::principal::{Mode, Role, Scope};
@@ -105,16 +104,18 @@ fn operator_audit(
     }
 }
 
+/// Carries out an operator's command inside the writer's transaction; its answer is a detail
+/// for the CLI (`created`, `exists`, the new key's id and merchant).
 pub(crate) fn apply_admin(
     session: &mut dyn StoreWrite,
     ids: &mut UuidIds,
     now_ms: i64,
     command: AdminCommand,
-) -> Result<WriteOutcome, AppError> {
+) -> Result<String, AppError> {
     match command {
         AdminCommand::BootstrapDemoIfEmpty => {
             if session.count_merchants()? > 0 {
-                return Ok(WriteOutcome::Done { detail: "exists".to_owned() });
+                return Ok("exists".to_owned());
             }
             session.insert_merchant(&MerchantRecord {
                 id: DEMO_MERCHANT_ID.to_owned(),
@@ -137,7 +138,7 @@ pub(crate) fn apply_admin(
                     revoked_at_ms: None,
                 })?;
             }
-            Ok(WriteOutcome::Done { detail: "created".to_owned() })
+            Ok("created".to_owned())
         }
         AdminCommand::CreateKey(new_key) => {
             let owner = crate::engine::identity::normalize_owner_name(&new_key.owner)
@@ -185,7 +186,7 @@ pub(crate) fn apply_admin(
                 if new_key.spend_limits.is_empty() { "" } else { " with spend limits" }
             );
             session.append_audit(&operator_audit(ids, scope, "keys.create", &key_id, detail, now_ms))?;
-            Ok(WriteOutcome::Done { detail: format!("{key_id} {merchant_id}") })
+            Ok(format!("{key_id} {merchant_id}"))
         }
         AdminCommand::RevokeKey { key_id } => {
             if session.revoke_api_key(&key_id, now_ms)? {
@@ -196,7 +197,7 @@ pub(crate) fn apply_admin(
                         format!("revoked {} key {key_id} (…{}) of {}", key.role.code(), key.key_last4, key.owner);
                     session.append_audit(&operator_audit(ids, scope, "keys.revoke", &key_id, detail, now_ms))?;
                 }
-                Ok(WriteOutcome::Done { detail: format!("revoked {key_id}") })
+                Ok(format!("revoked {key_id}"))
             } else {
                 Err(AppError::invalid("key_id", format!("no active key {key_id:?}")))
             }

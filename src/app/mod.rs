@@ -6,6 +6,7 @@ pub mod commands;
 pub mod error;
 pub mod keys;
 pub mod scheduler;
+pub mod write;
 mod writer;
 
 use std::collections::HashSet;
@@ -14,16 +15,17 @@ use std::sync::{Arc, Mutex, mpsc};
 
 use tokio::sync::oneshot;
 
-use crate::app::commands::{ToolWrite, WriteOutcome, WriteRequest};
 use crate::app::error::AppError;
 use crate::app::keys::{AdminCommand, sha256_hex};
+use crate::app::write::{ToolWrite, WriteOutcome, WriteRequest};
 pub use crate::app::writer::WriterStats;
 use crate::app::writer::{WriteJob, run_writer};
 use crate::engine::IdSource;
 use crate::engine::error::EngineError;
 use crate::engine::money::AssetRef;
-use crate::engine::payment::{PaymentIntent, PaymentRules, Refund};
+use crate::engine::payment::{PaymentIntent, Refund};
 use crate::engine::principal::{Principal, Scope};
+use crate::engine::rules::PaymentRules;
 use crate::store::sqlite::SqliteStore;
 use crate::store::{
     ApiKeyRecord, AuditRecord, BalanceRow, EventFilter, EventRecord, LedgerReport, Page, PageRequest, PaymentFilter,

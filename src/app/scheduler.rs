@@ -18,58 +18,20 @@ use std::collections::HashMap;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
 use crate::app::commands::{
-    SYSTEM_ACTOR, WriteOutcome, advance_test_payout, emit_event, expire_approval, load_payment, load_payout,
-    settle_payment,
+    SYSTEM_ACTOR, advance_test_payout, emit_event, expire_approval, load_payment, load_payout, settle_payment,
 };
 use crate::app::error::AppError;
+use crate::app::write::{ScheduledWork, ScheduledWorkReport, StepFailure, WriteOutcome, WriteRequest};
 use crate::app::{App, UuidIds};
 use crate::engine::IdSource;
-use crate::engine::payment::PaymentRules;
-use crate::engine::principal::Scope;
 use crate::engine::retry::{RetryDecision, RetryPolicy};
+use crate::engine::rules::PaymentRules;
 use crate::limits::{
     SCHEDULER_ERROR_DETAIL_MAX_CHARS, SCHEDULER_EXPIRY_BATCH_MAX_STEPS, SCHEDULER_LOG_INTERVAL_MS,
     SCHEDULER_TEST_RAIL_BATCH_MAX_STEPS, SIMULATOR_TICK_MS,
 };
 use crate::store::{AuditRecord, DueStep, ScheduledStep, StepRetry, StoreWrite};
 use crate::views::ParkedStepView;
-
-/// One write of the scheduler's. Expiries and the test rails are separate writes, so that
-/// expiries never wait for simulation work.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ScheduledWork {
-    /// Payouts whose approval window closed unanswered.
-    ApprovalExpiries,
-    /// Test-mode settlements, then test-mode payout steps.
-    TestRails,
-}
-
-/// A step that failed in a batch.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct StepFailure {
-    pub step: ScheduledStep,
-    pub object_id: String,
-    pub scope: Scope,
-    /// Failed tries in a row, this one included.
-    pub attempts: u32,
-    /// The error as the retry record keeps it (bounded).
-    pub error: String,
-    /// When it is tried again; `None` when this failure parked it.
-    pub next_attempt_at_ms: Option<i64>,
-}
-
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct ScheduledWorkReport {
-    pub steps_done: u32,
-    pub failures: Vec<StepFailure>,
-}
-
-impl ScheduledWorkReport {
-    fn absorb(&mut self, other: ScheduledWorkReport) {
-        self.steps_done += other.steps_done;
-        self.failures.extend(other.failures);
-    }
-}
 
 impl App {
     /// One scheduler tick: expiries first, then the test rails, each as its own write. A cheap
@@ -103,7 +65,7 @@ impl App {
         work: ScheduledWork,
         policy: &RetryPolicy,
     ) -> Result<ScheduledWorkReport, AppError> {
-        match self.submit(crate::app::commands::WriteRequest::Scheduled { work, policy: *policy }).await? {
+        match self.submit(WriteRequest::Scheduled { work, policy: *policy }).await? {
             WriteOutcome::Scheduled(report) => Ok(report),
             other => Err(AppError::Internal { detail: format!("scheduled work answered {other:?}") }),
         }

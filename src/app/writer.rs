@@ -11,12 +11,13 @@ use std::sync::mpsc::{Receiver, TryRecvError};
 
 use tokio::sync::oneshot;
 
-use crate::app::commands::{WriteOutcome, WriteRequest, apply_job};
 use crate::app::error::AppError;
+use crate::app::write::{WriteOutcome, WriteRequest};
 use crate::app::{Clock, UuidIds};
-use crate::engine::payment::PaymentRules;
+use crate::app::{commands, keys, scheduler};
+use crate::engine::rules::PaymentRules;
 use crate::limits::GROUP_COMMIT_MAX_COMMANDS;
-use crate::store::Store;
+use crate::store::{Store, StoreWrite};
 
 /// What the writer has committed since start, for `system_status` and tests.
 #[derive(Debug, Default)]
@@ -120,6 +121,41 @@ fn commit_batch(
                 let _ = reply.send(Err(AppError::Internal { detail: error.to_string() }));
             }
             false
+        }
+    }
+}
+
+/// Carries out one job inside the group's transaction: a tool's command, the audit record of a
+/// refused attempt, a scheduler batch or an operator's key command.
+fn apply_job(
+    session: &mut dyn StoreWrite,
+    rules: &PaymentRules,
+    ids: &mut UuidIds,
+    now_ms: i64,
+    request: WriteRequest,
+) -> Result<WriteOutcome, AppError> {
+    match request {
+        WriteRequest::Tool(write) => commands::apply_tool_write(session, rules, ids, now_ms, write),
+        WriteRequest::RecordRefusal { actor, tool, idempotency_key, error_type, message } => {
+            let record = commands::audit_record(
+                ids,
+                &actor,
+                &tool,
+                "refused",
+                Some(&error_type),
+                None,
+                idempotency_key,
+                message,
+                now_ms,
+            );
+            session.append_audit(&record)?;
+            Ok(WriteOutcome::Done { detail: "refusal recorded".to_owned() })
+        }
+        WriteRequest::Scheduled { work, policy } => {
+            scheduler::run_scheduled_work(session, rules, ids, now_ms, work, &policy)
+        }
+        WriteRequest::Admin(command) => {
+            keys::apply_admin(session, ids, now_ms, command).map(|detail| WriteOutcome::Done { detail })
         }
     }
 }

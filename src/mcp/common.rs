@@ -10,8 +10,8 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::app::commands::{BalanceChange, Command, IdempotencyInput, ToolWrite, WriteOutcome};
 use crate::app::error::AppError;
+use crate::app::write::{BalanceChange, Command, IdempotencyInput, ToolWrite, WriteOutcome};
 use crate::engine::money::{Asset, AssetRef, Money, Network};
 use crate::engine::principal::Principal;
 use crate::limits;

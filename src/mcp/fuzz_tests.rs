@@ -13,11 +13,12 @@ use rmcp::handler::server::tool::parse_json_object;
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value, json};
 
-use crate::app::commands::Command;
 use crate::app::error::AppError;
-use crate::engine::payment::{self, PaymentRules};
+use crate::app::write::Command;
+use crate::engine::payment;
 use crate::engine::payout;
 use crate::engine::principal::{Mode, Scope};
+use crate::engine::rules::PaymentRules;
 use crate::limits;
 use crate::mcp::account::{GetBalanceArgs, NoArgs};
 use crate::mcp::audit::{ListAuditLogArgs, ListEventsArgs};

@@ -10,8 +10,9 @@ use rmcp::{tool, tool_router};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use crate::app::commands::{Command, SimulatedOutcome};
-use crate::engine::payment::{NewPaymentIntent, PaymentMethod, PaymentStatus, Rail};
+use crate::app::write::{Command, SimulatedOutcome};
+use crate::engine::payment::{NewPaymentIntent, PaymentMethod, PaymentStatus};
+use crate::engine::rail::Rail;
 use crate::limits;
 use crate::mcp::HarepayServer;
 use crate::mcp::common::{

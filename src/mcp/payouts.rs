@@ -10,10 +10,10 @@ use rmcp::{tool, tool_router};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use crate::app::commands::Command;
+use crate::app::write::Command;
 use crate::engine::money::Network;
-use crate::engine::payment::Rail;
 use crate::engine::payout::{Destination, NewPayout, PayoutStatus};
+use crate::engine::rail::Rail;
 use crate::limits;
 use crate::mcp::HarepayServer;
 use crate::mcp::common::{

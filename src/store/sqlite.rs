@@ -9,10 +9,11 @@ use rusqlite::{Connection, OpenFlags, OptionalExtension, Row, params};
 use crate::engine::ledger::{Balances, LedgerTransaction};
 use crate::engine::money::{Asset, AssetRef, Money, Network};
 use crate::engine::payment::{
-    NextAction, PaymentIntent, PaymentMethod, PaymentStatus, Rail, Refund, RefundStatus, Settlement,
+    NextAction, PaymentIntent, PaymentMethod, PaymentStatus, Refund, RefundStatus, Settlement,
 };
 use crate::engine::payout::{Payout, SpendLimit};
 use crate::engine::principal::{Mode, Role, Scope};
+use crate::engine::rail::Rail;
 use crate::store::{
     ApiKeyRecord, AuditRecord, BalanceRow, DueStep, EventFilter, EventRecord, IdempotencyRecord, LedgerReport,
     MerchantRecord, Page, PageRequest, PaymentFilter, PayoutFilter, ScheduledStep, StepRetry, Store, StoreError,

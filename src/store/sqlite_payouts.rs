@@ -6,11 +6,11 @@ use std::sync::LazyLock;
 use rusqlite::{Connection, Row, params};
 
 use crate::engine::money::{Asset, AssetRef, Money, Network};
-use crate::engine::payment::Rail;
 use crate::engine::payout::{
     Approval, ApprovalDecision, ApprovalTrigger, Destination, Payout, PayoutStatus, SpendLimit,
 };
 use crate::engine::principal::{Mode, Scope};
+use crate::engine::rail::Rail;
 use crate::store::sqlite::parsed;
 use crate::store::{PageRequest, PayoutFilter, StoreError, StoreResult};
 

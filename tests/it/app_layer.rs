@@ -4,13 +4,15 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 
-use harepay::app::commands::{Command, IdempotencyInput, SimulatedOutcome, ToolWrite, WriteOutcome};
+use harepay::app::write::{Command, IdempotencyInput, SimulatedOutcome, ToolWrite, WriteOutcome};
 use harepay::app::{App, Clock};
 use harepay::engine::money::{Asset, Money};
-use harepay::engine::payment::{NewPaymentIntent, PaymentMethod, PaymentRules, Rail};
+use harepay::engine::payment::{NewPaymentIntent, PaymentMethod};
 use harepay::engine::payout::{Destination, NewPayout, PayoutStatus};
 use harepay::engine::principal::Principal;
+use harepay::engine::rail::Rail;
 use harepay::engine::retry::RetryPolicy;
+use harepay::engine::rules::PaymentRules;
 use harepay::store::sqlite::SqliteStore;
 
 /// A clock the test moves by hand.

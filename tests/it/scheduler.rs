@@ -12,11 +12,13 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use harepay::app::App;
-use harepay::app::commands::Command;
-use harepay::app::scheduler::ScheduledWorkReport;
-use harepay::engine::payment::{NewPaymentIntent, PaymentMethod, PaymentRules, PaymentStatus, Rail};
+use harepay::app::write::Command;
+use harepay::app::write::ScheduledWorkReport;
+use harepay::engine::payment::{NewPaymentIntent, PaymentMethod, PaymentStatus};
 use harepay::engine::principal::Principal;
+use harepay::engine::rail::Rail;
 use harepay::engine::retry::RetryPolicy;
+use harepay::engine::rules::PaymentRules;
 use harepay::limits::{SCHEDULER_EXPIRY_BATCH_MAX_STEPS, SCHEDULER_TEST_RAIL_BATCH_MAX_STEPS};
 use harepay::store::sqlite::SqliteStore;
 use harepay::store::{EventFilter, PageRequest, ScheduledStep};
