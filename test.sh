@@ -1,17 +1,19 @@
 #!/usr/bin/env bash
 # Runs every test harepay has: lint, unit and property tests, the integration tests through the
-# real binary, and the third-party client check (the Python MCP SDK). CI runs exactly this.
+# real binary, and the third-party client check (the Python MCP SDK). CI runs exactly this. Every
+# crate of the workspace (the server, crates/harepay-tools, crates/harepay-raw-client) is linted
+# and tested.
 set -euo pipefail
 cd "$(dirname "$0")"
 
 echo "== rustfmt"
-cargo fmt --check
+cargo fmt --all --check
 
 echo "== clippy (warnings are errors)"
-cargo clippy --all-targets --locked -- -D warnings
+cargo clippy --workspace --all-targets --locked -- -D warnings
 
 echo "== cargo test (unit, property, integration through the real binary)"
-cargo test --locked
+cargo test --workspace --locked
 
 echo "== third-party client: Python MCP SDK against target/debug/harepay"
 venv=target/pyenv

@@ -1,9 +1,8 @@
 //! harepay: an MCP server with an embedded payment engine. See ARCHITECTURE.md for the map.
+//! This crate is the server; the demo and the benchmark are in `crates/harepay-tools`.
 
 pub mod app;
-pub mod bench;
 pub mod cpu;
-pub mod demo;
 pub mod engine;
 pub mod limits;
 pub mod mcp;

@@ -1,18 +1,22 @@
 //! The `harepay` binary: the MCP server and its operator commands.
 
 use std::collections::BTreeSet;
+use std::io::IsTerminal;
 use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
 use harepay::app::App;
-use harepay::app::keys::{AdminCommand, NewApiKey, generate_secret_key, last4, sha256_hex};
+use harepay::app::keys::{
+    AdminCommand, DEMO_APPROVER_KEY, DEMO_MAKER_KEY, NewApiKey, generate_secret_key, last4, sha256_hex,
+};
 use harepay::app::scheduler::IdempotencyRetention;
-use harepay::engine::payment::PaymentRules;
 use harepay::engine::principal::{Mode, Role};
 use harepay::engine::retry::RetryPolicy;
+use harepay::engine::rules::PaymentRules;
 use harepay::mcp::{Credentials, HarepayServer, ServerOptions};
 use harepay::ops::{Toolset, Visibility};
 use harepay::rate_limit::RateLimitSetting;
+use harepay::transport::stdio::{HintKey, connect_hint};
 
 #[derive(Parser)]
 #[command(
@@ -39,8 +43,6 @@ enum CliCommand {
     Stdio(ServeArgs),
     /// Serve MCP over streamable HTTP at /mcp; each request authenticates with a bearer key.
     Http(HttpArgs),
-    /// Walk the quickstart through the real MCP protocol against a fresh database.
-    Demo,
     /// Manage API keys.
     #[command(subcommand)]
     Keys(KeysCommand),
@@ -50,12 +52,6 @@ enum CliCommand {
     /// Check the ledger (postings sum to zero per asset, no negative merchant balance) and list
     /// scheduled steps parked after failing every try.
     Verify,
-    /// Measure durable commits, confirmed payouts/s (1 and 64 submitters) and stdio round trips.
-    Bench {
-        /// Where the benchmark's fresh databases go (default: a new temporary directory).
-        #[arg(long)]
-        work_dir: Option<PathBuf>,
-    },
     /// The generated tool catalog (tools/*.json, llms.txt and docs/guide.md).
     #[command(subcommand)]
     Catalog(CatalogCommand),
@@ -467,9 +463,16 @@ fn shell_quoted(text: &str) -> String {
     }
 }
 
+/// Colour codes are for a person at a terminal; in a log file or a client's log pane they are
+/// litter (`\x1b[2m…`). `NO_COLOR` (no-color.org) turns them off in a terminal too.
+fn log_colours(stderr_is_terminal: bool, no_color: Option<&std::ffi::OsStr>) -> bool {
+    stderr_is_terminal && no_color.is_none_or(|value| value.is_empty())
+}
+
 fn main() -> std::process::ExitCode {
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
+        .with_ansi(log_colours(std::io::stderr().is_terminal(), std::env::var_os("NO_COLOR").as_deref()))
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("HAREPAY_LOG")
                 .unwrap_or_else(|_| "harepay=info,rmcp=warn".into()),
@@ -501,13 +504,23 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
                     eprintln!(
                         "harepay: HAREPAY_SECRET_KEY is not set; acting as the demo key sk_test_demo (test mode)."
                     );
-                    harepay::app::keys::DEMO_MAKER_KEY.to_owned()
+                    DEMO_MAKER_KEY.to_owned()
                 }
             };
             let principal = app.authenticate(&secret_key).await.map_err(|_| {
                 anyhow::anyhow!("the secret key is unknown or revoked in {}; refusing to start", database.display())
             })?;
             tracing::info!(merchant = %principal.scope.merchant_id, mode = principal.scope.mode.code(), role = principal.role.code(), "serving MCP on stdio");
+            if std::io::stdin().is_terminal() {
+                let key_file = args.secret_key.secret_key_file.as_deref().map(std::path::absolute).transpose()?;
+                let key = match (&key_file, secret_key.as_str()) {
+                    (Some(path), _) => HintKey::File(path),
+                    (None, DEMO_MAKER_KEY | DEMO_APPROVER_KEY) => HintKey::Published(&secret_key),
+                    (None, _) => HintKey::Withheld,
+                };
+                let database = std::path::absolute(&database)?;
+                eprintln!("{}", connect_hint(&std::env::current_exe()?, &database, key));
+            }
             harepay::app::scheduler::spawn_scheduler(
                 app.clone(),
                 cli.rules.to_retry_policy()?,
@@ -538,14 +551,6 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
             harepay::transport::http::serve(app, options, args.to_settings()).await?;
             Ok(std::process::ExitCode::SUCCESS)
         }
-        CliCommand::Demo => {
-            let database = match cli.db {
-                Some(path) => path,
-                None => std::env::temp_dir().join(format!("harepay-demo-{}.db", std::process::id())),
-            };
-            harepay::demo::run(&std::env::current_exe()?, &database).await?;
-            Ok(std::process::ExitCode::SUCCESS)
-        }
         CliCommand::Keys(command) => {
             let app = open_app(&database, PaymentRules::default()).await?;
             run_keys(&app, &database, command).await
@@ -553,13 +558,6 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
         CliCommand::Payouts(command) => {
             let app = open_app(&database, cli.rules.to_rules()?).await?;
             run_payouts(&app, command).await
-        }
-        CliCommand::Bench { work_dir } => {
-            let work_dir =
-                work_dir.unwrap_or_else(|| std::env::temp_dir().join(format!("harepay-bench-{}", std::process::id())));
-            std::fs::create_dir_all(&work_dir)?;
-            harepay::bench::run(&work_dir, &std::env::current_exe()?).await?;
-            Ok(std::process::ExitCode::SUCCESS)
         }
         CliCommand::Verify => {
             let app = open_app(&database, PaymentRules::default()).await?;
@@ -775,4 +773,18 @@ async fn run_keys(
         }
     }
     Ok(std::process::ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn logs_are_coloured_only_on_a_terminal_without_no_color() {
+        use std::ffi::OsStr;
+        assert!(log_colours(true, None));
+        assert!(log_colours(true, Some(OsStr::new(""))), "an empty NO_COLOR does not count (no-color.org)");
+        assert!(!log_colours(true, Some(OsStr::new("1"))));
+        assert!(!log_colours(false, None), "a pipe or a file gets plain text");
+    }
 }

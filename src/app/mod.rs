@@ -21,9 +21,9 @@ use crate::app::write::{AuditEntry, ToolWrite, WriteCommand, WriteOutcome, apply
 pub use crate::app::writer::{WriteContext, WriterStats};
 use crate::app::writer::{WriteJob, run_writer};
 use crate::engine::IdSource;
-use crate::engine::payment::PaymentRules;
 use crate::engine::permission::{role_may, roles_allowed};
 use crate::engine::principal::{Principal, Scope};
+use crate::engine::rules::PaymentRules;
 use crate::store::sqlite::SqliteStore;
 use crate::store::{ApiKeyRecord, LedgerReport, Store, StoreRead, StoreWrite};
 

@@ -145,8 +145,10 @@ pub(crate) fn advance_test_payout(
     let scope = &current.scope;
     match current.status {
         PayoutStatus::Pending => {
-            let next_step_at_ms =
-                context.rules.test_auto_settle_after_ms.map(|after_ms| payment::later_ms(context.now_ms, after_ms));
+            let next_step_at_ms = context
+                .rules
+                .test_auto_settle_after_ms
+                .map(|after_ms| crate::engine::rail::later_ms(context.now_ms, after_ms));
             let processing = payout::mark_payout_processing(current, context.now_ms, next_step_at_ms)?;
             session.update_payout(&processing)?;
             emit(session, context, &processing, "payout.processing")

@@ -12,7 +12,7 @@ use std::sync::mpsc::{Receiver, TryRecvError};
 use crate::app::Clock;
 use crate::app::error::AppError;
 use crate::engine::IdSource;
-use crate::engine::payment::PaymentRules;
+use crate::engine::rules::PaymentRules;
 use crate::limits::GROUP_COMMIT_MAX_COMMANDS;
 use crate::store::{Store, StoreWrite};
 
@@ -25,7 +25,7 @@ pub struct WriterStats {
     pub commands_committed: AtomicU64,
     pub largest_group: AtomicU64,
     /// CPU time the writer thread spent on its groups (running the commands, committing), in
-    /// nanoseconds: what `harepay bench` divides by the commands to judge the write path.
+    /// nanoseconds: what `harepay-tools bench` divides by the commands to judge the write path.
     pub busy_cpu_ns: AtomicU64,
 }
 

@@ -3,8 +3,6 @@
 
 use thiserror::Error;
 
-use crate::engine::money::AssetRef;
-
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum EngineError {
     /// The request is malformed or breaks a rule; `param` names the offending field.
@@ -44,16 +42,19 @@ pub enum EngineError {
     AmountOverflow,
 
     /// A posting would take an account's balance, merchant or system, outside the i64 range a
-    /// balance is kept in. Nothing was changed.
+    /// balance is kept in. Nothing was changed. The amounts come displayed, as in
+    /// `InsufficientFunds`, so that this module needs nothing from the asset registry.
     #[error(
-        "the {account} balance in {currency} would overflow: it is {balance} and this would move {change}, \
-         beyond the {limit} any balance can hold in either direction; nothing was changed",
-        currency = .asset.code,
-        balance = .asset.display(*.balance_minor),
-        change = display_change(.asset, *.change_minor),
-        limit = .asset.display(i64::MAX)
+        "the {account} balance in {currency} would overflow: it is {balance_display} and this would move \
+         {change_display}, beyond the {limit_display} any balance can hold in either direction; nothing was changed"
     )]
-    BalanceOverflow { account: &'static str, asset: AssetRef, balance_minor: i64, change_minor: i128 },
+    BalanceOverflow {
+        account: &'static str,
+        currency: &'static str,
+        balance_display: String,
+        change_display: String,
+        limit_display: String,
+    },
 
     /// The actor's role or identity does not allow the action (e.g. self-approval).
     #[error("{message}")]
@@ -110,13 +111,5 @@ impl EngineError {
             EngineError::LimitExceeded { .. } => Some("amount"),
             _ => None,
         }
-    }
-}
-
-/// A net change for a message: in the asset's units when it fits an i64, as it usually does.
-fn display_change(asset: AssetRef, change_minor: i128) -> String {
-    match i64::try_from(change_minor) {
-        Ok(change_minor) => asset.display(change_minor),
-        Err(_) => format!("{change_minor} minor units"),
     }
 }

@@ -148,6 +148,14 @@ pub fn balance_after(before_minor: i64, change_minor: i128) -> Option<i64> {
     i64::try_from(i128::from(before_minor).checked_add(change_minor)?).ok()
 }
 
+/// A net change for a message: in the asset's units when it fits an i64, as it usually does.
+fn display_change(asset: AssetRef, change_minor: i128) -> String {
+    match i64::try_from(change_minor) {
+        Ok(change_minor) => asset.display(change_minor),
+        Err(_) => format!("{change_minor} minor units"),
+    }
+}
+
 /// The balances of every account, merchant and system, for the assets a decision touches,
 /// loaded before deciding. An account not loaded reads as zero, so the loader must load all
 /// six kinds: a missing system account would let `apply` miss an overflow there.
@@ -183,9 +191,10 @@ impl Balances {
             let after_minor =
                 balance_after(before_minor, change.change_minor).ok_or_else(|| EngineError::BalanceOverflow {
                     account: change.account.code(),
-                    asset: change.asset,
-                    balance_minor: before_minor,
-                    change_minor: change.change_minor,
+                    currency: change.asset.code,
+                    balance_display: change.asset.display(before_minor),
+                    change_display: display_change(change.asset, change.change_minor),
+                    limit_display: change.asset.display(i64::MAX),
                 })?;
             next.insert((change.account, change.asset.code), after_minor);
         }

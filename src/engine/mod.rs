@@ -11,7 +11,9 @@ pub mod payout;
 pub mod permission;
 pub mod pricing;
 pub mod principal;
+pub mod rail;
 pub mod retry;
+pub mod rules;
 
 /// Hands out object ids. The engine asks for an id with a type prefix (`pi`, `re`, `ltx`);
 /// production uses time-ordered UUIDs, tests a counter.

@@ -15,8 +15,9 @@ use crate::engine::IdSource;
 use crate::engine::error::EngineError;
 use crate::engine::ledger::{AccountKind, Balances, LedgerTransaction, LedgerTransactionBuilder};
 use crate::engine::money::{AssetRef, Money, Network, checked_add_minor, checked_sub_minor};
-use crate::engine::pricing::{FeeSchedule, FxTable};
-use crate::engine::principal::{Mode, Scope};
+use crate::engine::principal::Scope;
+use crate::engine::rail::{Rail, simulated_step_at_ms};
+use crate::engine::rules::PaymentRules;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum PaymentMethod {
@@ -47,30 +48,6 @@ impl PaymentMethod {
             PaymentMethod::BankTransfer => &[Rail::Rubies, Rail::Partna],
             PaymentMethod::Crypto => &[Rail::Partna],
         }
-    }
-}
-
-/// The network a payment travels on: a bank-transfer processor, a crypto processor, card networks.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Rail {
-    Rubies,
-    Partna,
-    Card,
-}
-
-impl Rail {
-    pub const ALL: [Rail; 3] = [Rail::Rubies, Rail::Partna, Rail::Card];
-
-    pub fn code(self) -> &'static str {
-        match self {
-            Rail::Rubies => "rubies",
-            Rail::Partna => "partna",
-            Rail::Card => "card",
-        }
-    }
-
-    pub fn parse(code: &str) -> Option<Rail> {
-        Rail::ALL.into_iter().find(|rail| rail.code() == code)
     }
 }
 
@@ -192,18 +169,6 @@ pub struct NewPaymentIntent {
     pub metadata: BTreeMap<String, String>,
 }
 
-/// Settings the money-moving decisions depend on.
-#[derive(Debug, Clone, Default)]
-pub struct PaymentRules {
-    pub fees: FeeSchedule,
-    pub fx: FxTable,
-    /// Maker-checker thresholds and approval expiry for payouts.
-    pub approvals: crate::engine::payout::ApprovalPolicy,
-    /// Test mode: the simulated rails settle a payment, or move a payout one step, this long
-    /// after it became due. `None` turns the simulator off.
-    pub test_auto_settle_after_ms: Option<u64>,
-}
-
 pub fn create_payment_intent(
     scope: &Scope,
     request: NewPaymentIntent,
@@ -270,10 +235,7 @@ pub fn create_payment_intent(
     let credit_amount_minor = settlement.as_ref().map_or(request.amount.amount_minor, |s| s.amount_minor);
     let fee_minor = rules.fees.fee_minor(request.rail, credit_asset, credit_amount_minor);
     let next_action = next_action_for(&id, request.method, request.network);
-    let auto_settle_at_ms = match (scope.mode, rules.test_auto_settle_after_ms) {
-        (Mode::Test, Some(delay_ms)) => Some(later_ms(now_ms, delay_ms)),
-        _ => None,
-    };
+    let auto_settle_at_ms = simulated_step_at_ms(scope.mode, rules.test_auto_settle_after_ms, now_ms);
     Ok(PaymentIntent {
         id,
         scope: scope.clone(),
@@ -294,12 +256,6 @@ pub fn create_payment_intent(
         created_at_ms: now_ms,
         updated_at_ms: now_ms,
     })
-}
-
-/// `now_ms` plus a configured delay, saturating: a delay too large for i64 means "never", not a
-/// time in the past.
-pub fn later_ms(now_ms: i64, delay_ms: u64) -> i64 {
-    now_ms.saturating_add(i64::try_from(delay_ms).unwrap_or(i64::MAX))
 }
 
 fn lock_settlement(amount: Money, target: AssetRef, rules: &PaymentRules) -> Result<Settlement, EngineError> {
@@ -577,6 +533,7 @@ mod tests {
     use super::*;
     use crate::engine::SequentialIds;
     use crate::engine::money::Asset;
+    use crate::engine::principal::Mode;
 
     fn scope() -> Scope {
         Scope { merchant_id: "mch_1".into(), mode: Mode::Test }

@@ -23,9 +23,9 @@ use crate::engine::error::EngineError;
 use crate::engine::identity::same_owner;
 use crate::engine::ledger::{AccountKind, Balances, LedgerTransaction, LedgerTransactionBuilder};
 use crate::engine::money::{Asset, AssetRef, Money, Network, checked_add_minor};
-use crate::engine::payment::{Rail, later_ms};
 use crate::engine::permission::{Action, role_may};
 use crate::engine::principal::{Principal, Scope};
+use crate::engine::rail::{Rail, simulated_step_at_ms};
 use crate::limits::{BANK_ACCOUNT_NAME_MAX_CHARS, BANK_ACCOUNT_NO_MAX_CHARS, BANK_CODE_MAX_CHARS, echo};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -441,7 +441,7 @@ pub fn create_payout(
         reason: None,
     });
     let simulate_at_ms =
-        simulated_step_at(maker.scope.mode, test_simulate_after_ms, now_ms).filter(|_| !approval_required);
+        simulated_step_at_ms(maker.scope.mode, test_simulate_after_ms, now_ms).filter(|_| !approval_required);
     let payout = Payout {
         id,
         scope: maker.scope.clone(),
@@ -461,13 +461,6 @@ pub fn create_payout(
         updated_at_ms: now_ms,
     };
     Ok(CreatedPayout { payout, reservation, approval_required })
-}
-
-fn simulated_step_at(mode: crate::engine::principal::Mode, after_ms: Option<u64>, now_ms: i64) -> Option<i64> {
-    match (mode, after_ms) {
-        (crate::engine::principal::Mode::Test, Some(after_ms)) => Some(later_ms(now_ms, after_ms)),
-        _ => None,
-    }
 }
 
 /// Why a payout needs a checker, if it does: its size, or its place in a split.
@@ -587,7 +580,7 @@ pub fn approve_payout(
         ..approval
     });
     next.status = PayoutStatus::Processing;
-    next.simulate_at_ms = simulated_step_at(payout.scope.mode, test_simulate_after_ms, now_ms);
+    next.simulate_at_ms = simulated_step_at_ms(payout.scope.mode, test_simulate_after_ms, now_ms);
     next.updated_at_ms = now_ms;
     Ok(next)
 }

@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 
 use crate::engine::error::EngineError;
 use crate::engine::money::{Asset, AssetRef};
-use crate::engine::payment::Rail;
+use crate::engine::rail::Rail;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RailFee {

@@ -8,11 +8,13 @@ use proptest::prelude::*;
 use crate::engine::SequentialIds;
 use crate::engine::ledger::{AccountKind, Balances, LedgerTransaction, LedgerTransactionBuilder, sum_by_asset};
 use crate::engine::money::{Asset, Money, Network};
-use crate::engine::payment::{self, NewPaymentIntent, PaymentIntent, PaymentMethod, PaymentRules, PaymentStatus, Rail};
+use crate::engine::payment::{self, NewPaymentIntent, PaymentIntent, PaymentMethod, PaymentStatus};
 use crate::engine::payout::{
     self, ApprovalPolicy, Destination, NewPayout, Payout, PayoutStatus, SpendLimit, SpendSoFar,
 };
 use crate::engine::principal::{Mode, Role, Scope};
+use crate::engine::rail::Rail;
+use crate::engine::rules::PaymentRules;
 use crate::limits::AMOUNT_MAX_MINOR;
 
 #[derive(Debug, Clone)]

@@ -154,7 +154,7 @@ pub fn guide_md() -> String {
          - Or run `harepay http --listen 127.0.0.1:8787` and connect to `http://127.0.0.1:8787/mcp` (streamable HTTP) \
          with `Authorization: Bearer sk_…` on every request; a missing or unknown key is answered 401. There is no \
          OAuth: keys come from the operator (`harepay keys create`).\n\
-         - `harepay stdio` on an empty database (and `harepay demo`, or `--demo`) creates a demo merchant with test keys \
+         - `harepay stdio` on an empty database (and `harepay-tools demo`, or `--demo`) creates a demo merchant with test keys \
          `sk_test_demo` (maker) and `sk_test_demo_approver` (approver); `harepay http` creates no key by itself.\n\
          - Protocol: MCP 2026-07-28 (stateless requests) and the older session-based versions (2025-11-25 and before).\n\
          - This guide is the MCP resource `harepay://docs/guide.md`; its index, with every tool, is \

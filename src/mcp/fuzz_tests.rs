@@ -12,9 +12,10 @@ use proptest::prelude::*;
 use serde_json::{Map, Value, json};
 
 use crate::app::error::AppError;
-use crate::engine::payment::{self, PaymentRules};
+use crate::engine::payment;
 use crate::engine::payout;
 use crate::engine::principal::{Mode, Scope};
+use crate::engine::rules::PaymentRules;
 use crate::limits;
 use crate::mcp::{bounds, registry};
 use crate::ops::payments::create_payment_intent::CreatePaymentIntent;

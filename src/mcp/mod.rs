@@ -61,13 +61,15 @@ impl Default for ServerOptions {
     }
 }
 
-/// Where the API key of a request comes from.
+/// Where the principal of a request comes from.
 #[derive(Clone)]
 pub enum Credentials {
-    /// stdio: one key for the whole process (`HAREPAY_SECRET_KEY`).
+    /// stdio: one key for the whole process (`HAREPAY_SECRET_KEY`), authenticated on every call
+    /// so that revoking it takes effect at once.
     Fixed(Arc<String>),
-    /// HTTP: each request's `Authorization: Bearer sk_…` header.
-    BearerHeader,
+    /// HTTP: the transport authenticated the request's bearer key, once, before MCP saw the
+    /// request, and put the resulting `Principal` in the request's extensions.
+    AuthenticatedRequest,
 }
 
 /// An operation as an MCP tool, built once per process.
@@ -159,18 +161,19 @@ impl HarepayServer {
         &self.app
     }
 
-    /// The principal of this request's key, checked on every call so that a revoked key stops
-    /// working at once.
+    /// The principal of this request's key: on stdio the fixed key, checked on every call so
+    /// that a revoked key stops working at once; over HTTP the one the transport authenticated
+    /// for this very request (it reads no header itself).
     pub async fn principal_for(&self, context: &RequestContext<RoleServer>) -> Result<Principal, Failure> {
-        let secret_key = match &self.credentials {
-            Credentials::Fixed(secret_key) => secret_key.to_string(),
-            Credentials::BearerHeader => context
+        match &self.credentials {
+            Credentials::Fixed(secret_key) => Ok(self.app.authenticate(secret_key).await?),
+            Credentials::AuthenticatedRequest => context
                 .extensions
                 .get::<axum::http::request::Parts>()
-                .and_then(|parts| crate::transport::http::bearer_token(&parts.headers))
-                .ok_or_else(|| Failure::new("authentication_failed", "send Authorization: Bearer sk_…", None))?,
-        };
-        Ok(self.app.authenticate(&secret_key).await?)
+                .and_then(|parts| parts.extensions.get::<Principal>())
+                .cloned()
+                .ok_or_else(|| Failure::new("authentication_failed", "send Authorization: Bearer sk_…", None)),
+        }
     }
 
     /// The server's visibility, narrowed by this request's `X-MCP-Tools` header when it has one.

@@ -1,5 +1,7 @@
 //! MCP over streamable HTTP, at `/mcp`. Every request must carry `Authorization: Bearer sk_…`
-//! with a known, unrevoked key: anything else is answered 401 before MCP sees it. Both protocol
+//! with a known, unrevoked key: anything else is answered 401 before MCP sees it. The key is
+//! authenticated once per request, here, and the MCP server takes the principal from the
+//! request's extensions. Both protocol
 //! generations work: sessions (2025-11-25 and before) and the stateless requests of 2026-07-28.
 //!
 //! What a hostile client meets, outside in:
@@ -102,7 +104,8 @@ pub fn router(
     let factory_app = app.clone();
     // Called once per session, and once per request under 2026-07-28: it only clones shared
     // handles (the tool registry is built once per process).
-    let factory = move || Ok(HarepayServer::new(factory_app.clone(), Credentials::BearerHeader, options.clone()));
+    let factory =
+        move || Ok(HarepayServer::new(factory_app.clone(), Credentials::AuthenticatedRequest, options.clone()));
     let config = StreamableHttpServerConfig::default()
         .with_allowed_hosts(settings.allowed_hosts.clone())
         .with_allowed_origins(settings.allowed_origins.clone())
@@ -224,8 +227,10 @@ async fn limit_by_address(State(limiter): State<Arc<AddressRateLimiter>>, reques
     next.run(request).await
 }
 
-/// `/mcp`: the key, its rate, the body, and the session cap, in that order.
-async fn guard_mcp_request(State(gate): State<McpGate>, request: Request, next: Next) -> Response {
+/// `/mcp`: the key, its rate, the body, and the session cap, in that order. The key is
+/// authenticated here, once per request, and the principal travels to the MCP server in the
+/// request's extensions.
+async fn guard_mcp_request(State(gate): State<McpGate>, mut request: Request, next: Next) -> Response {
     let principal = match bearer_token(request.headers()) {
         Some(token) => gate.app.authenticate(&token).await.ok(),
         None => None,
@@ -239,6 +244,8 @@ async fn guard_mcp_request(State(gate): State<McpGate>, request: Request, next: 
         tracing::debug!(key = %principal.key_id, retry_after_ms = limited.retry_after_ms, "rate limited by key");
         return rate_limited_response(limited, "for this key");
     }
+    let key_id = principal.key_id.clone();
+    request.extensions_mut().insert(principal);
     let (request, opens_session) = match read_body(request).await {
         Ok(read) => read,
         Err(response) => return response,
@@ -246,7 +253,7 @@ async fn guard_mcp_request(State(gate): State<McpGate>, request: Request, next: 
     if !opens_session {
         return next.run(request).await;
     }
-    match gate.sessions.reserve(&principal.key_id) {
+    match gate.sessions.reserve(&key_id) {
         Ok(reservation) => SESSION_RESERVATION.scope(reservation, next.run(request)).await,
         Err(refusal) => session_refused(refusal, &gate),
     }

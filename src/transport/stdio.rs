@@ -12,7 +12,7 @@
 //! reading stdin while stdout's queue is full: rmcp answers each request from a task of its own,
 //! so without that a client that never reads its answers would make it hold one per request.
 
-use std::io::IsTerminal;
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -28,19 +28,63 @@ use crate::mcp::HarepayServer;
 use crate::transport::jsonrpc;
 
 pub async fn serve(server: HarepayServer) -> anyhow::Result<()> {
-    if std::io::stdin().is_terminal() {
-        eprintln!(
-            "harepay is an MCP server: it speaks JSON-RPC on stdin/stdout and is started by an MCP client, not typed at.\n\
-             - Claude Desktop / Cursor: add the entry in mcp-config.example.json to your client's mcpServers.\n\
-             - Inspector: npx -y @modelcontextprotocol/inspector@2.12.0 --cli harepay stdio --method tools/list\n\
-             - A guided tour through the real protocol: harepay demo\n\
-             Waiting for a client on stdin (Ctrl-C to quit)."
-        );
-    }
     let (stdin, stdout) = rmcp::transport::stdio();
     let running = server.serve(LineTransport::new(stdin, stdout)).await?;
     running.waiting().await?;
     Ok(())
+}
+
+/// How the `mcpServers` entry of [`connect_hint`] gives the client its key.
+#[derive(Debug, Clone, Copy)]
+pub enum HintKey<'a> {
+    /// A key whose secret is published anyway (the demo keys): written out.
+    Published(&'a str),
+    /// The key file this server was started with: its path, never its contents.
+    File(&'a Path),
+    /// Any other key: a secret is never echoed to a terminal, so the entry has a placeholder.
+    Withheld,
+}
+
+/// What `harepay stdio` prints when a person starts it in a terminal: what it is, and a
+/// ready-to-paste `mcpServers` entry that starts this very binary on this database.
+pub fn connect_hint(executable: &Path, database: &Path, key: HintKey) -> String {
+    // Written by hand to keep the order people expect (command, args, env); every value is a JSON
+    // string literal, escaped by serde_json.
+    let quoted = |text: &str| serde_json::to_string(text).expect("strings serialize");
+    let path = |path: &Path| quoted(&path.display().to_string());
+    let key_entry = match key {
+        HintKey::Published(secret) => format!("\"HAREPAY_SECRET_KEY\": {}", quoted(secret)),
+        HintKey::File(file) => format!("\"HAREPAY_SECRET_KEY_FILE\": {}", path(file)),
+        HintKey::Withheld => "\"HAREPAY_SECRET_KEY\": \"YOUR_SECRET_KEY\"".to_owned(),
+    };
+    let entry = format!(
+        r#"{{
+  "mcpServers": {{
+    "harepay": {{
+      "command": {command},
+      "args": ["stdio"],
+      "env": {{ {key_entry}, "HAREPAY_DB": {database} }}
+    }}
+  }}
+}}"#,
+        command = path(executable),
+        database = path(database)
+    );
+    let withheld_note = match key {
+        HintKey::Withheld => {
+            "\n  (your key is not printed: put it in place of YOUR_SECRET_KEY, or use HAREPAY_SECRET_KEY_FILE)"
+        }
+        HintKey::Published(_) | HintKey::File(_) => "",
+    };
+    format!(
+        "harepay is an MCP server: it speaks JSON-RPC on stdin/stdout and is started by an MCP client, not typed at.\n\
+         - Claude Desktop (claude_desktop_config.json), Cursor (.cursor/mcp.json) and other clients: add this to \
+         their mcpServers:\n{entry}{withheld_note}\n\
+         - Inspector: npx -y @modelcontextprotocol/inspector@2.12.0 --cli {executable} stdio --method tools/list\n\
+         - A guided tour through the real protocol, from the source checkout: cargo run --release -p harepay-tools -- demo\n\
+         Waiting for a client on stdin (Ctrl-C to quit).",
+        executable = executable.display()
+    )
 }
 
 /// Newline-delimited JSON-RPC over a reader and a writer, read with a bounded line buffer.
@@ -325,5 +369,41 @@ mod tests {
             lines(b"abcde\nabcdef", 5).await,
             vec![(LineRead::Line, b"abcde".to_vec()), (LineRead::TooLarge, Vec::new())]
         );
+    }
+
+    /// The `mcpServers` entry of a hint, parsed: the JSON between the first `{` line and the
+    /// line that closes it.
+    fn entry_of(hint: &str) -> serde_json::Value {
+        let start = hint.find("\n{").expect("an entry on its own lines") + 1;
+        let end = hint[start..].find("\n}").expect("the entry closes") + start + 2;
+        serde_json::from_str(&hint[start..end]).unwrap_or_else(|e| panic!("not JSON ({e}): {}", &hint[start..end]))
+    }
+
+    #[test]
+    fn the_hint_is_a_ready_to_paste_entry_for_this_binary_and_database() {
+        let executable = Path::new("/opt/my harepay/target/release/harepay");
+        let database = Path::new("/home/ada/\"quoted\" dir/harepay.db");
+        let hint = connect_hint(executable, database, HintKey::Published("sk_test_demo"));
+        let entry = entry_of(&hint);
+        let server = &entry["mcpServers"]["harepay"];
+        assert_eq!(server["command"], "/opt/my harepay/target/release/harepay", "{hint}");
+        assert_eq!(server["args"], serde_json::json!(["stdio"]));
+        assert_eq!(server["env"]["HAREPAY_DB"], "/home/ada/\"quoted\" dir/harepay.db");
+        assert_eq!(server["env"]["HAREPAY_SECRET_KEY"], "sk_test_demo");
+        assert!(hint.contains("--cli /opt/my harepay/target/release/harepay stdio"), "{hint}");
+    }
+
+    #[test]
+    fn the_hint_never_prints_a_secret_that_is_not_published() {
+        let executable = Path::new("/usr/local/bin/harepay");
+        let database = Path::new("/var/lib/harepay.db");
+        let from_file = connect_hint(executable, database, HintKey::File(Path::new("/etc/harepay/key")));
+        let server = &entry_of(&from_file)["mcpServers"]["harepay"];
+        assert_eq!(server["env"]["HAREPAY_SECRET_KEY_FILE"], "/etc/harepay/key");
+        assert!(server["env"].get("HAREPAY_SECRET_KEY").is_none());
+        let withheld = connect_hint(executable, database, HintKey::Withheld);
+        let server = &entry_of(&withheld)["mcpServers"]["harepay"];
+        assert_eq!(server["env"]["HAREPAY_SECRET_KEY"], "YOUR_SECRET_KEY");
+        assert!(!withheld.contains("sk_live_") && !withheld.contains("sk_test_"), "{withheld}");
     }
 }

@@ -9,11 +9,13 @@ use harepay::app::write::{IdempotencyInput, ToolWrite, WriteCommand, WriteOutcom
 use harepay::app::{App, Clock};
 use harepay::engine::SequentialIds;
 use harepay::engine::money::{Asset, Money};
-use harepay::engine::payment::{NewPaymentIntent, PaymentMethod, PaymentRules, Rail};
+use harepay::engine::payment::{NewPaymentIntent, PaymentMethod};
 use harepay::engine::payout::{Destination, NewPayout};
 use harepay::engine::permission::Action;
 use harepay::engine::principal::Principal;
+use harepay::engine::rail::Rail;
 use harepay::engine::retry::RetryPolicy;
+use harepay::engine::rules::PaymentRules;
 use harepay::ops::account::get_balance::{GetBalance, GetBalanceArgs};
 use harepay::ops::args::{PageLimit, StrictInteger};
 use harepay::ops::audit::list_audit_log::{ListAuditLog, ListAuditLogArgs};

@@ -8,12 +8,10 @@
 //! survives power loss as well rests on `synchronous=FULL` (the fsync before the answer).
 
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::io::{BufRead, BufReader, Write};
-use std::process::{Child, ChildStdin, Command, Stdio};
-use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
-use std::thread::JoinHandle;
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use harepay_raw_client::RawClient;
 use serde_json::{Value, json};
 
 use crate::support::{Harepay, MAKER_KEY, binary, payout_arguments};
@@ -29,149 +27,53 @@ const MAX_PAYOUTS: usize = 3_000;
 /// How long one answer may take before the test gives up (generous: a loaded 2-core machine).
 const ANSWER_TIMEOUT: Duration = Duration::from_secs(60);
 
-/// `harepay stdio` spoken to with raw newline-delimited JSON-RPC; a reader thread hands over
-/// every complete line the server writes.
-struct Server {
-    child: Child,
-    stdin: Option<ChildStdin>,
-    responses: Receiver<Value>,
-    reader: Option<JoinHandle<()>>,
-    next_id: u64,
+/// `harepay stdio` spoken to with raw newline-delimited JSON-RPC, handshake done.
+fn start_server(harepay: &Harepay) -> RawClient {
+    let mut command = Command::new(binary());
+    command
+        .arg("stdio")
+        .env("HAREPAY_DB", &harepay.db)
+        .env("HAREPAY_SECRET_KEY", MAKER_KEY)
+        .env("HAREPAY_TEST_AUTO_SETTLE_MS", "off")
+        .env("HAREPAY_APPROVAL_THRESHOLDS", "NGN=9007199254740991")
+        .env("HAREPAY_LOG", "warn")
+        .stderr(Stdio::null());
+    let mut server = RawClient::spawn(&mut command).expect("start harepay stdio").with_answer_timeout(ANSWER_TIMEOUT);
+    server.initialize("crash-test").expect("initialize");
+    server
 }
 
-impl Server {
-    fn start(harepay: &Harepay) -> Server {
-        let mut child = Command::new(binary())
-            .arg("stdio")
-            .env("HAREPAY_DB", &harepay.db)
-            .env("HAREPAY_SECRET_KEY", MAKER_KEY)
-            .env("HAREPAY_TEST_AUTO_SETTLE_MS", "off")
-            .env("HAREPAY_APPROVAL_THRESHOLDS", "NGN=9007199254740991")
-            .env("HAREPAY_LOG", "warn")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start harepay stdio");
-        let stdin = child.stdin.take().expect("piped stdin");
-        let mut stdout = BufReader::new(child.stdout.take().expect("piped stdout"));
-        let (sender, responses) = mpsc::channel();
-        let reader = std::thread::spawn(move || {
-            let mut line = String::new();
-            loop {
-                line.clear();
-                match stdout.read_line(&mut line) {
-                    // A line cut short by the kill was never received whole: not an answer.
-                    Ok(0) | Err(_) => return,
-                    Ok(_) if !line.ends_with('\n') => return,
-                    Ok(_) => {
-                        let message: Value = serde_json::from_str(&line)
-                            .unwrap_or_else(|e| panic!("stdout carries only JSON-RPC: {line:?} ({e})"));
-                        if sender.send(message).is_err() {
-                            return;
-                        }
-                    }
-                }
-            }
-        });
-        let mut server = Server { child, stdin: Some(stdin), responses, reader: Some(reader), next_id: 1 };
-        server.send(&json!({
-            "jsonrpc": "2.0", "id": 0, "method": "initialize",
-            "params": {"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "crash-test", "version": "0"}}
-        }));
-        let initialized = server.receive();
-        assert_eq!(initialized["id"], 0, "{initialized}");
-        assert!(initialized["result"]["protocolVersion"].is_string(), "{initialized}");
-        server.send(&json!({"jsonrpc": "2.0", "method": "notifications/initialized"}));
-        server
-    }
-
-    fn send(&mut self, message: &Value) {
-        let stdin = self.stdin.as_mut().expect("the server is running");
-        writeln!(stdin, "{message}").expect("write to the server");
-        stdin.flush().expect("flush to the server");
-    }
-
-    /// Sends a tools/call and returns its JSON-RPC id.
-    fn send_call(&mut self, tool: &str, arguments: &Value) -> u64 {
-        let id = self.next_id;
-        self.next_id += 1;
-        self.send(&json!({
-            "jsonrpc": "2.0", "id": id, "method": "tools/call", "params": {"name": tool, "arguments": arguments}
-        }));
-        id
-    }
-
-    /// The next message from the server.
-    fn receive(&self) -> Value {
-        match self.responses.recv_timeout(ANSWER_TIMEOUT) {
-            Ok(message) => message,
-            Err(RecvTimeoutError::Timeout) => panic!("no answer from the server in {ANSWER_TIMEOUT:?}"),
-            Err(RecvTimeoutError::Disconnected) => panic!("the server closed stdout"),
-        }
-    }
-
-    /// Runs `calls` with up to `WINDOW` in flight; returns each call's tools/call result
-    /// (`{structuredContent, isError, …}`) in order.
-    fn pipeline(&mut self, calls: &[(&str, Value)]) -> Vec<Value> {
-        let mut results: Vec<Option<Value>> = vec![None; calls.len()];
-        let mut index_of_id = HashMap::new();
-        let mut next = 0;
-        let mut answered = 0;
-        while answered < calls.len() {
-            while next < calls.len() && next - answered < WINDOW {
-                let (tool, arguments) = &calls[next];
-                index_of_id.insert(self.send_call(tool, arguments), next);
-                next += 1;
-            }
-            let message = self.receive();
-            let Some(index) = message["id"].as_u64().and_then(|id| index_of_id.remove(&id)) else {
-                continue; // a notification
-            };
-            results[index] = Some(call_result(&message));
-            answered += 1;
-        }
-        results.into_iter().map(|result| result.expect("every call answered")).collect()
-    }
-
-    /// One call that must succeed; its structured content.
-    fn call(&mut self, tool: &str, arguments: Value) -> Value {
-        succeeded(self.pipeline(&[(tool, arguments)]).pop().expect("one result"))
-    }
-
-    /// SIGKILL, then every answer that had reached the client before the server died.
-    fn kill(&mut self) -> Vec<Value> {
-        self.child.kill().expect("SIGKILL the server");
-        self.child.wait().expect("reap the server");
-        self.stdin = None;
-        if let Some(reader) = self.reader.take() {
-            reader.join().expect("the reader thread");
-        }
-        self.responses.try_iter().collect()
-    }
-
-    /// Closes stdin so that the server ends by itself, as a client hanging up does.
-    fn stop(&mut self) {
-        self.stdin = None;
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while self.child.try_wait().expect("server status").is_none() {
-            if Instant::now() > deadline {
-                let _ = self.child.kill();
-                let _ = self.child.wait();
-                panic!("the server did not stop after stdin closed");
-            }
-            std::thread::sleep(Duration::from_millis(10));
-        }
-    }
+/// The next message from the server.
+fn receive(server: &mut RawClient) -> Value {
+    server.receive().unwrap_or_else(|error| panic!("no answer from the server (timeout {ANSWER_TIMEOUT:?}): {error}"))
 }
 
-impl Drop for Server {
-    fn drop(&mut self) {
-        if matches!(self.child.try_wait(), Ok(None)) {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
+/// Runs `calls` with up to `WINDOW` in flight; returns each call's tools/call result
+/// (`{structuredContent, isError, …}`) in order.
+fn pipeline(server: &mut RawClient, calls: &[(&str, Value)]) -> Vec<Value> {
+    let mut results: Vec<Option<Value>> = vec![None; calls.len()];
+    let mut index_of_id = HashMap::new();
+    let mut next = 0;
+    let mut answered = 0;
+    while answered < calls.len() {
+        while next < calls.len() && next - answered < WINDOW {
+            let (tool, arguments) = &calls[next];
+            index_of_id.insert(server.send_call(tool, arguments).expect("write to the server"), next);
+            next += 1;
         }
+        let message = receive(server);
+        let Some(index) = message["id"].as_u64().and_then(|id| index_of_id.remove(&id)) else {
+            continue; // a notification
+        };
+        results[index] = Some(call_result(&message));
+        answered += 1;
     }
+    results.into_iter().map(|result| result.expect("every call answered")).collect()
+}
+
+/// One call that must succeed; its structured content.
+fn call(server: &mut RawClient, tool: &str, arguments: Value) -> Value {
+    succeeded(pipeline(server, &[(tool, arguments)]).pop().expect("one result"))
 }
 
 /// The result of a tools/call answer; a protocol error fails the test.
@@ -186,8 +88,8 @@ fn succeeded(result: Value) -> Value {
     result["structuredContent"].clone()
 }
 
-fn balance(server: &mut Server) -> (i64, i64, i64) {
-    let balance = server.call("get_balance", json!({"asset": "NGN"}));
+fn balance(server: &mut RawClient) -> (i64, i64, i64) {
+    let balance = call(server, "get_balance", json!({"asset": "NGN"}));
     let amount = |account: &str| balance[account]["amount"].as_i64().expect("integer amount");
     (amount("available"), amount("pending"), amount("reserved"))
 }
@@ -210,11 +112,12 @@ fn told(result: &Value) -> Told {
 fn a_server_killed_mid_stream_loses_no_acknowledged_payout_and_pays_no_key_twice() {
     let started = Instant::now();
     let harepay = Harepay::new();
-    let mut server = Server::start(&harepay);
+    let mut server = start_server(&harepay);
 
     // Fund the demo merchant over the same connection.
     let funding_gross_minor = 2 * PAYOUT_MINOR * MAX_PAYOUTS as i64;
-    let created = server.call(
+    let created = call(
+        &mut server,
         "create_payment_intent",
         json!({
             "amount": {"amount": funding_gross_minor, "currency": "NGN"},
@@ -222,7 +125,8 @@ fn a_server_killed_mid_stream_loses_no_acknowledged_payout_and_pays_no_key_twice
         }),
     );
     let payment_id = created["object"]["id"].as_str().expect("payment id").to_owned();
-    let settled = server.call(
+    let settled = call(
+        &mut server,
         "simulate_payment",
         json!({"id": payment_id, "outcome": "succeeded", "confirm": true, "idempotency_key": "fund-settle"}),
     );
@@ -250,11 +154,12 @@ fn a_server_killed_mid_stream_loses_no_acknowledged_payout_and_pays_no_key_twice
     while acknowledged.len() < kill_after {
         while sent_keys.len() < MAX_PAYOUTS && sent_keys.len() - acknowledged.len() < WINDOW {
             let key = format!("crash-{:04}", sent_keys.len());
-            let id = server.send_call("create_payout", &payout_arguments(PAYOUT_MINOR, &key));
+            let id =
+                server.send_call("create_payout", &payout_arguments(PAYOUT_MINOR, &key)).expect("write to the server");
             key_of_id.insert(id, key.clone());
             sent_keys.push(key);
         }
-        let message = server.receive();
+        let message = receive(&mut server);
         record(&mut acknowledged, &key_of_id, &message);
     }
     let in_flight_at_kill = sent_keys.len() - acknowledged.len();
@@ -273,13 +178,13 @@ fn a_server_killed_mid_stream_loses_no_acknowledged_payout_and_pays_no_key_twice
     let verified = harepay.cli(&["verify"]);
     assert!(verified.status.success(), "verify after the crash: {}", String::from_utf8_lossy(&verified.stdout));
 
-    let mut server = Server::start(&harepay);
+    let mut server = start_server(&harepay);
 
     // Every payout the client heard about is there, as it was told.
     let lookups: Vec<(&str, Value)> =
         acknowledged.values().map(|payout| ("get_payout", json!({"id": payout.id}))).collect();
     let mut lost = Vec::new();
-    for ((key, payout), result) in acknowledged.iter().zip(server.pipeline(&lookups)) {
+    for ((key, payout), result) in acknowledged.iter().zip(pipeline(&mut server, &lookups)) {
         if result["isError"] == json!(true) {
             lost.push(format!("{key} → {} ({})", payout.id, result["structuredContent"]["error"]["type"]));
             continue;
@@ -295,7 +200,7 @@ fn a_server_killed_mid_stream_loses_no_acknowledged_payout_and_pays_no_key_twice
         sent_keys.iter().map(|key| ("create_payout", payout_arguments(PAYOUT_MINOR, key))).collect();
     let mut payout_of_key: BTreeMap<&str, String> = BTreeMap::new();
     let mut executed_on_retry = Vec::new();
-    for (key, result) in sent_keys.iter().zip(server.pipeline(&retries)) {
+    for (key, result) in sent_keys.iter().zip(pipeline(&mut server, &retries)) {
         let result = succeeded(result);
         let payout = told(&result);
         match acknowledged.get(key) {
@@ -315,7 +220,7 @@ fn a_server_killed_mid_stream_loses_no_acknowledged_payout_and_pays_no_key_twice
     // A second retry of the keys the first retry executed replays too.
     let second: Vec<(&str, Value)> =
         executed_on_retry.iter().map(|key| ("create_payout", payout_arguments(PAYOUT_MINOR, key))).collect();
-    for (key, result) in executed_on_retry.iter().zip(server.pipeline(&second)) {
+    for (key, result) in executed_on_retry.iter().zip(pipeline(&mut server, &second)) {
         let result = succeeded(result);
         assert_eq!(result["outcome"], "replayed", "{key}: {result}");
         assert_eq!(result["object"]["id"].as_str(), Some(payout_of_key[key].as_str()), "{key}: {result}");
@@ -337,7 +242,7 @@ fn a_server_killed_mid_stream_loses_no_acknowledged_payout_and_pays_no_key_twice
         if let Some(cursor) = &starting_after {
             arguments["starting_after"] = json!(cursor);
         }
-        let page = server.call("list_payouts", arguments);
+        let page = call(&mut server, "list_payouts", arguments);
         for payout in page["data"].as_array().expect("data") {
             assert!(listed.insert(payout["id"].as_str().expect("id").to_owned()), "listed twice: {payout}");
         }
@@ -352,7 +257,7 @@ fn a_server_killed_mid_stream_loses_no_acknowledged_payout_and_pays_no_key_twice
     // The money adds up: every payout holds its amount in reserved, the rest is available.
     let payouts = listed.len() as i64;
     assert_eq!(balance(&mut server), (funded_minor - payouts * PAYOUT_MINOR, 0, payouts * PAYOUT_MINOR));
-    server.stop();
+    server.close(Duration::from_secs(10)).expect("the server stops when stdin closes");
 
     let verified = harepay.cli(&["verify"]);
     assert!(verified.status.success(), "verify: {}", String::from_utf8_lossy(&verified.stdout));

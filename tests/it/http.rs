@@ -192,3 +192,85 @@ async fn each_request_acts_as_its_own_key() {
     approver.cancel().await.unwrap();
     maker.cancel().await.unwrap();
 }
+
+#[tokio::test]
+async fn a_key_revoked_mid_session_is_refused_on_its_next_request() {
+    let harepay = Harepay::new();
+    let server = HttpServer::start(&harepay);
+    let key = harepay.create_key(&["--owner", "http-bot"]);
+    let session = server.connect(&key, ClientLifecycleMode::Initialize).await;
+    let per_request = server.connect(&key, stateless()).await;
+    let (_, me) = call(&session, "whoami", json!({})).await;
+    assert_eq!(me["owner"], "http-bot", "{me}");
+    let (_, me_again) = call(&per_request, "whoami", json!({})).await;
+    assert_eq!(me_again["key_id"], me["key_id"]);
+
+    let revoked = harepay.cli(&["keys", "revoke", me["key_id"].as_str().unwrap()]);
+    assert!(revoked.status.success());
+    // The transport authenticates every request before MCP sees it: the open session and the
+    // stateless client are cut off at their next request.
+    for client in [&session, &per_request] {
+        let refused = client.call_tool(CallToolRequestParams::new("whoami")).await;
+        assert!(refused.is_err(), "a revoked key was served: {refused:?}");
+    }
+    let response = reqwest::Client::new()
+        .post(&server.url)
+        .header("authorization", format!("Bearer {key}"))
+        .header("content-type", "application/json")
+        .header("accept", "application/json, text/event-stream")
+        .body(json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list"}).to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 401);
+}
+
+/// The JSON-RPC message answering `id` in a POST's body, whether it came as JSON or as SSE.
+async fn answer_of(response: reqwest::Response, id: u64) -> Value {
+    let body = response.text().await.unwrap();
+    let messages = body.lines().map(|line| line.strip_prefix("data:").unwrap_or(line).trim());
+    messages
+        .filter_map(|text| serde_json::from_str::<Value>(text).ok())
+        .find(|message| message["id"] == json!(id))
+        .unwrap_or_else(|| panic!("no answer to {id} in {body:?}"))
+}
+
+#[tokio::test]
+async fn a_request_in_another_keys_session_acts_as_its_own_key() {
+    let harepay = Harepay::new();
+    let server = HttpServer::start(&harepay);
+    let http = reqwest::Client::new();
+    let post = |key: &str, session_id: Option<&str>, body: Value| {
+        let mut request = http
+            .post(&server.url)
+            .header("authorization", format!("Bearer {key}"))
+            .header("content-type", "application/json")
+            .header("accept", "application/json, text/event-stream")
+            .header("mcp-protocol-version", "2025-06-18")
+            .body(body.to_string());
+        if let Some(session_id) = session_id {
+            request = request.header("mcp-session-id", session_id);
+        }
+        request.send()
+    };
+    let initialize = json!({
+        "jsonrpc": "2.0", "id": 1, "method": "initialize",
+        "params": {"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "raw", "version": "0"}}
+    });
+    let opened = post(MAKER_KEY, None, initialize).await.unwrap();
+    assert_eq!(opened.status(), 200);
+    let session_id = opened.headers()["mcp-session-id"].to_str().unwrap().to_owned();
+    let initialized = json!({"jsonrpc": "2.0", "method": "notifications/initialized"});
+    assert!(post(MAKER_KEY, Some(&session_id), initialized).await.unwrap().status().is_success());
+
+    // The maker's session, the approver's key: the principal is the one this request's key
+    // authenticated to, never the session's.
+    let whoami =
+        json!({"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": {"name": "whoami", "arguments": {}}});
+    let borrowed = post(APPROVER_KEY, Some(&session_id), whoami.clone()).await.unwrap();
+    assert_eq!(borrowed.status(), 200);
+    let answer = answer_of(borrowed, 2).await;
+    assert_eq!(answer["result"]["structuredContent"]["owner"], "demo-approver", "{answer}");
+    let own = answer_of(post(MAKER_KEY, Some(&session_id), whoami).await.unwrap(), 2).await;
+    assert_eq!(own["result"]["structuredContent"]["owner"], "demo-maker", "{own}");
+}

@@ -19,3 +19,4 @@ mod protocol;
 mod scheduler;
 mod store;
 mod support;
+mod tools;

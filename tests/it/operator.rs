@@ -132,3 +132,58 @@ fn a_retention_of_idempotency_records_under_a_day_is_refused() {
         assert!(message.contains("--idempotency-retention-hours") && message.contains("24 to"), "{message}");
     }
 }
+
+/// The `mcpServers` entry of the stdio hint, parsed (the JSON between `{` and `}` on lines of
+/// their own).
+fn hint_entry(text: &str) -> serde_json::Value {
+    let text = text.replace('\r', "");
+    let start = text.find("\n{\n").expect("an mcpServers entry") + 1;
+    let end = text[start..].find("\n}\n").expect("the entry closes") + start + 2;
+    serde_json::from_str(&text[start..end]).unwrap_or_else(|e| panic!("not JSON ({e}): {}", &text[start..end]))
+}
+
+#[test]
+fn stdio_colours_its_logs_and_explains_itself_only_on_a_terminal() {
+    let harepay = Harepay::new();
+    // Started by a client: stdin and stderr are pipes. Plain logs, no hint.
+    let output = std::process::Command::new(binary())
+        .arg("stdio")
+        .env("HAREPAY_DB", &harepay.db)
+        .env("HAREPAY_LOG", "info")
+        .env_remove("NO_COLOR")
+        .env_remove("HAREPAY_SECRET_KEY")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("serving MCP on stdio"), "{stderr}");
+    assert!(!stderr.contains('\u{1b}'), "colour codes in a pipe: {stderr:?}");
+    assert!(!stderr.contains("mcpServers"), "a hint for a client that started it: {stderr}");
+
+    // Started by a person: util-linux `script` gives it a terminal for stdin, stdout and stderr.
+    if std::process::Command::new("script").arg("--version").output().is_err() {
+        eprintln!("`script` (util-linux) is not installed: the terminal half of this test is skipped");
+        return;
+    }
+    let database = harepay.db.with_file_name("terminal.db");
+    let command_line = format!(
+        "HAREPAY_DB='{}' HAREPAY_LOG=info '{}' stdio",
+        database.display(),
+        std::path::absolute(binary()).unwrap().display()
+    );
+    let output = std::process::Command::new("script")
+        .args(["--quiet", "--flush", "--return", "--command", &command_line, "/dev/null"])
+        .env_remove("NO_COLOR")
+        .env_remove("HAREPAY_SECRET_KEY")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let terminal = String::from_utf8_lossy(&output.stdout);
+    assert!(terminal.contains("\u{1b}["), "a terminal gets colour: {terminal:?}");
+    let entry = hint_entry(&terminal);
+    let server = &entry["mcpServers"]["harepay"];
+    assert_eq!(server["command"], std::path::absolute(binary()).unwrap().display().to_string(), "{terminal}");
+    assert_eq!(server["args"], json!(["stdio"]));
+    assert_eq!(server["env"]["HAREPAY_DB"], database.display().to_string());
+    assert_eq!(server["env"]["HAREPAY_SECRET_KEY"], MAKER_KEY, "the demo key, published anyway");
+}

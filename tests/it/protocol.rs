@@ -1,7 +1,8 @@
 //! The MCP surface itself: handshake, both protocol generations, resources, raw JSON-RPC.
 
-use std::io::{BufRead, BufReader, Write};
 use std::process::{Command, Stdio};
+
+use harepay_raw_client::RawClient;
 
 use serde_json::{Value, json};
 
@@ -63,136 +64,102 @@ async fn the_server_introduces_itself_and_serves_llms_txt() {
     client.close().await;
 }
 
-/// Speaks raw newline-delimited JSON-RPC, as a minimal or broken client would.
-struct RawSession {
-    child: std::process::Child,
-    stdin: std::process::ChildStdin,
-    stdout: BufReader<std::process::ChildStdout>,
+/// `harepay stdio` spoken to with raw newline-delimited JSON-RPC, as a minimal or broken client
+/// would.
+fn raw_session(harepay: &Harepay) -> RawClient {
+    let mut command = Command::new(binary());
+    command
+        .arg("stdio")
+        .env("HAREPAY_DB", &harepay.db)
+        .env("HAREPAY_SECRET_KEY", MAKER_KEY)
+        .env("HAREPAY_TEST_AUTO_SETTLE_MS", "off")
+        .env("HAREPAY_LOG", "warn")
+        .stderr(Stdio::null());
+    RawClient::spawn(&mut command).unwrap()
 }
 
-impl RawSession {
-    fn start(harepay: &Harepay) -> RawSession {
-        let mut child = Command::new(binary())
-            .arg("stdio")
-            .env("HAREPAY_DB", &harepay.db)
-            .env("HAREPAY_SECRET_KEY", MAKER_KEY)
-            .env("HAREPAY_TEST_AUTO_SETTLE_MS", "off")
-            .env("HAREPAY_LOG", "warn")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let stdin = child.stdin.take().unwrap();
-        let stdout = BufReader::new(child.stdout.take().unwrap());
-        RawSession { child, stdin, stdout }
-    }
-
-    fn initialize(&mut self) {
-        let init = self.request(json!({
-            "jsonrpc": "2.0", "id": 0, "method": "initialize",
-            "params": {"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "raw", "version": "0"}}
-        }));
-        assert!(init["result"].is_object(), "{init}");
-        self.send(&json!({"jsonrpc": "2.0", "method": "notifications/initialized"}).to_string());
-    }
-
-    /// The server's resident memory, from /proc (Linux).
-    fn resident_kib(&self) -> u64 {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap();
-        let line = status.lines().find(|line| line.starts_with("VmRSS:")).expect("VmRSS in /proc/PID/status");
-        line.split_whitespace().nth(1).unwrap().parse().unwrap()
-    }
-
-    /// A ping answers: the session is alive and serving the next line.
-    fn assert_serving(&mut self, id: i64) {
-        let pong = self.request(json!({"jsonrpc": "2.0", "id": id, "method": "ping"}));
-        assert_eq!(pong, json!({"jsonrpc": "2.0", "id": id, "result": {}}));
-    }
-
-    fn send(&mut self, line: &str) {
-        writeln!(self.stdin, "{line}").unwrap();
-        self.stdin.flush().unwrap();
-    }
-
-    fn receive(&mut self) -> Value {
-        let mut line = String::new();
-        self.stdout.read_line(&mut line).unwrap();
-        serde_json::from_str(&line).unwrap_or_else(|e| panic!("stdout carries only JSON-RPC: {line:?} ({e})"))
-    }
-
-    fn request(&mut self, message: Value) -> Value {
-        self.send(&message.to_string());
-        self.receive()
-    }
+/// The server's resident memory, from /proc (Linux).
+fn resident_kib(session: &RawClient) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{}/status", session.pid())).unwrap();
+    let line = status.lines().find(|line| line.starts_with("VmRSS:")).expect("VmRSS in /proc/PID/status");
+    line.split_whitespace().nth(1).unwrap().parse().unwrap()
 }
 
-impl Drop for RawSession {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// A ping answers: the session is alive and serving the next line.
+fn assert_serving(session: &mut RawClient, id: i64) {
+    let pong = session.request(&json!({"jsonrpc": "2.0", "id": id, "method": "ping"})).unwrap();
+    assert_eq!(pong, json!({"jsonrpc": "2.0", "id": id, "result": {}}));
 }
 
 #[test]
 fn session_protocol_and_bad_json_rpc_get_protocol_errors_and_the_server_stays_up() {
     let harepay = Harepay::new();
-    let mut session = RawSession::start(&harepay);
-    let init = session.request(json!({
+    let mut session = raw_session(&harepay);
+    let init = session.request(&json!({
         "jsonrpc": "2.0", "id": 1, "method": "initialize",
         "params": {"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "raw", "version": "0"}}
-    }));
+    })).unwrap();
     assert_eq!(init["result"]["protocolVersion"], "2025-06-18", "{init}");
-    session.send(&json!({"jsonrpc": "2.0", "method": "notifications/initialized"}).to_string());
+    session.send(&json!({"jsonrpc": "2.0", "method": "notifications/initialized"})).unwrap();
 
     // Bytes that are not JSON get -32700 with id null (rmcp alone would skip them); JSON of the
     // wrong shape gets -32600. Either way the server stays up.
-    session.send("{not json at all");
-    let not_json = session.receive();
+    session.send_line("{not json at all").unwrap();
+    let not_json = session.receive().unwrap();
     assert_eq!((&not_json["error"]["code"], &not_json["id"]), (&json!(-32700), &Value::Null), "{not_json}");
-    let wrong_shape = session.request(json!({"foo": "bar"}));
+    let wrong_shape = session.request(&json!({"foo": "bar"})).unwrap();
     assert_eq!(wrong_shape["error"]["code"], -32600, "{wrong_shape}");
 
     let unknown_method =
-        session.request(json!({"jsonrpc": "2.0", "id": 2, "method": "payments/teleport", "params": {}}));
+        session.request(&json!({"jsonrpc": "2.0", "id": 2, "method": "payments/teleport", "params": {}})).unwrap();
     assert_eq!(unknown_method["error"]["code"], -32601, "{unknown_method}");
 
-    let unknown_tool = session.request(json!({
-        "jsonrpc": "2.0", "id": 3, "method": "tools/call", "params": {"name": "nope", "arguments": {}}
-    }));
+    let unknown_tool = session
+        .request(&json!({
+            "jsonrpc": "2.0", "id": 3, "method": "tools/call", "params": {"name": "nope", "arguments": {}}
+        }))
+        .unwrap();
     assert_eq!(unknown_tool["error"]["code"], -32602, "{unknown_tool}");
 
-    let bad_params =
-        session.request(json!({"jsonrpc": "2.0", "id": 4, "method": "tools/call", "params": {"arguments": 5}}));
+    let bad_params = session
+        .request(&json!({"jsonrpc": "2.0", "id": 4, "method": "tools/call", "params": {"arguments": 5}}))
+        .unwrap();
     assert!(bad_params["error"]["code"].is_i64(), "{bad_params}");
 
-    let call = session.request(json!({
-        "jsonrpc": "2.0", "id": 5, "method": "tools/call",
-        "params": {"name": "get_balance", "arguments": {"asset": "NGN"}}
-    }));
+    let call = session
+        .request(&json!({
+            "jsonrpc": "2.0", "id": 5, "method": "tools/call",
+            "params": {"name": "get_balance", "arguments": {"asset": "NGN"}}
+        }))
+        .unwrap();
     assert_eq!(call["result"]["structuredContent"]["available"]["amount"], 0, "{call}");
 }
 
 #[test]
 fn stateless_protocol_2026_07_28_works_without_a_handshake() {
     let harepay = Harepay::new();
-    let mut session = RawSession::start(&harepay);
+    let mut session = raw_session(&harepay);
     let meta = json!({
         "io.modelcontextprotocol/protocolVersion": "2026-07-28",
         "io.modelcontextprotocol/clientInfo": {"name": "raw", "version": "0"},
         "io.modelcontextprotocol/clientCapabilities": {}
     });
-    let discover =
-        session.request(json!({"jsonrpc": "2.0", "id": 1, "method": "server/discover", "params": {"_meta": meta}}));
+    let discover = session
+        .request(&json!({"jsonrpc": "2.0", "id": 1, "method": "server/discover", "params": {"_meta": meta}}))
+        .unwrap();
     let versions = discover["result"]["supportedVersions"].as_array().cloned().unwrap_or_default();
     assert!(versions.contains(&json!("2026-07-28")), "{discover}");
-    let listed = session.request(json!({"jsonrpc": "2.0", "id": 2, "method": "tools/list", "params": {"_meta": meta}}));
+    let listed = session
+        .request(&json!({"jsonrpc": "2.0", "id": 2, "method": "tools/list", "params": {"_meta": meta}}))
+        .unwrap();
     let expected = harepay::ops::registry().len() - 2;
     assert_eq!(listed["result"]["tools"].as_array().map(Vec::len), Some(expected), "a maker key sees all but two");
-    let call = session.request(json!({
-        "jsonrpc": "2.0", "id": 3, "method": "tools/call",
-        "params": {"_meta": meta, "name": "whoami", "arguments": {}}
-    }));
+    let call = session
+        .request(&json!({
+            "jsonrpc": "2.0", "id": 3, "method": "tools/call",
+            "params": {"_meta": meta, "name": "whoami", "arguments": {}}
+        }))
+        .unwrap();
     assert_eq!(call["result"]["structuredContent"]["merchant_id"], "mch_demo", "{call}");
 }
 
@@ -207,51 +174,48 @@ fn ping_of_length(id: i64, bytes: usize) -> String {
 #[test]
 fn a_stdin_line_over_1_mib_is_refused_with_a_typed_error_and_the_session_goes_on() {
     let harepay = Harepay::new();
-    let mut session = RawSession::start(&harepay);
-    session.initialize();
+    let mut session = raw_session(&harepay);
+    session.initialize("raw").unwrap();
     let limit = 1 << 20;
-    let at_limit = session.request(serde_json::from_str(&ping_of_length(1, limit)).unwrap());
+    let at_limit = session.request(&serde_json::from_str(&ping_of_length(1, limit)).unwrap()).unwrap();
     assert_eq!(at_limit["result"], json!({}), "a line of exactly 1 MiB is served");
-    session.send(&ping_of_length(2, limit + 1));
-    let refused = session.receive();
+    session.send_line(&ping_of_length(2, limit + 1)).unwrap();
+    let refused = session.receive().unwrap();
     assert_eq!(refused["error"]["code"], -32600, "{refused}");
     assert_eq!(refused["error"]["message"], "request too large: limit 1 MiB");
     assert_eq!(refused["id"], Value::Null);
-    session.assert_serving(3);
+    assert_serving(&mut session, 3);
 }
 
 #[test]
 fn a_20_mib_stdin_line_does_not_grow_the_server() {
     let harepay = Harepay::new();
-    let mut session = RawSession::start(&harepay);
-    session.initialize();
-    session.assert_serving(1);
-    let before_kib = session.resident_kib();
+    let mut session = raw_session(&harepay);
+    session.initialize("raw").unwrap();
+    assert_serving(&mut session, 1);
+    let before_kib = resident_kib(&session);
     // No newline until the end: a reader that buffers whole lines would hold all 20 MiB.
     let chunk = vec![b'x'; 1 << 20];
-    session
-        .stdin
-        .write_all(b"{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"ping\",\"params\":{\"_meta\":{\"pad\":\"")
-        .unwrap();
+    session.send_bytes(b"{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"ping\",\"params\":{\"_meta\":{\"pad\":\"").unwrap();
     for _ in 0..20 {
-        session.stdin.write_all(&chunk).unwrap();
+        session.send_bytes(&chunk).unwrap();
     }
-    session.send("\"}}}");
-    let refused = session.receive();
+    session.send_line("\"}}}").unwrap();
+    let refused = session.receive().unwrap();
     assert_eq!(refused["error"]["message"], "request too large: limit 1 MiB", "{refused}");
-    let after_kib = session.resident_kib();
+    let after_kib = resident_kib(&session);
     assert!(
         after_kib < before_kib + 8 * 1024,
         "resident memory grew from {before_kib} KiB to {after_kib} KiB reading one refused line"
     );
-    session.assert_serving(3);
+    assert_serving(&mut session, 3);
 }
 
 #[test]
 fn requests_with_unrepresentable_ids_or_numbers_get_error_replies_never_silence() {
     let harepay = Harepay::new();
-    let mut session = RawSession::start(&harepay);
-    session.initialize();
+    let mut session = raw_session(&harepay);
+    session.initialize("raw").unwrap();
     let null = Value::Null;
     for (line, code, id) in [
         (r#"{"jsonrpc":"2.0","id":1e400,"method":"ping"}"#, -32600, null.clone()),
@@ -269,15 +233,15 @@ fn requests_with_unrepresentable_ids_or_numbers_get_error_replies_never_silence(
         ("{\"jsonrpc\":\"2.0\",\"id\":", -32700, null.clone()),
         ("[1, 2]", -32600, null),
     ] {
-        session.send(line);
-        let reply = session.receive();
+        session.send_line(line).unwrap();
+        let reply = session.receive().unwrap();
         assert_eq!((&reply["error"]["code"], &reply["id"]), (&json!(code), &id), "{line} got {reply}");
         assert_eq!(reply["jsonrpc"], "2.0");
     }
     // A broken notification is not answered (JSON-RPC never answers notifications): the next
     // reply is the ping's.
-    session.send(r#"{"jsonrpc":"2.0","method":"notifications/initialized","params":1e400}"#);
-    session.assert_serving(8);
+    session.send_line(r#"{"jsonrpc":"2.0","method":"notifications/initialized","params":1e400}"#).unwrap();
+    assert_serving(&mut session, 8);
 }
 
 #[tokio::test]
@@ -320,22 +284,20 @@ async fn unreadable_messages_over_http_get_json_rpc_errors_not_plain_text() {
 #[test]
 fn an_overlong_method_on_stdio_gets_a_short_error_not_an_echo() {
     let harepay = Harepay::new();
-    let mut session = RawSession::start(&harepay);
-    session.initialize();
+    let mut session = raw_session(&harepay);
+    session.initialize("raw").unwrap();
     // Before: a 900,069-byte -32601 whose message was the whole name.
     let method = "m".repeat(900_000);
-    session.send(&json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": {}}).to_string());
-    let mut line = String::new();
-    session.stdout.read_line(&mut line).unwrap();
-    assert!(line.len() < 200, "{} bytes: {}", line.len(), &line[..line.len().min(200)]);
-    let reply: Value = serde_json::from_str(&line).unwrap();
+    let reply = session.request(&json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": {}})).unwrap();
+    let reply_bytes = reply.to_string().len();
+    assert!(reply_bytes < 200, "{reply_bytes} bytes: {}", &reply.to_string()[..reply_bytes.min(200)]);
     assert_eq!((&reply["error"]["code"], &reply["id"]), (&json!(-32601), &json!(1)), "{reply}");
     assert!(reply["error"]["message"].as_str().unwrap().starts_with("method not found: \"mmm"), "{reply}");
     // Such a notification is dropped: the next answer is the ping's.
-    session.send(&json!({"jsonrpc": "2.0", "method": method}).to_string());
-    session.assert_serving(2);
+    session.send(&json!({"jsonrpc": "2.0", "method": method})).unwrap();
+    assert_serving(&mut session, 2);
     // An unknown method of an ordinary length is still rmcp's method-not-found.
-    let unknown = session.request(json!({"jsonrpc": "2.0", "id": 3, "method": "payments/teleport"}));
+    let unknown = session.request(&json!({"jsonrpc": "2.0", "id": 3, "method": "payments/teleport"})).unwrap();
     assert_eq!(unknown["error"]["code"], -32601, "{unknown}");
 }
 
@@ -400,29 +362,29 @@ fn peak_resident_kib_during(pid: u32, work: impl FnOnce()) -> u64 {
 #[test]
 fn a_flood_of_1_mib_messages_of_small_values_keeps_stdio_memory_small() {
     let harepay = Harepay::new();
-    let mut session = RawSession::start(&harepay);
-    session.initialize();
-    session.assert_serving(1);
-    let before_kib = session.resident_kib();
+    let mut session = raw_session(&harepay);
+    session.initialize("raw").unwrap();
+    assert_serving(&mut session, 1);
+    let before_kib = resident_kib(&session);
     let zeros = vec!["0"; (1 << 20) / 2 - 100].join(",");
     let count = 300;
     // Written without reading the answers, as the attack did: 22 MB → ~350 MB before.
-    let peak_kib = peak_resident_kib_during(session.child.id(), || {
+    let peak_kib = peak_resident_kib_during(session.pid(), || {
         for id in 0..count {
             let line = format!(
                 r#"{{"jsonrpc":"2.0","id":{},"method":"tools/call","params":{{"name":"whoami","arguments":{{"x":[{zeros}]}}}}}}"#,
                 id + 10
             );
             assert!(line.len() <= 1 << 20);
-            session.send(&line);
+            session.send_line(&line).unwrap();
         }
     });
     for _ in 0..count {
-        let reply = session.receive();
+        let reply = session.receive().unwrap();
         assert_eq!(reply["error"]["code"], -32600, "{reply}");
         assert!(reply["error"]["message"].as_str().unwrap().contains("too complex"), "{reply}");
     }
-    session.assert_serving(2);
+    assert_serving(&mut session, 2);
     eprintln!("VmRSS: {before_kib} KiB before, at most {peak_kib} KiB during {count} messages of 1 MiB");
     assert!(peak_kib < before_kib + 64 * 1024, "{before_kib} → {peak_kib} KiB");
 }

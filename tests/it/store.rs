@@ -6,8 +6,10 @@ use std::collections::BTreeMap;
 use harepay::engine::SequentialIds;
 use harepay::engine::ledger::{AccountKind, LedgerTransactionBuilder};
 use harepay::engine::money::{Asset, Money};
-use harepay::engine::payment::{self, NewPaymentIntent, PaymentMethod, PaymentRules, PaymentStatus, Rail};
+use harepay::engine::payment::{self, NewPaymentIntent, PaymentMethod, PaymentStatus};
 use harepay::engine::principal::{Mode, Role, Scope};
+use harepay::engine::rail::Rail;
+use harepay::engine::rules::PaymentRules;
 use harepay::store::{
     ApiKeyRecord, AuditRecord, EventFilter, EventRecord, IdempotencyRecord, MerchantRecord, PageRequest, PaymentFilter,
     ScheduledStep, StepRetry, Store, StoreError,

@@ -187,7 +187,7 @@ impl Client {
         // A gross whose net after the engine's own rubies fee is exactly net_minor.
         let fees = harepay::engine::pricing::FeeSchedule::default();
         let ngn = harepay::engine::money::Asset::lookup("NGN").unwrap();
-        let net_of = |gross: i64| gross - fees.fee_minor(harepay::engine::payment::Rail::Rubies, ngn, gross);
+        let net_of = |gross: i64| gross - fees.fee_minor(harepay::engine::rail::Rail::Rubies, ngn, gross);
         let mut gross = net_minor + net_minor / 200;
         while net_of(gross) > net_minor {
             gross -= 1;

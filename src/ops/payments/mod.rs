@@ -3,7 +3,8 @@
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use crate::engine::payment::{PaymentMethod, PaymentStatus, Rail};
+use crate::engine::payment::{PaymentMethod, PaymentStatus};
+use crate::engine::rail::Rail;
 use crate::limits;
 
 crate::ops::operations!(

@@ -6,9 +6,10 @@ use rusqlite::{Connection, Row, params};
 
 use crate::engine::money::{Asset, Money, Network};
 use crate::engine::payment::{
-    NextAction, PaymentIntent, PaymentMethod, PaymentStatus, Rail, Refund, RefundStatus, Settlement,
+    NextAction, PaymentIntent, PaymentMethod, PaymentStatus, Refund, RefundStatus, Settlement,
 };
 use crate::engine::principal::{Mode, Scope};
+use crate::engine::rail::Rail;
 use crate::store::sqlite::rows::{asset_of, corrupt, into_page, parsed};
 use crate::store::sqlite::session::{HasConnection, SqliteWrite};
 use crate::store::{Page, PageRequest, PaymentFilter, PaymentsRead, PaymentsWrite, StoreError, StoreResult};

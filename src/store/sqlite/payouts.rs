@@ -6,7 +6,6 @@ use std::sync::LazyLock;
 use rusqlite::{Connection, Row, params};
 
 use crate::engine::money::{Asset, AssetRef, Money, Network};
-use crate::engine::payment::Rail;
 use crate::engine::payout::{
     Approval, ApprovalDecision, ApprovalTrigger, Destination, Payout, PayoutStatus, SpendLimit,
 };
@@ -83,6 +82,7 @@ impl PayoutsWrite for SqliteWrite<'_> {
         set_spend_limit(&self.connection, key_id, asset, limit)
     }
 }
+use crate::engine::rail::Rail;
 
 const COLUMNS: &str = "id, merchant_id, mode, amount_minor, asset, rail, destination_json, description, metadata_json, \
      status, created_by_key_id, created_by_owner, approval_threshold_minor, approval_expires_at_ms, approval_decision, \

@@ -1,4 +1,4 @@
-//! `harepay bench`: how fast harepay moves money durably on this machine.
+//! `harepay-tools bench`: how fast harepay moves money durably on this machine.
 //!
 //! Three measurements, each on a fresh SQLite file (WAL, `synchronous=FULL`) under the work
 //! directory:
@@ -9,35 +9,36 @@
 //!     `ToolWrite`: unique idempotency key, ledger reservation, event, idempotency and audit
 //!     records), first from one submitter, then from many concurrent ones (tokio tasks), where
 //!     the writer's group commit shares one fsync among many payouts;
-//! (c) `get_balance` round trips over stdio against the real binary, with a lean client that
-//!     writes newline-delimited JSON-RPC itself. The server runs with the per-key rate limit off
+//! (c) `get_balance` round trips over stdio against the real binary, with the raw client that
+//!     writes newline-delimited JSON-RPC itself (`harepay-raw-client`, shared with the tests). The server runs with the per-key rate limit off
 //!     (`HAREPAY_RATE_LIMIT_PER_KEY=off`): the measurement is the server's cost per call, and
 //!     thousands of calls a second are what the limit exists to refuse.
 //!
 //! Sizes can be changed with environment variables (see `Sizes`).
 
-use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Command as ProcessCommand, Stdio};
+use std::process::Command as ProcessCommand;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, anyhow, bail};
-use serde_json::{Value, json};
-
-use crate::app::App;
-use crate::app::keys::{DEMO_MAKER_KEY, sha256_hex};
-use crate::app::write::{IdempotencyInput, ToolWrite, WriteOutcome};
-use crate::engine::money::{Asset, Money};
-use crate::engine::payment::{NewPaymentIntent, PaymentMethod, PaymentRules, Rail};
-use crate::engine::payout::{Destination, NewPayout};
-use crate::engine::permission::Action;
-use crate::engine::principal::Principal;
-use crate::ops::account::get_balance::{GetBalance, GetBalanceArgs};
-use crate::ops::payments::create_payment_intent::CreatePaymentIntentCommand;
-use crate::ops::payments::simulate_payment::{SimulatePaymentCommand, SimulatedOutcome};
-use crate::ops::payouts::create_payout::CreatePayoutCommand;
-use crate::ops::{OpContext, ReadOperation};
+use harepay::app::App;
+use harepay::app::keys::{DEMO_MAKER_KEY, sha256_hex};
+use harepay::app::write::{IdempotencyInput, ToolWrite, WriteOutcome};
+use harepay::engine::money::{Asset, Money};
+use harepay::engine::payment::{NewPaymentIntent, PaymentMethod};
+use harepay::engine::payout::{Destination, NewPayout};
+use harepay::engine::permission::Action;
+use harepay::engine::principal::Principal;
+use harepay::engine::rail::Rail;
+use harepay::engine::rules::PaymentRules;
+use harepay::ops::account::get_balance::{GetBalance, GetBalanceArgs};
+use harepay::ops::payments::create_payment_intent::CreatePaymentIntentCommand;
+use harepay::ops::payments::simulate_payment::{SimulatePaymentCommand, SimulatedOutcome};
+use harepay::ops::payouts::create_payout::CreatePayoutCommand;
+use harepay::ops::{OpContext, ReadOperation};
+use harepay_raw_client::RawClient;
+use serde_json::json;
 
 /// The throughput harepay aims for: durable payouts per second with 64 concurrent submitters.
 pub const TARGET_PAYOUTS_PER_SECOND: f64 = 10_000.0;
@@ -148,7 +149,7 @@ pub async fn run(work_dir: &Path, harepay_executable: &Path) -> anyhow::Result<(
     let bare_commits = sizes.bare_commits;
     let bare_elapsed = {
         let path = bare_path.clone();
-        tokio::task::spawn_blocking(move || crate::store::sqlite::measure_bare_commits(&path, bare_commits))
+        tokio::task::spawn_blocking(move || harepay::store::sqlite::measure_bare_commits(&path, bare_commits))
             .await
             .context("the bare-commit task failed")??
     };
@@ -180,7 +181,7 @@ pub async fn run(work_dir: &Path, harepay_executable: &Path) -> anyhow::Result<(
     let reference_cpu = {
         let path = reference_path.clone();
         tokio::task::spawn_blocking(move || {
-            crate::store::sqlite::measure_reference_payout_rows(&path, reference_payouts)
+            harepay::store::sqlite::measure_reference_payout_rows(&path, reference_payouts)
         })
         .await
         .context("the reference task failed")??
@@ -199,7 +200,7 @@ pub async fn run(work_dir: &Path, harepay_executable: &Path) -> anyhow::Result<(
 
     // (d) Round trips over stdio against the real binary.
     println!(
-        "(d) get_balance round trips over stdio ({} stdio, lean newline-delimited JSON-RPC client)",
+        "(d) get_balance round trips over stdio ({} stdio, raw newline-delimited JSON-RPC client)",
         harepay_executable.display()
     );
     let stdio = {
@@ -461,126 +462,73 @@ fn funding_write<C>(maker: &Principal, operation: &'static str, key: &str, comma
 }
 
 /// The maker's NGN balance, read as the `get_balance` operation reads it.
-async fn ngn_balance(app: &App, maker: &Principal) -> anyhow::Result<crate::ops::account::BalanceView> {
+async fn ngn_balance(app: &App, maker: &Principal) -> anyhow::Result<harepay::ops::account::BalanceView> {
     let context = OpContext { app: app.clone(), visibility: Default::default() };
     let args = GetBalanceArgs { asset: "NGN".to_owned() };
     GetBalance::run(&context, maker, args).await.map_err(|failure| anyhow!("{}", failure.error.message))
 }
 
 /// Sequential `get_balance` calls to `harepay stdio` on a fresh database.
-fn stdio_round_trips(executable: &Path, work_dir: &Path, round_trips: usize) -> anyhow::Result<Measured> {
+pub fn stdio_round_trips(executable: &Path, work_dir: &Path, round_trips: usize) -> anyhow::Result<Measured> {
     let database = fresh_file(work_dir, "bench-stdio.db")?;
     let stderr_path = work_dir.join("bench-stdio.stderr.log");
     let stderr_file = std::fs::File::create(&stderr_path)?;
-    let mut child = ProcessCommand::new(executable)
+    let mut command = ProcessCommand::new(executable);
+    command
         .arg("stdio")
         .env("HAREPAY_DB", &database)
         .env("HAREPAY_SECRET_KEY", DEMO_MAKER_KEY)
         .env("HAREPAY_TEST_AUTO_SETTLE_MS", "off")
         .env("HAREPAY_RATE_LIMIT_PER_KEY", "off")
         .env("HAREPAY_LOG", "warn")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(stderr_file)
-        .spawn()
-        .with_context(|| format!("cannot start {} stdio", executable.display()))?;
-    let stdin = child.stdin.take().expect("piped stdin");
-    let stdout = BufReader::new(child.stdout.take().expect("piped stdout"));
-    let mut session = LeanClient { stdin, stdout, line: String::new() };
-    let result = session.measure(round_trips);
-    drop(session);
-    // stdin is closed: the server ends by itself; make sure of it.
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while child.try_wait()?.is_none() && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    if child.try_wait()?.is_none() {
-        let _ = child.kill();
-        let _ = child.wait();
-    }
+        .stderr(stderr_file);
+    let mut client =
+        RawClient::spawn(&mut command).with_context(|| format!("cannot start {} stdio", executable.display()))?;
+    let result = measure_round_trips(&mut client, round_trips);
+    // Hanging up ends the server by itself; `close` makes sure of it.
+    let closed = client.close(Duration::from_secs(5));
     let server_log = std::fs::read_to_string(&stderr_path).unwrap_or_default();
     let _ = std::fs::remove_file(&stderr_path);
     remove_database(&database);
-    result.with_context(|| format!("stdio round trips failed; the server said:\n{}", server_log.trim()))
+    let measured =
+        result.with_context(|| format!("stdio round trips failed; the server said:\n{}", server_log.trim()))?;
+    closed.context("the server did not end when the benchmark hung up")?;
+    Ok(measured)
 }
 
-/// A minimal MCP client: one request at a time, newline-delimited JSON-RPC.
-struct LeanClient {
-    stdin: std::process::ChildStdin,
-    stdout: BufReader<std::process::ChildStdout>,
-    line: String,
+fn call_get_balance(client: &mut RawClient) -> anyhow::Result<()> {
+    let id = client.send_call("get_balance", &json!({"asset": "NGN"}))?;
+    let answer = client.response(id)?;
+    let result = &answer["result"];
+    if answer.get("error").is_some()
+        || result["isError"] == json!(true)
+        || !result["structuredContent"]["available"]["amount"].is_i64()
+    {
+        bail!("get_balance did not return a balance: {answer}");
+    }
+    Ok(())
 }
 
-impl LeanClient {
-    fn send(&mut self, message: &Value) -> anyhow::Result<()> {
-        let mut bytes = serde_json::to_vec(message)?;
-        bytes.push(b'\n');
-        self.stdin.write_all(&bytes)?;
-        self.stdin.flush()?;
-        Ok(())
+fn measure_round_trips(client: &mut RawClient, round_trips: usize) -> anyhow::Result<Measured> {
+    client.initialize("harepay-bench")?;
+    // Warm up (the first call also opens the read connection), then measure.
+    for _ in 0..20 {
+        call_get_balance(client)?;
     }
-
-    /// The response to request `id`; anything else on stdout (notifications) is skipped.
-    fn response(&mut self, id: u64) -> anyhow::Result<Value> {
-        loop {
-            self.line.clear();
-            if self.stdout.read_line(&mut self.line)? == 0 {
-                bail!("the server closed stdout while request {id} was waiting");
-            }
-            let message: Value = serde_json::from_str(&self.line)
-                .with_context(|| format!("stdout carried something other than JSON-RPC: {:?}", self.line))?;
-            if message.get("id").and_then(Value::as_u64) == Some(id) {
-                if let Some(error) = message.get("error") {
-                    bail!("request {id} failed: {error}");
-                }
-                return Ok(message);
-            }
-        }
+    let mut latencies = Vec::with_capacity(round_trips);
+    let started = Instant::now();
+    for _ in 0..round_trips {
+        let sent = Instant::now();
+        call_get_balance(client)?;
+        latencies.push(sent.elapsed());
     }
-
-    fn call_get_balance(&mut self, id: u64) -> anyhow::Result<()> {
-        self.send(&json!({
-            "jsonrpc": "2.0", "id": id, "method": "tools/call",
-            "params": {"name": "get_balance", "arguments": {"asset": "NGN"}}
-        }))?;
-        let answer = self.response(id)?;
-        let result = &answer["result"];
-        if result["isError"] == json!(true) || !result["structuredContent"]["available"]["amount"].is_i64() {
-            bail!("get_balance did not return a balance: {answer}");
-        }
-        Ok(())
-    }
-
-    fn measure(&mut self, round_trips: usize) -> anyhow::Result<Measured> {
-        self.send(&json!({
-            "jsonrpc": "2.0", "id": 0, "method": "initialize",
-            "params": {"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "harepay-bench", "version": "0"}}
-        }))?;
-        let initialized = self.response(0)?;
-        if initialized["result"]["protocolVersion"].as_str().is_none() {
-            bail!("initialize was not answered with a protocol version: {initialized}");
-        }
-        self.send(&json!({"jsonrpc": "2.0", "method": "notifications/initialized"}))?;
-        // Warm up (the first call also opens the read connection), then measure.
-        let warm_up = 20;
-        for id in 1..=warm_up {
-            self.call_get_balance(id)?;
-        }
-        let mut latencies = Vec::with_capacity(round_trips);
-        let started = Instant::now();
-        for index in 0..round_trips as u64 {
-            let sent = Instant::now();
-            self.call_get_balance(warm_up + 1 + index)?;
-            latencies.push(sent.elapsed());
-        }
-        let elapsed = started.elapsed();
-        Ok(Measured {
-            count: round_trips,
-            elapsed,
-            latencies: Some(Latencies::of(latencies)),
-            writer_cpu_per_command: None,
-        })
-    }
+    let elapsed = started.elapsed();
+    Ok(Measured {
+        count: round_trips,
+        elapsed,
+        latencies: Some(Latencies::of(latencies)),
+        writer_cpu_per_command: None,
+    })
 }
 
 #[cfg(test)]
@@ -598,14 +546,15 @@ mod tests {
         assert_eq!((one.p50, one.p99), (Duration::from_millis(7), Duration::from_millis(7)));
     }
 
-    /// Runs the whole benchmark against the binary of the same profile:
-    /// `cargo build --release && cargo test --release --lib bench::tests::full_run -- --ignored --nocapture`.
+    /// Runs the whole benchmark against the server binary of the same profile:
+    /// `cargo build --release && cargo test --release -p harepay-tools --lib bench::tests::full_run -- --ignored --nocapture`.
     #[test]
     #[ignore = "a benchmark: run it in release"]
     fn full_run() {
-        let profile = if cfg!(debug_assertions) { "debug" } else { "release" };
-        let executable = Path::new(env!("CARGO_MANIFEST_DIR")).join("target").join(profile).join("harepay");
-        assert!(executable.exists(), "build the binary first: {}", executable.display());
+        // The test runs from target/<profile>/deps; cargo puts the server in target/<profile>.
+        let test_executable = std::env::current_exe().unwrap();
+        let executable = test_executable.parent().and_then(Path::parent).unwrap().join("harepay");
+        assert!(executable.exists(), "build the server first: {}", executable.display());
         let work_dir = std::env::temp_dir().join(format!("harepay-bench-{}", std::process::id()));
         let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
         let result = runtime.block_on(run(&work_dir, &executable));

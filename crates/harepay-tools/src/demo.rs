@@ -1,4 +1,4 @@
-//! `harepay demo`: the seed's quickstart, walked through the real MCP protocol. It starts
+//! `harepay-tools demo`: the seed's quickstart, walked through the real MCP protocol. It starts
 //! `harepay stdio` as a child process, connects with rmcp's client, calls the tools and prints
 //! what happens, so a newcomer sees the whole loop in one command.
 
