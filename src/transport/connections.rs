@@ -101,7 +101,7 @@ pub async fn refuse_oversized_heads(request: Request, next: Next) -> Response {
     if head_bytes(&request) <= limits::HTTP_REQUEST_HEAD_MAX_BYTES {
         return next.run(request).await;
     }
-    super::http::error_response(
+    super::http_error::error_response(
         StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
         "request_headers_too_large",
         format!(

@@ -231,7 +231,7 @@ pub async fn refuse_foreign_host_or_origin(
             ),
         ),
     };
-    super::http::error_response(StatusCode::FORBIDDEN, error_type, message, serde_json::Value::Null)
+    super::http_error::error_response(StatusCode::FORBIDDEN, error_type, message, serde_json::Value::Null)
 }
 
 #[cfg(test)]

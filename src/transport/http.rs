@@ -37,6 +37,8 @@ use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, Stream
 use tokio_util::sync::CancellationToken;
 use tower::ServiceExt;
 use tower_http::limit::RequestBodyLimitLayer;
+
+use super::http_error::error_response;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::timeout::TimeoutLayer;
@@ -162,20 +164,6 @@ fn spawn_rate_limit_sweeper(keys: Option<Weak<KeyRateLimiter>>, addresses: Optio
             addresses.inspect(|limiter| limiter.forget_rested_keys());
         }
     });
-}
-
-/// `{"error": {"type", "message", …extra}}` with `status`.
-pub(super) fn error_response(
-    status: StatusCode,
-    error_type: &str,
-    message: String,
-    extra: serde_json::Value,
-) -> Response {
-    let mut error = serde_json::json!({"type": error_type, "message": message});
-    if let (Some(error), serde_json::Value::Object(extra)) = (error.as_object_mut(), extra) {
-        error.extend(extra);
-    }
-    (status, axum::Json(serde_json::json!({ "error": error }))).into_response()
 }
 
 fn rate_limited_response(limited: RateLimited, per_what: &str) -> Response {
