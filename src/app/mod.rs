@@ -266,5 +266,6 @@ fn principal_of(record: ApiKeyRecord) -> Principal {
         merchant_name: record.merchant_name,
         role: record.role,
         owner: record.owner,
+        owner_skeleton: record.owner_skeleton,
     }
 }

@@ -73,6 +73,8 @@ pub struct Principal {
     pub role: Role,
     /// The person or service the key was issued to; maker and checker must differ.
     pub owner: String,
+    /// `owner` as it is compared (`identity::owner_skeleton`), computed when the key was stored.
+    pub owner_skeleton: String,
 }
 
 /// A test-mode key of merchant `mch_1`, for engine tests.
@@ -84,5 +86,6 @@ pub(crate) fn test_principal(key_id: &str, owner: &str, role: Role) -> Principal
         merchant_name: "One".into(),
         role,
         owner: owner.into(),
+        owner_skeleton: crate::engine::identity::owner_skeleton(owner),
     }
 }

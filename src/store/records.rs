@@ -24,6 +24,9 @@ pub struct ApiKeyRecord {
     pub mode: Mode,
     pub role: Role,
     pub owner: String,
+    /// What `owner` is compared by (`engine::identity::owner_skeleton`): spend limits and
+    /// maker-checker treat look-alike names as one person.
+    pub owner_skeleton: String,
     pub key_sha256_hex: String,
     /// The last four characters, so people can tell keys apart.
     pub key_last4: String,

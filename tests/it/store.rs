@@ -322,6 +322,7 @@ mod bodies {
             mode: Mode::Live,
             role: Role::Approver,
             owner: "alice".into(),
+            owner_skeleton: "alice".into(),
             key_sha256_hex: "00ff".into(),
             key_last4: "abcd".into(),
             created_at_ms: 1,

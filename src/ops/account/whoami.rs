@@ -5,7 +5,6 @@ use std::collections::BTreeMap;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use crate::engine::identity::owner_skeleton;
 use crate::engine::money::Asset;
 use crate::engine::permission::Action;
 use crate::engine::principal::Principal;
@@ -86,7 +85,7 @@ impl ReadOperation for WhoAmI {
         let tools = visible.iter().map(|entry| entry.spec.name.to_owned()).collect();
         let can_write = visible.iter().any(|entry| !entry.spec.is_read());
         let scope = principal.scope.clone();
-        let owner = owner_skeleton(&principal.owner);
+        let owner = principal.owner_skeleton.clone();
         let since_ms = context.app.now_ms() - limits::SPEND_LIMIT_WINDOW_MS;
         let spend_limits = context
             .app

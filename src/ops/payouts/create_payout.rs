@@ -10,7 +10,6 @@ use serde::{Deserialize, Serialize};
 use crate::app::WriteContext;
 use crate::app::error::AppError;
 use crate::app::write::{Applied, Outcome, WriteCommand, emit_json};
-use crate::engine::identity::owner_skeleton;
 use crate::engine::money::{Money, Network};
 use crate::engine::rail::Rail;
 use crate::engine::rules::PaymentRules;
@@ -234,10 +233,10 @@ fn load_payout_history(
 ) -> Result<(SpendLimit, SpendSoFar), AppError> {
     let asset = amount.asset;
     let scope = &actor.scope;
-    let owner_skeleton = owner_skeleton(&actor.owner);
+    let owner_skeleton = &actor.owner_skeleton;
     let since_ms = now_ms - crate::limits::SPEND_LIMIT_WINDOW_MS;
     let limit = session
-        .owner_spend_limits(scope, &owner_skeleton)?
+        .owner_spend_limits(scope, owner_skeleton)?
         .into_iter()
         .find(|(limited_asset, _)| limited_asset.code == asset.code)
         .map(|(_, limit)| limit)
@@ -245,7 +244,7 @@ fn load_payout_history(
     let mut spent = SpendSoFar::default();
     if limit.max_per_day_minor.is_some() {
         let (_, total_minor) =
-            session.owner_payout_spend_since_for_update(scope, &owner_skeleton, asset, since_ms, 1..i64::MAX)?;
+            session.owner_payout_spend_since_for_update(scope, owner_skeleton, asset, since_ms, 1..i64::MAX)?;
         spent.owner_last_24h_minor = total_minor;
     }
     if rules.approvals.merchant_max_per_day_minor(asset).is_some() {
@@ -259,7 +258,7 @@ fn load_payout_history(
                 .unwrap_or(threshold_minor);
         let (count, total_minor) = session.owner_payout_spend_since_for_update(
             scope,
-            &owner_skeleton,
+            owner_skeleton,
             asset,
             since_ms,
             band_floor_minor..threshold_minor,

@@ -8,7 +8,7 @@ use crate::store::sqlite::session::{HasConnection, SqliteWrite};
 use crate::store::{ApiKeyRecord, MerchantKeysRead, MerchantKeysWrite, MerchantRecord, StoreResult};
 
 const API_KEY_SELECT: &str = "SELECT k.id, k.merchant_id, m.name, k.mode, k.role, k.owner, k.key_sha256_hex, \
-     k.key_last4, k.created_at_ms, k.revoked_at_ms FROM api_keys k JOIN merchants m ON m.id = k.merchant_id";
+     k.key_last4, k.created_at_ms, k.revoked_at_ms, k.owner_skeleton FROM api_keys k JOIN merchants m ON m.id = k.merchant_id";
 
 fn api_key_from_row(row: &Row<'_>) -> rusqlite::Result<ApiKeyRecord> {
     let mode: String = row.get(3)?;
@@ -24,6 +24,7 @@ fn api_key_from_row(row: &Row<'_>) -> rusqlite::Result<ApiKeyRecord> {
         key_last4: row.get(7)?,
         created_at_ms: row.get(8)?,
         revoked_at_ms: row.get(9)?,
+        owner_skeleton: row.get(10)?,
     })
 }
 
@@ -76,7 +77,7 @@ impl MerchantKeysWrite for SqliteWrite<'_> {
                 key.key_last4,
                 key.created_at_ms,
                 key.revoked_at_ms,
-                crate::engine::identity::owner_skeleton(&key.owner)
+                key.owner_skeleton
             ],
         )?;
         Ok(())

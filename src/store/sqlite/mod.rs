@@ -1,5 +1,6 @@
 //! The embedded SQLite backend: one file, WAL, `synchronous=FULL` (a commit survives power loss).
-//! One writer connection behind a mutex; readers get their own connections and see a snapshot.
+//! One writer connection behind a mutex; readers get their own connections and see a snapshot;
+//! WAL checkpoints run on their own thread (`checkpoint`).
 //!
 //! One file per object area (`keys`, `payments`, `payouts`, `ledger`, `idempotency`, `audit`,
 //! `events`, `scheduler`), each implementing its read and write traits for the sessions in
@@ -7,6 +8,7 @@
 //! never each other or this file.
 
 mod audit;
+mod checkpoint;
 mod events;
 mod idempotency;
 mod keys;
@@ -18,7 +20,7 @@ mod scheduler;
 mod session;
 
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use rusqlite::{Connection, OpenFlags, params};
 
@@ -39,8 +41,13 @@ const MIGRATIONS: &[(i64, &str)] = &[
 /// How long a connection waits for another process's lock (the CLI and a server on one file).
 const BUSY_TIMEOUT_MS: u64 = 5_000;
 
+pub use checkpoint::{CHECKPOINT_INTERVAL_MS, WAL_RESTART_FRAMES, WRITER_BACKSTOP_PAGES};
+
 pub struct SqliteStore {
+    /// First, so that it stops before the connections close.
+    _checkpointer: checkpoint::Checkpointer,
     path: PathBuf,
+    checkpoint_request: Arc<checkpoint::CheckpointRequest>,
     writer: Mutex<Connection>,
     idle_readers: Mutex<Vec<Connection>>,
 }
@@ -63,8 +70,22 @@ impl SqliteStore {
         // and deleted at the end of every group. Durability is unaffected: the journal only
         // undoes a savepoint inside a transaction that has not committed.
         writer.pragma_update(None, "temp_store", "MEMORY")?;
+        // Checkpoints belong to their own thread (checkpoint.rs); the writer's is a backstop.
+        writer.pragma_update(None, "wal_autocheckpoint", WRITER_BACKSTOP_PAGES)?;
         apply_migrations(&writer)?;
-        Ok(SqliteStore { path: path.to_owned(), writer: Mutex::new(writer), idle_readers: Mutex::new(Vec::new()) })
+        let checkpoint_request = Arc::new(checkpoint::CheckpointRequest::default());
+        let checkpointer = checkpoint::Checkpointer::start(
+            path,
+            checkpoint_request.clone(),
+            std::time::Duration::from_millis(BUSY_TIMEOUT_MS),
+        )?;
+        Ok(SqliteStore {
+            _checkpointer: checkpointer,
+            checkpoint_request,
+            path: path.to_owned(),
+            writer: Mutex::new(writer),
+            idle_readers: Mutex::new(Vec::new()),
+        })
     }
 
     fn open_reader(&self) -> StoreResult<Connection> {
@@ -126,6 +147,7 @@ impl Store for SqliteStore {
 
     fn begin_write(&self) -> StoreResult<Box<dyn StoreWrite + '_>> {
         let guard = self.writer.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        self.checkpoint_request.finish_if_requested(&guard);
         guard.execute_batch("BEGIN IMMEDIATE")?;
         Ok(Box::new(SqliteWrite::new(guard)))
     }
