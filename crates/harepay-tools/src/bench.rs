@@ -1,6 +1,6 @@
 //! `harepay-tools bench`: how fast harepay moves money durably on this machine.
 //!
-//! Three measurements, each on a fresh SQLite file (WAL, `synchronous=FULL`) under the work
+//! Four measurements, each on a fresh SQLite file (WAL, `synchronous=FULL`) under the work
 //! directory:
 //!
 //! (a) the disk's durable commit rate: one-row INSERT per transaction on a bare table, the
@@ -9,10 +9,14 @@
 //!     `ToolWrite`: unique idempotency key, ledger reservation, event, idempotency and audit
 //!     records), first from one submitter, then from many concurrent ones (tokio tasks), where
 //!     the writer's group commit shares one fsync among many payouts;
-//! (c) `get_balance` round trips over stdio against the real binary, with the raw client that
-//!     writes newline-delimited JSON-RPC itself (`harepay-raw-client`, shared with the tests). The server runs with the per-key rate limit off
-//!     (`HAREPAY_RATE_LIMIT_PER_KEY=off`): the measurement is the server's cost per call, and
-//!     thousands of calls a second are what the limit exists to refuse.
+//! (c) the writer thread's CPU time per payout in (b), against a reference measured in the same
+//!     run: the rows one payout writes, inserted by prepared statements in one transaction
+//!     without fsync;
+//! (d) `get_balance` round trips over stdio against the real binary, with the raw client that
+//!     writes newline-delimited JSON-RPC itself (`harepay-raw-client`, shared with the tests).
+//!     The server runs with the per-key rate limit off (`HAREPAY_RATE_LIMIT_PER_KEY=off`): the
+//!     measurement is the server's cost per call, and thousands of calls a second are what the
+//!     limit exists to refuse.
 //!
 //! Sizes can be changed with environment variables (see `Sizes`).
 
