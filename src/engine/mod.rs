@@ -37,4 +37,6 @@ impl IdSource for SequentialIds {
 }
 
 #[cfg(test)]
+mod billing_proptests;
+#[cfg(test)]
 mod proptests;
