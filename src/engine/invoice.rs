@@ -1,15 +1,17 @@
 //! Invoices: line items, integer totals, and what may happen to an invoice.
 //!
 //! ```text
-//!            finalize                  payment ≥ amount remaining
-//!   draft ─────────────► open ─────────────────────────────────► paid
-//!     │                  │ │ └─ payment < remaining: stays open (partial payment)
-//!     │ void             │ │ expire (now ≥ expires_at)
-//!     ▼                  │ └──────────────────────────────────► expired
-//!   void ◄───────────────┤ void
-//!     ▲                  │ mark_uncollectible
-//!     │ void             ▼
-//!     └────────── uncollectible ─── payment ≥ remaining ───────► paid
+//! from           action                              to
+//! draft          finalize                            open (paid at once when the total is 0)
+//! draft          void                                void
+//! open           payment ≥ amount remaining          paid
+//! open           payment < amount remaining          open (a partial payment)
+//! open           expire, at or past expires_at       expired
+//! open           mark_uncollectible                  uncollectible
+//! open           void                                void
+//! uncollectible  payment ≥ amount remaining          paid (less: stays uncollectible)
+//! uncollectible  void                                void
+//! paid, void, expired: final
 //! ```
 //!
 //! The rules:
@@ -33,7 +35,7 @@
 //! - `void` applies to a draft, an open or an uncollectible invoice; `expire` only to an open one
 //!   at or past its `expires_at`. Neither moves money: a partial payment already received stays
 //!   recorded in `amount_paid` for the caller to refund or credit.
-//! - `paid`, `void` and `expired` are final. Every refused transition is `invalid_state`.
+//! - `paid`, `void` and `expired` are final. Every other refused transition is `invalid_state`.
 //! - `is_past_due(now)`: open and `now > due_date` (what makes a subscription `past_due`).
 
 use std::collections::BTreeMap;
