@@ -238,6 +238,31 @@ pub const HTTP_SESSION_IDLE_EXPIRY_MS: u64 = 120_000;
 
 /// On Ctrl-C, how long answers in progress may take before the server stops anyway.
 pub const HTTP_SHUTDOWN_GRACE_MS: u64 = 5_000;
+/// Invoices: at most this many line items (Stripe allows 250 per invoice; a harepay invoice is
+/// written by an agent or a billing run, which adds one or two), each described in 1 to this many
+/// characters, with a quantity of 1 to this many units. Amounts are bounded by `AMOUNT_MAX_MINOR`:
+/// a line and the invoice's total alike.
+pub const INVOICE_MAX_LINE_ITEMS: usize = 100;
+pub const INVOICE_LINE_DESCRIPTION_MAX_CHARS: usize = 500;
+pub const INVOICE_LINE_QUANTITY_MAX_UNITS: i64 = 1_000_000_000_000;
+
+/// How long an invoice may stay payable once finalized (Pepay's `expires_in`): at least a minute,
+/// at most 90 days. An invoice to be paid in crypto that names no expiry gets the default, 12 hours
+/// (Pepay's), so that a deposit address quoted at a rate does not stay open for ever.
+pub const INVOICE_EXPIRES_IN_MIN_MS: i64 = 60 * 1000;
+pub const INVOICE_EXPIRES_IN_MAX_MS: i64 = 90 * 24 * 60 * 60 * 1000;
+pub const INVOICE_CRYPTO_EXPIRES_IN_DEFAULT_MS: i64 = 12 * 60 * 60 * 1000;
+
+/// How far ahead an invoice's `due_date` may lie: about five years, so that due-date arithmetic
+/// and comparisons never come near the i64 range.
+pub const INVOICE_DUE_DATE_MAX_AHEAD_MS: i64 = 5 * 366 * 24 * 60 * 60 * 1000;
+
+/// Metered usage: one report counts 1 to this many units, and a subscription period counts at
+/// most `USAGE_PERIOD_MAX_UNITS` (2^53 − 1, what every JSON client reads exactly); a report that
+/// would pass it is refused whole. A price's free allowance (`included_units`) is at most that too.
+pub const USAGE_REPORT_QUANTITY_MAX_UNITS: i64 = 1_000_000_000_000;
+pub const USAGE_PERIOD_MAX_UNITS: i64 = (1_i64 << 53) - 1;
+
 /// `text` cut to at most `max_chars` characters, the last of them "…" when it was cut.
 pub fn truncate_chars(text: &str, max_chars: usize) -> String {
     if text.len() <= max_chars || text.char_indices().nth(max_chars).is_none() {

@@ -77,6 +77,19 @@ pub enum EngineError {
         "the approval window of payout {payout_id} has passed; it can no longer be decided, and its funds are released as it expires"
     )]
     ApprovalExpired { payout_id: String },
+
+    /// A payment reached an invoice that takes none in its status (draft, paid, void, expired, or
+    /// open past its `expires_at`). Nothing was applied; what becomes of the money received (a
+    /// refund, a credit) is the caller's decision.
+    #[error(
+        "invoice {invoice_id} is {status} and accepts no payment; the {amount_display} received was not applied to it"
+    )]
+    InvoiceNotPayable { invoice_id: String, status: &'static str, amount_display: String },
+
+    /// An amount the engine computes (a line's quantity × unit amount, an invoice total, an
+    /// overage) would be larger than any amount harepay accepts. Nothing was changed.
+    #[error("the {what} would be more than {limit_display}, the largest amount harepay accepts; nothing was changed")]
+    AmountTooLarge { param: &'static str, what: &'static str, limit_display: String },
 }
 
 impl EngineError {
@@ -98,6 +111,8 @@ impl EngineError {
             EngineError::Forbidden { .. } => "forbidden",
             EngineError::LimitExceeded { .. } => "limit_exceeded",
             EngineError::ApprovalExpired { .. } => "approval_expired",
+            EngineError::InvoiceNotPayable { .. } => "invoice_not_payable",
+            EngineError::AmountTooLarge { .. } => "amount_too_large",
         }
     }
 
@@ -109,6 +124,7 @@ impl EngineError {
             EngineError::AmountOverflow => Some("amount"),
             EngineError::BalanceOverflow { .. } => Some("amount"),
             EngineError::LimitExceeded { .. } => Some("amount"),
+            EngineError::AmountTooLarge { param, .. } => Some(param),
             _ => None,
         }
     }

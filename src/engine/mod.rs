@@ -4,6 +4,7 @@
 
 pub mod error;
 pub mod identity;
+pub mod invoice;
 pub mod ledger;
 pub mod money;
 pub mod payment;
@@ -14,6 +15,7 @@ pub mod principal;
 pub mod rail;
 pub mod retry;
 pub mod rules;
+pub mod usage;
 
 /// Hands out object ids. The engine asks for an id with a type prefix (`pi`, `re`, `ltx`);
 /// production uses time-ordered UUIDs, tests a counter.
@@ -34,5 +36,7 @@ impl IdSource for SequentialIds {
     }
 }
 
+#[cfg(test)]
+mod billing_proptests;
 #[cfg(test)]
 mod proptests;
