@@ -36,3 +36,5 @@ impl IdSource for SequentialIds {
 
 #[cfg(test)]
 mod proptests;
+#[cfg(test)]
+mod receipt_proptests;

@@ -33,6 +33,7 @@ fn new_payment(id: &str, mode: Mode, amount_minor: i64, now_ms: i64) -> payment:
         customer: Some("cus_1".into()),
         description: Some("order".into()),
         metadata: BTreeMap::from([("k".to_owned(), "v".to_owned())]),
+        expires_in_ms: None,
     };
     payment::create_payment_intent(&scope(mode), request, &PaymentRules::default(), id.to_owned(), now_ms).unwrap()
 }
@@ -401,6 +402,7 @@ mod bodies {
                 customer: None,
                 description: None,
                 metadata: BTreeMap::new(),
+                expires_in_ms: None,
             };
             let payment = payment::create_payment_intent(scope, request, &rules, id.to_owned(), due_at_ms).unwrap();
             session.insert_payment(&payment).unwrap();
