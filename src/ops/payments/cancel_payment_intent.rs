@@ -44,7 +44,7 @@ impl WriteOperation for CancelPaymentIntent {
         name: "cancel_payment_intent",
         toolset: Toolset::Payments,
         title: "Cancel payment intent",
-        description: "Cancel a payment intent still waiting for the payer (requires_action, or partially_paid: what it received goes back to the payer). Previews unless confirm: true.",
+        description: "Cancel a payment intent still waiting for the payer (requires_action or partially_paid; what it received goes back). Previews unless confirm: true.",
         action: Action::Initiate,
         kind: Kind::Write(KeyRule::Optional),
         hints: Hints { destructive: true, idempotent: true, open_world: false },

@@ -47,8 +47,7 @@ pub struct CreatePaymentIntentArgs {
     #[serde(default)]
     #[schemars(schema_with = "crate::ops::args::metadata_schema")]
     pub metadata: BTreeMap<String, String>,
-    /// Expire unless paid in full this many ms after creation (what part was received goes back);
-    /// omit: never.
+    /// Expires unless paid in full within this many ms; omit: never.
     #[serde(default)]
     #[schemars(range(min = limits::PAYMENT_INTENT_EXPIRY_MIN_MS, max = limits::PAYMENT_INTENT_EXPIRY_MAX_MS))]
     pub expires_in_ms: Option<i64>,

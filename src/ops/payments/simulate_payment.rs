@@ -9,11 +9,11 @@ use crate::app::transitions::{fail_payment, load_payment_for_update, pay_payment
 use crate::app::write::{Applied, Outcome, WriteCommand};
 use crate::engine::error::EngineError;
 use crate::engine::ledger::AccountKind;
-use crate::engine::money::{Money, Network};
+use crate::engine::money::Money;
 use crate::engine::permission::Action;
 use crate::engine::principal::{Mode, Principal};
 use crate::limits;
-use crate::ops::args::{KeyRule, MoneyInput, check_object_id};
+use crate::ops::args::{KeyRule, StrictInteger, check_object_id, parse_asset};
 use crate::ops::{Entry, Failure, Hints, Kind, Spec, Toolset, WriteOperation, write_args};
 use crate::store::StoreWrite;
 use crate::views::PaymentIntentView;
@@ -37,10 +37,10 @@ pub struct SimulatePaymentArgs {
     pub id: String,
     /// succeeded: the payer paid (funds reach available, less fees). failed: they did not.
     pub outcome: SimulatedOutcome,
-    /// succeeded only: what the payer sends, in the payment's own currency (default: exactly what
-    /// remains). Less leaves it partially_paid; more is an over-payment, credited whole.
+    /// succeeded only: what the payer sends (default: what remains). Less: partially_paid; more:
+    /// an over-payment, credited whole.
     #[serde(default)]
-    pub amount: Option<MoneyInput>,
+    pub amount: Option<ReceivedAmountInput>,
     /// false (default): preview only. true: apply.
     #[serde(default)]
     pub confirm: bool,
@@ -51,17 +51,23 @@ pub struct SimulatePaymentArgs {
 }
 write_args!(SimulatePaymentArgs);
 
+/// An amount in the payment's own currency, e.g. {"amount": 400000, "currency": "NGN"}.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReceivedAmountInput {
+    /// Minor units.
+    pub amount: StrictInteger,
+    /// The payment's currency (for crypto settled as fiat, the crypto asset).
+    #[schemars(length(max = limits::ASSET_CODE_MAX_CHARS))]
+    pub currency: String,
+}
+
 pub struct SimulatePaymentCommand {
     pub payment_intent_id: String,
     pub outcome: SimulatedOutcome,
-    /// What the payer sends; `None`: exactly what remains.
-    pub received: Option<SimulatedReceipt>,
-}
-
-/// A simulated receipt as the agent stated it, checked against the payment when it runs.
-pub struct SimulatedReceipt {
-    pub amount: Money,
-    pub network: Option<Network>,
+    /// What the payer sends, checked against the payment's currency when it runs; `None`:
+    /// exactly what remains.
+    pub received: Option<Money>,
 }
 
 impl WriteOperation for SimulatePayment {
@@ -88,8 +94,8 @@ impl WriteOperation for SimulatePayment {
                 return Err(Failure::invalid("amount", "amount goes with outcome succeeded: a failed payer sends nothing"));
             }
             (Some(amount), SimulatedOutcome::Succeeded) => {
-                let (amount, network) = amount.parse("amount")?;
-                Some(SimulatedReceipt { amount, network })
+                let asset = parse_asset(&amount.currency, "amount.currency")?;
+                Some(Money { asset, amount_minor: amount.amount.amount_minor("amount.amount")? })
             }
         };
         Ok(SimulatePaymentCommand {
@@ -101,7 +107,7 @@ impl WriteOperation for SimulatePayment {
 
     fn describe(command: &SimulatePaymentCommand) -> String {
         match &command.received {
-            Some(received) => format!("simulate a payment of {} for {}", received.amount.display(), command.payment_intent_id),
+            Some(received) => format!("simulate a payment of {} for {}", received.display(), command.payment_intent_id),
             None => format!("simulate {:?} for {}", command.outcome, command.payment_intent_id),
         }
     }
@@ -136,12 +142,8 @@ impl WriteCommand for SimulatePaymentCommand {
         if actor.scope.mode != Mode::Test {
             return Err(EngineError::TestModeOnly { action: "simulate_payment" }.into());
         }
-        let received = match &self.received {
-            None => None,
-            Some(receipt) => Some(receipt.for_payment(&payment)?),
-        };
         let settled = match self.outcome {
-            SimulatedOutcome::Succeeded => pay_payment(session, context, &payment, received)?,
+            SimulatedOutcome::Succeeded => pay_payment(session, context, &payment, self.received)?,
             SimulatedOutcome::Failed => fail_payment(session, context, &payment, "simulated failure")?,
         };
         let asset = settled.credit_asset();
@@ -150,18 +152,3 @@ impl WriteCommand for SimulatePaymentCommand {
     }
 }
 
-impl SimulatedReceipt {
-    /// The amount, once its network agrees with the payment's (the engine checks the currency).
-    fn for_payment(&self, payment: &crate::engine::payment::PaymentIntent) -> Result<Money, EngineError> {
-        match self.network {
-            Some(network) if payment.network != Some(network) => Err(EngineError::invalid(
-                "amount.network",
-                match payment.network {
-                    Some(expected) => format!("{} is paid on {}, not {}", payment.id, expected.code(), network.code()),
-                    None => format!("{} is not on-chain: omit amount.network", payment.id),
-                },
-            )),
-            _ => Ok(self.amount),
-        }
-    }
-}
