@@ -449,6 +449,40 @@ async fn payments_racing_their_expiry_either_settle_or_expire_never_both() {
     assert!(harepay.cli(&["verify"]).status.success());
 }
 
+/// A database from before version 10 (no `amount_received_minor`, no expiry): its completed
+/// payments received exactly their amount, so they refund and display as before.
+#[tokio::test]
+async fn a_database_from_before_receipts_keeps_its_completed_payments_whole() {
+    let harepay = Harepay::new();
+    let client = harepay.connect(MAKER_KEY).await;
+    let settled = client.create_succeeded_payment(1_000_000, "order-1").await;
+    let waiting = client.create_payment(500_000, "order-2").await;
+    client.close().await;
+    let connection = rusqlite::Connection::open(&harepay.db).unwrap();
+    connection
+        .execute_batch(
+            "DROP INDEX payment_intents_expiring; \
+             ALTER TABLE payment_intents DROP COLUMN amount_received_minor; \
+             ALTER TABLE payment_intents DROP COLUMN expires_at_ms; \
+             DELETE FROM schema_migrations WHERE version = 10;",
+        )
+        .unwrap();
+    drop(connection);
+
+    let client = harepay.connect(MAKER_KEY).await;
+    let upgraded = payment(&client, &settled).await;
+    assert_eq!(upgraded["amount_received"]["amount"], 1_000_000, "{upgraded}");
+    assert_eq!(upgraded["amount_refundable"]["amount"], 995_000);
+    assert_eq!(upgraded["expires_at_ms"], Value::Null);
+    assert_eq!(payment(&client, &waiting).await["amount_received"]["amount"], 0);
+    let refund = json!({"id": settled, "amount": 995_000, "confirm": true, "idempotency_key": "re-1"});
+    assert_eq!(client.call("refund_payment", refund).await["outcome"], "executed");
+    let rest = client.call("simulate_payment", simulate(&waiting, None, "pay-2")).await;
+    assert_eq!(rest["object"]["amount_received"]["amount"], 500_000);
+    client.close().await;
+    assert!(harepay.cli(&["verify"]).status.success());
+}
+
 const START_MS: i64 = 1_000_000;
 
 /// An app on a fresh database with an injected clock, and the store behind it for direct reads
@@ -556,7 +590,7 @@ async fn at_its_expiry_an_intent_refuses_payment_before_and_after_the_sweep() {
     test.set_now(START_MS + 60_000);
     let refused =
         test.app.execute(tool_write(&test.maker, "simulate_payment", "pay-2", simulate_command(&id, None))).await;
-    let error = refused.err().expect("a payment at the expiry is refused");
+    let Err(error) = refused else { panic!("a payment at the expiry is refused") };
     assert_eq!((error.code(), error.to_string().contains("is expired")), ("invalid_state", true), "{error}");
     assert_eq!(test.get(&scope, &id).status, PaymentStatus::PartiallyPaid);
     // The sweep expires it and gives the receipt back, once.
