@@ -163,6 +163,22 @@ pub const SCHEDULER_EXPIRY_BATCH_MAX_STEPS: u32 = 200;
 /// batch takes merchants in turns, so a merchant alone gets all of it and many share it fairly.
 pub const SCHEDULER_TEST_RAIL_BATCH_MAX_STEPS: u32 = 100;
 
+/// Lapsed payment intents one scheduler tick expires (what they received goes back), in a write
+/// of their own, merchants in turns.
+pub const SCHEDULER_PAYMENT_EXPIRY_BATCH_MAX_STEPS: u32 = 200;
+
+/// A payment intent's own expiry (`expires_in_ms`): at least a second, so that a test-mode agent
+/// can walk the expiry branch without waiting, at most 30 days (Pepay's invoices default to 12
+/// hours), so that no virtual account or deposit address is held open for long. No expiry unless
+/// asked for.
+pub const PAYMENT_INTENT_EXPIRY_MIN_MS: i64 = 1_000;
+pub const PAYMENT_INTENT_EXPIRY_MAX_MS: i64 = 30 * 24 * 60 * 60 * 1000;
+
+/// What one payment intent may receive in all, as a multiple of its amount. A payer may send less
+/// (the intent waits for the rest) or more (credited whole, reported as an over-payment); ten
+/// times the amount is a mistake to send back, not a payment, and it is refused.
+pub const PAYMENT_RECEIVED_MAX_MULTIPLE: i64 = 10;
+
 /// A scheduler warning of one kind is logged at most once per this interval; the next line
 /// says how many were suppressed.
 pub const SCHEDULER_LOG_INTERVAL_MS: i64 = 10_000;

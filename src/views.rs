@@ -62,11 +62,14 @@ pub struct PaymentIntentView {
     pub method: String,
     /// rubies, partna or card.
     pub rail: String,
-    /// requires_action, processing, succeeded, failed or canceled.
+    /// requires_action, partially_paid, processing, succeeded, failed, canceled or expired.
     pub status: String,
     pub next_action: Option<NextActionView>,
     pub settlement: Option<SettlementView>,
-    /// Fee deducted on success, in the credited currency.
+    /// What the payer sent, in `amount`'s currency: below `amount` while partially_paid, all of
+    /// it (over-payments included) from processing on. Kept after it went back (failed, canceled, expired).
+    pub amount_received: MoneyView,
+    /// Fee deducted on success, in the credited currency; recomputed on what was received.
     pub fee: MoneyView,
     /// What the merchant is credited on success: credited amount less fee.
     pub net: MoneyView,
@@ -80,6 +83,8 @@ pub struct PaymentIntentView {
     pub description: Option<String>,
     pub metadata: BTreeMap<String, String>,
     pub failure_reason: Option<String>,
+    /// Expires unless paid in full by then, Unix milliseconds; null: never.
+    pub expires_at_ms: Option<i64>,
     /// Creation time, Unix milliseconds.
     pub created_at_ms: i64,
     pub updated_at_ms: i64,
@@ -112,6 +117,7 @@ impl PaymentIntentView {
                 amount: MoneyView::new(settlement.asset, settlement.amount_minor),
                 rate: settlement.rate_text.clone(),
             }),
+            amount_received: MoneyView::new(payment.amount.asset, payment.amount_received_minor),
             fee: MoneyView::new(credit_asset, payment.fee_minor),
             net: MoneyView::new(credit_asset, payment.net_minor()),
             amount_refunded: MoneyView::new(credit_asset, payment.amount_refunded_minor),
@@ -120,6 +126,7 @@ impl PaymentIntentView {
             description: payment.description.clone(),
             metadata: payment.metadata.clone(),
             failure_reason: payment.failure_reason.clone(),
+            expires_at_ms: payment.expires_at_ms,
             created_at_ms: payment.created_at_ms,
             updated_at_ms: payment.updated_at_ms,
         }
@@ -290,7 +297,7 @@ pub struct ParkedStepView {
     pub object: String,
     /// The payment or payout the step acts on.
     pub object_id: String,
-    /// expire_approval, settle_test_payment or advance_test_payout.
+    /// expire_approval, settle_test_payment, advance_test_payout or expire_payment.
     pub step: String,
     /// Tries made, all failed.
     pub attempts: u32,

@@ -3,7 +3,9 @@
 //! nothing one merchant's objects do can stop it for the others:
 //!
 //! - approval expiries (a safety rule: the reserved funds come back) run first, as a write of
-//!   their own with their own batch, never queued behind test-mode work;
+//!   their own with their own batch, never queued behind test-mode work; payment intents past
+//!   their expiry are expired next, in every mode, in a write and batch of their own (what a
+//!   half-paid one received goes back to the payer);
 //! - a batch takes merchants in turns (round robin in the due queries), so one merchant's
 //!   backlog, however old, waits behind every other merchant's oldest step;
 //! - each step runs in its own savepoint with panics caught, so a failing step undoes only
@@ -21,7 +23,8 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 
 use crate::app::error::AppError;
 use crate::app::transitions::{
-    advance_test_payout, expire_approval, load_payment_for_update, load_payout_for_update, settle_payment,
+    advance_test_payout, expire_approval, expire_payment, load_payment_for_update, load_payout_for_update,
+    settle_payment,
 };
 use crate::app::write::{AuditEntry, emit_json};
 use crate::app::{App, WriteContext};
@@ -30,7 +33,8 @@ use crate::engine::retry::{RetryDecision, RetryPolicy};
 use crate::limits::{
     IDEMPOTENCY_PURGE_BATCH_MAX_RECORDS, IDEMPOTENCY_RETENTION_DEFAULT_HOURS, IDEMPOTENCY_RETENTION_MAX_HOURS,
     IDEMPOTENCY_RETENTION_MIN_HOURS, SCHEDULER_ERROR_DETAIL_MAX_CHARS, SCHEDULER_EXPIRY_BATCH_MAX_STEPS,
-    SCHEDULER_LOG_INTERVAL_MS, SCHEDULER_TEST_RAIL_BATCH_MAX_STEPS, SIMULATOR_TICK_MS,
+    SCHEDULER_LOG_INTERVAL_MS, SCHEDULER_PAYMENT_EXPIRY_BATCH_MAX_STEPS, SCHEDULER_TEST_RAIL_BATCH_MAX_STEPS,
+    SIMULATOR_TICK_MS,
 };
 use crate::store::{DueStep, ScheduledStep, StepRetry, StoreWrite};
 use crate::views::ParkedStepView;
@@ -41,6 +45,8 @@ use crate::views::ParkedStepView;
 pub enum ScheduledWork {
     /// Payouts whose approval window closed unanswered.
     ApprovalExpiries,
+    /// Payment intents still waiting for the payer past their `expires_at_ms`.
+    PaymentExpiries,
     /// Test-mode settlements, then test-mode payout steps.
     TestRails,
     /// Idempotency records created before `created_before_ms` (past their retention), oldest
@@ -116,10 +122,11 @@ impl App {
     /// read first, so that an idle server does not queue empty writes.
     pub async fn run_scheduled_work(&self, policy: &RetryPolicy) -> Result<ScheduledWorkReport, AppError> {
         let now_ms = self.now_ms();
-        let (expiries_due, test_rails_due) = self
+        let (expiries_due, payment_expiries_due, test_rails_due) = self
             .read(move |store| {
                 Ok((
                     !store.expired_approvals(now_ms, 1)?.is_empty(),
+                    !store.expired_payment_intents(now_ms, 1)?.is_empty(),
                     !store.due_test_payments(now_ms, 1)?.is_empty() || !store.due_test_payouts(now_ms, 1)?.is_empty(),
                 ))
             })
@@ -130,11 +137,17 @@ impl App {
         } else {
             Ok(())
         };
+        let payment_expiries = if payment_expiries_due {
+            self.run_scheduled_batch(ScheduledWork::PaymentExpiries, policy).await.map(|batch| report.absorb(batch))
+        } else {
+            Ok(())
+        };
         if test_rails_due {
             // Runs even when the expiries' write failed: the two do not depend on each other.
             report.absorb(self.run_scheduled_batch(ScheduledWork::TestRails, policy).await?);
         }
         expiries?;
+        payment_expiries?;
         Ok(report)
     }
 
@@ -248,10 +261,22 @@ pub(crate) fn run_scheduled_work(
                 })?;
             }
         }
+        ScheduledWork::PaymentExpiries => {
+            for due in session.expired_payment_intents(now_ms, SCHEDULER_PAYMENT_EXPIRY_BATCH_MAX_STEPS)? {
+                runner.run(session, context, ScheduledStep::ExpirePayment, &due, |session, context| {
+                    let payment = load_payment_for_update(session, &due.scope, &due.object_id)?;
+                    expire_payment(session, context, &payment).map(|_| ())
+                })?;
+            }
+        }
         ScheduledWork::TestRails => {
             for due in session.due_test_payments(now_ms, SCHEDULER_TEST_RAIL_BATCH_MAX_STEPS)? {
                 runner.run(session, context, ScheduledStep::SettleTestPayment, &due, |session, context| {
                     let payment = load_payment_for_update(session, &due.scope, &due.object_id)?;
+                    // The simulated payer came after the intent's expiry: it expires instead.
+                    if payment.lapsed_at(context.now_ms) {
+                        return expire_payment(session, context, &payment).map(|_| ());
+                    }
                     settle_payment(session, context, &payment).map(|_| ())
                 })?;
             }

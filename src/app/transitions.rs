@@ -7,6 +7,7 @@ use crate::app::write::{AuditEntry, EventSubject, emit};
 use crate::app::writer::WriteContext;
 use crate::engine::error::EngineError;
 use crate::engine::ledger::LedgerTransaction;
+use crate::engine::money::{AssetRef, Money};
 use crate::engine::payment::{self, PaymentIntent, PaymentStatus};
 use crate::engine::payout::{self, Payout, PayoutStatus};
 use crate::engine::principal::Scope;
@@ -78,15 +79,50 @@ pub(crate) fn settle_payment(
     context: &mut WriteContext<'_>,
     payment: &PaymentIntent,
 ) -> Result<PaymentIntent, AppError> {
+    pay_payment(session, context, payment, None)
+}
+
+/// The payer sends `received` (`None`: exactly what remains). Less than what remains leaves the
+/// payment `partially_paid` (event `payment_intent.partially_paid`); otherwise it goes through
+/// `processing` to `succeeded`, and a receipt beyond the amount adds `payment_intent.overpaid`.
+/// A payment already `processing` settles only on what it received (`received` must be `None`).
+pub(crate) fn pay_payment(
+    session: &mut dyn StoreWrite,
+    context: &mut WriteContext<'_>,
+    payment: &PaymentIntent,
+    received: Option<Money>,
+) -> Result<PaymentIntent, AppError> {
     let scope = payment.scope.clone();
-    let mut balances = session.balances_for_update(&scope, &[payment.credit_asset()])?;
+    let mut balances = session.balances_for_update(&scope, &payment_assets(payment))?;
     let mut current = payment.clone();
     let mut transactions: Vec<LedgerTransaction> = Vec::new();
-    if current.status == PaymentStatus::RequiresAction {
-        let (processing, transaction) = payment::mark_processing(&current, &mut balances, context.ids, context.now_ms)?;
+    if current.status.awaits_payer() {
+        let (next, transaction) = match received {
+            None => payment::mark_processing(&current, &mut balances, context.ids, context.now_ms)?,
+            Some(received) => payment::receive_payment(
+                &current,
+                received,
+                &context.rules.fees,
+                &mut balances,
+                context.ids,
+                context.now_ms,
+            )?,
+        };
+        if next.status == PaymentStatus::PartiallyPaid {
+            session.post_ledger_transaction(&scope, &transaction, context.now_ms)?;
+            session.update_payment(&next)?;
+            emit(session, context, &next, "payment_intent.partially_paid")?;
+            return Ok(next);
+        }
         transactions.push(transaction);
-        current = processing;
+        current = next;
         emit(session, context, &current, "payment_intent.processing")?;
+    } else if received.is_some() {
+        // Only a waiting payment receives money; a processing one settles on what it received.
+        let status = current.status.code();
+        return Err(
+            EngineError::InvalidState { object: "payment_intent", id: current.id, status, action: "payment" }.into()
+        );
     }
     let (succeeded, transaction) = payment::mark_succeeded(&current, &mut balances, context.ids, context.now_ms)?;
     transactions.push(transaction);
@@ -95,7 +131,19 @@ pub(crate) fn settle_payment(
     }
     session.update_payment(&succeeded)?;
     emit(session, context, &succeeded, "payment_intent.succeeded")?;
+    if succeeded.excess_received_minor() > 0 {
+        emit(session, context, &succeeded, "payment_intent.overpaid")?;
+    }
     Ok(succeeded)
+}
+
+/// Every asset a payment's postings touch: the paid asset, and the credited one when it differs.
+fn payment_assets(payment: &PaymentIntent) -> Vec<AssetRef> {
+    let mut assets = vec![payment.credit_asset()];
+    if payment.amount.asset.code != payment.credit_asset().code {
+        assets.push(payment.amount.asset);
+    }
+    assets
 }
 
 pub(crate) fn fail_payment(
@@ -105,7 +153,7 @@ pub(crate) fn fail_payment(
     reason: &str,
 ) -> Result<PaymentIntent, AppError> {
     let scope = payment.scope.clone();
-    let mut balances = session.balances_for_update(&scope, &[payment.credit_asset()])?;
+    let mut balances = session.balances_for_update(&scope, &payment_assets(payment))?;
     let (failed, reversal) = payment::mark_failed(payment, reason, &mut balances, context.ids, context.now_ms)?;
     if let Some(transaction) = reversal {
         session.post_ledger_transaction(&scope, &transaction, context.now_ms)?;
@@ -113,6 +161,51 @@ pub(crate) fn fail_payment(
     session.update_payment(&failed)?;
     emit(session, context, &failed, "payment_intent.payment_failed")?;
     Ok(failed)
+}
+
+/// Cancels a payment still waiting for the payer; what part of it was received goes back.
+pub(crate) fn cancel_payment(
+    session: &mut dyn StoreWrite,
+    context: &mut WriteContext<'_>,
+    payment: &PaymentIntent,
+) -> Result<PaymentIntent, AppError> {
+    let scope = payment.scope.clone();
+    let mut balances = session.balances_for_update(&scope, &payment_assets(payment))?;
+    let (canceled, reversal) = payment::cancel_payment_intent(payment, &mut balances, context.ids, context.now_ms)?;
+    if let Some(transaction) = reversal {
+        session.post_ledger_transaction(&scope, &transaction, context.now_ms)?;
+    }
+    session.update_payment(&canceled)?;
+    emit(session, context, &canceled, "payment_intent.canceled")?;
+    Ok(canceled)
+}
+
+/// Expires a payment intent that waited for the payer past its `expires_at_ms`: what part of it
+/// was received goes back to the payer, with an audit record by harepay and the event
+/// `payment_intent.expired`, in the caller's savepoint.
+pub(crate) fn expire_payment(
+    session: &mut dyn StoreWrite,
+    context: &mut WriteContext<'_>,
+    payment: &PaymentIntent,
+) -> Result<PaymentIntent, AppError> {
+    let scope = payment.scope.clone();
+    let mut balances = session.balances_for_update(&scope, &payment_assets(payment))?;
+    let (expired, reversal) = payment::expire_payment_intent(payment, &mut balances, context.ids, context.now_ms)?;
+    if let Some(transaction) = &reversal {
+        session.post_ledger_transaction(&scope, transaction, context.now_ms)?;
+    }
+    session.update_payment(&expired)?;
+    let returned = match reversal {
+        Some(_) => {
+            format!("; {} received goes back to the payer", expired.amount.asset.display(expired.amount_received_minor))
+        }
+        None => String::new(),
+    };
+    let detail = format!("expired {}: not paid in full by its expiry{returned}", expired.id);
+    let entry = AuditEntry::system(&scope, "expire_payment", &expired.id, "executed", detail);
+    session.append_audit(&entry.into_record(context))?;
+    emit(session, context, &expired, "payment_intent.expired")?;
+    Ok(expired)
 }
 
 /// Cancels a payout whose approval window closed unanswered and releases its funds.

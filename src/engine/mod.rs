@@ -40,3 +40,5 @@ impl IdSource for SequentialIds {
 mod billing_proptests;
 #[cfg(test)]
 mod proptests;
+#[cfg(test)]
+mod receipt_proptests;

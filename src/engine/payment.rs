@@ -2,12 +2,23 @@
 //!
 //! ```text
 //! requires_action ──► processing ──► succeeded ──► (refunds, partial or full)
-//!        │                 └──────► failed
-//!        └──► canceled
+//!   │  │                ▲   └──────► failed
+//!   │  └─► partially_paid ┘ (the rest arrives)
+//!   │            └──► failed | canceled | expired (what it received goes back)
+//!   └──► failed | canceled | expired
 //! ```
-//! `processing` moves the gross amount from `external` into the merchant's `pending`;
-//! `succeeded` splits it into `available` (net) and `fees`; `failed` sends it back.
+//! A receipt moves what the payer sent from `external` into the merchant's `pending`: below what
+//! remains, the intent is `partially_paid` and waits for the rest; at or above it, `processing`
+//! (an over-payment is kept and credited whole). `succeeded` splits what was received into
+//! `available` (net) and `fees`; `failed`, `canceled` and `expired` send what was received back.
 //! A crypto payment settled as fiat passes through `fx_clearing`, one leg per asset.
+//!
+//! Receipts are held in `pending` until the intent completes rather than credited one by one, so
+//! that an intent that lapses half paid can always give back what it received: nothing but its
+//! own steps draws on `pending`. An intent expires only while it waits for the payer
+//! (`requires_action`, `partially_paid`) and from `expires_at_ms` on; a receipt at or after that
+//! moment is refused (the rail returns the funds), whether or not the scheduler has swept the
+//! intent yet, so a payment racing the expiry either completes before it or moves no money.
 
 use std::collections::BTreeMap;
 
@@ -15,9 +26,13 @@ use crate::engine::IdSource;
 use crate::engine::error::EngineError;
 use crate::engine::ledger::{AccountKind, Balances, LedgerTransaction, LedgerTransactionBuilder};
 use crate::engine::money::{AssetRef, Money, Network, checked_add_minor, checked_sub_minor};
+use crate::engine::pricing::FeeSchedule;
 use crate::engine::principal::Scope;
 use crate::engine::rail::{Rail, simulated_step_at_ms};
 use crate::engine::rules::PaymentRules;
+use crate::limits::{
+    AMOUNT_MAX_MINOR, PAYMENT_INTENT_EXPIRY_MAX_MS, PAYMENT_INTENT_EXPIRY_MIN_MS, PAYMENT_RECEIVED_MAX_MULTIPLE,
+};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum PaymentMethod {
@@ -54,29 +69,42 @@ impl PaymentMethod {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum PaymentStatus {
     RequiresAction,
+    /// Part of the amount was received (held in `pending`); the intent waits for the rest.
+    PartiallyPaid,
     Processing,
     Succeeded,
     Failed,
     Canceled,
+    /// Its `expires_at_ms` came while it still waited for the payer; what it received went back.
+    Expired,
 }
 
 impl PaymentStatus {
-    pub const ALL: [PaymentStatus; 5] = [
+    pub const ALL: [PaymentStatus; 7] = [
         PaymentStatus::RequiresAction,
+        PaymentStatus::PartiallyPaid,
         PaymentStatus::Processing,
         PaymentStatus::Succeeded,
         PaymentStatus::Failed,
         PaymentStatus::Canceled,
+        PaymentStatus::Expired,
     ];
 
     pub fn code(self) -> &'static str {
         match self {
             PaymentStatus::RequiresAction => "requires_action",
+            PaymentStatus::PartiallyPaid => "partially_paid",
             PaymentStatus::Processing => "processing",
             PaymentStatus::Succeeded => "succeeded",
             PaymentStatus::Failed => "failed",
             PaymentStatus::Canceled => "canceled",
+            PaymentStatus::Expired => "expired",
         }
+    }
+
+    /// Still waiting for the payer: it can receive a payment, be canceled, and expire.
+    pub fn awaits_payer(self) -> bool {
+        matches!(self, PaymentStatus::RequiresAction | PaymentStatus::PartiallyPaid)
     }
 
     pub fn parse(code: &str) -> Option<PaymentStatus> {
@@ -118,7 +146,8 @@ pub struct PaymentIntent {
     pub metadata: BTreeMap<String, String>,
     pub status: PaymentStatus,
     pub next_action: Option<NextAction>,
-    /// Fee charged on success, in the credited asset, fixed when the intent is created.
+    /// Fee charged on success, in the credited asset: fixed at creation for the amount requested,
+    /// and recomputed on what was received when the payment completes with another amount.
     pub fee_minor: i64,
     /// Sum of refunds so far, in the credited asset.
     pub amount_refunded_minor: i64,
@@ -127,6 +156,12 @@ pub struct PaymentIntent {
     pub auto_settle_at_ms: Option<i64>,
     pub created_at_ms: i64,
     pub updated_at_ms: i64,
+    /// What the payer has sent, in the paid asset: 0 until a receipt, below `amount` while
+    /// `partially_paid`, and from `processing` on the whole of it, which may exceed `amount` (an
+    /// over-payment, credited whole). Kept as a record after it went back to the payer.
+    pub amount_received_minor: i64,
+    /// From this time on, an intent still waiting for the payer is expired; `None`: never.
+    pub expires_at_ms: Option<i64>,
 }
 
 impl PaymentIntent {
@@ -135,9 +170,63 @@ impl PaymentIntent {
         self.settlement.as_ref().map_or(self.amount.asset, |s| s.asset)
     }
 
-    /// The gross amount credited to the merchant, in `credit_asset`.
+    /// The gross amount credited to the merchant, in `credit_asset`: what was received once the
+    /// payment completed (processing, succeeded), else what the amount requested credits.
     pub fn credit_amount_minor(&self) -> i64 {
+        match self.status {
+            PaymentStatus::Processing | PaymentStatus::Succeeded => {
+                self.credit_for_received_minor(self.amount_received_minor)
+            }
+            _ => self.requested_credit_minor(),
+        }
+    }
+
+    /// What the amount requested credits, in `credit_asset`.
+    pub fn requested_credit_minor(&self) -> i64 {
         self.settlement.as_ref().map_or(self.amount.amount_minor, |s| s.amount_minor)
+    }
+
+    /// What `received_minor` of the paid asset credits, in `credit_asset`: the same amount, or for
+    /// a crypto payment settled as fiat `floor(settlement × received / amount)`, the locked rate as
+    /// the intent applied it to its amount, so that receiving exactly the amount credits exactly
+    /// the settlement. Receipts are credited cumulatively (the credit of the total so far, less
+    /// what earlier receipts were credited), so splitting a payment never changes its credit.
+    pub fn credit_for_received_minor(&self, received_minor: i64) -> i64 {
+        match &self.settlement {
+            None => received_minor,
+            Some(settlement) => {
+                let credited = i128::from(settlement.amount_minor) * i128::from(received_minor)
+                    / i128::from(self.amount.amount_minor.max(1));
+                // Receipts are bounded so that this fits; a stored value that does not is shown capped.
+                i64::try_from(credited).unwrap_or(i64::MAX)
+            }
+        }
+    }
+
+    /// What the payer still has to send, in the paid asset: 0 once the amount was received.
+    pub fn amount_remaining_minor(&self) -> i64 {
+        self.amount.amount_minor.saturating_sub(self.amount_received_minor).max(0)
+    }
+
+    /// What the payer sent beyond the amount, in the paid asset (credited with the rest).
+    pub fn excess_received_minor(&self) -> i64 {
+        self.amount_received_minor.saturating_sub(self.amount.amount_minor).max(0)
+    }
+
+    /// What the payer has paid that the merchant holds or was credited, in the paid asset: the
+    /// receipts while partially paid, processing or succeeded; nothing once they went back.
+    pub fn amount_paid_minor(&self) -> i64 {
+        match self.status {
+            PaymentStatus::PartiallyPaid | PaymentStatus::Processing | PaymentStatus::Succeeded => {
+                self.amount_received_minor
+            }
+            _ => 0,
+        }
+    }
+
+    /// Whether the intent still waits for the payer and its expiry has come.
+    pub fn lapsed_at(&self, now_ms: i64) -> bool {
+        self.status.awaits_payer() && self.expires_at_ms.is_some_and(|expires_at_ms| now_ms >= expires_at_ms)
     }
 
     pub fn net_minor(&self) -> i64 {
@@ -154,6 +243,12 @@ impl PaymentIntent {
     fn refuse(&self, action: &'static str) -> EngineError {
         EngineError::InvalidState { object: "payment_intent", id: self.id.clone(), status: self.status.code(), action }
     }
+
+    /// The refusal of a step that needs a waiting intent whose expiry has come, before the
+    /// scheduler has marked it expired: it is expired already in all but its stored status.
+    fn refuse_lapsed(&self, action: &'static str) -> EngineError {
+        EngineError::InvalidState { object: "payment_intent", id: self.id.clone(), status: "expired", action }
+    }
 }
 
 /// A validated request to create a payment intent.
@@ -167,6 +262,8 @@ pub struct NewPaymentIntent {
     pub customer: Option<String>,
     pub description: Option<String>,
     pub metadata: BTreeMap<String, String>,
+    /// The intent expires this long after its creation unless paid in full; `None`: never.
+    pub expires_in_ms: Option<i64>,
 }
 
 pub fn create_payment_intent(
@@ -227,6 +324,10 @@ pub fn create_payment_intent(
         }
         _ => {}
     }
+    let expires_at_ms = match request.expires_in_ms {
+        None => None,
+        Some(expires_in_ms) => Some(expiry_at_ms(expires_in_ms, now_ms)?),
+    };
     let settlement = match request.settle_as {
         None => None,
         Some(target) => Some(lock_settlement(request.amount, target, rules)?),
@@ -255,7 +356,26 @@ pub fn create_payment_intent(
         auto_settle_at_ms,
         created_at_ms: now_ms,
         updated_at_ms: now_ms,
+        amount_received_minor: 0,
+        expires_at_ms,
     })
+}
+
+fn expiry_at_ms(expires_in_ms: i64, now_ms: i64) -> Result<i64, EngineError> {
+    let allowed = PAYMENT_INTENT_EXPIRY_MIN_MS..=PAYMENT_INTENT_EXPIRY_MAX_MS;
+    if !allowed.contains(&expires_in_ms) {
+        return Err(EngineError::invalid(
+            "expires_in_ms",
+            format!(
+                "expires_in_ms must be from {} (1 second) to {} (30 days), got {expires_in_ms}",
+                allowed.start(),
+                allowed.end()
+            ),
+        ));
+    }
+    now_ms
+        .checked_add(expires_in_ms)
+        .ok_or(EngineError::invalid("expires_in_ms", "the expiry is past the clock's range"))
 }
 
 fn lock_settlement(amount: Money, target: AssetRef, rules: &PaymentRules) -> Result<Settlement, EngineError> {
@@ -336,34 +456,155 @@ pub fn deposit_address(network: Network, seed: &str) -> String {
     }
 }
 
-/// Funds seen: the gross amount enters the merchant's `pending` balance.
+/// Funds seen in full: what remains of the amount arrives exactly and enters the merchant's
+/// `pending` balance; the fee fixed at creation stands.
 pub fn mark_processing(
     payment: &PaymentIntent,
     balances: &mut Balances,
     ids: &mut dyn IdSource,
     now_ms: i64,
 ) -> Result<(PaymentIntent, LedgerTransaction), EngineError> {
-    if payment.status != PaymentStatus::RequiresAction {
+    if !payment.status.awaits_payer() {
         return Err(payment.refuse("processing"));
     }
+    let remaining = Money { asset: payment.amount.asset, amount_minor: payment.amount_remaining_minor() };
+    receive(payment, remaining, None, balances, ids, now_ms)
+}
+
+/// The payer sent `received`, in the paid asset, which may be less or more than what remains. It
+/// is held in the merchant's `pending` balance (a crypto payment settled as fiat is credited at
+/// its locked rate, through `fx_clearing`). Below what remains the intent is `partially_paid` and
+/// keeps its `next_action` for the rest; otherwise it is `processing`, and when what it received
+/// in all differs from the amount its fee is recomputed on that by `fees`. Refused, changing
+/// nothing, when the intent no longer waits for the payer or its expiry has come, in another
+/// currency, and beyond `PAYMENT_RECEIVED_MAX_MULTIPLE` times the amount in all.
+pub fn receive_payment(
+    payment: &PaymentIntent,
+    received: Money,
+    fees: &FeeSchedule,
+    balances: &mut Balances,
+    ids: &mut dyn IdSource,
+    now_ms: i64,
+) -> Result<(PaymentIntent, LedgerTransaction), EngineError> {
+    receive(payment, received, Some(fees), balances, ids, now_ms)
+}
+
+/// `fees` is `None` only for a receipt of exactly what remains, which never needs a new fee.
+fn receive(
+    payment: &PaymentIntent,
+    received: Money,
+    fees: Option<&FeeSchedule>,
+    balances: &mut Balances,
+    ids: &mut dyn IdSource,
+    now_ms: i64,
+) -> Result<(PaymentIntent, LedgerTransaction), EngineError> {
+    if !payment.status.awaits_payer() {
+        return Err(payment.refuse("payment"));
+    }
+    if payment.lapsed_at(now_ms) {
+        return Err(payment.refuse_lapsed("payment"));
+    }
+    let paid_asset = payment.amount.asset;
+    if received.asset.code != paid_asset.code {
+        return Err(EngineError::invalid(
+            "amount.currency",
+            format!(
+                "{} is paid in {}, not {}; a settled currency is credited, never paid",
+                payment.id, paid_asset.code, received.asset.code
+            ),
+        ));
+    }
+    if received.amount_minor < 1 {
+        return Err(EngineError::invalid("amount.amount", "a payment receives at least one minor unit"));
+    }
+    let total_minor = checked_add_minor(payment.amount_received_minor, received.amount_minor)?;
+    let most_minor = payment.amount.amount_minor.saturating_mul(PAYMENT_RECEIVED_MAX_MULTIPLE).min(AMOUNT_MAX_MINOR);
+    if total_minor > most_minor {
+        return Err(EngineError::invalid(
+            "amount.amount",
+            format!(
+                "{} may receive at most {} in all ({PAYMENT_RECEIVED_MAX_MULTIPLE} times its amount); it has received {}, so {} is too much",
+                payment.id,
+                paid_asset.display(most_minor),
+                paid_asset.display(payment.amount_received_minor),
+                received.display()
+            ),
+        ));
+    }
+    let credit_before_minor = payment.credit_for_received_minor(payment.amount_received_minor);
+    let credit_after_minor = payment.credit_for_received_minor(total_minor);
+    if credit_after_minor > AMOUNT_MAX_MINOR {
+        return Err(EngineError::invalid(
+            "amount.amount",
+            format!(
+                "{} credited as {} would exceed the largest amount harepay credits at once",
+                received.display(),
+                payment.credit_asset().display(credit_after_minor)
+            ),
+        ));
+    }
+    let credit_minor = checked_sub_minor(credit_after_minor, credit_before_minor)?;
+    let completes = total_minor >= payment.amount.amount_minor;
+    let reason = if completes { "payment_intent.processing" } else { "payment_intent.partially_paid" };
     let builder = match &payment.settlement {
         None => LedgerTransactionBuilder::new().transfer(
             AccountKind::External,
             AccountKind::Pending,
-            payment.amount.asset,
-            payment.amount.amount_minor,
+            paid_asset,
+            received.amount_minor,
         ),
         Some(settlement) => LedgerTransactionBuilder::new()
-            .transfer(AccountKind::External, AccountKind::FxClearing, payment.amount.asset, payment.amount.amount_minor)
-            .transfer(AccountKind::FxClearing, AccountKind::Pending, settlement.asset, settlement.amount_minor),
+            .transfer(AccountKind::External, AccountKind::FxClearing, paid_asset, received.amount_minor)
+            .transfer(AccountKind::FxClearing, AccountKind::Pending, settlement.asset, credit_minor),
     };
-    let transaction = builder.finish(ids.next_id("ltx"), &payment.id, "payment_intent.processing");
+    let transaction = builder.finish(ids.next_id("ltx"), &payment.id, reason);
     balances.apply(&transaction)?;
     let mut next = payment.clone();
-    next.status = PaymentStatus::Processing;
-    next.next_action = None;
+    next.amount_received_minor = total_minor;
     next.updated_at_ms = now_ms;
+    if completes {
+        next.status = PaymentStatus::Processing;
+        next.next_action = None;
+        if credit_after_minor != payment.requested_credit_minor() {
+            let fees = fees.expect("only a receipt of exactly what remains comes without a fee schedule");
+            next.fee_minor = fees.fee_minor(payment.rail, payment.credit_asset(), credit_after_minor);
+        }
+    } else {
+        next.status = PaymentStatus::PartiallyPaid;
+        // The simulated payer pays in full or not at all: once part came, the caller drives it.
+        next.auto_settle_at_ms = None;
+    }
     Ok((next, transaction))
+}
+
+/// Gives back what a waiting or processing intent holds in `pending`: the credited asset to
+/// `external` (through `fx_clearing` for a payment settled as fiat), `None` when it holds nothing.
+fn return_received(
+    payment: &PaymentIntent,
+    reason: &'static str,
+    balances: &mut Balances,
+    ids: &mut dyn IdSource,
+) -> Result<Option<LedgerTransaction>, EngineError> {
+    if payment.amount_received_minor == 0 {
+        return Ok(None);
+    }
+    let paid_asset = payment.amount.asset;
+    let received_minor = payment.amount_received_minor;
+    let credited_minor = payment.credit_for_received_minor(received_minor);
+    let builder = match &payment.settlement {
+        None => LedgerTransactionBuilder::new().transfer(
+            AccountKind::Pending,
+            AccountKind::External,
+            paid_asset,
+            received_minor,
+        ),
+        Some(settlement) => LedgerTransactionBuilder::new()
+            .transfer(AccountKind::Pending, AccountKind::FxClearing, settlement.asset, credited_minor)
+            .transfer(AccountKind::FxClearing, AccountKind::External, paid_asset, received_minor),
+    };
+    let transaction = builder.finish(ids.next_id("ltx"), &payment.id, reason);
+    balances.apply(&transaction)?;
+    Ok(Some(transaction))
 }
 
 /// Settled: pending becomes available, less the fee.
@@ -397,31 +638,10 @@ pub fn mark_failed(
     ids: &mut dyn IdSource,
     now_ms: i64,
 ) -> Result<(PaymentIntent, Option<LedgerTransaction>), EngineError> {
-    let reversal = match payment.status {
-        PaymentStatus::RequiresAction => None,
-        PaymentStatus::Processing => {
-            let builder = match &payment.settlement {
-                None => LedgerTransactionBuilder::new().transfer(
-                    AccountKind::Pending,
-                    AccountKind::External,
-                    payment.amount.asset,
-                    payment.amount.amount_minor,
-                ),
-                Some(settlement) => LedgerTransactionBuilder::new()
-                    .transfer(AccountKind::Pending, AccountKind::FxClearing, settlement.asset, settlement.amount_minor)
-                    .transfer(
-                        AccountKind::FxClearing,
-                        AccountKind::External,
-                        payment.amount.asset,
-                        payment.amount.amount_minor,
-                    ),
-            };
-            let transaction = builder.finish(ids.next_id("ltx"), &payment.id, "payment_intent.payment_failed");
-            balances.apply(&transaction)?;
-            Some(transaction)
-        }
-        _ => return Err(payment.refuse("failure")),
-    };
+    if !(payment.status.awaits_payer() || payment.status == PaymentStatus::Processing) {
+        return Err(payment.refuse("failure"));
+    }
+    let reversal = return_received(payment, "payment_intent.payment_failed", balances, ids)?;
     let mut next = payment.clone();
     next.status = PaymentStatus::Failed;
     next.next_action = None;
@@ -431,17 +651,47 @@ pub fn mark_failed(
     Ok((next, reversal))
 }
 
-/// Only a payment still waiting for the payer can be canceled; no money has moved yet.
-pub fn cancel_payment_intent(payment: &PaymentIntent, now_ms: i64) -> Result<PaymentIntent, EngineError> {
-    if payment.status != PaymentStatus::RequiresAction {
+/// Only a payment still waiting for the payer can be canceled; what part of it was received
+/// goes back to the payer.
+pub fn cancel_payment_intent(
+    payment: &PaymentIntent,
+    balances: &mut Balances,
+    ids: &mut dyn IdSource,
+    now_ms: i64,
+) -> Result<(PaymentIntent, Option<LedgerTransaction>), EngineError> {
+    if !payment.status.awaits_payer() {
         return Err(payment.refuse("cancel"));
     }
+    let reversal = return_received(payment, "payment_intent.canceled", balances, ids)?;
     let mut next = payment.clone();
     next.status = PaymentStatus::Canceled;
     next.next_action = None;
     next.auto_settle_at_ms = None;
     next.updated_at_ms = now_ms;
-    Ok(next)
+    Ok((next, reversal))
+}
+
+/// The intent waited for the payer past its expiry: it is `expired`, its payment instructions
+/// are withdrawn, and what part of it was received goes back to the payer.
+pub fn expire_payment_intent(
+    payment: &PaymentIntent,
+    balances: &mut Balances,
+    ids: &mut dyn IdSource,
+    now_ms: i64,
+) -> Result<(PaymentIntent, Option<LedgerTransaction>), EngineError> {
+    if !payment.status.awaits_payer() {
+        return Err(payment.refuse("expiry"));
+    }
+    if !payment.lapsed_at(now_ms) {
+        return Err(EngineError::invalid("expires_at_ms", format!("{} has not reached its expiry", payment.id)));
+    }
+    let reversal = return_received(payment, "payment_intent.expired", balances, ids)?;
+    let mut next = payment.clone();
+    next.status = PaymentStatus::Expired;
+    next.next_action = None;
+    next.auto_settle_at_ms = None;
+    next.updated_at_ms = now_ms;
+    Ok((next, reversal))
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -549,6 +799,7 @@ mod tests {
             customer: None,
             description: None,
             metadata: BTreeMap::new(),
+            expires_in_ms: None,
         }
     }
 
@@ -635,8 +886,135 @@ mod tests {
             0,
         )
         .unwrap();
-        let canceled = cancel_payment_intent(&created, 1).unwrap();
+        let (mut ids, mut balances) = (SequentialIds::default(), Balances::default());
+        let (canceled, reversal) = cancel_payment_intent(&created, &mut balances, &mut ids, 1).unwrap();
         assert_eq!(canceled.status, PaymentStatus::Canceled);
-        assert_eq!(cancel_payment_intent(&canceled, 2).unwrap_err().code(), "invalid_state");
+        assert!(reversal.is_none(), "nothing was received, nothing goes back");
+        assert_eq!(cancel_payment_intent(&canceled, &mut balances, &mut ids, 2).unwrap_err().code(), "invalid_state");
+    }
+
+    fn ngn(amount_minor: i64) -> Money {
+        Money { asset: Asset::lookup("NGN").unwrap(), amount_minor }
+    }
+
+    fn waiting_ngn(amount_minor: i64, expires_in_ms: Option<i64>) -> PaymentIntent {
+        let mut new = request("NGN", amount_minor, PaymentMethod::BankTransfer, Rail::Rubies);
+        new.expires_in_ms = expires_in_ms;
+        create_payment_intent(&scope(), new, &PaymentRules::default(), "pi_9".into(), 0).unwrap()
+    }
+
+    #[test]
+    fn two_partial_receipts_wait_in_pending_then_settle_what_was_received() {
+        let (mut ids, mut balances, fees) = (SequentialIds::default(), Balances::default(), FeeSchedule::default());
+        let ngn_asset = Asset::lookup("NGN").unwrap();
+        let created = waiting_ngn(1_000_000, None);
+        let (partial, first) = receive_payment(&created, ngn(600_000), &fees, &mut balances, &mut ids, 1).unwrap();
+        assert_eq!(
+            (partial.status, partial.amount_received_minor, partial.amount_remaining_minor()),
+            (PaymentStatus::PartiallyPaid, 600_000, 400_000)
+        );
+        assert_eq!(first.reason, "payment_intent.partially_paid");
+        assert!(partial.next_action.is_some(), "the payer still needs the instructions for the rest");
+        assert_eq!(balances.get(AccountKind::Pending, ngn_asset), 600_000);
+        assert_eq!(balances.get(AccountKind::Available, ngn_asset), 0, "nothing is credited before the amount arrives");
+        let (processing, _) = mark_processing(&partial, &mut balances, &mut ids, 2).unwrap();
+        assert_eq!((processing.amount_received_minor, processing.fee_minor), (1_000_000, created.fee_minor));
+        let (succeeded, _) = mark_succeeded(&processing, &mut balances, &mut ids, 3).unwrap();
+        assert_eq!(balances.get(AccountKind::Available, ngn_asset), 1_000_000 - created.fee_minor);
+        assert_eq!(succeeded.amount_paid_minor(), 1_000_000);
+    }
+
+    #[test]
+    fn an_over_payment_is_credited_whole_with_the_fee_on_what_was_received() {
+        let (mut ids, mut balances, fees) = (SequentialIds::default(), Balances::default(), FeeSchedule::default());
+        let created = waiting_ngn(1_000_000, None);
+        let (processing, _) = receive_payment(&created, ngn(1_500_000), &fees, &mut balances, &mut ids, 1).unwrap();
+        assert_eq!(processing.status, PaymentStatus::Processing);
+        assert_eq!(processing.excess_received_minor(), 500_000);
+        assert_eq!(processing.fee_minor, 7_500, "0.5% of what was received");
+        let (succeeded, _) = mark_succeeded(&processing, &mut balances, &mut ids, 2).unwrap();
+        assert_eq!(balances.get(AccountKind::Available, Asset::lookup("NGN").unwrap()), 1_500_000 - 7_500);
+        assert_eq!(succeeded.refundable_minor(), 1_500_000, "refunds may give the excess back");
+    }
+
+    #[test]
+    fn receipts_are_bounded_positive_and_in_the_paid_currency() {
+        let (mut ids, mut balances, fees) = (SequentialIds::default(), Balances::default(), FeeSchedule::default());
+        let created = waiting_ngn(1_000, None);
+        let refuse = |received: Money, balances: &mut Balances, ids: &mut SequentialIds| {
+            let error = receive_payment(&created, received, &fees, balances, ids, 1).unwrap_err();
+            (error.code(), error.param())
+        };
+        assert_eq!(refuse(ngn(0), &mut balances, &mut ids), ("invalid_request", Some("amount.amount")));
+        assert_eq!(refuse(ngn(-5), &mut balances, &mut ids), ("invalid_request", Some("amount.amount")));
+        assert_eq!(refuse(ngn(10_001), &mut balances, &mut ids), ("invalid_request", Some("amount.amount")));
+        assert_eq!(refuse(ngn(i64::MAX), &mut balances, &mut ids), ("invalid_request", Some("amount.amount")));
+        let usd = Money { asset: Asset::lookup("USD").unwrap(), amount_minor: 1_000 };
+        assert_eq!(refuse(usd, &mut balances, &mut ids), ("invalid_request", Some("amount.currency")));
+        assert_eq!(balances, Balances::default(), "a refused receipt moves nothing");
+        assert!(
+            receive_payment(&created, ngn(10_000), &fees, &mut balances, &mut ids, 1).is_ok(),
+            "ten times is the most"
+        );
+    }
+
+    #[test]
+    fn a_lapsed_intent_refuses_payment_and_expiry_returns_what_it_received() {
+        let (mut ids, mut balances, fees) = (SequentialIds::default(), Balances::default(), FeeSchedule::default());
+        let ngn_asset = Asset::lookup("NGN").unwrap();
+        let created = waiting_ngn(1_000_000, Some(60_000));
+        assert_eq!(created.expires_at_ms, Some(60_000));
+        assert_eq!(
+            expire_payment_intent(&created, &mut balances, &mut ids, 59_999).unwrap_err().code(),
+            "invalid_request"
+        );
+        let (partial, _) = receive_payment(&created, ngn(250_000), &fees, &mut balances, &mut ids, 59_999).unwrap();
+        // At its expiry, before any sweep: no receipt, not even exactly what remains.
+        let late = receive_payment(&partial, ngn(750_000), &fees, &mut balances, &mut ids, 60_000).unwrap_err();
+        assert_eq!(late.to_string(), "payment_intent pi_9 is expired; payment is not possible in that status");
+        assert_eq!(mark_processing(&partial, &mut balances, &mut ids, 60_000).unwrap_err().code(), "invalid_state");
+        let (expired, reversal) = expire_payment_intent(&partial, &mut balances, &mut ids, 60_000).unwrap();
+        assert_eq!((expired.status, expired.next_action.clone()), (PaymentStatus::Expired, None));
+        assert_eq!(reversal.unwrap().reason, "payment_intent.expired");
+        assert_eq!(balances.get(AccountKind::Pending, ngn_asset), 0);
+        assert_eq!(balances.get(AccountKind::External, ngn_asset), 0, "the payer has it back");
+        assert_eq!((expired.amount_received_minor, expired.amount_paid_minor()), (250_000, 0));
+        assert_eq!(
+            expire_payment_intent(&expired, &mut balances, &mut ids, 60_001).unwrap_err().code(),
+            "invalid_state"
+        );
+        // A processing payment received its amount in time: it no longer expires.
+        let other = waiting_ngn(1_000, Some(1_000));
+        let (processing, _) = mark_processing(&other, &mut balances, &mut ids, 999).unwrap();
+        assert!(!processing.lapsed_at(5_000));
+        assert!(mark_succeeded(&processing, &mut balances, &mut ids, 5_000).is_ok());
+    }
+
+    #[test]
+    fn expiry_is_bounded() {
+        for bad in [0, -1, PAYMENT_INTENT_EXPIRY_MIN_MS - 1, PAYMENT_INTENT_EXPIRY_MAX_MS + 1, i64::MAX] {
+            let mut new = request("NGN", 100, PaymentMethod::Card, Rail::Card);
+            new.expires_in_ms = Some(bad);
+            check_refused(new, "expires_in_ms");
+        }
+    }
+
+    #[test]
+    fn split_crypto_receipts_credit_exactly_what_one_receipt_would() {
+        let (mut ids, mut balances, fees) = (SequentialIds::default(), Balances::default(), FeeSchedule::default());
+        let ngn_asset = Asset::lookup("NGN").unwrap();
+        let mut crypto = request("USDC", 100_000_000, PaymentMethod::Crypto, Rail::Partna);
+        crypto.network = Some(Network::Tron);
+        crypto.settle_as = Some(ngn_asset);
+        let created = create_payment_intent(&scope(), crypto, &PaymentRules::default(), "pi_c".into(), 0).unwrap();
+        let usdc = |amount_minor| Money { asset: Asset::lookup("USDC").unwrap(), amount_minor };
+        let mut current = created.clone();
+        for part in [33_333_333, 33_333_333] {
+            current = receive_payment(&current, usdc(part), &fees, &mut balances, &mut ids, 1).unwrap().0;
+        }
+        let (processing, _) = mark_processing(&current, &mut balances, &mut ids, 2).unwrap();
+        assert_eq!(balances.get(AccountKind::Pending, ngn_asset), created.settlement.unwrap().amount_minor);
+        assert_eq!(processing.credit_amount_minor(), 15_500_000);
+        assert_eq!(processing.fee_minor, created.fee_minor);
     }
 }

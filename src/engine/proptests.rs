@@ -78,6 +78,7 @@ fn request(kind: u8, amount_minor: i64) -> NewPaymentIntent {
         customer: None,
         description: None,
         metadata: BTreeMap::new(),
+        expires_in_ms: None,
     }
 }
 
@@ -160,7 +161,8 @@ proptest! {
                 },
                 Step::Cancel { index } => match pick(&payments, index) {
                     None => continue,
-                    Some(i) => payment::cancel_payment_intent(&payments[i], 4).map(|next| { payments[i] = next; None }),
+                    Some(i) => payment::cancel_payment_intent(&payments[i], &mut balances, &mut ids, 4)
+                        .map(|(next, transaction)| { payments[i] = next; transaction }),
                 },
                 Step::Refund { index, amount_minor } => match pick(&payments, index) {
                     None => continue,

@@ -223,9 +223,13 @@ pub fn guide_md() -> String {
          ## Payments\n\n\
          - Statuses: `requires_action` (see `next_action`: a virtual bank account, a crypto deposit address, or a card \
          checkout URL) → `processing` → `succeeded` | `failed`; or `canceled` while still `requires_action`.\n\
+         - A payer may send less than `amount` (`partially_paid`: held in `pending`, `next_action` kept for the rest) \
+         or more (credited whole, fee on what was received, event `payment_intent.overpaid`); `amount_received` says \
+         what came. With `expires_in_ms`, an intent not paid in full by `expires_at_ms` becomes `expired` and what it \
+         received goes back to the payer; a payment arriving after that is refused.\n\
          - Methods and rails: `card` on `card`; `bank_transfer` on `rubies` or `partna`; `crypto` on `partna`.\n\
          - Test mode: a payment settles by itself a few seconds after creation; `simulate_payment` forces `succeeded` \
-         or `failed` now. Live mode never settles by itself.\n\
+         (with `amount` to pay part or more) or `failed` now. Live mode never settles by itself.\n\
          - Quickstart: `create_payment_intent` with `{{\"amount\": {{\"amount\": 1000000, \"currency\": \"NGN\"}}, \
          \"method\": \"bank_transfer\", \"rail\": \"rubies\", \"confirm\": true, \"idempotency_key\": \"order-1001\"}}`, \
          then `list_payments`, then `get_balance {{\"asset\": \"NGN\"}}`.\n\n\

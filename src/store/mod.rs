@@ -214,6 +214,9 @@ pub trait SchedulerRead {
     /// Payouts still pending approval whose approval window has closed, as `due_test_payments`
     /// picks them.
     fn expired_approvals(&self, now_ms: i64, limit: u32) -> StoreResult<Vec<DueStep>>;
+    /// Payment intents still waiting for the payer (`requires_action`, `partially_paid`) whose
+    /// `expires_at_ms` has come, in every mode, as `due_test_payments` picks them.
+    fn expired_payment_intents(&self, now_ms: i64, limit: u32) -> StoreResult<Vec<DueStep>>;
     /// Parked scheduled steps, oldest first, and how many there are in all.
     fn parked_steps(&self, limit: u32) -> StoreResult<(Vec<StepRetry>, i64)>;
 }

@@ -199,17 +199,24 @@ pub enum ScheduledStep {
     SettleTestPayment,
     /// A test-mode payout the simulated rail moves one step on.
     AdvanceTestPayout,
+    /// A payment intent still waiting for the payer whose expiry has come (every mode).
+    ExpirePayment,
 }
 
 impl ScheduledStep {
-    pub const ALL: [ScheduledStep; 3] =
-        [ScheduledStep::ExpireApproval, ScheduledStep::SettleTestPayment, ScheduledStep::AdvanceTestPayout];
+    pub const ALL: [ScheduledStep; 4] = [
+        ScheduledStep::ExpireApproval,
+        ScheduledStep::SettleTestPayment,
+        ScheduledStep::AdvanceTestPayout,
+        ScheduledStep::ExpirePayment,
+    ];
 
     pub fn code(self) -> &'static str {
         match self {
             ScheduledStep::ExpireApproval => "expire_approval",
             ScheduledStep::SettleTestPayment => "settle_test_payment",
             ScheduledStep::AdvanceTestPayout => "advance_test_payout",
+            ScheduledStep::ExpirePayment => "expire_payment",
         }
     }
 

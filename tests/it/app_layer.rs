@@ -98,10 +98,11 @@ async fn settled_payment(app: &App, maker: &Principal, amount_minor: i64) {
         customer: None,
         description: None,
         metadata: Default::default(),
+        expires_in_ms: None,
     };
     let payment = write(app, maker, "create_payment_intent", "pay-1", CreatePaymentIntentCommand(request)).await;
     let payment_intent_id = payment["id"].as_str().unwrap().to_owned();
-    let settle = SimulatePaymentCommand { payment_intent_id, outcome: SimulatedOutcome::Succeeded };
+    let settle = SimulatePaymentCommand { payment_intent_id, outcome: SimulatedOutcome::Succeeded, received: None };
     write(app, maker, "simulate_payment", "settle-1", settle).await;
 }
 
@@ -261,6 +262,7 @@ fn payment_request(amount_minor: i64) -> CreatePaymentIntentCommand {
         customer: None,
         description: None,
         metadata: Default::default(),
+        expires_in_ms: None,
     })
 }
 

@@ -13,6 +13,7 @@ mod limits;
 mod malformed;
 mod operator;
 mod oversized;
+mod payment_receipts;
 mod payments;
 mod payouts;
 mod protocol;

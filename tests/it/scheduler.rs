@@ -266,6 +266,7 @@ fn due_payment_request() -> CreatePaymentIntentCommand {
         customer: None,
         description: None,
         metadata: Default::default(),
+        expires_in_ms: None,
     })
 }
 

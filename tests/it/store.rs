@@ -33,6 +33,7 @@ fn new_payment(id: &str, mode: Mode, amount_minor: i64, now_ms: i64) -> payment:
         customer: Some("cus_1".into()),
         description: Some("order".into()),
         metadata: BTreeMap::from([("k".to_owned(), "v".to_owned())]),
+        expires_in_ms: None,
     };
     payment::create_payment_intent(&scope(mode), request, &PaymentRules::default(), id.to_owned(), now_ms).unwrap()
 }
@@ -401,6 +402,7 @@ mod bodies {
                 customer: None,
                 description: None,
                 metadata: BTreeMap::new(),
+                expires_in_ms: None,
             };
             let payment = payment::create_payment_intent(scope, request, &rules, id.to_owned(), due_at_ms).unwrap();
             session.insert_payment(&payment).unwrap();
@@ -444,6 +446,62 @@ mod bodies {
         session.commit().unwrap();
         assert_eq!(due_ids(100, 1), named(&["pi_b1"]));
         assert_eq!(store.begin_read().unwrap().parked_steps(10).unwrap().1, 0);
+    }
+
+    /// Payment intents fall due to expire from their `expires_at_ms`, in every mode, merchants in
+    /// turns, while they wait for the payer (partially paid included); what they received and
+    /// when they expire round-trip.
+    pub fn payment_expiries_are_due_while_the_payer_is_awaited(store: &dyn Store) {
+        let rules = PaymentRules::default();
+        let busy = Scope { merchant_id: "mch_busy".into(), mode: Mode::Test };
+        let quiet = Scope { merchant_id: "mch_quiet".into(), mode: Mode::Live };
+        let mut ids = SequentialIds::default();
+        let mut balances = harepay::engine::ledger::Balances::default();
+        let mut session = store.begin_write().unwrap();
+        let mut saved = Vec::new();
+        for (scope, id, created_at_ms, expires_in_ms, receipt_minor) in [
+            (&busy, "pi_b1", 0, Some(1_000), Some(400)),
+            (&busy, "pi_b2", 1, Some(1_000), None),
+            (&busy, "pi_b3", 2, Some(1_000), Some(1_000)),
+            (&busy, "pi_never", 3, None, None),
+            (&quiet, "pi_q1", 50, Some(1_000), None),
+            (&quiet, "pi_later", 50, Some(5_000), None),
+        ] {
+            let mut request = NewPaymentIntent {
+                amount: Money::new(ngn(), 1_000).unwrap(),
+                network: None,
+                method: PaymentMethod::BankTransfer,
+                rail: Rail::Rubies,
+                settle_as: None,
+                customer: None,
+                description: None,
+                metadata: BTreeMap::new(),
+                expires_in_ms: None,
+            };
+            request.expires_in_ms = expires_in_ms;
+            let mut payment =
+                payment::create_payment_intent(scope, request, &rules, id.to_owned(), created_at_ms).unwrap();
+            if let Some(receipt_minor) = receipt_minor {
+                let received = Money::new(ngn(), receipt_minor).unwrap();
+                payment =
+                    payment::receive_payment(&payment, received, &rules.fees, &mut balances, &mut ids, 10).unwrap().0;
+            }
+            session.insert_payment(&payment).unwrap();
+            saved.push(payment);
+        }
+        session.commit().unwrap();
+        let read = store.begin_read().unwrap();
+        assert_eq!(read.get_payment(&busy, "pi_b1").unwrap().as_ref(), Some(&saved[0]));
+        assert_eq!(saved[0].status, PaymentStatus::PartiallyPaid);
+        assert_eq!((saved[0].amount_received_minor, saved[0].expires_at_ms), (400, Some(1_000)));
+        let due = |now_ms: i64, limit: u32| -> Vec<String> {
+            read.expired_payment_intents(now_ms, limit).unwrap().into_iter().map(|step| step.object_id).collect()
+        };
+        assert_eq!(due(999, 10), Vec::<String>::new(), "not before the expiry");
+        // pi_b3 received its amount (processing): it no longer expires; live mode is swept too.
+        assert_eq!(due(1_050, 10), ["pi_b1", "pi_q1", "pi_b2"]);
+        assert_eq!(due(1_050, 2), ["pi_b1", "pi_q1"], "merchants in turns");
+        assert_eq!(due(i64::MAX, 10), ["pi_b1", "pi_q1", "pi_b2", "pi_later"]);
     }
 }
 
@@ -512,6 +570,11 @@ macro_rules! store_tests {
             fn due_steps_take_merchants_in_turns_and_skip_retries_not_yet_due() {
                 let (_guard, store) = super::$open();
                 bodies::due_steps_take_merchants_in_turns_and_skip_retries_not_yet_due(&*store);
+            }
+            #[test]
+            fn payment_expiries_are_due_while_the_payer_is_awaited() {
+                let (_guard, store) = super::$open();
+                bodies::payment_expiries_are_due_while_the_payer_is_awaited(&*store);
             }
         }
     };

@@ -433,6 +433,7 @@ async fn fund_ngn(app: &App, maker: &Principal, net_minor: i64) -> anyhow::Resul
                 customer: None,
                 description: Some("benchmark funding".to_owned()),
                 metadata: Default::default(),
+                expires_in_ms: None,
             }),
         ))
         .await?;
@@ -443,7 +444,7 @@ async fn fund_ngn(app: &App, maker: &Principal, net_minor: i64) -> anyhow::Resul
         maker,
         "simulate_payment",
         "bench-fund-settle",
-        SimulatePaymentCommand { payment_intent_id: payment.id, outcome: SimulatedOutcome::Succeeded },
+        SimulatePaymentCommand { payment_intent_id: payment.id, outcome: SimulatedOutcome::Succeeded, received: None },
     ))
     .await?;
     let available = ngn_balance(app, maker).await?.available.amount;

@@ -5,9 +5,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::app::WriteContext;
 use crate::app::error::AppError;
-use crate::app::transitions::load_payment_for_update;
-use crate::app::write::{Applied, Outcome, WriteCommand, emit};
-use crate::engine::payment;
+use crate::app::transitions::{cancel_payment, load_payment_for_update};
+use crate::app::write::{Applied, Outcome, WriteCommand};
 use crate::engine::permission::Action;
 use crate::engine::principal::Principal;
 use crate::limits;
@@ -23,7 +22,7 @@ pub struct CancelPaymentIntent;
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CancelPaymentIntentArgs {
-    /// The payment intent to cancel, `pi_…`; it must still be requires_action.
+    /// The payment intent to cancel, `pi_…`; it must still be requires_action or partially_paid.
     #[schemars(length(max = limits::OBJECT_ID_MAX_CHARS))]
     pub id: String,
     /// false (default): preview only. true: cancel.
@@ -45,7 +44,7 @@ impl WriteOperation for CancelPaymentIntent {
         name: "cancel_payment_intent",
         toolset: Toolset::Payments,
         title: "Cancel payment intent",
-        description: "Cancel a payment intent still waiting for the payer (requires_action); no money has moved. Previews unless confirm: true.",
+        description: "Cancel a payment intent still waiting for the payer (requires_action or partially_paid; what it received goes back). Previews unless confirm: true.",
         action: Action::Initiate,
         kind: Kind::Write(KeyRule::Optional),
         hints: Hints { destructive: true, idempotent: true, open_world: false },
@@ -78,9 +77,7 @@ impl WriteCommand for CancelPaymentIntentCommand {
         context: &mut WriteContext<'_>,
     ) -> Result<Applied<PaymentIntentView>, AppError> {
         let payment = load_payment_for_update(session, &actor.scope, &self.payment_intent_id)?;
-        let canceled = payment::cancel_payment_intent(&payment, context.now_ms)?;
-        session.update_payment(&canceled)?;
-        emit(session, context, &canceled, "payment_intent.canceled")?;
+        let canceled = cancel_payment(session, context, &payment)?;
         Ok(Applied::new(PaymentIntentView::from_engine(&canceled), &canceled.id, vec![canceled.credit_asset()]))
     }
 }

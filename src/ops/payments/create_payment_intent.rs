@@ -47,6 +47,10 @@ pub struct CreatePaymentIntentArgs {
     #[serde(default)]
     #[schemars(schema_with = "crate::ops::args::metadata_schema")]
     pub metadata: BTreeMap<String, String>,
+    /// Expires unless paid in full within this many ms; omit: never.
+    #[serde(default)]
+    #[schemars(range(min = limits::PAYMENT_INTENT_EXPIRY_MIN_MS, max = limits::PAYMENT_INTENT_EXPIRY_MAX_MS))]
+    pub expires_in_ms: Option<i64>,
     /// false (default): preview only, nothing is saved. true: create it.
     #[serde(default)]
     pub confirm: bool,
@@ -99,13 +103,18 @@ impl WriteOperation for CreatePaymentIntent {
             customer: optional_text(args.customer.clone(), "customer", limits::CUSTOMER_MAX_CHARS)?,
             description: optional_text(args.description.clone(), "description", limits::DESCRIPTION_MAX_CHARS)?,
             metadata: check_metadata(args.metadata.clone())?,
+            expires_in_ms: check_expires_in_ms(args.expires_in_ms)?,
         }))
     }
 
     fn describe(command: &CreatePaymentIntentCommand) -> String {
+        let expiry = match command.0.expires_in_ms {
+            Some(expires_in_ms) => format!(", expiring after {expires_in_ms} ms"),
+            None => String::new(),
+        };
         let request = &command.0;
         format!(
-            "create {} {} payment of {} on {}",
+            "create {} {} payment of {} on {}{expiry}",
             request.amount.asset.code,
             request.method.code(),
             request.amount.display(),
@@ -121,10 +130,30 @@ impl WriteOperation for CreatePaymentIntent {
             }
             None => payment.amount.display.clone(),
         };
+        let expiry = match payment.expires_at_ms {
+            Some(expires_at_ms) => format!(" Unless paid in full it expires at {expires_at_ms} (Unix ms)."),
+            None => String::new(),
+        };
         format!(
-            "{verb} a {} payment of {credited} on {} ({}). On success the merchant receives {} after a {} fee.",
+            "{verb} a {} payment of {credited} on {} ({}). On success the merchant receives {} after a {} fee.{expiry}",
             payment.method, payment.rail, payment.status, payment.net.display, payment.fee.display
         )
+    }
+}
+
+/// The engine checks the range too; checking it here refuses a bad value before the writer.
+fn check_expires_in_ms(expires_in_ms: Option<i64>) -> Result<Option<i64>, Failure> {
+    let allowed = limits::PAYMENT_INTENT_EXPIRY_MIN_MS..=limits::PAYMENT_INTENT_EXPIRY_MAX_MS;
+    match expires_in_ms {
+        Some(value) if !allowed.contains(&value) => Err(Failure::invalid(
+            "expires_in_ms",
+            format!(
+                "expires_in_ms must be from {} (1 second) to {} (30 days), got {value}",
+                allowed.start(),
+                allowed.end()
+            ),
+        )),
+        other => Ok(other),
     }
 }
 

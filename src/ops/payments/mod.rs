@@ -57,20 +57,24 @@ impl RailInput {
 #[serde(rename_all = "snake_case")]
 pub enum PaymentStatusInput {
     RequiresAction,
+    PartiallyPaid,
     Processing,
     Succeeded,
     Failed,
     Canceled,
+    Expired,
 }
 
 impl PaymentStatusInput {
     pub fn to_engine(self) -> PaymentStatus {
         match self {
             PaymentStatusInput::RequiresAction => PaymentStatus::RequiresAction,
+            PaymentStatusInput::PartiallyPaid => PaymentStatus::PartiallyPaid,
             PaymentStatusInput::Processing => PaymentStatus::Processing,
             PaymentStatusInput::Succeeded => PaymentStatus::Succeeded,
             PaymentStatusInput::Failed => PaymentStatus::Failed,
             PaymentStatusInput::Canceled => PaymentStatus::Canceled,
+            PaymentStatusInput::Expired => PaymentStatus::Expired,
         }
     }
 }

@@ -36,6 +36,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (6, include_str!("schema_v6.sql")),
     (7, include_str!("schema_v7.sql")),
     (8, include_str!("schema_v8.sql")),
+    (10, include_str!("schema_v10.sql")),
 ];
 
 /// How long a connection waits for another process's lock (the CLI and a server on one file).

@@ -16,7 +16,8 @@ use crate::store::{Page, PageRequest, PaymentFilter, PaymentsRead, PaymentsWrite
 
 const PAYMENT_COLUMNS: &str = "id, merchant_id, mode, amount_minor, asset, network, method, rail, settle_asset, \
      settle_amount_minor, settle_rate, customer, description, metadata_json, status, next_action_json, fee_minor, \
-     amount_refunded_minor, failure_reason, auto_settle_at_ms, created_at_ms, updated_at_ms";
+     amount_refunded_minor, failure_reason, auto_settle_at_ms, created_at_ms, updated_at_ms, amount_received_minor, \
+     expires_at_ms";
 
 /// `INSERT INTO payment_intents (PAYMENT_COLUMNS) VALUES (?1, …)`, built once.
 static INSERT_PAYMENT_SQL: LazyLock<String> = LazyLock::new(|| {
@@ -75,6 +76,8 @@ fn payment_from_row(row: &Row<'_>) -> rusqlite::Result<PaymentIntent> {
         auto_settle_at_ms: row.get("auto_settle_at_ms")?,
         created_at_ms: row.get("created_at_ms")?,
         updated_at_ms: row.get("updated_at_ms")?,
+        amount_received_minor: row.get("amount_received_minor")?,
+        expires_at_ms: row.get("expires_at_ms")?,
     })
 }
 
@@ -219,6 +222,8 @@ fn payment_params(payment: &PaymentIntent) -> Vec<Box<dyn rusqlite::ToSql>> {
         Box::new(payment.auto_settle_at_ms),
         Box::new(payment.created_at_ms),
         Box::new(payment.updated_at_ms),
+        Box::new(payment.amount_received_minor),
+        Box::new(payment.expires_at_ms),
     ]
 }
 

@@ -21,6 +21,10 @@ impl<T: HasConnection> SchedulerRead for T {
         due_steps(self.connection(), ScheduledStep::ExpireApproval, now_ms, limit)
     }
 
+    fn expired_payment_intents(&self, now_ms: i64, limit: u32) -> StoreResult<Vec<DueStep>> {
+        due_steps(self.connection(), ScheduledStep::ExpirePayment, now_ms, limit)
+    }
+
     fn parked_steps(&self, limit: u32) -> StoreResult<(Vec<StepRetry>, i64)> {
         parked_steps(self.connection(), limit)
     }
@@ -43,6 +47,10 @@ fn due_source(step: ScheduledStep) -> (&'static str, &'static str, &'static str)
         ScheduledStep::ExpireApproval => ("payouts", "approval_expires_at_ms", "status = 'pending_approval'"),
         ScheduledStep::SettleTestPayment => ("payment_intents", "auto_settle_at_ms", "mode = 'test'"),
         ScheduledStep::AdvanceTestPayout => ("payouts", "simulate_at_ms", "mode = 'test'"),
+        // Written as the partial index `payment_intents_expiring` is, so that SQLite uses it.
+        ScheduledStep::ExpirePayment => {
+            ("payment_intents", "expires_at_ms", "status IN ('requires_action', 'partially_paid')")
+        }
     }
 }
 
