@@ -64,7 +64,8 @@ pub const NAME_MAX_CHARS: usize = 255;
 pub const UNIT_LABEL_MAX_CHARS: usize = 12;
 
 /// The longest billing interval a price may have: three years (Stripe's limit), as 1,095 days,
-/// 156 weeks, 36 months or 3 years. A named interval (`monthly`) is at most this long.
+/// 156 weeks, 36 months or 3 years. An interval's name (`semi-annual`) or unit (`month`) is at most
+/// 16 characters: longer cannot be one, and is refused by the input guard unread.
 pub const PRICE_INTERVAL_MAX_DAYS: u32 = 1_095;
 pub const PRICE_INTERVAL_MAX_WEEKS: u32 = 156;
 pub const PRICE_INTERVAL_MAX_MONTHS: u32 = 36;

@@ -24,18 +24,17 @@ pub struct CreatePrice;
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreatePriceArgs {
-    /// recurring: unit_amount each period. usage: unit_amount per unit beyond included_units.
     pub model: PriceModelInput,
     /// e.g. "NGN".
     #[schemars(length(max = limits::ASSET_CODE_MAX_CHARS))]
     pub currency: String,
     /// Minor units, e.g. 100 = ₦1.00.
     pub unit_amount: ZeroOrMoreMinorUnits,
-    /// Usage only: units free each period (default 0: every unit is billed).
+    /// Usage only: free units per period (default 0).
     #[serde(default)]
     #[schemars(range(min = 0, max = limits::USAGE_UNITS_MAX))]
     pub included_units: Option<i64>,
-    /// Usage only: debit overage from the customer's prepaid balance (else an open invoice).
+    /// Usage only: pay overage from the prepaid balance.
     #[serde(default)]
     pub auto_charge: bool,
     pub interval: IntervalInput,
@@ -65,7 +64,7 @@ impl WriteOperation for CreatePrice {
         name: "create_price",
         toolset: Toolset::Catalog,
         title: "Create price",
-        description: "Create an immutable price: recurring (unit_amount per interval) or usage (included_units free per period, unit_amount per unit beyond; auto_charge debits prepaid balances). A bad interval is invalid_interval. Previews unless confirm: true.",
+        description: "Create an immutable price: recurring (unit_amount each interval) or usage (included_units free per period, then unit_amount per unit). A bad interval is invalid_interval. Previews unless confirm: true.",
         action: Action::Manage,
         kind: Kind::Write(KeyRule::Optional),
         hints: Hints { destructive: false, idempotent: false, open_world: false },

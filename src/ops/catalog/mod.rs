@@ -42,13 +42,13 @@ impl JsonSchema for IntervalInput {
 
     fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
         schemars::json_schema!({
-            "description": "weekly, bi-weekly, monthly, bi-monthly, quarterly, semi-annual or annual; or {\"unit\": day|week|month|year, \"count\": n}, at most three years",
+            "description": "weekly, bi-weekly, monthly, bi-monthly, quarterly, semi-annual, annual, or {unit, count} up to 3 years",
             "anyOf": [
                 {"type": "string", "maxLength": limits::PRICE_INTERVAL_NAME_MAX_CHARS},
                 {
                     "type": "object",
                     "properties": {
-                        "unit": {"type": "string", "maxLength": 8},
+                        "unit": {"type": "string", "maxLength": limits::PRICE_INTERVAL_NAME_MAX_CHARS},
                         "count": {"type": "integer", "minimum": 1, "maximum": limits::PRICE_INTERVAL_MAX_DAYS}
                     },
                     "required": ["unit", "count"],

@@ -25,13 +25,13 @@ pub struct CreateCustomer;
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateCustomerArgs {
-    /// e.g. "ada@example.com". ASCII only (a domain in punycode); no display names.
+    /// e.g. "ada@example.com" (ASCII; see the guide).
     #[schemars(length(max = limits::EMAIL_MAX_CHARS))]
     pub email: String,
     #[serde(default)]
     #[schemars(length(max = limits::NAME_MAX_CHARS))]
     pub name: Option<String>,
-    /// Digits with an optional leading +, e.g. "+2348012345678".
+    /// e.g. "+2348012345678".
     #[serde(default)]
     #[schemars(length(max = limits::PHONE_MAX_CHARS))]
     pub phone: Option<String>,

@@ -27,12 +27,12 @@ pub struct TopupPrepaidArgs {
     /// The customer, `cus_…`.
     #[schemars(length(max = limits::OBJECT_ID_MAX_CHARS))]
     pub customer_id: String,
-    /// What to credit, e.g. {"amount": 100000, "currency": "NGN"} for ₦1,000.00 (no network).
+    /// e.g. {"amount": 100000, "currency": "NGN"} (₦1,000.00).
     pub amount: MoneyInput,
     /// false (default): preview only. true: credit.
     #[serde(default)]
     pub confirm: bool,
-    /// Required with confirm: true; unique per top-up. A retry with it credits nothing more.
+    /// Required with confirm: true; unique per top-up.
     #[serde(default)]
     #[schemars(length(max = limits::IDEMPOTENCY_KEY_MAX_CHARS))]
     pub idempotency_key: Option<String>,
@@ -49,7 +49,7 @@ impl WriteOperation for TopupPrepaid {
         name: "topup_prepaid",
         toolset: Toolset::Customers,
         title: "Top up prepaid balance",
-        description: "Test mode: credit a customer's prepaid balance in one currency (auto-charged usage is paid from it). In live mode a real payment funds a top-up; not available yet (test_mode_only). Archived customers are refused. Previews unless confirm: true.",
+        description: "Test mode: credit a customer's prepaid balance (auto-charged usage is paid from it). Live mode: test_mode_only until a real payment can fund it. Previews unless confirm: true.",
         action: Action::Initiate,
         kind: Kind::Write(KeyRule::Required),
         hints: Hints { destructive: false, idempotent: true, open_world: false },
