@@ -268,7 +268,8 @@ pub fn guide_md() -> String {
          test mode (confirm and an idempotency key, like every money movement); in live mode a real payment funds a \
          top-up, which harepay cannot take yet (`test_mode_only`). Usage prices with `auto_charge` are paid from it.\n\n\
          ## Catalog: products and prices\n\n\
-         - Products (`name`, `description`, `unit_label`, `metadata`, `active`) are archived, never deleted.\n\
+         - Products (`name`, `description`, `unit_label`, `metadata`, `active`) are never deleted; one made with \
+         `active: false` is archived: listed as such, and no new price can name it (`invalid_state`).\n\
          - Prices are immutable (`used` says a subscription bills by it; make a new price to bill differently): \
          `model` `recurring` (`unit_amount` each period) or `usage` (`included_units` free each period, then \
          `unit_amount` per unit; 0 included units bills every unit; `auto_charge` debits the overage from the \

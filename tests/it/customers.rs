@@ -387,3 +387,34 @@ async fn look_alike_malformed_and_oversized_emails_are_refused_and_nothing_is_cr
     assert_eq!(client.call("get_customer", json!({"id": id})).await["email"], "ada@example.com");
     client.close().await;
 }
+
+/// Verification covers prepaid accounts end to end: a prepaid balance edited by hand (here one
+/// kobo more than its postings) is a problem `system_status` and `harepay verify` report.
+#[tokio::test]
+async fn a_hand_edited_prepaid_balance_is_reported_by_verify_and_system_status() {
+    let harepay = Harepay::new();
+    let client = harepay.connect(MAKER_KEY).await;
+    let id = create_customer(&client, "ada@example.com").await;
+    client.call("topup_prepaid", topup(&id, json!(100_000), "NGN", "topup-1")).await;
+    client.close().await;
+    expect_verified(&harepay, &harepay.connect(MAKER_KEY).await).await;
+
+    let connection = rusqlite::Connection::open(&harepay.db).unwrap();
+    connection.busy_timeout(std::time::Duration::from_secs(5)).unwrap();
+    let account = format!("customer_prepaid:{id}");
+    let changed = connection
+        .execute("UPDATE account_balances SET balance_minor = balance_minor + 1 WHERE account = ?1", [&account])
+        .unwrap();
+    assert_eq!(changed, 1);
+    drop(connection);
+
+    let client = harepay.connect(MAKER_KEY).await;
+    let status = client.call("system_status", json!({})).await;
+    assert_eq!(status["status"], "ledger_unsound", "{status}");
+    let problems = status["ledger"]["problems"].to_string();
+    assert!(problems.contains(&account) && problems.contains("100001"), "{problems}");
+    let verify = harepay.cli(&["verify"]);
+    assert!(!verify.status.success());
+    assert!(String::from_utf8_lossy(&verify.stdout).contains(&account), "{}", String::from_utf8_lossy(&verify.stdout));
+    client.close().await;
+}

@@ -56,7 +56,7 @@ impl WriteOperation for CreateProduct {
         name: "create_product",
         toolset: Toolset::Catalog,
         title: "Create product",
-        description: "Create a product that prices bill for. Products are archived (active: false), never deleted. Previews unless confirm: true.",
+        description: "Create a product that prices bill for; never deleted (active: false is archived: no new prices). Previews unless confirm: true.",
         action: Action::Manage,
         kind: Kind::Write(KeyRule::Optional),
         hints: Hints { destructive: false, idempotent: false, open_world: false },
