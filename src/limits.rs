@@ -47,6 +47,38 @@ pub const LIST_LIMIT_DEFAULT: u32 = 10;
 /// 0.9–1.9 KB; harepay keeps its output schemas and stays within this (a catalog test).
 pub const TOOL_LIST_AVERAGE_MAX_BYTES_PER_TOOL: usize = 2_000;
 
+/// Customers (`create_customer`): an email address is at most 254 characters (RFC 5321's path
+/// limit less its brackets), its local part at most 64 and each domain label at most 63; a phone
+/// number is at most 32 characters with 5 to 15 digits (E.164's most).
+pub const EMAIL_MAX_CHARS: usize = 254;
+pub const EMAIL_LOCAL_PART_MAX_CHARS: usize = 64;
+pub const EMAIL_DOMAIN_LABEL_MAX_CHARS: usize = 63;
+pub const PHONE_MAX_CHARS: usize = 32;
+pub const PHONE_MIN_DIGITS: usize = 5;
+pub const PHONE_MAX_DIGITS: usize = 15;
+
+/// Names of customers and products.
+pub const NAME_MAX_CHARS: usize = 255;
+
+/// A product's unit label ("seat", "license"): Stripe's limit.
+pub const UNIT_LABEL_MAX_CHARS: usize = 12;
+
+/// The longest billing interval a price may have: three years (Stripe's limit), as 1,095 days,
+/// 156 weeks, 36 months or 3 years. An interval's name (`semi-annual`) or unit (`month`) is at most
+/// 16 characters: longer cannot be one, and is refused by the input guard unread.
+pub const PRICE_INTERVAL_MAX_DAYS: u32 = 1_095;
+pub const PRICE_INTERVAL_MAX_WEEKS: u32 = 156;
+pub const PRICE_INTERVAL_MAX_MONTHS: u32 = 36;
+pub const PRICE_INTERVAL_MAX_YEARS: u32 = 3;
+pub const PRICE_INTERVAL_NAME_MAX_CHARS: usize = 16;
+
+/// A price's free trial: at most two years (Stripe's limit).
+pub const TRIAL_PERIOD_MAX_DAYS: u32 = 730;
+
+/// A usage price's free allowance per period, and any count of units: up to 2^53 − 1, the largest
+/// integer every JSON client represents exactly.
+pub const USAGE_UNITS_MAX: i64 = (1_i64 << 53) - 1;
+
 /// Free text an agent may attach.
 pub const DESCRIPTION_MAX_CHARS: usize = 500;
 pub const CUSTOMER_MAX_CHARS: usize = 255;

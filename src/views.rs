@@ -307,3 +307,155 @@ pub struct ParkedStepView {
     pub last_error: String,
     pub parked_at_ms: i64,
 }
+
+/// A customer, with its prepaid balances as they stand.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct CustomerView {
+    /// Customer id, `cus_…`.
+    pub id: String,
+    pub object: String,
+    pub mode: String,
+    pub email: String,
+    pub name: Option<String>,
+    pub phone: Option<String>,
+    pub metadata: BTreeMap<String, String>,
+    /// True once `delete_customer` archived it: its history stays, nothing new starts for it.
+    pub archived: bool,
+    pub archived_at_ms: Option<i64>,
+    /// The prepaid balance in every currency the customer has one in.
+    pub prepaid_balances: Vec<MoneyView>,
+    /// The NGN prepaid balance (zero when none), as the seed names it.
+    pub prepaid_ngn: MoneyView,
+    pub created_at_ms: i64,
+    pub updated_at_ms: i64,
+}
+
+impl CustomerView {
+    /// `prepaid` is every prepaid balance of the customer, by asset (`customer_prepaid_balances`).
+    pub fn new(customer: &crate::engine::customer::Customer, prepaid: &[(AssetRef, i64)]) -> CustomerView {
+        let ngn = crate::engine::money::Asset::lookup("NGN").expect("NGN is in the registry");
+        let prepaid_ngn_minor = prepaid.iter().find(|(asset, _)| asset.code == ngn.code).map_or(0, |(_, minor)| *minor);
+        CustomerView {
+            id: customer.id.clone(),
+            object: "customer".to_owned(),
+            mode: customer.scope.mode.code().to_owned(),
+            email: customer.email.clone(),
+            name: customer.name.clone(),
+            phone: customer.phone.clone(),
+            metadata: customer.metadata.clone(),
+            archived: customer.is_archived(),
+            archived_at_ms: customer.archived_at_ms,
+            prepaid_balances: prepaid.iter().map(|(asset, minor)| MoneyView::new(asset, *minor)).collect(),
+            prepaid_ngn: MoneyView::new(ngn, prepaid_ngn_minor),
+            created_at_ms: customer.created_at_ms,
+            updated_at_ms: customer.updated_at_ms,
+        }
+    }
+}
+
+/// A test-mode credit to a customer's prepaid balance.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct PrepaidTopupView {
+    /// The ledger transaction that credited it, `ltx_…`.
+    pub id: String,
+    pub object: String,
+    pub amount: MoneyView,
+    /// The prepaid balance in the amount's currency before and after.
+    pub balance_before: MoneyView,
+    pub balance_after: MoneyView,
+    /// The customer as it stands afterwards.
+    pub customer: CustomerView,
+    pub created_at_ms: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct ProductView {
+    /// Product id, `prod_…`.
+    pub id: String,
+    pub object: String,
+    pub mode: String,
+    pub name: String,
+    pub description: Option<String>,
+    pub unit_label: Option<String>,
+    pub metadata: BTreeMap<String, String>,
+    /// False once archived.
+    pub active: bool,
+    pub created_at_ms: i64,
+    pub updated_at_ms: i64,
+}
+
+impl ProductView {
+    pub fn from_engine(product: &crate::engine::catalog::Product) -> ProductView {
+        ProductView {
+            id: product.id.clone(),
+            object: "product".to_owned(),
+            mode: product.scope.mode.code().to_owned(),
+            name: product.name.clone(),
+            description: product.description.clone(),
+            unit_label: product.unit_label.clone(),
+            metadata: product.metadata.clone(),
+            active: product.active,
+            created_at_ms: product.created_at_ms,
+            updated_at_ms: product.updated_at_ms,
+        }
+    }
+}
+
+/// How often a price bills.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct IntervalView {
+    /// day, week, month or year.
+    pub unit: String,
+    pub count: u32,
+    /// The interval's name when it has one: weekly, bi-weekly, monthly, bi-monthly, quarterly,
+    /// semi-annual or annual.
+    pub name: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct PriceView {
+    /// Price id, `price_…`.
+    pub id: String,
+    pub object: String,
+    pub mode: String,
+    pub product_id: Option<String>,
+    /// recurring (unit_amount each period) or usage (unit_amount per unit beyond included_units).
+    pub model: String,
+    pub currency: String,
+    pub unit_amount: MoneyView,
+    /// Usage: units free each period (0: every unit is billed).
+    pub included_units: i64,
+    /// Usage: overage is debited from the customer's prepaid balance when it covers it.
+    pub auto_charge: bool,
+    pub interval: IntervalView,
+    pub trial_period_days: u32,
+    pub active: bool,
+    /// True once a subscription uses it. Prices never change; make a new one instead.
+    pub used: bool,
+    pub created_at_ms: i64,
+}
+
+impl PriceView {
+    pub fn from_engine(price: &crate::engine::catalog::Price) -> PriceView {
+        PriceView {
+            id: price.id.clone(),
+            object: "price".to_owned(),
+            mode: price.scope.mode.code().to_owned(),
+            product_id: price.product_id.clone(),
+            model: price.model.code().to_owned(),
+            currency: price.currency.code.to_owned(),
+            unit_amount: MoneyView::new(price.currency, price.unit_amount_minor),
+            included_units: price.included_units,
+            auto_charge: price.auto_charge,
+            interval: IntervalView {
+                unit: price.interval.unit().code().to_owned(),
+                count: price.interval.count(),
+                name: price.interval.alias().map(str::to_owned),
+            },
+            trial_period_days: price.trial_period_days,
+            active: price.active,
+            used: price.used,
+            created_at_ms: price.created_at_ms,
+        }
+    }
+}

@@ -2,6 +2,8 @@
 //! single writer thread (see `writer`), which commits them in groups; reads run on pooled read
 //! connections on tokio's blocking threads.
 
+pub(crate) mod catalog;
+pub(crate) mod customers;
 pub mod error;
 pub mod keys;
 pub mod scheduler;

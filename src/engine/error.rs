@@ -21,6 +21,28 @@ pub enum EngineError {
         requested_display: String,
     },
 
+    /// A customer's prepaid balance cannot cover a debit. Nothing was changed.
+    #[error(
+        "insufficient prepaid balance: customer {customer_id} holds {balance_display} in {asset}, {requested_display} is needed"
+    )]
+    InsufficientPrepaidBalance {
+        customer_id: String,
+        asset: &'static str,
+        balance_minor: i64,
+        requested_minor: i64,
+        balance_display: String,
+        requested_display: String,
+    },
+
+    /// A billing interval that is not one harepay bills by; `param` names the argument.
+    #[error("{message}")]
+    InvalidInterval { param: &'static str, message: String },
+
+    /// A billing period whose bounds fall outside the calendar harepay computes (or outside the
+    /// i64 milliseconds a time is kept in).
+    #[error("period {period} of an interval anchored at {anchor_ms} ms ends outside the supported calendar")]
+    PeriodOutOfRange { anchor_ms: i64, period: u64 },
+
     /// The object exists but its status does not allow the action.
     #[error("{object} {id} is {status}; {action} is not possible in that status")]
     InvalidState { object: &'static str, id: String, status: &'static str, action: &'static str },
@@ -103,6 +125,9 @@ impl EngineError {
             EngineError::InvalidRequest { .. } => "invalid_request",
             EngineError::NotFound { .. } => "not_found",
             EngineError::InsufficientFunds { .. } => "insufficient_funds",
+            EngineError::InsufficientPrepaidBalance { .. } => "insufficient_prepaid_balance",
+            EngineError::InvalidInterval { .. } => "invalid_interval",
+            EngineError::PeriodOutOfRange { .. } => "period_out_of_range",
             EngineError::InvalidState { .. } => "invalid_state",
             EngineError::RefundExceedsRemaining { .. } => "refund_exceeds_remaining",
             EngineError::TestModeOnly { .. } => "test_mode_only",
@@ -120,6 +145,8 @@ impl EngineError {
     pub fn param(&self) -> Option<&'static str> {
         match self {
             EngineError::InvalidRequest { param, .. } => Some(param),
+            EngineError::InvalidInterval { param, .. } => Some(param),
+            EngineError::InsufficientPrepaidBalance { .. } => Some("amount"),
             EngineError::RefundExceedsRemaining { .. } => Some("amount"),
             EngineError::AmountOverflow => Some("amount"),
             EngineError::BalanceOverflow { .. } => Some("amount"),

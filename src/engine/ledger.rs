@@ -1,8 +1,11 @@
 //! Double-entry ledger. Every movement of money is one `LedgerTransaction` whose postings sum to
 //! zero for each asset. Merchant accounts (available, pending, reserved) may never go negative;
-//! the system accounts (external, fees, fx_clearing) balance them and may. No balance, merchant
-//! or system, may leave the i64 range: a transaction that would take one there is refused whole.
+//! the system accounts (external, fees, fx_clearing) balance them and may. Customer prepaid
+//! accounts (one per customer and asset, inside the merchant's scope) hold what a customer paid in
+//! advance and may never go negative either. No balance, merchant, customer or system, may leave
+//! the i64 range: a transaction that would take one there is refused whole.
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
 
 use crate::engine::error::EngineError;
@@ -55,10 +58,74 @@ impl AccountKind {
     }
 }
 
+/// One account of a merchant's ledger in one mode: one of the six fixed kinds, or a customer's
+/// prepaid balance. Stored by its `code`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum LedgerAccount {
+    /// One of the merchant's or the system's fixed accounts.
+    Fixed(AccountKind),
+    /// What a customer paid in advance: held for them, spent on their invoices (auto-charge) and
+    /// never below zero. Created by its first posting.
+    CustomerPrepaid { customer_id: String },
+}
+
+/// How a customer prepaid account's code starts; the customer id follows.
+const CUSTOMER_PREPAID_CODE_PREFIX: &str = "customer_prepaid:";
+
+impl LedgerAccount {
+    pub fn customer_prepaid(customer_id: &str) -> LedgerAccount {
+        LedgerAccount::CustomerPrepaid { customer_id: customer_id.to_owned() }
+    }
+
+    /// The account as stored and reported: `available`, …, or `customer_prepaid:cus_…`.
+    pub fn code(&self) -> Cow<'static, str> {
+        match self {
+            LedgerAccount::Fixed(kind) => Cow::Borrowed(kind.code()),
+            LedgerAccount::CustomerPrepaid { customer_id } => {
+                Cow::Owned(format!("{CUSTOMER_PREPAID_CODE_PREFIX}{customer_id}"))
+            }
+        }
+    }
+
+    /// The account a stored code names; `None` for a code harepay does not write (a customer id
+    /// is `cus_` and ASCII letters, digits or underscores).
+    pub fn parse(code: &str) -> Option<LedgerAccount> {
+        if let Some(customer_id) = code.strip_prefix(CUSTOMER_PREPAID_CODE_PREFIX) {
+            let well_formed = customer_id.starts_with("cus_")
+                && customer_id.len() <= crate::limits::OBJECT_ID_MAX_CHARS
+                && customer_id.bytes().all(|byte| byte.is_ascii_alphanumeric() || byte == b'_');
+            return well_formed.then(|| LedgerAccount::customer_prepaid(customer_id));
+        }
+        AccountKind::parse(code).map(LedgerAccount::Fixed)
+    }
+
+    /// Whether the account may never go below zero: the merchant's balances and customers'
+    /// prepaid balances. The system accounts balance them and have no floor.
+    pub fn has_floor(&self) -> bool {
+        match self {
+            LedgerAccount::Fixed(kind) => kind.is_merchant_balance(),
+            LedgerAccount::CustomerPrepaid { .. } => true,
+        }
+    }
+
+    pub fn customer_id(&self) -> Option<&str> {
+        match self {
+            LedgerAccount::CustomerPrepaid { customer_id } => Some(customer_id),
+            LedgerAccount::Fixed(_) => None,
+        }
+    }
+}
+
+impl From<AccountKind> for LedgerAccount {
+    fn from(kind: AccountKind) -> LedgerAccount {
+        LedgerAccount::Fixed(kind)
+    }
+}
+
 /// One leg: `amount_minor` is added to the account's balance (negative takes away).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Posting {
-    pub account: AccountKind,
+    pub account: LedgerAccount,
     pub asset: AssetRef,
     pub amount_minor: i64,
 }
@@ -104,11 +171,17 @@ impl LedgerTransactionBuilder {
     }
 
     /// Moves `amount_minor` of `asset` from one account to another. Zero transfers are skipped.
-    pub fn transfer(mut self, from: AccountKind, to: AccountKind, asset: AssetRef, amount_minor: i64) -> Self {
+    pub fn transfer(
+        mut self,
+        from: impl Into<LedgerAccount>,
+        to: impl Into<LedgerAccount>,
+        asset: AssetRef,
+        amount_minor: i64,
+    ) -> Self {
         assert!(amount_minor >= 0, "a transfer amount is never negative");
         if amount_minor > 0 {
-            self.postings.push(Posting { account: from, asset, amount_minor: -amount_minor });
-            self.postings.push(Posting { account: to, asset, amount_minor });
+            self.postings.push(Posting { account: from.into(), asset, amount_minor: -amount_minor });
+            self.postings.push(Posting { account: to.into(), asset, amount_minor });
         }
         self
     }
@@ -123,9 +196,9 @@ impl LedgerTransactionBuilder {
 
 /// What a transaction does to one account: the sum of its postings there, in i128 so that the
 /// sum itself cannot overflow.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NetChange {
-    pub account: AccountKind,
+    pub account: LedgerAccount,
     pub asset: AssetRef,
     pub change_minor: i128,
 }
@@ -133,11 +206,11 @@ pub struct NetChange {
 /// The net change of every account the postings touch, ordered by account and asset. Summing
 /// first means a transaction that adds and takes from one account is judged by its result.
 pub fn net_changes(postings: &[Posting]) -> Vec<NetChange> {
-    let mut by_account: BTreeMap<(AccountKind, &'static str), NetChange> = BTreeMap::new();
+    let mut by_account: BTreeMap<(&LedgerAccount, &'static str), NetChange> = BTreeMap::new();
     for posting in postings {
         by_account
-            .entry((posting.account, posting.asset.code))
-            .or_insert(NetChange { account: posting.account, asset: posting.asset, change_minor: 0 })
+            .entry((&posting.account, posting.asset.code))
+            .or_insert_with(|| NetChange { account: posting.account.clone(), asset: posting.asset, change_minor: 0 })
             .change_minor += i128::from(posting.amount_minor);
     }
     by_account.into_values().collect()
@@ -156,21 +229,28 @@ fn display_change(asset: AssetRef, change_minor: i128) -> String {
     }
 }
 
-/// The balances of every account, merchant and system, for the assets a decision touches,
-/// loaded before deciding. An account not loaded reads as zero, so the loader must load all
-/// six kinds: a missing system account would let `apply` miss an overflow there.
+/// The balances of every account, merchant and system, for the assets a decision touches, and of
+/// the customer prepaid accounts it touches, loaded before deciding. A fixed account not loaded
+/// reads as zero, so the loader must load all six kinds: a missing system account would let
+/// `apply` miss an overflow there. A customer account must be loaded (`set`, zero included)
+/// before a transaction touches it: `apply` treats one it was not given as a bug.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Balances {
-    by_account: BTreeMap<(AccountKind, &'static str), i64>,
+    by_account: BTreeMap<(LedgerAccount, &'static str), i64>,
 }
 
 impl Balances {
-    pub fn set(&mut self, account: AccountKind, asset: AssetRef, amount_minor: i64) {
-        self.by_account.insert((account, asset.code), amount_minor);
+    pub fn set(&mut self, account: impl Into<LedgerAccount>, asset: AssetRef, amount_minor: i64) {
+        self.by_account.insert((account.into(), asset.code), amount_minor);
     }
 
-    pub fn get(&self, account: AccountKind, asset: AssetRef) -> i64 {
-        self.by_account.get(&(account, asset.code)).copied().unwrap_or(0)
+    pub fn get(&self, account: impl Into<LedgerAccount>, asset: AssetRef) -> i64 {
+        self.by_account.get(&(account.into(), asset.code)).copied().unwrap_or(0)
+    }
+
+    /// A customer's prepaid balance in `asset` (zero when it has none).
+    pub fn customer_prepaid(&self, customer_id: &str, asset: AssetRef) -> i64 {
+        self.get(LedgerAccount::customer_prepaid(customer_id), asset)
     }
 
     /// Each asset that has a balance, once.
@@ -179,50 +259,78 @@ impl Balances {
         codes.into_iter().map(Asset::from_stored_code)
     }
 
-    /// Checks that `transaction` leaves every balance inside i64 and every merchant balance at
-    /// or above zero, and applies it. Nothing changes when it would not: the caller gets
-    /// `balance_overflow` or `insufficient_funds`.
+    /// Checks that `transaction` leaves every balance inside i64 and every merchant and customer
+    /// balance at or above zero, and applies it. Nothing changes when it would not: the caller
+    /// gets `balance_overflow`, `insufficient_funds` or `insufficient_prepaid_balance`.
     pub fn apply(&mut self, transaction: &LedgerTransaction) -> Result<(), EngineError> {
         transaction.assert_balanced();
         let changes = net_changes(&transaction.postings);
         let mut next = self.by_account.clone();
         for change in &changes {
-            let before_minor = self.get(change.account, change.asset);
+            let key = (change.account.clone(), change.asset.code);
+            if let LedgerAccount::CustomerPrepaid { customer_id } = &change.account {
+                assert!(
+                    self.by_account.contains_key(&key),
+                    "the prepaid account of {customer_id} in {} was not loaded before a decision moved it",
+                    change.asset.code
+                );
+            }
+            let before_minor = self.by_account.get(&key).copied().unwrap_or(0);
             let after_minor =
                 balance_after(before_minor, change.change_minor).ok_or_else(|| EngineError::BalanceOverflow {
-                    account: change.account.code(),
+                    account: match change.account {
+                        LedgerAccount::Fixed(kind) => kind.code(),
+                        LedgerAccount::CustomerPrepaid { .. } => "customer prepaid",
+                    },
                     currency: change.asset.code,
                     balance_display: change.asset.display(before_minor),
                     change_display: display_change(change.asset, change.change_minor),
                     limit_display: change.asset.display(i64::MAX),
                 })?;
-            next.insert((change.account, change.asset.code), after_minor);
+            next.insert(key, after_minor);
         }
-        for change in changes.iter().filter(|change| change.account.is_merchant_balance()) {
-            let after_minor = next[&(change.account, change.asset.code)];
+        for change in changes.iter().filter(|change| change.account.has_floor()) {
+            let after_minor = next[&(change.account.clone(), change.asset.code)];
             if after_minor < 0 {
-                // Only `available` can be drawn down by a request; the other merchant accounts
-                // are drawn down only by amounts the engine itself put there.
-                assert_eq!(
-                    change.account,
-                    AccountKind::Available,
-                    "{} would go negative in {}: the engine moved money it did not hold",
-                    change.account.code(),
-                    change.asset.code
-                );
-                let available_minor = self.get(AccountKind::Available, change.asset);
-                let requested_minor = i64::try_from(-change.change_minor).unwrap_or(i64::MAX);
-                return Err(EngineError::InsufficientFunds {
-                    asset: change.asset.code,
-                    available_minor,
-                    requested_minor,
-                    available_display: change.asset.display(available_minor),
-                    requested_display: change.asset.display(requested_minor),
-                });
+                return Err(self.below_floor(change));
             }
         }
         self.by_account = next;
         Ok(())
+    }
+
+    /// The refusal of a change that would take an account with a floor below zero.
+    fn below_floor(&self, change: &NetChange) -> EngineError {
+        let balance_minor = self.get(change.account.clone(), change.asset);
+        let requested_minor = i64::try_from(-change.change_minor).unwrap_or(i64::MAX);
+        match &change.account {
+            LedgerAccount::CustomerPrepaid { customer_id } => EngineError::InsufficientPrepaidBalance {
+                customer_id: customer_id.clone(),
+                asset: change.asset.code,
+                balance_minor,
+                requested_minor,
+                balance_display: change.asset.display(balance_minor),
+                requested_display: change.asset.display(requested_minor),
+            },
+            LedgerAccount::Fixed(kind) => {
+                // Only `available` can be drawn down by a request; the other merchant accounts
+                // are drawn down only by amounts the engine itself put there.
+                assert_eq!(
+                    *kind,
+                    AccountKind::Available,
+                    "{} would go negative in {}: the engine moved money it did not hold",
+                    kind.code(),
+                    change.asset.code
+                );
+                EngineError::InsufficientFunds {
+                    asset: change.asset.code,
+                    available_minor: balance_minor,
+                    requested_minor,
+                    available_display: change.asset.display(balance_minor),
+                    requested_display: change.asset.display(requested_minor),
+                }
+            }
+        }
     }
 }
 
@@ -232,6 +340,25 @@ mod tests {
 
     fn ngn() -> AssetRef {
         Asset::lookup("NGN").unwrap()
+    }
+
+    #[test]
+    fn account_codes_round_trip_and_only_harepay_s_codes_parse() {
+        for account in [
+            LedgerAccount::Fixed(AccountKind::Available),
+            LedgerAccount::Fixed(AccountKind::FxClearing),
+            LedgerAccount::customer_prepaid("cus_0190b5a4c2d37e4f8a9b0c1d2e3f4a5b"),
+        ] {
+            assert_eq!(LedgerAccount::parse(&account.code()), Some(account));
+        }
+        assert_eq!(LedgerAccount::customer_prepaid("cus_1").code(), "customer_prepaid:cus_1");
+        let too_long = format!("customer_prepaid:cus_{}", "1".repeat(61));
+        for code in ["", "cash", "customer_prepaid:", "customer_prepaid:pi_1", "customer_prepaid:cus_1 ", &too_long] {
+            assert_eq!(LedgerAccount::parse(code), None, "{code:?}");
+        }
+        assert!(LedgerAccount::customer_prepaid("cus_1").has_floor());
+        assert!(LedgerAccount::Fixed(AccountKind::Reserved).has_floor());
+        assert!(!LedgerAccount::Fixed(AccountKind::External).has_floor());
     }
 
     #[test]
@@ -251,7 +378,7 @@ mod tests {
             id: "ltx_1".into(),
             reference_id: "pi_1".into(),
             reason: "test",
-            postings: vec![Posting { account: AccountKind::Available, asset: ngn(), amount_minor: 1 }],
+            postings: vec![Posting { account: AccountKind::Available.into(), asset: ngn(), amount_minor: 1 }],
         };
         transaction.assert_balanced();
     }

@@ -2,14 +2,18 @@
 //! the time (`now_ms`) and an `IdSource` are passed in, so every decision can be replayed.
 //! Nothing here is serializable; the outer layers convert at their boundaries.
 
+pub mod catalog;
+pub mod customer;
 pub mod error;
 pub mod identity;
+pub mod interval;
 pub mod invoice;
 pub mod ledger;
 pub mod money;
 pub mod payment;
 pub mod payout;
 pub mod permission;
+pub mod prepaid;
 pub mod pricing;
 pub mod principal;
 pub mod rail;

@@ -1,8 +1,9 @@
 //! Who may do what: one table. Every operation names the action it needs; tool visibility, the
 //! app's refusal and the engine's own checks all ask `role_may`.
 //!
-//! The rule in words: everyone reads; makers initiate (create, refund, cancel, simulate);
-//! checkers decide (approve or reject a payout waiting for a second person); admins do both.
+//! The rule in words: everyone reads; makers initiate (create, refund, cancel, simulate) and
+//! manage the records billing builds on (customers, products, prices); checkers decide (approve
+//! or reject a payout waiting for a second person); admins do all of it.
 //! The maker-checker rule that nobody decides their own payout is about people, not roles, and
 //! lives with payouts (`payout::approve_payout`).
 
@@ -17,16 +18,19 @@ pub enum Action {
     Initiate,
     /// Approve or reject a payout that waits for a second person.
     DecideApproval,
+    /// Create, change or archive records that move no money: customers, products, prices.
+    Manage,
 }
 
 impl Action {
-    pub const ALL: [Action; 3] = [Action::Read, Action::Initiate, Action::DecideApproval];
+    pub const ALL: [Action; 4] = [Action::Read, Action::Initiate, Action::DecideApproval, Action::Manage];
 
     pub fn code(self) -> &'static str {
         match self {
             Action::Read => "read",
             Action::Initiate => "initiate",
             Action::DecideApproval => "decide_approval",
+            Action::Manage => "manage",
         }
     }
 }
@@ -36,9 +40,11 @@ pub fn role_may(role: Role, action: Action) -> bool {
     match (role, action) {
         (_, Action::Read) => true,
         (Role::Admin, _) => true,
-        (Role::Maker, Action::Initiate) => true,
+        (Role::Maker, Action::Initiate | Action::Manage) => true,
         (Role::Approver, Action::DecideApproval) => true,
-        (Role::Maker, Action::DecideApproval) | (Role::Approver, Action::Initiate) | (Role::ReadOnly, _) => false,
+        (Role::Maker, Action::DecideApproval)
+        | (Role::Approver, Action::Initiate | Action::Manage)
+        | (Role::ReadOnly, _) => false,
     }
 }
 
@@ -54,10 +60,10 @@ mod tests {
     #[test]
     fn the_table_in_full() {
         let expected = [
-            (Role::Admin, [true, true, true]),
-            (Role::Maker, [true, true, false]),
-            (Role::Approver, [true, false, true]),
-            (Role::ReadOnly, [true, false, false]),
+            (Role::Admin, [true, true, true, true]),
+            (Role::Maker, [true, true, false, true]),
+            (Role::Approver, [true, false, true, false]),
+            (Role::ReadOnly, [true, false, false, false]),
         ];
         for (role, allowed) in expected {
             for (action, may) in Action::ALL.into_iter().zip(allowed) {

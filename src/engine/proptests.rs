@@ -6,7 +6,9 @@ use std::collections::BTreeMap;
 use proptest::prelude::*;
 
 use crate::engine::SequentialIds;
-use crate::engine::ledger::{AccountKind, Balances, LedgerTransaction, LedgerTransactionBuilder, sum_by_asset};
+use crate::engine::ledger::{
+    AccountKind, Balances, LedgerAccount, LedgerTransaction, LedgerTransactionBuilder, sum_by_asset,
+};
 use crate::engine::money::{Asset, Money, Network};
 use crate::engine::payment::{self, NewPaymentIntent, PaymentIntent, PaymentMethod, PaymentStatus};
 use crate::engine::payout::{
@@ -259,9 +261,9 @@ proptest! {
             prop_assert_eq!(sum, 0, "asset {} unbalanced", asset);
         }
         // Every balance, merchant and system, is exactly the sum of its postings.
-        let mut from_postings: BTreeMap<(AccountKind, &str), i128> = BTreeMap::new();
+        let mut from_postings: BTreeMap<(LedgerAccount, &str), i128> = BTreeMap::new();
         for posting in &all_postings {
-            *from_postings.entry((posting.account, posting.asset.code)).or_default() += i128::from(posting.amount_minor);
+            *from_postings.entry((posting.account.clone(), posting.asset.code)).or_default() += i128::from(posting.amount_minor);
         }
         for ((account, code), sum) in from_postings {
             prop_assert_eq!(i128::from(balances.get(account, Asset::lookup(code).unwrap())), sum);
@@ -359,21 +361,22 @@ proptest! {
             }
             let transaction = builder.finish(crate::engine::IdSource::next_id(&mut ids, "ltx"), "pi_1", "edge");
             // What the transaction would leave, computed independently in i128.
-            let mut expected: BTreeMap<(AccountKind, &str), i128> = BTreeMap::new();
+            let mut expected: BTreeMap<(LedgerAccount, &str), i128> = BTreeMap::new();
             for posting in &transaction.postings {
                 *expected
-                    .entry((posting.account, posting.asset.code))
-                    .or_insert_with(|| i128::from(balances.get(posting.account, posting.asset))) +=
+                    .entry((posting.account.clone(), posting.asset.code))
+                    .or_insert_with(|| i128::from(balances.get(posting.account.clone(), posting.asset))) +=
                     i128::from(posting.amount_minor);
             }
             let outside_i64 = expected.values().any(|after| i64::try_from(*after).is_err());
-            let overdrawn = expected.iter().any(|((account, _), after)| *account == AccountKind::Available && *after < 0);
+            let available = LedgerAccount::Fixed(AccountKind::Available);
+            let overdrawn = expected.iter().any(|((account, _), after)| *account == available && *after < 0);
             let before = balances.clone();
             match balances.apply(&transaction) {
                 Ok(()) => {
                     prop_assert!(!outside_i64 && !overdrawn, "applied {:?}", transaction.postings);
                     for ((account, code), after) in &expected {
-                        prop_assert_eq!(i128::from(balances.get(*account, Asset::lookup(code).unwrap())), *after);
+                        prop_assert_eq!(i128::from(balances.get(account.clone(), Asset::lookup(code).unwrap())), *after);
                     }
                 }
                 Err(error) => {

@@ -113,11 +113,13 @@ pub fn llms_txt() -> String {
          \"method\": \"bank_transfer\", \"rail\": \"rubies\", \"confirm\": true, \"idempotency_key\": \"order-1001\"}}`, \
          then `list_payments`, then `get_balance {{\"asset\": \"NGN\"}}`.\n\
          - Not yet: no live rails (payment instructions are simulated; live payments never settle and live payouts \
-         are never sent), no webhook delivery (events are recorded: poll `list_events`), no invoicing or billing, no \
-         customer objects (`customer` is your own reference), no disputes, no OAuth (keys come from the operator).\n\n\
+         are never sent), no webhook delivery (events are recorded: poll `list_events`), no invoicing, subscriptions \
+         or usage billing yet (customers with prepaid balances, products and prices exist; a payment's `customer` is \
+         your own reference), no live prepaid top-ups, no disputes, no OAuth (keys come from the operator).\n\n\
          ## Docs\n\n\
          - [Guide for agents]({GUIDE_URI}): connecting, keys, modes and roles, money and fees, writes, idempotency, \
-         errors and limits, results, payments, payouts and approval.\n\n",
+         errors and limits, results, payments, payouts and approval, customers and prepaid balances, products and \
+         prices.\n\n",
         list_max = limits::LIST_LIMIT_MAX,
         list_default = limits::LIST_LIMIT_DEFAULT,
     ));
@@ -161,7 +163,8 @@ pub fn guide_md() -> String {
          `harepay://docs/llms.txt`.\n\n\
          ## Keys, modes and roles\n\n\
          - Keys look like `sk_test_…` or `sk_live_…`. A test key sees only test objects, a live key only live ones.\n\
-         - Roles: `maker` (the default: creates payments, refunds and payouts), `approver` (decides payouts awaiting \
+         - Roles: `maker` (the default: creates payments, refunds and payouts; manages customers, products and \
+         prices), `approver` (decides payouts awaiting \
          approval, nothing else), `admin` (both), `read_only` (sees only read tools). \
          `harepay keys create|list|revoke` manages keys; an unknown or revoked key is refused before any tool runs.\n\
          - The server flags `--read-only` and `--toolsets a,b` narrow the tool list further; read-only wins. \
@@ -186,7 +189,8 @@ pub fn guide_md() -> String {
          Keys are kept at least 24 hours.\n\
          - Errors are tool results with `isError: true` and `{{\"error\": {{\"type\", \"message\", \"param\"}}}}` (`param` names the argument at fault, when one is). \
          Every output schema allows this envelope besides the tool's result. Types: \
-         `invalid_request`, `not_found`, `insufficient_funds`, `balance_overflow`, `invalid_state`, \
+         `invalid_request`, `not_found`, `insufficient_funds`, `insufficient_prepaid_balance`, `balance_overflow`, \
+         `invalid_state`, `invalid_interval`, `period_out_of_range`, \
          `refund_exceeds_remaining`, `idempotency_key_reused`, `idempotency_key_in_use`, `forbidden`, `limit_exceeded`, `rate_limited`, `approval_expired`, \
          `confirmation_declined`, `confirmation_unavailable`, `confirmation_invalid`, `test_mode_only`, \
          `authentication_failed`, `internal_error`. \
@@ -218,7 +222,8 @@ pub fn guide_md() -> String {
          `replayed`; `object` is the object as saved (for a preview, as it would be).\n\
          - Output schemas describe an object in full once per toolset: elsewhere it reads \"Same shape as in \
          get_payout\" (or another read tool), whose output schema has its fields.\n\
-         - Ids: `pi_…` payment intents, `re_…` refunds, `po_…` payouts, `evt_…` events, `aud_…` audit records. \
+         - Ids: `pi_…` payment intents, `re_…` refunds, `po_…` payouts, `cus_…` customers, `prod_…` products, \
+         `price_…` prices, `ltx_…` ledger transactions, `evt_…` events, `aud_…` audit records. \
          Times are Unix milliseconds (`…_ms`).\n\n\
          ## Payments\n\n\
          - Statuses: `requires_action` (see `next_action`: a virtual bank account, a crypto deposit address, or a card \
@@ -251,7 +256,34 @@ pub fn guide_md() -> String {
          binds the person: the strictest limit on any of the owner's keys applies to what they pay out through all \
          their keys. A merchant may also have a daily limit over all keys (`whoami`). Exceeding one is \
          `limit_exceeded`, naming the limit and what remains.\n\
-         - Test mode: the simulated rail pays a payout a few seconds after it is due; bank account `0000000000` fails.\n\n",
+         - Test mode: the simulated rail pays a payout a few seconds after it is due; bank account `0000000000` fails.\n\n\
+         ## Customers and prepaid balances\n\n\
+         - `create_customer` needs an `email`: ASCII only (write an internationalized domain in punycode), one `@`, \
+         a local part of letters, digits, dots and ``!#$%&'*+/=?^_`{{|}}~-`` (no quotes, comments or display names), a \
+         domain of at least two labels ending in letters; {email_max} characters at most. A look-alike letter or an \
+         invisible character is refused, not stored. `phone` is 5–15 digits with an optional `+` and spaces, \
+         hyphens, dots or parentheses. `list_customers` filters by email without regard to letter case.\n\
+         - A customer belongs to the merchant and mode of the key that made it; any other key gets `not_found`.\n\
+         - `delete_customer` archives: the customer stays readable (`archived: true`) with its history and prepaid \
+         balance, but cannot be updated, topped up, invoiced or subscribed again (`invalid_state`).\n\
+         - Each customer has a prepaid balance per currency: a ledger account of its own (never below zero, \
+         checked by `system_status` like every account). `get_customer` shows `prepaid_balances` and `prepaid_ngn`. \
+         `topup_prepaid {{\"customer_id\", \"amount\": {{\"amount\": 100000, \"currency\": \"NGN\"}}}}` credits it in \
+         test mode (confirm and an idempotency key, like every money movement); in live mode a real payment funds a \
+         top-up, which harepay cannot take yet (`test_mode_only`). Usage prices with `auto_charge` are paid from it.\n\n\
+         ## Catalog: products and prices\n\n\
+         - Products (`name`, `description`, `unit_label`, `metadata`, `active`) are never deleted; one made with \
+         `active: false` is archived: listed as such, and no new price can name it (`invalid_state`).\n\
+         - Prices are immutable (`used` says a subscription bills by it; make a new price to bill differently): \
+         `model` `recurring` (`unit_amount` each period) or `usage` (`included_units` free each period, then \
+         `unit_amount` per unit; 0 included units bills every unit; `auto_charge` debits the overage from the \
+         customer's prepaid balance, or leaves an open invoice when it cannot cover it), `currency`, `interval`, \
+         optional `product_id` and `trial_period_days` (at most {trial_max}).\n\
+         - `interval` is `{{\"unit\": \"day|week|month|year\", \"count\": n}}` (at most three years) or a name: \
+         `weekly`, `bi-weekly`, `monthly`, `bi-monthly` (every two months), `quarterly`, `semi-annual`, `annual`. \
+         Anything else is `invalid_interval`, naming the argument.\n\
+         - Periods are anchored on the subscription's start and computed from it: a monthly subscription started on \
+         31 January renews on the last day of February, then on 31 March.\n\n",
         max = limits::AMOUNT_MAX_MINOR,
         key_max = limits::IDEMPOTENCY_KEY_MAX_CHARS,
         confirm_minutes = limits::CONFIRMATION_EXPIRY_DEFAULT_MS / 60_000,
@@ -263,6 +295,8 @@ pub fn guide_md() -> String {
         arguments_max_kib = limits::ARGUMENTS_MAX_BYTES / 1024,
         depth_max = limits::ARGUMENTS_MAX_DEPTH,
         echo_max = limits::INPUT_ECHO_MAX_CHARS,
+        email_max = limits::EMAIL_MAX_CHARS,
+        trial_max = limits::TRIAL_PERIOD_MAX_DAYS,
         toolsets = Toolset::ALL.map(|toolset| format!("`{}` ({})", toolset.code(), toolset.description())).join("; "),
     ));
     text

@@ -13,6 +13,8 @@
 pub mod account;
 pub mod args;
 pub mod audit;
+pub mod catalog;
+pub mod customers;
 pub mod decode;
 pub mod failure;
 pub mod payments;
@@ -43,17 +45,22 @@ pub enum Toolset {
     Account,
     Payments,
     Payouts,
+    Customers,
+    Catalog,
     Audit,
 }
 
 impl Toolset {
-    pub const ALL: [Toolset; 4] = [Toolset::Account, Toolset::Payments, Toolset::Payouts, Toolset::Audit];
+    pub const ALL: [Toolset; 6] =
+        [Toolset::Account, Toolset::Payments, Toolset::Payouts, Toolset::Customers, Toolset::Catalog, Toolset::Audit];
 
     pub fn code(self) -> &'static str {
         match self {
             Toolset::Account => "account",
             Toolset::Payments => "payments",
             Toolset::Payouts => "payouts",
+            Toolset::Customers => "customers",
+            Toolset::Catalog => "catalog",
             Toolset::Audit => "audit",
         }
     }
@@ -67,6 +74,8 @@ impl Toolset {
             Toolset::Account => "who you are, system health, balances",
             Toolset::Payments => "payment intents: create, list, inspect, refund, cancel, simulate (test mode)",
             Toolset::Payouts => "payouts to banks and wallets, with maker-checker approval and spend limits",
+            Toolset::Customers => "customers and their prepaid balances: create, update, list, archive, top up",
+            Toolset::Catalog => "products and prices (recurring or usage, with allowances and billing intervals)",
             Toolset::Audit => "the event outbox and the audit log of every write attempt",
         }
     }
@@ -220,6 +229,8 @@ pub fn registry() -> &'static [Entry] {
                 Toolset::Account => account::OPERATIONS,
                 Toolset::Payments => payments::OPERATIONS,
                 Toolset::Payouts => payouts::OPERATIONS,
+                Toolset::Customers => customers::OPERATIONS,
+                Toolset::Catalog => catalog::OPERATIONS,
                 Toolset::Audit => audit::OPERATIONS,
             });
         }

@@ -15,11 +15,13 @@ mod savepoint;
 pub mod sqlite;
 
 pub use records::{
-    ApiKeyRecord, AuditRecord, BalanceMismatch, BalanceRow, DueStep, EventFilter, EventRecord, IdempotencyRecord,
-    LedgerReport, MerchantRecord, NonIntegerValue, Page, PageRequest, PaymentFilter, PayoutFilter, ScheduledStep,
-    StepRetry,
+    ApiKeyRecord, AuditRecord, BalanceMismatch, BalanceRow, CustomerFilter, DueStep, EventFilter, EventRecord,
+    IdempotencyRecord, LedgerReport, MerchantRecord, NonIntegerValue, Page, PageRequest, PaymentFilter, PayoutFilter,
+    PriceFilter, ProductFilter, ScheduledStep, StepRetry,
 };
 
+use crate::engine::catalog::{Price, Product};
+use crate::engine::customer::Customer;
 use crate::engine::ledger::{Balances, LedgerTransaction};
 use crate::engine::money::AssetRef;
 use crate::engine::payment::{PaymentIntent, Refund};
@@ -138,11 +140,55 @@ pub trait PayoutsWrite {
     fn set_spend_limit(&mut self, key_id: &str, asset: AssetRef, limit: SpendLimit) -> StoreResult<()>;
 }
 
+/// Customers of a merchant in one mode (their prepaid balances are ledger accounts: `LedgerRead`).
+pub trait CustomersRead {
+    fn get_customer(&self, scope: &Scope, id: &str) -> StoreResult<Option<Customer>>;
+    /// Newest first.
+    fn list_customers(&self, scope: &Scope, filter: &CustomerFilter, page: &PageRequest)
+    -> StoreResult<Page<Customer>>;
+}
+
+pub trait CustomersWrite {
+    /// `get_customer` for a decision that changes the customer or its prepaid balance.
+    fn get_customer_for_update(&mut self, scope: &Scope, id: &str) -> StoreResult<Option<Customer>>;
+    fn insert_customer(&mut self, customer: &Customer) -> StoreResult<()>;
+    fn update_customer(&mut self, customer: &Customer) -> StoreResult<()>;
+}
+
+/// Products and prices.
+pub trait CatalogRead {
+    fn get_product(&self, scope: &Scope, id: &str) -> StoreResult<Option<Product>>;
+    fn list_products(&self, scope: &Scope, filter: &ProductFilter, page: &PageRequest) -> StoreResult<Page<Product>>;
+    fn get_price(&self, scope: &Scope, id: &str) -> StoreResult<Option<Price>>;
+    fn list_prices(&self, scope: &Scope, filter: &PriceFilter, page: &PageRequest) -> StoreResult<Page<Price>>;
+}
+
+/// Prices are immutable: there is no update, only `mark_price_used` (the backend refuses any
+/// other change of a stored price).
+pub trait CatalogWrite {
+    fn get_product_for_update(&mut self, scope: &Scope, id: &str) -> StoreResult<Option<Product>>;
+    fn get_price_for_update(&mut self, scope: &Scope, id: &str) -> StoreResult<Option<Price>>;
+    fn insert_product(&mut self, product: &Product) -> StoreResult<()>;
+    fn insert_price(&mut self, price: &Price) -> StoreResult<()>;
+    /// Records that a subscription uses the price; it stays used.
+    fn mark_price_used(&mut self, scope: &Scope, id: &str) -> StoreResult<()>;
+}
+
 /// Balances, postings and their verification.
 pub trait LedgerRead {
     /// Every balance of the scope, merchant and system accounts, in the given assets. Refuses
     /// (`Corrupt`) when one is not an integer or the asset has values in the quarantine.
     fn balances(&self, scope: &Scope, assets: &[AssetRef]) -> StoreResult<Balances>;
+    /// `balances` and the prepaid accounts of `customer_ids` in the same assets (zero where a
+    /// customer has none yet): what a decision that moves a customer's prepaid money loads.
+    fn balances_with_customers(
+        &self,
+        scope: &Scope,
+        assets: &[AssetRef],
+        customer_ids: &[&str],
+    ) -> StoreResult<Balances>;
+    /// A customer's prepaid balance in each asset it has an account in (ever credited), by asset.
+    fn customer_prepaid_balances(&self, scope: &Scope, customer_id: &str) -> StoreResult<Vec<(AssetRef, i64)>>;
     fn list_balance_rows(&self, scope: &Scope) -> StoreResult<Vec<BalanceRow>>;
     /// Checks the whole ledger; what it finds is reported, never raised as an error.
     /// The whole ledger (`None`, the operator's view), or one merchant's in one mode.
@@ -155,6 +201,14 @@ pub trait LedgerWrite {
     /// only makes a decision taken on it more cautious); on SQLite the single write transaction
     /// already holds the lock.
     fn balances_for_update(&mut self, scope: &Scope, assets: &[AssetRef]) -> StoreResult<Balances>;
+    /// `balances_with_customers` for a decision: on PostgreSQL the customers' prepaid rows are
+    /// locked with the scope's.
+    fn balances_with_customers_for_update(
+        &mut self,
+        scope: &Scope,
+        assets: &[AssetRef],
+        customer_ids: &[&str],
+    ) -> StoreResult<Balances>;
     /// Records the transaction and its postings and updates the stored balances. Refuses, having
     /// written nothing, when a balance would leave i64 (`BalanceOverflow`) or is not an integer.
     fn post_ledger_transaction(
@@ -230,7 +284,16 @@ pub trait SchedulerWrite {
 
 /// Reads, all within one consistent snapshot: every per-object read trait.
 pub trait StoreRead:
-    MerchantKeysRead + PaymentsRead + PayoutsRead + LedgerRead + IdempotencyRead + AuditRead + EventsRead + SchedulerRead
+    MerchantKeysRead
+    + PaymentsRead
+    + PayoutsRead
+    + CustomersRead
+    + CatalogRead
+    + LedgerRead
+    + IdempotencyRead
+    + AuditRead
+    + EventsRead
+    + SchedulerRead
 {
 }
 
@@ -238,6 +301,8 @@ impl<T> StoreRead for T where
     T: MerchantKeysRead
         + PaymentsRead
         + PayoutsRead
+        + CustomersRead
+        + CatalogRead
         + LedgerRead
         + IdempotencyRead
         + AuditRead
@@ -254,6 +319,8 @@ pub trait StoreWrite:
     + MerchantKeysWrite
     + PaymentsWrite
     + PayoutsWrite
+    + CustomersWrite
+    + CatalogWrite
     + LedgerWrite
     + IdempotencyWrite
     + AuditWrite

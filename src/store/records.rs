@@ -103,6 +103,25 @@ pub struct PayoutFilter {
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CustomerFilter {
+    /// Customers whose email is this address, compared without regard to ASCII case.
+    pub email: Option<String>,
+    /// Only archived (true) or only active (false) customers; all when `None`.
+    pub archived: Option<bool>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ProductFilter {
+    pub active: Option<bool>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PriceFilter {
+    pub product_id: Option<String>,
+    pub active: Option<bool>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct EventFilter {
     pub event_type: Option<String>,
     pub object_id: Option<String>,
@@ -133,6 +152,9 @@ pub struct LedgerReport {
     /// Balances and postings that are not integers, in the ledger tables or in the quarantine
     /// where migration 5 put those it found.
     pub non_integer_values: Vec<NonIntegerValue>,
+    /// Accounts harepay does not know, in words: a code it does not write, or a customer prepaid
+    /// account whose customer is not in that merchant and mode.
+    pub unknown_accounts: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -160,6 +182,7 @@ impl LedgerReport {
             && self.negative_balances.is_empty()
             && self.balance_mismatches.is_empty()
             && self.non_integer_values.is_empty()
+            && self.unknown_accounts.is_empty()
     }
 
     /// What is wrong, one sentence per problem; empty when sound.
@@ -184,6 +207,9 @@ impl LedgerReport {
         }
         for value in &self.non_integer_values {
             problems.push(format!("{} is not an integer: {}", value.location, value.stored));
+        }
+        for account in &self.unknown_accounts {
+            problems.push(format!("unknown ledger account {account}"));
         }
         problems
     }

@@ -295,10 +295,12 @@ mod store_at_the_edges {
     //! The store's own guard, without the engine in front: random transactions near the i64
     //! limits posted straight to SQLite. An accepted one moves each stored balance by exactly its
     //! postings; a refused one (`BalanceOverflow`) writes nothing; `verify_ledger` stays sound.
+    //! Customer prepaid accounts are among them, held to the same rules.
 
     use std::collections::BTreeMap;
 
-    use harepay::engine::ledger::{AccountKind, LedgerTransactionBuilder};
+    use harepay::engine::customer::{NewCustomer, create_customer};
+    use harepay::engine::ledger::{AccountKind, LedgerAccount, LedgerTransactionBuilder};
     use harepay::engine::money::Asset;
     use harepay::engine::principal::{Mode, Scope};
     use harepay::store::sqlite::SqliteStore;
@@ -309,8 +311,17 @@ mod store_at_the_edges {
         prop_oneof![Just(i64::MAX), (i64::MAX - 1_000)..=i64::MAX, Just(1_i64 << 62), 0_i64..1_000, 0_i64..=i64::MAX]
     }
 
-    fn transfer() -> impl Strategy<Value = (AccountKind, AccountKind, &'static str, i64)> {
-        let account = || prop::sample::select(AccountKind::ALL.to_vec());
+    const CUSTOMER_ID: &str = "cus_edge";
+
+    /// Every fixed account and one customer's prepaid account.
+    fn accounts() -> Vec<LedgerAccount> {
+        let mut accounts: Vec<LedgerAccount> = AccountKind::ALL.into_iter().map(LedgerAccount::from).collect();
+        accounts.push(LedgerAccount::customer_prepaid(CUSTOMER_ID));
+        accounts
+    }
+
+    fn transfer() -> impl Strategy<Value = (LedgerAccount, LedgerAccount, &'static str, i64)> {
+        let account = || prop::sample::select(accounts());
         (account(), account(), prop::sample::select(vec!["NGN", "BTC"]), edge_amount())
     }
 
@@ -325,7 +336,11 @@ mod store_at_the_edges {
             let store = SqliteStore::open(&dir.path().join("edges.db")).unwrap();
             let scope = Scope { merchant_id: "mch_edge".into(), mode: Mode::Test };
             let assets = [Asset::lookup("NGN").unwrap(), Asset::lookup("BTC").unwrap()];
-            let mut model: BTreeMap<(AccountKind, &str), i128> = BTreeMap::new();
+            let request = NewCustomer { email: "edge@example.com".into(), name: None, phone: None, metadata: BTreeMap::new() };
+            let mut session = store.begin_write().unwrap();
+            session.insert_customer(&create_customer(&scope, request, CUSTOMER_ID.into(), 0).unwrap()).unwrap();
+            session.commit().unwrap();
+            let mut model: BTreeMap<(LedgerAccount, &str), i128> = BTreeMap::new();
             let mut accepted = 0;
             for (index, transfers) in transactions.into_iter().enumerate() {
                 let mut builder = LedgerTransactionBuilder::new();
@@ -335,7 +350,7 @@ mod store_at_the_edges {
                 let transaction = builder.finish(format!("ltx_{index}"), "pi_edge", "edge");
                 let mut after = model.clone();
                 for posting in &transaction.postings {
-                    let balance = after.entry((posting.account, posting.asset.code)).or_default();
+                    let balance = after.entry((posting.account.clone(), posting.asset.code)).or_default();
                     *balance += i128::from(posting.amount_minor);
                 }
                 let fits = after.values().all(|balance| i64::try_from(*balance).is_ok());
@@ -355,11 +370,11 @@ mod store_at_the_edges {
                 }
                 session.commit().unwrap();
                 let read = store.begin_read().unwrap();
-                let balances = read.balances(&scope, &assets).unwrap();
+                let balances = read.balances_with_customers(&scope, &assets, &[CUSTOMER_ID]).unwrap();
                 for asset in assets {
                     let mut sum = 0_i128;
-                    for account in AccountKind::ALL {
-                        let stored = i128::from(balances.get(account, asset));
+                    for account in accounts() {
+                        let stored = i128::from(balances.get(account.clone(), asset));
                         prop_assert_eq!(stored, model.get(&(account, asset.code)).copied().unwrap_or(0));
                         sum += stored;
                     }
@@ -370,7 +385,9 @@ mod store_at_the_edges {
             // Floors are the engine's rule, and the engine is not in front here: merchant balances
             // may be negative. Everything the store owns must hold.
             let balanced = report.unbalanced_transactions.is_empty() && report.unbalanced_assets.is_empty();
-            let consistent = report.balance_mismatches.is_empty() && report.non_integer_values.is_empty();
+            let consistent = report.balance_mismatches.is_empty()
+                && report.non_integer_values.is_empty()
+                && report.unknown_accounts.is_empty();
             prop_assert!(balanced && consistent, "{:?}", report.problems());
             prop_assert_eq!(report.transaction_count, accepted, "a refused transaction left a record");
         }

@@ -3,7 +3,10 @@
 
 mod access;
 mod app_layer;
+mod billing_store;
+mod catalog;
 mod crash;
+mod customers;
 mod elicitation;
 mod fuzz;
 mod http;

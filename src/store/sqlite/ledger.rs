@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use rusqlite::types::ValueRef;
 use rusqlite::{Connection, Row, params};
 
-use crate::engine::ledger::{AccountKind, Balances, LedgerTransaction, balance_after, net_changes};
+use crate::engine::ledger::{AccountKind, Balances, LedgerAccount, LedgerTransaction, balance_after, net_changes};
 use crate::engine::money::AssetRef;
 use crate::engine::principal::Scope;
 use crate::store::sqlite::rows::asset_of;
@@ -20,7 +20,20 @@ use crate::store::{
 
 impl<T: HasConnection> LedgerRead for T {
     fn balances(&self, scope: &Scope, assets: &[AssetRef]) -> StoreResult<Balances> {
-        scope_balances(self.connection(), scope, assets)
+        scope_balances(self.connection(), scope, assets, &[])
+    }
+
+    fn balances_with_customers(
+        &self,
+        scope: &Scope,
+        assets: &[AssetRef],
+        customer_ids: &[&str],
+    ) -> StoreResult<Balances> {
+        scope_balances(self.connection(), scope, assets, customer_ids)
+    }
+
+    fn customer_prepaid_balances(&self, scope: &Scope, customer_id: &str) -> StoreResult<Vec<(AssetRef, i64)>> {
+        customer_prepaid_rows(self.connection(), scope, customer_id)
     }
 
     fn list_balance_rows(&self, scope: &Scope) -> StoreResult<Vec<BalanceRow>> {
@@ -35,7 +48,16 @@ impl<T: HasConnection> LedgerRead for T {
 impl LedgerWrite for SqliteWrite<'_> {
     fn balances_for_update(&mut self, scope: &Scope, assets: &[AssetRef]) -> StoreResult<Balances> {
         // The write transaction holds SQLite's only write lock: no other session moves them.
-        scope_balances(&self.connection, scope, assets)
+        scope_balances(&self.connection, scope, assets, &[])
+    }
+
+    fn balances_with_customers_for_update(
+        &mut self,
+        scope: &Scope,
+        assets: &[AssetRef],
+        customer_ids: &[&str],
+    ) -> StoreResult<Balances> {
+        scope_balances(&self.connection, scope, assets, customer_ids)
     }
 
     fn post_ledger_transaction(
@@ -65,23 +87,16 @@ fn account_label(merchant_id: &str, mode: &str, account: &str, asset: &str) -> S
     format!("{merchant_id} {mode} {account} {asset}")
 }
 
-/// The stored balances of one scope in one asset, by account. Refuses a balance that is not an
-/// integer, and an asset with values in the quarantine: its balances cannot be trusted, and
-/// moving money on top of them would bury the problem.
+/// The stored balances of one scope's fixed accounts in one asset, by account. Refuses a balance
+/// that is not an integer, and an asset with values in the quarantine: its balances cannot be
+/// trusted, and moving money on top of them would bury the problem. Customer prepaid accounts are
+/// loaded one by one (`stored_customer_balance`): a scope may have very many.
 fn stored_balances(connection: &Connection, scope: &Scope, asset: AssetRef) -> StoreResult<BTreeMap<AccountKind, i64>> {
     let mode = scope.mode.code();
-    let quarantined: i64 = connection
-        .prepare_cached("SELECT COUNT(*) FROM ledger_quarantine WHERE merchant_id = ?1 AND mode = ?2 AND asset = ?3")?
-        .query_row(params![scope.merchant_id, mode, asset.code], |row| row.get(0))?;
-    if quarantined > 0 {
-        return Err(StoreError::Corrupt(format!(
-            "{quarantined} ledger value(s) of {} {mode} in {} are not integers and were quarantined; \
-             no money moves in {} for this merchant until they are repaired (see harepay verify)",
-            scope.merchant_id, asset.code, asset.code
-        )));
-    }
+    refuse_quarantined(connection, scope, asset)?;
     let mut statement = connection.prepare_cached(
-        "SELECT account, balance_minor FROM account_balances WHERE merchant_id = ?1 AND mode = ?2 AND asset = ?3",
+        "SELECT account, balance_minor FROM account_balances WHERE merchant_id = ?1 AND mode = ?2 AND asset = ?3 \
+         AND account IN ('available', 'pending', 'reserved', 'external', 'fees', 'fx_clearing')",
     )?;
     let rows = statement.query_map(params![scope.merchant_id, mode, asset.code], |row| {
         Ok((row.get::<_, String>("account")?, stored_integer(row, "balance_minor")?))
@@ -102,12 +117,91 @@ fn stored_balances(connection: &Connection, scope: &Scope, asset: AssetRef) -> S
     Ok(balances)
 }
 
-fn scope_balances(connection: &Connection, scope: &Scope, assets: &[AssetRef]) -> StoreResult<Balances> {
+/// One customer's prepaid balance in one asset (zero when it has none yet).
+fn stored_customer_balance(
+    connection: &Connection,
+    scope: &Scope,
+    customer_id: &str,
+    asset: AssetRef,
+) -> StoreResult<i64> {
+    let mode = scope.mode.code();
+    refuse_quarantined(connection, scope, asset)?;
+    let account_code = LedgerAccount::customer_prepaid(customer_id).code();
+    let mut statement = connection.prepare_cached(
+        "SELECT balance_minor FROM account_balances WHERE merchant_id = ?1 AND mode = ?2 AND account = ?3 AND asset = ?4",
+    )?;
+    let mut rows = statement.query(params![scope.merchant_id, mode, account_code, asset.code])?;
+    let Some(row) = rows.next()? else { return Ok(0) };
+    stored_integer(row, "balance_minor")?.map_err(|stored| {
+        StoreError::Corrupt(format!(
+            "the balance of {} is not an integer ({stored})",
+            account_label(&scope.merchant_id, mode, &account_code, asset.code)
+        ))
+    })
+}
+
+/// Every prepaid balance one customer has a row for, by asset.
+fn customer_prepaid_rows(
+    connection: &Connection,
+    scope: &Scope,
+    customer_id: &str,
+) -> StoreResult<Vec<(AssetRef, i64)>> {
+    let mode = scope.mode.code();
+    let account_code = LedgerAccount::customer_prepaid(customer_id).code();
+    let mut statement = connection.prepare_cached(
+        "SELECT asset, balance_minor FROM account_balances WHERE merchant_id = ?1 AND mode = ?2 AND account = ?3 \
+         ORDER BY asset",
+    )?;
+    let rows = statement.query_map(params![scope.merchant_id, mode, account_code], |row| {
+        Ok((row.get::<_, String>("asset")?, stored_integer(row, "balance_minor")?))
+    })?;
+    let mut balances = Vec::new();
+    for row in rows {
+        let (asset, balance) = row?;
+        let balance_minor = balance.map_err(|stored| {
+            StoreError::Corrupt(format!(
+                "the balance of {} is not an integer ({stored})",
+                account_label(&scope.merchant_id, mode, &account_code, &asset)
+            ))
+        })?;
+        balances.push((asset_of(&asset)?, balance_minor));
+    }
+    Ok(balances)
+}
+
+/// Refuses to move money in an asset of a scope whose ledger values were quarantined.
+fn refuse_quarantined(connection: &Connection, scope: &Scope, asset: AssetRef) -> StoreResult<()> {
+    let mode = scope.mode.code();
+    let quarantined: i64 = connection
+        .prepare_cached("SELECT COUNT(*) FROM ledger_quarantine WHERE merchant_id = ?1 AND mode = ?2 AND asset = ?3")?
+        .query_row(params![scope.merchant_id, mode, asset.code], |row| row.get(0))?;
+    if quarantined > 0 {
+        return Err(StoreError::Corrupt(format!(
+            "{quarantined} ledger value(s) of {} {mode} in {} are not integers and were quarantined; \
+             no money moves in {} for this merchant until they are repaired (see harepay verify)",
+            scope.merchant_id, asset.code, asset.code
+        )));
+    }
+    Ok(())
+}
+
+/// The scope's six fixed accounts in each asset, and each customer's prepaid account in each
+/// asset, zero where none is stored: everything a decision over them may move.
+fn scope_balances(
+    connection: &Connection,
+    scope: &Scope,
+    assets: &[AssetRef],
+    customer_ids: &[&str],
+) -> StoreResult<Balances> {
     let mut balances = Balances::default();
     for asset in assets {
         let stored = stored_balances(connection, scope, asset)?;
         for account in AccountKind::ALL {
             balances.set(account, asset, stored.get(&account).copied().unwrap_or(0));
+        }
+        for customer_id in customer_ids {
+            let balance_minor = stored_customer_balance(connection, scope, customer_id, asset)?;
+            balances.set(LedgerAccount::customer_prepaid(customer_id), asset, balance_minor);
         }
     }
     Ok(balances)
@@ -154,17 +248,24 @@ fn post_ledger_transaction(
     let mut stored_by_asset: BTreeMap<&'static str, BTreeMap<AccountKind, i64>> = BTreeMap::new();
     let mut new_balances = Vec::new();
     for change in net_changes(&transaction.postings) {
+        // The fixed accounts of the asset are loaded (and its quarantine checked) for every
+        // asset the transaction touches, a customer's prepaid account on its own.
         let stored = match stored_by_asset.entry(change.asset.code) {
             std::collections::btree_map::Entry::Occupied(entry) => entry.into_mut(),
             std::collections::btree_map::Entry::Vacant(entry) => {
                 entry.insert(stored_balances(connection, scope, change.asset)?)
             }
         };
-        let before_minor = stored.get(&change.account).copied().unwrap_or(0);
+        let before_minor = match &change.account {
+            LedgerAccount::Fixed(kind) => stored.get(kind).copied().unwrap_or(0),
+            LedgerAccount::CustomerPrepaid { customer_id } => {
+                stored_customer_balance(connection, scope, customer_id, change.asset)?
+            }
+        };
         let after_minor = balance_after(before_minor, change.change_minor).ok_or_else(|| {
             StoreError::BalanceOverflow(format!(
                 "{} holds {before_minor}; moving it by {} in {} would leave the i64 range",
-                account_label(&scope.merchant_id, mode, change.account.code(), change.asset.code),
+                account_label(&scope.merchant_id, mode, &change.account.code(), change.asset.code),
                 change.change_minor,
                 transaction.id
             ))
@@ -232,6 +333,7 @@ fn verify_ledger(connection: &Connection, scope: Option<&Scope>) -> StoreResult<
     };
     let postings_sum_by_account = check_postings(connection, (merchant_id, mode), &mut report)?;
     check_balances(connection, (merchant_id, mode), postings_sum_by_account, &mut report)?;
+    check_customer_accounts(connection, (merchant_id, mode), &mut report)?;
     report_quarantine(connection, (merchant_id, mode), &mut report)?;
     Ok(report)
 }
@@ -288,7 +390,8 @@ fn report_unbalanced_transaction(transaction: Option<(String, BTreeMap<String, i
     }
 }
 
-/// Checks each stored balance against its postings, and merchant balances against zero.
+/// Checks each stored balance against its postings, merchant and customer balances against zero,
+/// and that each account is one harepay writes.
 fn check_balances(
     connection: &Connection,
     scope: (Option<&str>, Option<&str>),
@@ -306,7 +409,11 @@ fn check_balances(
         let label = account_label(merchant_id, mode, account, asset);
         match stored_integer(row, "balance_minor")? {
             Ok(balance_minor) => {
-                if AccountKind::parse(account).is_some_and(AccountKind::is_merchant_balance) && balance_minor < 0 {
+                let known = LedgerAccount::parse(account);
+                if known.is_none() {
+                    report.unknown_accounts.push(format!("{label} (not an account harepay writes)"));
+                }
+                if known.is_some_and(|account| account.has_floor()) && balance_minor < 0 {
                     report.negative_balances.push((
                         merchant_id.clone(),
                         mode.clone(),
@@ -334,6 +441,33 @@ fn check_balances(
             stored_minor: None,
             postings_sum_minor,
         });
+    }
+    Ok(())
+}
+
+/// Every customer prepaid account belongs to a customer of its own merchant and mode: one that
+/// does not (a hand edit, a row copied across scopes) is reported.
+fn check_customer_accounts(
+    connection: &Connection,
+    scope: (Option<&str>, Option<&str>),
+    report: &mut LedgerReport,
+) -> StoreResult<()> {
+    let prefix = LedgerAccount::customer_prepaid("").code();
+    let mut statement = connection.prepare(&format!(
+        "SELECT merchant_id, mode, account, asset FROM account_balances AS balance WHERE {IN_SCOPE_SQL} \
+         AND substr(account, 1, length(?3)) = ?3 AND NOT EXISTS (SELECT 1 FROM customers AS customer \
+         WHERE customer.id = substr(balance.account, length(?3) + 1) AND customer.merchant_id = balance.merchant_id \
+         AND customer.mode = balance.mode) ORDER BY merchant_id, mode, account, asset"
+    ))?;
+    let mut rows = statement.query(params![scope.0, scope.1, prefix])?;
+    while let Some(row) = rows.next()? {
+        let label = account_label(
+            &row.get::<_, String>("merchant_id")?,
+            &row.get::<_, String>("mode")?,
+            &row.get::<_, String>("account")?,
+            &row.get::<_, String>("asset")?,
+        );
+        report.unknown_accounts.push(format!("{label} (no such customer in that merchant and mode)"));
     }
     Ok(())
 }

@@ -2,13 +2,15 @@
 //! One writer connection behind a mutex; readers get their own connections and see a snapshot;
 //! WAL checkpoints run on their own thread (`checkpoint`).
 //!
-//! One file per object area (`keys`, `payments`, `payouts`, `ledger`, `idempotency`, `audit`,
-//! `events`, `scheduler`), each implementing its read and write traits for the sessions in
+//! One file per object area (`keys`, `payments`, `payouts`, `customers`, `catalog`, `ledger`,
+//! `idempotency`, `audit`, `events`, `scheduler`), each implementing its read and write traits for the sessions in
 //! `session`; `rows` holds what they share. Object files import only `session` and `rows`,
 //! never each other or this file.
 
 mod audit;
+mod catalog;
 mod checkpoint;
+mod customers;
 mod events;
 mod idempotency;
 mod keys;
@@ -36,6 +38,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (6, include_str!("schema_v6.sql")),
     (7, include_str!("schema_v7.sql")),
     (8, include_str!("schema_v8.sql")),
+    (9, include_str!("schema_v9.sql")),
     (10, include_str!("schema_v10.sql")),
 ];
 
