@@ -5,6 +5,7 @@
 pub(crate) mod catalog;
 pub(crate) mod customers;
 pub mod error;
+pub mod invoices;
 pub mod keys;
 pub mod scheduler;
 pub(crate) mod transitions;
