@@ -199,6 +199,10 @@ pub const SCHEDULER_TEST_RAIL_BATCH_MAX_STEPS: u32 = 100;
 /// of their own, merchants in turns.
 pub const SCHEDULER_PAYMENT_EXPIRY_BATCH_MAX_STEPS: u32 = 200;
 
+/// At most this many open invoices expired per scheduler write (each with its payment intent),
+/// merchants in turns, in a write of their own.
+pub const SCHEDULER_INVOICE_EXPIRY_BATCH_MAX_STEPS: u32 = 200;
+
 /// A payment intent's own expiry (`expires_in_ms`): at least a second, so that a test-mode agent
 /// can walk the expiry branch without waiting, at most 30 days (Pepay's invoices default to 12
 /// hours), so that no virtual account or deposit address is held open for long. No expiry unless
@@ -304,6 +308,10 @@ pub const INVOICE_CRYPTO_EXPIRES_IN_DEFAULT_MS: i64 = 12 * 60 * 60 * 1000;
 /// How far ahead an invoice's `due_date` may lie: about five years, so that due-date arithmetic
 /// and comparisons never come near the i64 range.
 pub const INVOICE_DUE_DATE_MAX_AHEAD_MS: i64 = 5 * 366 * 24 * 60 * 60 * 1000;
+
+/// An invoice created without a `due_date` is due this long after its creation (30 days, as
+/// Stripe's `days_until_due` defaults).
+pub const INVOICE_DUE_DATE_DEFAULT_AHEAD_MS: i64 = 30 * 24 * 60 * 60 * 1000;
 
 /// Metered usage: one report counts 1 to this many units, and a subscription period counts at
 /// most `USAGE_PERIOD_MAX_UNITS` (2^53 − 1, what every JSON client reads exactly); a report that

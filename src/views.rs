@@ -561,3 +561,39 @@ impl InvoiceView {
         }
     }
 }
+
+/// The invoices of one status in one currency, added up.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct InvoiceTotalView {
+    pub status: String,
+    pub currency: String,
+    pub count: i64,
+    /// The sum of their totals.
+    pub total: MoneyView,
+    /// The sum of what they were paid (over-payments included).
+    pub amount_paid: MoneyView,
+    /// The sum of what each still owes.
+    pub amount_remaining: MoneyView,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct InvoiceTotalsView {
+    pub object: String,
+    /// The customer the totals are limited to; null: every customer.
+    pub customer_id: Option<String>,
+    /// One row per status and currency that has invoices, by status then currency.
+    pub totals: Vec<InvoiceTotalView>,
+    /// All invoices counted.
+    pub invoice_count: i64,
+}
+
+/// What pay_invoice answers: the invoice, and the intent collecting it with its `next_action`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct InvoicePaymentView {
+    pub invoice: InvoiceView,
+    pub payment_intent: PaymentIntentView,
+    /// What the payer does next (the intent's): hand it to them.
+    pub next_action: Option<NextActionView>,
+    /// True when the invoice already had a live intent, returned instead of a second one.
+    pub existing_intent: bool,
+}

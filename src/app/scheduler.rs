@@ -5,7 +5,8 @@
 //! - approval expiries (a safety rule: the reserved funds come back) run first, as a write of
 //!   their own with their own batch, never queued behind test-mode work; payment intents past
 //!   their expiry are expired next, in every mode, in a write and batch of their own (what a
-//!   half-paid one received goes back to the payer);
+//!   half-paid one received goes back to the payer), then open invoices past theirs, likewise
+//!   (their intents are canceled, and what they received is credited to the customer);
 //! - a batch takes merchants in turns (round robin in the due queries), so one merchant's
 //!   backlog, however old, waits behind every other merchant's oldest step;
 //! - each step runs in its own savepoint with panics caught, so a failing step undoes only
@@ -22,6 +23,7 @@ use std::collections::HashMap;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
 use crate::app::error::AppError;
+use crate::app::invoices::{expire_invoice, load_invoice_for_update};
 use crate::app::transitions::{
     advance_test_payout, expire_approval, expire_payment, load_payment_for_update, load_payout_for_update,
     settle_payment,
@@ -33,8 +35,8 @@ use crate::engine::retry::{RetryDecision, RetryPolicy};
 use crate::limits::{
     IDEMPOTENCY_PURGE_BATCH_MAX_RECORDS, IDEMPOTENCY_RETENTION_DEFAULT_HOURS, IDEMPOTENCY_RETENTION_MAX_HOURS,
     IDEMPOTENCY_RETENTION_MIN_HOURS, SCHEDULER_ERROR_DETAIL_MAX_CHARS, SCHEDULER_EXPIRY_BATCH_MAX_STEPS,
-    SCHEDULER_LOG_INTERVAL_MS, SCHEDULER_PAYMENT_EXPIRY_BATCH_MAX_STEPS, SCHEDULER_TEST_RAIL_BATCH_MAX_STEPS,
-    SIMULATOR_TICK_MS,
+    SCHEDULER_INVOICE_EXPIRY_BATCH_MAX_STEPS, SCHEDULER_LOG_INTERVAL_MS, SCHEDULER_PAYMENT_EXPIRY_BATCH_MAX_STEPS,
+    SCHEDULER_TEST_RAIL_BATCH_MAX_STEPS, SIMULATOR_TICK_MS,
 };
 use crate::store::{DueStep, ScheduledStep, StepRetry, StoreWrite};
 use crate::views::ParkedStepView;
@@ -47,6 +49,8 @@ pub enum ScheduledWork {
     ApprovalExpiries,
     /// Payment intents still waiting for the payer past their `expires_at_ms`.
     PaymentExpiries,
+    /// Open invoices past their `expires_at_ms` (their payment intents are canceled with them).
+    InvoiceExpiries,
     /// Test-mode settlements, then test-mode payout steps.
     TestRails,
     /// Idempotency records created before `created_before_ms` (past their retention), oldest
@@ -122,11 +126,12 @@ impl App {
     /// read first, so that an idle server does not queue empty writes.
     pub async fn run_scheduled_work(&self, policy: &RetryPolicy) -> Result<ScheduledWorkReport, AppError> {
         let now_ms = self.now_ms();
-        let (expiries_due, payment_expiries_due, test_rails_due) = self
+        let (expiries_due, payment_expiries_due, invoice_expiries_due, test_rails_due) = self
             .read(move |store| {
                 Ok((
                     !store.expired_approvals(now_ms, 1)?.is_empty(),
                     !store.expired_payment_intents(now_ms, 1)?.is_empty(),
+                    !store.expired_invoices(now_ms, 1)?.is_empty(),
                     !store.due_test_payments(now_ms, 1)?.is_empty() || !store.due_test_payouts(now_ms, 1)?.is_empty(),
                 ))
             })
@@ -142,12 +147,18 @@ impl App {
         } else {
             Ok(())
         };
+        let invoice_expiries = if invoice_expiries_due {
+            self.run_scheduled_batch(ScheduledWork::InvoiceExpiries, policy).await.map(|batch| report.absorb(batch))
+        } else {
+            Ok(())
+        };
         if test_rails_due {
             // Runs even when the expiries' write failed: the two do not depend on each other.
             report.absorb(self.run_scheduled_batch(ScheduledWork::TestRails, policy).await?);
         }
         expiries?;
         payment_expiries?;
+        invoice_expiries?;
         Ok(report)
     }
 
@@ -266,6 +277,14 @@ pub(crate) fn run_scheduled_work(
                 runner.run(session, context, ScheduledStep::ExpirePayment, &due, |session, context| {
                     let payment = load_payment_for_update(session, &due.scope, &due.object_id)?;
                     expire_payment(session, context, &payment).map(|_| ())
+                })?;
+            }
+        }
+        ScheduledWork::InvoiceExpiries => {
+            for due in session.expired_invoices(now_ms, SCHEDULER_INVOICE_EXPIRY_BATCH_MAX_STEPS)? {
+                runner.run(session, context, ScheduledStep::ExpireInvoice, &due, |session, context| {
+                    let invoice = load_invoice_for_update(session, &due.scope, &due.object_id)?;
+                    expire_invoice(session, context, &invoice).map(|_| ())
                 })?;
             }
         }

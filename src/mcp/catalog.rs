@@ -113,13 +113,13 @@ pub fn llms_txt() -> String {
          \"method\": \"bank_transfer\", \"rail\": \"rubies\", \"confirm\": true, \"idempotency_key\": \"order-1001\"}}`, \
          then `list_payments`, then `get_balance {{\"asset\": \"NGN\"}}`.\n\
          - Not yet: no live rails (payment instructions are simulated; live payments never settle and live payouts \
-         are never sent), no webhook delivery (events are recorded: poll `list_events`), no invoicing, subscriptions \
-         or usage billing yet (customers with prepaid balances, products and prices exist; a payment's `customer` is \
+         are never sent), no webhook delivery (events are recorded: poll `list_events`), no subscriptions or usage \
+         billing yet (customers with prepaid balances, products, prices and invoices exist; a payment's `customer` is \
          your own reference), no live prepaid top-ups, no disputes, no OAuth (keys come from the operator).\n\n\
          ## Docs\n\n\
          - [Guide for agents]({GUIDE_URI}): connecting, keys, modes and roles, money and fees, writes, idempotency, \
          errors and limits, results, payments, payouts and approval, customers and prepaid balances, products and \
-         prices.\n\n",
+         prices, invoices (with a worked example: customer → invoice → finalize → pay → partial and over-payment).\n\n",
         list_max = limits::LIST_LIMIT_MAX,
         list_default = limits::LIST_LIMIT_DEFAULT,
     ));
@@ -190,7 +190,7 @@ pub fn guide_md() -> String {
          - Errors are tool results with `isError: true` and `{{\"error\": {{\"type\", \"message\", \"param\"}}}}` (`param` names the argument at fault, when one is). \
          Every output schema allows this envelope besides the tool's result. Types: \
          `invalid_request`, `not_found`, `insufficient_funds`, `insufficient_prepaid_balance`, `balance_overflow`, \
-         `invalid_state`, `invalid_interval`, `period_out_of_range`, \
+         `invalid_state`, `invalid_interval`, `period_out_of_range`, `invoice_not_payable`, `amount_too_large`, \
          `refund_exceeds_remaining`, `idempotency_key_reused`, `idempotency_key_in_use`, `forbidden`, `limit_exceeded`, `rate_limited`, `approval_expired`, \
          `confirmation_declined`, `confirmation_unavailable`, `confirmation_invalid`, `test_mode_only`, \
          `authentication_failed`, `internal_error`. \
@@ -223,7 +223,7 @@ pub fn guide_md() -> String {
          - Output schemas describe an object in full once per toolset: elsewhere it reads \"Same shape as in \
          get_payout\" (or another read tool), whose output schema has its fields.\n\
          - Ids: `pi_…` payment intents, `re_…` refunds, `po_…` payouts, `cus_…` customers, `prod_…` products, \
-         `price_…` prices, `ltx_…` ledger transactions, `evt_…` events, `aud_…` audit records. \
+         `price_…` prices, `inv_…` invoices, `ltx_…` ledger transactions, `evt_…` events, `aud_…` audit records. \
          Times are Unix milliseconds (`…_ms`).\n\n\
          ## Payments\n\n\
          - Statuses: `requires_action` (see `next_action`: a virtual bank account, a crypto deposit address, or a card \
@@ -299,7 +299,62 @@ pub fn guide_md() -> String {
         trial_max = limits::TRIAL_PERIOD_MAX_DAYS,
         toolsets = Toolset::ALL.map(|toolset| format!("`{}` ({})", toolset.code(), toolset.description())).join("; "),
     ));
+    text.push_str(&invoicing_guide());
     text
+}
+
+/// The guide's invoicing section, with a worked example an agent can follow.
+fn invoicing_guide() -> String {
+    format!(
+        "## Invoices\n\n\
+         - An invoice bills a customer (`customer_id`, of your merchant and mode, not archived) in one `currency`: \
+         `line_items` of `{{\"description\", \"quantity\", \"unit_amount\", \"price_id\"?}}` (1–{lines_max} lines; \
+         `quantity` a whole number of units, `unit_amount` integer minor units, 0 for a free line; a `price_id` must \
+         be a price of yours in the same currency). `amount = quantity × unit_amount`; the total is the sum of the lines. \
+         A line or a total above {max} minor units is `amount_too_large`, and nothing is stored.\n\
+         - Statuses: `draft` (`create_invoice`) → `open` (`finalize_invoice`; a zero total is `paid` at once) → `paid`; \
+         or `void` (`void_invoice`, from draft, open or uncollectible) or `expired`. Paid, void and expired are final. \
+         `due_date` (Unix ms) defaults to 30 days after creation; `expires_in` (ms, {expires_min}–{expires_max}) starts \
+         at finalize and sets `expires_at_ms`.\n\
+         - `pay_invoice {{\"id\", \"method\", \"rail\"}}` creates a payment intent for `amount_remaining` and returns \
+         its `next_action` for the payer: any method and rail `create_payment_intent` takes, and for a fiat invoice \
+         paid in crypto `method: crypto, rail: partna, pay_currency: USDC|USDT|BTC, network` (the crypto amount is \
+         quoted at the locked rate and credits exactly what remains; an invoice without an expiry then expires in \
+         12 hours). An invoice whose intent is still live gets that intent back (`existing_intent: true`), never a \
+         second one. The intent expires with the invoice.\n\
+         - What the payer sends is applied to the invoice in the same transaction: less than `amount_remaining` leaves \
+         it `open` with `amount_paid` and `amount_remaining` (event `invoice.partial_payment`); the rest makes it `paid` \
+         (`invoice.paid`); more makes it `paid` and the excess (`amount_overpaid`) is credited to the customer's prepaid \
+         balance in the invoice's currency (`invoice.paid`, `invoice.overpaid`). A draft, paid, void or expired invoice \
+         takes no payment (`invoice_not_payable`), and a payment arriving after its intent was canceled or expired is \
+         refused and moves no money.\n\
+         - No money is lost: voiding an invoice, or its expiry, cancels its payment intent, and what that intent had \
+         already received is credited to the customer's prepaid balance (`amount_credited_to_prepaid`), not sent back \
+         while the invoice counts it. An intent holding part of an invoice's payment cannot be canceled on its own \
+         (`invalid_state`: void the invoice). Events: `invoice.created`, `.finalized`, `.partial_payment`, `.paid`, \
+         `.overpaid`, `.voided`, `.expired`.\n\
+         - `list_invoices` filters by `status` and `customer_id`; `invoice_totals` adds up count, `total`, `amount_paid` \
+         and `amount_remaining` by status and currency in one database query (optionally for one `customer_id`).\n\n\
+         Worked example (test mode; every write takes `confirm: true` and an `idempotency_key`):\n\n\
+         1. `create_customer {{\"email\": \"ada@example.com\"}}` → `cus_…`.\n\
+         2. `create_invoice {{\"customer_id\": \"cus_…\", \"currency\": \"NGN\", \"line_items\": [{{\"description\": \
+         \"Design work\", \"quantity\": 2, \"unit_amount\": 2500000}}], \"expires_in\": 86400000}}` → a draft `inv_…` \
+         of ₦50,000.00.\n\
+         3. `finalize_invoice {{\"id\": \"inv_…\"}}` → `open`, payable for a day.\n\
+         4. `pay_invoice {{\"id\": \"inv_…\", \"method\": \"bank_transfer\", \"rail\": \"rubies\"}}` → hand \
+         `next_action` (a virtual bank account) to the payer.\n\
+         5. The payer sends part: `simulate_payment {{\"id\": \"pi_…\", \"outcome\": \"succeeded\", \"amount\": \
+         {{\"amount\": 2000000, \"currency\": \"NGN\"}}}}` → the invoice stays `open`, `amount_paid` ₦20,000.00, \
+         `amount_remaining` ₦30,000.00 (`invoice.partial_payment`).\n\
+         6. Then more than the rest: `simulate_payment` with `{{\"amount\": 3500000, \"currency\": \"NGN\"}}` → `paid`, \
+         `amount_overpaid` ₦5,000.00, credited to the customer: `get_customer` shows `prepaid_ngn` ₦5,000.00 \
+         (`invoice.paid`, `invoice.overpaid`).\n\
+         7. `invoice_totals` → one `paid` NGN row with `total` ₦50,000.00 and `amount_paid` ₦55,000.00.\n\n",
+        lines_max = limits::INVOICE_MAX_LINE_ITEMS,
+        max = limits::AMOUNT_MAX_MINOR,
+        expires_min = limits::INVOICE_EXPIRES_IN_MIN_MS,
+        expires_max = limits::INVOICE_EXPIRES_IN_MAX_MS,
+    )
 }
 
 /// Every argument of a tool in one line, from its input schema: `name` (required) or `name?`,

@@ -17,6 +17,7 @@ pub mod catalog;
 pub mod customers;
 pub mod decode;
 pub mod failure;
+pub mod invoices;
 pub mod payments;
 pub mod payouts;
 
@@ -47,12 +48,20 @@ pub enum Toolset {
     Payouts,
     Customers,
     Catalog,
+    Invoices,
     Audit,
 }
 
 impl Toolset {
-    pub const ALL: [Toolset; 6] =
-        [Toolset::Account, Toolset::Payments, Toolset::Payouts, Toolset::Customers, Toolset::Catalog, Toolset::Audit];
+    pub const ALL: [Toolset; 7] = [
+        Toolset::Account,
+        Toolset::Payments,
+        Toolset::Payouts,
+        Toolset::Customers,
+        Toolset::Catalog,
+        Toolset::Invoices,
+        Toolset::Audit,
+    ];
 
     pub fn code(self) -> &'static str {
         match self {
@@ -61,6 +70,7 @@ impl Toolset {
             Toolset::Payouts => "payouts",
             Toolset::Customers => "customers",
             Toolset::Catalog => "catalog",
+            Toolset::Invoices => "invoices",
             Toolset::Audit => "audit",
         }
     }
@@ -76,6 +86,9 @@ impl Toolset {
             Toolset::Payouts => "payouts to banks and wallets, with maker-checker approval and spend limits",
             Toolset::Customers => "customers and their prepaid balances: create, update, list, archive, top up",
             Toolset::Catalog => "products and prices (recurring or usage, with allowances and billing intervals)",
+            Toolset::Invoices => {
+                "invoices with line items: create, finalize, pay (partial and over-payment), void, list, totals"
+            }
             Toolset::Audit => "the event outbox and the audit log of every write attempt",
         }
     }
@@ -231,6 +244,7 @@ pub fn registry() -> &'static [Entry] {
                 Toolset::Payouts => payouts::OPERATIONS,
                 Toolset::Customers => customers::OPERATIONS,
                 Toolset::Catalog => catalog::OPERATIONS,
+                Toolset::Invoices => invoices::OPERATIONS,
                 Toolset::Audit => audit::OPERATIONS,
             });
         }

@@ -12,6 +12,7 @@ mod fuzz;
 mod http;
 mod identity;
 mod invoice_store;
+mod invoices;
 mod ledger;
 mod limits;
 mod malformed;
