@@ -496,16 +496,16 @@ pub struct InvoiceView {
     pub amount_remaining: MoneyView,
     /// What was received beyond the total.
     pub amount_overpaid: MoneyView,
-    /// What this invoice's payments credited to the customer's prepaid balance: the excess of an
-    /// over-payment, or all that was received on an invoice voided or expired before it was paid.
+    /// Credited to the customer's prepaid balance: an over-payment's excess, or what a void or
+    /// expired invoice had received.
     pub amount_credited_to_prepaid: MoneyView,
-    /// The payment intent collecting it (pay_invoice); null until one is made.
+    /// The payment intent collecting it (pay_invoice).
     pub payment_intent_id: Option<String>,
     /// Unix ms.
     pub due_date_ms: i64,
     /// How long it stays payable once finalized; null: no expiry.
     pub expires_in_ms: Option<i64>,
-    /// Set at finalize (or by a crypto pay_invoice: 12 h); an open invoice expires then.
+    /// An open invoice expires then.
     pub expires_at_ms: Option<i64>,
     pub metadata: BTreeMap<String, String>,
     pub created_at_ms: i64,
@@ -587,12 +587,20 @@ pub struct InvoiceTotalsView {
     pub invoice_count: i64,
 }
 
-/// What pay_invoice answers: the invoice, and the intent collecting it with its `next_action`.
+/// What pay_invoice answers: the invoice, and what the payer needs from the payment intent
+/// collecting it (get_payment shows the intent whole).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct InvoicePaymentView {
     pub invoice: InvoiceView,
-    pub payment_intent: PaymentIntentView,
-    /// What the payer does next (the intent's): hand it to them.
+    /// The payment intent, `pi_…`.
+    pub payment_intent_id: String,
+    /// The intent's status: requires_action or partially_paid while it waits for the payer.
+    pub payment_status: String,
+    /// What the payer sends, in the currency they pay in.
+    pub amount: MoneyView,
+    /// Crypto for a fiat invoice: what it credits, at the locked rate.
+    pub settlement: Option<SettlementView>,
+    /// Hand this to the payer.
     pub next_action: Option<NextActionView>,
     /// True when the invoice already had a live intent, returned instead of a second one.
     pub existing_intent: bool,

@@ -705,7 +705,7 @@ mod tests {
         let payout_line = text.lines().find(|line| line.starts_with("- [create_payout]")).unwrap_or_default();
         assert!(payout_line.contains("rail: rubies|partna"), "{payout_line}");
         assert!(text.contains("limit?: integer 1–100"));
-        for missing in ["live rails", "webhook delivery", "invoicing"] {
+        for missing in ["live rails", "webhook delivery", "subscriptions"] {
             assert!(text.contains(missing), "llms.txt does not say harepay has no {missing} yet");
         }
     }

@@ -35,11 +35,10 @@ pub struct CreateInvoiceArgs {
     pub currency: String,
     #[schemars(length(min = 1, max = limits::INVOICE_MAX_LINE_ITEMS))]
     pub line_items: Vec<LineItemInput>,
-    /// When payment is due, Unix ms (default: 30 days from now).
+    /// Unix ms; default 30 days from now.
     #[serde(default)]
     pub due_date: Option<i64>,
-    /// Payable for this many ms once finalized, then expired (Pepay's expires_in); omit: no expiry
-    /// (a crypto pay_invoice then sets 12 h).
+    /// Ms payable after finalize; omit: no expiry (12 h once paid in crypto).
     #[serde(default)]
     #[schemars(range(min = limits::INVOICE_EXPIRES_IN_MIN_MS, max = limits::INVOICE_EXPIRES_IN_MAX_MS))]
     pub expires_in: Option<i64>,
@@ -71,7 +70,7 @@ impl WriteOperation for CreateInvoice {
         name: "create_invoice",
         toolset: Toolset::Invoices,
         title: "Create invoice",
-        description: "Create a draft invoice for a customer: line_items of quantity × unit_amount (integers), a currency, due_date and optional expires_in. finalize_invoice opens it for payment. Previews the totals unless confirm: true.",
+        description: "Create a draft invoice for a customer: line_items (quantity × unit_amount, integers) in one currency. finalize_invoice opens it; pay_invoice collects it. Previews unless confirm: true.",
         action: Action::Initiate,
         kind: Kind::Write(KeyRule::Required),
         hints: Hints { destructive: false, idempotent: true, open_world: false },

@@ -28,7 +28,7 @@ impl ReadOperation for GetInvoice {
         name: "get_invoice",
         toolset: Toolset::Invoices,
         title: "Get invoice",
-        description: "Retrieve one invoice: its lines, total, amount_paid, amount_remaining, what an over-payment or a closed invoice credited to the customer's prepaid balance, and the payment intent collecting it.",
+        description: "Retrieve one invoice: lines, total, amount_paid, amount_remaining, amount_credited_to_prepaid and the payment intent collecting it.",
         action: Action::Read,
         kind: Kind::Read,
         hints: Hints::READ,

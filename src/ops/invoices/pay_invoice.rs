@@ -31,12 +31,11 @@ pub struct PayInvoiceArgs {
     /// card (rail card), bank_transfer (rail rubies or partna) or crypto (rail partna).
     pub method: MethodInput,
     pub rail: RailInput,
-    /// Crypto for a fiat invoice: the asset the payer sends (USDC, USDT, BTC), credited as the
-    /// invoice's currency at a rate locked now. Omit to pay in the invoice's currency.
+    /// Crypto for a fiat invoice: USDC, USDT or BTC, credited at a rate locked now.
     #[serde(default)]
     #[schemars(length(max = limits::ASSET_CODE_MAX_CHARS))]
     pub pay_currency: Option<String>,
-    /// Crypto only: TRON, ETHEREUM, SOLANA or BASE (USDC, USDT); BITCOIN (BTC).
+    /// Crypto: TRON, ETHEREUM, SOLANA, BASE or BITCOIN.
     #[serde(default)]
     #[schemars(length(max = limits::NETWORK_CODE_MAX_CHARS))]
     pub network: Option<String>,
@@ -60,7 +59,7 @@ impl WriteOperation for PayInvoice {
         name: "pay_invoice",
         toolset: Toolset::Invoices,
         title: "Pay invoice",
-        description: "Collect an open invoice: creates a payment intent for amount_remaining (any method/rail of create_payment_intent; crypto for a naira invoice: method crypto, rail partna, pay_currency USDC and a network) and returns its next_action for the payer. An invoice with a live intent gets that one back. Receipts update the invoice: partial, paid, or overpaid (excess credited to the customer's prepaid balance). Previews unless confirm: true.",
+        description: "Collect an open invoice: a payment intent for amount_remaining (any method/rail of create_payment_intent; crypto for a naira invoice: method crypto, rail partna, pay_currency, network) whose next_action you hand the payer. A live intent is returned, never a second. Receipts leave the invoice partly paid, paid or overpaid (excess credited to prepaid). Previews unless confirm: true.",
         action: Action::Initiate,
         kind: Kind::Write(KeyRule::Required),
         hints: Hints { destructive: false, idempotent: true, open_world: true },
@@ -73,7 +72,7 @@ impl WriteOperation for PayInvoice {
     type Command = PayInvoiceCommand;
 
     const PREVIEW_OMITS: &'static [&'static str] =
-        &["/payment_intent/id", "/payment_intent/next_action", "/next_action", "/invoice/payment_intent_id"];
+        &["/payment_intent_id", "/next_action", "/invoice/payment_intent_id"];
 
     fn command(args: &PayInvoiceArgs) -> Result<PayInvoiceCommand, Failure> {
         let pay_currency = match &args.pay_currency {
@@ -107,19 +106,18 @@ impl WriteOperation for PayInvoice {
     }
 
     fn message(payment: &InvoicePaymentView, outcome: Outcome) -> String {
-        let intent = &payment.payment_intent;
         let verb = match (outcome, payment.existing_intent) {
             (Outcome::Preview, false) => "Would create",
             (Outcome::Preview, true) | (_, true) => "Returning the live",
             (_, false) => "Created",
         };
-        let credited = match &intent.settlement {
+        let credited = match &payment.settlement {
             Some(settlement) => format!(", credited as {}", settlement.amount.display),
             None => String::new(),
         };
         format!(
-            "{verb} payment intent for invoice {}: the payer sends {}{credited} by {} ({}); hand them next_action. The invoice is paid when it is received; a smaller receipt leaves it open with amount_remaining.",
-            payment.invoice.id, intent.amount.display, intent.method, intent.status
+            "{verb} payment intent for invoice {}: the payer sends {}{credited} ({}); hand them next_action. The invoice is paid when it is received; a smaller receipt leaves it open with amount_remaining.",
+            payment.invoice.id, payment.amount.display, payment.payment_status
         )
     }
 }
@@ -135,11 +133,14 @@ impl WriteCommand for PayInvoiceCommand {
     ) -> Result<Applied<InvoicePaymentView>, AppError> {
         let (invoice, intent, existing_intent) =
             collect_invoice(session, context, &actor.scope, &self.invoice_id, self.request.clone())?;
-        let payment_intent = PaymentIntentView::from_engine(&intent);
+        let intent_view = PaymentIntentView::from_engine(&intent);
         let view = InvoicePaymentView {
             invoice: InvoiceView::at(&invoice, context.now_ms),
-            next_action: payment_intent.next_action.clone(),
-            payment_intent,
+            payment_intent_id: intent_view.id,
+            payment_status: intent_view.status,
+            amount: intent_view.amount,
+            settlement: intent_view.settlement,
+            next_action: intent_view.next_action,
             existing_intent,
         };
         Ok(Applied::new(view, &invoice.id, vec![intent.credit_asset()]))
