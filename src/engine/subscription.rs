@@ -87,6 +87,9 @@ pub struct Subscription {
     pub current_period_start_ms: i64,
     pub current_period_end_ms: i64,
     pub cancel_at_period_end: bool,
+    /// When to look again whether an open invoice is past its due date (just after the earliest
+    /// due date of an invoice issued unpaid), if before the period's end.
+    pub collection_check_at_ms: Option<i64>,
     /// When a cancel was asked for.
     pub canceled_at_ms: Option<i64>,
     /// When it stopped: at once for a cancel now, at the period's end otherwise.
@@ -97,9 +100,17 @@ pub struct Subscription {
 }
 
 impl Subscription {
-    /// When the current period must be closed; `None` once canceled.
+    /// When the billing run must look at it next: the collection check or the period's end,
+    /// whichever is first; `None` once canceled.
     pub fn due_at_ms(&self) -> Option<i64> {
-        (self.status != SubscriptionStatus::Canceled).then_some(self.current_period_end_ms)
+        let period_end_ms = self.current_period_end_ms;
+        (self.status != SubscriptionStatus::Canceled)
+            .then_some(self.collection_check_at_ms.map_or(period_end_ms, |check_ms| check_ms.min(period_end_ms)))
+    }
+
+    /// Whether the current period has ended at `now_ms` (else a due step is a collection check).
+    pub fn period_ended_at(&self, now_ms: i64) -> bool {
+        self.status != SubscriptionStatus::Canceled && self.current_period_end_ms <= now_ms
     }
 
     pub fn is_trialing(&self) -> bool {
@@ -190,6 +201,7 @@ pub fn create_subscription(
         current_period_start_ms: period.start_ms,
         current_period_end_ms: period.end_ms,
         cancel_at_period_end: false,
+        collection_check_at_ms: None,
         canceled_at_ms: None,
         ended_at_ms: None,
         metadata: request.metadata,
@@ -347,6 +359,29 @@ fn period_lines(
             Ok((vec![line], unbilled_units))
         }
     }
+}
+
+/// After an invoice of the subscription was issued unpaid, due at `due_date_ms`: the billing run
+/// looks just after that due date whether it is still open (then the subscription is past due).
+pub fn schedule_collection_check(subscription: &Subscription, due_date_ms: i64) -> Subscription {
+    let mut next = subscription.clone();
+    let check_ms = due_date_ms.saturating_add(1);
+    next.collection_check_at_ms =
+        Some(subscription.collection_check_at_ms.map_or(check_ms, |at_ms| at_ms.min(check_ms)));
+    next
+}
+
+/// The collection check at `now_ms`: the status given whether an open invoice is past its due
+/// date, and no check pending (the next invoice issued unpaid schedules one, and every period
+/// close looks again).
+pub fn check_collection(subscription: &Subscription, has_past_due_invoice: bool, now_ms: i64) -> Subscription {
+    let mut next = subscription.clone();
+    next.collection_check_at_ms = None;
+    if let Some(status) = collection_status(subscription, has_past_due_invoice) {
+        next.status = status;
+        next.updated_at_ms = now_ms;
+    }
+    next
 }
 
 /// The status an active or past-due subscription takes given whether it has an open invoice past

@@ -91,7 +91,9 @@ mod tests {
         }
         let far = ClockAdvance::To { at_ms: now_ms + TEST_CLOCK_ADVANCE_MAX_MS + 1 };
         assert_eq!(advance(Mode::Test, NOW, offset_ms, far).unwrap_err().param(), Some("to"));
-        assert!(advance(Mode::Test, NOW, offset_ms, ClockAdvance::To { at_ms: now_ms + TEST_CLOCK_ADVANCE_MAX_MS }).is_ok());
+        assert!(
+            advance(Mode::Test, NOW, offset_ms, ClockAdvance::To { at_ms: now_ms + TEST_CLOCK_ADVANCE_MAX_MS }).is_ok()
+        );
         let three_years = ClockAdvance::By { interval: Interval::new(IntervalUnit::Year, 3).unwrap() };
         assert!(advance(Mode::Test, NOW, offset_ms, three_years).is_ok());
         let end = ClockAdvance::To { at_ms: i64::MAX };

@@ -13,6 +13,7 @@
 pub mod account;
 pub mod args;
 pub mod audit;
+pub mod billing;
 pub mod catalog;
 pub mod customers;
 pub mod decode;
@@ -47,12 +48,20 @@ pub enum Toolset {
     Payouts,
     Customers,
     Catalog,
+    Billing,
     Audit,
 }
 
 impl Toolset {
-    pub const ALL: [Toolset; 6] =
-        [Toolset::Account, Toolset::Payments, Toolset::Payouts, Toolset::Customers, Toolset::Catalog, Toolset::Audit];
+    pub const ALL: [Toolset; 7] = [
+        Toolset::Account,
+        Toolset::Payments,
+        Toolset::Payouts,
+        Toolset::Customers,
+        Toolset::Catalog,
+        Toolset::Billing,
+        Toolset::Audit,
+    ];
 
     pub fn code(self) -> &'static str {
         match self {
@@ -61,6 +70,7 @@ impl Toolset {
             Toolset::Payouts => "payouts",
             Toolset::Customers => "customers",
             Toolset::Catalog => "catalog",
+            Toolset::Billing => "billing",
             Toolset::Audit => "audit",
         }
     }
@@ -76,6 +86,7 @@ impl Toolset {
             Toolset::Payouts => "payouts to banks and wallets, with maker-checker approval and spend limits",
             Toolset::Customers => "customers and their prepaid balances: create, update, list, archive, top up",
             Toolset::Catalog => "products and prices (recurring or usage, with allowances and billing intervals)",
+            Toolset::Billing => "subscriptions, metered usage with allowances and overage, billing runs, test clocks",
             Toolset::Audit => "the event outbox and the audit log of every write attempt",
         }
     }
@@ -231,6 +242,7 @@ pub fn registry() -> &'static [Entry] {
                 Toolset::Payouts => payouts::OPERATIONS,
                 Toolset::Customers => customers::OPERATIONS,
                 Toolset::Catalog => catalog::OPERATIONS,
+                Toolset::Billing => billing::OPERATIONS,
                 Toolset::Audit => audit::OPERATIONS,
             });
         }
@@ -466,7 +478,11 @@ fn call_read<O: ReadOperation>(context: &OpContext, principal: Principal, argume
     })
 }
 
-fn call_write<O: WriteOperation>(context: &OpContext, principal: Principal, arguments: JsonObject) -> OpFuture<'_> {
+pub(crate) fn call_write<O: WriteOperation>(
+    context: &OpContext,
+    principal: Principal,
+    arguments: JsonObject,
+) -> OpFuture<'_> {
     Box::pin(async move {
         let given_key = arguments.get("idempotency_key").and_then(|key| key.as_str()).map(str::to_owned);
         let args: O::Args = match decode_arguments(arguments) {

@@ -10,6 +10,7 @@
 //! area per file. What every backend must guarantee is written in ARCHITECTURE.md ("What the
 //! store guarantees"); `tests/it/store.rs` holds each backend to it.
 
+pub mod billing;
 mod records;
 mod savepoint;
 pub mod sqlite;
@@ -18,6 +19,10 @@ pub use records::{
     ApiKeyRecord, AuditRecord, BalanceMismatch, BalanceRow, CustomerFilter, DueStep, EventFilter, EventRecord,
     IdempotencyRecord, LedgerReport, MerchantRecord, NonIntegerValue, Page, PageRequest, PaymentFilter, PayoutFilter,
     PriceFilter, ProductFilter, ScheduledStep, StepRetry,
+};
+
+pub use billing::{
+    DueSubscription, PeriodCloseRecord, SubscriptionFilter, SubscriptionsRead, SubscriptionsWrite, UsageEventRecord,
 };
 
 use crate::engine::catalog::{Price, Product};
@@ -294,6 +299,7 @@ pub trait StoreRead:
     + AuditRead
     + EventsRead
     + SchedulerRead
+    + SubscriptionsRead
 {
 }
 
@@ -308,6 +314,7 @@ impl<T> StoreRead for T where
         + AuditRead
         + EventsRead
         + SchedulerRead
+        + SubscriptionsRead
 {
 }
 
@@ -326,6 +333,7 @@ pub trait StoreWrite:
     + AuditWrite
     + EventsWrite
     + SchedulerWrite
+    + SubscriptionsWrite
 {
     /// Makes the session durable; refuses (and keeps nothing) when a savepoint is still open or
     /// could not be undone.

@@ -227,14 +227,17 @@ pub enum ScheduledStep {
     AdvanceTestPayout,
     /// A payment intent still waiting for the payer whose expiry has come (every mode).
     ExpirePayment,
+    /// A subscription whose current period has ended in its merchant's billing time.
+    CloseSubscriptionPeriod,
 }
 
 impl ScheduledStep {
-    pub const ALL: [ScheduledStep; 4] = [
+    pub const ALL: [ScheduledStep; 5] = [
         ScheduledStep::ExpireApproval,
         ScheduledStep::SettleTestPayment,
         ScheduledStep::AdvanceTestPayout,
         ScheduledStep::ExpirePayment,
+        ScheduledStep::CloseSubscriptionPeriod,
     ];
 
     pub fn code(self) -> &'static str {
@@ -243,6 +246,7 @@ impl ScheduledStep {
             ScheduledStep::SettleTestPayment => "settle_test_payment",
             ScheduledStep::AdvanceTestPayout => "advance_test_payout",
             ScheduledStep::ExpirePayment => "expire_payment",
+            ScheduledStep::CloseSubscriptionPeriod => "close_subscription_period",
         }
     }
 

@@ -51,6 +51,8 @@ fn due_source(step: ScheduledStep) -> (&'static str, &'static str, &'static str)
         ScheduledStep::ExpirePayment => {
             ("payment_intents", "expires_at_ms", "status IN ('requires_action', 'partially_paid')")
         }
+        // On real time; the billing run reads `due_subscriptions`, which adds test clocks.
+        ScheduledStep::CloseSubscriptionPeriod => ("subscriptions", "due_at_ms", "due_at_ms IS NOT NULL"),
     }
 }
 

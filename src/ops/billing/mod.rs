@@ -1,0 +1,10 @@
+//! Toolset `billing`: subscriptions, metered usage, billing runs and test clocks.
+
+crate::ops::operations!(
+    create_subscription,
+    get_subscription,
+    list_subscriptions,
+    cancel_subscription,
+    run_billing,
+    advance_test_clock
+);
