@@ -461,3 +461,105 @@ impl PriceView {
         }
     }
 }
+
+/// One line of an invoice: `quantity × unit_amount`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct InvoiceLineView {
+    pub description: String,
+    /// Whole units.
+    pub quantity: i64,
+    pub unit_amount: MoneyView,
+    pub price_id: Option<String>,
+    /// quantity × unit_amount.
+    pub amount: MoneyView,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct InvoiceView {
+    /// Invoice id, `inv_…`.
+    pub id: String,
+    pub object: String,
+    pub mode: String,
+    pub customer_id: String,
+    /// The subscription that raised it; null for a one-off invoice.
+    pub subscription_id: Option<String>,
+    /// draft, open, paid, void, uncollectible or expired (an open invoice past expires_at_ms
+    /// reads as expired at once).
+    pub status: String,
+    pub currency: String,
+    pub line_items: Vec<InvoiceLineView>,
+    /// The sum of the lines.
+    pub subtotal: MoneyView,
+    /// What the customer owes (the subtotal: no tax or discount).
+    pub total: MoneyView,
+    /// Everything received, an over-payment's excess included.
+    pub amount_paid: MoneyView,
+    /// max(0, total − amount_paid).
+    pub amount_remaining: MoneyView,
+    /// What was received beyond the total.
+    pub amount_overpaid: MoneyView,
+    /// What this invoice's payments credited to the customer's prepaid balance: the excess of an
+    /// over-payment, or all that was received on an invoice voided or expired before it was paid.
+    pub amount_credited_to_prepaid: MoneyView,
+    /// The payment intent collecting it (pay_invoice); null until one is made.
+    pub payment_intent_id: Option<String>,
+    /// Unix ms.
+    pub due_date_ms: i64,
+    /// How long it stays payable once finalized; null: no expiry.
+    pub expires_in_ms: Option<i64>,
+    /// Set at finalize (or by a crypto pay_invoice: 12 h); an open invoice expires then.
+    pub expires_at_ms: Option<i64>,
+    pub metadata: BTreeMap<String, String>,
+    pub created_at_ms: i64,
+    pub finalized_at_ms: Option<i64>,
+    pub paid_at_ms: Option<i64>,
+    /// When it became void, uncollectible or expired.
+    pub closed_at_ms: Option<i64>,
+    pub updated_at_ms: i64,
+}
+
+impl InvoiceView {
+    /// The invoice as a reader sees it at `now_ms`: open past its expiry reads as expired.
+    pub fn at(invoice: &crate::engine::invoice::Invoice, now_ms: i64) -> InvoiceView {
+        let currency = invoice.currency;
+        let money = |amount_minor: i64| MoneyView::new(currency, amount_minor);
+        InvoiceView {
+            id: invoice.id.clone(),
+            object: "invoice".to_owned(),
+            mode: invoice.scope.mode.code().to_owned(),
+            customer_id: invoice.customer_id.clone(),
+            subscription_id: invoice.subscription_id.clone(),
+            status: invoice.status_at(now_ms).code().to_owned(),
+            currency: currency.code.to_owned(),
+            line_items: invoice
+                .lines
+                .iter()
+                .map(|line| InvoiceLineView {
+                    description: line.description.clone(),
+                    quantity: line.quantity,
+                    unit_amount: money(line.unit_amount_minor),
+                    price_id: line.price_id.clone(),
+                    amount: money(line.amount_minor),
+                })
+                .collect(),
+            subtotal: money(invoice.subtotal_minor),
+            total: money(invoice.total_minor),
+            amount_paid: money(invoice.amount_paid_minor),
+            amount_remaining: money(invoice.amount_remaining_minor()),
+            amount_overpaid: money(invoice.amount_overpaid_minor()),
+            amount_credited_to_prepaid: money(crate::engine::invoice_payment::amount_credited_to_prepaid_minor(
+                invoice,
+            )),
+            payment_intent_id: invoice.payment_intent_id.clone(),
+            due_date_ms: invoice.due_date_ms,
+            expires_in_ms: invoice.expires_in_ms,
+            expires_at_ms: invoice.expires_at_ms,
+            metadata: invoice.metadata.clone(),
+            created_at_ms: invoice.created_at_ms,
+            finalized_at_ms: invoice.finalized_at_ms,
+            paid_at_ms: invoice.paid_at_ms,
+            closed_at_ms: invoice.closed_at_ms,
+            updated_at_ms: invoice.updated_at_ms,
+        }
+    }
+}

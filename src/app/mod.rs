@@ -6,6 +6,7 @@ pub(crate) mod billing;
 pub(crate) mod catalog;
 pub(crate) mod customers;
 pub mod error;
+pub mod invoices;
 pub mod keys;
 pub mod scheduler;
 pub(crate) mod transitions;

@@ -3,6 +3,7 @@
 //! the caller's savepoint, with its ledger postings, events and audit records.
 
 use crate::app::error::AppError;
+use crate::app::invoices;
 use crate::app::write::{AuditEntry, EventSubject, emit};
 use crate::app::writer::WriteContext;
 use crate::engine::error::EngineError;
@@ -112,6 +113,7 @@ pub(crate) fn pay_payment(
             session.post_ledger_transaction(&scope, &transaction, context.now_ms)?;
             session.update_payment(&next)?;
             emit(session, context, &next, "payment_intent.partially_paid")?;
+            invoices::apply_receipt(session, context, payment, &next)?;
             return Ok(next);
         }
         transactions.push(transaction);
@@ -134,6 +136,7 @@ pub(crate) fn pay_payment(
     if succeeded.excess_received_minor() > 0 {
         emit(session, context, &succeeded, "payment_intent.overpaid")?;
     }
+    invoices::apply_receipt(session, context, payment, &succeeded)?;
     Ok(succeeded)
 }
 
@@ -152,6 +155,11 @@ pub(crate) fn fail_payment(
     payment: &PaymentIntent,
     reason: &str,
 ) -> Result<PaymentIntent, AppError> {
+    invoices::refuse_release_of_invoice_receipts(
+        session,
+        payment,
+        "failure while it holds part of an invoice's payment (void the invoice: what was received is credited to the customer's prepaid balance)",
+    )?;
     let scope = payment.scope.clone();
     let mut balances = session.balances_for_update(&scope, &payment_assets(payment))?;
     let (failed, reversal) = payment::mark_failed(payment, reason, &mut balances, context.ids, context.now_ms)?;
@@ -163,12 +171,19 @@ pub(crate) fn fail_payment(
     Ok(failed)
 }
 
-/// Cancels a payment still waiting for the payer; what part of it was received goes back.
+/// Cancels a payment still waiting for the payer; what part of it was received goes back. An
+/// invoice's intent holding part of its payment is not canceled this way: voiding the invoice
+/// cancels it and credits that part to the customer.
 pub(crate) fn cancel_payment(
     session: &mut dyn StoreWrite,
     context: &mut WriteContext<'_>,
     payment: &PaymentIntent,
 ) -> Result<PaymentIntent, AppError> {
+    invoices::refuse_release_of_invoice_receipts(
+        session,
+        payment,
+        "cancel while it holds part of an invoice's payment (void the invoice: what was received is credited to the customer's prepaid balance)",
+    )?;
     let scope = payment.scope.clone();
     let mut balances = session.balances_for_update(&scope, &payment_assets(payment))?;
     let (canceled, reversal) = payment::cancel_payment_intent(payment, &mut balances, context.ids, context.now_ms)?;
@@ -182,12 +197,17 @@ pub(crate) fn cancel_payment(
 
 /// Expires a payment intent that waited for the payer past its `expires_at_ms`: what part of it
 /// was received goes back to the payer, with an audit record by harepay and the event
-/// `payment_intent.expired`, in the caller's savepoint.
+/// `payment_intent.expired`, in the caller's savepoint. An invoice's intent expires with its
+/// invoice (`invoices::expire_invoice`): canceled, what it received credited to the customer.
 pub(crate) fn expire_payment(
     session: &mut dyn StoreWrite,
     context: &mut WriteContext<'_>,
     payment: &PaymentIntent,
 ) -> Result<PaymentIntent, AppError> {
+    if let Some(invoice) = invoices::expiring_invoice_of(session, payment, context.now_ms)? {
+        invoices::expire_invoice(session, context, &invoice)?;
+        return load_payment_for_update(session, &payment.scope, &payment.id);
+    }
     let scope = payment.scope.clone();
     let mut balances = session.balances_for_update(&scope, &payment_assets(payment))?;
     let (expired, reversal) = payment::expire_payment_intent(payment, &mut balances, context.ids, context.now_ms)?;

@@ -159,6 +159,9 @@ pub struct Invoice {
     /// When the invoice became void, uncollectible or expired.
     pub closed_at_ms: Option<i64>,
     pub updated_at_ms: i64,
+    /// The payment intent collecting it (`pay_invoice`), the latest when there were several;
+    /// `None` until one is made. See `invoice_payment`.
+    pub payment_intent_id: Option<String>,
 }
 
 impl Invoice {
@@ -355,6 +358,7 @@ pub fn create_invoice(
         paid_at_ms: None,
         closed_at_ms: None,
         updated_at_ms: now_ms,
+        payment_intent_id: None,
     })
 }
 

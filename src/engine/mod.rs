@@ -8,6 +8,7 @@ pub mod error;
 pub mod identity;
 pub mod interval;
 pub mod invoice;
+pub mod invoice_payment;
 pub mod ledger;
 pub mod money;
 pub mod payment;

@@ -17,8 +17,9 @@ pub mod sqlite;
 
 pub use records::{
     ApiKeyRecord, AuditRecord, BalanceMismatch, BalanceRow, CustomerFilter, DueStep, EventFilter, EventRecord,
-    IdempotencyRecord, LedgerReport, MerchantRecord, NonIntegerValue, Page, PageRequest, PaymentFilter, PayoutFilter,
-    PriceFilter, ProductFilter, ScheduledStep, StepRetry,
+    IdempotencyRecord, InvoiceFilter, InvoiceTotalsFilter, InvoiceTotalsRow, LedgerReport, MerchantRecord,
+    NonIntegerValue, Page, PageRequest, PaymentFilter, PayoutFilter, PriceFilter, ProductFilter, ScheduledStep,
+    StepRetry,
 };
 
 pub use billing::{
@@ -27,6 +28,7 @@ pub use billing::{
 
 use crate::engine::catalog::{Price, Product};
 use crate::engine::customer::Customer;
+use crate::engine::invoice::Invoice;
 use crate::engine::ledger::{Balances, LedgerTransaction};
 use crate::engine::money::AssetRef;
 use crate::engine::payment::{PaymentIntent, Refund};
@@ -179,6 +181,28 @@ pub trait CatalogWrite {
     fn mark_price_used(&mut self, scope: &Scope, id: &str) -> StoreResult<()>;
 }
 
+/// Invoices with their lines, per merchant and mode.
+pub trait InvoicesRead {
+    fn get_invoice(&self, scope: &Scope, id: &str) -> StoreResult<Option<Invoice>>;
+    /// The invoice a payment intent collects, if it collects one.
+    fn get_invoice_by_payment_intent(&self, scope: &Scope, payment_intent_id: &str) -> StoreResult<Option<Invoice>>;
+    /// Newest first.
+    fn list_invoices(&self, scope: &Scope, filter: &InvoiceFilter, page: &PageRequest) -> StoreResult<Page<Invoice>>;
+    /// Counts and sums by status and currency, in one query in the database (never by paging),
+    /// exact whatever their size; ordered by status, then currency.
+    fn invoice_totals(&self, scope: &Scope, filter: &InvoiceTotalsFilter) -> StoreResult<Vec<InvoiceTotalsRow>>;
+}
+
+/// An invoice's lines are written once, with it; `update_invoice` changes the rest.
+pub trait InvoicesWrite {
+    /// `get_invoice` for a decision that changes the invoice.
+    fn get_invoice_for_update(&mut self, scope: &Scope, id: &str) -> StoreResult<Option<Invoice>>;
+    fn insert_invoice(&mut self, invoice: &Invoice) -> StoreResult<()>;
+    /// Saves the invoice's state: status, amount paid, dates, payment intent and metadata. Its
+    /// lines, scope, customer, currency and creation time are written once and never change.
+    fn update_invoice(&mut self, invoice: &Invoice) -> StoreResult<()>;
+}
+
 /// Balances, postings and their verification.
 pub trait LedgerRead {
     /// Every balance of the scope, merchant and system accounts, in the given assets. Refuses
@@ -276,6 +300,9 @@ pub trait SchedulerRead {
     /// Payment intents still waiting for the payer (`requires_action`, `partially_paid`) whose
     /// `expires_at_ms` has come, in every mode, as `due_test_payments` picks them.
     fn expired_payment_intents(&self, now_ms: i64, limit: u32) -> StoreResult<Vec<DueStep>>;
+    /// Open invoices whose `expires_at_ms` has come, in every mode, as `due_test_payments`
+    /// picks them.
+    fn expired_invoices(&self, now_ms: i64, limit: u32) -> StoreResult<Vec<DueStep>>;
     /// Parked scheduled steps, oldest first, and how many there are in all.
     fn parked_steps(&self, limit: u32) -> StoreResult<(Vec<StepRetry>, i64)>;
 }
@@ -294,6 +321,7 @@ pub trait StoreRead:
     + PayoutsRead
     + CustomersRead
     + CatalogRead
+    + InvoicesRead
     + LedgerRead
     + IdempotencyRead
     + AuditRead
@@ -309,6 +337,7 @@ impl<T> StoreRead for T where
         + PayoutsRead
         + CustomersRead
         + CatalogRead
+        + InvoicesRead
         + LedgerRead
         + IdempotencyRead
         + AuditRead
@@ -328,6 +357,7 @@ pub trait StoreWrite:
     + PayoutsWrite
     + CustomersWrite
     + CatalogWrite
+    + InvoicesWrite
     + LedgerWrite
     + IdempotencyWrite
     + AuditWrite

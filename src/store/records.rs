@@ -2,6 +2,7 @@
 //! audit and event records, list pages and filters, the ledger report and the scheduler's steps.
 //! Plain data, the same for every backend.
 
+use crate::engine::invoice::InvoiceStatus;
 use crate::engine::ledger::AccountKind;
 use crate::engine::money::AssetRef;
 use crate::engine::payment::PaymentStatus;
@@ -122,6 +123,31 @@ pub struct PriceFilter {
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct InvoiceFilter {
+    pub status: Option<InvoiceStatus>,
+    pub customer_id: Option<String>,
+}
+
+/// What `invoice_totals` adds up: every invoice of the scope, or one customer's.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct InvoiceTotalsFilter {
+    pub customer_id: Option<String>,
+}
+
+/// The invoices of one status and currency, added up. Sums are i128: many invoices of the
+/// largest amount add up to more than an i64 holds, and a total must never be wrong.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InvoiceTotalsRow {
+    pub status: InvoiceStatus,
+    pub currency: AssetRef,
+    pub count: i64,
+    pub total_minor: i128,
+    pub amount_paid_minor: i128,
+    /// The sum of each invoice's `max(0, total − amount_paid)`.
+    pub amount_remaining_minor: i128,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct EventFilter {
     pub event_type: Option<String>,
     pub object_id: Option<String>,
@@ -227,16 +253,19 @@ pub enum ScheduledStep {
     AdvanceTestPayout,
     /// A payment intent still waiting for the payer whose expiry has come (every mode).
     ExpirePayment,
+    /// An open invoice whose `expires_at` has come (every mode).
+    ExpireInvoice,
     /// A subscription whose current period has ended in its merchant's billing time.
     CloseSubscriptionPeriod,
 }
 
 impl ScheduledStep {
-    pub const ALL: [ScheduledStep; 5] = [
+    pub const ALL: [ScheduledStep; 6] = [
         ScheduledStep::ExpireApproval,
         ScheduledStep::SettleTestPayment,
         ScheduledStep::AdvanceTestPayout,
         ScheduledStep::ExpirePayment,
+        ScheduledStep::ExpireInvoice,
         ScheduledStep::CloseSubscriptionPeriod,
     ];
 
@@ -246,6 +275,7 @@ impl ScheduledStep {
             ScheduledStep::SettleTestPayment => "settle_test_payment",
             ScheduledStep::AdvanceTestPayout => "advance_test_payout",
             ScheduledStep::ExpirePayment => "expire_payment",
+            ScheduledStep::ExpireInvoice => "expire_invoice",
             ScheduledStep::CloseSubscriptionPeriod => "close_subscription_period",
         }
     }

@@ -2,7 +2,7 @@
 //! One writer connection behind a mutex; readers get their own connections and see a snapshot;
 //! WAL checkpoints run on their own thread (`checkpoint`).
 //!
-//! One file per object area (`keys`, `payments`, `payouts`, `customers`, `catalog`, `ledger`,
+//! One file per object area (`keys`, `payments`, `payouts`, `customers`, `catalog`, `invoices`, `ledger`,
 //! `idempotency`, `audit`, `events`, `scheduler`), each implementing its read and write traits for the sessions in
 //! `session`; `rows` holds what they share. Object files import only `session` and `rows`,
 //! never each other or this file.
@@ -13,6 +13,7 @@ mod checkpoint;
 mod customers;
 mod events;
 mod idempotency;
+mod invoices;
 mod keys;
 mod ledger;
 mod payments;
@@ -41,6 +42,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (8, include_str!("schema_v8.sql")),
     (9, include_str!("schema_v9.sql")),
     (10, include_str!("schema_v10.sql")),
+    (11, include_str!("schema_v11.sql")),
     (12, include_str!("schema_v12.sql")),
 ];
 

@@ -51,6 +51,8 @@ fn conflicting_object(message: &str) -> &'static str {
         "customers" => "customer",
         "products" => "product",
         "prices" => "price",
+        "invoices" => "invoice",
+        "invoice_lines" => "invoice line",
         "ledger_transactions" => "ledger transaction",
         "events" => "event",
         "audit_log" => "audit record",

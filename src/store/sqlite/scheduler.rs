@@ -25,6 +25,10 @@ impl<T: HasConnection> SchedulerRead for T {
         due_steps(self.connection(), ScheduledStep::ExpirePayment, now_ms, limit)
     }
 
+    fn expired_invoices(&self, now_ms: i64, limit: u32) -> StoreResult<Vec<DueStep>> {
+        due_steps(self.connection(), ScheduledStep::ExpireInvoice, now_ms, limit)
+    }
+
     fn parked_steps(&self, limit: u32) -> StoreResult<(Vec<StepRetry>, i64)> {
         parked_steps(self.connection(), limit)
     }
@@ -51,6 +55,8 @@ fn due_source(step: ScheduledStep) -> (&'static str, &'static str, &'static str)
         ScheduledStep::ExpirePayment => {
             ("payment_intents", "expires_at_ms", "status IN ('requires_action', 'partially_paid')")
         }
+        // Written as the partial index `invoices_expiring` is.
+        ScheduledStep::ExpireInvoice => ("invoices", "expires_at_ms", "status = 'open'"),
         // On real time; the billing run reads `due_subscriptions`, which adds test clocks.
         ScheduledStep::CloseSubscriptionPeriod => ("subscriptions", "due_at_ms", "due_at_ms IS NOT NULL"),
     }
