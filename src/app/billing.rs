@@ -55,6 +55,25 @@ pub(crate) fn billing_now_ms(session: &dyn StoreRead, scope: &Scope, real_now_ms
     Ok(test_clock::billing_now_ms(scope.mode, real_now_ms, offset_ms))
 }
 
+/// A period's usage as results show it, against `terms` (a trial's terms make every unit free).
+pub(crate) fn usage_period_view(
+    period: &crate::engine::usage::UsagePeriod,
+    terms: &crate::engine::usage::UsageTerms,
+) -> crate::views::billing::UsagePeriodView {
+    crate::views::billing::UsagePeriodView {
+        period_start_ms: period.start_ms,
+        period_end_ms: period.end_ms,
+        used_units: period.used_units,
+        included_units: terms.included_units,
+        allowance_left_units: period.allowance_left_units(terms),
+        billed_units: period.billed_units,
+        billed: crate::views::MoneyView::new(
+            terms.currency,
+            period.billed_units.saturating_mul(terms.unit_amount_minor),
+        ),
+    }
+}
+
 pub(crate) fn subscription_view(subscription: &Subscription) -> SubscriptionView {
     SubscriptionView::from_engine(subscription)
 }
@@ -135,7 +154,15 @@ fn close_period(
     let scope = current.scope.clone();
     let price = load_price(session, &scope, &current.price_id)?;
     let usage = session.get_usage_period(&current.id, current.current_period_start_ms)?;
-    let close = subscription::close_period(current, &price, usage.as_ref(), context.now_ms)?;
+    let customer = crate::app::customers::load_customer(session, &scope, &current.customer_id)?;
+    let mut close = subscription::close_period(current, &price, usage.as_ref(), context.now_ms)?;
+    if customer.is_archived() {
+        // An archived customer is invoiced no more: the subscription ends with the period.
+        close.lines.clear();
+        close.usage_units_billed_at_close = 0;
+        close.next.status = SubscriptionStatus::Canceled;
+        close.next.ended_at_ms = Some(close.period_end_ms);
+    }
     let issued = if close.lines.is_empty() {
         None
     } else {
@@ -200,13 +227,14 @@ fn close_period(
     })
 }
 
-/// Saves an invoice billing issued (open, or paid when its total is 0) with its events.
+/// Saves an invoice billing issued (open, or paid when its total is 0) with its events, through
+/// the invoices app.
 pub(crate) fn save_issued_invoice(
-    _session: &mut dyn StoreWrite,
-    _context: &mut WriteContext<'_>,
+    session: &mut dyn StoreWrite,
+    context: &mut WriteContext<'_>,
     invoice: &Invoice,
 ) -> Result<(), AppError> {
-    Err(AppError::Internal { detail: format!("invoice {} cannot be saved: no invoice store yet", invoice.id) })
+    crate::app::invoices::save_new_invoice(session, context, invoice)
 }
 
 /// Closes what is due of one subscription before a change to it (a usage report, a cancel), so

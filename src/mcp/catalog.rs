@@ -190,7 +190,7 @@ pub fn guide_md() -> String {
          - Errors are tool results with `isError: true` and `{{\"error\": {{\"type\", \"message\", \"param\"}}}}` (`param` names the argument at fault, when one is). \
          Every output schema allows this envelope besides the tool's result. Types: \
          `invalid_request`, `not_found`, `insufficient_funds`, `insufficient_prepaid_balance`, `balance_overflow`, \
-         `invalid_state`, `invalid_interval`, `period_out_of_range`, \
+         `invalid_state`, `invalid_interval`, `period_out_of_range`, `event_id_reused`, \
          `refund_exceeds_remaining`, `idempotency_key_reused`, `idempotency_key_in_use`, `forbidden`, `limit_exceeded`, `rate_limited`, `approval_expired`, \
          `confirmation_declined`, `confirmation_unavailable`, `confirmation_invalid`, `test_mode_only`, \
          `authentication_failed`, `internal_error`. \

@@ -93,3 +93,73 @@ pub struct BillingRunView {
     /// True when more periods were due than one batch: a preview shows the first batch.
     pub more_due: bool,
 }
+
+/// One period's metered usage against its allowance.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct UsagePeriodView {
+    pub period_start_ms: i64,
+    pub period_end_ms: i64,
+    /// Units reported in the period (repeats counted once).
+    pub used_units: i64,
+    /// Free units per period (all units are free during a trial).
+    pub included_units: i64,
+    pub allowance_left_units: i64,
+    /// Overage units already invoiced.
+    pub billed_units: i64,
+    /// What those units cost: billed_units × unit_amount.
+    pub billed: crate::views::MoneyView,
+}
+
+/// The overage one report bills, and where it is paid from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct OverageView {
+    pub units: i64,
+    pub unit_amount: crate::views::MoneyView,
+    pub amount: crate::views::MoneyView,
+    /// prepaid_balance (auto_charge and enough prepaid: the invoice is paid) or open_invoice.
+    pub paid_from: String,
+    /// open_invoice only: auto_charge_off, or insufficient_prepaid_balance.
+    pub open_reason: Option<String>,
+    /// The customer's prepaid balance in the currency before the report.
+    pub prepaid_balance_before: crate::views::MoneyView,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct UsageReportView {
+    pub object: String,
+    pub subscription_id: String,
+    pub event_id: String,
+    pub quantity: i64,
+    /// false: this event_id was counted before; nothing more was counted or billed.
+    pub counted: bool,
+    pub period: UsagePeriodView,
+    /// Present when this report crossed the allowance: the units beyond it.
+    pub overage: Option<OverageView>,
+    /// The invoice raised for the overage (paid from prepaid, or open).
+    pub overage_invoice: Option<crate::views::InvoiceView>,
+}
+
+/// The next period invoice, as it stands now.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct NextInvoicePreviewView {
+    /// When it is issued: the current period's end (null once canceled, or when the period bills
+    /// nothing).
+    pub issued_at_ms: Option<i64>,
+    /// The recurring fee, plus usage not billed yet (overage is invoiced as reported).
+    pub amount: crate::views::MoneyView,
+    pub description: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct UsageSummaryView {
+    pub object: String,
+    pub subscription_id: String,
+    pub status: String,
+    /// The merchant's billing time now (the test clock in test mode).
+    pub now_ms: i64,
+    pub price_id: String,
+    /// recurring or usage.
+    pub model: String,
+    pub current_period: UsagePeriodView,
+    pub next_invoice: NextInvoicePreviewView,
+}

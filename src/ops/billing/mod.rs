@@ -5,6 +5,8 @@ crate::ops::operations!(
     get_subscription,
     list_subscriptions,
     cancel_subscription,
+    report_usage,
+    get_usage,
     run_billing,
     advance_test_clock
 );

@@ -70,3 +70,7 @@ CREATE TABLE test_clocks (
     offset_ms     INTEGER NOT NULL CHECK (typeof(offset_ms) = 'integer' AND offset_ms >= 0),
     updated_at_ms INTEGER NOT NULL
 );
+
+-- What a collection check asks: the open invoices of a subscription by due date.
+CREATE INDEX invoices_open_by_subscription ON invoices (subscription_id, due_date_ms)
+    WHERE status = 'open' AND subscription_id IS NOT NULL;

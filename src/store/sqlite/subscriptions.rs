@@ -178,8 +178,14 @@ impl<T: HasConnection> SubscriptionsRead for T {
         }
     }
 
-    fn subscription_has_past_due_invoice(&self, _subscription_id: &str, _now_ms: i64) -> StoreResult<bool> {
-        Ok(false)
+    fn subscription_has_past_due_invoice(&self, subscription_id: &str, now_ms: i64) -> StoreResult<bool> {
+        Ok(self
+            .connection()
+            .prepare_cached(
+                "SELECT EXISTS (SELECT 1 FROM invoices WHERE subscription_id = ?1 AND status = 'open' \
+                 AND due_date_ms < ?2)",
+            )?
+            .query_row(params![subscription_id, now_ms], |row| row.get(0))?)
     }
 }
 
