@@ -98,10 +98,15 @@ pub(crate) fn emit_subscription(
     Ok(payload_json)
 }
 
-/// What one period close did.
+/// What one billing step did.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct ClosedPeriod {
-    pub invoice: Option<PeriodInvoiceView>,
+pub(crate) enum BillingStep {
+    /// Nothing was due any more (closed already).
+    NothingDue,
+    /// A period closed, with the invoice it issued (none when it billed nothing).
+    PeriodClosed { invoice: Option<PeriodInvoiceView> },
+    /// A check whether an open invoice went past due.
+    CollectionChecked,
 }
 
 /// Closes the due subscription's current period at its end (the billing time it fell due at):
@@ -110,22 +115,23 @@ pub(crate) fn close_due_period(
     session: &mut dyn StoreWrite,
     context: &mut WriteContext<'_>,
     due: &DueSubscription,
-) -> Result<Option<ClosedPeriod>, AppError> {
+) -> Result<BillingStep, AppError> {
     let current = load_subscription_for_update(session, &due.scope, &due.id)?;
     let billing_now_ms = billing_now_ms(session, &due.scope, context.now_ms)?;
     match current.due_at_ms() {
         Some(due_at_ms) if due_at_ms <= billing_now_ms => {}
-        _ => return Ok(None),
+        _ => return Ok(BillingStep::NothingDue),
     }
     // Everything a step writes is dated when it fell due: invoices, events and audit records
     // come in billing-time order however late the run.
     let due_at_ms = current.due_at_ms().unwrap_or(billing_now_ms);
     let mut when_due = WriteContext { rules: context.rules, ids: &mut *context.ids, now_ms: due_at_ms };
     if current.period_ended_at(billing_now_ms) && current.current_period_end_ms == due_at_ms {
-        return close_period(session, &mut when_due, &current).map(Some);
+        let invoice = close_period(session, &mut when_due, &current)?;
+        return Ok(BillingStep::PeriodClosed { invoice });
     }
     check_collection(session, &mut when_due, &current)?;
-    Ok(Some(ClosedPeriod { invoice: None }))
+    Ok(BillingStep::CollectionChecked)
 }
 
 /// Just after an unpaid invoice's due date: past due when it (or another) is still open.
@@ -150,7 +156,7 @@ fn close_period(
     session: &mut dyn StoreWrite,
     context: &mut WriteContext<'_>,
     current: &Subscription,
-) -> Result<ClosedPeriod, AppError> {
+) -> Result<Option<PeriodInvoiceView>, AppError> {
     let scope = current.scope.clone();
     let price = load_price(session, &scope, &current.price_id)?;
     let usage = session.get_usage_period(&current.id, current.current_period_start_ms)?;
@@ -216,15 +222,13 @@ fn close_period(
     let entry = AuditEntry::system(&scope, "close_subscription_period", &current.id, "executed", detail);
     session.append_audit(&entry.into_record(context))?;
     emit_subscription(session, context, &next, subscription_event_type(&next))?;
-    Ok(ClosedPeriod {
-        invoice: issued.map(|invoice| PeriodInvoiceView {
-            subscription_id: current.id.clone(),
-            period_start_ms: close.period_start_ms,
-            period_end_ms: close.period_end_ms,
-            invoice_id: Some(invoice.id.clone()),
-            amount: crate::views::MoneyView::new(invoice.currency, invoice.total_minor),
-        }),
-    })
+    Ok(issued.map(|invoice| PeriodInvoiceView {
+        subscription_id: current.id.clone(),
+        period_start_ms: close.period_start_ms,
+        period_end_ms: close.period_end_ms,
+        invoice_id: Some(invoice.id.clone()),
+        amount: crate::views::MoneyView::new(invoice.currency, invoice.total_minor),
+    }))
 }
 
 /// Saves an invoice billing issued (open, or paid when its total is 0) with its events, through
@@ -267,7 +271,7 @@ pub(crate) fn catch_up_subscription(
 
 /// Adds one batch's outcome to a run's.
 pub(crate) fn absorb_batch(run: &mut BillingRunView, batch: &ScheduledWorkReport) {
-    run.periods_closed += u64::from(batch.steps_done);
+    run.periods_closed += u64::from(batch.periods_closed);
     run.failures += batch.failures.len() as u64;
     run.invoices_issued += batch.billed.len() as u64;
     let room = (crate::limits::BILLING_BATCH_MAX_PERIODS as usize).saturating_sub(run.invoices.len());
@@ -291,11 +295,11 @@ impl App {
                 })
                 .await?;
             absorb_batch(run, &batch);
-            let full =
-                batch.steps_done as usize + batch.failures.len() >= crate::limits::BILLING_BATCH_MAX_PERIODS as usize;
-            // A close that failed waits for its retry and is not picked again, so a full batch
-            // always leaves fewer due: the loop ends.
-            if !full {
+            // A batch takes each due subscription once (oldest due first), so one that is many
+            // periods behind is caught up batch after batch. Every step moves its subscription's
+            // due time forward, and a close that failed waits for its retry and is not picked
+            // again, so a batch that did nothing means nothing is due: the loop ends.
+            if batch.steps_done == 0 && batch.failures.is_empty() {
                 run.more_due = false;
                 return Ok(());
             }

@@ -21,6 +21,7 @@ use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
+use crate::app::billing::BillingStep;
 use crate::app::error::AppError;
 use crate::app::transitions::{
     advance_test_payout, expire_approval, expire_payment, load_payment_for_update, load_payout_for_update,
@@ -111,6 +112,8 @@ pub struct StepFailure {
 pub struct ScheduledWorkReport {
     pub steps_done: u32,
     pub failures: Vec<StepFailure>,
+    /// Billing: periods closed (the other billing steps are collection checks).
+    pub periods_closed: u32,
     /// Billing: the period invoices issued.
     pub billed: Vec<crate::views::billing::PeriodInvoiceView>,
 }
@@ -119,6 +122,7 @@ impl ScheduledWorkReport {
     fn absorb(&mut self, other: ScheduledWorkReport) {
         self.steps_done += other.steps_done;
         self.failures.extend(other.failures);
+        self.periods_closed += other.periods_closed;
         self.billed.extend(other.billed);
     }
 }
@@ -306,13 +310,14 @@ pub(crate) fn run_scheduled_work(
                     scope: due.scope.clone(),
                     failed_attempts: due.failed_attempts,
                 };
-                let mut closed = None;
+                let mut done = BillingStep::NothingDue;
                 runner.run(session, context, ScheduledStep::CloseSubscriptionPeriod, &step, |session, context| {
-                    closed = crate::app::billing::close_due_period(session, context, &due)?;
+                    done = crate::app::billing::close_due_period(session, context, &due)?;
                     Ok(())
                 })?;
-                if let Some(invoice) = closed.and_then(|closed| closed.invoice) {
-                    runner.report.billed.push(invoice);
+                if let BillingStep::PeriodClosed { invoice } = done {
+                    runner.report.periods_closed += 1;
+                    runner.report.billed.extend(invoice);
                 }
             }
         }

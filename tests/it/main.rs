@@ -23,5 +23,6 @@ mod payouts;
 mod protocol;
 mod scheduler;
 mod store;
+mod subscriptions;
 mod support;
 mod tools;

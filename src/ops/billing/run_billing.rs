@@ -93,7 +93,7 @@ pub(crate) fn first_batch(
     let batch = run_scheduled_work(session, context, work, &RetryPolicy::default())?;
     let mut run = BillingRunView::default();
     absorb_batch(&mut run, &batch);
-    run.more_due = batch.steps_done as usize + batch.failures.len() >= limits::BILLING_BATCH_MAX_PERIODS as usize;
+    run.more_due = !session.due_subscriptions(context.now_ms, Some(&actor.scope), None, 1)?.is_empty();
     Ok(run)
 }
 
