@@ -281,11 +281,7 @@ pub(crate) fn absorb_batch(run: &mut BillingRunView, batch: &ScheduledWorkReport
 impl App {
     /// Runs billing batches, each a write of its own, until no period of `scope` (every merchant's
     /// when `None`) is due in billing time; adds what they did to `run`.
-    pub(crate) async fn run_billing_batches(
-        &self,
-        scope: Option<Scope>,
-        run: &mut BillingRunView,
-    ) -> Result<(), AppError> {
+    pub async fn run_billing_batches(&self, scope: Option<Scope>, run: &mut BillingRunView) -> Result<(), AppError> {
         let policy = RetryPolicy::default();
         loop {
             let work = ScheduledWork::Billing { scope: scope.clone() };

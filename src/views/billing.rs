@@ -116,11 +116,11 @@ pub struct OverageView {
     pub units: i64,
     pub unit_amount: crate::views::MoneyView,
     pub amount: crate::views::MoneyView,
-    /// prepaid_balance (auto_charge and enough prepaid: the invoice is paid) or open_invoice.
+    /// prepaid_balance or open_invoice.
     pub paid_from: String,
-    /// open_invoice only: auto_charge_off, or insufficient_prepaid_balance.
+    /// auto_charge_off or insufficient_prepaid_balance.
     pub open_reason: Option<String>,
-    /// The customer's prepaid balance in the currency before the report.
+    /// The prepaid balance before the report.
     pub prepaid_balance_before: crate::views::MoneyView,
 }
 
@@ -135,8 +135,32 @@ pub struct UsageReportView {
     pub period: UsagePeriodView,
     /// Present when this report crossed the allowance: the units beyond it.
     pub overage: Option<OverageView>,
-    /// The invoice raised for the overage (paid from prepaid, or open).
-    pub overage_invoice: Option<crate::views::InvoiceView>,
+    /// The invoice raised for the overage (get_invoice has all of it).
+    pub overage_invoice: Option<OverageInvoiceView>,
+}
+
+/// An overage invoice in brief.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct OverageInvoiceView {
+    /// `inv_…`.
+    pub id: String,
+    /// paid (from prepaid) or open.
+    pub status: String,
+    pub total: crate::views::MoneyView,
+    pub amount_remaining: crate::views::MoneyView,
+    pub due_date_ms: i64,
+}
+
+impl OverageInvoiceView {
+    pub fn from_engine(invoice: &crate::engine::invoice::Invoice, now_ms: i64) -> OverageInvoiceView {
+        OverageInvoiceView {
+            id: invoice.id.clone(),
+            status: invoice.status_at(now_ms).code().to_owned(),
+            total: crate::views::MoneyView::new(invoice.currency, invoice.total_minor),
+            amount_remaining: crate::views::MoneyView::new(invoice.currency, invoice.amount_remaining_minor()),
+            due_date_ms: invoice.due_date_ms,
+        }
+    }
 }
 
 /// The next period invoice, as it stands now.

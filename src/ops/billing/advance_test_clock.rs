@@ -50,7 +50,7 @@ impl WriteOperation for AdvanceTestClock {
         name: "advance_test_clock",
         toolset: Toolset::Billing,
         title: "Advance test clock",
-        description: "Test mode: move this merchant's billing time forward (never back; at most 3 years a call) by {to} (ms) or {by} (an interval, e.g. \"annual\"), running everything that falls due on the way in time order: trial ends, renewals and their invoices, cancellations at period end, past-due checks. A year of monthly billing takes one call. Live mode bills on real time. Previews unless confirm: true.",
+        description: "Test mode: move this merchant's billing time forward (never back, at most 3 years a call) to a time (ms) or by an interval, running what falls due on the way in time order: trial ends, renewals and invoices, cancellations, past-due checks. Previews unless confirm: true.",
         action: Action::Initiate,
         kind: Kind::Write(KeyRule::Required),
         hints: Hints { destructive: false, idempotent: true, open_world: false },

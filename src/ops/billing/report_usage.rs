@@ -16,7 +16,7 @@ use crate::limits;
 use crate::ops::args::{KeyRule, StrictInteger, check_object_id};
 use crate::ops::{Entry, Failure, Hints, Kind, Spec, Toolset, WriteOperation, write_args};
 use crate::store::{StoreWrite, UsageEventRecord};
-use crate::views::billing::{OverageView, UsageReportView};
+use crate::views::billing::{OverageInvoiceView, OverageView, UsageReportView};
 use crate::views::{InvoiceView, MoneyView};
 
 pub const ENTRY: Entry = Entry::write::<ReportUsage>();
@@ -55,7 +55,7 @@ impl WriteOperation for ReportUsage {
         name: "report_usage",
         toolset: Toolset::Billing,
         title: "Report usage",
-        description: "Count metered units for a subscription on a usage price. When the period's usage passes included_units, an overage invoice bills the units beyond (each later report only its new excess; the allowance resets each period); with auto_charge it is paid from the customer's prepaid balance, else left open. The result's overage_invoice is that invoice. A repeated event_id is acknowledged and counted once. Previews unless confirm: true.",
+        description: "Count metered units of a usage-price subscription. Passing included_units raises an overage_invoice for the units beyond (later reports bill only new excess; resets each period), paid from prepaid with auto_charge, else open. A repeated event_id counts once. Previews unless confirm: true.",
         action: Action::Initiate,
         kind: Kind::Write(KeyRule::Optional),
         hints: Hints { destructive: false, idempotent: true, open_world: false },
@@ -190,7 +190,7 @@ impl WriteCommand for ReportUsageCommand {
                     open_reason,
                     prepaid_balance_before: MoneyView::new(terms.currency, prepaid_before_minor),
                 };
-                (Some(view), Some(InvoiceView::at(&invoice, now_ms)))
+                (Some(view), Some(OverageInvoiceView::from_engine(&invoice, now_ms)))
             }
         };
         let view = UsageReportView {

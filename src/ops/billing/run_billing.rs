@@ -43,7 +43,7 @@ impl WriteOperation for RunBilling {
         name: "run_billing",
         toolset: Toolset::Billing,
         title: "Run billing",
-        description: "Close every subscription period that has ended in billing time and issue its invoice (recurring fee plus usage not billed yet), each exactly once: repeating it, or running it concurrently, bills nothing twice. The scheduler does this by itself; this runs it now and reports what it did. Previews (the first batch) unless confirm: true.",
+        description: "Close every subscription period that has ended and issue its invoice (recurring fee plus usage not billed yet), each exactly once however often it runs. The scheduler does it too; this runs it now and reports what it did. Previews the first batch unless confirm: true.",
         action: Action::Initiate,
         kind: Kind::Write(KeyRule::Optional),
         hints: Hints { destructive: false, idempotent: true, open_world: false },
