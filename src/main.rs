@@ -127,8 +127,10 @@ struct ToolsArgs {
     /// Offer only read-only tools, whatever the key may do.
     #[arg(long)]
     read_only: bool,
-    /// Offer only these toolsets (comma separated): account, payments, payouts, audit.
-    #[arg(long, value_delimiter = ',')]
+    /// Offer these toolsets (comma separated names, or the shorthands "default" and "all"), e.g.
+    /// "default,catalog". Without it: the default toolsets, or every toolset when --tools names the
+    /// tools. llms.txt lists the toolsets and marks the default ones.
+    #[arg(long, env = "HAREPAY_TOOLSETS", value_delimiter = ',')]
     toolsets: Option<Vec<String>>,
     /// Offer only these tools (comma separated names, e.g. get_balance,list_payments); over HTTP a
     /// request may narrow further with the X-MCP-Tools header.
@@ -262,14 +264,14 @@ fn default_database_path() -> PathBuf {
 
 impl ToolsArgs {
     fn to_options(&self) -> anyhow::Result<ServerOptions> {
-        let mut toolsets = None;
-        if let Some(names) = &self.toolsets {
-            let mut parsed = BTreeSet::new();
-            for name in names {
-                parsed.insert(Toolset::parse(name).ok_or_else(|| anyhow::anyhow!("unknown toolset {name:?}"))?);
+        let toolsets = match (&self.toolsets, &self.tools) {
+            (Some(names), _) => {
+                Some(Toolset::parse_selection(names.iter().map(String::as_str)).map_err(anyhow::Error::msg)?)
             }
-            toolsets = Some(parsed);
-        }
+            // Tools named one by one are wanted whatever toolset they are in.
+            (None, Some(_)) => None,
+            (None, None) => Some(Toolset::defaults()),
+        };
         let confirm_mode = harepay::mcp::confirmation::ConfirmMode::parse(&self.confirm)
             .ok_or_else(|| anyhow::anyhow!("--confirm must be argument or elicit"))?;
         let expiry_max_ms = harepay::limits::CONFIRMATION_EXPIRY_MAX_MS;

@@ -79,6 +79,39 @@ impl Toolset {
         Toolset::ALL.into_iter().find(|toolset| toolset.code() == code)
     }
 
+    /// Offered when the operator names no toolsets. Every tool costs an agent's context window and
+    /// some clients stop reading a stdio message at 64 KiB, so setup-time and bookkeeping toolsets
+    /// are opt-in (`--toolsets default,catalog` or `--toolsets all`).
+    pub fn enabled_by_default(self) -> bool {
+        match self {
+            Toolset::Account | Toolset::Payments | Toolset::Payouts | Toolset::Customers => true,
+            Toolset::Catalog | Toolset::Billing | Toolset::Audit => false,
+        }
+    }
+
+    pub fn defaults() -> BTreeSet<Toolset> {
+        Toolset::ALL.into_iter().filter(|toolset| toolset.enabled_by_default()).collect()
+    }
+
+    /// Parses `--toolsets`: toolset names plus the shorthands `default` and `all`.
+    pub fn parse_selection<'a>(names: impl IntoIterator<Item = &'a str>) -> Result<BTreeSet<Toolset>, String> {
+        let mut selected = BTreeSet::new();
+        for name in names {
+            match name.trim() {
+                "all" => selected.extend(Toolset::ALL),
+                "default" => selected.extend(Toolset::defaults()),
+                code => {
+                    let toolset = Toolset::parse(code).ok_or_else(|| {
+                        let known: Vec<&str> = Toolset::ALL.iter().map(|toolset| toolset.code()).collect();
+                        format!("unknown toolset {code:?}; known: {}, default, all", known.join(", "))
+                    })?;
+                    selected.insert(toolset);
+                }
+            }
+        }
+        Ok(selected)
+    }
+
     pub fn description(self) -> &'static str {
         match self {
             Toolset::Account => "who you are, system health, balances",

@@ -338,6 +338,8 @@ async def run_generation(
     env = {
         "HAREPAY_DB": db,
         "HAREPAY_SECRET_KEY": "sk_test_demo",
+        # Every toolset, so that the walk reaches the opt-in ones (events, audit log) too.
+        "HAREPAY_TOOLSETS": "all",
         "HAREPAY_TEST_AUTO_SETTLE_MS": os.environ.get("HAREPAY_TEST_AUTO_SETTLE_MS", "600000"),
     }
     print(f"== mcp {SDK_VERSION} over {transport}, {handshake}() -> {expected_version}  (db {db})")

@@ -64,6 +64,77 @@ async fn server_flags_narrow_the_tool_list_and_read_only_wins() {
     client.close().await;
 }
 
+/// Tool names of `toolsets`, sorted.
+fn tools_of(toolsets: &[harepay::ops::Toolset]) -> Vec<String> {
+    let mut names: Vec<String> = harepay::ops::registry()
+        .iter()
+        .filter(|entry| toolsets.contains(&entry.spec.toolset))
+        .map(|entry| entry.spec.name.to_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+#[tokio::test]
+async fn a_server_offers_the_default_toolsets_unless_told_otherwise() {
+    use harepay::ops::Toolset;
+    let harepay = Harepay::new();
+    let admin = harepay.create_key(&["--role", "admin", "--owner", "root"]);
+    let defaults: Vec<Toolset> = Toolset::ALL.into_iter().filter(|toolset| toolset.enabled_by_default()).collect();
+    let opt_in: Vec<Toolset> = Toolset::ALL.into_iter().filter(|toolset| !toolset.enabled_by_default()).collect();
+    assert!(defaults.contains(&Toolset::Payments) && defaults.contains(&Toolset::Payouts), "{defaults:?}");
+    assert!(!opt_in.is_empty());
+
+    let started = |extra: &[&str]| {
+        let mut command = harepay.command(&admin, extra);
+        command.env_remove("HAREPAY_TOOLSETS");
+        command
+    };
+    let client = harepay.connect_command(started(&[])).await;
+    assert_eq!(client.tool_names().await, tools_of(&defaults));
+    // A tool of an opt-in toolset is refused, naming the toolset and how to enable it; a refused write is audited.
+    let message = client.expect_error("list_events", json!({}), "forbidden").await;
+    assert!(message.contains("toolset audit") && message.contains("--toolsets"), "{message}");
+    let product = json!({"name": "Widget", "confirm": true, "idempotency_key": "p-1"});
+    let message = client.expect_error("create_product", product, "forbidden").await;
+    assert!(message.contains("toolset catalog"), "{message}");
+    client.close().await;
+
+    let client = harepay.connect_command(started(&["--toolsets", "default,audit"])).await;
+    let mut expected = [defaults.clone(), vec![Toolset::Audit]].concat();
+    expected.sort();
+    assert_eq!(client.tool_names().await, tools_of(&expected));
+    let audit = client.call("list_audit_log", json!({})).await;
+    assert_eq!(audit["data"][0]["tool"], "create_product", "{audit}");
+    assert_eq!(audit["data"][0]["outcome"], "refused");
+    client.close().await;
+
+    let client = harepay.connect_command(started(&["--toolsets", "all"])).await;
+    assert_eq!(client.tool_names().await, tools_of(&Toolset::ALL));
+    client.close().await;
+
+    // The environment variable is the same flag; a flag on the command line wins over it.
+    let mut command = harepay.command(&admin, &["--toolsets", "account"]);
+    command.env("HAREPAY_TOOLSETS", "all");
+    let client = harepay.connect_command(command).await;
+    assert_eq!(client.tool_names().await, tools_of(&[Toolset::Account]));
+    client.close().await;
+
+    // Tools named one by one are offered whatever toolset they are in.
+    let client = harepay.connect_command(started(&["--tools", "list_events,get_balance"])).await;
+    assert_eq!(client.tool_names().await, ["get_balance", "list_events"]);
+    client.close().await;
+
+    // Unknown and look-alike toolset names stop the server before it serves anything.
+    for bad in ["bogus", "Payments", "payments ,", "аccount", ""] {
+        let output = started(&["--toolsets", bad]).stdin(std::process::Stdio::null()).output().await.unwrap();
+        assert!(!output.status.success(), "--toolsets {bad:?} was accepted");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.contains("unknown toolset") && stderr.contains("default, all"), "{bad:?}: {stderr}");
+        assert!(output.stdout.is_empty(), "stdout carries only protocol messages");
+    }
+}
+
 #[tokio::test]
 async fn a_test_key_never_sees_live_objects() {
     let harepay = Harepay::new();

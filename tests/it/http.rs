@@ -42,6 +42,7 @@ impl HttpServer {
             .args(extra_args)
             .env("HAREPAY_DB", &harepay.db)
             .env("HAREPAY_TEST_AUTO_SETTLE_MS", "off")
+            .env("HAREPAY_TOOLSETS", "all")
             .env("HAREPAY_LOG", "warn")
             .stdout(Stdio::null())
             .stderr(Stdio::piped())

@@ -73,6 +73,7 @@ fn raw_session(harepay: &Harepay) -> RawClient {
         .env("HAREPAY_DB", &harepay.db)
         .env("HAREPAY_SECRET_KEY", MAKER_KEY)
         .env("HAREPAY_TEST_AUTO_SETTLE_MS", "off")
+        .env("HAREPAY_TOOLSETS", "all")
         .env("HAREPAY_LOG", "warn")
         .stderr(Stdio::null());
     RawClient::spawn(&mut command).unwrap()
@@ -250,8 +251,8 @@ async fn unreadable_messages_over_http_get_json_rpc_errors_not_plain_text() {
     let server = crate::http::HttpServer::start_with(&harepay, &[]);
     let http = reqwest::Client::new();
     let null = Value::Null;
-    let too_large =
-        format!(r#"{{"jsonrpc":"2.0","id":9,"method":"ping","params":{{"pad":"{}"}}}}"#, "x".repeat(1 << 20));
+    // Bodies over 1 MiB are in limits.rs, written over a raw socket: the server answers 413 before
+    // reading them, so a client still writing may see its pipe closed first.
     for (body, status, code, id) in [
         (r#"{"jsonrpc":"2.0","id":1e400,"method":"tools/list"}"#.to_owned(), 400, -32600, null.clone()),
         (r#"{"jsonrpc":"2.0","id":18446744073709551616,"method":"tools/list"}"#.to_owned(), 400, -32600, null.clone()),
@@ -262,8 +263,7 @@ async fn unreadable_messages_over_http_get_json_rpc_errors_not_plain_text() {
             -32600,
             json!(5),
         ),
-        ("{not json".to_owned(), 400, -32700, null.clone()),
-        (too_large, 413, -32600, null),
+        ("{not json".to_owned(), 400, -32700, null),
     ] {
         let response = http
             .post(&server.url)
@@ -399,9 +399,12 @@ async fn every_default_message_stays_under_64_kib() {
     const ENVELOPE_BYTES: usize = 64;
     let harepay = Harepay::new();
     let admin = harepay.create_key(&["--role", "admin", "--owner", "root"]);
-    let client = harepay.connect(&admin).await;
+    let mut command = harepay.command(&admin, &[]);
+    command.env_remove("HAREPAY_TOOLSETS");
+    let client = harepay.connect_command(command).await;
     let tools = client.service.list_tools(None).await.unwrap();
-    assert_eq!(tools.tools.len(), harepay::ops::registry().len(), "an admin key sees every tool");
+    let default_tools = harepay::ops::registry().iter().filter(|entry| entry.spec.toolset.enabled_by_default()).count();
+    assert_eq!(tools.tools.len(), default_tools, "an admin key sees every tool of the default toolsets");
     let mut sizes = vec![("tools/list".to_owned(), serde_json::to_string(&tools).unwrap().len())];
     for resource in client.service.list_all_resources().await.unwrap() {
         let read = client

@@ -220,6 +220,7 @@ async fn a_year_of_monthly_billing_issues_exactly_twelve_invoices_under_repeated
                     .arg("stdio")
                     .env("HAREPAY_DB", harepay_db)
                     .env("HAREPAY_SECRET_KEY", MAKER_KEY)
+                    .env("HAREPAY_TOOLSETS", "all")
                     .env("HAREPAY_LOG", "warn");
                 let transport = rmcp::transport::TokioChildProcess::new(command).unwrap();
                 let service = rmcp::ServiceExt::serve((), transport).await.unwrap();
@@ -265,6 +266,7 @@ fn raw_server(harepay: &Harepay) -> RawClient {
         .arg("stdio")
         .env("HAREPAY_DB", &harepay.db)
         .env("HAREPAY_SECRET_KEY", MAKER_KEY)
+        .env("HAREPAY_TOOLSETS", "all")
         .env("HAREPAY_LOG", "warn")
         .stderr(Stdio::null());
     let mut server = RawClient::spawn(&mut command).unwrap().with_answer_timeout(Duration::from_secs(60));

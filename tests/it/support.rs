@@ -68,6 +68,8 @@ impl Harepay {
             .env("HAREPAY_DB", &self.db)
             .env("HAREPAY_SECRET_KEY", key)
             .env("HAREPAY_TEST_AUTO_SETTLE_MS", "off")
+            // Tests reach every tool; the default toolsets have their own tests (access.rs).
+            .env("HAREPAY_TOOLSETS", "all")
             .env("HAREPAY_LOG", "warn");
         command
     }
