@@ -29,8 +29,7 @@ pub struct ReportUsageArgs {
     /// The subscription, `sub_…`, on a usage price.
     #[schemars(length(max = limits::OBJECT_ID_MAX_CHARS))]
     pub subscription_id: String,
-    /// Whole units, 1 to 10^12.
-    pub quantity: StrictInteger,
+    pub quantity: UsageQuantity,
     /// Unique per report: a repeat is acknowledged and counted once.
     #[schemars(length(min = 1, max = limits::USAGE_EVENT_ID_MAX_CHARS))]
     pub event_id: String,
@@ -43,6 +42,27 @@ pub struct ReportUsageArgs {
     pub idempotency_key: Option<String>,
 }
 write_args!(ReportUsageArgs);
+
+/// A report's `quantity`: whole units, with a schema of its own (not money's). Like
+/// `StrictInteger` it takes any JSON value, so that a float or a string gets a message naming it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct UsageQuantity(pub StrictInteger);
+
+impl JsonSchema for UsageQuantity {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "UsageQuantity".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "type": "integer",
+            "minimum": 1,
+            "maximum": limits::USAGE_REPORT_QUANTITY_MAX_UNITS,
+            "description": "Whole units used."
+        })
+    }
+}
 
 pub struct ReportUsageCommand {
     pub subscription_id: String,
@@ -67,7 +87,7 @@ impl WriteOperation for ReportUsage {
     const PREVIEW_OMITS: &'static [&'static str] = &["/overage_invoice/id"];
 
     fn command(args: &ReportUsageArgs) -> Result<ReportUsageCommand, Failure> {
-        let quantity = args.quantity.amount_minor("quantity").ok().filter(|quantity| *quantity <= limits::USAGE_REPORT_QUANTITY_MAX_UNITS);
+        let quantity = args.quantity.0.amount_minor("quantity").ok().filter(|quantity| *quantity <= limits::USAGE_REPORT_QUANTITY_MAX_UNITS);
         let quantity = quantity.ok_or_else(|| {
             Failure::invalid(
                 "quantity",
