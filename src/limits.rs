@@ -319,6 +319,28 @@ pub const INVOICE_DUE_DATE_DEFAULT_AHEAD_MS: i64 = 30 * 24 * 60 * 60 * 1000;
 pub const USAGE_REPORT_QUANTITY_MAX_UNITS: i64 = 1_000_000_000_000;
 pub const USAGE_PERIOD_MAX_UNITS: i64 = (1_i64 << 53) - 1;
 
+/// Subscriptions: a period invoice is due this many days after its period closes (an overage
+/// invoice the same); an open invoice past it makes its subscription `past_due`.
+pub const SUBSCRIPTION_INVOICE_DAYS_UNTIL_DUE: u32 = 7;
+
+/// A usage report's `event_id`: 1 to this many characters (Lago's `transaction_id`, Stripe's
+/// meter event identifier are shorter).
+pub const USAGE_EVENT_ID_MAX_CHARS: usize = 255;
+
+/// Test clocks: one advance moves a merchant's test-mode billing time at most three years (the
+/// longest billing interval, so one call reaches any renewal) and never past the end of year
+/// 9999, so the work an advance causes is bounded and every date stays in the calendar.
+pub const TEST_CLOCK_ADVANCE_MAX_MS: i64 = 3 * 366 * 24 * 60 * 60 * 1000;
+pub const TEST_CLOCK_LATEST_MS: i64 = 253_402_300_799_999;
+
+/// Subscription periods one billing batch closes, each a write of its own: memory stays
+/// constant however many subscriptions are due, and other writes interleave between batches.
+pub const BILLING_BATCH_MAX_PERIODS: u32 = 256;
+
+/// Periods `report_usage` closes itself when the billing run has not yet caught up with a
+/// subscription (normally 0 or 1): beyond, the report waits for the billing run.
+pub const USAGE_REPORT_CATCH_UP_MAX_PERIODS: u32 = 64;
+
 /// `text` cut to at most `max_chars` characters, the last of them "…" when it was cut.
 pub fn truncate_chars(text: &str, max_chars: usize) -> String {
     if text.len() <= max_chars || text.char_indices().nth(max_chars).is_none() {

@@ -2,6 +2,8 @@
 //! the snapshots idempotent replays return, and event payloads, so the three cannot drift.
 //! Engine types are converted here, at the boundary; the engine itself knows no JSON.
 
+pub mod billing;
+
 use std::collections::BTreeMap;
 
 use schemars::JsonSchema;

@@ -2,6 +2,7 @@
 //! single writer thread (see `writer`), which commits them in groups; reads run on pooled read
 //! connections on tokio's blocking threads.
 
+pub mod billing;
 pub(crate) mod catalog;
 pub(crate) mod customers;
 pub mod error;

@@ -22,6 +22,7 @@ use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
+use crate::app::billing::BillingStep;
 use crate::app::error::AppError;
 use crate::app::invoices::{expire_invoice, load_invoice_for_update};
 use crate::app::transitions::{
@@ -33,17 +34,17 @@ use crate::app::{App, WriteContext};
 use crate::engine::principal::Scope;
 use crate::engine::retry::{RetryDecision, RetryPolicy};
 use crate::limits::{
-    IDEMPOTENCY_PURGE_BATCH_MAX_RECORDS, IDEMPOTENCY_RETENTION_DEFAULT_HOURS, IDEMPOTENCY_RETENTION_MAX_HOURS,
-    IDEMPOTENCY_RETENTION_MIN_HOURS, SCHEDULER_ERROR_DETAIL_MAX_CHARS, SCHEDULER_EXPIRY_BATCH_MAX_STEPS,
-    SCHEDULER_INVOICE_EXPIRY_BATCH_MAX_STEPS, SCHEDULER_LOG_INTERVAL_MS, SCHEDULER_PAYMENT_EXPIRY_BATCH_MAX_STEPS,
-    SCHEDULER_TEST_RAIL_BATCH_MAX_STEPS, SIMULATOR_TICK_MS,
+    BILLING_BATCH_MAX_PERIODS, IDEMPOTENCY_PURGE_BATCH_MAX_RECORDS, IDEMPOTENCY_RETENTION_DEFAULT_HOURS,
+    IDEMPOTENCY_RETENTION_MAX_HOURS, IDEMPOTENCY_RETENTION_MIN_HOURS, SCHEDULER_ERROR_DETAIL_MAX_CHARS,
+    SCHEDULER_EXPIRY_BATCH_MAX_STEPS, SCHEDULER_INVOICE_EXPIRY_BATCH_MAX_STEPS, SCHEDULER_LOG_INTERVAL_MS,
+    SCHEDULER_PAYMENT_EXPIRY_BATCH_MAX_STEPS, SCHEDULER_TEST_RAIL_BATCH_MAX_STEPS, SIMULATOR_TICK_MS,
 };
 use crate::store::{DueStep, ScheduledStep, StepRetry, StoreWrite};
 use crate::views::ParkedStepView;
 
 /// One write of the scheduler's. Expiries and the test rails are separate writes, so that
 /// expiries never wait for simulation work.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ScheduledWork {
     /// Payouts whose approval window closed unanswered.
     ApprovalExpiries,
@@ -56,6 +57,9 @@ pub enum ScheduledWork {
     /// Idempotency records created before `created_before_ms` (past their retention), oldest
     /// first, at most `IDEMPOTENCY_PURGE_BATCH_MAX_RECORDS`; each deleted record is a step done.
     IdempotencyPurge { created_before_ms: i64 },
+    /// Up to `BILLING_BATCH_MAX_PERIODS` subscription periods that ended in their merchant's
+    /// billing time, oldest first, each closed once (`app::billing`): `scope`'s, or everyone's.
+    Billing { scope: Option<Scope> },
 }
 
 /// How long idempotency records are kept before the scheduler purges them: at least
@@ -112,12 +116,18 @@ pub struct StepFailure {
 pub struct ScheduledWorkReport {
     pub steps_done: u32,
     pub failures: Vec<StepFailure>,
+    /// Billing: periods closed (the other billing steps are collection checks).
+    pub periods_closed: u32,
+    /// Billing: the period invoices issued.
+    pub billed: Vec<crate::views::billing::PeriodInvoiceView>,
 }
 
 impl ScheduledWorkReport {
     fn absorb(&mut self, other: ScheduledWorkReport) {
         self.steps_done += other.steps_done;
         self.failures.extend(other.failures);
+        self.periods_closed += other.periods_closed;
+        self.billed.extend(other.billed);
     }
 }
 
@@ -126,13 +136,14 @@ impl App {
     /// read first, so that an idle server does not queue empty writes.
     pub async fn run_scheduled_work(&self, policy: &RetryPolicy) -> Result<ScheduledWorkReport, AppError> {
         let now_ms = self.now_ms();
-        let (expiries_due, payment_expiries_due, invoice_expiries_due, test_rails_due) = self
+        let (expiries_due, payment_expiries_due, invoice_expiries_due, test_rails_due, billing_due) = self
             .read(move |store| {
                 Ok((
                     !store.expired_approvals(now_ms, 1)?.is_empty(),
                     !store.expired_payment_intents(now_ms, 1)?.is_empty(),
                     !store.expired_invoices(now_ms, 1)?.is_empty(),
                     !store.due_test_payments(now_ms, 1)?.is_empty() || !store.due_test_payouts(now_ms, 1)?.is_empty(),
+                    !store.due_subscriptions(now_ms, None, None, 1)?.is_empty(),
                 ))
             })
             .await?;
@@ -155,6 +166,11 @@ impl App {
         if test_rails_due {
             // Runs even when the expiries' write failed: the two do not depend on each other.
             report.absorb(self.run_scheduled_batch(ScheduledWork::TestRails, policy).await?);
+        }
+        if billing_due {
+            let mut run = crate::views::billing::BillingRunView::default();
+            self.run_billing_batches(None, &mut run).await?;
+            report.steps_done += u32::try_from(run.periods_closed).unwrap_or(u32::MAX);
         }
         expiries?;
         payment_expiries?;
@@ -304,6 +320,24 @@ pub(crate) fn run_scheduled_work(
                     let payout = load_payout_for_update(session, &due.scope, &due.object_id)?;
                     advance_test_payout(session, context, &payout)
                 })?;
+            }
+        }
+        ScheduledWork::Billing { scope } => {
+            for due in session.due_subscriptions(now_ms, scope.as_ref(), None, BILLING_BATCH_MAX_PERIODS)? {
+                let step = DueStep {
+                    object_id: due.id.clone(),
+                    scope: due.scope.clone(),
+                    failed_attempts: due.failed_attempts,
+                };
+                let mut done = BillingStep::NothingDue;
+                runner.run(session, context, ScheduledStep::CloseSubscriptionPeriod, &step, |session, context| {
+                    done = crate::app::billing::close_due_period(session, context, &due)?;
+                    Ok(())
+                })?;
+                if let BillingStep::PeriodClosed { invoice } = done {
+                    runner.report.periods_closed += 1;
+                    runner.report.billed.extend(invoice);
+                }
             }
         }
         ScheduledWork::IdempotencyPurge { created_before_ms } => {

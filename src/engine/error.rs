@@ -108,6 +108,14 @@ pub enum EngineError {
     )]
     InvoiceNotPayable { invoice_id: String, status: &'static str, amount_display: String },
 
+    /// A usage report's `event_id` was counted before with another quantity: a repeat must be the
+    /// same report. Nothing was counted.
+    #[error(
+        "event_id {} was already reported with quantity {first_quantity}; a repeat must be the same report (use a new event_id for new usage)",
+        crate::limits::echo(event_id)
+    )]
+    EventIdReused { event_id: String, first_quantity: i64 },
+
     /// An amount the engine computes (a line's quantity × unit amount, an invoice total, an
     /// overage) would be larger than any amount harepay accepts. Nothing was changed.
     #[error("the {what} would be more than {limit_display}, the largest amount harepay accepts; nothing was changed")]
@@ -138,6 +146,7 @@ impl EngineError {
             EngineError::ApprovalExpired { .. } => "approval_expired",
             EngineError::InvoiceNotPayable { .. } => "invoice_not_payable",
             EngineError::AmountTooLarge { .. } => "amount_too_large",
+            EngineError::EventIdReused { .. } => "event_id_reused",
         }
     }
 
@@ -152,6 +161,7 @@ impl EngineError {
             EngineError::BalanceOverflow { .. } => Some("amount"),
             EngineError::LimitExceeded { .. } => Some("amount"),
             EngineError::AmountTooLarge { param, .. } => Some(param),
+            EngineError::EventIdReused { .. } => Some("event_id"),
             _ => None,
         }
     }

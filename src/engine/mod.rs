@@ -20,6 +20,8 @@ pub mod principal;
 pub mod rail;
 pub mod retry;
 pub mod rules;
+pub mod subscription;
+pub mod test_clock;
 pub mod usage;
 
 /// Hands out object ids. The engine asks for an id with a type prefix (`pi`, `re`, `ltx`);

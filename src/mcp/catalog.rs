@@ -195,6 +195,7 @@ pub fn guide_md() -> String {
          Every output schema allows this envelope besides the tool's result. Types: \
          `invalid_request`, `not_found`, `insufficient_funds`, `insufficient_prepaid_balance`, `balance_overflow`, \
          `invalid_state`, `invalid_interval`, `period_out_of_range`, `invoice_not_payable`, `amount_too_large`, \
+         `event_id_reused`, \
          `refund_exceeds_remaining`, `idempotency_key_reused`, `idempotency_key_in_use`, `forbidden`, `limit_exceeded`, `rate_limited`, `approval_expired`, \
          `confirmation_declined`, `confirmation_unavailable`, `confirmation_invalid`, `test_mode_only`, \
          `authentication_failed`, `internal_error`. \
@@ -222,7 +223,8 @@ pub fn guide_md() -> String {
          ## Results\n\n\
          - Every field a result lists is always present; a field with no value is null.\n\
          - Writes return `{{outcome, object, balance_changes, message}}`: `outcome` is `preview` (nothing saved; \
-         `balance_changes` lists each merchant balance the call would change, before and after), `executed` or \
+         `balance_changes` lists each merchant balance the call would change: `{{account, before, after}}`, \
+         `account` being available, pending or reserved), `executed` or \
          `replayed`; `object` is the object as saved (for a preview, as it would be).\n\
          - Output schemas describe an object in full once per toolset: elsewhere it reads \"Same shape as in \
          get_payout\" (or another read tool), whose output schema has its fields.\n\

@@ -17,7 +17,7 @@ pub struct Failure {
 pub struct ErrorBody {
     /// Stable error type: invalid_request, not_found, insufficient_funds, insufficient_prepaid_balance,
     /// balance_overflow, invalid_state, invalid_interval, period_out_of_range, invoice_not_payable, amount_too_large,
-    /// refund_exceeds_remaining, idempotency_key_reused, idempotency_key_in_use, forbidden,
+    /// event_id_reused, refund_exceeds_remaining, idempotency_key_reused, idempotency_key_in_use, forbidden,
     /// limit_exceeded, rate_limited, approval_expired, confirmation_declined, confirmation_unavailable,
     /// confirmation_invalid, test_mode_only, authentication_failed, internal_error.
     #[serde(rename = "type")]

@@ -10,6 +10,7 @@
 //! area per file. What every backend must guarantee is written in ARCHITECTURE.md ("What the
 //! store guarantees"); `tests/it/store.rs` holds each backend to it.
 
+pub mod billing;
 mod records;
 mod savepoint;
 pub mod sqlite;
@@ -19,6 +20,10 @@ pub use records::{
     IdempotencyRecord, InvoiceFilter, InvoiceTotalsFilter, InvoiceTotalsRow, LedgerReport, MerchantRecord,
     NonIntegerValue, Page, PageRequest, PaymentFilter, PayoutFilter, PriceFilter, ProductFilter, ScheduledStep,
     StepRetry,
+};
+
+pub use billing::{
+    DueSubscription, PeriodCloseRecord, SubscriptionFilter, SubscriptionsRead, SubscriptionsWrite, UsageEventRecord,
 };
 
 use crate::engine::catalog::{Price, Product};
@@ -322,6 +327,7 @@ pub trait StoreRead:
     + AuditRead
     + EventsRead
     + SchedulerRead
+    + SubscriptionsRead
 {
 }
 
@@ -337,6 +343,7 @@ impl<T> StoreRead for T where
         + AuditRead
         + EventsRead
         + SchedulerRead
+        + SubscriptionsRead
 {
 }
 
@@ -356,6 +363,7 @@ pub trait StoreWrite:
     + AuditWrite
     + EventsWrite
     + SchedulerWrite
+    + SubscriptionsWrite
 {
     /// Makes the session durable; refuses (and keeps nothing) when a savepoint is still open or
     /// could not be undone.

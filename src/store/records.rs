@@ -255,15 +255,18 @@ pub enum ScheduledStep {
     ExpirePayment,
     /// An open invoice whose `expires_at` has come (every mode).
     ExpireInvoice,
+    /// A subscription whose current period has ended in its merchant's billing time.
+    CloseSubscriptionPeriod,
 }
 
 impl ScheduledStep {
-    pub const ALL: [ScheduledStep; 5] = [
+    pub const ALL: [ScheduledStep; 6] = [
         ScheduledStep::ExpireApproval,
         ScheduledStep::SettleTestPayment,
         ScheduledStep::AdvanceTestPayout,
         ScheduledStep::ExpirePayment,
         ScheduledStep::ExpireInvoice,
+        ScheduledStep::CloseSubscriptionPeriod,
     ];
 
     pub fn code(self) -> &'static str {
@@ -273,6 +276,7 @@ impl ScheduledStep {
             ScheduledStep::AdvanceTestPayout => "advance_test_payout",
             ScheduledStep::ExpirePayment => "expire_payment",
             ScheduledStep::ExpireInvoice => "expire_invoice",
+            ScheduledStep::CloseSubscriptionPeriod => "close_subscription_period",
         }
     }
 

@@ -24,5 +24,6 @@ mod payouts;
 mod protocol;
 mod scheduler;
 mod store;
+mod subscriptions;
 mod support;
 mod tools;

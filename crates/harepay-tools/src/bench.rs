@@ -259,7 +259,8 @@ pub async fn run(work_dir: &Path, harepay_executable: &Path) -> anyhow::Result<(
         "target: ≥ {:.0} durable payouts/s with 64 submitters: {verdict} ({:.0} payouts/s)",
         TARGET_PAYOUTS_PER_SECOND, concurrent_rate
     );
-    Ok(())
+    println!();
+    crate::bench_billing::run(work_dir, bare.per_second(), sizes.submitters).await
 }
 
 fn micros(duration: Duration) -> f64 {

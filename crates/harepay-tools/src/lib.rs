@@ -3,4 +3,5 @@
 //! without rmcp's client side.
 
 pub mod bench;
+pub mod bench_billing;
 pub mod demo;

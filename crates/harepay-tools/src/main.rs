@@ -31,7 +31,8 @@ enum ToolCommand {
         #[arg(long, env = "HAREPAY_DB")]
         db: Option<PathBuf>,
     },
-    /// Measure durable commits, confirmed payouts/s (1 and 64 submitters) and stdio round trips.
+    /// Measure durable commits, confirmed payouts/s (1 and 64 submitters), stdio round trips,
+    /// report_usage/s (64 submitters) and a billing run over 10k and 100k subscriptions.
     Bench {
         /// Where the benchmark's fresh databases go (default: a new temporary directory).
         #[arg(long)]

@@ -21,6 +21,7 @@ mod payouts;
 mod rows;
 mod scheduler;
 mod session;
+mod subscriptions;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -42,6 +43,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (9, include_str!("schema_v9.sql")),
     (10, include_str!("schema_v10.sql")),
     (11, include_str!("schema_v11.sql")),
+    (12, include_str!("schema_v12.sql")),
 ];
 
 /// How long a connection waits for another process's lock (the CLI and a server on one file).

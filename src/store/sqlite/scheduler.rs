@@ -57,6 +57,8 @@ fn due_source(step: ScheduledStep) -> (&'static str, &'static str, &'static str)
         }
         // Written as the partial index `invoices_expiring` is.
         ScheduledStep::ExpireInvoice => ("invoices", "expires_at_ms", "status = 'open'"),
+        // On real time; the billing run reads `due_subscriptions`, which adds test clocks.
+        ScheduledStep::CloseSubscriptionPeriod => ("subscriptions", "due_at_ms", "due_at_ms IS NOT NULL"),
     }
 }
 
