@@ -21,6 +21,7 @@ mod payments;
 mod payouts;
 mod protocol;
 mod scheduler;
+mod serving;
 mod store;
 mod support;
 mod tools;
