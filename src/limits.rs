@@ -288,8 +288,19 @@ pub const HTTP_SESSIONS_MAX_TOTAL: usize = 1_000;
 /// A session with no request for this long is closed and its memory freed.
 pub const HTTP_SESSION_IDLE_EXPIRY_MS: u64 = 120_000;
 
-/// On Ctrl-C, how long answers in progress may take before the server stops anyway.
+/// On SIGTERM or Ctrl-C, how long answers in progress may take before the server stops anyway.
 pub const HTTP_SHUTDOWN_GRACE_MS: u64 = 5_000;
+
+/// `GET /readyz`: a readiness answer is reused this long, so that probes at any rate cost the
+/// writer at most one empty transaction per interval.
+pub const READINESS_CHECK_REUSE_MS: u64 = 1_000;
+
+/// `GET /readyz`: a writer that has not answered in this long is "not ready" (a stuck disk).
+pub const READINESS_CHECK_TIMEOUT_MS: u64 = 2_000;
+
+/// `X-Request-Id` from a caller is kept when it is at most this long and made of letters, digits
+/// and `-_.:`; otherwise harepay makes its own. It lands in logs and audit records.
+pub const REQUEST_ID_MAX_CHARS: usize = 64;
 /// Invoices: at most this many line items (Stripe allows 250 per invoice; a harepay invoice is
 /// written by an agent or a billing run, which adds one or two), each described in 1 to this many
 /// characters, with a quantity of 1 to this many units. Amounts are bounded by `AMOUNT_MAX_MINOR`:

@@ -471,6 +471,20 @@ fn log_colours(stderr_is_terminal: bool, no_color: Option<&std::ffi::OsStr>) -> 
     stderr_is_terminal && no_color.is_none_or(|value| value.is_empty())
 }
 
+/// After the transport stopped taking calls: the scheduler stops between steps (each step is its
+/// own transaction, so one cut short leaves nothing half done), every acknowledged write is
+/// already durable, and the database is closed cleanly.
+async fn stop_cleanly(app: &App, scheduler: tokio::task::JoinHandle<()>) -> anyhow::Result<()> {
+    scheduler.abort();
+    let _ = scheduler.await;
+    app.shutdown().await?;
+    eprintln!("harepay: stopped cleanly; every acknowledged write is in the database");
+    Ok(())
+}
+
+/// How long the end of `main` waits for background tasks; every write is durable before this.
+const RUNTIME_SHUTDOWN_TIMEOUT_MS: u64 = 500;
+
 fn main() -> std::process::ExitCode {
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
@@ -482,7 +496,11 @@ fn main() -> std::process::ExitCode {
         .init();
     let cli = Cli::parse();
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("tokio runtime");
-    match runtime.block_on(run(cli)) {
+    let outcome = runtime.block_on(run(cli));
+    // The blocking thread reading stdin never ends while the client keeps stdin open (after
+    // SIGTERM, say): do not wait for it.
+    runtime.shutdown_timeout(std::time::Duration::from_millis(RUNTIME_SHUTDOWN_TIMEOUT_MS));
+    match outcome {
         Ok(code) => code,
         Err(error) => {
             eprintln!("harepay: {error:#}");
@@ -523,13 +541,14 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
                 let database = std::path::absolute(&database)?;
                 eprintln!("{}", connect_hint(&std::env::current_exe()?, &database, key));
             }
-            harepay::app::scheduler::spawn_scheduler(
+            let scheduler = harepay::app::scheduler::spawn_scheduler(
                 app.clone(),
                 cli.rules.to_retry_policy()?,
                 cli.rules.to_idempotency_retention()?,
             );
-            let server = HarepayServer::new(app, Credentials::Fixed(secret_key.into()), options);
+            let server = HarepayServer::new(app.clone(), Credentials::Fixed(secret_key.into()), options);
             harepay::transport::stdio::serve(server).await?;
+            stop_cleanly(&app, scheduler).await?;
             Ok(std::process::ExitCode::SUCCESS)
         }
         CliCommand::Http(args) => {
@@ -545,12 +564,13 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
                     create_key_command(&database)
                 );
             }
-            harepay::app::scheduler::spawn_scheduler(
+            let scheduler = harepay::app::scheduler::spawn_scheduler(
                 app.clone(),
                 cli.rules.to_retry_policy()?,
                 cli.rules.to_idempotency_retention()?,
             );
-            harepay::transport::http::serve(app, options, args.to_settings()).await?;
+            harepay::transport::http::serve(app.clone(), options, args.to_settings()).await?;
+            stop_cleanly(&app, scheduler).await?;
             Ok(std::process::ExitCode::SUCCESS)
         }
         CliCommand::Keys(command) => {

@@ -101,6 +101,7 @@ fn operator_audit(
         idempotency_key: None,
         detail,
         created_at_ms: now_ms,
+        request_id: None,
     }
 }
 

@@ -15,6 +15,7 @@ mod writer;
 
 use std::collections::HashSet;
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, mpsc};
 
 use tokio::sync::oneshot;
@@ -68,6 +69,10 @@ struct AppInner {
     keys_in_flight: Mutex<HashSet<(Scope, String)>>,
     clock: Arc<dyn Clock>,
     writer_stats: Arc<WriterStats>,
+    /// Set by `shutdown`: later writes are refused rather than queued behind the close.
+    shutting_down: AtomicBool,
+    /// At most one readiness check runs at a time; callers in between share its answer.
+    readiness: tokio::sync::Mutex<Option<(std::time::Instant, Result<(), String>)>>,
 }
 
 /// Removes an in-flight key when the request ends, however it ends.
@@ -117,6 +122,8 @@ impl App {
                 keys_in_flight: Mutex::new(HashSet::new()),
                 clock,
                 writer_stats,
+                shutting_down: AtomicBool::new(false),
+                readiness: tokio::sync::Mutex::new(None),
             }),
         }
     }
@@ -138,6 +145,9 @@ impl App {
         T: Send + 'static,
         F: FnOnce(&mut dyn StoreWrite, &mut WriteContext<'_>) -> Result<T, AppError> + Send + 'static,
     {
+        if self.inner.shutting_down.load(Ordering::Acquire) {
+            return Err(AppError::Internal { detail: "the server is shutting down".to_owned() });
+        }
         let (answer_sender, answer) = oneshot::channel();
         let job: WriteJob = Box::new(move |session, context| {
             let result = work(session, context);
@@ -252,6 +262,41 @@ impl App {
         error
     }
 
+    /// Whether this process can take writes: the writer thread answers and the database takes a
+    /// write transaction (an empty one: nothing to sync). Checks run one at a time and an answer
+    /// is shared for `READINESS_CHECK_REUSE_MS`, so a flood of probes costs the writer nothing
+    /// more; a check that takes over `READINESS_CHECK_TIMEOUT_MS` is a "no".
+    pub async fn readiness(&self) -> Result<(), String> {
+        use crate::limits::{READINESS_CHECK_REUSE_MS, READINESS_CHECK_TIMEOUT_MS};
+        let mut last = self.inner.readiness.lock().await;
+        if let Some((checked_at, answer)) = last.as_ref()
+            && checked_at.elapsed() < std::time::Duration::from_millis(READINESS_CHECK_REUSE_MS)
+        {
+            return answer.clone();
+        }
+        let timeout = std::time::Duration::from_millis(READINESS_CHECK_TIMEOUT_MS);
+        let answer = match tokio::time::timeout(timeout, self.submit(|_, _| Ok(()))).await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(error)) => Err(format!("the database does not take writes: {}", error.code())),
+            Err(_) => Err(format!("the writer did not answer within {READINESS_CHECK_TIMEOUT_MS} ms")),
+        };
+        *last = Some((std::time::Instant::now(), answer.clone()));
+        answer
+    }
+
+    /// Ends writing for this process: later writes are refused, every write queued before is
+    /// committed (the queue is first in, first out), and the store is closed cleanly.
+    pub async fn shutdown(&self) -> Result<(), AppError> {
+        let barrier = self.submit(|_, _| Ok(())).await;
+        self.inner.shutting_down.store(true, Ordering::Release);
+        barrier?;
+        let store = self.inner.store.clone();
+        tokio::task::spawn_blocking(move || store.close())
+            .await
+            .map_err(|error| AppError::Internal { detail: format!("close task failed: {error}") })??;
+        Ok(())
+    }
+
     pub fn now_ms(&self) -> i64 {
         self.inner.clock.now_ms()
     }
@@ -271,5 +316,6 @@ fn principal_of(record: ApiKeyRecord) -> Principal {
         role: record.role,
         owner: record.owner,
         owner_skeleton: record.owner_skeleton,
+        request_id: None,
     }
 }

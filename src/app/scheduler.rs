@@ -209,7 +209,7 @@ impl App {
 }
 
 /// Runs until the process ends. Each tick also purges idempotency records past `retention`.
-pub fn spawn_scheduler(app: App, policy: RetryPolicy, retention: IdempotencyRetention) {
+pub fn spawn_scheduler(app: App, policy: RetryPolicy, retention: IdempotencyRetention) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(std::time::Duration::from_millis(SIMULATOR_TICK_MS));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -241,7 +241,7 @@ pub fn spawn_scheduler(app: App, policy: RetryPolicy, retention: IdempotencyRete
                 tracing::warn!(kind, suppressed, "scheduler log lines suppressed in the last interval");
             }
         }
-    });
+    })
 }
 
 fn log_failures(log: &mut LogRateLimiter, now_ms: i64, report: &ScheduledWorkReport) {

@@ -335,6 +335,7 @@ pub(crate) struct AuditEntry {
     pub object_id: Option<String>,
     pub idempotency_key: Option<String>,
     pub detail: String,
+    pub request_id: Option<String>,
 }
 
 impl AuditEntry {
@@ -349,6 +350,7 @@ impl AuditEntry {
             object_id: None,
             idempotency_key: None,
             detail,
+            request_id: actor.request_id.clone(),
         }
     }
 
@@ -376,6 +378,7 @@ impl AuditEntry {
             object_id: Some(object_id.to_owned()),
             idempotency_key: None,
             detail,
+            request_id: None,
         }
     }
 
@@ -397,6 +400,7 @@ impl AuditEntry {
             idempotency_key: self.idempotency_key.map(|key| audit_idempotency_key(&key)),
             detail: crate::limits::truncate_chars(&self.detail, crate::limits::AUDIT_DETAIL_MAX_CHARS),
             created_at_ms: context.now_ms,
+            request_id: self.request_id,
         }
     }
 }

@@ -75,6 +75,8 @@ pub struct Principal {
     pub owner: String,
     /// `owner` as it is compared (`identity::owner_skeleton`), computed when the key was stored.
     pub owner_skeleton: String,
+    /// The HTTP request this key acts in (`X-Request-Id`), for the audit log; none on stdio.
+    pub request_id: Option<String>,
 }
 
 /// A test-mode key of merchant `mch_1`, for engine tests.
@@ -87,5 +89,6 @@ pub(crate) fn test_principal(key_id: &str, owner: &str, role: Role) -> Principal
         role,
         owner: owner.into(),
         owner_skeleton: crate::engine::identity::owner_skeleton(owner),
+        request_id: None,
     }
 }

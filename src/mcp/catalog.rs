@@ -85,6 +85,16 @@ pub fn tool_uri(name: &str) -> String {
 /// with its arguments, and optional reading. Links are `harepay://` resources, so they work from
 /// the MCP resource as from the file.
 pub fn llms_txt() -> String {
+    llms_txt_cached().to_owned()
+}
+
+/// llms.txt, made once per process (`GET /llms.txt` is served without a key).
+pub fn llms_txt_cached() -> &'static str {
+    static TEXT: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    TEXT.get_or_init(make_llms_txt)
+}
+
+fn make_llms_txt() -> String {
     let mut text = String::new();
     text.push_str("# harepay\n\n");
     text.push_str(

@@ -153,6 +153,49 @@ pub struct HarepayServer {
 }
 
 impl HarepayServer {
+    async fn call_tool_in_span(
+        &self,
+        request: CallToolRequestParams,
+        mut context: RequestContext<RoleServer>,
+    ) -> Result<CallToolResponse, ErrorData> {
+        let Some(registered) = registered(&request.name) else {
+            return Err(ErrorData::invalid_params(
+                format!("unknown tool {}", crate::limits::echo(&request.name)),
+                None,
+            ));
+        };
+        let principal = match self.principal_for(&context).await {
+            Ok(principal) => principal,
+            Err(failure) => return Ok(failure_result(failure).into()),
+        };
+        if let Some(refusal) = self.rate_limit_refusal(&principal) {
+            return Ok(refusal);
+        }
+        context.extensions.insert(principal.clone());
+        if let Some(reason) = self.visibility_for(&context).refusal(&principal, &registered.entry.spec) {
+            let failure = Failure::new("forbidden", reason, None);
+            return Ok(self.refuse(&principal, registered, &request, failure).await);
+        }
+        if let Err(failure) = bounds::check_argument_bounds(&registered.tool.input_schema, request.arguments.as_ref()) {
+            return Ok(self.refuse(&principal, registered, &request, failure).await);
+        }
+        if !registered.is_read_only() {
+            match self.confirmation_gate(registered.entry, &principal, &request, &context).await? {
+                confirmation::Gate::Proceed => {}
+                confirmation::Gate::Ask(response) | confirmation::Gate::Relay(response) => return Ok(response),
+                confirmation::Gate::Refuse(failure) => {
+                    return Ok(self.refuse(&principal, registered, &request, failure).await);
+                }
+            }
+        }
+        let arguments = request.arguments.clone().unwrap_or_default();
+        let result = match self.run_operation(registered.entry, principal, arguments, &context).await {
+            Ok(value) => CallToolResult::structured(value),
+            Err(failure) => failure_result(failure),
+        };
+        Ok(result.into())
+    }
+
     pub fn new(app: App, credentials: Credentials, options: ServerOptions) -> HarepayServer {
         HarepayServer { app, credentials, options: Arc::new(options) }
     }
@@ -272,44 +315,23 @@ impl ServerHandler for HarepayServer {
     async fn call_tool(
         &self,
         request: CallToolRequestParams,
-        mut context: RequestContext<RoleServer>,
+        context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, ErrorData> {
-        let Some(registered) = registered(&request.name) else {
-            return Err(ErrorData::invalid_params(
-                format!("unknown tool {}", crate::limits::echo(&request.name)),
-                None,
-            ));
-        };
-        let principal = match self.principal_for(&context).await {
-            Ok(principal) => principal,
-            Err(failure) => return Ok(failure_result(failure).into()),
-        };
-        if let Some(refusal) = self.rate_limit_refusal(&principal) {
-            return Ok(refusal);
-        }
-        context.extensions.insert(principal.clone());
-        if let Some(reason) = self.visibility_for(&context).refusal(&principal, &registered.entry.spec) {
-            let failure = Failure::new("forbidden", reason, None);
-            return Ok(self.refuse(&principal, registered, &request, failure).await);
-        }
-        if let Err(failure) = bounds::check_argument_bounds(&registered.tool.input_schema, request.arguments.as_ref()) {
-            return Ok(self.refuse(&principal, registered, &request, failure).await);
-        }
-        if !registered.is_read_only() {
-            match self.confirmation_gate(registered.entry, &principal, &request, &context).await? {
-                confirmation::Gate::Proceed => {}
-                confirmation::Gate::Ask(response) | confirmation::Gate::Relay(response) => return Ok(response),
-                confirmation::Gate::Refuse(failure) => {
-                    return Ok(self.refuse(&principal, registered, &request, failure).await);
-                }
-            }
-        }
-        let arguments = request.arguments.clone().unwrap_or_default();
-        let result = match self.run_operation(registered.entry, principal, arguments, &context).await {
-            Ok(value) => CallToolResult::structured(value),
-            Err(failure) => failure_result(failure),
-        };
-        Ok(result.into())
+        use tracing::Instrument;
+        // rmcp may run the call on a task of its own: the span carries the HTTP request id there
+        // (the transport put it in the request's principal).
+        let request_id = context
+            .extensions
+            .get::<axum::http::request::Parts>()
+            .and_then(|parts| parts.extensions.get::<Principal>())
+            .and_then(|principal| principal.request_id.clone());
+        // At error level so that the span is on every line whatever the filter.
+        let span = tracing::error_span!(
+            "tool",
+            name = %crate::limits::echo(&request.name),
+            request_id = request_id.as_deref().unwrap_or_default()
+        );
+        self.call_tool_in_span(request, context).instrument(span).await
     }
 
     async fn list_resources(

@@ -394,4 +394,7 @@ enum SavepointAction {
 pub trait Store: Send + Sync + 'static {
     fn begin_read(&self) -> StoreResult<Box<dyn StoreRead + '_>>;
     fn begin_write(&self) -> StoreResult<Box<dyn StoreWrite + '_>>;
+    /// Called at shutdown once no write is in flight: leaves the database as a clean close would
+    /// (SQLite: the write-ahead log folded into the database file). Later writes still work.
+    fn close(&self) -> StoreResult<()>;
 }

@@ -64,6 +64,9 @@ pub struct AuditRecord {
     pub idempotency_key: Option<String>,
     pub detail: String,
     pub created_at_ms: i64,
+    /// The HTTP request (`X-Request-Id`) the attempt came in; none on stdio and for harepay's own
+    /// decisions.
+    pub request_id: Option<String>,
 }
 
 /// An event in the outbox, written with the state change it reports.

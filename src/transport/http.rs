@@ -44,6 +44,7 @@ use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::timeout::TimeoutLayer;
 
 use crate::app::App;
+use crate::engine::principal::Principal;
 use crate::limits;
 use crate::mcp::{Credentials, HarepayServer, ServerOptions};
 use crate::rate_limit::{AddressRateLimiter, KeyRateLimiter, RateLimit, RateLimited, rate_limit_address};
@@ -115,6 +116,7 @@ pub fn router(
         .with_max_request_body_bytes(limits::JSON_RPC_MESSAGE_MAX_BYTES)
         .with_cancellation_token(shutdown);
     let service = StreamableHttpService::new(factory, CappedSessionManager::new(sessions.clone()).into(), config);
+    let app_for_probes = app.clone();
     let gate = McpGate { app, key_rate_limiter, sessions };
     let host_origin = Arc::new(HostOriginPolicy::new(&settings.allowed_hosts, &settings.allowed_origins));
     // Host and Origin first (rmcp checks them again, by the same rules, but logs them whole).
@@ -126,7 +128,8 @@ pub fn router(
         .layer(middleware::from_fn(crate::transport::jsonrpc::refuse_unreadable_http_messages))
         .service(service);
 
-    let mut router = axum::Router::new().nest_service("/mcp", mcp).fallback(not_found);
+    let mut router =
+        axum::Router::new().nest_service("/mcp", mcp).merge(super::probes::routes(app_for_probes)).fallback(not_found);
     // Layers wrap what is above them: the last one added is the outermost.
     router = router
         .layer(RequestBodyLimitLayer::new(limits::JSON_RPC_MESSAGE_MAX_BYTES))
@@ -137,8 +140,10 @@ pub fn router(
         router = router.layer(middleware::from_fn_with_state(limiter, limit_by_address));
     }
     router
+        .layer(middleware::from_fn(log_in_request_span))
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+        .layer(middleware::from_fn(super::probes::drop_unacceptable_request_ids))
         .layer(SetResponseHeaderLayer::overriding(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff")))
         .layer(SetResponseHeaderLayer::overriding(header::CACHE_CONTROL, HeaderValue::from_static("no-store")))
         .layer(SetResponseHeaderLayer::overriding(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY")))
@@ -233,6 +238,7 @@ async fn guard_mcp_request(State(gate): State<McpGate>, mut request: Request, ne
         return rate_limited_response(limited, "for this key");
     }
     let key_id = principal.key_id.clone();
+    let principal = Principal { request_id: super::probes::request_id_of(request.headers()), ..principal };
     request.extensions_mut().insert(principal);
     let (request, opens_session) = match read_body(request).await {
         Ok(read) => read,
@@ -245,6 +251,17 @@ async fn guard_mcp_request(State(gate): State<McpGate>, mut request: Request, ne
         Ok(reservation) => SESSION_RESERVATION.scope(reservation, next.run(request)).await,
         Err(refusal) => session_refused(refusal, &gate),
     }
+}
+
+/// Every log line written while a request is handled here names its request id. (Work rmcp
+/// hands to a task of its own logs in the tool call's span, `HarepayServer::call_tool`.)
+async fn log_in_request_span(request: Request, next: Next) -> Response {
+    use tracing::Instrument;
+    let request_id = super::probes::request_id_of(request.headers()).unwrap_or_default();
+    let path = limits::echo(request.uri().path());
+    // At error level so that the span, and its request id, is on every line whatever the filter.
+    let span = tracing::error_span!("http", request_id = %request_id, method = %request.method(), path = %path);
+    next.run(request).instrument(span).await
 }
 
 fn unauthorized() -> Response {
@@ -330,10 +347,12 @@ fn is_initialize(body: &Bytes) -> bool {
     serde_json::from_slice::<JsonRpcMethod>(body).is_ok_and(|message| message.method.as_deref() == Some("initialize"))
 }
 
-/// Serves until Ctrl-C: at most `max_connections` at once, each with the header-read timeout
+/// Serves until SIGTERM or Ctrl-C, then stops accepting and lets answers in progress finish
+/// (up to `HTTP_SHUTDOWN_GRACE_MS`): at most `max_connections` at once, each with the header-read timeout
 /// and a bounded read buffer, and (with the per-address rate limit) at most
 /// `HTTP_MAX_CONNECTIONS_PER_ADDRESS` of them from one address.
 pub async fn serve(app: App, options: ServerOptions, settings: HttpSettings) -> anyhow::Result<()> {
+    let stop = super::shutdown_signal();
     let listener = tokio::net::TcpListener::bind(settings.listen).await?;
     let address = listener.local_addr()?;
     eprintln!("harepay: MCP over streamable HTTP at http://{address}/mcp (send Authorization: Bearer sk_…)");
@@ -353,13 +372,12 @@ pub async fn serve(app: App, options: ServerOptions, settings: HttpSettings) -> 
         .header_read_timeout(settings.header_read_timeout)
         .max_buf_size(limits::HTTP_CONNECTION_BUFFER_MAX_BYTES)
         .keep_alive(true);
-    let ctrl_c = tokio::signal::ctrl_c();
-    tokio::pin!(ctrl_c);
+    tokio::pin!(stop);
     loop {
         // Take a slot before accepting: at the cap, new connections wait in the listen backlog.
         let slot = tokio::select! {
             slot = connection_slots.clone().acquire_owned() => slot?,
-            _ = &mut ctrl_c => break,
+            _ = &mut stop => break,
         };
         let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
@@ -371,7 +389,7 @@ pub async fn serve(app: App, options: ServerOptions, settings: HttpSettings) -> 
                     continue;
                 }
             },
-            _ = &mut ctrl_c => break,
+            _ = &mut stop => break,
         };
         let address_slot = match &connections_per_address {
             Some(per_address) => match per_address.admit(peer.ip()) {
@@ -402,11 +420,19 @@ pub async fn serve(app: App, options: ServerOptions, settings: HttpSettings) -> 
             drop(slot);
         });
     }
-    shutdown.cancel();
+    // Answers in progress finish first; idle keep-alive connections close at once. Only then
+    // are the streams that never end by themselves (sessions' SSE streams) cancelled: cancelling
+    // first would cut tool calls short with a 500.
     let grace = Duration::from_millis(limits::HTTP_SHUTDOWN_GRACE_MS);
-    if tokio::time::timeout(grace, graceful.shutdown()).await.is_err() {
-        tracing::warn!("connections still open after the shutdown grace period; stopping anyway");
+    let connections_closed = graceful.shutdown();
+    tokio::pin!(connections_closed);
+    if tokio::time::timeout(grace / 2, &mut connections_closed).await.is_err() {
+        shutdown.cancel();
+        if tokio::time::timeout(grace / 2, connections_closed).await.is_err() {
+            tracing::warn!("connections still open after the shutdown grace period; stopping anyway");
+        }
     }
+    shutdown.cancel();
     Ok(())
 }
 

@@ -28,9 +28,17 @@ use crate::mcp::HarepayServer;
 use crate::transport::jsonrpc;
 
 pub async fn serve(server: HarepayServer) -> anyhow::Result<()> {
+    // The client closing stdin ends the session; so do SIGTERM and Ctrl-C, between messages.
+    let signalled = super::shutdown_signal();
     let (stdin, stdout) = rmcp::transport::stdio();
     let running = server.serve(LineTransport::new(stdin, stdout)).await?;
+    let stop = running.cancellation_token();
+    let signals = tokio::spawn(async move {
+        signalled.await;
+        stop.cancel();
+    });
     running.waiting().await?;
+    signals.abort();
     Ok(())
 }
 

@@ -22,7 +22,11 @@ pub struct HttpServer {
     pub startup_messages: String,
     /// Bytes the server has written to stderr since it listened (its log).
     pub log_bytes: Arc<AtomicUsize>,
+    /// The first `LOG_KEPT_MAX_BYTES` of that log.
+    pub log: Arc<std::sync::Mutex<Vec<u8>>>,
 }
+
+const LOG_KEPT_MAX_BYTES: usize = 4 << 20;
 
 impl HttpServer {
     /// The server on the demo merchant, with the default limits.
@@ -63,14 +67,18 @@ impl HttpServer {
         };
         // Keep draining stderr so the server never blocks on a full pipe.
         let log_bytes = Arc::new(AtomicUsize::new(0));
-        let counted = log_bytes.clone();
+        let log = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let (counted, kept) = (log_bytes.clone(), log.clone());
         std::thread::spawn(move || {
             let mut buffer = [0_u8; 64 * 1024];
             while let Ok(count @ 1..) = stderr.read(&mut buffer) {
                 counted.fetch_add(count, Ordering::SeqCst);
+                let mut kept = kept.lock().unwrap();
+                let room = LOG_KEPT_MAX_BYTES.saturating_sub(kept.len()).min(count);
+                kept.extend_from_slice(&buffer[..room]);
             }
         });
-        HttpServer { child, url, startup_messages, log_bytes }
+        HttpServer { child, url, startup_messages, log_bytes, log }
     }
 
     /// `127.0.0.1:port`, for raw sockets.
@@ -80,6 +88,26 @@ impl HttpServer {
 
     pub fn pid(&self) -> u32 {
         self.child.id()
+    }
+
+    /// What the server has logged so far, as text.
+    pub fn log_text(&self) -> String {
+        String::from_utf8_lossy(&self.log.lock().unwrap()).into_owned()
+    }
+
+    /// Sends SIGTERM, as a service manager would, and waits for the process to end.
+    pub fn terminate(&mut self, patience: std::time::Duration) -> std::process::ExitStatus {
+        let pid = libc::pid_t::try_from(self.child.id()).unwrap();
+        // SAFETY: kill(2) with a pid this test spawned and still holds (not yet reaped).
+        assert_eq!(unsafe { libc::kill(pid, libc::SIGTERM) }, 0);
+        let deadline = std::time::Instant::now() + patience;
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(std::time::Instant::now() < deadline, "harepay http still running {patience:?} after SIGTERM");
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
     }
 
     pub async fn connect(&self, key: &str, lifecycle: ClientLifecycleMode) -> RunningService<RoleClient, ()> {

@@ -23,6 +23,7 @@ mod payments;
 mod payouts;
 mod protocol;
 mod scheduler;
+mod serving;
 mod store;
 mod subscriptions;
 mod support;

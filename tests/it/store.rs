@@ -349,6 +349,7 @@ mod bodies {
             idempotency_key: Some("k".into()),
             detail: "d".into(),
             created_at_ms: 3,
+            request_id: Some("req-1".into()),
         };
         let mut session = store.begin_write().unwrap();
         session.insert_api_key(&key).unwrap();

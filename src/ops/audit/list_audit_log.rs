@@ -45,6 +45,8 @@ pub struct AuditEntryView {
     /// What was asked, or why it was refused.
     pub detail: String,
     pub created_at_ms: i64,
+    /// The HTTP request it came in (`X-Request-Id`), to find in the server's log; null on stdio.
+    pub request_id: Option<String>,
 }
 
 fn audit_view(record: &AuditRecord) -> AuditEntryView {
@@ -59,6 +61,7 @@ fn audit_view(record: &AuditRecord) -> AuditEntryView {
         idempotency_key: record.idempotency_key.clone(),
         detail: record.detail.clone(),
         created_at_ms: record.created_at_ms,
+        request_id: record.request_id.clone(),
     }
 }
 

@@ -21,6 +21,7 @@ fn audit_from_row(row: &Row<'_>, scope: &Scope) -> rusqlite::Result<AuditRecord>
         idempotency_key: row.get(7)?,
         detail: row.get(8)?,
         created_at_ms: row.get(9)?,
+        request_id: row.get(10)?,
     })
 }
 
@@ -35,7 +36,7 @@ impl<T: HasConnection> AuditRead for T {
     fn list_audit(&self, scope: &Scope, page: &PageRequest) -> StoreResult<Page<AuditRecord>> {
         let mut statement = self.connection().prepare_cached(
             "SELECT id, key_id, actor_owner, tool, outcome, error_type, object_id, idempotency_key, \
-             detail, created_at_ms FROM audit_log WHERE merchant_id = ?1 AND mode = ?2 \
+             detail, created_at_ms, request_id FROM audit_log WHERE merchant_id = ?1 AND mode = ?2 \
              AND (?3 IS NULL OR seq < (SELECT seq FROM audit_log WHERE id = ?3)) ORDER BY seq DESC LIMIT ?4",
         )?;
         let rows = statement.query_map(
@@ -51,7 +52,8 @@ impl AuditWrite for SqliteWrite<'_> {
         self.connection
             .prepare_cached(
                 "INSERT INTO audit_log (id, merchant_id, mode, key_id, actor_owner, tool, outcome, error_type, object_id, \
-                 idempotency_key, detail, created_at_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+                 idempotency_key, detail, created_at_ms, request_id) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
             )?
             .execute(params![
                 record.id,
@@ -65,7 +67,8 @@ impl AuditWrite for SqliteWrite<'_> {
                 record.object_id,
                 record.idempotency_key,
                 record.detail,
-                record.created_at_ms
+                record.created_at_ms,
+                record.request_id
             ])?;
         Ok(())
     }

@@ -175,6 +175,7 @@ mod tests {
                     idempotency_key: None,
                     detail: "x".repeat(3_000),
                     created_at_ms: index,
+                    request_id: None,
                 })
                 .unwrap();
             session.commit().unwrap();
