@@ -185,7 +185,7 @@ fn refuse_quarantined(connection: &Connection, scope: &Scope, asset: AssetRef) -
     Ok(())
 }
 
-/// The scope's six fixed accounts in each asset, and each customer's prepaid account in each
+/// The scope's seven fixed accounts in each asset, and each customer's prepaid account in each
 /// asset, zero where none is stored: everything a decision over them may move.
 fn scope_balances(
     connection: &Connection,
