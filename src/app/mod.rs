@@ -4,6 +4,7 @@
 
 pub(crate) mod catalog;
 pub(crate) mod customers;
+pub(crate) mod disputes;
 pub mod error;
 pub mod keys;
 pub mod scheduler;

@@ -16,6 +16,7 @@ pub mod audit;
 pub mod catalog;
 pub mod customers;
 pub mod decode;
+pub mod disputes;
 pub mod failure;
 pub mod payments;
 pub mod payouts;
@@ -48,11 +49,19 @@ pub enum Toolset {
     Customers,
     Catalog,
     Audit,
+    Disputes,
 }
 
 impl Toolset {
-    pub const ALL: [Toolset; 6] =
-        [Toolset::Account, Toolset::Payments, Toolset::Payouts, Toolset::Customers, Toolset::Catalog, Toolset::Audit];
+    pub const ALL: [Toolset; 7] = [
+        Toolset::Account,
+        Toolset::Payments,
+        Toolset::Payouts,
+        Toolset::Customers,
+        Toolset::Catalog,
+        Toolset::Audit,
+        Toolset::Disputes,
+    ];
 
     pub fn code(self) -> &'static str {
         match self {
@@ -62,6 +71,7 @@ impl Toolset {
             Toolset::Customers => "customers",
             Toolset::Catalog => "catalog",
             Toolset::Audit => "audit",
+            Toolset::Disputes => "disputes",
         }
     }
 
@@ -75,7 +85,7 @@ impl Toolset {
     pub fn enabled_by_default(self) -> bool {
         match self {
             Toolset::Account | Toolset::Payments | Toolset::Payouts | Toolset::Customers => true,
-            Toolset::Catalog | Toolset::Audit => false,
+            Toolset::Catalog | Toolset::Audit | Toolset::Disputes => false,
         }
     }
 
@@ -110,6 +120,7 @@ impl Toolset {
             Toolset::Customers => "customers and their prepaid balances: create, update, list, archive, top up",
             Toolset::Catalog => "products and prices (recurring or usage, with allowances and billing intervals)",
             Toolset::Audit => "the event outbox and the audit log of every write attempt",
+            Toolset::Disputes => "disputes of payments: list, inspect, answer with evidence, simulate (test mode)",
         }
     }
 }
@@ -265,6 +276,7 @@ pub fn registry() -> &'static [Entry] {
                 Toolset::Customers => customers::OPERATIONS,
                 Toolset::Catalog => catalog::OPERATIONS,
                 Toolset::Audit => audit::OPERATIONS,
+                Toolset::Disputes => disputes::OPERATIONS,
             });
         }
         entries
@@ -370,7 +382,7 @@ impl<T> ListResult<T> {
 /// One balance before and after a previewed write.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct BalanceChangeView {
-    /// available, pending or reserved.
+    /// available, pending, reserved or owed (below zero: a debt).
     pub account: String,
     pub before: MoneyView,
     pub after: MoneyView,

@@ -10,10 +10,12 @@
 //! area per file. What every backend must guarantee is written in ARCHITECTURE.md ("What the
 //! store guarantees"); `tests/it/store.rs` holds each backend to it.
 
+mod disputes;
 mod records;
 mod savepoint;
 pub mod sqlite;
 
+pub use disputes::{DisputeFilter, DisputesRead, DisputesWrite};
 pub use records::{
     ApiKeyRecord, AuditRecord, BalanceMismatch, BalanceRow, CustomerFilter, DueStep, EventFilter, EventRecord,
     IdempotencyRecord, LedgerReport, MerchantRecord, NonIntegerValue, Page, PageRequest, PaymentFilter, PayoutFilter,
@@ -289,6 +291,7 @@ pub trait StoreRead:
     + PayoutsRead
     + CustomersRead
     + CatalogRead
+    + DisputesRead
     + LedgerRead
     + IdempotencyRead
     + AuditRead
@@ -303,6 +306,7 @@ impl<T> StoreRead for T where
         + PayoutsRead
         + CustomersRead
         + CatalogRead
+        + DisputesRead
         + LedgerRead
         + IdempotencyRead
         + AuditRead
@@ -321,6 +325,7 @@ pub trait StoreWrite:
     + PayoutsWrite
     + CustomersWrite
     + CatalogWrite
+    + DisputesWrite
     + LedgerWrite
     + IdempotencyWrite
     + AuditWrite

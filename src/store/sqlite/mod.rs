@@ -11,6 +11,7 @@ mod audit;
 mod catalog;
 mod checkpoint;
 mod customers;
+mod disputes;
 mod events;
 mod idempotency;
 mod keys;
@@ -40,6 +41,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (8, include_str!("schema_v8.sql")),
     (9, include_str!("schema_v9.sql")),
     (10, include_str!("schema_v10.sql")),
+    (15, include_str!("schema_v15.sql")),
 ];
 
 /// How long a connection waits for another process's lock (the CLI and a server on one file).
