@@ -338,3 +338,69 @@ async fn oversized_evidence_is_refused_naming_the_field_and_stores_nothing() {
     assert_eq!(stored["evidence"]["file_references"], json!([]), "the refused staging stored nothing");
     client.close().await;
 }
+
+/// The store's contract for disputes, on SQLite: scope isolation, one dispute per payment (a
+/// second is a `Conflict` naming the dispute, whatever the engine let through), filters and
+/// pages, and an update that keeps the evidence exactly.
+#[test]
+fn the_store_keeps_one_dispute_per_payment_in_its_scope() {
+    use harepay::engine::dispute::{Dispute, DisputeEvidence, DisputeOutcome, DisputeReason, DisputeStatus};
+    use harepay::engine::money::{Asset, Money};
+    use harepay::engine::principal::{Mode, Scope};
+    use harepay::store::sqlite::SqliteStore;
+    use harepay::store::{DisputeFilter, PageRequest, Store, StoreError};
+
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(&dir.path().join("harepay.db")).unwrap();
+    let test = Scope { merchant_id: "mch_1".into(), mode: Mode::Test };
+    let dispute = |id: &str, scope: &Scope, payment: &str, created_at_ms: i64| Dispute {
+        id: id.into(),
+        scope: scope.clone(),
+        payment_intent_id: payment.into(),
+        amount: Money::new(Asset::lookup("NGN").unwrap(), 1_000).unwrap(),
+        amount_owed_minor: 10,
+        reason: DisputeReason::Duplicate,
+        status: DisputeStatus::NeedsResponse,
+        evidence: DisputeEvidence::default(),
+        evidence_submitted_at_ms: None,
+        evidence_due_by_ms: 99,
+        simulated_outcome: Some(DisputeOutcome::Lost),
+        created_at_ms,
+        updated_at_ms: created_at_ms,
+        closed_at_ms: None,
+    };
+    let mut session = store.begin_write().unwrap();
+    session.insert_dispute(&dispute("dp_1", &test, "pi_1", 1)).unwrap();
+    session.insert_dispute(&dispute("dp_2", &test, "pi_2", 2)).unwrap();
+    session.insert_dispute(&dispute("dp_live", &Scope { mode: Mode::Live, ..test.clone() }, "pi_1", 3)).unwrap();
+    let second = session.in_savepoint(|tx| tx.insert_dispute(&dispute("dp_3", &test, "pi_1", 4)));
+    assert!(matches!(second, Err(StoreError::Conflict { what: "dispute" })), "{second:?}");
+    let mut submitted = session.get_dispute_for_update(&test, "dp_2").unwrap().unwrap();
+    submitted.evidence = DisputeEvidence {
+        explanation: Some("₦ \"quoted\" \n text".into()),
+        file_references: vec!["https://f.example/a".into(), "file_2".into()],
+        ..DisputeEvidence::default()
+    };
+    submitted.status = DisputeStatus::Lost;
+    submitted.evidence_submitted_at_ms = Some(5);
+    submitted.closed_at_ms = Some(6);
+    session.update_dispute(&submitted).unwrap();
+    session.commit().unwrap();
+
+    let read = store.begin_read().unwrap();
+    assert_eq!(read.get_dispute(&test, "dp_2").unwrap(), Some(submitted.clone()), "read back exactly");
+    assert_eq!(read.get_dispute(&test, "dp_live").unwrap(), None, "another mode's dispute is not found");
+    assert_eq!(read.get_dispute_for_payment(&test, "pi_1").unwrap().map(|d| d.id), Some("dp_1".to_owned()));
+    let ids = |filter: DisputeFilter, limit: u32, after: Option<&str>| -> (Vec<String>, bool) {
+        let page = PageRequest { limit, starting_after: after.map(str::to_owned) };
+        let listed = read.list_disputes(&test, &filter, &page).unwrap();
+        (listed.items.into_iter().map(|d| d.id).collect(), listed.has_more)
+    };
+    assert_eq!(ids(DisputeFilter::default(), 10, None), (vec!["dp_2".to_owned(), "dp_1".to_owned()], false));
+    assert_eq!(ids(DisputeFilter::default(), 1, None), (vec!["dp_2".to_owned()], true));
+    assert_eq!(ids(DisputeFilter::default(), 1, Some("dp_2")), (vec!["dp_1".to_owned()], false));
+    let lost = DisputeFilter { status: Some(DisputeStatus::Lost), ..DisputeFilter::default() };
+    assert_eq!(ids(lost, 10, None).0, ["dp_2"]);
+    let of_payment = DisputeFilter { payment_intent_id: Some("pi_1".into()), ..DisputeFilter::default() };
+    assert_eq!(ids(of_payment, 10, None).0, ["dp_1"]);
+}
