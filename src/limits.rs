@@ -351,6 +351,19 @@ pub const BILLING_BATCH_MAX_PERIODS: u32 = 256;
 /// Periods `report_usage` closes itself when the billing run has not yet caught up with a
 /// subscription (normally 0 or 1): beyond, the report waits for the billing run.
 pub const USAGE_REPORT_CATCH_UP_MAX_PERIODS: u32 = 64;
+/// Disputes: how long a merchant has to submit evidence after a dispute opens (card networks
+/// give about a week), and the window a test-mode `simulate_dispute` may set instead, so that a
+/// test can reach the due date without a clock: from a second to 30 days.
+pub const DISPUTE_EVIDENCE_DUE_DEFAULT_MS: i64 = 7 * 24 * 60 * 60 * 1000;
+pub const DISPUTE_EVIDENCE_DUE_MIN_MS: i64 = 1_000;
+pub const DISPUTE_EVIDENCE_DUE_MAX_MS: i64 = 30 * 24 * 60 * 60 * 1000;
+/// Evidence: each text field, each file reference (an id or URL of a document the merchant
+/// keeps; harepay stores no files), how many references, and all text fields together, so that
+/// a dispute's stored evidence stays small however often it is staged.
+pub const DISPUTE_EVIDENCE_TEXT_MAX_CHARS: usize = 5_000;
+pub const DISPUTE_EVIDENCE_FILE_REFERENCE_MAX_CHARS: usize = 500;
+pub const DISPUTE_EVIDENCE_FILE_REFERENCES_MAX: usize = 10;
+pub const DISPUTE_EVIDENCE_TOTAL_MAX_CHARS: usize = 20_000;
 
 /// `text` cut to at most `max_chars` characters, the last of them "…" when it was cut.
 pub fn truncate_chars(text: &str, max_chars: usize) -> String {

@@ -607,3 +607,72 @@ pub struct InvoicePaymentView {
     /// True when the invoice already had a live intent, returned instead of a second one.
     pub existing_intent: bool,
 }
+/// What a merchant answered a dispute with: text fields and references to documents it keeps.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct DisputeEvidenceView {
+    pub explanation: Option<String>,
+    pub customer_communication: Option<String>,
+    pub refund_policy: Option<String>,
+    pub shipping_tracking_number: Option<String>,
+    /// Ids or URLs of documents the merchant keeps (harepay stores no files).
+    pub file_references: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct DisputeView {
+    /// Dispute id, `dp_…`.
+    pub id: String,
+    pub object: String,
+    /// "test" or "live".
+    pub mode: String,
+    pub payment_intent_id: String,
+    /// Held in reserved while open; in the payment's credited currency.
+    pub amount: MoneyView,
+    /// The part of `amount` the available balance could not cover at opening, held as a debt
+    /// (the balance's `owed`).
+    pub amount_owed: MoneyView,
+    /// fraudulent, product_not_received, product_unacceptable, duplicate, subscription_canceled,
+    /// credit_not_processed, unrecognized or general.
+    pub reason: String,
+    /// needs_response, under_review, won or lost.
+    pub status: String,
+    /// Staged until submitted; fixed from `evidence_submitted_at_ms` on.
+    pub evidence: DisputeEvidenceView,
+    pub evidence_submitted_at_ms: Option<i64>,
+    /// Evidence is taken before this time (Unix ms), not after.
+    pub evidence_due_by_ms: i64,
+    /// Test mode: how the review ends once evidence is submitted (won or lost).
+    pub test_outcome: Option<String>,
+    pub created_at_ms: i64,
+    pub updated_at_ms: i64,
+    pub closed_at_ms: Option<i64>,
+}
+
+impl DisputeView {
+    pub fn from_engine(dispute: &crate::engine::dispute::Dispute) -> DisputeView {
+        let evidence = &dispute.evidence;
+        DisputeView {
+            id: dispute.id.clone(),
+            object: "dispute".to_owned(),
+            mode: dispute.scope.mode.code().to_owned(),
+            payment_intent_id: dispute.payment_intent_id.clone(),
+            amount: MoneyView::new(dispute.amount.asset, dispute.amount.amount_minor),
+            amount_owed: MoneyView::new(dispute.amount.asset, dispute.amount_owed_minor),
+            reason: dispute.reason.code().to_owned(),
+            status: dispute.status.code().to_owned(),
+            evidence: DisputeEvidenceView {
+                explanation: evidence.explanation.clone(),
+                customer_communication: evidence.customer_communication.clone(),
+                refund_policy: evidence.refund_policy.clone(),
+                shipping_tracking_number: evidence.shipping_tracking_number.clone(),
+                file_references: evidence.file_references.clone(),
+            },
+            evidence_submitted_at_ms: dispute.evidence_submitted_at_ms,
+            evidence_due_by_ms: dispute.evidence_due_by_ms,
+            test_outcome: dispute.simulated_outcome.map(|outcome| outcome.code().to_owned()),
+            created_at_ms: dispute.created_at_ms,
+            updated_at_ms: dispute.updated_at_ms,
+            closed_at_ms: dispute.closed_at_ms,
+        }
+    }
+}

@@ -5,6 +5,7 @@
 pub mod billing;
 pub(crate) mod catalog;
 pub(crate) mod customers;
+pub(crate) mod disputes;
 pub mod error;
 pub mod invoices;
 pub mod keys;

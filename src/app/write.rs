@@ -273,7 +273,7 @@ fn decide_and_save<C: WriteCommand>(
 fn balance_changes(assets: &[AssetRef], before: &Balances, after: &Balances) -> Vec<BalanceChange> {
     let mut changes = Vec::new();
     for asset in assets {
-        for account in [AccountKind::Available, AccountKind::Pending, AccountKind::Reserved] {
+        for account in [AccountKind::Available, AccountKind::Pending, AccountKind::Reserved, AccountKind::Owed] {
             let (before_minor, after_minor) = (before.get(account, asset), after.get(account, asset));
             if before_minor != after_minor {
                 changes.push(BalanceChange { asset, account, before_minor, after_minor });

@@ -120,6 +120,27 @@ pub enum EngineError {
     /// overage) would be larger than any amount harepay accepts. Nothing was changed.
     #[error("the {what} would be more than {limit_display}, the largest amount harepay accepts; nothing was changed")]
     AmountTooLarge { param: &'static str, what: &'static str, limit_display: String },
+
+    /// A payment is disputed once: a second dispute of it is refused, whatever its amount.
+    #[error("payment {payment_intent_id} is already disputed (dispute {dispute_id}); a payment is disputed once")]
+    PaymentAlreadyDisputed { payment_intent_id: String, dispute_id: String },
+
+    /// A dispute takes at most what was captured and not refunded. Nothing was changed.
+    #[error(
+        "a dispute of {requested_display} exceeds what remains disputable on {payment_intent_id} ({remaining_display}: \
+         captured less refunded)"
+    )]
+    DisputeExceedsRemaining { payment_intent_id: String, requested_display: String, remaining_display: String },
+
+    /// Evidence is taken only before the dispute's due date; after it nothing can be staged or submitted.
+    #[error(
+        "the evidence of dispute {dispute_id} was due by {due_by_ms} ms (Unix time); it can no longer be staged or submitted"
+    )]
+    EvidencePastDue { dispute_id: String, due_by_ms: i64 },
+
+    /// Evidence is submitted once; after that the dispute is under review and its evidence is fixed.
+    #[error("the evidence of dispute {dispute_id} was already submitted at {submitted_at_ms} ms; it is submitted once")]
+    EvidenceAlreadySubmitted { dispute_id: String, submitted_at_ms: i64 },
 }
 
 impl EngineError {
@@ -147,6 +168,10 @@ impl EngineError {
             EngineError::InvoiceNotPayable { .. } => "invoice_not_payable",
             EngineError::AmountTooLarge { .. } => "amount_too_large",
             EngineError::EventIdReused { .. } => "event_id_reused",
+            EngineError::PaymentAlreadyDisputed { .. } => "payment_already_disputed",
+            EngineError::DisputeExceedsRemaining { .. } => "dispute_exceeds_remaining",
+            EngineError::EvidencePastDue { .. } => "evidence_past_due",
+            EngineError::EvidenceAlreadySubmitted { .. } => "evidence_already_submitted",
         }
     }
 
@@ -162,6 +187,7 @@ impl EngineError {
             EngineError::LimitExceeded { .. } => Some("amount"),
             EngineError::AmountTooLarge { param, .. } => Some(param),
             EngineError::EventIdReused { .. } => Some("event_id"),
+            EngineError::DisputeExceedsRemaining { .. } => Some("amount"),
             _ => None,
         }
     }

@@ -25,16 +25,21 @@ pub enum AccountKind {
     Fees,
     /// Currency conversion: one leg per asset, so each asset still sums to zero.
     FxClearing,
+    /// What the merchant owes: the part of a disputed amount its available balance could not
+    /// cover when the dispute opened. Zero or below (below zero is a debt), so it has no floor;
+    /// dispute steps pay it back from `available` as soon as there is some.
+    Owed,
 }
 
 impl AccountKind {
-    pub const ALL: [AccountKind; 6] = [
+    pub const ALL: [AccountKind; 7] = [
         AccountKind::Available,
         AccountKind::Pending,
         AccountKind::Reserved,
         AccountKind::External,
         AccountKind::Fees,
         AccountKind::FxClearing,
+        AccountKind::Owed,
     ];
 
     pub fn code(self) -> &'static str {
@@ -45,6 +50,7 @@ impl AccountKind {
             AccountKind::External => "external",
             AccountKind::Fees => "fees",
             AccountKind::FxClearing => "fx_clearing",
+            AccountKind::Owed => "owed",
         }
     }
 
@@ -58,7 +64,7 @@ impl AccountKind {
     }
 }
 
-/// One account of a merchant's ledger in one mode: one of the six fixed kinds, or a customer's
+/// One account of a merchant's ledger in one mode: one of the seven fixed kinds, or a customer's
 /// prepaid balance. Stored by its `code`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum LedgerAccount {
@@ -231,7 +237,7 @@ fn display_change(asset: AssetRef, change_minor: i128) -> String {
 
 /// The balances of every account, merchant and system, for the assets a decision touches, and of
 /// the customer prepaid accounts it touches, loaded before deciding. A fixed account not loaded
-/// reads as zero, so the loader must load all six kinds: a missing system account would let
+/// reads as zero, so the loader must load all seven kinds: a missing system account would let
 /// `apply` miss an overflow there. A customer account must be loaded (`set`, zero included)
 /// before a transaction touches it: `apply` treats one it was not given as a bug.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

@@ -4,6 +4,7 @@
 
 pub mod catalog;
 pub mod customer;
+pub mod dispute;
 pub mod error;
 pub mod identity;
 pub mod interval;

@@ -192,7 +192,7 @@ pub fn guide_md() -> String {
          - Fees: `ceil(amount × bps / 10000) + fixed`, per rail, deducted on success. Crypto settled as fiat \
          (`settle_as`) converts at a rate locked at creation: `floor(amount × rate)`.\n\
          - Balances per currency: `available` (can be refunded or paid out), `pending` (received, not settled), \
-         `reserved` (held for payouts). No balance, the merchant's or the ledger's own, can pass ±2^63 − 1 minor units: \
+         `reserved` (held for payouts and open disputes), `owed` (disputed amounts `available` could not cover, a debt). No balance, the merchant's or the ledger's own, can pass ±2^63 − 1 minor units: \
          a write that would take one there is refused with `balance_overflow` and changes nothing.\n\n\
          ## Writes: confirm, idempotency, errors\n\n\
          - A write tool called without `confirm: true` changes nothing and returns `outcome: \"preview\"`: the object as it \
@@ -208,6 +208,7 @@ pub fn guide_md() -> String {
          `event_id_reused`, \
          `refund_exceeds_remaining`, `idempotency_key_reused`, `idempotency_key_in_use`, `forbidden`, `limit_exceeded`, `rate_limited`, `approval_expired`, \
          `confirmation_declined`, `confirmation_unavailable`, `confirmation_invalid`, `test_mode_only`, \
+         `payment_already_disputed`, `dispute_exceeds_remaining`, `evidence_past_due`, `evidence_already_submitted`, \
          `authentication_failed`, `internal_error`. \
          Unknown tools and JSON-RPC of the wrong shape are protocol errors: bytes that are not JSON get -32700; a \
          message over {message_mib} MiB, or a request whose id is not a string or a 64-bit integer, gets -32600.\n\
@@ -238,8 +239,9 @@ pub fn guide_md() -> String {
          `replayed`; `object` is the object as saved (for a preview, as it would be).\n\
          - Output schemas describe an object in full once per toolset: elsewhere it reads \"Same shape as in \
          get_payout\" (or another read tool), whose output schema has its fields.\n\
-         - Ids: `pi_…` payment intents, `re_…` refunds, `po_…` payouts, `cus_…` customers, `prod_…` products, \
-         `price_…` prices, `inv_…` invoices, `ltx_…` ledger transactions, `evt_…` events, `aud_…` audit records. \
+         - Ids: `pi_…` payment intents, `re_…` refunds, `dp_…` disputes, `po_…` payouts, `cus_…` customers, \
+         `prod_…` products, `price_…` prices, `inv_…` invoices, `sub_…` subscriptions, `ltx_…` ledger transactions, \
+         `evt_…` events, `aud_…` audit records. \
          Times are Unix milliseconds (`…_ms`).\n\n\
          ## Payments\n\n\
          - Statuses: `requires_action` (see `next_action`: a virtual bank account, a crypto deposit address, or a card \
@@ -321,6 +323,7 @@ pub fn guide_md() -> String {
             .join("; "),
     ));
     text.push_str(&invoicing_guide());
+    text.push_str(&crate::ops::disputes::guide_section());
     text
 }
 

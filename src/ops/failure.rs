@@ -19,7 +19,8 @@ pub struct ErrorBody {
     /// balance_overflow, invalid_state, invalid_interval, period_out_of_range, invoice_not_payable, amount_too_large,
     /// event_id_reused, refund_exceeds_remaining, idempotency_key_reused, idempotency_key_in_use, forbidden,
     /// limit_exceeded, rate_limited, approval_expired, confirmation_declined, confirmation_unavailable,
-    /// confirmation_invalid, test_mode_only, authentication_failed, internal_error.
+    /// confirmation_invalid, test_mode_only, payment_already_disputed, dispute_exceeds_remaining,
+    /// evidence_past_due, evidence_already_submitted, authentication_failed, internal_error.
     #[serde(rename = "type")]
     pub error_type: String,
     pub message: String,

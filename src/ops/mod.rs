@@ -17,6 +17,7 @@ pub mod billing;
 pub mod catalog;
 pub mod customers;
 pub mod decode;
+pub mod disputes;
 pub mod failure;
 pub mod invoices;
 pub mod payments;
@@ -51,11 +52,12 @@ pub enum Toolset {
     Catalog,
     Invoices,
     Billing,
+    Disputes,
     Audit,
 }
 
 impl Toolset {
-    pub const ALL: [Toolset; 8] = [
+    pub const ALL: [Toolset; 9] = [
         Toolset::Account,
         Toolset::Payments,
         Toolset::Payouts,
@@ -63,6 +65,7 @@ impl Toolset {
         Toolset::Catalog,
         Toolset::Invoices,
         Toolset::Billing,
+        Toolset::Disputes,
         Toolset::Audit,
     ];
 
@@ -76,6 +79,7 @@ impl Toolset {
             Toolset::Invoices => "invoices",
             Toolset::Billing => "billing",
             Toolset::Audit => "audit",
+            Toolset::Disputes => "disputes",
         }
     }
 
@@ -89,7 +93,7 @@ impl Toolset {
     pub fn enabled_by_default(self) -> bool {
         match self {
             Toolset::Account | Toolset::Payments | Toolset::Payouts | Toolset::Customers | Toolset::Invoices => true,
-            Toolset::Catalog | Toolset::Billing | Toolset::Audit => false,
+            Toolset::Catalog | Toolset::Billing | Toolset::Audit | Toolset::Disputes => false,
         }
     }
 
@@ -128,6 +132,7 @@ impl Toolset {
             }
             Toolset::Billing => "subscriptions, metered usage with allowances and overage, billing runs, test clocks",
             Toolset::Audit => "the event outbox and the audit log of every write attempt",
+            Toolset::Disputes => "disputes of payments: list, inspect, answer with evidence, simulate (test mode)",
         }
     }
 }
@@ -285,6 +290,7 @@ pub fn registry() -> &'static [Entry] {
                 Toolset::Invoices => invoices::OPERATIONS,
                 Toolset::Billing => billing::OPERATIONS,
                 Toolset::Audit => audit::OPERATIONS,
+                Toolset::Disputes => disputes::OPERATIONS,
             });
         }
         entries
@@ -397,7 +403,7 @@ fn balance_changes_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema
 /// One balance before and after a previewed write.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct BalanceChangeView {
-    /// available, pending or reserved.
+    /// available, pending, reserved or owed (below zero: a debt).
     pub account: String,
     pub before: MoneyView,
     pub after: MoneyView,

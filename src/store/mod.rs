@@ -11,10 +11,12 @@
 //! store guarantees"); `tests/it/store.rs` holds each backend to it.
 
 pub mod billing;
+mod disputes;
 mod records;
 mod savepoint;
 pub mod sqlite;
 
+pub use disputes::{DisputeFilter, DisputesRead, DisputesWrite};
 pub use records::{
     ApiKeyRecord, AuditRecord, BalanceMismatch, BalanceRow, CustomerFilter, DueStep, EventFilter, EventRecord,
     IdempotencyRecord, InvoiceFilter, InvoiceTotalsFilter, InvoiceTotalsRow, LedgerReport, MerchantRecord,
@@ -322,6 +324,7 @@ pub trait StoreRead:
     + CustomersRead
     + CatalogRead
     + InvoicesRead
+    + DisputesRead
     + LedgerRead
     + IdempotencyRead
     + AuditRead
@@ -338,6 +341,7 @@ impl<T> StoreRead for T where
         + CustomersRead
         + CatalogRead
         + InvoicesRead
+        + DisputesRead
         + LedgerRead
         + IdempotencyRead
         + AuditRead
@@ -358,6 +362,7 @@ pub trait StoreWrite:
     + CustomersWrite
     + CatalogWrite
     + InvoicesWrite
+    + DisputesWrite
     + LedgerWrite
     + IdempotencyWrite
     + AuditWrite

@@ -7,6 +7,7 @@ mod billing_store;
 mod catalog;
 mod crash;
 mod customers;
+mod disputes;
 mod elicitation;
 mod fuzz;
 mod http;

@@ -22,8 +22,10 @@ pub struct BalanceView {
     pub available: MoneyView,
     /// Received, not yet settled.
     pub pending: MoneyView,
-    /// Held for payouts in flight.
+    /// Held for payouts in flight and open disputes.
     pub reserved: MoneyView,
+    /// What the merchant owes: disputed amounts available could not cover (0 when nothing is owed).
+    pub owed: MoneyView,
 }
 
 impl BalanceView {
@@ -38,6 +40,7 @@ impl BalanceView {
             available: MoneyView::new(asset, amount_of(AccountKind::Available)),
             pending: MoneyView::new(asset, amount_of(AccountKind::Pending)),
             reserved: MoneyView::new(asset, amount_of(AccountKind::Reserved)),
+            owed: MoneyView::new(asset, amount_of(AccountKind::Owed).saturating_neg()),
         }
     }
 }

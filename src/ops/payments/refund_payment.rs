@@ -7,6 +7,7 @@ use crate::app::WriteContext;
 use crate::app::error::AppError;
 use crate::app::transitions::load_payment_for_update;
 use crate::app::write::{Applied, Outcome, WriteCommand, emit_json};
+use crate::engine::dispute::refund_beside_dispute;
 use crate::engine::ledger::AccountKind;
 use crate::engine::payment;
 use crate::engine::permission::Action;
@@ -56,7 +57,7 @@ impl WriteOperation for RefundPayment {
         name: "refund_payment",
         toolset: Toolset::Payments,
         title: "Refund payment",
-        description: "Refund a succeeded payment, fully or partly, from the available balance (or fail with insufficient_funds, changing nothing). Refunds never exceed what was credited; fees are not returned. Previews the balance change unless confirm: true.",
+        description: "Refund a succeeded payment, fully or partly, from the available balance (or fail with insufficient_funds, changing nothing). Refunds never exceed what was credited less what a dispute holds; fees are not returned. Previews the balance change unless confirm: true.",
         action: Action::Initiate,
         kind: Kind::Write(KeyRule::Required),
         hints: Hints { destructive: true, idempotent: true, open_world: true },
@@ -106,10 +107,13 @@ impl WriteCommand for RefundPaymentCommand {
     ) -> Result<Applied<RefundResultView>, AppError> {
         let scope = &actor.scope;
         let payment = load_payment_for_update(session, scope, &self.payment_intent_id)?;
+        // A disputed amount is the payer's bank's to give back, never a refund's as well.
+        let dispute = session.get_dispute_for_payment_for_update(scope, &payment.id)?;
+        let amount_minor = refund_beside_dispute(&payment, dispute.as_ref(), self.amount_minor)?;
         let mut balances = session.balances_for_update(scope, &[payment.credit_asset()])?;
         let (payment, refund, transaction) = payment::refund_payment(
             &payment,
-            self.amount_minor,
+            amount_minor,
             self.reason.clone(),
             &mut balances,
             context.ids,

@@ -96,7 +96,7 @@ fn stored_balances(connection: &Connection, scope: &Scope, asset: AssetRef) -> S
     refuse_quarantined(connection, scope, asset)?;
     let mut statement = connection.prepare_cached(
         "SELECT account, balance_minor FROM account_balances WHERE merchant_id = ?1 AND mode = ?2 AND asset = ?3 \
-         AND account IN ('available', 'pending', 'reserved', 'external', 'fees', 'fx_clearing')",
+         AND account IN ('available', 'pending', 'reserved', 'external', 'fees', 'fx_clearing', 'owed')",
     )?;
     let rows = statement.query_map(params![scope.merchant_id, mode, asset.code], |row| {
         Ok((row.get::<_, String>("account")?, stored_integer(row, "balance_minor")?))
@@ -185,7 +185,7 @@ fn refuse_quarantined(connection: &Connection, scope: &Scope, asset: AssetRef) -
     Ok(())
 }
 
-/// The scope's six fixed accounts in each asset, and each customer's prepaid account in each
+/// The scope's seven fixed accounts in each asset, and each customer's prepaid account in each
 /// asset, zero where none is stored: everything a decision over them may move.
 fn scope_balances(
     connection: &Connection,
@@ -211,7 +211,7 @@ fn merchant_balance_rows(connection: &Connection, scope: &Scope) -> StoreResult<
     let mode = scope.mode.code();
     let mut statement = connection.prepare_cached(
         "SELECT asset, account, balance_minor FROM account_balances WHERE merchant_id = ?1 AND mode = ?2 \
-         AND account IN ('available', 'pending', 'reserved') ORDER BY asset, account",
+         AND account IN ('available', 'pending', 'reserved', 'owed') ORDER BY asset, account",
     )?;
     let rows = statement.query_map(params![scope.merchant_id, mode], |row| {
         Ok((row.get::<_, String>("asset")?, row.get::<_, String>("account")?, stored_integer(row, "balance_minor")?))

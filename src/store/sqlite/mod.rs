@@ -11,6 +11,7 @@ mod audit;
 mod catalog;
 mod checkpoint;
 mod customers;
+mod disputes;
 mod events;
 mod idempotency;
 mod invoices;
@@ -45,6 +46,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (11, include_str!("schema_v11.sql")),
     (12, include_str!("schema_v12.sql")),
     (13, include_str!("schema_v13.sql")),
+    (15, include_str!("schema_v15.sql")),
 ];
 
 /// How long a connection waits for another process's lock (the CLI and a server on one file).

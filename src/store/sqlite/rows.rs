@@ -49,6 +49,7 @@ fn conflicting_object(message: &str) -> &'static str {
         "refunds" => "refund",
         "payouts" => "payout",
         "customers" => "customer",
+        "disputes" => "dispute",
         "products" => "product",
         "prices" => "price",
         "invoices" => "invoice",
