@@ -112,6 +112,18 @@ pub enum EngineError {
     /// overage) would be larger than any amount harepay accepts. Nothing was changed.
     #[error("the {what} would be more than {limit_display}, the largest amount harepay accepts; nothing was changed")]
     AmountTooLarge { param: &'static str, what: &'static str, limit_display: String },
+
+    /// The merchant already has the most active API keys allowed (both modes together).
+    #[error(
+        "this merchant has {active} active API keys (test and live together), the most allowed is {max}; revoke one (revoke_key or `harepay keys revoke`) or let one expire first"
+    )]
+    MaxKeysReached { active: i64, max: i64 },
+
+    /// Keys made through tools come at a bounded rate per merchant.
+    #[error(
+        "this merchant's keys made through tools reached {max_creations} in {window_minutes} minutes, the most allowed; retry after {retry_after_ms} ms"
+    )]
+    KeyCreationRateExceeded { max_creations: u32, window_minutes: i64, retry_after_ms: i64 },
 }
 
 impl EngineError {
@@ -138,6 +150,16 @@ impl EngineError {
             EngineError::ApprovalExpired { .. } => "approval_expired",
             EngineError::InvoiceNotPayable { .. } => "invoice_not_payable",
             EngineError::AmountTooLarge { .. } => "amount_too_large",
+            EngineError::MaxKeysReached { .. } => "max_keys_reached",
+            EngineError::KeyCreationRateExceeded { .. } => "key_creation_rate_exceeded",
+        }
+    }
+
+    /// How long to wait before the same request can succeed, when waiting is the remedy.
+    pub fn retry_after_ms(&self) -> Option<u64> {
+        match self {
+            EngineError::KeyCreationRateExceeded { retry_after_ms, .. } => u64::try_from(*retry_after_ms).ok(),
+            _ => None,
         }
     }
 

@@ -74,7 +74,10 @@ pub struct Principal {
     /// The person or service the key was issued to; maker and checker must differ.
     pub owner: String,
     /// `owner` as it is compared (`identity::owner_skeleton`), computed when the key was stored.
+    /// A key made through a tool carries its creator's: the person accountable for it.
     pub owner_skeleton: String,
+    /// When the key stops working (Unix milliseconds); `None`: never.
+    pub expires_at_ms: Option<i64>,
 }
 
 /// A test-mode key of merchant `mch_1`, for engine tests.
@@ -87,5 +90,6 @@ pub(crate) fn test_principal(key_id: &str, owner: &str, role: Role) -> Principal
         role,
         owner: owner.into(),
         owner_skeleton: crate::engine::identity::owner_skeleton(owner),
+        expires_at_ms: None,
     }
 }

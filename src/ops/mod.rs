@@ -17,6 +17,7 @@ pub mod catalog;
 pub mod customers;
 pub mod decode;
 pub mod failure;
+pub mod keys;
 pub mod payments;
 pub mod payouts;
 
@@ -48,11 +49,19 @@ pub enum Toolset {
     Customers,
     Catalog,
     Audit,
+    Keys,
 }
 
 impl Toolset {
-    pub const ALL: [Toolset; 6] =
-        [Toolset::Account, Toolset::Payments, Toolset::Payouts, Toolset::Customers, Toolset::Catalog, Toolset::Audit];
+    pub const ALL: [Toolset; 7] = [
+        Toolset::Account,
+        Toolset::Payments,
+        Toolset::Payouts,
+        Toolset::Customers,
+        Toolset::Catalog,
+        Toolset::Audit,
+        Toolset::Keys,
+    ];
 
     pub fn code(self) -> &'static str {
         match self {
@@ -62,6 +71,7 @@ impl Toolset {
             Toolset::Customers => "customers",
             Toolset::Catalog => "catalog",
             Toolset::Audit => "audit",
+            Toolset::Keys => "keys",
         }
     }
 
@@ -75,7 +85,7 @@ impl Toolset {
     pub fn enabled_by_default(self) -> bool {
         match self {
             Toolset::Account | Toolset::Payments | Toolset::Payouts | Toolset::Customers => true,
-            Toolset::Catalog | Toolset::Audit => false,
+            Toolset::Catalog | Toolset::Audit | Toolset::Keys => false,
         }
     }
 
@@ -110,6 +120,7 @@ impl Toolset {
             Toolset::Customers => "customers and their prepaid balances: create, update, list, archive, top up",
             Toolset::Catalog => "products and prices (recurring or usage, with allowances and billing intervals)",
             Toolset::Audit => "the event outbox and the audit log of every write attempt",
+            Toolset::Keys => "the merchant's API keys, for admin keys: create (rate-limited, capped), list, revoke",
         }
     }
 }
@@ -265,6 +276,7 @@ pub fn registry() -> &'static [Entry] {
                 Toolset::Customers => customers::OPERATIONS,
                 Toolset::Catalog => catalog::OPERATIONS,
                 Toolset::Audit => audit::OPERATIONS,
+                Toolset::Keys => keys::OPERATIONS,
             });
         }
         entries
