@@ -757,7 +757,9 @@ async fn run_keys(
                     spend_limits,
                     expiry,
                 }))
-                .await?;
+                .await
+                // The stable type too, so that a script can tell the cap from a typo.
+                .map_err(|error| anyhow::anyhow!("{error} ({})", error.code()))?;
             let (key_id, merchant_id) = detail.split_once(' ').unwrap_or((&detail, ""));
             println!("{secret}");
             eprintln!(

@@ -274,6 +274,7 @@ fn principal_of(record: ApiKeyRecord) -> Principal {
         scope: Scope { merchant_id: record.merchant_id, mode: record.mode },
         merchant_name: record.merchant_name,
         role: record.role,
+        accountable_owner: record.accountable_owner.unwrap_or_else(|| record.owner.clone()),
         owner: record.owner,
         owner_skeleton: record.owner_skeleton,
         expires_at_ms: record.expires_at_ms,

@@ -78,6 +78,10 @@ pub struct Principal {
     pub owner_skeleton: String,
     /// When the key stops working (Unix milliseconds); `None`: never.
     pub expires_at_ms: Option<i64>,
+    /// The person answerable for what the key does: `owner`, or for a key made through a tool
+    /// its creator's accountable owner. Payouts record it as their maker, and maker-checker
+    /// compares it, so minting a key for a made-up name does not make a second person.
+    pub accountable_owner: String,
 }
 
 /// A test-mode key of merchant `mch_1`, for engine tests.
@@ -91,5 +95,6 @@ pub(crate) fn test_principal(key_id: &str, owner: &str, role: Role) -> Principal
         owner: owner.into(),
         owner_skeleton: crate::engine::identity::owner_skeleton(owner),
         expires_at_ms: None,
+        accountable_owner: owner.into(),
     }
 }

@@ -11,6 +11,7 @@ mod elicitation;
 mod fuzz;
 mod http;
 mod identity;
+mod keys;
 mod ledger;
 mod limits;
 mod malformed;
