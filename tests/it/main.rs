@@ -12,6 +12,7 @@ mod fuzz;
 mod http;
 mod identity;
 mod keys;
+mod keys_store;
 mod ledger;
 mod limits;
 mod malformed;
