@@ -384,6 +384,24 @@ pub fn echo(input: &str) -> String {
     }
 }
 
+/// API keys (HandyPay's key limits): at most 25 active keys per merchant, both modes together
+/// (active: not revoked and not expired), for the operator's `harepay keys create` too.
+pub const API_KEYS_ACTIVE_MAX_PER_MERCHANT: i64 = 25;
+
+/// Keys an admin key may create through tools per merchant: 3 in any 10 minutes and 10 in any
+/// hour (HandyPay), counted from the database, so restarts and several servers on one database
+/// change nothing. The operator's command line is bounded by the active-key cap only.
+pub const API_KEY_CREATIONS_BY_TOOLS_MAX: [(i64, u32); 2] = [(10 * 60 * 1000, 3), (60 * 60 * 1000, 10)];
+
+/// A key's lifetime (`expires_in`, `expires_at`): from a second to two years. A key that must
+/// live longer has no expiry and is revoked by hand.
+pub const API_KEY_LIFETIME_MIN_MS: i64 = 1_000;
+pub const API_KEY_LIFETIME_MAX_MS: i64 = 730 * 24 * 60 * 60 * 1000;
+
+/// `expires_in` ("90s", "12h", "30d") and `expires_at` (RFC 3339) as text.
+pub const API_KEY_EXPIRES_IN_MAX_CHARS: usize = 16;
+pub const API_KEY_EXPIRES_AT_MAX_CHARS: usize = 40;
+
 #[cfg(test)]
 mod tests {
     use super::*;

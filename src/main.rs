@@ -212,6 +212,13 @@ enum KeysCommand {
         /// Payout spend limits, repeatable: "NGN:max_per_payout=1000000,max_per_day=5000000" (minor units).
         #[arg(long = "limit")]
         limits: Vec<String>,
+        /// The key stops working after this long: 90s, 45m, 12h or 30d (at most 730d). Without
+        /// it or --expires-at the key never expires.
+        #[arg(long, conflicts_with = "expires_at")]
+        expires_in: Option<String>,
+        /// The key stops working at this RFC 3339 time, e.g. 2026-03-01T12:00:00Z.
+        #[arg(long)]
+        expires_at: Option<String>,
     },
     /// List keys (never the secrets).
     List,
@@ -527,8 +534,13 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
                     DEMO_MAKER_KEY.to_owned()
                 }
             };
-            let principal = app.authenticate(&secret_key).await.map_err(|_| {
-                anyhow::anyhow!("the secret key is unknown or revoked in {}; refusing to start", database.display())
+            let principal = app.authenticate(&secret_key).await.map_err(|error| match error {
+                harepay::app::error::AppError::KeyExpired { .. } => {
+                    anyhow::anyhow!("{error} (in {}); refusing to start", database.display())
+                }
+                _ => {
+                    anyhow::anyhow!("the secret key is unknown or revoked in {}; refusing to start", database.display())
+                }
             })?;
             tracing::info!(merchant = %principal.scope.merchant_id, mode = principal.scope.mode.code(), role = principal.role.code(), "serving MCP on stdio");
             if std::io::stdin().is_terminal() {
@@ -653,7 +665,7 @@ async fn run_payouts(app: &App, command: PayoutsCommand) -> anyhow::Result<std::
         })
     };
     let authenticate = |secret_key: String| async move {
-        app.authenticate(&secret_key).await.map_err(|_| anyhow::anyhow!("the key is unknown or revoked"))
+        app.authenticate(&secret_key).await.map_err(|error| anyhow::anyhow!("{error}"))
     };
     let context = OpContext { app: app.clone(), visibility: Default::default() };
     // One decision per payout and person: a repeated command replays instead of deciding twice.
@@ -722,7 +734,9 @@ async fn run_keys(
     command: KeysCommand,
 ) -> anyhow::Result<std::process::ExitCode> {
     match command {
-        KeysCommand::Create { role, owner, mode, merchant, new_merchant, demo, limits } => {
+        KeysCommand::Create { role, owner, mode, merchant, new_merchant, demo, limits, expires_in, expires_at } => {
+            let expiry = harepay::engine::api_key::KeyExpiry::parse(expires_in.as_deref(), expires_at.as_deref())
+                .map_err(|message| anyhow::anyhow!("{}", message.replace("expires_", "--expires-")))?;
             let spend_limits = limits
                 .iter()
                 .map(|text| harepay::app::keys::parse_spend_limit(text).map_err(|e| anyhow::anyhow!("--limit: {e}")))
@@ -761,8 +775,11 @@ async fn run_keys(
                     key_sha256_hex: sha256_hex(&secret),
                     key_last4: last4(&secret),
                     spend_limits,
+                    expiry,
                 }))
-                .await?;
+                .await
+                // The stable type too, so that a script can tell the cap from a typo.
+                .map_err(|error| anyhow::anyhow!("{error} ({})", error.code()))?;
             let (key_id, merchant_id) = detail.split_once(' ').unwrap_or((&detail, ""));
             println!("{secret}");
             eprintln!(
@@ -772,10 +789,15 @@ async fn run_keys(
             );
         }
         KeysCommand::List => {
+            let now_ms = app.now_ms();
             for key in app.list_api_keys().await? {
-                let state = match key.revoked_at_ms {
-                    Some(_) => "revoked",
-                    None => "active",
+                let state = match (key.revoked_at_ms, key.expires_at_ms) {
+                    (Some(_), _) => "revoked".to_owned(),
+                    (None, Some(at)) if harepay::engine::api_key::is_expired(Some(at), now_ms) => {
+                        format!("expired (at {at} ms)")
+                    }
+                    (None, Some(at)) => format!("active, expires at {at} ms"),
+                    (None, None) => "active".to_owned(),
                 };
                 println!(
                     "{}  {}  {}  {:<9}  owner={}  …{}  {}",

@@ -11,6 +11,13 @@ pub enum AppError {
     #[error("the API key is unknown or revoked")]
     AuthenticationFailed,
 
+    /// A known key past its expiry: its holder learns why it stopped working, and that a new key
+    /// (not a retry) is the remedy.
+    #[error(
+        "this API key expired at {expired_at_ms} ms (Unix time); it no longer works on any transport: ask the operator or an admin for a new key"
+    )]
+    KeyExpired { expired_at_ms: i64 },
+
     #[error("{message}")]
     Forbidden { message: String },
 
@@ -42,6 +49,7 @@ impl AppError {
         match self {
             AppError::Engine(error) => error.code(),
             AppError::AuthenticationFailed => "authentication_failed",
+            AppError::KeyExpired { .. } => "key_expired",
             AppError::Forbidden { .. } => "forbidden",
             AppError::IdempotencyKeyReused { .. } => "idempotency_key_reused",
             AppError::IdempotencyKeyInUse { .. } => "idempotency_key_in_use",
@@ -53,6 +61,14 @@ impl AppError {
         match self {
             AppError::Engine(error) => error.param(),
             AppError::IdempotencyKeyReused { .. } | AppError::IdempotencyKeyInUse { .. } => Some("idempotency_key"),
+            _ => None,
+        }
+    }
+
+    /// How long to wait before the same request can succeed, when waiting is the remedy.
+    pub fn retry_after_ms(&self) -> Option<u64> {
+        match self {
+            AppError::Engine(error) => error.retry_after_ms(),
             _ => None,
         }
     }

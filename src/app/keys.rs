@@ -9,7 +9,8 @@ use sha2::{Digest, Sha256};
 use crate::app::error::AppError;
 use crate::app::writer::WriteContext;
 use crate::engine::IdSource;
-use crate::engine::principal::{Mode, Role, Scope};
+use crate::engine::api_key::{KeyExpiry, check_active_key_cap, check_creation_rate, creation_rate_lookback};
+use crate::engine::principal::{Mode, Principal, Role, Scope};
 use crate::store::{ApiKeyRecord, AuditRecord, MerchantRecord, StoreWrite};
 
 /// The demo merchant made on first start, so the quickstart works with no set-up.
@@ -39,6 +40,8 @@ pub struct NewApiKey {
     pub key_last4: String,
     /// Spend limits per currency for payouts made with this key.
     pub spend_limits: Vec<(crate::engine::money::AssetRef, crate::engine::payout::SpendLimit)>,
+    /// When the key stops working, decided against the writer's clock.
+    pub expiry: KeyExpiry,
 }
 
 pub fn sha256_hex(secret: &str) -> String {
@@ -137,6 +140,9 @@ pub(crate) fn apply_admin(
                     key_last4: last4(secret),
                     created_at_ms: now_ms,
                     revoked_at_ms: None,
+                    expires_at_ms: None,
+                    created_by_key_id: None,
+                    accountable_owner: None,
                 })?;
             }
             Ok("created".to_owned())
@@ -162,6 +168,9 @@ pub(crate) fn apply_admin(
                 }
                 (None, None) => return Err(AppError::invalid("merchant", "name a merchant or a new merchant")),
             };
+            // The operator is bounded by the cap only, not by the rate of keys made through tools.
+            check_active_key_cap(session.count_active_api_keys(&merchant_id, now_ms)?)?;
+            let expires_at_ms = expires_at_ms(&new_key.expiry, now_ms)?;
             let key_id = ids.next_id("key");
             session.insert_api_key(&ApiKeyRecord {
                 id: key_id.clone(),
@@ -175,17 +184,21 @@ pub(crate) fn apply_admin(
                 key_last4: new_key.key_last4.clone(),
                 created_at_ms: now_ms,
                 revoked_at_ms: None,
+                expires_at_ms,
+                created_by_key_id: None,
+                accountable_owner: None,
             })?;
             for (asset, limit) in &new_key.spend_limits {
                 session.set_spend_limit(&key_id, asset, *limit)?;
             }
             let scope = Scope { merchant_id: merchant_id.clone(), mode: new_key.mode };
             let detail = format!(
-                "created {} key {key_id} (…{}) for {}{}",
+                "created {} key {key_id} (…{}) for {}{}{}",
                 new_key.role.code(),
                 new_key.key_last4,
                 owner,
-                if new_key.spend_limits.is_empty() { "" } else { " with spend limits" }
+                if new_key.spend_limits.is_empty() { "" } else { " with spend limits" },
+                expires_at_ms.map(|at| format!(", expiring at {at} ms")).unwrap_or_default()
             );
             session.append_audit(&operator_audit(ids, scope, "keys.create", &key_id, detail, now_ms))?;
             Ok(format!("{key_id} {merchant_id}"))
@@ -205,4 +218,93 @@ pub(crate) fn apply_admin(
             }
         }
     }
+}
+
+/// The moment a new key expires, or why the requested expiry cannot be: named after the argument
+/// the caller gave.
+fn expires_at_ms(expiry: &KeyExpiry, now_ms: i64) -> Result<Option<i64>, AppError> {
+    let param = match expiry {
+        KeyExpiry::At { .. } => "expires_at",
+        KeyExpiry::Never | KeyExpiry::After { .. } => "expires_in",
+    };
+    Ok(expiry.expires_at_ms(now_ms, param)?)
+}
+
+/// A key an admin key asks for through a tool, in its own merchant and mode.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ToolKeyRequest {
+    pub role: Role,
+    /// Already normalized (`identity::normalize_owner_name`).
+    pub owner: String,
+    pub expiry: KeyExpiry,
+}
+
+/// Creates a key asked for through a tool by `creator`: in the creator's merchant and mode,
+/// within the active-key cap and the creation rate (both read from the database in this write,
+/// so they hold across restarts and processes), answering to the creator's owner for
+/// maker-checker and spend limits. Returns the stored key and its secret, which exists nowhere
+/// else.
+pub(crate) fn create_key_for_tool(
+    session: &mut dyn StoreWrite,
+    context: &mut WriteContext<'_>,
+    creator: &Principal,
+    request: &ToolKeyRequest,
+) -> Result<(ApiKeyRecord, String), AppError> {
+    let now_ms = context.now_ms;
+    let merchant_id = &creator.scope.merchant_id;
+    let (lookback_ms, most) = creation_rate_lookback();
+    let recent = session.api_key_creations_by_tools_since(merchant_id, now_ms - lookback_ms, most)?;
+    check_creation_rate(now_ms, &recent)?;
+    check_active_key_cap(session.count_active_api_keys(merchant_id, now_ms)?)?;
+    let expires_at_ms = expires_at_ms(&request.expiry, now_ms)?;
+    let creator_record = session
+        .get_api_key(&creator.key_id)?
+        .ok_or_else(|| AppError::Internal { detail: format!("the creating key {} is not stored", creator.key_id) })?;
+    let accountable_owner = creator_record.accountable_owner.unwrap_or(creator_record.owner);
+    let secret = generate_secret_key(creator.scope.mode);
+    let record = ApiKeyRecord {
+        id: context.ids.next_id("key"),
+        merchant_id: merchant_id.clone(),
+        merchant_name: creator.merchant_name.clone(),
+        mode: creator.scope.mode,
+        role: request.role,
+        owner: request.owner.clone(),
+        owner_skeleton: creator.owner_skeleton.clone(),
+        key_sha256_hex: sha256_hex(&secret),
+        key_last4: last4(&secret),
+        created_at_ms: now_ms,
+        revoked_at_ms: None,
+        expires_at_ms,
+        created_by_key_id: Some(creator.key_id.clone()),
+        accountable_owner: Some(accountable_owner),
+    };
+    session.insert_api_key(&record)?;
+    Ok((record, secret))
+}
+
+/// Revokes a key of `actor`'s merchant and mode; another scope's key is `not_found`, like one
+/// that does not exist.
+pub(crate) fn revoke_key_in_scope(
+    session: &mut dyn StoreWrite,
+    now_ms: i64,
+    actor: &Principal,
+    key_id: &str,
+) -> Result<ApiKeyRecord, AppError> {
+    let not_found = || crate::engine::error::EngineError::NotFound { object: "API key", id: key_id.to_owned() };
+    let key = session
+        .get_api_key(key_id)?
+        .filter(|key| key.merchant_id == actor.scope.merchant_id && key.mode == actor.scope.mode);
+    let Some(mut key) = key else { return Err(not_found().into()) };
+    if key.revoked_at_ms.is_some() {
+        return Err(crate::engine::error::EngineError::InvalidState {
+            object: "API key",
+            id: key.id,
+            status: "revoked",
+            action: "revoking",
+        }
+        .into());
+    }
+    session.revoke_api_key(key_id, now_ms)?;
+    key.revoked_at_ms = Some(now_ms);
+    Ok(key)
 }

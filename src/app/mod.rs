@@ -190,12 +190,19 @@ impl App {
         self.submit(move |session, context| crate::app::keys::apply_admin(session, context, command)).await
     }
 
-    /// Resolves a secret key to its principal; unknown and revoked keys are refused alike.
+    /// Resolves a secret key to its principal; unknown and revoked keys are refused alike, an
+    /// expired one as `key_expired` (from its expiry on, by the injected clock).
     pub async fn authenticate(&self, secret_key: &str) -> Result<Principal, AppError> {
         let key_hash = sha256_hex(secret_key);
         let record = self.read(move |store| Ok(store.find_api_key_by_hash(&key_hash)?)).await?;
         match record {
-            Some(record) if record.revoked_at_ms.is_none() => Ok(principal_of(record)),
+            Some(record) if record.revoked_at_ms.is_none() => {
+                if crate::engine::api_key::is_expired(record.expires_at_ms, self.now_ms()) {
+                    let expired_at_ms = record.expires_at_ms.unwrap_or_default();
+                    return Err(AppError::KeyExpired { expired_at_ms });
+                }
+                Ok(principal_of(record))
+            }
             _ => Err(AppError::AuthenticationFailed),
         }
     }
@@ -315,8 +322,10 @@ fn principal_of(record: ApiKeyRecord) -> Principal {
         scope: Scope { merchant_id: record.merchant_id, mode: record.mode },
         merchant_name: record.merchant_name,
         role: record.role,
+        accountable_owner: record.accountable_owner.unwrap_or_else(|| record.owner.clone()),
         owner: record.owner,
         owner_skeleton: record.owner_skeleton,
         request_id: None,
+        expires_at_ms: record.expires_at_ms,
     }
 }

@@ -141,6 +141,17 @@ pub enum EngineError {
     /// Evidence is submitted once; after that the dispute is under review and its evidence is fixed.
     #[error("the evidence of dispute {dispute_id} was already submitted at {submitted_at_ms} ms; it is submitted once")]
     EvidenceAlreadySubmitted { dispute_id: String, submitted_at_ms: i64 },
+    /// The merchant already has the most active API keys allowed (both modes together).
+    #[error(
+        "this merchant has {active} active API keys (test and live together), the most allowed is {max}; revoke one (revoke_key or `harepay keys revoke`) or let one expire first"
+    )]
+    MaxKeysReached { active: i64, max: i64 },
+
+    /// Keys made through tools come at a bounded rate per merchant.
+    #[error(
+        "this merchant's keys made through tools reached {max_creations} in {window_minutes} minutes, the most allowed; retry after {retry_after_ms} ms"
+    )]
+    KeyCreationRateExceeded { max_creations: u32, window_minutes: i64, retry_after_ms: i64 },
 }
 
 impl EngineError {
@@ -172,6 +183,16 @@ impl EngineError {
             EngineError::DisputeExceedsRemaining { .. } => "dispute_exceeds_remaining",
             EngineError::EvidencePastDue { .. } => "evidence_past_due",
             EngineError::EvidenceAlreadySubmitted { .. } => "evidence_already_submitted",
+            EngineError::MaxKeysReached { .. } => "max_keys_reached",
+            EngineError::KeyCreationRateExceeded { .. } => "key_creation_rate_exceeded",
+        }
+    }
+
+    /// How long to wait before the same request can succeed, when waiting is the remedy.
+    pub fn retry_after_ms(&self) -> Option<u64> {
+        match self {
+            EngineError::KeyCreationRateExceeded { retry_after_ms, .. } => u64::try_from(*retry_after_ms).ok(),
+            _ => None,
         }
     }
 

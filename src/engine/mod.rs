@@ -2,6 +2,7 @@
 //! the time (`now_ms`) and an `IdSource` are passed in, so every decision can be replayed.
 //! Nothing here is serializable; the outer layers convert at their boundaries.
 
+pub mod api_key;
 pub mod catalog;
 pub mod customer;
 pub mod dispute;

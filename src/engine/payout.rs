@@ -452,7 +452,7 @@ pub fn create_payout(
         metadata: request.metadata,
         status: if approval_required { PayoutStatus::PendingApproval } else { PayoutStatus::Pending },
         created_by_key_id: maker.key_id.clone(),
-        created_by_owner: maker.owner.clone(),
+        created_by_owner: maker.accountable_owner.clone(),
         approval,
         failure_reason: None,
         cancellation_reason: None,
@@ -632,11 +632,20 @@ fn check_checker(
     let Some(approval) = payout.approval.clone().filter(|_| payout.status == PayoutStatus::PendingApproval) else {
         return Err(payout.refuse(action));
     };
-    if approver.key_id == payout.created_by_key_id || same_owner(&approver.owner, &payout.created_by_owner) {
+    let same_person = same_owner(&approver.owner, &payout.created_by_owner)
+        || same_owner(&approver.accountable_owner, &payout.created_by_owner);
+    if approver.key_id == payout.created_by_key_id || same_person {
         return Err(EngineError::Forbidden {
             message: format!(
-                "self-approval is not allowed: {} was created by {}, and this key's owner {} is that person or a look-alike name; a different person must {action} it",
-                payout.id, payout.created_by_owner, approver.owner
+                "self-approval is not allowed: {} was created by {}, and this key's owner {}{} is that person or a look-alike name; a different person must {action} it",
+                payout.id,
+                payout.created_by_owner,
+                approver.owner,
+                if approver.accountable_owner == approver.owner {
+                    String::new()
+                } else {
+                    format!(" (a key made by {})", approver.accountable_owner)
+                }
             ),
         });
     }

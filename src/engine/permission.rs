@@ -3,7 +3,8 @@
 //!
 //! The rule in words: everyone reads; makers initiate (create, refund, cancel, simulate) and
 //! manage the records billing builds on (customers, products, prices); checkers decide (approve
-//! or reject a payout waiting for a second person); admins do all of it.
+//! or reject a payout waiting for a second person); admins do all of it, and only admins manage
+//! the merchant's API keys.
 //! The maker-checker rule that nobody decides their own payout is about people, not roles, and
 //! lives with payouts (`payout::approve_payout`).
 
@@ -20,10 +21,13 @@ pub enum Action {
     DecideApproval,
     /// Create, change or archive records that move no money: customers, products, prices.
     Manage,
+    /// Create, list and revoke the merchant's API keys: who may act at all. Admins only.
+    ManageKeys,
 }
 
 impl Action {
-    pub const ALL: [Action; 4] = [Action::Read, Action::Initiate, Action::DecideApproval, Action::Manage];
+    pub const ALL: [Action; 5] =
+        [Action::Read, Action::Initiate, Action::DecideApproval, Action::Manage, Action::ManageKeys];
 
     pub fn code(self) -> &'static str {
         match self {
@@ -31,6 +35,7 @@ impl Action {
             Action::Initiate => "initiate",
             Action::DecideApproval => "decide_approval",
             Action::Manage => "manage",
+            Action::ManageKeys => "manage_keys",
         }
     }
 }
@@ -42,8 +47,8 @@ pub fn role_may(role: Role, action: Action) -> bool {
         (Role::Admin, _) => true,
         (Role::Maker, Action::Initiate | Action::Manage) => true,
         (Role::Approver, Action::DecideApproval) => true,
-        (Role::Maker, Action::DecideApproval)
-        | (Role::Approver, Action::Initiate | Action::Manage)
+        (Role::Maker, Action::DecideApproval | Action::ManageKeys)
+        | (Role::Approver, Action::Initiate | Action::Manage | Action::ManageKeys)
         | (Role::ReadOnly, _) => false,
     }
 }
@@ -60,10 +65,10 @@ mod tests {
     #[test]
     fn the_table_in_full() {
         let expected = [
-            (Role::Admin, [true, true, true, true]),
-            (Role::Maker, [true, true, false, true]),
-            (Role::Approver, [true, false, true, false]),
-            (Role::ReadOnly, [true, false, false, false]),
+            (Role::Admin, [true, true, true, true, true]),
+            (Role::Maker, [true, true, false, true, false]),
+            (Role::Approver, [true, false, true, false, false]),
+            (Role::ReadOnly, [true, false, false, false, false]),
         ];
         for (role, allowed) in expected {
             for (action, may) in Action::ALL.into_iter().zip(allowed) {

@@ -74,9 +74,16 @@ pub struct Principal {
     /// The person or service the key was issued to; maker and checker must differ.
     pub owner: String,
     /// `owner` as it is compared (`identity::owner_skeleton`), computed when the key was stored.
+    /// A key made through a tool carries its creator's: the person accountable for it.
     pub owner_skeleton: String,
     /// The HTTP request this key acts in (`X-Request-Id`), for the audit log; none on stdio.
     pub request_id: Option<String>,
+    /// When the key stops working (Unix milliseconds); `None`: never.
+    pub expires_at_ms: Option<i64>,
+    /// The person answerable for what the key does: `owner`, or for a key made through a tool
+    /// its creator's accountable owner. Payouts record it as their maker, and maker-checker
+    /// compares it, so minting a key for a made-up name does not make a second person.
+    pub accountable_owner: String,
 }
 
 /// A test-mode key of merchant `mch_1`, for engine tests.
@@ -90,5 +97,7 @@ pub(crate) fn test_principal(key_id: &str, owner: &str, role: Role) -> Principal
         owner: owner.into(),
         owner_skeleton: crate::engine::identity::owner_skeleton(owner),
         request_id: None,
+        expires_at_ms: None,
+        accountable_owner: owner.into(),
     }
 }

@@ -129,7 +129,8 @@ fn make_llms_txt() -> String {
          ## Docs\n\n\
          - [Guide for agents]({GUIDE_URI}): connecting, keys, modes and roles, money and fees, writes, idempotency, \
          errors and limits, results, payments, payouts and approval, customers and prepaid balances, products and \
-         prices, invoices (with a worked example: customer → invoice → finalize → pay → partial and over-payment).\n\n",
+         prices, invoices (with a worked example: customer → invoice → finalize → pay → partial and over-payment), \
+         disputes, API keys (expiry, caps, key tools).\n\n",
         list_max = limits::LIST_LIMIT_MAX,
         list_default = limits::LIST_LIMIT_DEFAULT,
     ));
@@ -179,7 +180,8 @@ pub fn guide_md() -> String {
          - Roles: `maker` (the default: creates payments, refunds and payouts; manages customers, products and \
          prices), `approver` (decides payouts awaiting \
          approval, nothing else), `admin` (both), `read_only` (sees only read tools). \
-         `harepay keys create|list|revoke` manages keys; an unknown or revoked key is refused before any tool runs.\n\
+         `harepay keys create|list|revoke` manages keys; an unknown or revoked key is refused before any tool runs \
+         (`authentication_failed`), an expired one with `key_expired` (see API keys below).\n\
          - Toolsets: {toolsets}. A server offers the default ones unless started with `--toolsets` \
          (names, `default`, `all`; e.g. `--toolsets default,catalog`, or `HAREPAY_TOOLSETS`) or `--tools`; \
          a tool outside them answers `forbidden` naming its toolset. `--read-only` narrows further and wins.\n\n\
@@ -209,7 +211,7 @@ pub fn guide_md() -> String {
          `refund_exceeds_remaining`, `idempotency_key_reused`, `idempotency_key_in_use`, `forbidden`, `limit_exceeded`, `rate_limited`, `approval_expired`, \
          `confirmation_declined`, `confirmation_unavailable`, `confirmation_invalid`, `test_mode_only`, \
          `payment_already_disputed`, `dispute_exceeds_remaining`, `evidence_past_due`, `evidence_already_submitted`, \
-         `authentication_failed`, `internal_error`. \
+         `authentication_failed`, `key_expired`, `max_keys_reached`, `key_creation_rate_exceeded`, `internal_error`. \
          Unknown tools and JSON-RPC of the wrong shape are protocol errors: bytes that are not JSON get -32700; a \
          message over {message_mib} MiB, or a request whose id is not a string or a 64-bit integer, gets -32600.\n\
          - Rate limits: a key may make {key_rate} calls a second with bursts of {key_burst} unless the operator set \
@@ -324,7 +326,40 @@ pub fn guide_md() -> String {
     ));
     text.push_str(&invoicing_guide());
     text.push_str(&crate::ops::disputes::guide_section());
+    text.push_str(&api_keys_guide());
     text
+}
+
+/// The guide's section on key lifecycle: expiry, the active-key cap, and keys made through tools.
+fn api_keys_guide() -> String {
+    let day_ms = 24 * 60 * 60 * 1000;
+    let windows: Vec<String> = limits::API_KEY_CREATIONS_BY_TOOLS_MAX
+        .iter()
+        .map(|(window_ms, max)| format!("{max} in any {} minutes", window_ms / 60_000))
+        .collect();
+    format!(
+        "## API keys\n\n\
+         - A key may expire: `harepay keys create --expires-in 30d` (`90s`, `45m`, `12h`, `30d`; at most {max_days} \
+         days) or `--expires-at 2026-03-01T12:00:00Z` (RFC 3339; a time in the past or more than {max_days} days ahead \
+         is refused). From that moment every call with it fails with `key_expired`, in sessions already open too (a \
+         key is checked on every stdio call and every HTTP request; over HTTP the answer is 401 with \
+         `{{\"error\": {{\"type\": \"key_expired\"}}}}`). `whoami` shows `expires_at_ms`.\n\
+         - A merchant has at most {cap} active keys, test and live together (revoked and expired keys do not count): \
+         the next is `max_keys_reached`, for `harepay keys create` too.\n\
+         - Toolset `keys` (opt-in, admin keys only): `create_key {{\"role\", \"owner\", \"expires_in\"?, \
+         \"expires_at\"?}}` makes a key in your merchant and mode and shows its secret in that answer only (a \
+         replay with the same idempotency key shows the key without it); `list_keys` shows status and the last four \
+         characters, never a secret or its hash; `revoke_key` takes effect at the key's next call. Owner names \
+         follow the operator's rules (look-alike letters, invisible characters and mixed scripts are refused).\n\
+         - Keys made through tools are rate-limited per merchant: {windows} (counted from the database, across \
+         restarts and servers); over that, `key_creation_rate_exceeded` with `retry_after_ms`. The operator's \
+         `harepay keys create` is bounded by the cap only.\n\
+         - A key made through a tool answers to its creator's owner for approvals and spend limits: minting a key \
+         for another name does not make a second person who could approve your payouts.\n",
+        max_days = limits::API_KEY_LIFETIME_MAX_MS / day_ms,
+        cap = limits::API_KEYS_ACTIVE_MAX_PER_MERCHANT,
+        windows = windows.join(" and "),
+    )
 }
 
 /// The guide's invoicing section, with a worked example an agent can follow.

@@ -20,14 +20,15 @@ pub struct ErrorBody {
     /// event_id_reused, refund_exceeds_remaining, idempotency_key_reused, idempotency_key_in_use, forbidden,
     /// limit_exceeded, rate_limited, approval_expired, confirmation_declined, confirmation_unavailable,
     /// confirmation_invalid, test_mode_only, payment_already_disputed, dispute_exceeds_remaining,
-    /// evidence_past_due, evidence_already_submitted, authentication_failed, internal_error.
+    /// evidence_past_due, evidence_already_submitted, authentication_failed, key_expired, max_keys_reached,
+    /// key_creation_rate_exceeded, internal_error.
     #[serde(rename = "type")]
     pub error_type: String,
     pub message: String,
     /// The argument at fault, when there is one (dotted path, e.g. "amount.currency").
     #[serde(skip_serializing_if = "Option::is_none")]
     pub param: Option<String>,
-    /// rate_limited only: wait this long, then retry the same call.
+    /// rate_limited and key_creation_rate_exceeded only: wait this long, then retry the same call.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub retry_after_ms: Option<u64>,
 }
@@ -56,6 +57,8 @@ impl From<AppError> for Failure {
         if let AppError::Internal { detail } = &error {
             tracing::error!(%detail, "internal error");
         }
-        Failure::new(error.code(), error.to_string(), error.param())
+        let mut failure = Failure::new(error.code(), error.to_string(), error.param());
+        failure.error.retry_after_ms = error.retry_after_ms();
+        failure
     }
 }

@@ -20,6 +20,7 @@ pub mod decode;
 pub mod disputes;
 pub mod failure;
 pub mod invoices;
+pub mod keys;
 pub mod payments;
 pub mod payouts;
 
@@ -53,11 +54,12 @@ pub enum Toolset {
     Invoices,
     Billing,
     Disputes,
+    Keys,
     Audit,
 }
 
 impl Toolset {
-    pub const ALL: [Toolset; 9] = [
+    pub const ALL: [Toolset; 10] = [
         Toolset::Account,
         Toolset::Payments,
         Toolset::Payouts,
@@ -66,6 +68,7 @@ impl Toolset {
         Toolset::Invoices,
         Toolset::Billing,
         Toolset::Disputes,
+        Toolset::Keys,
         Toolset::Audit,
     ];
 
@@ -80,6 +83,7 @@ impl Toolset {
             Toolset::Billing => "billing",
             Toolset::Audit => "audit",
             Toolset::Disputes => "disputes",
+            Toolset::Keys => "keys",
         }
     }
 
@@ -93,7 +97,7 @@ impl Toolset {
     pub fn enabled_by_default(self) -> bool {
         match self {
             Toolset::Account | Toolset::Payments | Toolset::Payouts | Toolset::Customers | Toolset::Invoices => true,
-            Toolset::Catalog | Toolset::Billing | Toolset::Audit | Toolset::Disputes => false,
+            Toolset::Catalog | Toolset::Billing | Toolset::Disputes | Toolset::Keys | Toolset::Audit => false,
         }
     }
 
@@ -133,6 +137,7 @@ impl Toolset {
             Toolset::Billing => "subscriptions, metered usage with allowances and overage, billing runs, test clocks",
             Toolset::Audit => "the event outbox and the audit log of every write attempt",
             Toolset::Disputes => "disputes of payments: list, inspect, answer with evidence, simulate (test mode)",
+            Toolset::Keys => "the merchant's API keys, for admin keys: create (rate-limited, capped), list, revoke",
         }
     }
 }
@@ -291,6 +296,7 @@ pub fn registry() -> &'static [Entry] {
                 Toolset::Billing => billing::OPERATIONS,
                 Toolset::Audit => audit::OPERATIONS,
                 Toolset::Disputes => disputes::OPERATIONS,
+                Toolset::Keys => keys::OPERATIONS,
             });
         }
         entries

@@ -67,6 +67,14 @@ pub trait MerchantKeysRead {
     fn merchant_exists(&self, merchant_id: &str) -> StoreResult<bool>;
     fn find_api_key_by_hash(&self, key_sha256_hex: &str) -> StoreResult<Option<ApiKeyRecord>>;
     fn list_api_keys(&self) -> StoreResult<Vec<ApiKeyRecord>>;
+    fn get_api_key(&self, key_id: &str) -> StoreResult<Option<ApiKeyRecord>>;
+    /// One scope's keys, newest first, revoked and expired ones included.
+    fn list_api_keys_page(&self, scope: &Scope, page: &PageRequest) -> StoreResult<Page<ApiKeyRecord>>;
+    /// Keys of the merchant, both modes, neither revoked nor expired at `now_ms`.
+    fn count_active_api_keys(&self, merchant_id: &str, now_ms: i64) -> StoreResult<i64>;
+    /// When the merchant's keys made through tools (both modes, revoked ones included) were
+    /// created, from `since_ms` (exclusive), newest first, at most `limit`.
+    fn api_key_creations_by_tools_since(&self, merchant_id: &str, since_ms: i64, limit: u32) -> StoreResult<Vec<i64>>;
 }
 
 pub trait MerchantKeysWrite {

@@ -33,6 +33,13 @@ pub struct ApiKeyRecord {
     pub key_last4: String,
     pub created_at_ms: i64,
     pub revoked_at_ms: Option<i64>,
+    /// When the key stops working; `None`: never.
+    pub expires_at_ms: Option<i64>,
+    /// The key that made this one through a tool; `None`: the operator's command line.
+    pub created_by_key_id: Option<String>,
+    /// A key made through a tool answers to its creator's owner (whose skeleton it carries), so
+    /// that a key minted for a made-up name is not a second person; `None`: `owner` itself.
+    pub accountable_owner: Option<String>,
 }
 
 /// What an idempotency key produced the first time.

@@ -225,11 +225,13 @@ async fn limit_by_address(State(limiter): State<Arc<AddressRateLimiter>>, reques
 /// request's extensions.
 async fn guard_mcp_request(State(gate): State<McpGate>, mut request: Request, next: Next) -> Response {
     let principal = match bearer_token(request.headers()) {
-        Some(token) => gate.app.authenticate(&token).await.ok(),
-        None => None,
+        Some(token) => gate.app.authenticate(&token).await,
+        None => Err(crate::app::error::AppError::AuthenticationFailed),
     };
-    let Some(principal) = principal else {
-        return unauthorized();
+    let principal = match principal {
+        Ok(principal) => principal,
+        Err(error @ crate::app::error::AppError::KeyExpired { .. }) => return unauthorized_as("key_expired", error),
+        Err(_) => return unauthorized(),
     };
     if let Some(limiter) = &gate.key_rate_limiter
         && let Err(limited) = limiter.check(&principal.key_id)
@@ -265,12 +267,17 @@ async fn log_in_request_span(request: Request, next: Next) -> Response {
 }
 
 fn unauthorized() -> Response {
-    let mut response = error_response(
-        StatusCode::UNAUTHORIZED,
-        "authentication_failed",
-        "send Authorization: Bearer sk_test_… or sk_live_… with a known, unrevoked harepay key".to_owned(),
-        serde_json::Value::Null,
-    );
+    let message = "send Authorization: Bearer sk_test_… or sk_live_… with a known, unrevoked harepay key";
+    unauthorized_with("authentication_failed", message.to_owned())
+}
+
+/// 401 for a key the app refused with its own reason (an expired key: `key_expired`).
+fn unauthorized_as(error_type: &str, error: crate::app::error::AppError) -> Response {
+    unauthorized_with(error_type, error.to_string())
+}
+
+fn unauthorized_with(error_type: &str, message: String) -> Response {
+    let mut response = error_response(StatusCode::UNAUTHORIZED, error_type, message, serde_json::Value::Null);
     // `error="invalid_token"`: the key is the only credential; there is no OAuth flow to start.
     response.headers_mut().insert(
         header::WWW_AUTHENTICATE,

@@ -14,6 +14,8 @@ mod http;
 mod identity;
 mod invoice_store;
 mod invoices;
+mod keys;
+mod keys_store;
 mod ledger;
 mod limits;
 mod malformed;

@@ -65,6 +65,9 @@ fn string_paths(schema: &Value, definitions: &Value, path: &str, paths: &mut BTr
     }
 }
 
+/// Stands for the admin key each test creates (key tools are for admin keys only).
+const ADMIN: &str = "admin";
+
 struct Case {
     key: &'static str,
     tool: &'static str,
@@ -84,8 +87,11 @@ fn cases() -> Vec<Case> {
     let mut cases = Vec::new();
     for registered in harepay::mcp::registry() {
         let spec = &registered.entry.spec;
-        let key =
-            if spec.action == harepay::engine::permission::Action::DecideApproval { APPROVER_KEY } else { MAKER_KEY };
+        let key = match spec.action {
+            harepay::engine::permission::Action::DecideApproval => APPROVER_KEY,
+            harepay::engine::permission::Action::ManageKeys => ADMIN,
+            _ => MAKER_KEY,
+        };
         let examples: Vec<Value> = spec.examples.iter().map(|example| serde_json::from_str(example).unwrap()).collect();
         let schema = Value::Object((*registered.tool.input_schema).clone());
         let mut paths = BTreeSet::new();
@@ -131,9 +137,14 @@ async fn every_oversized_string_argument_is_refused_naming_it() {
     let harepay = Harepay::new();
     let maker = harepay.connect(MAKER_KEY).await;
     let approver = harepay.connect(APPROVER_KEY).await;
+    let admin = harepay.connect(&harepay.create_key(&["--role", "admin", "--owner", "root"])).await;
     let mut covered = BTreeSet::new();
     for case in cases() {
-        let client = if case.key == MAKER_KEY { &maker } else { &approver };
+        let client = match case.key {
+            MAKER_KEY => &maker,
+            ADMIN => &admin,
+            _ => &approver,
+        };
         let path = &case.path;
         covered.insert(format!("{} {path}", case.tool));
         let mut arguments = case.base.clone();
@@ -186,6 +197,7 @@ async fn every_oversized_string_argument_is_refused_naming_it() {
     assert_eq!(maker.event_count().await, 0);
     maker.close().await;
     approver.close().await;
+    admin.close().await;
 }
 
 #[tokio::test]

@@ -53,7 +53,13 @@ async fn the_server_introduces_itself_and_serves_llms_txt() {
 
     let tools = client.service.list_all_tools().await.unwrap();
     let all_tools = harepay::ops::registry().len();
-    assert_eq!(tools.len(), all_tools - 2, "a maker key sees every tool but approve_payout and reject_payout");
+    let key_tools =
+        harepay::ops::registry().iter().filter(|entry| entry.spec.toolset == harepay::ops::Toolset::Keys).count();
+    assert_eq!(
+        tools.len(),
+        all_tools - 2 - key_tools,
+        "a maker key sees every tool but approve_payout, reject_payout and the key tools"
+    );
     for tool in &tools {
         assert!(tool.output_schema.is_some(), "{} has an output schema", tool.name);
         let annotations = tool.annotations.as_ref().expect("annotations");
@@ -153,8 +159,14 @@ fn stateless_protocol_2026_07_28_works_without_a_handshake() {
     let listed = session
         .request(&json!({"jsonrpc": "2.0", "id": 2, "method": "tools/list", "params": {"_meta": meta}}))
         .unwrap();
-    let expected = harepay::ops::registry().len() - 2;
-    assert_eq!(listed["result"]["tools"].as_array().map(Vec::len), Some(expected), "a maker key sees all but two");
+    let key_tools =
+        harepay::ops::registry().iter().filter(|entry| entry.spec.toolset == harepay::ops::Toolset::Keys).count();
+    let expected = harepay::ops::registry().len() - 2 - key_tools;
+    assert_eq!(
+        listed["result"]["tools"].as_array().map(Vec::len),
+        Some(expected),
+        "a maker key sees all but two and the key tools"
+    );
     let call = session
         .request(&json!({
             "jsonrpc": "2.0", "id": 3, "method": "tools/call",

@@ -328,6 +328,9 @@ mod bodies {
             key_last4: "abcd".into(),
             created_at_ms: 1,
             revoked_at_ms: None,
+            expires_at_ms: None,
+            created_by_key_id: None,
+            accountable_owner: None,
         };
         let event = EventRecord {
             id: "evt_1".into(),

@@ -49,6 +49,8 @@ pub struct WhoAmIView {
     pub key_id: String,
     /// The person or service the key was issued to.
     pub owner: String,
+    /// When this key stops working (Unix ms; calls then fail with key_expired); null: never.
+    pub expires_at_ms: Option<i64>,
     /// Whether this key may call write tools on this server.
     pub can_write: bool,
     /// The tools this key sees here.
@@ -70,8 +72,8 @@ impl ReadOperation for WhoAmI {
         name: "whoami",
         toolset: Toolset::Account,
         title: "Who am I",
-        description: "Who this API key is: merchant, mode (test/live), role, owner, the tools it can use here, its \
-                      payout spend limits, the approval thresholds, and the other limits that apply.",
+        description: "Who this API key is: merchant, mode (test/live), role, owner, when it expires, the tools it can \
+                      use here, its payout spend limits, the approval thresholds, and the other limits that apply.",
         action: Action::Read,
         kind: Kind::Read,
         hints: Hints::READ,
@@ -111,6 +113,7 @@ impl ReadOperation for WhoAmI {
             role: principal.role.code().to_owned(),
             key_id: principal.key_id.clone(),
             owner: principal.owner.clone(),
+            expires_at_ms: principal.expires_at_ms,
             can_write,
             tools,
             limits: LimitsView {

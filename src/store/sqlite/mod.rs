@@ -47,6 +47,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (12, include_str!("schema_v12.sql")),
     (13, include_str!("schema_v13.sql")),
     (15, include_str!("schema_v15.sql")),
+    (16, include_str!("schema_v16.sql")),
 ];
 
 /// How long a connection waits for another process's lock (the CLI and a server on one file).
@@ -130,10 +131,11 @@ fn apply_migrations(connection: &Connection) -> StoreResult<()> {
 
 /// Every key carries its owner's skeleton as this build computes it: keys made before version 6
 /// get theirs, and a build whose skeleton changed (it learned a new look-alike) updates them. A
-/// few rows per key on each start; nothing is written when nothing changed.
+/// few rows per key on each start; nothing is written when nothing changed. A key made through a
+/// tool is compared as the owner accountable for it (version 16), not the name it was given.
 fn fill_owner_skeletons(connection: &Connection) -> StoreResult<()> {
     let keys: Vec<(String, String, Option<String>)> = connection
-        .prepare("SELECT id, owner, owner_skeleton FROM api_keys")?
+        .prepare("SELECT id, COALESCE(accountable_owner, owner), owner_skeleton FROM api_keys")?
         .query_map([], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))?
         .collect::<rusqlite::Result<_>>()?;
     for (key_id, owner, stored) in keys {
