@@ -1,6 +1,6 @@
 //! `harepay-tools bench`: how fast harepay moves money durably on this machine.
 //!
-//! Four measurements, each on a fresh SQLite file (WAL, `synchronous=FULL`) under the work
+//! Measurements, each on a fresh SQLite file (WAL, `synchronous=FULL`) under the work
 //! directory:
 //!
 //! (a) the disk's durable commit rate: one-row INSERT per transaction on a bare table, the
@@ -16,7 +16,10 @@
 //!     writes newline-delimited JSON-RPC itself (`harepay-raw-client`, shared with the tests).
 //!     The server runs with the per-key rate limit off (`HAREPAY_RATE_LIMIT_PER_KEY=off`): the
 //!     measurement is the server's cost per call, and thousands of calls a second are what the
-//!     limit exists to refuse.
+//!     limit exists to refuse;
+//! (e), (f) billing: `bench_billing.rs`;
+//! (g) the same round trips over streamable HTTP, from one client and from 32 at once
+//!     (`bench_http.rs`).
 //!
 //! Sizes can be changed with environment variables (see `Sizes`).
 
@@ -110,7 +113,7 @@ pub struct Latencies {
 }
 
 impl Latencies {
-    fn of(mut samples: Vec<Duration>) -> Latencies {
+    pub(crate) fn of(mut samples: Vec<Duration>) -> Latencies {
         assert!(!samples.is_empty(), "latencies of nothing");
         samples.sort_unstable();
         // Nearest rank: the smallest sample with at least q of all samples at or below it.
@@ -135,7 +138,7 @@ impl Measured {
     }
 }
 
-/// Runs the three measurements and prints the report to stdout.
+/// Runs the measurements and prints the report to stdout.
 pub async fn run(work_dir: &Path, harepay_executable: &Path) -> anyhow::Result<()> {
     let sizes = Sizes::from_env()?;
     std::fs::create_dir_all(work_dir).with_context(|| format!("cannot create {}", work_dir.display()))?;
@@ -260,6 +263,8 @@ pub async fn run(work_dir: &Path, harepay_executable: &Path) -> anyhow::Result<(
         TARGET_PAYOUTS_PER_SECOND, concurrent_rate
     );
     println!();
+    let http_clients = 32;
+    crate::bench_http::run(work_dir, harepay_executable, sizes.round_trips, http_clients, stdio.per_second()).await?;
     crate::bench_billing::run(work_dir, bare.per_second(), sizes.submitters).await
 }
 

@@ -4,4 +4,5 @@
 
 pub mod bench;
 pub mod bench_billing;
+pub mod bench_http;
 pub mod demo;
