@@ -181,6 +181,7 @@ pub fn pay_invoice_from_prepaid(
     let (paid, application) = record_payment(session, context, invoice, amount)?;
     session.post_ledger_transaction(&scope, &transaction, context.now_ms)?;
     emit_application(session, context, &paid, application)?;
+    reactivate_subscription_of(session, context, &paid)?;
     Ok(paid)
 }
 
@@ -239,7 +240,23 @@ pub(crate) fn apply_receipt(
         let transaction = invoice_payment::credit_overpayment(&next, excess_minor, &mut balances, context.ids)?;
         session.post_ledger_transaction(scope, &transaction, context.now_ms)?;
     }
-    emit_application(session, context, &next, application)
+    emit_application(session, context, &next, application)?;
+    reactivate_subscription_of(session, context, &next)
+}
+
+/// A subscription's invoice that is no longer open may have been its last overdue one: the
+/// subscription leaves `past_due` in this same transaction (`billing::reactivate_when_collected`).
+fn reactivate_subscription_of(
+    session: &mut dyn StoreWrite,
+    context: &mut WriteContext<'_>,
+    invoice: &Invoice,
+) -> Result<(), AppError> {
+    match &invoice.subscription_id {
+        Some(subscription_id) if invoice.status != InvoiceStatus::Open => {
+            crate::app::billing::reactivate_when_collected(session, context, &invoice.scope, subscription_id)
+        }
+        _ => Ok(()),
+    }
 }
 
 /// Cancels the live intent of an invoice being closed; what it received goes to the customer's
@@ -279,6 +296,7 @@ pub fn void_invoice(
     cancel_intent_of_closed_invoice(session, context, invoice)?;
     session.update_invoice(&voided)?;
     emit_invoice(session, context, &voided, "invoice.voided")?;
+    reactivate_subscription_of(session, context, &voided)?;
     Ok(voided)
 }
 
