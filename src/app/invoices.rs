@@ -133,7 +133,10 @@ pub fn finalize_invoice(
     context: &mut WriteContext<'_>,
     invoice: &Invoice,
 ) -> Result<Invoice, AppError> {
-    let finalized = invoice::finalize_invoice(invoice, context.now_ms)?;
+    // A test-mode invoice's payment window runs on the merchant's test clock, as its expiry is
+    // judged (`advance_test_clock`, the expiry sweep).
+    let now_ms = crate::app::billing::billing_now_ms(session, &invoice.scope, context.now_ms)?;
+    let finalized = invoice::finalize_invoice(invoice, now_ms)?;
     session.update_invoice(&finalized)?;
     emit_opening_events(session, context, &finalized)?;
     Ok(finalized)
@@ -200,6 +203,15 @@ pub fn collect_invoice(
     {
         return Ok((invoice, current, true));
     }
+    // A crypto payment window opens on the merchant's billing time, as finalize's does; the intent
+    // itself lives on real time (the rails' and the payer's).
+    let invoice = match request.method {
+        crate::engine::payment::PaymentMethod::Crypto if invoice.status == InvoiceStatus::Open => {
+            let now_ms = crate::app::billing::billing_now_ms(session, scope, context.now_ms)?;
+            invoice::open_crypto_payment_window(&invoice, now_ms)?
+        }
+        _ => invoice,
+    };
     let id = context.ids.next_id("pi");
     let (linked, intent) =
         invoice_payment::start_invoice_payment(&invoice, request, context.rules, id, context.now_ms)?;
