@@ -152,6 +152,34 @@ fn check_collection(
     Ok(())
 }
 
+/// A subscription's invoice was just paid or closed (in the caller's transaction): a `past_due`
+/// subscription with no open invoice past its due date any more is `active` again, with the
+/// event `customer.subscription.updated` and an audit record by harepay, in the same transaction
+/// as the payment. A pending collection check stays: a later unpaid invoice still needs it.
+pub(crate) fn reactivate_when_collected(
+    session: &mut dyn StoreWrite,
+    context: &mut WriteContext<'_>,
+    scope: &Scope,
+    subscription_id: &str,
+) -> Result<(), AppError> {
+    let current = load_subscription_for_update(session, scope, subscription_id)?;
+    if current.status != SubscriptionStatus::PastDue {
+        return Ok(());
+    }
+    let billing_now_ms = billing_now_ms(session, scope, context.now_ms)?;
+    let past_due = session.subscription_has_past_due_invoice(&current.id, billing_now_ms)?;
+    let Some(status) = subscription::collection_status(&current, past_due) else { return Ok(()) };
+    let mut next = current.clone();
+    next.status = status;
+    next.updated_at_ms = context.now_ms;
+    session.update_subscription(&next)?;
+    let detail = format!("{} is {}: its last overdue invoice is settled", next.id, next.status.code());
+    let entry = AuditEntry::system(scope, "check_subscription_collection", &next.id, "executed", detail);
+    session.append_audit(&entry.into_record(context))?;
+    emit_subscription(session, context, &next, "customer.subscription.updated")?;
+    Ok(())
+}
+
 fn close_period(
     session: &mut dyn StoreWrite,
     context: &mut WriteContext<'_>,

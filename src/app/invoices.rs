@@ -133,7 +133,10 @@ pub fn finalize_invoice(
     context: &mut WriteContext<'_>,
     invoice: &Invoice,
 ) -> Result<Invoice, AppError> {
-    let finalized = invoice::finalize_invoice(invoice, context.now_ms)?;
+    // A test-mode invoice's payment window runs on the merchant's test clock, as its expiry is
+    // judged (`advance_test_clock`, the expiry sweep).
+    let now_ms = crate::app::billing::billing_now_ms(session, &invoice.scope, context.now_ms)?;
+    let finalized = invoice::finalize_invoice(invoice, now_ms)?;
     session.update_invoice(&finalized)?;
     emit_opening_events(session, context, &finalized)?;
     Ok(finalized)
@@ -181,6 +184,7 @@ pub fn pay_invoice_from_prepaid(
     let (paid, application) = record_payment(session, context, invoice, amount)?;
     session.post_ledger_transaction(&scope, &transaction, context.now_ms)?;
     emit_application(session, context, &paid, application)?;
+    reactivate_subscription_of(session, context, &paid)?;
     Ok(paid)
 }
 
@@ -199,6 +203,15 @@ pub fn collect_invoice(
     {
         return Ok((invoice, current, true));
     }
+    // A crypto payment window opens on the merchant's billing time, as finalize's does; the intent
+    // itself lives on real time (the rails' and the payer's).
+    let invoice = match request.method {
+        crate::engine::payment::PaymentMethod::Crypto if invoice.status == InvoiceStatus::Open => {
+            let now_ms = crate::app::billing::billing_now_ms(session, scope, context.now_ms)?;
+            invoice::open_crypto_payment_window(&invoice, now_ms)?
+        }
+        _ => invoice,
+    };
     let id = context.ids.next_id("pi");
     let (linked, intent) =
         invoice_payment::start_invoice_payment(&invoice, request, context.rules, id, context.now_ms)?;
@@ -239,7 +252,23 @@ pub(crate) fn apply_receipt(
         let transaction = invoice_payment::credit_overpayment(&next, excess_minor, &mut balances, context.ids)?;
         session.post_ledger_transaction(scope, &transaction, context.now_ms)?;
     }
-    emit_application(session, context, &next, application)
+    emit_application(session, context, &next, application)?;
+    reactivate_subscription_of(session, context, &next)
+}
+
+/// A subscription's invoice that is no longer open may have been its last overdue one: the
+/// subscription leaves `past_due` in this same transaction (`billing::reactivate_when_collected`).
+fn reactivate_subscription_of(
+    session: &mut dyn StoreWrite,
+    context: &mut WriteContext<'_>,
+    invoice: &Invoice,
+) -> Result<(), AppError> {
+    match &invoice.subscription_id {
+        Some(subscription_id) if invoice.status != InvoiceStatus::Open => {
+            crate::app::billing::reactivate_when_collected(session, context, &invoice.scope, subscription_id)
+        }
+        _ => Ok(()),
+    }
 }
 
 /// Cancels the live intent of an invoice being closed; what it received goes to the customer's
@@ -279,6 +308,7 @@ pub fn void_invoice(
     cancel_intent_of_closed_invoice(session, context, invoice)?;
     session.update_invoice(&voided)?;
     emit_invoice(session, context, &voided, "invoice.voided")?;
+    reactivate_subscription_of(session, context, &voided)?;
     Ok(voided)
 }
 

@@ -50,8 +50,11 @@ pub enum ScheduledWork {
     ApprovalExpiries,
     /// Payment intents still waiting for the payer past their `expires_at_ms`.
     PaymentExpiries,
-    /// Open invoices past their `expires_at_ms` (their payment intents are canceled with them).
+    /// Open invoices past their `expires_at_ms` (their payment intents are canceled with them),
+    /// test-mode ones on their merchant's test clock.
     InvoiceExpiries,
+    /// One scope's open invoices past their expiry in its billing time (`advance_test_clock`).
+    InvoiceExpiriesInScope { scope: Scope },
     /// Test-mode settlements, then test-mode payout steps.
     TestRails,
     /// Idempotency records created before `created_before_ms` (past their retention), oldest
@@ -299,8 +302,16 @@ pub(crate) fn run_scheduled_work(
         ScheduledWork::InvoiceExpiries => {
             for due in session.expired_invoices(now_ms, SCHEDULER_INVOICE_EXPIRY_BATCH_MAX_STEPS)? {
                 runner.run(session, context, ScheduledStep::ExpireInvoice, &due, |session, context| {
-                    let invoice = load_invoice_for_update(session, &due.scope, &due.object_id)?;
-                    expire_invoice(session, context, &invoice).map(|_| ())
+                    expire_invoice_on_its_clock(session, context, &due)
+                })?;
+            }
+        }
+        ScheduledWork::InvoiceExpiriesInScope { scope } => {
+            let until_ms = crate::app::billing::billing_now_ms(session, &scope, now_ms)?;
+            let limit = SCHEDULER_INVOICE_EXPIRY_BATCH_MAX_STEPS;
+            for due in session.expired_invoices_in_scope(&scope, until_ms, now_ms, limit)? {
+                runner.run(session, context, ScheduledStep::ExpireInvoice, &due, |session, context| {
+                    expire_invoice_on_its_clock(session, context, &due)
                 })?;
             }
         }
@@ -347,6 +358,20 @@ pub(crate) fn run_scheduled_work(
         }
     }
     Ok(runner.report)
+}
+
+/// Expires a due invoice at its merchant's billing time (real time, or in test mode real time
+/// plus the test clock, on which a test-mode invoice is finalized): its events and audit record
+/// are dated on that clock.
+fn expire_invoice_on_its_clock(
+    session: &mut dyn StoreWrite,
+    context: &mut WriteContext<'_>,
+    due: &DueStep,
+) -> Result<(), AppError> {
+    let invoice = load_invoice_for_update(session, &due.scope, &due.object_id)?;
+    let now_ms = crate::app::billing::billing_now_ms(session, &due.scope, context.now_ms)?;
+    let mut on_its_clock = WriteContext { rules: context.rules, ids: &mut *context.ids, now_ms };
+    expire_invoice(session, &mut on_its_clock, &invoice).map(|_| ())
 }
 
 struct StepRunner<'p> {

@@ -123,13 +123,13 @@ fn make_llms_txt() -> String {
          \"method\": \"bank_transfer\", \"rail\": \"rubies\", \"confirm\": true, \"idempotency_key\": \"order-1001\"}}`, \
          then `list_payments`, then `get_balance {{\"asset\": \"NGN\"}}`.\n\
          - Not yet: no live rails (payment instructions are simulated; live payments never settle and live payouts \
-         are never sent), no webhook delivery (events are recorded: poll `list_events`), no subscriptions or usage \
-         billing yet (customers with prepaid balances, products, prices and invoices exist; a payment's `customer` is \
-         your own reference), no live prepaid top-ups, no disputes, no OAuth (keys come from the operator).\n\n\
+         are never sent), no webhook delivery (events are recorded: poll `list_events`), no live prepaid top-ups, no disputes, no OAuth (keys come from the operator).\n\n\
          ## Docs\n\n\
          - [Guide for agents]({GUIDE_URI}): connecting, keys, modes and roles, money and fees, writes, idempotency, \
          errors and limits, results, payments, payouts and approval, customers and prepaid balances, products and \
-         prices, invoices (with a worked example: customer → invoice → finalize → pay → partial and over-payment), \
+         prices, invoices (worked example: customer → invoice → finalize → pay → partial and over-payment), usage \
+         billing (worked example with `--toolsets default,catalog,billing`: customer → usage price with an allowance \
+         → subscription → report_usage → overage_invoice → pay_invoice, or auto-charge from topup_prepaid), \
          disputes, API keys (expiry, caps, key tools).\n\n",
         list_max = limits::LIST_LIMIT_MAX,
         list_default = limits::LIST_LIMIT_DEFAULT,
@@ -325,6 +325,7 @@ pub fn guide_md() -> String {
             .join("; "),
     ));
     text.push_str(&invoicing_guide());
+    text.push_str(USAGE_BILLING_GUIDE);
     text.push_str(&crate::ops::disputes::guide_section());
     text.push_str(&api_keys_guide());
     text
@@ -361,6 +362,35 @@ fn api_keys_guide() -> String {
         windows = windows.join(" and "),
     )
 }
+
+/// The guide's usage billing section: the worked example an agent can follow end to end
+/// (tests/it/billing_example.rs walks exactly these calls through the binary).
+const USAGE_BILLING_GUIDE: &str = "## Usage billing: a worked example\n\n\
+Start the server with `--toolsets default,catalog,billing` (catalog has `create_price`, billing the \
+subscription tools). Test mode; every write takes `confirm: true` and an `idempotency_key` (report_usage: \
+its `event_id` makes a repeat count once).\n\n\
+1. `create_customer {\"email\": \"ada@example.com\"}` → read `object.id` (`cus_…`).\n\
+2. `create_price {\"model\": \"usage\", \"currency\": \"NGN\", \"unit_amount\": 100, \"included_units\": 1000, \
+\"auto_charge\": false, \"interval\": \"monthly\"}` → `object.id` (`price_…`): 1,000 units free a month, then \
+₦1.00 a unit.\n\
+3. `create_subscription {\"customer_id\": \"cus_…\", \"price_id\": \"price_…\"}` → `object.id` (`sub_…`), \
+`object.status` `active`.\n\
+4. `report_usage {\"subscription_id\": \"sub_…\", \"quantity\": 1200, \"event_id\": \"usage-1\"}` → \
+`object.period.used_units` 1200, `object.overage.units` 200, and `object.overage_invoice`: `id` (`inv_…`), `status` \
+`open`, `total` ₦200.00 (`overage.paid_from` `open_invoice`, `open_reason` `auto_charge_off`). A later report \
+bills only the new excess; `get_usage` shows the period.\n\
+5. `pay_invoice {\"id\": \"inv_…\", \"method\": \"bank_transfer\", \"rail\": \"rubies\"}` → hand \
+`object.next_action` to the payer; `object.payment_intent_id` is `pi_…`.\n\
+6. In test mode the payer pays now: `simulate_payment {\"id\": \"pi_…\", \"outcome\": \"succeeded\"}`; then \
+`get_invoice {\"id\": \"inv_…\"}` → `status` `paid`.\n\n\
+Auto-charge instead: create the price with `\"auto_charge\": true` and fund the customer first with \
+`topup_prepaid {\"customer_id\": \"cus_…\", \"amount\": {\"amount\": 50000, \"currency\": \"NGN\"}}`. The \
+same report then returns `overage_invoice.status` `paid` and `overage.paid_from` `prepaid_balance`, and \
+`get_customer` shows `prepaid_ngn` ₦300.00. When the prepaid balance cannot cover it the invoice stays `open` \
+(`open_reason` `insufficient_prepaid_balance`, event `invoice.auto_charge_failed`): collect it as in steps 5–6. \
+Each period's end is invoiced once by the billing run; `advance_test_clock {\"by\": \"monthly\"}` moves a test \
+merchant's clock and runs what falls due. An invoice left unpaid past its due date makes the subscription \
+`past_due`; paying it makes it `active` again.\n\n";
 
 /// The guide's invoicing section, with a worked example an agent can follow.
 fn invoicing_guide() -> String {
@@ -765,7 +795,7 @@ mod tests {
         let payout_line = text.lines().find(|line| line.starts_with("- [create_payout]")).unwrap_or_default();
         assert!(payout_line.contains("rail: rubies|partna"), "{payout_line}");
         assert!(text.contains("limit?: integer 1–100"));
-        for missing in ["live rails", "webhook delivery", "subscriptions"] {
+        for missing in ["live rails", "webhook delivery", "live prepaid top-ups"] {
             assert!(text.contains(missing), "llms.txt does not say harepay has no {missing} yet");
         }
     }

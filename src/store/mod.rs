@@ -313,6 +313,16 @@ pub trait SchedulerRead {
     /// Open invoices whose `expires_at_ms` has come, in every mode, as `due_test_payments`
     /// picks them.
     fn expired_invoices(&self, now_ms: i64, limit: u32) -> StoreResult<Vec<DueStep>>;
+    /// One scope's open invoices whose `expires_at_ms` is at or before `until_ms` (its billing
+    /// time, for `advance_test_clock`), oldest first, at most `limit`; those waiting for a retry
+    /// (at real time `now_ms`) or parked are left out.
+    fn expired_invoices_in_scope(
+        &self,
+        scope: &Scope,
+        until_ms: i64,
+        now_ms: i64,
+        limit: u32,
+    ) -> StoreResult<Vec<DueStep>>;
     /// Parked scheduled steps, oldest first, and how many there are in all.
     fn parked_steps(&self, limit: u32) -> StoreResult<(Vec<StepRetry>, i64)>;
 }

@@ -8,7 +8,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::AtomicI64;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use harepay::app::App;
 use harepay::engine::SequentialIds;
@@ -118,18 +118,6 @@ async fn expect_verified(harepay: &Harepay, client: &Client) {
     let verify = harepay.cli(&["verify"]);
     let output = format!("{}{}", String::from_utf8_lossy(&verify.stdout), String::from_utf8_lossy(&verify.stderr));
     assert!(verify.status.success(), "verify: {output}");
-}
-
-async fn wait_until<F, Fut>(timeout: Duration, what: &str, mut condition: F)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let started = Instant::now();
-    while !condition().await {
-        assert!(started.elapsed() < timeout, "timed out after {timeout:?} waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
 }
 
 fn amount(value: &Value) -> i64 {
@@ -337,23 +325,6 @@ fn raw_session(harepay: &Harepay) -> harepay_raw_client::RawClient {
     harepay_raw_client::RawClient::spawn(&mut command).unwrap().with_answer_timeout(Duration::from_secs(30))
 }
 
-/// Moves an invoice's expiry (and its intent's, which is the same) to the past, as the clock
-/// would: the server has no test clock, and the shortest invoice expiry is a minute.
-fn expire_now(harepay: &Harepay, invoice_id: &str) {
-    let connection = rusqlite::Connection::open(&harepay.db).unwrap();
-    connection.busy_timeout(Duration::from_secs(5)).unwrap();
-    let past_ms = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64 - 1;
-    connection
-        .execute("UPDATE invoices SET expires_at_ms = ?1 WHERE id = ?2", rusqlite::params![past_ms, invoice_id])
-        .unwrap();
-    connection
-        .execute(
-            "UPDATE payment_intents SET expires_at_ms = ?1 WHERE id = (SELECT payment_intent_id FROM invoices WHERE id = ?2)",
-            rusqlite::params![past_ms, invoice_id],
-        )
-        .unwrap();
-}
-
 #[tokio::test]
 async fn an_expired_invoice_cancels_its_intent_and_keeps_the_partial_payment_as_credit() {
     let harepay = Harepay::new();
@@ -369,14 +340,13 @@ async fn an_expired_invoice_cancels_its_intent_and_keeps_the_partial_payment_as_
     assert_eq!(intent(&client, &payment_intent_id).await["expires_at_ms"], open["expires_at_ms"]);
     client.call("simulate_payment", simulate(&payment_intent_id, Some(naira(250_000)), "part-1")).await;
 
-    expire_now(&harepay, &id);
-    assert_eq!(get_invoice(&client, &id).await["status"], "expired", "reads as expired before the sweep");
+    // A minute passes on the merchant's test clock: the advance itself expires the invoice.
+    let advance = json!({"by": {"unit": "day", "count": 1}, "confirm": true, "idempotency_key": "clock-1"});
+    assert_eq!(client.call("advance_test_clock", advance).await["outcome"], "executed");
+    let expired_list = client.call("list_invoices", json!({"status": "expired"})).await;
+    assert_eq!(expired_list["data"][0]["id"], id, "expired in the advance's transaction: {expired_list}");
     let late = simulate(&payment_intent_id, Some(naira(750_000)), "late-1");
     client.expect_error("simulate_payment", late, "invalid_state").await;
-    wait_until(Duration::from_secs(30), "the sweep to expire the invoice", || async {
-        client.call("list_invoices", json!({"status": "expired"})).await["data"].as_array().unwrap().len() == 1
-    })
-    .await;
     let expired = get_invoice(&client, &id).await;
     assert_eq!(amount(&expired["amount_credited_to_prepaid"]), 250_000);
     assert_eq!(intent(&client, &payment_intent_id).await["status"], "canceled");
@@ -390,6 +360,95 @@ async fn an_expired_invoice_cancels_its_intent_and_keeps_the_partial_payment_as_
     assert_eq!(prepaid_ngn(&client, &customer_id).await, 250_000);
     expect_verified(&harepay, &client).await;
     client.close().await;
+}
+
+/// After the test clock moved a year ahead, an invoice's payment window runs on that clock: a
+/// day later it is still open, two days later (its window) it is expired.
+#[tokio::test]
+async fn an_invoice_finalized_after_the_test_clock_moved_expires_on_that_clock() {
+    let harepay = Harepay::new();
+    let client = harepay.connect(MAKER_KEY).await;
+    let advance = |by: Value, key: &'static str| {
+        let client = &client;
+        async move {
+            let arguments = json!({"by": by, "confirm": true, "idempotency_key": key});
+            let advanced = client.call("advance_test_clock", arguments).await;
+            assert_eq!(advanced["outcome"], "executed", "{advanced}");
+            advanced["object"]["now_ms"].as_i64().unwrap()
+        }
+    };
+    let year_later_ms = advance(json!("annual"), "clock-year").await;
+    let customer_id = create_customer(&client, "ada@example.com").await;
+    let lines = json!([line("Design work", json!(1), json!(500_000))]);
+    let mut arguments = create_arguments(&customer_id, "NGN", lines, "inv-1");
+    arguments["expires_in"] = json!(2 * 86_400_000);
+    let id = client.call("create_invoice", arguments).await["object"]["id"].as_str().unwrap().to_owned();
+    let open = finalize(&client, &id).await;
+    let finalized_at_ms = open["finalized_at_ms"].as_i64().unwrap();
+    assert!(finalized_at_ms >= year_later_ms, "finalized on the test clock: {open}");
+    assert_eq!(open["expires_at_ms"].as_i64().unwrap(), finalized_at_ms + 2 * 86_400_000);
+
+    advance(json!({"unit": "day", "count": 1}), "clock-day-1").await;
+    assert_eq!(get_invoice(&client, &id).await["status"], "open", "a day of its two has passed");
+    advance(json!({"unit": "day", "count": 1}), "clock-day-2").await;
+    let expired = get_invoice(&client, &id).await;
+    assert_eq!(expired["status"], "expired", "{expired}");
+    assert_eq!(event_types(&client, &id).await.last().unwrap(), "invoice.expired");
+    expect_verified(&harepay, &client).await;
+    client.close().await;
+}
+
+/// The expiry sweep judges a test-mode invoice on its merchant's test clock, and a live one of
+/// the same merchant on real time (through the app with an injected clock).
+#[tokio::test]
+async fn the_expiry_sweep_judges_test_mode_invoices_on_the_merchants_test_clock() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(SqliteStore::open(&dir.path().join("clock.db")).unwrap());
+    let hour_ms = 60 * 60 * 1000;
+    let mut ids = SequentialIds::default();
+    let mut session = store.begin_write().unwrap();
+    let mut invoices = Vec::new();
+    for mode in [Mode::Test, Mode::Live] {
+        let scope = Scope { merchant_id: "mch_clock".into(), mode };
+        let request =
+            NewCustomer { email: "ada@example.com".into(), name: None, phone: None, metadata: BTreeMap::new() };
+        let customer_id = format!("cus_{}", mode.code());
+        session.insert_customer(&customer::create_customer(&scope, request, customer_id.clone(), 0).unwrap()).unwrap();
+        let request = NewInvoice {
+            customer_id,
+            currency: Asset::lookup("NGN").unwrap(),
+            lines: vec![NewInvoiceLine {
+                description: "x".into(),
+                quantity: 1,
+                unit_amount_minor: 100,
+                price_id: None,
+            }],
+            due_date_ms: 24 * hour_ms,
+            expires_in_ms: Some(hour_ms),
+            subscription_id: None,
+            metadata: BTreeMap::new(),
+        };
+        let draft = invoice::create_invoice(&scope, request, &mut ids, 0).unwrap();
+        let open = invoice::finalize_invoice(&draft, 0).unwrap();
+        session.insert_invoice(&open).unwrap();
+        invoices.push((scope, open.id.clone()));
+    }
+    session.set_test_clock_offset("mch_clock", 2 * hour_ms, 0).unwrap();
+    session.commit().unwrap();
+
+    // Real time is half an hour: nothing is due on real time, the test invoice is on the clock.
+    let clock = Arc::new(ManualClock(AtomicI64::new(hour_ms / 2)));
+    let read = store.begin_read().unwrap();
+    let due = read.expired_invoices(hour_ms / 2, 10).unwrap();
+    assert_eq!(due.iter().map(|step| step.object_id.as_str()).collect::<Vec<_>>(), [invoices[0].1.as_str()]);
+    drop(read);
+    let app = App::with_store(store.clone(), PaymentRules::default(), clock, Box::new(SequentialIds::default()));
+    let report = app.run_scheduled_work(&RetryPolicy::default()).await.unwrap();
+    assert!(report.failures.is_empty(), "{:?}", report.failures);
+    let read = store.begin_read().unwrap();
+    let status = |index: usize| read.get_invoice(&invoices[index].0, &invoices[index].1).unwrap().unwrap().status;
+    assert_eq!((status(0), status(1)), (InvoiceStatus::Expired, InvoiceStatus::Open));
+    assert!(read.verify_ledger(None).unwrap().is_sound());
 }
 
 /// Sums `total`, `amount_paid` and `amount_remaining` and counts by (status, currency) over

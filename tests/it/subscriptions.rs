@@ -259,6 +259,13 @@ async fn a_year_of_monthly_billing_issues_exactly_twelve_invoices_under_repeated
     client.close().await;
 }
 
+fn invoice_count(harepay: &Harepay) -> i64 {
+    let reader =
+        rusqlite::Connection::open_with_flags(&harepay.db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY).unwrap();
+    reader.busy_timeout(Duration::from_secs(5)).unwrap();
+    reader.query_row("SELECT COUNT(*) FROM invoices", [], |row| row.get(0)).unwrap()
+}
+
 /// `harepay stdio` with raw JSON-RPC, for a SIGKILL.
 fn raw_server(harepay: &Harepay) -> RawClient {
     let mut command = Command::new(binary());
@@ -287,19 +294,37 @@ async fn a_billing_run_killed_midway_finishes_after_a_restart_without_billing_tw
     }
     client.close().await;
 
-    // 3,600 period closes: the advance is killed while they run (or just after).
+    // 3,600 period closes, committed batch by batch: the advance is killed once some of them are
+    // committed and not all, as a read-only connection on the database sees them.
+    let total = (subscriptions * 12) as i64;
     let mut server = raw_server(&harepay);
     server
         .send_call("advance_test_clock", &json!({"by": "annual", "confirm": true, "idempotency_key": "clock-year"}))
         .unwrap();
-    tokio::time::sleep(Duration::from_millis(400)).await;
-    server.kill();
+    let reader =
+        rusqlite::Connection::open_with_flags(&harepay.db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY).unwrap();
+    reader.busy_timeout(Duration::from_secs(5)).unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    let issued_at_kill = loop {
+        let issued: i64 = reader.query_row("SELECT COUNT(*) FROM invoices", [], |row| row.get(0)).unwrap();
+        if issued > 0 {
+            assert!(issued < total, "the run finished before it could be killed midway ({issued} invoices)");
+            server.kill();
+            break issued;
+        }
+        assert!(std::time::Instant::now() < deadline, "no invoice was issued within a minute");
+        std::thread::sleep(Duration::from_millis(2));
+    };
+    drop(reader);
+    let issued_after_kill = invoice_count(&harepay);
+    assert!(issued_after_kill >= issued_at_kill && issued_after_kill < total, "killed midway: {issued_after_kill}");
 
     let client = harepay.connect(MAKER_KEY).await;
     client.call("run_billing", json!({"confirm": true})).await;
     client.call("run_billing", json!({"confirm": true})).await;
     let created = events_of(&client, "invoice.created").await;
     assert_eq!(created.len(), subscriptions * 12, "each period invoiced exactly once");
+    assert_eq!(invoice_count(&harepay), total);
     for id in ids.iter().step_by(37) {
         assert_eq!(invoices_of(&client, id).await.len(), 12, "{id}");
     }
@@ -400,6 +425,25 @@ async fn an_invoice_unpaid_past_its_due_date_makes_the_subscription_past_due() {
     assert_eq!(past_due["status"], "past_due", "{past_due}");
     let listed = client.call("list_subscriptions", json!({"status": "past_due"})).await;
     assert_eq!(listed["data"][0]["id"], id);
+
+    // Paying the overdue invoice makes it active again, in the payment's own transaction.
+    let overdue = invoices_of(&client, &id).await;
+    let invoice_id = overdue[0]["id"].as_str().unwrap();
+    let pay = json!({"id": invoice_id, "method": "bank_transfer", "rail": "rubies", "confirm": true, "idempotency_key": "pay-1"});
+    let collecting = client.call("pay_invoice", pay).await;
+    let payment_intent_id = collecting["object"]["payment_intent_id"].as_str().expect("intent").to_owned();
+    let simulate =
+        json!({"id": payment_intent_id, "outcome": "succeeded", "confirm": true, "idempotency_key": "sim-1"});
+    assert_eq!(client.call("simulate_payment", simulate).await["outcome"], "executed");
+    assert_eq!(client.call("get_invoice", json!({"id": invoice_id})).await["status"], "paid");
+    let active = client.call("get_subscription", json!({"id": id})).await;
+    assert_eq!(active["status"], "active", "{active}");
+    let updated = events_of(&client, "customer.subscription.updated").await;
+    assert_eq!(updated[0]["data"]["status"], "active", "the newest update is the reactivation: {}", updated[0]);
+    let payment_events = events_of(&client, "invoice.paid").await;
+    assert_eq!(updated[0]["created_at_ms"], payment_events[0]["created_at_ms"], "one transaction, one time");
+    let verify = harepay.cli(&["verify"]);
+    assert!(verify.status.success(), "{}", String::from_utf8_lossy(&verify.stdout));
     client.close().await;
 }
 

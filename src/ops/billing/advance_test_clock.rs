@@ -5,6 +5,8 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::app::WriteContext;
+use crate::app::scheduler::{ScheduledWork, run_scheduled_work};
+use crate::engine::retry::RetryPolicy;
 use crate::app::error::AppError;
 use crate::app::write::{Applied, Outcome, WriteCommand};
 use crate::engine::permission::Action;
@@ -50,7 +52,7 @@ impl WriteOperation for AdvanceTestClock {
         name: "advance_test_clock",
         toolset: Toolset::Billing,
         title: "Advance test clock",
-        description: "Test mode: move this merchant's billing time forward (never back, at most 3 years a call) to a time (ms) or by an interval, running what falls due on the way in time order: trial ends, renewals and invoices, cancellations, past-due checks. Previews unless confirm: true.",
+        description: "Test mode: move this merchant's billing time forward (never back, at most 3 years a call) to a time (ms) or by an interval, running what falls due on the way: invoice expiries, then in time order trial ends, renewals and invoices, cancellations, past-due checks. Previews unless confirm: true.",
         action: Action::Initiate,
         kind: Kind::Write(KeyRule::Required),
         hints: Hints { destructive: false, idempotent: true, open_world: false },
@@ -113,6 +115,11 @@ impl WriteCommand for AdvanceTestClockCommand {
         let previous_now_ms = test_clock::billing_now_ms(scope.mode, context.now_ms, offset_ms);
         let (offset_ms, now_ms) = test_clock::advance(scope.mode, context.now_ms, offset_ms, self.0)?;
         session.set_test_clock_offset(&scope.merchant_id, offset_ms, context.now_ms)?;
+        // Invoices that expired on the way go first (a batch; the expiry sweep, which judges
+        // test-mode invoices on this clock too, takes any more): billing issues no invoice with
+        // an expiry, so nothing billed on the way can be among them.
+        let expiries = ScheduledWork::InvoiceExpiriesInScope { scope: scope.clone() };
+        run_scheduled_work(session, context, expiries, &RetryPolicy::default())?;
         let billing = first_batch(actor, session, context)?;
         let view = TestClockView { object: "test_clock".to_owned(), previous_now_ms, now_ms, offset_ms, billing };
         Ok(Applied::new(view, &scope.merchant_id, Vec::new()))

@@ -26,7 +26,28 @@ impl<T: HasConnection> SchedulerRead for T {
     }
 
     fn expired_invoices(&self, now_ms: i64, limit: u32) -> StoreResult<Vec<DueStep>> {
-        due_steps(self.connection(), ScheduledStep::ExpireInvoice, now_ms, limit)
+        expired_invoices_on_merchant_clocks(self.connection(), now_ms, limit)
+    }
+
+    fn expired_invoices_in_scope(
+        &self,
+        scope: &Scope,
+        until_ms: i64,
+        now_ms: i64,
+        limit: u32,
+    ) -> StoreResult<Vec<DueStep>> {
+        let mut statement = self.connection().prepare_cached(
+            "SELECT o.id AS object_id, o.merchant_id, o.mode, COALESCE(r.attempts, 0) AS failed_attempts \
+             FROM invoices o LEFT JOIN scheduled_step_retries r ON r.step = 'expire_invoice' AND r.object_id = o.id \
+             WHERE o.merchant_id = ?1 AND o.mode = ?2 AND o.status = 'open' AND o.expires_at_ms IS NOT NULL \
+             AND o.expires_at_ms <= ?3 AND (r.object_id IS NULL OR r.next_attempt_at_ms <= ?4) \
+             ORDER BY o.expires_at_ms, o.seq LIMIT ?5",
+        )?;
+        let rows = statement.query_map(
+            params![scope.merchant_id, scope.mode.code(), until_ms, now_ms, i64::from(limit)],
+            due_step_from_row,
+        )?;
+        Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
     }
 
     fn parked_steps(&self, limit: u32) -> StoreResult<(Vec<StepRetry>, i64)> {
@@ -79,14 +100,44 @@ fn due_steps(connection: &Connection, step: ScheduledStep, now_ms: i64, limit: u
          ) ORDER BY turn, due_at_ms, seq LIMIT ?3"
     );
     let mut statement = connection.prepare_cached(&sql)?;
-    let rows = statement.query_map(params![step.code(), now_ms, i64::from(limit)], |row| {
-        let mode: String = row.get("mode")?;
-        Ok(DueStep {
-            object_id: row.get("object_id")?,
-            scope: Scope { merchant_id: row.get("merchant_id")?, mode: parsed(Mode::parse(&mode), "mode", &mode)? },
-            failed_attempts: row.get("failed_attempts")?,
-        })
-    })?;
+    let rows = statement.query_map(params![step.code(), now_ms, i64::from(limit)], due_step_from_row)?;
+    Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+}
+
+fn due_step_from_row(row: &Row<'_>) -> rusqlite::Result<DueStep> {
+    let mode: String = row.get("mode")?;
+    Ok(DueStep {
+        object_id: row.get("object_id")?,
+        scope: Scope { merchant_id: row.get("merchant_id")?, mode: parsed(Mode::parse(&mode), "mode", &mode)? },
+        failed_attempts: row.get("failed_attempts")?,
+    })
+}
+
+/// Open invoices past their expiry in their merchant's billing time: real time `now_ms`, plus
+/// the merchant's test clock for test-mode invoices (a test-mode invoice is finalized on that
+/// clock). Taken as `due_steps` takes them (round robin over merchants): those due in real time
+/// through the `invoices_expiring` range, and those only due on a clock from each clocked
+/// merchant's invoices beyond it.
+fn expired_invoices_on_merchant_clocks(connection: &Connection, now_ms: i64, limit: u32) -> StoreResult<Vec<DueStep>> {
+    let mut statement = connection.prepare_cached(
+        "WITH due AS ( \
+           SELECT o.id, o.merchant_id, o.mode, o.expires_at_ms, o.seq FROM invoices o \
+             WHERE o.expires_at_ms <= ?2 AND o.expires_at_ms IS NOT NULL AND o.status = 'open' \
+           UNION ALL \
+           SELECT o.id, o.merchant_id, o.mode, o.expires_at_ms, o.seq FROM test_clocks c \
+             JOIN invoices o ON o.merchant_id = c.merchant_id AND o.mode = 'test' \
+             WHERE o.expires_at_ms > ?2 AND o.expires_at_ms <= ?2 + c.offset_ms AND o.status = 'open' \
+         ) \
+         SELECT object_id, merchant_id, mode, failed_attempts FROM ( \
+           SELECT d.id AS object_id, d.merchant_id, d.mode, d.expires_at_ms AS due_at_ms, d.seq, \
+                  COALESCE(r.attempts, 0) AS failed_attempts, \
+                  ROW_NUMBER() OVER (PARTITION BY d.merchant_id, d.mode ORDER BY d.expires_at_ms, d.seq) AS turn \
+           FROM due d LEFT JOIN scheduled_step_retries r ON r.step = ?1 AND r.object_id = d.id \
+           WHERE r.object_id IS NULL OR r.next_attempt_at_ms <= ?2 \
+         ) ORDER BY turn, due_at_ms, seq LIMIT ?3",
+    )?;
+    let step = ScheduledStep::ExpireInvoice.code();
+    let rows = statement.query_map(params![step, now_ms, i64::from(limit)], due_step_from_row)?;
     Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
 }
 
