@@ -213,7 +213,7 @@ pub fn guide_md() -> String {
          `payment_already_disputed`, `dispute_exceeds_remaining`, `evidence_past_due`, `evidence_already_submitted`, \
          `authentication_failed`, `key_expired`, `max_keys_reached`, `key_creation_rate_exceeded`, `internal_error`. \
          Unknown tools and JSON-RPC of the wrong shape are protocol errors: bytes that are not JSON get -32700; a \
-         message over {message_mib} MiB, or a request whose id is not a string or a 64-bit integer, gets -32600.\n\
+         message over {message_mib} MiB, or a request whose id is not a string or a 64-bit integer, gets -32600 (over HTTP: status 413, and the error also says `\"type\": \"payload_too_large\"`).\n\
          - Rate limits: a key may make {key_rate} calls a second with bursts of {key_burst} unless the operator set \
          otherwise. Over that a call fails with `rate_limited` and `retry_after_ms`: wait that long, then retry the same \
          call (same `idempotency_key`). Over HTTP the answer is status 429 with `Retry-After` (seconds).\n\

@@ -185,7 +185,7 @@ fn rate_limited_response(limited: RateLimited, per_what: &str) -> Response {
 /// 413: a JSON-RPC error reply (the body was a request), whose error also has our `type`.
 fn request_too_large_response() -> Response {
     let mut reply = serde_json::to_value(crate::transport::jsonrpc::too_large_reply()).expect("replies serialize");
-    reply["error"]["type"] = serde_json::json!("request_too_large");
+    reply["error"]["type"] = serde_json::json!("payload_too_large");
     (StatusCode::PAYLOAD_TOO_LARGE, axum::Json(reply)).into_response()
 }
 

@@ -167,7 +167,7 @@ fn initialize_too_large_response() -> Response {
         Value::Null,
     );
     let mut reply = serde_json::to_value(reply).expect("replies serialize");
-    reply["error"]["type"] = serde_json::json!("request_too_large");
+    reply["error"]["type"] = serde_json::json!("payload_too_large");
     (StatusCode::PAYLOAD_TOO_LARGE, axum::Json(reply)).into_response()
 }
 

@@ -49,12 +49,13 @@ CATALOG_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..
 
 
 def expected_maker_tools() -> set[str]:
-    """What a maker key sees, from the checked-in catalog: every tool but the approvers' decisions."""
+    """What a maker key sees, from the checked-in catalog: every tool but the approvers' decisions
+    and the admins' key management."""
     names = set()
     for file_name in os.listdir(CATALOG_DIR):
         with open(os.path.join(CATALOG_DIR, file_name), encoding="utf-8") as file:
             tool = json.load(file)
-        if tool["permission"] != "decide_approval":
+        if tool["permission"] not in ("decide_approval", "manage_keys"):
             names.add(tool["name"])
     return names
 

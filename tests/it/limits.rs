@@ -167,7 +167,7 @@ async fn bodies_over_one_mib_get_413_with_or_without_content_length_and_the_serv
     for response in [&declared, &streamed] {
         assert_eq!(response.status, 413, "{response:?}");
         let reply = response.json();
-        assert_eq!(reply["error"]["type"], "request_too_large", "{response:?}");
+        assert_eq!(reply["error"]["type"], "payload_too_large", "{response:?}");
         assert_eq!((&reply["error"]["code"], &reply["id"]), (&json!(-32600), &Value::Null), "a JSON-RPC error too");
         assert!(reply["error"]["message"].as_str().unwrap().contains("1 MiB"), "{reply}");
         assert_security_headers(response.status, |name| response.header(name));
@@ -597,7 +597,7 @@ async fn oversized_initializes_get_413_and_sessions_at_the_initialize_limit_keep
     for (key, body) in [(MAKER_KEY, &huge), (APPROVER_KEY, &huge), (MAKER_KEY, &long_name)] {
         for (status, reply) in abandoned_initializes_of(&server, key, 100, body.clone()).await {
             assert_eq!(status, 413, "{reply}");
-            assert_eq!(reply["error"]["type"], "request_too_large", "{reply}");
+            assert_eq!(reply["error"]["type"], "payload_too_large", "{reply}");
             assert_eq!(reply["error"]["code"], -32600, "{reply}");
             assert!(reply["error"]["message"].as_str().unwrap().contains("initialize"), "{reply}");
         }

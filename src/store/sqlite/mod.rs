@@ -50,6 +50,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (16, include_str!("schema_v16.sql")),
 ];
 
+/// At shutdown, how often and how far apart the final checkpoint is tried (2 s in all).
+const CLOSE_CHECKPOINT_TRIES: u32 = 100;
+const CLOSE_CHECKPOINT_RETRY_MS: u64 = 20;
+
 /// How long a connection waits for another process's lock (the CLI and a server on one file).
 const BUSY_TIMEOUT_MS: u64 = 5_000;
 
@@ -169,10 +173,16 @@ impl Store for SqliteStore {
         let guard = self.writer.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         // TRUNCATE: every frame copied into the database and the log emptied, so the file alone
         // holds every commit (a copy of harepay.db taken now misses nothing).
-        let busy: i64 = guard.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |row| row.get(0))?;
-        if busy != 0 {
-            tracing::warn!("a reader held the write-ahead log at shutdown; it is folded in at the next start");
+        // The checkpoint thread may be in the middle of its own (passive) checkpoint, which makes
+        // this one answer "busy" at once: try again for a while.
+        for _ in 0..CLOSE_CHECKPOINT_TRIES {
+            let busy: i64 = guard.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |row| row.get(0))?;
+            if busy == 0 {
+                return Ok(());
+            }
+            std::thread::sleep(std::time::Duration::from_millis(CLOSE_CHECKPOINT_RETRY_MS));
         }
+        tracing::warn!("the write-ahead log stayed busy at shutdown; it is folded in at the next start");
         Ok(())
     }
 }
