@@ -18,6 +18,8 @@ use harepay::ops::{Toolset, Visibility};
 use harepay::rate_limit::RateLimitSetting;
 use harepay::transport::stdio::{HintKey, connect_hint};
 
+mod webhooks_cli;
+
 #[derive(Parser)]
 #[command(
     name = "harepay",
@@ -55,6 +57,9 @@ enum CliCommand {
     /// The generated tool catalog (tools/*.json, llms.txt and docs/guide.md).
     #[command(subcommand)]
     Catalog(CatalogCommand),
+    /// Webhook signatures: `verify` checks one as a receiver would.
+    #[command(subcommand)]
+    Webhooks(webhooks_cli::WebhooksCommand),
 }
 
 #[derive(clap::Args)]
@@ -63,6 +68,8 @@ struct ServeArgs {
     secret_key: SecretKeyArgs,
     #[command(flatten)]
     tools: ToolsArgs,
+    #[command(flatten)]
+    webhooks: webhooks_cli::WebhookPolicyArgs,
 }
 
 /// Where the API key comes from: the environment or a file, never the command line, where every
@@ -120,6 +127,8 @@ struct HttpArgs {
     session_idle_expiry_ms: u64,
     #[command(flatten)]
     tools: ToolsArgs,
+    #[command(flatten)]
+    webhooks: webhooks_cli::WebhookWorkerArgs,
 }
 
 #[derive(clap::Args)]
@@ -498,6 +507,7 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
             let options = args.tools.to_options()?;
             let secret_key = args.secret_key.secret_key()?;
             let app = open_app(&database, cli.rules.to_rules()?).await?;
+            args.webhooks.install(&database)?;
             // Starting the stdio server on an empty database is how the quickstart begins.
             bootstrap_demo(&app, &database).await?;
             let secret_key = match secret_key {
@@ -550,6 +560,7 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
                 cli.rules.to_retry_policy()?,
                 cli.rules.to_idempotency_retention()?,
             );
+            args.webhooks.start(&app, &database)?;
             harepay::transport::http::serve(app, options, args.to_settings()).await?;
             Ok(std::process::ExitCode::SUCCESS)
         }
@@ -589,6 +600,7 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
             println!("wrote tools/, llms.txt and docs/guide.md under {}", root.display());
             Ok(std::process::ExitCode::SUCCESS)
         }
+        CliCommand::Webhooks(command) => webhooks_cli::run(command),
         CliCommand::Catalog(CatalogCommand::Check { root }) => {
             let problems = harepay::mcp::catalog::check(&root);
             for problem in &problems {

@@ -8,6 +8,7 @@ pub mod error;
 pub mod keys;
 pub mod scheduler;
 pub(crate) mod transitions;
+pub mod webhooks;
 pub mod write;
 mod writer;
 

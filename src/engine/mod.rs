@@ -20,6 +20,7 @@ pub mod rail;
 pub mod retry;
 pub mod rules;
 pub mod usage;
+pub mod webhook;
 
 /// Hands out object ids. The engine asks for an id with a type prefix (`pi`, `re`, `ltx`);
 /// production uses time-ordered UUIDs, tests a counter.

@@ -197,6 +197,7 @@ pub fn guide_md() -> String {
          `invalid_state`, `invalid_interval`, `period_out_of_range`, \
          `refund_exceeds_remaining`, `idempotency_key_reused`, `idempotency_key_in_use`, `forbidden`, `limit_exceeded`, `rate_limited`, `approval_expired`, \
          `confirmation_declined`, `confirmation_unavailable`, `confirmation_invalid`, `test_mode_only`, \
+         `webhook_url_must_be_https`, `webhook_url_not_allowed`, `webhook_endpoint_limit_reached`, \
          `authentication_failed`, `internal_error`. \
          Unknown tools and JSON-RPC of the wrong shape are protocol errors: bytes that are not JSON get -32700; a \
          message over {message_mib} MiB, or a request whose id is not a string or a 64-bit integer, gets -32600.\n\
@@ -308,6 +309,7 @@ pub fn guide_md() -> String {
             })
             .join("; "),
     ));
+    text.push_str(&crate::webhooks::guide::section());
     text
 }
 

@@ -19,6 +19,7 @@ pub mod decode;
 pub mod failure;
 pub mod payments;
 pub mod payouts;
+pub mod webhooks;
 
 use std::collections::BTreeSet;
 use std::future::Future;
@@ -48,11 +49,19 @@ pub enum Toolset {
     Customers,
     Catalog,
     Audit,
+    Webhooks,
 }
 
 impl Toolset {
-    pub const ALL: [Toolset; 6] =
-        [Toolset::Account, Toolset::Payments, Toolset::Payouts, Toolset::Customers, Toolset::Catalog, Toolset::Audit];
+    pub const ALL: [Toolset; 7] = [
+        Toolset::Account,
+        Toolset::Payments,
+        Toolset::Payouts,
+        Toolset::Customers,
+        Toolset::Catalog,
+        Toolset::Audit,
+        Toolset::Webhooks,
+    ];
 
     pub fn code(self) -> &'static str {
         match self {
@@ -62,6 +71,7 @@ impl Toolset {
             Toolset::Customers => "customers",
             Toolset::Catalog => "catalog",
             Toolset::Audit => "audit",
+            Toolset::Webhooks => "webhooks",
         }
     }
 
@@ -75,7 +85,7 @@ impl Toolset {
     pub fn enabled_by_default(self) -> bool {
         match self {
             Toolset::Account | Toolset::Payments | Toolset::Payouts | Toolset::Customers => true,
-            Toolset::Catalog | Toolset::Audit => false,
+            Toolset::Catalog | Toolset::Audit | Toolset::Webhooks => false,
         }
     }
 
@@ -110,6 +120,7 @@ impl Toolset {
             Toolset::Customers => "customers and their prepaid balances: create, update, list, archive, top up",
             Toolset::Catalog => "products and prices (recurring or usage, with allowances and billing intervals)",
             Toolset::Audit => "the event outbox and the audit log of every write attempt",
+            Toolset::Webhooks => "signed webhook endpoints that receive the events, and their deliveries",
         }
     }
 }
@@ -208,6 +219,15 @@ pub trait WriteOperation: Send + Sync + 'static {
     /// What happened, or for a preview what would happen, in a sentence or two.
     fn message(view: &<Self::Command as WriteCommand>::View, outcome: Outcome) -> String;
 
+    /// Checks that need the caller's key and may wait (a DNS lookup), after `command` and before
+    /// the writer; a refusal here is audited. Most operations need none.
+    fn check_for_principal(
+        _principal: &Principal,
+        _args: &Self::Args,
+    ) -> impl Future<Output = Result<(), Failure>> + Send {
+        async { Ok(()) }
+    }
+
     /// What a preview leaves out of the object because it would not exist yet: the new object's
     /// id and its payment instructions (JSON pointers into the object, e.g. `/id`). A preview
     /// says what would be created; it hands out nothing an agent could act on.
@@ -265,6 +285,7 @@ pub fn registry() -> &'static [Entry] {
                 Toolset::Customers => customers::OPERATIONS,
                 Toolset::Catalog => catalog::OPERATIONS,
                 Toolset::Audit => audit::OPERATIONS,
+                Toolset::Webhooks => webhooks::OPERATIONS,
             });
         }
         entries
@@ -528,6 +549,9 @@ pub async fn run_write<O: WriteOperation>(
         Ok(command) => command,
         Err(failure) => return Err(refuse_write(context, principal, O::SPEC.name, key, failure).await),
     };
+    if let Err(failure) = O::check_for_principal(principal, args).await {
+        return Err(refuse_write(context, principal, O::SPEC.name, key, failure).await);
+    }
     let idempotency =
         key.map(|key| IdempotencyInput { key, request_sha256_hex: args::request_fingerprint(O::SPEC.name, args) });
     let write = ToolWrite {

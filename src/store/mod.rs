@@ -13,11 +13,16 @@
 mod records;
 mod savepoint;
 pub mod sqlite;
+mod webhooks;
 
 pub use records::{
     ApiKeyRecord, AuditRecord, BalanceMismatch, BalanceRow, CustomerFilter, DueStep, EventFilter, EventRecord,
     IdempotencyRecord, LedgerReport, MerchantRecord, NonIntegerValue, Page, PageRequest, PaymentFilter, PayoutFilter,
     PriceFilter, ProductFilter, ScheduledStep, StepRetry,
+};
+pub use webhooks::{
+    DueWebhookDelivery, FanoutEvent, WebhookAttemptRecord, WebhookDeliveryFilter, WebhookDeliveryRecord, WebhooksRead,
+    WebhooksWrite,
 };
 
 use crate::engine::catalog::{Price, Product};
@@ -294,6 +299,7 @@ pub trait StoreRead:
     + AuditRead
     + EventsRead
     + SchedulerRead
+    + WebhooksRead
 {
 }
 
@@ -308,6 +314,7 @@ impl<T> StoreRead for T where
         + AuditRead
         + EventsRead
         + SchedulerRead
+        + WebhooksRead
 {
 }
 
@@ -326,6 +333,7 @@ pub trait StoreWrite:
     + AuditWrite
     + EventsWrite
     + SchedulerWrite
+    + WebhooksWrite
 {
     /// Makes the session durable; refuses (and keeps nothing) when a savepoint is still open or
     /// could not be undone.

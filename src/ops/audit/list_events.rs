@@ -65,7 +65,7 @@ impl ReadOperation for ListEvents {
         name: "list_events",
         toolset: Toolset::Audit,
         title: "List events",
-        description: "Events, newest first: every state change, with the object as it was. Types: payment_intent.created, .partially_paid, .processing, .succeeded, .overpaid, .payment_failed, .canceled, .expired; charge.refunded; customer.created, .updated, .deleted, .prepaid_topped_up; product.created; price.created; payout.created, .pending_approval, .approved, .rejected, .expired, .canceled, .processing, .paid, .failed; scheduler.step_parked (a step harepay runs itself failed on every try). Nothing is pushed yet (no webhooks): poll this.",
+        description: "Events, newest first: every state change, with the object as it was. Types: payment_intent.created, .partially_paid, .processing, .succeeded, .overpaid, .payment_failed, .canceled, .expired; charge.refunded; customer.created, .updated, .deleted, .prepaid_topped_up; product.created; price.created; payout.created, .pending_approval, .approved, .rejected, .expired, .canceled, .processing, .paid, .failed; scheduler.step_parked (a step harepay runs itself failed on every try); webhook_endpoint.created, .updated, .deleted, .disabled. Webhook endpoints receive these as signed POSTs.",
         action: Action::Read,
         kind: Kind::Read,
         hints: Hints::READ,

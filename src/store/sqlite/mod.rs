@@ -20,6 +20,7 @@ mod payouts;
 mod rows;
 mod scheduler;
 mod session;
+mod webhooks;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -40,6 +41,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (8, include_str!("schema_v8.sql")),
     (9, include_str!("schema_v9.sql")),
     (10, include_str!("schema_v10.sql")),
+    (14, include_str!("schema_v14.sql")),
 ];
 
 /// How long a connection waits for another process's lock (the CLI and a server on one file).
