@@ -98,7 +98,7 @@ pub struct WebhookEndpoint {
 
 /// The published retry schedule: the wait after the n-th failure of a delivery is
 /// `base × 2^(n−1)`, at most `cap`, then moved by up to ±`WEBHOOK_RETRY_JITTER_PERCENT`; a 429's
-/// `Retry-After` lengthens it (never beyond the cap).
+/// `Retry-After` lengthens it (the receiver asked: up to `WEBHOOK_RETRY_AFTER_MAX_MS`, even past the cap).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RetrySchedule {
     pub base_ms: i64,
@@ -121,15 +121,15 @@ impl RetrySchedule {
         self.base_ms.checked_mul(1_i64 << doublings).map_or(self.cap_ms, |ms| ms.min(self.cap_ms))
     }
 
-    /// The wait, jittered by `jitter_basis_points` (clamped to ±`JITTER_BASIS_POINTS_MAX`) and
-    /// lengthened to the receiver's `Retry-After` when it asked for more; never above the cap,
-    /// never below 1 ms.
+    /// The wait, jittered by `jitter_basis_points` (clamped to ±`JITTER_BASIS_POINTS_MAX`) and at
+    /// most the cap, then lengthened to the receiver's `Retry-After` when it asked for more (up to
+    /// `WEBHOOK_RETRY_AFTER_MAX_MS`); never below 1 ms.
     pub fn wait_ms(&self, failed_attempts: u32, jitter_basis_points: i64, retry_after_ms: Option<i64>) -> i64 {
         let backoff = i128::from(self.backoff_ms(failed_attempts));
         let jitter = i128::from(jitter_basis_points.clamp(-JITTER_BASIS_POINTS_MAX, JITTER_BASIS_POINTS_MAX));
         let jittered = i64::try_from(backoff + backoff * jitter / 10_000).unwrap_or(self.cap_ms);
         let asked = retry_after_ms.unwrap_or(0).clamp(0, WEBHOOK_RETRY_AFTER_MAX_MS);
-        jittered.max(asked).min(self.cap_ms).max(1)
+        jittered.min(self.cap_ms).max(asked).max(1)
     }
 }
 
@@ -199,11 +199,12 @@ mod tests {
     }
 
     #[test]
-    fn retry_after_lengthens_a_wait_but_never_past_the_cap() {
+    fn retry_after_lengthens_a_wait_up_to_its_own_maximum() {
         let schedule = RetrySchedule { base_ms: 100, cap_ms: 10_000 };
         assert_eq!(schedule.wait_ms(1, 0, Some(5_000)), 5_000);
         assert_eq!(schedule.wait_ms(1, 0, Some(50)), 100, "a shorter Retry-After does not shorten it");
-        assert_eq!(schedule.wait_ms(1, 0, Some(i64::MAX)), 10_000);
+        assert_eq!(schedule.wait_ms(1, 0, Some(20_000)), 20_000, "the receiver asked: past the cap");
+        assert_eq!(schedule.wait_ms(1, 0, Some(i64::MAX)), WEBHOOK_RETRY_AFTER_MAX_MS);
         assert_eq!(schedule.wait_ms(1, 0, Some(-5)), 100);
     }
 

@@ -25,7 +25,7 @@ pub fn section() -> String {
          ```\n\n\
          - A 2xx within {timeout_s} s is success. Anything else (another status, a redirect, which is never followed, \
          a timeout, a refused address) is retried: the wait after the n-th failure is base × 2^(n−1), at most the cap, \
-         ±{jitter}% jitter; a 429's `Retry-After` (seconds) lengthens it. Defaults: base {base_s} s, cap {cap_h} h \
+         ±{jitter}% jitter; a 429's `Retry-After` (seconds) lengthens it, up to an hour. Defaults: base {base_s} s, cap {cap_h} h \
          (30 s, 1 min, 2 min, 4 min, … 4 h 16 min, then 6 h); the operator sets them with `harepay http \
          --webhook-retry-base-ms N --webhook-retry-cap-ms N`. A delivery gets {attempts} attempts, then is `failed`. \
          {failures} failed attempts in a row disable the endpoint and emit `webhook_endpoint.disabled`; \

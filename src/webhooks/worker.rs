@@ -85,8 +85,6 @@ struct Worker {
 
 /// Starts the worker on the current runtime. It runs until the process ends.
 pub fn spawn_worker(app: App, settings: WorkerSettings) -> tokio::task::JoinHandle<()> {
-    // reqwest's rustls needs a process-wide crypto provider; `ring` is the one harepay builds.
-    let _ = rustls::crypto::ring::default_provider().install_default();
     let worker = Arc::new(Worker {
         live_client: http_client(&settings.policy, Mode::Live),
         test_client: http_client(&settings.policy, Mode::Test),

@@ -24,3 +24,4 @@ mod scheduler;
 mod store;
 mod support;
 mod tools;
+mod webhooks;
