@@ -33,8 +33,7 @@ impl WebhookPolicyArgs {
     pub fn install(&self, database: &Path) -> anyhow::Result<AddressPolicy> {
         let key_path =
             self.seal_key_file.clone().unwrap_or_else(|| harepay::webhooks::seal::default_key_path(database));
-        let key = harepay::webhooks::seal::load_or_create(&key_path).map_err(|message| anyhow::anyhow!(message))?;
-        harepay::webhooks::seal::install(key);
+        harepay::webhooks::seal::install_key_file(&key_path).map_err(|message| anyhow::anyhow!(message))?;
         let allowed_networks = match &self.webhook_allowed_cidrs {
             Some(text) => parse_networks(text).map_err(|message| anyhow::anyhow!(message))?,
             None => Vec::new(),

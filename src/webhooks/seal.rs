@@ -22,7 +22,9 @@ pub struct SealKey {
     cipher: XChaCha20Poly1305,
 }
 
-static INSTALLED: OnceLock<SealKey> = OnceLock::new();
+/// The process's key, made on first use from `KEY_FILE` (or given whole to `install`).
+static INSTALLED: OnceLock<Result<SealKey, String>> = OnceLock::new();
+static KEY_FILE: OnceLock<PathBuf> = OnceLock::new();
 
 impl SealKey {
     fn from_bytes(bytes: &[u8; KEY_BYTES]) -> SealKey {
@@ -92,11 +94,32 @@ fn create(path: &Path) -> Result<SealKey, String> {
 
 /// Makes `key` the process's sealing key; the first installed stays.
 pub fn install(key: SealKey) {
-    let _ = INSTALLED.set(key);
+    let _ = INSTALLED.set(Ok(key));
+}
+
+/// Makes the key in `path` the process's sealing key. A file that exists is read now (a bad one
+/// stops the server at start); a missing one is created when a secret is first sealed, so that a
+/// server without webhooks leaves no key file behind.
+pub fn install_key_file(path: &Path) -> Result<(), String> {
+    if path.exists() {
+        install(load_or_create(path)?);
+    }
+    let _ = KEY_FILE.set(path.to_owned());
+    Ok(())
 }
 
 pub fn installed() -> Option<&'static SealKey> {
-    INSTALLED.get()
+    let key = INSTALLED.get_or_init(|| match KEY_FILE.get() {
+        Some(path) => load_or_create(path),
+        None => Err("no webhook seal key file is configured in this process".to_owned()),
+    });
+    match key {
+        Ok(key) => Some(key),
+        Err(message) => {
+            tracing::error!(%message, "webhook signing secrets cannot be sealed or opened");
+            None
+        }
+    }
 }
 
 #[cfg(test)]

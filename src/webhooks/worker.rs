@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use rand::Rng;
-use tokio::sync::Semaphore;
+use tokio::sync::{Notify, Semaphore};
 
 use crate::app::App;
 use crate::app::webhooks::AttemptReport;
@@ -81,6 +81,8 @@ struct Worker {
     test_client: reqwest::Client,
     endpoints_in_flight: Mutex<HashSet<String>>,
     slots: Arc<Semaphore>,
+    /// Rung when an attempt is recorded: its endpoint may have the next delivery due already.
+    attempt_finished: Notify,
 }
 
 /// Starts the worker on the current runtime. It runs until the process ends.
@@ -90,6 +92,7 @@ pub fn spawn_worker(app: App, settings: WorkerSettings) -> tokio::task::JoinHand
         test_client: http_client(&settings.policy, Mode::Test),
         slots: Arc::new(Semaphore::new(settings.concurrent_requests_max.max(1))),
         endpoints_in_flight: Mutex::new(HashSet::new()),
+        attempt_finished: Notify::new(),
         app,
         settings,
     });
@@ -97,7 +100,8 @@ pub fn spawn_worker(app: App, settings: WorkerSettings) -> tokio::task::JoinHand
         loop {
             worker.fan_out().await;
             worker.start_due_deliveries().await;
-            tokio::time::sleep(Duration::from_millis(limits::WEBHOOK_POLL_INTERVAL_MS)).await;
+            let poll_interval = Duration::from_millis(limits::WEBHOOK_POLL_INTERVAL_MS);
+            let _ = tokio::time::timeout(poll_interval, worker.attempt_finished.notified()).await;
         }
     })
 }
@@ -144,6 +148,7 @@ impl Worker {
                 }
                 worker.endpoints_in_flight.lock().expect("in-flight lock").remove(&endpoint_id);
                 drop(slot);
+                worker.attempt_finished.notify_one();
             });
         }
     }

@@ -3,4 +3,5 @@
 //! without rmcp's client side.
 
 pub mod bench;
+pub mod bench_webhooks;
 pub mod demo;
