@@ -449,3 +449,31 @@ async fn internal_addresses_redirects_endless_and_silent_receivers_and_endpoint_
     .await;
     assert_eq!(error["type"], "invalid_request");
 }
+
+#[tokio::test]
+async fn each_delivery_checks_the_address_again_so_a_lifted_allowance_stops_it() {
+    let (receiver, address) = start_receiver().await;
+    let harepay = Harepay::new();
+    let live_key = harepay.create_key(&["--owner", "ops", "--mode", "live"]);
+    // The operator allow-lists loopback: a live endpoint whose name resolves there is accepted.
+    let allowing = HttpServer::start_with(&harepay, &["--webhook-allowed-cidrs", "127.0.0.0/8"]);
+    let live = allowing.connect(&live_key, stateless()).await;
+    let url = format!("https://localhost:{}/ok", address.port());
+    let (endpoint_id, _) = create_endpoint(&live, &url, json!(["customer.created"])).await;
+    drop(live);
+    drop(allowing);
+
+    // Without the allowance, the same name is refused at delivery time: nothing is sent.
+    let strict = HttpServer::start(&harepay);
+    let live = strict.connect(&live_key, stateless()).await;
+    create_customer(&live, "ada@example.com").await;
+    let refused = eventually(20, "the refused attempt", || async {
+        let found = deliveries(&live, json!({"endpoint_id": endpoint_id})).await;
+        found.into_iter().find(|delivery| delivery["attempts"].as_u64() >= Some(1))
+    })
+    .await;
+    let error = refused["attempt_history"][0]["error"].as_str().unwrap();
+    assert!(error.contains("internal address"), "{error}");
+    assert_eq!(refused["attempt_history"][0]["status_code"], Value::Null);
+    assert!(receiver.requests_to("ok").is_empty(), "no request reached the receiver");
+}
