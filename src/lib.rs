@@ -11,3 +11,4 @@ pub mod rate_limit;
 pub mod store;
 pub mod transport;
 pub mod views;
+pub mod webhooks;

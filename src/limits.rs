@@ -401,6 +401,48 @@ pub const API_KEY_LIFETIME_MAX_MS: i64 = 730 * 24 * 60 * 60 * 1000;
 /// `expires_in` ("90s", "12h", "30d") and `expires_at` (RFC 3339) as text.
 pub const API_KEY_EXPIRES_IN_MAX_CHARS: usize = 16;
 pub const API_KEY_EXPIRES_AT_MAX_CHARS: usize = 40;
+// Webhooks (migration 14): endpoints, the delivery worker and its retry schedule.
+
+/// A webhook endpoint's URL: at most 2,048 characters (what browsers and most proxies accept).
+pub const WEBHOOK_URL_MAX_CHARS: usize = 2_048;
+/// Event types one endpoint subscribes to by name (or `*` for all).
+pub const WEBHOOK_EVENT_TYPES_MAX: usize = 32;
+/// Endpoints a merchant may have in one mode (enabled or disabled; deleted ones do not count): a
+/// flood of endpoints cannot multiply every event into thousands of requests.
+pub const WEBHOOK_ENDPOINTS_PER_SCOPE_MAX: usize = 16;
+/// Consecutive failed attempts (any delivery) after which an endpoint is disabled (HandyPay: 10).
+pub const WEBHOOK_CONSECUTIVE_FAILURES_MAX: u32 = 10;
+/// Attempts one delivery gets in all before it is `failed` (a redelivery starts a new one).
+pub const WEBHOOK_DELIVERY_MAX_ATTEMPTS: u32 = 16;
+/// The wait after a delivery's first failure; each further failure doubles it, with ±10 % jitter,
+/// up to the cap: 30 s, 1 min, 2 min, … 4 h 16 min, then 6 h. `--webhook-retry-base-ms` and
+/// `--webhook-retry-cap-ms` override them.
+pub const WEBHOOK_RETRY_BASE_DEFAULT_MS: i64 = 30_000;
+pub const WEBHOOK_RETRY_CAP_DEFAULT_MS: i64 = 6 * 60 * 60 * 1000;
+/// Jitter around each wait, in percent either way, so that endpoints failing together do not
+/// retry in lockstep.
+pub const WEBHOOK_RETRY_JITTER_PERCENT: i64 = 10;
+/// A receiver's `Retry-After` on 429 is honoured up to this long (beyond the cap: the receiver asked).
+pub const WEBHOOK_RETRY_AFTER_MAX_MS: i64 = 60 * 60 * 1000;
+/// Connecting to a receiver (DNS excluded), and the whole request from connect to the last byte read.
+pub const WEBHOOK_CONNECT_TIMEOUT_MS: u64 = 5_000;
+pub const WEBHOOK_REQUEST_TIMEOUT_MS: u64 = 10_000;
+/// Resolving a receiver's host name.
+pub const WEBHOOK_DNS_TIMEOUT_MS: u64 = 5_000;
+/// Bytes of a receiver's answer read (and kept, cut to `WEBHOOK_RESPONSE_EXCERPT_MAX_CHARS`); the
+/// rest is never read.
+pub const WEBHOOK_RESPONSE_READ_MAX_BYTES: usize = 16 * 1024;
+pub const WEBHOOK_RESPONSE_EXCERPT_MAX_CHARS: usize = 200;
+/// Requests in flight at once over all endpoints; each endpoint has at most one.
+pub const WEBHOOK_CONCURRENT_REQUESTS_MAX: usize = 32;
+/// Events one fan-out write turns into deliveries.
+pub const WEBHOOK_FANOUT_BATCH_MAX_EVENTS: u32 = 500;
+/// How often the worker looks for due deliveries when nothing woke it.
+pub const WEBHOOK_POLL_INTERVAL_MS: u64 = 100;
+/// Attempts `list_webhook_deliveries` shows per delivery (the most recent).
+pub const WEBHOOK_ATTEMPTS_LISTED_MAX: u32 = 20;
+/// How far a signature's timestamp may be from now for `harepay webhooks verify` (replays).
+pub const WEBHOOK_SIGNATURE_TOLERANCE_DEFAULT_SECONDS: i64 = 5 * 60;
 
 #[cfg(test)]
 mod tests {

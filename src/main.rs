@@ -18,6 +18,8 @@ use harepay::ops::{Toolset, Visibility};
 use harepay::rate_limit::RateLimitSetting;
 use harepay::transport::stdio::{HintKey, connect_hint};
 
+mod webhooks_cli;
+
 #[derive(Parser)]
 #[command(
     name = "harepay",
@@ -55,6 +57,9 @@ enum CliCommand {
     /// The generated tool catalog (tools/*.json, llms.txt and docs/guide.md).
     #[command(subcommand)]
     Catalog(CatalogCommand),
+    /// Webhook signatures: `verify` checks one as a receiver would.
+    #[command(subcommand)]
+    Webhooks(webhooks_cli::WebhooksCommand),
 }
 
 #[derive(clap::Args)]
@@ -63,6 +68,8 @@ struct ServeArgs {
     secret_key: SecretKeyArgs,
     #[command(flatten)]
     tools: ToolsArgs,
+    #[command(flatten)]
+    webhooks: webhooks_cli::WebhookPolicyArgs,
 }
 
 /// Where the API key comes from: the environment or a file, never the command line, where every
@@ -120,6 +127,8 @@ struct HttpArgs {
     session_idle_expiry_ms: u64,
     #[command(flatten)]
     tools: ToolsArgs,
+    #[command(flatten)]
+    webhooks: webhooks_cli::WebhookWorkerArgs,
 }
 
 #[derive(clap::Args)]
@@ -478,12 +487,17 @@ fn log_colours(stderr_is_terminal: bool, no_color: Option<&std::ffi::OsStr>) -> 
     stderr_is_terminal && no_color.is_none_or(|value| value.is_empty())
 }
 
-/// After the transport stopped taking calls: the scheduler stops between steps (each step is its
-/// own transaction, so one cut short leaves nothing half done), every acknowledged write is
-/// already durable, and the database is closed cleanly.
-async fn stop_cleanly(app: &App, scheduler: tokio::task::JoinHandle<()>) -> anyhow::Result<()> {
-    scheduler.abort();
-    let _ = scheduler.await;
+/// After the transport stopped taking calls: the background tasks (scheduler, webhook worker) stop
+/// between steps (each step is its own transaction, so one cut short leaves nothing half done; a
+/// webhook attempt cut short is delivered again), every acknowledged write is already durable, and
+/// the database is closed cleanly.
+async fn stop_cleanly<const N: usize>(app: &App, background: [tokio::task::JoinHandle<()>; N]) -> anyhow::Result<()> {
+    for task in &background {
+        task.abort();
+    }
+    for task in background {
+        let _ = task.await;
+    }
     app.shutdown().await?;
     eprintln!("harepay: stopped cleanly; every acknowledged write is in the database");
     Ok(())
@@ -523,6 +537,7 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
             let options = args.tools.to_options()?;
             let secret_key = args.secret_key.secret_key()?;
             let app = open_app(&database, cli.rules.to_rules()?).await?;
+            args.webhooks.install(&database)?;
             // Starting the stdio server on an empty database is how the quickstart begins.
             bootstrap_demo(&app, &database).await?;
             let secret_key = match secret_key {
@@ -560,7 +575,7 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
             );
             let server = HarepayServer::new(app.clone(), Credentials::Fixed(secret_key.into()), options);
             harepay::transport::stdio::serve(server).await?;
-            stop_cleanly(&app, scheduler).await?;
+            stop_cleanly(&app, [scheduler]).await?;
             Ok(std::process::ExitCode::SUCCESS)
         }
         CliCommand::Http(args) => {
@@ -581,8 +596,9 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
                 cli.rules.to_retry_policy()?,
                 cli.rules.to_idempotency_retention()?,
             );
+            let webhooks = args.webhooks.start(&app, &database)?;
             harepay::transport::http::serve(app.clone(), options, args.to_settings()).await?;
-            stop_cleanly(&app, scheduler).await?;
+            stop_cleanly(&app, [scheduler, webhooks]).await?;
             Ok(std::process::ExitCode::SUCCESS)
         }
         CliCommand::Keys(command) => {
@@ -621,6 +637,7 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
             println!("wrote tools/, llms.txt and docs/guide.md under {}", root.display());
             Ok(std::process::ExitCode::SUCCESS)
         }
+        CliCommand::Webhooks(command) => webhooks_cli::run(command),
         CliCommand::Catalog(CatalogCommand::Check { root }) => {
             let problems = harepay::mcp::catalog::check(&root);
             for problem in &problems {

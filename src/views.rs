@@ -676,3 +676,39 @@ impl DisputeView {
         }
     }
 }
+
+/// A webhook endpoint. Its signing secret appears once, in the result of the call that created it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct WebhookEndpointView {
+    /// Endpoint id, `we_…`.
+    pub id: String,
+    pub url: String,
+    /// Event types delivered, or ["*"] for all.
+    pub events: Vec<String>,
+    /// enabled, disabled (by you, or by harepay after 10 failed attempts in a row) or deleted.
+    pub status: String,
+    pub disabled_reason: Option<String>,
+    /// Failed attempts in a row; the 10th disables the endpoint.
+    pub consecutive_failures: u32,
+    /// `whsec_…`: set only in create_webhook_endpoint's executed result, never again. Verify
+    /// deliveries with it (see the guide); it is stored sealed.
+    pub signing_secret: Option<String>,
+    pub created_at_ms: i64,
+    pub updated_at_ms: i64,
+}
+
+impl WebhookEndpointView {
+    pub fn new(endpoint: &crate::engine::webhook::WebhookEndpoint) -> WebhookEndpointView {
+        WebhookEndpointView {
+            id: endpoint.id.clone(),
+            url: endpoint.url.clone(),
+            events: endpoint.events.names(),
+            status: endpoint.status.code().to_owned(),
+            disabled_reason: endpoint.disabled_reason.clone(),
+            consecutive_failures: endpoint.consecutive_failures,
+            signing_secret: None,
+            created_at_ms: endpoint.created_at_ms,
+            updated_at_ms: endpoint.updated_at_ms,
+        }
+    }
+}

@@ -33,6 +33,9 @@ pub enum AppError {
     )]
     IdempotencyKeyInUse { key: String },
 
+    #[error("a merchant may have at most {max} webhook endpoints in each mode; delete one first")]
+    WebhookEndpointLimitReached { max: usize },
+
     /// Details are logged, never returned: they may name files or SQL.
     #[error("internal error; the request was not applied")]
     Internal { detail: String },
@@ -53,6 +56,7 @@ impl AppError {
             AppError::Forbidden { .. } => "forbidden",
             AppError::IdempotencyKeyReused { .. } => "idempotency_key_reused",
             AppError::IdempotencyKeyInUse { .. } => "idempotency_key_in_use",
+            AppError::WebhookEndpointLimitReached { .. } => "webhook_endpoint_limit_reached",
             AppError::Internal { .. } => "internal_error",
         }
     }

@@ -11,6 +11,7 @@ pub mod invoices;
 pub mod keys;
 pub mod scheduler;
 pub(crate) mod transitions;
+pub mod webhooks;
 pub mod write;
 mod writer;
 

@@ -25,6 +25,7 @@ pub mod rules;
 pub mod subscription;
 pub mod test_clock;
 pub mod usage;
+pub mod webhook;
 
 /// Hands out object ids. The engine asks for an id with a type prefix (`pi`, `re`, `ltx`);
 /// production uses time-ordered UUIDs, tests a counter.

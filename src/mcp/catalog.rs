@@ -211,6 +211,7 @@ pub fn guide_md() -> String {
          `refund_exceeds_remaining`, `idempotency_key_reused`, `idempotency_key_in_use`, `forbidden`, `limit_exceeded`, `rate_limited`, `approval_expired`, \
          `confirmation_declined`, `confirmation_unavailable`, `confirmation_invalid`, `test_mode_only`, \
          `payment_already_disputed`, `dispute_exceeds_remaining`, `evidence_past_due`, `evidence_already_submitted`, \
+         `webhook_url_must_be_https`, `webhook_url_not_allowed`, `webhook_endpoint_limit_reached`, \
          `authentication_failed`, `key_expired`, `max_keys_reached`, `key_creation_rate_exceeded`, `internal_error`. \
          Unknown tools and JSON-RPC of the wrong shape are protocol errors: bytes that are not JSON get -32700; a \
          message over {message_mib} MiB, or a request whose id is not a string or a 64-bit integer, gets -32600 (over HTTP: status 413, and the error also says `\"type\": \"payload_too_large\"`).\n\
@@ -327,6 +328,7 @@ pub fn guide_md() -> String {
     text.push_str(&invoicing_guide());
     text.push_str(USAGE_BILLING_GUIDE);
     text.push_str(&crate::ops::disputes::guide_section());
+    text.push_str(&crate::webhooks::guide::section());
     text.push_str(&api_keys_guide());
     text
 }

@@ -23,6 +23,7 @@ pub mod invoices;
 pub mod keys;
 pub mod payments;
 pub mod payouts;
+pub mod webhooks;
 
 use std::collections::BTreeSet;
 use std::future::Future;
@@ -54,12 +55,13 @@ pub enum Toolset {
     Invoices,
     Billing,
     Disputes,
+    Webhooks,
     Keys,
     Audit,
 }
 
 impl Toolset {
-    pub const ALL: [Toolset; 10] = [
+    pub const ALL: [Toolset; 11] = [
         Toolset::Account,
         Toolset::Payments,
         Toolset::Payouts,
@@ -68,6 +70,7 @@ impl Toolset {
         Toolset::Invoices,
         Toolset::Billing,
         Toolset::Disputes,
+        Toolset::Webhooks,
         Toolset::Keys,
         Toolset::Audit,
     ];
@@ -84,6 +87,7 @@ impl Toolset {
             Toolset::Audit => "audit",
             Toolset::Disputes => "disputes",
             Toolset::Keys => "keys",
+            Toolset::Webhooks => "webhooks",
         }
     }
 
@@ -97,7 +101,12 @@ impl Toolset {
     pub fn enabled_by_default(self) -> bool {
         match self {
             Toolset::Account | Toolset::Payments | Toolset::Payouts | Toolset::Customers | Toolset::Invoices => true,
-            Toolset::Catalog | Toolset::Billing | Toolset::Disputes | Toolset::Keys | Toolset::Audit => false,
+            Toolset::Catalog
+            | Toolset::Billing
+            | Toolset::Disputes
+            | Toolset::Webhooks
+            | Toolset::Keys
+            | Toolset::Audit => false,
         }
     }
 
@@ -138,6 +147,7 @@ impl Toolset {
             Toolset::Audit => "the event outbox and the audit log of every write attempt",
             Toolset::Disputes => "disputes of payments: list, inspect, answer with evidence, simulate (test mode)",
             Toolset::Keys => "the merchant's API keys, for admin keys: create (rate-limited, capped), list, revoke",
+            Toolset::Webhooks => "signed webhook endpoints that receive the events, and their deliveries",
         }
     }
 }
@@ -236,6 +246,15 @@ pub trait WriteOperation: Send + Sync + 'static {
     /// What happened, or for a preview what would happen, in a sentence or two.
     fn message(view: &<Self::Command as WriteCommand>::View, outcome: Outcome) -> String;
 
+    /// Checks that need the caller's key and may wait (a DNS lookup), after `command` and before
+    /// the writer; a refusal here is audited. Most operations need none.
+    fn check_for_principal(
+        _principal: &Principal,
+        _args: &Self::Args,
+    ) -> impl Future<Output = Result<(), Failure>> + Send {
+        async { Ok(()) }
+    }
+
     /// What a preview leaves out of the object because it would not exist yet: the new object's
     /// id and its payment instructions (JSON pointers into the object, e.g. `/id`). A preview
     /// says what would be created; it hands out nothing an agent could act on.
@@ -297,6 +316,7 @@ pub fn registry() -> &'static [Entry] {
                 Toolset::Audit => audit::OPERATIONS,
                 Toolset::Disputes => disputes::OPERATIONS,
                 Toolset::Keys => keys::OPERATIONS,
+                Toolset::Webhooks => webhooks::OPERATIONS,
             });
         }
         entries
@@ -572,6 +592,9 @@ pub async fn run_write<O: WriteOperation>(
         Ok(command) => command,
         Err(failure) => return Err(refuse_write(context, principal, O::SPEC.name, key, failure).await),
     };
+    if let Err(failure) = O::check_for_principal(principal, args).await {
+        return Err(refuse_write(context, principal, O::SPEC.name, key, failure).await);
+    }
     let idempotency =
         key.map(|key| IdempotencyInput { key, request_sha256_hex: args::request_fingerprint(O::SPEC.name, args) });
     let write = ToolWrite {

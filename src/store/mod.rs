@@ -15,6 +15,7 @@ mod disputes;
 mod records;
 mod savepoint;
 pub mod sqlite;
+mod webhooks;
 
 pub use disputes::{DisputeFilter, DisputesRead, DisputesWrite};
 pub use records::{
@@ -26,6 +27,10 @@ pub use records::{
 
 pub use billing::{
     DueSubscription, PeriodCloseRecord, SubscriptionFilter, SubscriptionsRead, SubscriptionsWrite, UsageEventRecord,
+};
+pub use webhooks::{
+    DueWebhookDelivery, FanoutEvent, WebhookAttemptRecord, WebhookDeliveryFilter, WebhookDeliveryRecord, WebhooksRead,
+    WebhooksWrite,
 };
 
 use crate::engine::catalog::{Price, Product};
@@ -349,6 +354,7 @@ pub trait StoreRead:
     + EventsRead
     + SchedulerRead
     + SubscriptionsRead
+    + WebhooksRead
 {
 }
 
@@ -366,6 +372,7 @@ impl<T> StoreRead for T where
         + EventsRead
         + SchedulerRead
         + SubscriptionsRead
+        + WebhooksRead
 {
 }
 
@@ -387,6 +394,7 @@ pub trait StoreWrite:
     + EventsWrite
     + SchedulerWrite
     + SubscriptionsWrite
+    + WebhooksWrite
 {
     /// Makes the session durable; refuses (and keeps nothing) when a savepoint is still open or
     /// could not be undone.

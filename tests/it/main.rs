@@ -32,3 +32,4 @@ mod store;
 mod subscriptions;
 mod support;
 mod tools;
+mod webhooks;

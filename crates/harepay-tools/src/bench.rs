@@ -19,7 +19,9 @@
 //!     limit exists to refuse;
 //! (e), (f) billing: `bench_billing.rs`;
 //! (g) the same round trips over streamable HTTP, from one client and from 32 at once
-//!     (`bench_http.rs`).
+//!     (`bench_http.rs`);
+//! (h) signed webhook deliveries by the worker to a loopback receiver with 100 endpoints
+//!     (`bench_webhooks.rs`).
 //!
 //! Sizes can be changed with environment variables (see `Sizes`).
 
@@ -66,6 +68,8 @@ pub struct Sizes {
     pub submitters: usize,
     /// HAREPAY_BENCH_ROUND_TRIPS: sequential get_balance calls over stdio in (c).
     pub round_trips: usize,
+    /// HAREPAY_BENCH_WEBHOOK_EVENTS: events fanned out to 100 webhook endpoints in (h).
+    pub webhook_events: usize,
 }
 
 impl Default for Sizes {
@@ -76,6 +80,7 @@ impl Default for Sizes {
             concurrent_payouts: 20_000,
             submitters: 64,
             round_trips: 2_000,
+            webhook_events: 140,
         }
     }
 }
@@ -100,6 +105,7 @@ impl Sizes {
             concurrent_payouts: read("HAREPAY_BENCH_PAYOUTS", defaults.concurrent_payouts)?,
             submitters: read("HAREPAY_BENCH_SUBMITTERS", defaults.submitters)?,
             round_trips: read("HAREPAY_BENCH_ROUND_TRIPS", defaults.round_trips)?,
+            webhook_events: read("HAREPAY_BENCH_WEBHOOK_EVENTS", defaults.webhook_events)?,
         })
     }
 }
@@ -224,6 +230,20 @@ pub async fn run(work_dir: &Path, harepay_executable: &Path) -> anyhow::Result<(
         stdio.elapsed.as_secs_f64(),
         stdio.per_second(),
         latency_text(&stdio)
+    );
+    println!();
+
+    // (h) Webhook deliveries by the worker to a local receiver.
+    let webhook_path = fresh_file(work_dir, "bench-webhooks.db")?;
+    let (deliveries, webhook_elapsed) =
+        crate::bench_webhooks::deliveries_per_second(&webhook_path, sizes.webhook_events).await?;
+    remove_database(&webhook_path);
+    let deliveries_per_second = deliveries as f64 / webhook_elapsed.as_secs_f64();
+    println!("(h) signed webhook deliveries to a loopback receiver: 100 endpoints over 7 merchants");
+    println!(
+        "    {deliveries:>7} deliveries in {:>7.2} s   {deliveries_per_second:>9.0} deliveries/s   ({:.2} × raw commits/s)",
+        webhook_elapsed.as_secs_f64(),
+        deliveries_per_second / bare.per_second()
     );
     println!();
 

@@ -5,4 +5,5 @@
 pub mod bench;
 pub mod bench_billing;
 pub mod bench_http;
+pub mod bench_webhooks;
 pub mod demo;
