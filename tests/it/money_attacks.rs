@@ -81,3 +81,208 @@ async fn an_over_payment_credited_to_prepaid_is_not_refunded_or_disputed_again()
     expect_verified(&harepay, &client).await;
     client.close().await;
 }
+
+/// Every invoice of one subscription (period closes and overages), from the invoice.created events.
+async fn invoice_totals_of(client: &Client, subscription_id: &str) -> Vec<i64> {
+    let mut totals = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let mut arguments = json!({"type": "invoice.created", "limit": 100});
+        if let Some(cursor) = &cursor {
+            arguments["starting_after"] = json!(cursor);
+        }
+        let page = client.call("list_events", arguments).await;
+        for event in page["data"].as_array().unwrap() {
+            if event["data"]["subscription_id"] == subscription_id {
+                totals.push(amount(&event["data"]["total"]));
+            }
+        }
+        match page["next_starting_after"].as_str() {
+            Some(next) => cursor = Some(next.to_owned()),
+            None => return totals,
+        }
+    }
+}
+
+async fn subscribe(client: &Client, customer_id: &str, price: Value) -> String {
+    let mut price = price;
+    price["confirm"] = json!(true);
+    let price_id = client.call("create_price", price).await["object"]["id"].as_str().expect("price id").to_owned();
+    let arguments = json!({"customer_id": customer_id, "price_id": price_id, "confirm": true});
+    let created = client.call("create_subscription", arguments).await;
+    created["object"]["id"].as_str().expect("subscription id").to_owned()
+}
+
+/// Usage reported while another client moves the test clock over three period boundaries: each
+/// report lands in one period, and what is billed over all invoices is exactly the sum over the
+/// periods of max(0, usage − allowance): never twice, never missed.
+#[tokio::test]
+async fn usage_reported_while_the_clock_crosses_periods_is_billed_once_per_period() {
+    let harepay = Harepay::new();
+    let client = std::sync::Arc::new(harepay.connect(MAKER_KEY).await);
+    let customer_id = create_customer(&client, "ada@example.com").await;
+    let price = json!({"model": "usage", "currency": "NGN", "unit_amount": 3, "included_units": 100,
+        "interval": "monthly"});
+    let id = subscribe(&client, &customer_id, price).await;
+    let clock = {
+        let client = client.clone();
+        tokio::spawn(async move {
+            for month in 0..3 {
+                let arguments = json!({"by": "monthly", "confirm": true, "idempotency_key": format!("m-{month}")});
+                assert_eq!(client.call("advance_test_clock", arguments).await["outcome"], "executed");
+                tokio::time::sleep(std::time::Duration::from_millis(40)).await;
+            }
+        })
+    };
+    let reports: Vec<_> = (0..120)
+        .map(|index| {
+            let (client, id) = (client.clone(), id.clone());
+            tokio::spawn(async move {
+                // Spread over the clock's moves, so that reports land on both sides of each.
+                tokio::time::sleep(std::time::Duration::from_millis(index)).await;
+                let arguments =
+                    json!({"subscription_id": id, "quantity": 7, "event_id": format!("e-{index}"), "confirm": true});
+                let reported = client.call("report_usage", arguments).await;
+                assert_eq!(reported["object"]["counted"], true, "{reported}");
+                reported["object"]["period"]["period_start_ms"].as_i64().unwrap()
+            })
+        })
+        .collect();
+    let mut used_by_period: std::collections::BTreeMap<i64, i64> = Default::default();
+    for report in reports {
+        *used_by_period.entry(report.await.unwrap()).or_default() += 7;
+    }
+    clock.await.unwrap();
+    // Close every period the reports touched.
+    let past = json!({"by": "monthly", "confirm": true, "idempotency_key": "m-last"});
+    assert_eq!(client.call("advance_test_clock", past).await["outcome"], "executed");
+    let expected_minor: i64 = used_by_period.values().map(|used| (used - 100).max(0) * 3).sum();
+    let billed_minor: i64 = invoice_totals_of(&client, &id).await.iter().sum();
+    assert_eq!(billed_minor, expected_minor, "usage by period: {used_by_period:?}");
+    expect_verified(&harepay, &client).await;
+}
+
+/// A cancel at period end racing the clock and billing runs: the subscription ends at the end of
+/// the period the cancel landed in, and exactly the periods up to that end are invoiced.
+#[tokio::test]
+async fn a_cancel_at_period_end_racing_the_billing_run_bills_each_period_up_to_its_end_once() {
+    let harepay = Harepay::new();
+    let client = std::sync::Arc::new(harepay.connect(MAKER_KEY).await);
+    let customer_id = create_customer(&client, "ada@example.com").await;
+    let price = json!({"model": "recurring", "currency": "NGN", "unit_amount": 500_000, "interval": "monthly"});
+    let id = subscribe(&client, &customer_id, price).await;
+    let start_ms =
+        client.call("get_subscription", json!({"id": id})).await["current_period_start_ms"].as_i64().unwrap();
+    let runs: Vec<_> = (0..4)
+        .map(|run| {
+            let client = client.clone();
+            tokio::spawn(async move {
+                tokio::time::sleep(std::time::Duration::from_millis(run * 15)).await;
+                let arguments = json!({"by": "monthly", "confirm": true, "idempotency_key": format!("m-{run}")});
+                client.call("advance_test_clock", arguments).await;
+                client.call("run_billing", json!({"confirm": true})).await;
+            })
+        })
+        .collect();
+    tokio::time::sleep(std::time::Duration::from_millis(30)).await;
+    let cancel = json!({"id": id, "at_period_end": true, "confirm": true, "idempotency_key": "cancel"});
+    let canceled = client.call("cancel_subscription", cancel).await;
+    assert_eq!(canceled["outcome"], "executed", "{canceled}");
+    for run in runs {
+        run.await.unwrap();
+    }
+    let after = json!({"by": "quarterly", "confirm": true, "idempotency_key": "after"});
+    client.call("advance_test_clock", after).await;
+    let subscription = client.call("get_subscription", json!({"id": id})).await;
+    assert_eq!(subscription["status"], "canceled", "{subscription}");
+    let ended_at_ms = subscription["ended_at_ms"].as_i64().unwrap();
+    let months = {
+        let (start, end) = (
+            chrono::DateTime::from_timestamp_millis(start_ms).unwrap(),
+            chrono::DateTime::from_timestamp_millis(ended_at_ms).unwrap(),
+        );
+        use chrono::Datelike;
+        (end.year() - start.year()) * 12 + end.month() as i32 - start.month() as i32
+    };
+    let totals = invoice_totals_of(&client, &id).await;
+    assert!(months >= 1, "it ends at a period end: {subscription}");
+    assert_eq!(totals, vec![500_000; months as usize], "one invoice per period up to its end: {subscription}");
+    expect_verified(&harepay, &client).await;
+}
+
+/// Every id argument of the billing, invoice and payment tools given another merchant's or the
+/// other mode's object beside the caller's own: each is `not_found`, and nothing moves.
+#[tokio::test]
+async fn foreign_ids_mixed_with_the_callers_own_are_not_found_in_every_argument() {
+    let harepay = Harepay::new();
+    let owner = harepay.connect(MAKER_KEY).await;
+    owner.fund_ngn(1_000_000, "sales").await;
+    let customer_id = create_customer(&owner, "ada@example.com").await;
+    let price = json!({"model": "usage", "currency": "NGN", "unit_amount": 1, "included_units": 0,
+        "interval": "monthly"});
+    let subscription_id = subscribe(&owner, &customer_id, price).await;
+    let price_id =
+        owner.call("get_subscription", json!({"id": subscription_id})).await["price_id"].as_str().unwrap().to_owned();
+    let (_, invoice_id) = open_invoice(&owner, "bob@example.com", 10_000).await;
+    let payment_intent_id = owner.create_succeeded_payment(50_000, "order-1").await;
+
+    let live = harepay.create_key(&["--mode", "live", "--owner", "ops"]);
+    let other = harepay.create_key(&["--new-merchant", "Mallory's shop", "--owner", "mallory"]);
+    for key in [live, other] {
+        let stranger = harepay.connect(&key).await;
+        let own_customer = create_customer(&stranger, "eve@example.com").await;
+        let own_price = json!({"model": "usage", "currency": "NGN", "unit_amount": 1, "included_units": 0,
+            "interval": "monthly", "confirm": true});
+        let own_price_id = stranger.call("create_price", own_price).await["object"]["id"].as_str().unwrap().to_owned();
+        let attempts = [
+            ("create_subscription", json!({"customer_id": own_customer, "price_id": price_id, "confirm": true})),
+            ("create_subscription", json!({"customer_id": customer_id, "price_id": own_price_id, "confirm": true})),
+            (
+                "topup_prepaid",
+                json!({"customer_id": customer_id, "amount": {"amount": 100, "currency": "NGN"},
+                "confirm": true, "idempotency_key": "t"}),
+            ),
+            (
+                "create_invoice",
+                json!({"customer_id": own_customer, "currency": "NGN", "confirm": true,
+                "idempotency_key": "i", "line_items": [{"description": "x", "quantity": 1, "unit_amount": 100,
+                "price_id": price_id}]}),
+            ),
+            (
+                "report_usage",
+                json!({"subscription_id": subscription_id, "quantity": 5, "event_id": "e",
+                "confirm": true, "idempotency_key": "u"}),
+            ),
+            (
+                "pay_invoice",
+                json!({"id": invoice_id, "method": "bank_transfer", "rail": "rubies", "confirm": true,
+                "idempotency_key": "p"}),
+            ),
+            ("refund_payment", json!({"id": payment_intent_id, "confirm": true, "idempotency_key": "r"})),
+            (
+                "simulate_payment",
+                json!({"id": payment_intent_id, "outcome": "succeeded", "confirm": true,
+                "idempotency_key": "s"}),
+            ),
+            ("get_payment", json!({"id": payment_intent_id})),
+            ("delete_customer", json!({"id": customer_id, "confirm": true})),
+        ];
+        for (tool, arguments) in attempts {
+            let error = stranger.call_error(tool, arguments.clone()).await;
+            let error_type = error["type"].as_str().unwrap_or_default().to_owned();
+            assert!(
+                error_type == "not_found" || (tool == "simulate_payment" && error_type == "test_mode_only"),
+                "{tool} {arguments}: {error}"
+            );
+        }
+        stranger.close().await;
+    }
+    assert_eq!(prepaid_ngn(&owner, &customer_id).await, 0);
+    let usage = owner.call("get_usage", json!({"subscription_id": subscription_id})).await;
+    assert_eq!(usage["current_period"]["used_units"], 0);
+    let payment = owner.call("get_payment", json!({"id": payment_intent_id})).await;
+    assert_eq!(amount(&payment["payment_intent"]["amount_refunded"]), 0);
+    assert_eq!(owner.call("get_customer", json!({"id": customer_id})).await["archived"], false);
+    expect_verified(&harepay, &owner).await;
+    owner.close().await;
+}
