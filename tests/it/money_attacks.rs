@@ -1,9 +1,34 @@
 //! A hostile merchant against the money paths of invoicing and billing, through the real binary:
 //! money an over-paid invoice credited to the customer's prepaid balance refunded or disputed a
-//! second time, with `harepay verify` after each attempt.
+//! second time; usage racing the test clock; a cancel at period end racing the billing run; foreign
+//! ids in every argument; a backlog of due periods holding up the scheduler; with `harepay verify`
+//! after each attempt.
 
+use std::sync::Arc;
+use std::sync::atomic::AtomicI64;
+
+use harepay::app::App;
+use harepay::app::keys::DEMO_MAKER_KEY;
+use harepay::app::write::{ToolWrite, WriteOutcome};
+use harepay::engine::SequentialIds;
+use harepay::engine::catalog::{NewPrice, PriceModel};
+use harepay::engine::customer::NewCustomer;
+use harepay::engine::interval::Interval;
+use harepay::engine::money::Asset;
+use harepay::engine::permission::Action;
+use harepay::engine::principal::Principal;
+use harepay::engine::retry::RetryPolicy;
+use harepay::engine::rules::PaymentRules;
+use harepay::engine::subscription::NewSubscription;
+use harepay::limits::SCHEDULER_BILLING_MAX_BATCHES_PER_TICK;
+use harepay::ops::billing::create_subscription::CreateSubscriptionCommand;
+use harepay::ops::catalog::create_price::CreatePriceCommand;
+use harepay::ops::customers::create_customer::CreateCustomerCommand;
+use harepay::store::Store;
+use harepay::store::sqlite::SqliteStore;
 use serde_json::{Value, json};
 
+use crate::app_layer::ManualClock;
 use crate::support::{Client, Harepay, MAKER_KEY};
 
 async fn create_customer(client: &Client, email: &str) -> String {
@@ -285,4 +310,83 @@ async fn foreign_ids_mixed_with_the_callers_own_are_not_found_in_every_argument(
     assert_eq!(owner.call("get_customer", json!({"id": customer_id})).await["archived"], false);
     expect_verified(&harepay, &owner).await;
     owner.close().await;
+}
+
+async fn executed<V>(outcome: Result<WriteOutcome<V>, harepay::app::error::AppError>) -> V {
+    match outcome.expect("the write runs") {
+        WriteOutcome::Executed { view } => view,
+        other => panic!("not executed: {:?}", other.outcome()),
+    }
+}
+
+fn write<C>(actor: &Principal, operation: &'static str, command: C) -> ToolWrite<C> {
+    let description = operation.to_owned();
+    ToolWrite {
+        actor: actor.clone(),
+        operation,
+        action: Action::Manage,
+        confirm: true,
+        idempotency: None,
+        description,
+        command,
+    }
+}
+
+/// A backlog of due periods (one merchant's, or everyone's after downtime) does not hold up the
+/// scheduler: a tick closes a bounded number of them, so the approval and payment expiries and the
+/// test rails of every merchant come round again on the next tick; and tick after tick closes each
+/// due period exactly once (through the app, with an injected clock).
+#[tokio::test]
+async fn a_backlog_of_due_periods_is_billed_in_bounded_ticks_each_period_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(SqliteStore::open(&dir.path().join("backlog.db")).unwrap());
+    let day_ms = 24 * 60 * 60 * 1000;
+    let start_ms = 1_800_000_000_000;
+    let clock = Arc::new(ManualClock(AtomicI64::new(start_ms)));
+    let rules = PaymentRules { test_auto_settle_after_ms: None, ..PaymentRules::default() };
+    let app = App::with_store(store.clone(), rules, clock.clone(), Box::new(SequentialIds::default()));
+    app.bootstrap_demo_if_empty().await.unwrap();
+    let maker = app.authenticate(DEMO_MAKER_KEY).await.unwrap();
+    let price = NewPrice {
+        product_id: None,
+        model: PriceModel::Recurring,
+        currency: Asset::lookup("NGN").unwrap(),
+        unit_amount_minor: 100,
+        included_units: 0,
+        auto_charge: false,
+        interval: Interval::from_alias("weekly").unwrap(),
+        trial_period_days: 0,
+        active: true,
+    };
+    let price_id = executed(app.execute(write(&maker, "create_price", CreatePriceCommand(price))).await).await.id;
+    let customer =
+        NewCustomer { email: "ada@example.com".into(), name: None, phone: None, metadata: Default::default() };
+    let customer_id =
+        executed(app.execute(write(&maker, "create_customer", CreateCustomerCommand(customer))).await).await.id;
+    let (subscriptions, weeks) = (3_u64, 60_i64);
+    for _ in 0..subscriptions {
+        let command = CreateSubscriptionCommand {
+            customer_id: customer_id.clone(),
+            price_id: price_id.clone(),
+            request: NewSubscription { metadata: Default::default() },
+        };
+        executed(app.execute(write(&maker, "create_subscription", command)).await).await;
+    }
+
+    clock.0.store(start_ms + weeks * 7 * day_ms + 1, std::sync::atomic::Ordering::SeqCst);
+    let due = subscriptions * weeks as u64;
+    let first = app.run_scheduled_work(&RetryPolicy::default()).await.unwrap();
+    assert!(first.failures.is_empty(), "{:?}", first.failures);
+    let bound = u64::from(SCHEDULER_BILLING_MAX_BATCHES_PER_TICK) * subscriptions;
+    assert!(u64::from(first.steps_done) <= bound, "one tick closed {} of {due} periods", first.steps_done);
+    let mut closed = u64::from(first.steps_done);
+    while closed < due {
+        let tick = app.run_scheduled_work(&RetryPolicy::default()).await.unwrap();
+        assert!(tick.steps_done > 0 && u64::from(tick.steps_done) <= bound, "{tick:?}");
+        closed += u64::from(tick.steps_done);
+    }
+    assert_eq!(closed, due);
+    assert_eq!(app.run_scheduled_work(&RetryPolicy::default()).await.unwrap().steps_done, 0, "nothing twice");
+    let read = store.begin_read().unwrap();
+    assert!(read.verify_ledger(None).unwrap().is_sound());
 }
