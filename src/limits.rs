@@ -348,6 +348,11 @@ pub const TEST_CLOCK_LATEST_MS: i64 = 253_402_300_799_999;
 /// constant however many subscriptions are due, and other writes interleave between batches.
 pub const BILLING_BATCH_MAX_PERIODS: u32 = 256;
 
+/// Billing batches one scheduler tick runs at most: a backlog of due periods (one merchant's test
+/// clock, or everyone's after downtime) is worked off tick after tick, so that the expiries and the
+/// test rails of every merchant, which the same tick runs, are never held up longer than this.
+pub const SCHEDULER_BILLING_MAX_BATCHES_PER_TICK: u32 = 4;
+
 /// Periods `report_usage` closes itself when the billing run has not yet caught up with a
 /// subscription (normally 0 or 1): beyond, the report waits for the billing run.
 pub const USAGE_REPORT_CATCH_UP_MAX_PERIODS: u32 = 64;

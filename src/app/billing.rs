@@ -310,8 +310,19 @@ impl App {
     /// Runs billing batches, each a write of its own, until no period of `scope` (every merchant's
     /// when `None`) is due in billing time; adds what they did to `run`.
     pub async fn run_billing_batches(&self, scope: Option<Scope>, run: &mut BillingRunView) -> Result<(), AppError> {
+        self.run_billing_batches_at_most(scope, run, u32::MAX).await
+    }
+
+    /// `run_billing_batches`, stopping after `max_batches` batches with `run.more_due` true when
+    /// periods may still be due: the scheduler's tick, which must come round to its other work.
+    pub(crate) async fn run_billing_batches_at_most(
+        &self,
+        scope: Option<Scope>,
+        run: &mut BillingRunView,
+        max_batches: u32,
+    ) -> Result<(), AppError> {
         let policy = RetryPolicy::default();
-        loop {
+        for _ in 0..max_batches {
             let work = ScheduledWork::Billing { scope: scope.clone() };
             let batch = self
                 .submit(move |session, context| {
@@ -328,5 +339,7 @@ impl App {
                 return Ok(());
             }
         }
+        run.more_due = true;
+        Ok(())
     }
 }

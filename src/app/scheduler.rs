@@ -172,7 +172,9 @@ impl App {
         }
         if billing_due {
             let mut run = crate::views::billing::BillingRunView::default();
-            self.run_billing_batches(None, &mut run).await?;
+            // Bounded, so that a backlog cannot hold up the expiries and rails of the next ticks.
+            let max_batches = crate::limits::SCHEDULER_BILLING_MAX_BATCHES_PER_TICK;
+            self.run_billing_batches_at_most(None, &mut run, max_batches).await?;
             report.steps_done += u32::try_from(run.periods_closed).unwrap_or(u32::MAX);
         }
         expiries?;

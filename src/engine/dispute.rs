@@ -255,19 +255,27 @@ pub struct NewDispute {
     pub simulated_outcome: Option<DisputeOutcome>,
 }
 
-/// What remains disputable on a payment: captured less refunded, once it succeeded; nothing before.
-pub fn disputable_minor(payment: &PaymentIntent) -> i64 {
+/// What remains disputable on a payment: captured less refunded, less what its invoice passed on
+/// to the customer's prepaid balance (`passed_to_prepaid_minor`: the customer holds that as
+/// credit, so it cannot be given back a second time), once it succeeded; nothing before.
+pub fn disputable_minor(payment: &PaymentIntent, passed_to_prepaid_minor: i64) -> i64 {
     match payment.status {
-        PaymentStatus::Succeeded => payment.credit_amount_minor().saturating_sub(payment.amount_refunded_minor).max(0),
+        PaymentStatus::Succeeded => payment
+            .credit_amount_minor()
+            .saturating_sub(payment.amount_refunded_minor)
+            .saturating_sub(passed_to_prepaid_minor)
+            .max(0),
         _ => 0,
     }
 }
 
 /// Opens a dispute of `payment` and holds its amount in `reserved` (from `available`, and what
-/// that cannot cover from `owed`). `existing` is the payment's dispute, if it has one.
+/// that cannot cover from `owed`). `existing` is the payment's dispute, if it has one;
+/// `passed_to_prepaid_minor` what its invoice credited to the customer's prepaid balance.
 pub fn open_dispute(
     payment: &PaymentIntent,
     existing: Option<&Dispute>,
+    passed_to_prepaid_minor: i64,
     request: &NewDispute,
     balances: &mut Balances,
     ids: &mut dyn IdSource,
@@ -300,7 +308,7 @@ pub fn open_dispute(
         ));
     }
     let asset = payment.credit_asset();
-    let remaining_minor = disputable_minor(payment);
+    let remaining_minor = disputable_minor(payment, passed_to_prepaid_minor);
     let amount_minor = request.amount_minor.unwrap_or(remaining_minor);
     if remaining_minor == 0 || amount_minor > remaining_minor {
         return Err(EngineError::DisputeExceedsRemaining {
@@ -437,30 +445,33 @@ pub fn close_dispute(
 
 /// The amount a refund of `payment` may take beside its dispute: `requested` (all that remains
 /// when `None`) unless the dispute holds part of what remains, which is refused as
-/// `refund_exceeds_remaining`. A payment is never given back twice, by a refund and a dispute.
+/// `refund_exceeds_remaining`. A payment is never given back twice, by a refund and a dispute,
+/// nor by a refund of what its invoice passed on to the customer's prepaid balance
+/// (`passed_to_prepaid_minor`), which the customer still holds as credit.
 pub fn refund_beside_dispute(
     payment: &PaymentIntent,
     dispute: Option<&Dispute>,
+    passed_to_prepaid_minor: i64,
     requested_minor: Option<i64>,
 ) -> Result<Option<i64>, EngineError> {
-    let Some(dispute) = dispute else { return Ok(requested_minor) };
-    let withheld_minor = dispute.withheld_from_refunds_minor();
-    if withheld_minor == 0 || payment.status != PaymentStatus::Succeeded {
+    let withheld_minor = dispute.map_or(0, Dispute::withheld_from_refunds_minor);
+    if (withheld_minor == 0 && passed_to_prepaid_minor == 0) || payment.status != PaymentStatus::Succeeded {
         return Ok(requested_minor);
     }
     let asset = payment.credit_asset();
-    let remaining_minor = payment.refundable_minor().saturating_sub(withheld_minor).max(0);
+    let remaining_minor =
+        payment.refundable_minor().saturating_sub(withheld_minor).saturating_sub(passed_to_prepaid_minor).max(0);
     let requested = requested_minor.unwrap_or(remaining_minor);
     if remaining_minor == 0 || requested > remaining_minor {
+        let held_by = match dispute.filter(|_| withheld_minor > 0) {
+            Some(dispute) => format!("the rest is held by dispute {}", dispute.id),
+            None => "the rest is the customer's prepaid credit".to_owned(),
+        };
         return Err(EngineError::RefundExceedsRemaining {
             payment_intent_id: payment.id.clone(),
             remaining_minor,
             requested_display: asset.display(requested),
-            remaining_display: format!(
-                "{}, the rest is held by dispute {}",
-                asset.display(remaining_minor),
-                dispute.id
-            ),
+            remaining_display: format!("{}, {held_by}", asset.display(remaining_minor)),
         });
     }
     Ok(Some(requested))

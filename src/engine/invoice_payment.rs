@@ -229,6 +229,22 @@ pub fn amount_credited_to_prepaid_minor(invoice: &Invoice) -> i64 {
     }
 }
 
+/// What of `payment`'s credit its invoice passed on to the customer's prepaid balance: the excess
+/// of an over-payment, once the intent that collected it succeeded; 0 for any other payment. The
+/// customer holds it as credit, so neither a refund nor a dispute of the payment may give it back
+/// a second time.
+pub fn credit_passed_to_prepaid_minor(payment: &PaymentIntent, invoice: Option<&Invoice>) -> i64 {
+    match invoice {
+        Some(invoice)
+            if payment.status == PaymentStatus::Succeeded
+                && invoice.payment_intent_id.as_deref() == Some(payment.id.as_str()) =>
+        {
+            amount_credited_to_prepaid_minor(invoice)
+        }
+        _ => 0,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -20,6 +20,7 @@ mod keys_store;
 mod ledger;
 mod limits;
 mod malformed;
+mod money_attacks;
 mod operator;
 mod oversized;
 mod payment_receipts;

@@ -66,7 +66,7 @@ fn opening_reserves_the_amount_and_winning_gives_it_back() {
     let (mut ids, mut balances) = (SequentialIds::default(), Balances::default());
     let payment = succeeded_payment(100_000, &mut balances, &mut ids);
     assert_eq!(merchant(&balances), (99_500, 0, 0));
-    let (dispute, opening) = open_dispute(&payment, None, &request(None), &mut balances, &mut ids, 10).unwrap();
+    let (dispute, opening) = open_dispute(&payment, None, 0, &request(None), &mut balances, &mut ids, 10).unwrap();
     assert_eq!(dispute.amount.amount_minor, 100_000, "the whole captured amount; the fee is not returned");
     assert_eq!(dispute.amount_owed_minor, 500, "available held 99,500 of it");
     assert_eq!(merchant(&balances), (0, 100_000, -500));
@@ -82,7 +82,7 @@ fn opening_reserves_the_amount_and_winning_gives_it_back() {
 fn losing_sends_the_amount_out_and_the_debt_stays_owed_until_available_pays_it() {
     let (mut ids, mut balances) = (SequentialIds::default(), Balances::default());
     let payment = succeeded_payment(100_000, &mut balances, &mut ids);
-    let (dispute, _) = open_dispute(&payment, None, &request(None), &mut balances, &mut ids, 10).unwrap();
+    let (dispute, _) = open_dispute(&payment, None, 0, &request(None), &mut balances, &mut ids, 10).unwrap();
     let submitted = submit_evidence(&dispute, &explanation("x"), 11).unwrap();
     let (lost, _) = close_dispute(&submitted, DisputeOutcome::Lost, &mut balances, &mut ids, 12).unwrap();
     assert_eq!(lost.status, DisputeStatus::Lost);
@@ -91,7 +91,7 @@ fn losing_sends_the_amount_out_and_the_debt_stays_owed_until_available_pays_it()
 
     // A second payment, disputed and won: the debt is paid back from available when it closes.
     let second = succeeded_payment(10_000, &mut balances, &mut ids);
-    let (dispute, _) = open_dispute(&second, None, &request(Some(1_000)), &mut balances, &mut ids, 20).unwrap();
+    let (dispute, _) = open_dispute(&second, None, 0, &request(Some(1_000)), &mut balances, &mut ids, 20).unwrap();
     assert_eq!(dispute.amount_owed_minor, 0);
     let submitted = submit_evidence(&dispute, &explanation("x"), 21).unwrap();
     close_dispute(&submitted, DisputeOutcome::Won, &mut balances, &mut ids, 22).unwrap();
@@ -102,11 +102,11 @@ fn losing_sends_the_amount_out_and_the_debt_stays_owed_until_available_pays_it()
 fn a_won_dispute_never_takes_owed_above_zero() {
     let (mut ids, mut balances) = (SequentialIds::default(), Balances::default());
     let first = succeeded_payment(100_000, &mut balances, &mut ids);
-    let (short, _) = open_dispute(&first, None, &request(None), &mut balances, &mut ids, 10).unwrap();
+    let (short, _) = open_dispute(&first, None, 0, &request(None), &mut balances, &mut ids, 10).unwrap();
     assert_eq!(short.amount_owed_minor, 500);
     // Another payment and a lost dispute of it pay the debt back meanwhile.
     let second = succeeded_payment(10_000, &mut balances, &mut ids);
-    let (other, _) = open_dispute(&second, None, &request(Some(100)), &mut balances, &mut ids, 11).unwrap();
+    let (other, _) = open_dispute(&second, None, 0, &request(Some(100)), &mut balances, &mut ids, 11).unwrap();
     let other = submit_evidence(&other, &explanation("x"), 12).unwrap();
     close_dispute(&other, DisputeOutcome::Lost, &mut balances, &mut ids, 13).unwrap();
     assert_eq!(merchant(&balances), (9_950 - 100 - 500, 100_000, 0));
@@ -119,27 +119,27 @@ fn a_won_dispute_never_takes_owed_above_zero() {
 fn only_a_succeeded_payment_is_disputed_once_for_at_most_what_remains() {
     let (mut ids, mut balances) = (SequentialIds::default(), Balances::default());
     let payment = succeeded_payment(100_000, &mut balances, &mut ids);
-    let error = open_dispute(&payment, None, &request(Some(100_001)), &mut balances, &mut ids, 10).unwrap_err();
+    let error = open_dispute(&payment, None, 0, &request(Some(100_001)), &mut balances, &mut ids, 10).unwrap_err();
     assert_eq!((error.code(), error.param()), ("dispute_exceeds_remaining", Some("amount")));
 
     // Another payment funds the fee a full refund does not get back.
     succeeded_payment(10_000, &mut balances, &mut ids);
     let (refunded, _, _) = refund_payment(&payment, Some(40_000), None, &mut balances, &mut ids, 5).unwrap();
-    let error = open_dispute(&refunded, None, &request(Some(60_001)), &mut balances, &mut ids, 10).unwrap_err();
+    let error = open_dispute(&refunded, None, 0, &request(Some(60_001)), &mut balances, &mut ids, 10).unwrap_err();
     assert_eq!(error.code(), "dispute_exceeds_remaining", "captured less refunded: {error}");
     let (all_refunded, _, _) = refund_payment(&refunded, None, None, &mut balances, &mut ids, 6).unwrap();
-    let error = open_dispute(&all_refunded, None, &request(None), &mut balances, &mut ids, 10).unwrap_err();
+    let error = open_dispute(&all_refunded, None, 0, &request(None), &mut balances, &mut ids, 10).unwrap_err();
     assert_eq!(error.code(), "dispute_exceeds_remaining");
 
     let mut processing = payment.clone();
     processing.status = PaymentStatus::Processing;
-    let error = open_dispute(&processing, None, &request(None), &mut balances, &mut ids, 10).unwrap_err();
+    let error = open_dispute(&processing, None, 0, &request(None), &mut balances, &mut ids, 10).unwrap_err();
     assert_eq!(error.code(), "invalid_state");
 
     let other = succeeded_payment(5_000, &mut balances, &mut ids);
-    let (dispute, _) = open_dispute(&other, None, &request(None), &mut balances, &mut ids, 10).unwrap();
+    let (dispute, _) = open_dispute(&other, None, 0, &request(None), &mut balances, &mut ids, 10).unwrap();
     let after_first = balances.clone();
-    let error = open_dispute(&other, Some(&dispute), &request(Some(1)), &mut balances, &mut ids, 11).unwrap_err();
+    let error = open_dispute(&other, Some(&dispute), 0, &request(Some(1)), &mut balances, &mut ids, 11).unwrap_err();
     assert_eq!(error.code(), "payment_already_disputed");
     assert_eq!(balances, after_first, "a refused dispute moves nothing");
 }
@@ -150,7 +150,7 @@ fn evidence_is_staged_then_submitted_once_before_its_due_date() {
     let payment = succeeded_payment(100_000, &mut balances, &mut ids);
     let mut short_window = request(None);
     short_window.evidence_due_in_ms = 1_000;
-    let (dispute, _) = open_dispute(&payment, None, &short_window, &mut balances, &mut ids, 0).unwrap();
+    let (dispute, _) = open_dispute(&payment, None, 0, &short_window, &mut balances, &mut ids, 0).unwrap();
     assert_eq!(dispute.evidence_due_by_ms, 1_000);
 
     let staged = stage_evidence(&dispute, &explanation("first"), 10).unwrap();
@@ -214,7 +214,7 @@ fn evidence_over_its_bounds_is_refused_naming_the_field() {
     // Staging in pieces cannot pass the total either: the merged evidence is checked.
     let (mut ids, mut balances) = (SequentialIds::default(), Balances::default());
     let payment = succeeded_payment(100_000, &mut balances, &mut ids);
-    let (mut dispute, _) = open_dispute(&payment, None, &request(None), &mut balances, &mut ids, 0).unwrap();
+    let (mut dispute, _) = open_dispute(&payment, None, 0, &request(None), &mut balances, &mut ids, 0).unwrap();
     let fields: [fn(String) -> DisputeEvidence; 4] = [
         |text| DisputeEvidence { explanation: Some(text), ..DisputeEvidence::default() },
         |text| DisputeEvidence { customer_communication: Some(text), ..DisputeEvidence::default() },
@@ -232,17 +232,32 @@ fn evidence_over_its_bounds_is_refused_naming_the_field() {
 fn a_refund_never_takes_what_a_dispute_holds() {
     let (mut ids, mut balances) = (SequentialIds::default(), Balances::default());
     let payment = succeeded_payment(100_000, &mut balances, &mut ids);
-    let (dispute, _) = open_dispute(&payment, None, &request(Some(30_000)), &mut balances, &mut ids, 0).unwrap();
-    assert_eq!(refund_beside_dispute(&payment, Some(&dispute), None).unwrap(), Some(70_000));
-    assert_eq!(refund_beside_dispute(&payment, Some(&dispute), Some(70_000)).unwrap(), Some(70_000));
-    let error = refund_beside_dispute(&payment, Some(&dispute), Some(70_001)).unwrap_err();
+    let (dispute, _) = open_dispute(&payment, None, 0, &request(Some(30_000)), &mut balances, &mut ids, 0).unwrap();
+    assert_eq!(refund_beside_dispute(&payment, Some(&dispute), 0, None).unwrap(), Some(70_000));
+    assert_eq!(refund_beside_dispute(&payment, Some(&dispute), 0, Some(70_000)).unwrap(), Some(70_000));
+    let error = refund_beside_dispute(&payment, Some(&dispute), 0, Some(70_001)).unwrap_err();
     assert_eq!(error.code(), "refund_exceeds_remaining");
     let mut won = dispute.clone();
     won.status = DisputeStatus::Won;
-    assert_eq!(refund_beside_dispute(&payment, Some(&won), None).unwrap(), None, "a won dispute holds nothing");
+    assert_eq!(refund_beside_dispute(&payment, Some(&won), 0, None).unwrap(), None, "a won dispute holds nothing");
     let mut whole = dispute.clone();
     whole.amount = Money::new(ngn(), 100_000).unwrap();
-    assert_eq!(refund_beside_dispute(&payment, Some(&whole), None).unwrap_err().code(), "refund_exceeds_remaining");
+    assert_eq!(refund_beside_dispute(&payment, Some(&whole), 0, None).unwrap_err().code(), "refund_exceeds_remaining");
+}
+
+#[test]
+fn neither_a_refund_nor_a_dispute_takes_what_an_invoice_passed_to_prepaid() {
+    let (mut ids, mut balances) = (SequentialIds::default(), Balances::default());
+    let payment = succeeded_payment(100_000, &mut balances, &mut ids);
+    assert_eq!(refund_beside_dispute(&payment, None, 40_000, None).unwrap(), Some(60_000));
+    let error = refund_beside_dispute(&payment, None, 40_000, Some(60_001)).unwrap_err();
+    assert_eq!(error.code(), "refund_exceeds_remaining");
+    let error = open_dispute(&payment, None, 40_000, &request(Some(60_001)), &mut balances, &mut ids, 0).unwrap_err();
+    assert_eq!(error.code(), "dispute_exceeds_remaining");
+    let (dispute, _) = open_dispute(&payment, None, 40_000, &request(None), &mut balances, &mut ids, 0).unwrap();
+    assert_eq!(dispute.amount.amount_minor, 60_000);
+    let error = refund_beside_dispute(&payment, Some(&dispute), 40_000, Some(1)).unwrap_err();
+    assert_eq!(error.code(), "refund_exceeds_remaining", "the dispute and the credit leave nothing");
 }
 
 /// One step of a random history: a payment settles, a dispute opens, evidence goes in, a review
@@ -287,7 +302,7 @@ proptest! {
                     let Some(payment) = payments.get(payment % payments.len().max(1)) else { continue };
                     let existing = disputes.iter().find(|dispute| dispute.payment_intent_id == payment.id);
                     let before = balances.clone();
-                    match open_dispute(payment, existing, &request(amount_minor), &mut balances, &mut ids, now_ms) {
+                    match open_dispute(payment, existing, 0, &request(amount_minor), &mut balances, &mut ids, now_ms) {
                         Ok((dispute, transaction)) => {
                             disputes.push(dispute);
                             transactions.push(transaction);

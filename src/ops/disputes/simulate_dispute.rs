@@ -9,6 +9,7 @@ use crate::app::transitions::load_payment_for_update;
 use crate::app::write::{Applied, Outcome, WriteCommand, emit};
 use crate::engine::dispute::{self, NewDispute};
 use crate::engine::error::EngineError;
+use crate::engine::invoice_payment;
 use crate::engine::permission::Action;
 use crate::engine::principal::{Mode, Principal};
 use crate::limits;
@@ -123,11 +124,14 @@ impl WriteCommand for SimulateDisputeCommand {
         let scope = &actor.scope;
         let payment = load_payment_for_update(session, scope, &self.payment_intent_id)?;
         let existing = session.get_dispute_for_payment_for_update(scope, &payment.id)?;
+        let invoice = session.get_invoice_by_payment_intent(scope, &payment.id)?;
+        let passed_to_prepaid_minor = invoice_payment::credit_passed_to_prepaid_minor(&payment, invoice.as_ref());
         let asset = payment.credit_asset();
         let mut balances = session.balances_for_update(scope, &[asset])?;
         let (dispute, transaction) = dispute::open_dispute(
             &payment,
             existing.as_ref(),
+            passed_to_prepaid_minor,
             &self.request,
             &mut balances,
             context.ids,

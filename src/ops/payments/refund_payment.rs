@@ -8,6 +8,7 @@ use crate::app::error::AppError;
 use crate::app::transitions::load_payment_for_update;
 use crate::app::write::{Applied, Outcome, WriteCommand, emit_json};
 use crate::engine::dispute::refund_beside_dispute;
+use crate::engine::invoice_payment;
 use crate::engine::ledger::AccountKind;
 use crate::engine::payment;
 use crate::engine::permission::Action;
@@ -109,7 +110,10 @@ impl WriteCommand for RefundPaymentCommand {
         let payment = load_payment_for_update(session, scope, &self.payment_intent_id)?;
         // A disputed amount is the payer's bank's to give back, never a refund's as well.
         let dispute = session.get_dispute_for_payment_for_update(scope, &payment.id)?;
-        let amount_minor = refund_beside_dispute(&payment, dispute.as_ref(), self.amount_minor)?;
+        let invoice = session.get_invoice_by_payment_intent(scope, &payment.id)?;
+        let passed_to_prepaid_minor = invoice_payment::credit_passed_to_prepaid_minor(&payment, invoice.as_ref());
+        let amount_minor =
+            refund_beside_dispute(&payment, dispute.as_ref(), passed_to_prepaid_minor, self.amount_minor)?;
         let mut balances = session.balances_for_update(scope, &[payment.credit_asset()])?;
         let (payment, refund, transaction) = payment::refund_payment(
             &payment,
