@@ -203,6 +203,10 @@ pub const SCHEDULER_PAYMENT_EXPIRY_BATCH_MAX_STEPS: u32 = 200;
 /// merchants in turns, in a write of their own.
 pub const SCHEDULER_INVOICE_EXPIRY_BATCH_MAX_STEPS: u32 = 200;
 
+/// Disputes past their evidence due date closed as lost per scheduler write, merchants in turns,
+/// in a write of their own.
+pub const SCHEDULER_OVERDUE_DISPUTE_BATCH_MAX_STEPS: u32 = 200;
+
 /// A payment intent's own expiry (`expires_in_ms`): at least a second, so that a test-mode agent
 /// can walk the expiry branch without waiting, at most 30 days (Pepay's invoices default to 12
 /// hours), so that no virtual account or deposit address is held open for long. No expiry unless

@@ -77,9 +77,10 @@ pub struct PaymentIntentView {
     pub net: MoneyView,
     /// Total refunded so far, in the credited currency.
     pub amount_refunded: MoneyView,
-    /// What a refund can take now: what remains unrefunded of the credited amount, but no more
-    /// than the available balance (refunds come out of available, and fees are not returned).
-    /// Zero unless succeeded. In event payloads: the unrefunded amount at the time.
+    /// What a refund can take now: what remains unrefunded of the credited amount, less what an
+    /// open or lost dispute holds and what its invoice passed to the customer's prepaid balance,
+    /// and no more than the available balance (refunds come out of available, and fees are not
+    /// returned). Zero unless succeeded. In event payloads: the unrefunded amount at the time.
     pub amount_refundable: MoneyView,
     pub customer: Option<String>,
     pub description: Option<String>,
@@ -150,11 +151,13 @@ pub struct RefundView {
 }
 
 impl PaymentIntentView {
-    /// The view as a read answers it now: `amount_refundable` capped at the merchant's
-    /// `available_minor` in the credited currency.
-    pub fn now(payment: &PaymentIntent, available_minor: i64) -> PaymentIntentView {
+    /// The view as a read answers it now: `amount_refundable` is `refundable_beside_holds_minor`
+    /// (what remains beside the payment's dispute and prepaid credit,
+    /// `app::disputes::refundable_beside_holds_minor`) capped at the merchant's `available_minor`
+    /// in the credited currency: exactly what `refund_payment` accepts.
+    pub fn now(payment: &PaymentIntent, refundable_beside_holds_minor: i64, available_minor: i64) -> PaymentIntentView {
         let mut view = PaymentIntentView::from_engine(payment);
-        let refundable_minor = payment.refundable_minor().min(available_minor.max(0));
+        let refundable_minor = refundable_beside_holds_minor.min(available_minor).max(0);
         view.amount_refundable = MoneyView::new(payment.credit_asset(), refundable_minor);
         view
     }

@@ -6,7 +6,8 @@
 //!   their own with their own batch, never queued behind test-mode work; payment intents past
 //!   their expiry are expired next, in every mode, in a write and batch of their own (what a
 //!   half-paid one received goes back to the payer), then open invoices past theirs, likewise
-//!   (their intents are canceled, and what they received is credited to the customer);
+//!   (their intents are canceled, and what they received is credited to the customer), then
+//!   disputes left unanswered past their evidence due date, closed as lost;
 //! - a batch takes merchants in turns (round robin in the due queries), so one merchant's
 //!   backlog, however old, waits behind every other merchant's oldest step;
 //! - each step runs in its own savepoint with panics caught, so a failing step undoes only
@@ -37,7 +38,8 @@ use crate::limits::{
     BILLING_BATCH_MAX_PERIODS, IDEMPOTENCY_PURGE_BATCH_MAX_RECORDS, IDEMPOTENCY_RETENTION_DEFAULT_HOURS,
     IDEMPOTENCY_RETENTION_MAX_HOURS, IDEMPOTENCY_RETENTION_MIN_HOURS, SCHEDULER_ERROR_DETAIL_MAX_CHARS,
     SCHEDULER_EXPIRY_BATCH_MAX_STEPS, SCHEDULER_INVOICE_EXPIRY_BATCH_MAX_STEPS, SCHEDULER_LOG_INTERVAL_MS,
-    SCHEDULER_PAYMENT_EXPIRY_BATCH_MAX_STEPS, SCHEDULER_TEST_RAIL_BATCH_MAX_STEPS, SIMULATOR_TICK_MS,
+    SCHEDULER_OVERDUE_DISPUTE_BATCH_MAX_STEPS, SCHEDULER_PAYMENT_EXPIRY_BATCH_MAX_STEPS,
+    SCHEDULER_TEST_RAIL_BATCH_MAX_STEPS, SIMULATOR_TICK_MS,
 };
 use crate::store::{DueStep, ScheduledStep, StepRetry, StoreWrite};
 use crate::views::ParkedStepView;
@@ -53,6 +55,8 @@ pub enum ScheduledWork {
     /// Open invoices past their `expires_at_ms` (their payment intents are canceled with them),
     /// test-mode ones on their merchant's test clock.
     InvoiceExpiries,
+    /// Disputes still `needs_response` past their evidence due date, closed as lost.
+    OverdueDisputes,
     /// One scope's open invoices past their expiry in its billing time (`advance_test_clock`).
     InvoiceExpiriesInScope { scope: Scope },
     /// Test-mode settlements, then test-mode payout steps.
@@ -139,12 +143,20 @@ impl App {
     /// read first, so that an idle server does not queue empty writes.
     pub async fn run_scheduled_work(&self, policy: &RetryPolicy) -> Result<ScheduledWorkReport, AppError> {
         let now_ms = self.now_ms();
-        let (expiries_due, payment_expiries_due, invoice_expiries_due, test_rails_due, billing_due) = self
+        let (
+            expiries_due,
+            payment_expiries_due,
+            invoice_expiries_due,
+            overdue_disputes_due,
+            test_rails_due,
+            billing_due,
+        ) = self
             .read(move |store| {
                 Ok((
                     !store.expired_approvals(now_ms, 1)?.is_empty(),
                     !store.expired_payment_intents(now_ms, 1)?.is_empty(),
                     !store.expired_invoices(now_ms, 1)?.is_empty(),
+                    !store.overdue_disputes(now_ms, 1)?.is_empty(),
                     !store.due_test_payments(now_ms, 1)?.is_empty() || !store.due_test_payouts(now_ms, 1)?.is_empty(),
                     !store.due_subscriptions(now_ms, None, None, 1)?.is_empty(),
                 ))
@@ -166,6 +178,11 @@ impl App {
         } else {
             Ok(())
         };
+        let overdue_disputes = if overdue_disputes_due {
+            self.run_scheduled_batch(ScheduledWork::OverdueDisputes, policy).await.map(|batch| report.absorb(batch))
+        } else {
+            Ok(())
+        };
         if test_rails_due {
             // Runs even when the expiries' write failed: the two do not depend on each other.
             report.absorb(self.run_scheduled_batch(ScheduledWork::TestRails, policy).await?);
@@ -180,6 +197,7 @@ impl App {
         expiries?;
         payment_expiries?;
         invoice_expiries?;
+        overdue_disputes?;
         Ok(report)
     }
 
@@ -305,6 +323,13 @@ pub(crate) fn run_scheduled_work(
             for due in session.expired_invoices(now_ms, SCHEDULER_INVOICE_EXPIRY_BATCH_MAX_STEPS)? {
                 runner.run(session, context, ScheduledStep::ExpireInvoice, &due, |session, context| {
                     expire_invoice_on_its_clock(session, context, &due)
+                })?;
+            }
+        }
+        ScheduledWork::OverdueDisputes => {
+            for due in session.overdue_disputes(now_ms, SCHEDULER_OVERDUE_DISPUTE_BATCH_MAX_STEPS)? {
+                runner.run(session, context, ScheduledStep::CloseOverdueDispute, &due, |session, context| {
+                    crate::app::disputes::close_overdue_dispute(session, context, &due.scope, &due.object_id)
                 })?;
             }
         }

@@ -353,14 +353,16 @@ fn check_evidence_open(dispute: &Dispute, now_ms: i64) -> Result<(), EngineError
     if let Some(submitted_at_ms) = dispute.evidence_submitted_at_ms {
         return Err(EngineError::EvidenceAlreadySubmitted { dispute_id: dispute.id.clone(), submitted_at_ms });
     }
-    if dispute.status != DisputeStatus::NeedsResponse {
-        return Err(dispute.refuse("evidence"));
-    }
+    // The due date before the status: a dispute closed as lost because its due date passed
+    // refuses late evidence the same way before and after the scheduler closed it.
     if now_ms >= dispute.evidence_due_by_ms {
         return Err(EngineError::EvidencePastDue {
             dispute_id: dispute.id.clone(),
             due_by_ms: dispute.evidence_due_by_ms,
         });
+    }
+    if dispute.status != DisputeStatus::NeedsResponse {
+        return Err(dispute.refuse("evidence"));
     }
     Ok(())
 }
@@ -399,6 +401,41 @@ pub fn close_dispute(
     if dispute.status != DisputeStatus::UnderReview {
         return Err(dispute.refuse("closing"));
     }
+    settle_dispute(dispute, outcome, balances, ids, now_ms)
+}
+
+/// Whether `dispute` still needs a response and its evidence due date has come: the scheduler
+/// then closes it as lost (`close_overdue_dispute`).
+pub fn is_overdue(dispute: &Dispute, now_ms: i64) -> bool {
+    dispute.status == DisputeStatus::NeedsResponse && now_ms >= dispute.evidence_due_by_ms
+}
+
+/// The merchant did not answer by the evidence due date: the dispute is lost, as card networks
+/// decide then, with a lost review's postings (`reserved` → `external`, then `owed` paid back from
+/// `available` as far as it goes).
+pub fn close_overdue_dispute(
+    dispute: &Dispute,
+    balances: &mut Balances,
+    ids: &mut dyn IdSource,
+    now_ms: i64,
+) -> Result<(Dispute, LedgerTransaction), EngineError> {
+    if dispute.status != DisputeStatus::NeedsResponse {
+        return Err(dispute.refuse("closing as overdue"));
+    }
+    if !is_overdue(dispute, now_ms) {
+        return Err(dispute.refuse("closing before its evidence due date"));
+    }
+    settle_dispute(dispute, DisputeOutcome::Lost, balances, ids, now_ms)
+}
+
+/// The postings and the closed dispute of either way a dispute ends.
+fn settle_dispute(
+    dispute: &Dispute,
+    outcome: DisputeOutcome,
+    balances: &mut Balances,
+    ids: &mut dyn IdSource,
+    now_ms: i64,
+) -> Result<(Dispute, LedgerTransaction), EngineError> {
     let asset = dispute.amount.asset;
     let amount_minor = dispute.amount.amount_minor;
     let available_minor = balances.get(AccountKind::Available, asset);
@@ -443,6 +480,19 @@ pub fn close_dispute(
     Ok((next, transaction))
 }
 
+/// What refunds of `payment` may still take in all, before the available balance is counted: what
+/// remains unrefunded, less what its open or lost dispute holds and what its invoice passed on to
+/// the customer's prepaid balance. `refund_beside_dispute` accepts exactly up to this, so a read's
+/// `amount_refundable` shows it (capped at `available`).
+pub fn refundable_beside_dispute_minor(
+    payment: &PaymentIntent,
+    dispute: Option<&Dispute>,
+    passed_to_prepaid_minor: i64,
+) -> i64 {
+    let withheld_minor = dispute.map_or(0, Dispute::withheld_from_refunds_minor);
+    payment.refundable_minor().saturating_sub(withheld_minor).saturating_sub(passed_to_prepaid_minor).max(0)
+}
+
 /// The amount a refund of `payment` may take beside its dispute: `requested` (all that remains
 /// when `None`) unless the dispute holds part of what remains, which is refused as
 /// `refund_exceeds_remaining`. A payment is never given back twice, by a refund and a dispute,
@@ -459,8 +509,7 @@ pub fn refund_beside_dispute(
         return Ok(requested_minor);
     }
     let asset = payment.credit_asset();
-    let remaining_minor =
-        payment.refundable_minor().saturating_sub(withheld_minor).saturating_sub(passed_to_prepaid_minor).max(0);
+    let remaining_minor = refundable_beside_dispute_minor(payment, dispute, passed_to_prepaid_minor);
     let requested = requested_minor.unwrap_or(remaining_minor);
     if remaining_minor == 0 || requested > remaining_minor {
         let held_by = match dispute.filter(|_| withheld_minor > 0) {

@@ -318,6 +318,9 @@ pub trait SchedulerRead {
     /// Open invoices whose `expires_at_ms` has come, in every mode, as `due_test_payments`
     /// picks them.
     fn expired_invoices(&self, now_ms: i64, limit: u32) -> StoreResult<Vec<DueStep>>;
+    /// Disputes still `needs_response` whose `evidence_due_by_ms` has come, in every mode, as
+    /// `due_test_payments` picks them.
+    fn overdue_disputes(&self, now_ms: i64, limit: u32) -> StoreResult<Vec<DueStep>>;
     /// One scope's open invoices whose `expires_at_ms` is at or before `until_ms` (its billing
     /// time, for `advance_test_clock`), oldest first, at most `limit`; those waiting for a retry
     /// (at real time `now_ms`) or parked are left out.

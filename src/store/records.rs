@@ -267,16 +267,19 @@ pub enum ScheduledStep {
     ExpireInvoice,
     /// A subscription whose current period has ended in its merchant's billing time.
     CloseSubscriptionPeriod,
+    /// A dispute still needing a response at its evidence due date, closed as lost (every mode).
+    CloseOverdueDispute,
 }
 
 impl ScheduledStep {
-    pub const ALL: [ScheduledStep; 6] = [
+    pub const ALL: [ScheduledStep; 7] = [
         ScheduledStep::ExpireApproval,
         ScheduledStep::SettleTestPayment,
         ScheduledStep::AdvanceTestPayout,
         ScheduledStep::ExpirePayment,
         ScheduledStep::ExpireInvoice,
         ScheduledStep::CloseSubscriptionPeriod,
+        ScheduledStep::CloseOverdueDispute,
     ];
 
     pub fn code(self) -> &'static str {
@@ -287,6 +290,7 @@ impl ScheduledStep {
             ScheduledStep::ExpirePayment => "expire_payment",
             ScheduledStep::ExpireInvoice => "expire_invoice",
             ScheduledStep::CloseSubscriptionPeriod => "close_subscription_period",
+            ScheduledStep::CloseOverdueDispute => "close_overdue_dispute",
         }
     }
 

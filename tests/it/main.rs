@@ -9,6 +9,7 @@ mod catalog;
 mod crash;
 mod customers;
 mod disputes;
+mod disputes_due;
 mod elicitation;
 mod fuzz;
 mod http;

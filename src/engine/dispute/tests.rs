@@ -260,13 +260,92 @@ fn neither_a_refund_nor_a_dispute_takes_what_an_invoice_passed_to_prepaid() {
     assert_eq!(error.code(), "refund_exceeds_remaining", "the dispute and the credit leave nothing");
 }
 
+#[test]
+fn an_unanswered_dispute_is_lost_at_its_due_date_with_a_lost_reviews_postings() {
+    let (mut ids, mut balances) = (SequentialIds::default(), Balances::default());
+    let payment = succeeded_payment(100_000, &mut balances, &mut ids);
+    let mut short_window = request(None);
+    short_window.evidence_due_in_ms = 1_000;
+    let (dispute, _) = open_dispute(&payment, None, 0, &short_window, &mut balances, &mut ids, 0).unwrap();
+    assert_eq!(merchant(&balances), (0, 100_000, -500));
+    assert!(!is_overdue(&dispute, 999) && is_overdue(&dispute, 1_000), "due by 1000: overdue at it");
+    let before = balances.clone();
+    let error = close_overdue_dispute(&dispute, &mut balances, &mut ids, 999).unwrap_err();
+    assert_eq!(error.code(), "invalid_state", "not before its due date");
+    assert_eq!(balances, before, "a refusal moves nothing");
+
+    let (lost, transaction) = close_overdue_dispute(&dispute, &mut balances, &mut ids, 1_000).unwrap();
+    assert_eq!(
+        (lost.status, lost.closed_at_ms, lost.evidence_submitted_at_ms),
+        (DisputeStatus::Lost, Some(1_000), None)
+    );
+    assert_eq!(transaction.reason, "charge.dispute.lost");
+    assert_eq!(merchant(&balances), (0, 0, -500), "the amount went out; the debt stays owed");
+    for attempt in
+        [stage_evidence(&lost, &explanation("late"), 1_001), submit_evidence(&lost, &explanation("late"), 2_000)]
+    {
+        assert_eq!(attempt.unwrap_err().code(), "evidence_past_due", "late evidence is refused the same way");
+    }
+    assert_eq!(close_overdue_dispute(&lost, &mut balances, &mut ids, 5_000).unwrap_err().code(), "invalid_state");
+    let submitted = submit_evidence(&dispute, &explanation("in time"), 999).unwrap();
+    assert!(!is_overdue(&submitted, 5_000), "a dispute under review waits for its review, not its due date");
+
+    // A later payment pays the debt back when its own unanswered dispute closes.
+    let second = succeeded_payment(10_000, &mut balances, &mut ids);
+    let mut small = request(Some(1_000));
+    small.evidence_due_in_ms = 1_000;
+    let (dispute, _) = open_dispute(&second, None, 0, &small, &mut balances, &mut ids, 3_000).unwrap();
+    close_overdue_dispute(&dispute, &mut balances, &mut ids, 4_000).unwrap();
+    assert_eq!(merchant(&balances), (9_950 - 1_000 - 500, 0, 0));
+}
+
+#[test]
+fn what_is_refundable_beside_a_dispute_is_exactly_what_a_refund_accepts() {
+    let (mut ids, mut balances) = (SequentialIds::default(), Balances::default());
+    let payment = succeeded_payment(100_000, &mut balances, &mut ids);
+    let (dispute, _) =
+        open_dispute(&payment, None, 10_000, &request(Some(30_000)), &mut balances, &mut ids, 0).unwrap();
+    let mut won = dispute.clone();
+    won.status = DisputeStatus::Won;
+    let mut lost = dispute.clone();
+    lost.status = DisputeStatus::Lost;
+    for (dispute, passed_minor, expected_minor) in [
+        (None, 0, 100_000),
+        (None, 10_000, 90_000),
+        (Some(&dispute), 10_000, 60_000),
+        (Some(&lost), 0, 70_000),
+        (Some(&won), 10_000, 90_000),
+    ] {
+        let refundable_minor = refundable_beside_dispute_minor(&payment, dispute, passed_minor);
+        assert_eq!(refundable_minor, expected_minor);
+        assert!(refund_beside_dispute(&payment, dispute, passed_minor, Some(refundable_minor)).is_ok());
+        let error = refund_beside_dispute(&payment, dispute, passed_minor, Some(refundable_minor + 1));
+        // Beyond it, either this check or the payment's own (nothing withheld) refuses it.
+        if let Ok(Some(amount_minor)) = error {
+            assert!(amount_minor > payment.refundable_minor(), "only the payment's own check is left");
+        } else {
+            assert_eq!(error.unwrap_err().code(), "refund_exceeds_remaining");
+        }
+    }
+}
+
 /// One step of a random history: a payment settles, a dispute opens, evidence goes in, a review
 /// ends, money leaves `available` (a payout or a refund elsewhere).
 #[derive(Debug, Clone)]
 enum Step {
     Pay(i64),
-    Open { payment: usize, amount_minor: Option<i64> },
-    Close { dispute: usize, outcome: DisputeOutcome },
+    Open {
+        payment: usize,
+        amount_minor: Option<i64>,
+    },
+    Close {
+        dispute: usize,
+        outcome: DisputeOutcome,
+    },
+    /// The dispute's due date passes unanswered.
+    Lapse {
+        dispute: usize,
+    },
     DrawDown(i64),
 }
 
@@ -279,6 +358,7 @@ fn step() -> impl Strategy<Value = Step> {
             dispute,
             outcome: if won { DisputeOutcome::Won } else { DisputeOutcome::Lost },
         }),
+        (0_usize..8).prop_map(|dispute| Step::Lapse { dispute }),
         (1_i64..2_000_000).prop_map(Step::DrawDown),
     ]
 }
@@ -316,6 +396,19 @@ proptest! {
                     let Ok(submitted) = submit_evidence(dispute, &explanation("evidence"), now_ms) else { continue };
                     let (closed, transaction) =
                         close_dispute(&submitted, outcome, &mut balances, &mut ids, now_ms).unwrap();
+                    disputes[index] = closed;
+                    transactions.push(transaction);
+                    let (available, _, owed) = merchant(&balances);
+                    prop_assert!(available == 0 || owed == 0, "a close pays the debt back as far as available goes");
+                }
+                Step::Lapse { dispute } => {
+                    let index = dispute % disputes.len().max(1);
+                    let Some(dispute) = disputes.get(index) else { continue };
+                    let due_by_ms = dispute.evidence_due_by_ms;
+                    let Ok((closed, transaction)) = close_overdue_dispute(dispute, &mut balances, &mut ids, due_by_ms)
+                    else {
+                        continue;
+                    };
                     disputes[index] = closed;
                     transactions.push(transaction);
                     let (available, _, owed) = merchant(&balances);

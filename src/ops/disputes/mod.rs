@@ -128,18 +128,21 @@ pub fn guide_section() -> String {
          - Opening one holds the disputed amount in `reserved`: from `available`, and what `available` cannot cover \
          becomes a debt the balance shows as `owed` (`amount_owed` on the dispute). Won gives it back the way it came; \
          lost sends it to the payer. After either, `available` pays back what is `owed` as far as it goes. There is \
-         no dispute fee. While a dispute is open or lost, refunds cannot take its amount (`refund_exceeds_remaining`).\n\
+         no dispute fee. While a dispute is open or lost, refunds cannot take its amount (`refund_exceeds_remaining`; \
+         a payment's `amount_refundable` leaves it out).\n\
          - `submit_dispute_evidence {{\"id\": \"dp_…\", \"evidence\": {{…}}, \"submit\": false}}` stages evidence (text \
          fields of at most {text_max} characters, at most {files_max} file references of {file_max} characters, \
          {total_max} characters in all); `submit: true` submits it, once, before `evidence_due_by_ms` \
          (`evidence_past_due` after it, `evidence_already_submitted` the second time).\n\
+         - Unanswered: a dispute still `needs_response` at `evidence_due_by_ms` is closed as `lost` by harepay's \
+         scheduler (within a second or so), as card networks do; an audit record by `harepay`.\n\
          - Test mode: `simulate_dispute {{\"payment_intent_id\", \"reason\", \"outcome\"?, \"amount\"?, \
          \"evidence_due_in_ms\"?}}` opens one (evidence due in {due_days} days unless set; `payment_already_disputed` \
          for a second one, `dispute_exceeds_remaining` above what remains). The review completes when evidence is \
          submitted: the dispute passes `under_review` and closes as `outcome` says (`won` when omitted), in the same \
          call. Live mode has no simulator (`test_mode_only`).\n\
          - Events: `charge.dispute.created`, `charge.dispute.updated` (evidence staged or submitted), \
-         `charge.dispute.closed` (won or lost).\n\n",
+         `charge.dispute.closed` (won or lost; an unanswered one gets `updated`, then `closed`).\n\n",
         text_max = limits::DISPUTE_EVIDENCE_TEXT_MAX_CHARS,
         files_max = limits::DISPUTE_EVIDENCE_FILE_REFERENCES_MAX,
         file_max = limits::DISPUTE_EVIDENCE_FILE_REFERENCE_MAX_CHARS,

@@ -3,6 +3,7 @@
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use crate::app::disputes::refundable_beside_holds_minor;
 use crate::app::transitions::load_payment;
 use crate::engine::ledger::AccountKind;
 use crate::engine::permission::Action;
@@ -52,7 +53,7 @@ impl ReadOperation for GetPayment {
     async fn run(context: &OpContext, principal: &Principal, args: GetPaymentArgs) -> Result<PaymentDetails, Failure> {
         let id = check_object_id(&args.id, "pi_", "id")?;
         let scope = principal.scope.clone();
-        let (payment, refunds, available_minor) = context
+        let (payment, refunds, refundable_minor, available_minor) = context
             .app
             .read(move |store| {
                 let payment = load_payment(store, &scope, &id)?;
@@ -61,11 +62,12 @@ impl ReadOperation for GetPayment {
                 let available_minor = store
                     .balances(&scope, &[payment.credit_asset()])
                     .map_or(0, |balances| balances.get(AccountKind::Available, payment.credit_asset()));
-                Ok((payment, store.list_refunds_for_payment(&scope, &id)?, available_minor))
+                let refundable_minor = refundable_beside_holds_minor(store, &payment)?;
+                Ok((payment, store.list_refunds_for_payment(&scope, &id)?, refundable_minor, available_minor))
             })
             .await?;
         Ok(PaymentDetails {
-            payment_intent: PaymentIntentView::now(&payment, available_minor),
+            payment_intent: PaymentIntentView::now(&payment, refundable_minor, available_minor),
             refunds: refunds.iter().map(RefundView::from_engine).collect(),
         })
     }

@@ -3,6 +3,7 @@
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use crate::app::disputes::refundable_beside_holds_minor;
 use crate::engine::ledger::AccountKind;
 use crate::engine::permission::Action;
 use crate::engine::principal::Principal;
@@ -81,13 +82,21 @@ impl ReadOperation for ListPayments {
     ) -> Result<ListResult<PaymentIntentView>, Failure> {
         let (filter, page) = args.query()?;
         let scope = principal.scope.clone();
-        let (payments, balances) = context
+        let (payments, refundable_minors, balances) = context
             .app
             .read(move |store| {
                 check_cursor(&page, |cursor| Ok(store.get_payment(&scope, cursor)?.is_some()))?;
                 // Balances that cannot be read (a damaged ledger, reported by system_status) allow
                 // no refund now; the payments themselves are still listed.
-                Ok((store.list_payments(&scope, &filter, &page)?, store.list_balance_rows(&scope).unwrap_or_default()))
+                let payments = store.list_payments(&scope, &filter, &page)?;
+                // One indexed lookup of dispute and invoice per payment with something left to
+                // refund, at most a page's worth.
+                let refundable_minors = payments
+                    .items
+                    .iter()
+                    .map(|payment| refundable_beside_holds_minor(store, payment))
+                    .collect::<Result<Vec<_>, _>>()?;
+                Ok((payments, refundable_minors, store.list_balance_rows(&scope).unwrap_or_default()))
             })
             .await?;
         let available_minor = |payment: &crate::engine::payment::PaymentIntent| {
@@ -97,7 +106,12 @@ impl ReadOperation for ListPayments {
                 .find(|row| row.asset.code == asset.code && row.account == AccountKind::Available)
                 .map_or(0, |row| row.balance_minor)
         };
-        let data = payments.items.iter().map(|payment| PaymentIntentView::now(payment, available_minor(payment))).collect();
+        let data = payments
+            .items
+            .iter()
+            .zip(refundable_minors)
+            .map(|(payment, refundable_minor)| PaymentIntentView::now(payment, refundable_minor, available_minor(payment)))
+            .collect();
         Ok(ListResult::new(data, payments.has_more, |payment: &PaymentIntentView| payment.id.clone()))
     }
 }

@@ -7,7 +7,7 @@ use crate::app::WriteContext;
 use crate::app::error::AppError;
 use crate::app::transitions::load_payment_for_update;
 use crate::app::write::{Applied, Outcome, WriteCommand, emit_json};
-use crate::engine::dispute::refund_beside_dispute;
+use crate::engine::dispute::{refund_beside_dispute, refundable_beside_dispute_minor};
 use crate::engine::invoice_payment;
 use crate::engine::ledger::AccountKind;
 use crate::engine::payment;
@@ -58,7 +58,7 @@ impl WriteOperation for RefundPayment {
         name: "refund_payment",
         toolset: Toolset::Payments,
         title: "Refund payment",
-        description: "Refund a succeeded payment, fully or partly, from the available balance (or fail with insufficient_funds, changing nothing). Refunds never exceed what was credited less what a dispute holds; fees are not returned. Previews the balance change unless confirm: true.",
+        description: "Refund a succeeded payment, fully or partly, from the available balance (or fail with insufficient_funds, changing nothing). Refunds never exceed what was credited less what a dispute or invoice prepaid credit holds (amount_refundable); fees are not returned. Previews the balance change unless confirm: true.",
         action: Action::Initiate,
         kind: Kind::Write(KeyRule::Required),
         hints: Hints { destructive: true, idempotent: true, open_world: true },
@@ -127,9 +127,10 @@ impl WriteCommand for RefundPaymentCommand {
         session.update_payment(&payment)?;
         session.post_ledger_transaction(scope, &transaction, context.now_ms)?;
         let available_minor = balances.get(AccountKind::Available, payment.credit_asset());
+        let refundable_minor = refundable_beside_dispute_minor(&payment, dispute.as_ref(), passed_to_prepaid_minor);
         let result = RefundResultView {
             refund: RefundView::from_engine(&refund),
-            payment_intent: PaymentIntentView::now(&payment, available_minor),
+            payment_intent: PaymentIntentView::now(&payment, refundable_minor, available_minor),
         };
         let payload = serde_json::to_string(&result.refund).expect("views serialize");
         emit_json(session, context, scope, "charge.refunded", &refund.id, payload)?;

@@ -4,6 +4,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::app::WriteContext;
+use crate::app::disputes::refundable_beside_holds_minor;
 use crate::app::error::AppError;
 use crate::app::transitions::{fail_payment, load_payment_for_update, pay_payment};
 use crate::app::write::{Applied, Outcome, WriteCommand};
@@ -148,7 +149,8 @@ impl WriteCommand for SimulatePaymentCommand {
         };
         let asset = settled.credit_asset();
         let available_minor = session.balances(&actor.scope, &[asset])?.get(AccountKind::Available, asset);
-        Ok(Applied::new(PaymentIntentView::now(&settled, available_minor), &settled.id, vec![asset]))
+        let refundable_minor = refundable_beside_holds_minor(&*session, &settled)?;
+        Ok(Applied::new(PaymentIntentView::now(&settled, refundable_minor, available_minor), &settled.id, vec![asset]))
     }
 }
 

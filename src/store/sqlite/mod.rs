@@ -50,6 +50,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (14, include_str!("schema_v14.sql")),
     (15, include_str!("schema_v15.sql")),
     (16, include_str!("schema_v16.sql")),
+    (17, include_str!("schema_v17.sql")),
 ];
 
 /// At shutdown, how often and how far apart the final checkpoint is tried (2 s in all).

@@ -29,6 +29,10 @@ impl<T: HasConnection> SchedulerRead for T {
         expired_invoices_on_merchant_clocks(self.connection(), now_ms, limit)
     }
 
+    fn overdue_disputes(&self, now_ms: i64, limit: u32) -> StoreResult<Vec<DueStep>> {
+        due_steps(self.connection(), ScheduledStep::CloseOverdueDispute, now_ms, limit)
+    }
+
     fn expired_invoices_in_scope(
         &self,
         scope: &Scope,
@@ -80,6 +84,8 @@ fn due_source(step: ScheduledStep) -> (&'static str, &'static str, &'static str)
         ScheduledStep::ExpireInvoice => ("invoices", "expires_at_ms", "status = 'open'"),
         // On real time; the billing run reads `due_subscriptions`, which adds test clocks.
         ScheduledStep::CloseSubscriptionPeriod => ("subscriptions", "due_at_ms", "due_at_ms IS NOT NULL"),
+        // Written as the partial index `disputes_awaiting_response` is (migration 17).
+        ScheduledStep::CloseOverdueDispute => ("disputes", "evidence_due_by_ms", "status = 'needs_response'"),
     }
 }
 
