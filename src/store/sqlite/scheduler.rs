@@ -95,8 +95,14 @@ fn due_source(step: ScheduledStep) -> (&'static str, &'static str, &'static str)
 /// first before any merchant's second (round robin), so one merchant's backlog, however old,
 /// cannot delay another merchant's steps; a merchant alone still gets the whole batch.
 fn due_steps(connection: &Connection, step: ScheduledStep, now_ms: i64, limit: u32) -> StoreResult<Vec<DueStep>> {
+    let mut statement = connection.prepare_cached(&due_steps_sql(step))?;
+    let rows = statement.query_map(params![step.code(), now_ms, i64::from(limit)], due_step_from_row)?;
+    Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+}
+
+fn due_steps_sql(step: ScheduledStep) -> String {
     let (table, due_column, condition) = due_source(step);
-    let sql = format!(
+    format!(
         "SELECT object_id, merchant_id, mode, failed_attempts FROM ( \
            SELECT o.id AS object_id, o.merchant_id, o.mode, o.{due_column} AS due_at_ms, o.seq, \
                   COALESCE(r.attempts, 0) AS failed_attempts, \
@@ -104,10 +110,7 @@ fn due_steps(connection: &Connection, step: ScheduledStep, now_ms: i64, limit: u
            FROM {table} o LEFT JOIN scheduled_step_retries r ON r.step = ?1 AND r.object_id = o.id \
            WHERE o.{due_column} <= ?2 AND o.{condition} AND (r.object_id IS NULL OR r.next_attempt_at_ms <= ?2) \
          ) ORDER BY turn, due_at_ms, seq LIMIT ?3"
-    );
-    let mut statement = connection.prepare_cached(&sql)?;
-    let rows = statement.query_map(params![step.code(), now_ms, i64::from(limit)], due_step_from_row)?;
-    Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+    )
 }
 
 fn due_step_from_row(row: &Row<'_>) -> rusqlite::Result<DueStep> {
@@ -196,4 +199,25 @@ fn clear_step_retry(connection: &Connection, step: ScheduledStep, object_id: &st
         .prepare_cached("DELETE FROM scheduled_step_retries WHERE step = ?1 AND object_id = ?2")?
         .execute(params![step.code(), object_id])?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The overdue-dispute query reads the partial index of disputes awaiting a response, not
+    /// every dispute ever opened.
+    #[test]
+    fn overdue_disputes_are_found_through_their_partial_index() {
+        let connection = Connection::open_in_memory().unwrap();
+        crate::store::sqlite::apply_migrations(&connection).unwrap();
+        let sql = format!("EXPLAIN QUERY PLAN {}", due_steps_sql(ScheduledStep::CloseOverdueDispute));
+        let mut statement = connection.prepare(&sql).unwrap();
+        let plan: Vec<String> = statement
+            .query_map(params!["close_overdue_dispute", 0, 10], |row| row.get::<_, String>("detail"))
+            .unwrap()
+            .collect::<rusqlite::Result<_>>()
+            .unwrap();
+        assert!(plan.iter().any(|step| step.contains("USING INDEX disputes_awaiting_response")), "{plan:?}");
+    }
 }
