@@ -75,6 +75,7 @@ async fn call_get_balance(http: &reqwest::Client, url: &str, id: u64) -> anyhow:
         .header("accept", "application/json, text/event-stream")
         .header("mcp-protocol-version", "2026-07-28")
         .header("mcp-method", "tools/call")
+        .header("mcp-name", "get_balance")
         .body(body.to_string())
         .send()
         .await?;
