@@ -12,7 +12,7 @@ use anyhow::{Context, bail};
 use harepay::app::keys::DEMO_MAKER_KEY;
 use serde_json::{Value, json};
 
-use crate::bench::{Latencies, Measured};
+use crate::measure::{Latencies, Measured};
 
 /// `harepay http` on a free loopback port, stopped when dropped.
 struct HttpServer {

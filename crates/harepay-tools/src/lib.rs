@@ -7,3 +7,4 @@ pub mod bench_billing;
 pub mod bench_http;
 pub mod bench_webhooks;
 pub mod demo;
+pub mod measure;
