@@ -10,19 +10,19 @@
 //! record, all in the step's savepoint. So a period is closed exactly once whatever runs the
 //! billing, how often, and however it is interrupted: a crash undoes the whole uncommitted group.
 
+use crate::app::WriteContext;
 use crate::app::error::AppError;
-use crate::app::scheduler::{ScheduledWork, ScheduledWorkReport};
-use crate::app::write::{AuditEntry, emit_json};
-use crate::app::{App, WriteContext};
+pub(crate) use crate::app::subscriptions::{
+    billing_now_ms, emit_subscription, load_subscription_for_update, subscription_event_type, subscription_view,
+};
+use crate::app::write::AuditEntry;
 use crate::engine::catalog::Price;
 use crate::engine::error::EngineError;
 use crate::engine::invoice::{self, Invoice, NewInvoice};
 use crate::engine::principal::Scope;
-use crate::engine::retry::RetryPolicy;
 use crate::engine::subscription::{self, Subscription, SubscriptionStatus};
-use crate::engine::test_clock;
 use crate::store::{DueSubscription, PeriodCloseRecord, StoreRead, StoreWrite};
-use crate::views::billing::{BillingRunView, PeriodInvoiceView, SubscriptionView};
+use crate::views::billing::PeriodInvoiceView;
 
 fn not_found(object: &'static str, id: &str) -> AppError {
     EngineError::NotFound { object, id: id.to_owned() }.into()
@@ -32,27 +32,10 @@ pub(crate) fn load_subscription(session: &dyn StoreRead, scope: &Scope, id: &str
     session.get_subscription(scope, id)?.ok_or_else(|| not_found("subscription", id))
 }
 
-pub(crate) fn load_subscription_for_update(
-    session: &mut dyn StoreWrite,
-    scope: &Scope,
-    id: &str,
-) -> Result<Subscription, AppError> {
-    session.get_subscription_for_update(scope, id)?.ok_or_else(|| not_found("subscription", id))
-}
-
 /// The price a subscription bills on. Prices are immutable, so a plain read is as good as a
 /// locked one.
 pub(crate) fn load_price(session: &dyn StoreRead, scope: &Scope, id: &str) -> Result<Price, AppError> {
     session.get_price(scope, id)?.ok_or_else(|| not_found("price", id))
-}
-
-/// The merchant's billing time in `scope` at real time `real_now_ms`.
-pub(crate) fn billing_now_ms(session: &dyn StoreRead, scope: &Scope, real_now_ms: i64) -> Result<i64, AppError> {
-    let offset_ms = match scope.mode {
-        crate::engine::principal::Mode::Live => 0,
-        crate::engine::principal::Mode::Test => session.test_clock_offset_ms(&scope.merchant_id)?,
-    };
-    Ok(test_clock::billing_now_ms(scope.mode, real_now_ms, offset_ms))
 }
 
 /// A period's usage as results show it, against `terms` (a trial's terms make every unit free).
@@ -72,30 +55,6 @@ pub(crate) fn usage_period_view(
             period.billed_units.saturating_mul(terms.unit_amount_minor),
         ),
     }
-}
-
-pub(crate) fn subscription_view(subscription: &Subscription) -> SubscriptionView {
-    SubscriptionView::from_engine(subscription)
-}
-
-/// The event a subscription's change is: `.deleted` once it is canceled (ended), else `.updated`.
-pub(crate) fn subscription_event_type(subscription: &Subscription) -> &'static str {
-    if subscription.status == SubscriptionStatus::Canceled {
-        "customer.subscription.deleted"
-    } else {
-        "customer.subscription.updated"
-    }
-}
-
-pub(crate) fn emit_subscription(
-    session: &mut dyn StoreWrite,
-    context: &mut WriteContext<'_>,
-    subscription: &Subscription,
-    event_type: &str,
-) -> Result<String, AppError> {
-    let payload_json = serde_json::to_string(&subscription_view(subscription)).expect("views serialize");
-    emit_json(session, context, &subscription.scope, event_type, &subscription.id, payload_json.clone())?;
-    Ok(payload_json)
 }
 
 /// What one billing step did.
@@ -149,34 +108,6 @@ fn check_collection(
         session.append_audit(&entry.into_record(context))?;
         emit_subscription(session, context, &next, "customer.subscription.updated")?;
     }
-    Ok(())
-}
-
-/// A subscription's invoice was just paid or closed (in the caller's transaction): a `past_due`
-/// subscription with no open invoice past its due date any more is `active` again, with the
-/// event `customer.subscription.updated` and an audit record by harepay, in the same transaction
-/// as the payment. A pending collection check stays: a later unpaid invoice still needs it.
-pub(crate) fn reactivate_when_collected(
-    session: &mut dyn StoreWrite,
-    context: &mut WriteContext<'_>,
-    scope: &Scope,
-    subscription_id: &str,
-) -> Result<(), AppError> {
-    let current = load_subscription_for_update(session, scope, subscription_id)?;
-    if current.status != SubscriptionStatus::PastDue {
-        return Ok(());
-    }
-    let billing_now_ms = billing_now_ms(session, scope, context.now_ms)?;
-    let past_due = session.subscription_has_past_due_invoice(&current.id, billing_now_ms)?;
-    let Some(status) = subscription::collection_status(&current, past_due) else { return Ok(()) };
-    let mut next = current.clone();
-    next.status = status;
-    next.updated_at_ms = context.now_ms;
-    session.update_subscription(&next)?;
-    let detail = format!("{} is {}: its last overdue invoice is settled", next.id, next.status.code());
-    let entry = AuditEntry::system(scope, "check_subscription_collection", &next.id, "executed", detail);
-    session.append_audit(&entry.into_record(context))?;
-    emit_subscription(session, context, &next, "customer.subscription.updated")?;
     Ok(())
 }
 
@@ -295,51 +226,4 @@ pub(crate) fn catch_up_subscription(
         action: "changing it before the billing run closes its past periods (try again in a moment)",
     }
     .into())
-}
-
-/// Adds one batch's outcome to a run's.
-pub(crate) fn absorb_batch(run: &mut BillingRunView, batch: &ScheduledWorkReport) {
-    run.periods_closed += u64::from(batch.periods_closed);
-    run.failures += batch.failures.len() as u64;
-    run.invoices_issued += batch.billed.len() as u64;
-    let room = (crate::limits::BILLING_BATCH_MAX_PERIODS as usize).saturating_sub(run.invoices.len());
-    run.invoices.extend(batch.billed.iter().take(room).cloned());
-}
-
-impl App {
-    /// Runs billing batches, each a write of its own, until no period of `scope` (every merchant's
-    /// when `None`) is due in billing time; adds what they did to `run`.
-    pub async fn run_billing_batches(&self, scope: Option<Scope>, run: &mut BillingRunView) -> Result<(), AppError> {
-        self.run_billing_batches_at_most(scope, run, u32::MAX).await
-    }
-
-    /// `run_billing_batches`, stopping after `max_batches` batches with `run.more_due` true when
-    /// periods may still be due: the scheduler's tick, which must come round to its other work.
-    pub(crate) async fn run_billing_batches_at_most(
-        &self,
-        scope: Option<Scope>,
-        run: &mut BillingRunView,
-        max_batches: u32,
-    ) -> Result<(), AppError> {
-        let policy = RetryPolicy::default();
-        for _ in 0..max_batches {
-            let work = ScheduledWork::Billing { scope: scope.clone() };
-            let batch = self
-                .submit(move |session, context| {
-                    crate::app::scheduler::run_scheduled_work(session, context, work, &policy)
-                })
-                .await?;
-            absorb_batch(run, &batch);
-            // A batch takes each due subscription once (oldest due first), so one that is many
-            // periods behind is caught up batch after batch. Every step moves its subscription's
-            // due time forward, and a close that failed waits for its retry and is not picked
-            // again, so a batch that did nothing means nothing is due: the loop ends.
-            if batch.steps_done == 0 && batch.failures.is_empty() {
-                run.more_due = false;
-                return Ok(());
-            }
-        }
-        run.more_due = true;
-        Ok(())
-    }
 }

@@ -135,7 +135,7 @@ pub fn finalize_invoice(
 ) -> Result<Invoice, AppError> {
     // A test-mode invoice's payment window runs on the merchant's test clock, as its expiry is
     // judged (`advance_test_clock`, the expiry sweep).
-    let now_ms = crate::app::billing::billing_now_ms(session, &invoice.scope, context.now_ms)?;
+    let now_ms = crate::app::subscriptions::billing_now_ms(session, &invoice.scope, context.now_ms)?;
     let finalized = invoice::finalize_invoice(invoice, now_ms)?;
     session.update_invoice(&finalized)?;
     emit_opening_events(session, context, &finalized)?;
@@ -207,7 +207,7 @@ pub fn collect_invoice(
     // itself lives on real time (the rails' and the payer's).
     let invoice = match request.method {
         crate::engine::payment::PaymentMethod::Crypto if invoice.status == InvoiceStatus::Open => {
-            let now_ms = crate::app::billing::billing_now_ms(session, scope, context.now_ms)?;
+            let now_ms = crate::app::subscriptions::billing_now_ms(session, scope, context.now_ms)?;
             invoice::open_crypto_payment_window(&invoice, now_ms)?
         }
         _ => invoice,
@@ -257,7 +257,7 @@ pub(crate) fn apply_receipt(
 }
 
 /// A subscription's invoice that is no longer open may have been its last overdue one: the
-/// subscription leaves `past_due` in this same transaction (`billing::reactivate_when_collected`).
+/// subscription leaves `past_due` in this same transaction (`subscriptions::reactivate_when_collected`).
 fn reactivate_subscription_of(
     session: &mut dyn StoreWrite,
     context: &mut WriteContext<'_>,
@@ -265,7 +265,7 @@ fn reactivate_subscription_of(
 ) -> Result<(), AppError> {
     match &invoice.subscription_id {
         Some(subscription_id) if invoice.status != InvoiceStatus::Open => {
-            crate::app::billing::reactivate_when_collected(session, context, &invoice.scope, subscription_id)
+            crate::app::subscriptions::reactivate_when_collected(session, context, &invoice.scope, subscription_id)
         }
         _ => Ok(()),
     }

@@ -10,6 +10,7 @@ pub mod error;
 pub mod invoices;
 pub mod keys;
 pub mod scheduler;
+pub(crate) mod subscriptions;
 pub(crate) mod transitions;
 pub mod webhooks;
 pub mod write;

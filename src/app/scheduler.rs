@@ -334,7 +334,7 @@ pub(crate) fn run_scheduled_work(
             }
         }
         ScheduledWork::InvoiceExpiriesInScope { scope } => {
-            let until_ms = crate::app::billing::billing_now_ms(session, &scope, now_ms)?;
+            let until_ms = crate::app::subscriptions::billing_now_ms(session, &scope, now_ms)?;
             let limit = SCHEDULER_INVOICE_EXPIRY_BATCH_MAX_STEPS;
             for due in session.expired_invoices_in_scope(&scope, until_ms, now_ms, limit)? {
                 runner.run(session, context, ScheduledStep::ExpireInvoice, &due, |session, context| {
@@ -396,7 +396,7 @@ fn expire_invoice_on_its_clock(
     due: &DueStep,
 ) -> Result<(), AppError> {
     let invoice = load_invoice_for_update(session, &due.scope, &due.object_id)?;
-    let now_ms = crate::app::billing::billing_now_ms(session, &due.scope, context.now_ms)?;
+    let now_ms = crate::app::subscriptions::billing_now_ms(session, &due.scope, context.now_ms)?;
     let mut on_its_clock = WriteContext { rules: context.rules, ids: &mut *context.ids, now_ms };
     expire_invoice(session, &mut on_its_clock, &invoice).map(|_| ())
 }
@@ -612,6 +612,57 @@ impl LogRateLimiter {
         }
         overdue.sort();
         overdue
+    }
+}
+
+/// Adds one batch's outcome to a run's.
+pub(crate) fn absorb_batch(run: &mut crate::views::billing::BillingRunView, batch: &ScheduledWorkReport) {
+    run.periods_closed += u64::from(batch.periods_closed);
+    run.failures += batch.failures.len() as u64;
+    run.invoices_issued += batch.billed.len() as u64;
+    let room = (crate::limits::BILLING_BATCH_MAX_PERIODS as usize).saturating_sub(run.invoices.len());
+    run.invoices.extend(batch.billed.iter().take(room).cloned());
+}
+
+impl App {
+    /// Runs billing batches, each a write of its own, until no period of `scope` (every merchant's
+    /// when `None`) is due in billing time; adds what they did to `run`.
+    pub async fn run_billing_batches(
+        &self,
+        scope: Option<Scope>,
+        run: &mut crate::views::billing::BillingRunView,
+    ) -> Result<(), AppError> {
+        self.run_billing_batches_at_most(scope, run, u32::MAX).await
+    }
+
+    /// `run_billing_batches`, stopping after `max_batches` batches with `run.more_due` true when
+    /// periods may still be due: the scheduler's tick, which must come round to its other work.
+    pub(crate) async fn run_billing_batches_at_most(
+        &self,
+        scope: Option<Scope>,
+        run: &mut crate::views::billing::BillingRunView,
+        max_batches: u32,
+    ) -> Result<(), AppError> {
+        let policy = RetryPolicy::default();
+        for _ in 0..max_batches {
+            let work = ScheduledWork::Billing { scope: scope.clone() };
+            let batch = self
+                .submit(move |session, context| {
+                    crate::app::scheduler::run_scheduled_work(session, context, work, &policy)
+                })
+                .await?;
+            absorb_batch(run, &batch);
+            // A batch takes each due subscription once (oldest due first), so one that is many
+            // periods behind is caught up batch after batch. Every step moves its subscription's
+            // due time forward, and a close that failed waits for its retry and is not picked
+            // again, so a batch that did nothing means nothing is due: the loop ends.
+            if batch.steps_done == 0 && batch.failures.is_empty() {
+                run.more_due = false;
+                return Ok(());
+            }
+        }
+        run.more_due = true;
+        Ok(())
     }
 }
 

@@ -4,7 +4,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::app::WriteContext;
-use crate::app::billing::absorb_batch;
+use crate::app::scheduler::absorb_batch;
 use crate::app::error::AppError;
 use crate::app::scheduler::{ScheduledWork, run_scheduled_work};
 use crate::app::write::{Applied, Outcome, WriteCommand};
