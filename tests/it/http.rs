@@ -95,6 +95,18 @@ impl HttpServer {
         String::from_utf8_lossy(&self.log.lock().unwrap()).into_owned()
     }
 
+    /// The first log line containing `needle`, waiting up to 5 s for it: stderr reaches the test
+    /// through a pipe and a thread. Panics with the whole log when it never comes.
+    pub fn wait_for_log_line(&self, needle: &str) -> String {
+        for _ in 0..100 {
+            if let Some(line) = self.log_text().lines().find(|line| line.contains(needle)) {
+                return line.to_owned();
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        panic!("no {needle:?} line in {}", self.log_text())
+    }
+
     /// Sends SIGTERM, as a service manager would, and waits for the process to end.
     pub fn terminate(&mut self, patience: std::time::Duration) -> std::process::ExitStatus {
         let pid = libc::pid_t::try_from(self.child.id()).unwrap();

@@ -157,16 +157,8 @@ async fn readiness_says_no_while_the_database_is_locked_and_a_flood_of_probes_co
     assert_eq!(body["status"], "not_ready", "{body}");
     assert!(body["reason"].as_str().unwrap().contains("did not answer"), "{body}");
     // The log line says why, in the request's span.
-    // (stderr reaches the test through a pipe and a thread: wait for it.)
-    let mut line = None;
-    for _ in 0..100 {
-        line = server.log_text().lines().find(|line| line.contains("not ready")).map(str::to_owned);
-        if line.is_some() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    let line = line.unwrap_or_else(|| panic!("no 'not ready' line in {}", server.log_text()));
+    // (The log comes from another process; waiting here blocks nothing it needs.)
+    let line = server.wait_for_log_line("not ready");
     assert!(line.contains("request_id=probe-locked"), "{line}");
     database.execute_batch("COMMIT").unwrap();
     drop(database);
@@ -220,15 +212,7 @@ async fn sigterm_under_load_finishes_in_flight_calls_and_loses_nothing_acknowled
     for submitter in submitters {
         tokio::time::timeout(Duration::from_secs(30), submitter).await.unwrap().unwrap();
     }
-    let mut log = server.log_text();
-    for _ in 0..100 {
-        if log.contains("stopped cleanly") {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-        log = server.log_text();
-    }
-    assert!(log.contains("stopped cleanly"), "{log}");
+    server.wait_for_log_line("stopped cleanly");
     // A clean close leaves no write-ahead log behind to replay.
     let wal = std::path::PathBuf::from(format!("{}-wal", harepay.db.display()));
     let wal_bytes = std::fs::metadata(&wal).map(|metadata| metadata.len()).unwrap_or(0);

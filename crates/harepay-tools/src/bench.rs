@@ -197,7 +197,7 @@ pub async fn run(work_dir: &Path, harepay_executable: &Path) -> anyhow::Result<(
         stdio.count,
         stdio.elapsed.as_secs_f64(),
         stdio.per_second(),
-        latency_text(&stdio)
+        stdio.latency_text()
     );
     println!();
 
@@ -268,24 +268,8 @@ fn print_payout_line(submitters: usize, measured: &Measured) {
         measured.count,
         measured.elapsed.as_secs_f64(),
         measured.per_second(),
-        latency_text(measured)
+        measured.latency_text()
     );
-}
-
-fn latency_text(measured: &Measured) -> String {
-    match measured.latencies {
-        Some(latencies) => format!(
-            "p50 {:.3} ms   p99 {:.3} ms   max {:.3} ms",
-            millis(latencies.p50),
-            millis(latencies.p99),
-            millis(latencies.max)
-        ),
-        None => String::new(),
-    }
-}
-
-fn millis(duration: Duration) -> f64 {
-    duration.as_secs_f64() * 1000.0
 }
 
 /// `work_dir/name`, with any database of that name (and its WAL files) removed first.

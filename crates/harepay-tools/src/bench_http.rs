@@ -124,17 +124,6 @@ async fn measure(url: &str, clients: usize, round_trips_per_client: usize) -> an
     })
 }
 
-fn latency_text(measured: &Measured) -> String {
-    match measured.latencies {
-        Some(latencies) => format!(
-            "p50 {:.2} ms  p99 {:.2} ms",
-            latencies.p50.as_secs_f64() * 1000.0,
-            latencies.p99.as_secs_f64() * 1000.0
-        ),
-        None => String::new(),
-    }
-}
-
 pub async fn run(
     work_dir: &Path,
     executable: &Path,
@@ -163,14 +152,14 @@ pub async fn run(
         sequential.count,
         sequential.elapsed.as_secs_f64(),
         sequential.per_second(),
-        latency_text(&sequential)
+        sequential.latency_text()
     );
     println!(
         "    {concurrent_clients} clients      {:>7} calls in {:>7.2} s   {:>9.0} round trips/s   {}",
         concurrent.count,
         concurrent.elapsed.as_secs_f64(),
         concurrent.per_second(),
-        latency_text(&concurrent)
+        concurrent.latency_text()
     );
     println!(
         "    HTTP, 1 client ÷ stdio (d)                 = {:>6.2}",

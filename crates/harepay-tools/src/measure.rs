@@ -36,4 +36,18 @@ impl Measured {
     pub fn per_second(&self) -> f64 {
         self.count as f64 / self.elapsed.as_secs_f64().max(f64::MIN_POSITIVE)
     }
+
+    /// "p50 … ms   p99 … ms   max … ms", or nothing for a measurement without latencies.
+    pub fn latency_text(&self) -> String {
+        let millis = |duration: Duration| duration.as_secs_f64() * 1000.0;
+        match self.latencies {
+            Some(latencies) => format!(
+                "p50 {:.3} ms   p99 {:.3} ms   max {:.3} ms",
+                millis(latencies.p50),
+                millis(latencies.p99),
+                millis(latencies.max)
+            ),
+            None => String::new(),
+        }
+    }
 }
