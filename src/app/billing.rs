@@ -24,18 +24,14 @@ use crate::engine::subscription::{self, Subscription, SubscriptionStatus};
 use crate::store::{DueSubscription, PeriodCloseRecord, StoreRead, StoreWrite};
 use crate::views::billing::PeriodInvoiceView;
 
-fn not_found(object: &'static str, id: &str) -> AppError {
-    EngineError::NotFound { object, id: id.to_owned() }.into()
-}
-
 pub(crate) fn load_subscription(session: &dyn StoreRead, scope: &Scope, id: &str) -> Result<Subscription, AppError> {
-    session.get_subscription(scope, id)?.ok_or_else(|| not_found("subscription", id))
+    session.get_subscription(scope, id)?.ok_or_else(|| AppError::not_found("subscription", id))
 }
 
 /// The price a subscription bills on. Prices are immutable, so a plain read is as good as a
 /// locked one.
 pub(crate) fn load_price(session: &dyn StoreRead, scope: &Scope, id: &str) -> Result<Price, AppError> {
-    session.get_price(scope, id)?.ok_or_else(|| not_found("price", id))
+    session.get_price(scope, id)?.ok_or_else(|| AppError::not_found("price", id))
 }
 
 /// A period's usage as results show it, against `terms` (a trial's terms make every unit free).

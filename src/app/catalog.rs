@@ -3,7 +3,6 @@
 
 use crate::app::error::AppError;
 use crate::engine::catalog::Product;
-use crate::engine::error::EngineError;
 use crate::engine::principal::Scope;
 use crate::store::StoreWrite;
 
@@ -13,5 +12,5 @@ pub(crate) fn load_product_for_update(
     id: &str,
 ) -> Result<Product, AppError> {
     let found = session.get_product_for_update(scope, id)?;
-    found.ok_or_else(|| EngineError::NotFound { object: "product", id: id.to_owned() }.into())
+    found.ok_or_else(|| AppError::not_found("product", id))
 }

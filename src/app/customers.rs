@@ -4,17 +4,12 @@
 
 use crate::app::error::AppError;
 use crate::engine::customer::Customer;
-use crate::engine::error::EngineError;
 use crate::engine::principal::Scope;
 use crate::store::{StoreRead, StoreWrite};
 use crate::views::CustomerView;
 
-fn not_found(id: &str) -> AppError {
-    EngineError::NotFound { object: "customer", id: id.to_owned() }.into()
-}
-
 pub(crate) fn load_customer(session: &dyn StoreRead, scope: &Scope, id: &str) -> Result<Customer, AppError> {
-    session.get_customer(scope, id)?.ok_or_else(|| not_found(id))
+    session.get_customer(scope, id)?.ok_or_else(|| AppError::not_found("customer", id))
 }
 
 /// The customer a decision changes (or moves prepaid money of), read for update.
@@ -23,7 +18,7 @@ pub(crate) fn load_customer_for_update(
     scope: &Scope,
     id: &str,
 ) -> Result<Customer, AppError> {
-    session.get_customer_for_update(scope, id)?.ok_or_else(|| not_found(id))
+    session.get_customer_for_update(scope, id)?.ok_or_else(|| AppError::not_found("customer", id))
 }
 
 /// The customer as results and events show it: with every prepaid balance as stored now.

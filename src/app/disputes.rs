@@ -5,7 +5,6 @@ use crate::app::error::AppError;
 use crate::app::write::{AuditEntry, EventSubject, emit};
 use crate::app::writer::WriteContext;
 use crate::engine::dispute::{self, Dispute, DisputeOutcome};
-use crate::engine::error::EngineError;
 use crate::engine::invoice_payment;
 use crate::engine::payment::PaymentIntent;
 use crate::engine::principal::Scope;
@@ -26,12 +25,8 @@ impl EventSubject for Dispute {
     }
 }
 
-fn not_found(id: &str) -> AppError {
-    EngineError::NotFound { object: "dispute", id: id.to_owned() }.into()
-}
-
 pub(crate) fn load_dispute(session: &dyn StoreRead, scope: &Scope, id: &str) -> Result<Dispute, AppError> {
-    session.get_dispute(scope, id)?.ok_or_else(|| not_found(id))
+    session.get_dispute(scope, id)?.ok_or_else(|| AppError::not_found("dispute", id))
 }
 
 pub(crate) fn load_dispute_for_update(
@@ -39,7 +34,7 @@ pub(crate) fn load_dispute_for_update(
     scope: &Scope,
     id: &str,
 ) -> Result<Dispute, AppError> {
-    session.get_dispute_for_update(scope, id)?.ok_or_else(|| not_found(id))
+    session.get_dispute_for_update(scope, id)?.ok_or_else(|| AppError::not_found("dispute", id))
 }
 
 /// The review of a dispute under review ends with `outcome`: its postings, the dispute saved,

@@ -48,6 +48,11 @@ impl From<StoreError> for AppError {
 }
 
 impl AppError {
+    /// `not_found` for the `object` (e.g. "invoice") with this id.
+    pub(crate) fn not_found(object: &'static str, id: &str) -> AppError {
+        EngineError::NotFound { object, id: id.to_owned() }.into()
+    }
+
     pub fn code(&self) -> &'static str {
         match self {
             AppError::Engine(error) => error.code(),

@@ -30,17 +30,13 @@ use crate::engine::principal::Scope;
 use crate::store::{StoreRead, StoreWrite};
 use crate::views::InvoiceView;
 
-fn not_found(id: &str) -> AppError {
-    EngineError::NotFound { object: "invoice", id: id.to_owned() }.into()
-}
-
 pub fn load_invoice(session: &dyn StoreRead, scope: &Scope, id: &str) -> Result<Invoice, AppError> {
-    session.get_invoice(scope, id)?.ok_or_else(|| not_found(id))
+    session.get_invoice(scope, id)?.ok_or_else(|| AppError::not_found("invoice", id))
 }
 
 /// The invoice a decision changes, read for update.
 pub fn load_invoice_for_update(session: &mut dyn StoreWrite, scope: &Scope, id: &str) -> Result<Invoice, AppError> {
-    session.get_invoice_for_update(scope, id)?.ok_or_else(|| not_found(id))
+    session.get_invoice_for_update(scope, id)?.ok_or_else(|| AppError::not_found("invoice", id))
 }
 
 /// The invoice's JSON as results and events show it at `now_ms`.
@@ -80,9 +76,8 @@ fn check_references(session: &mut dyn StoreWrite, invoice: &Invoice) -> Result<(
     customer.ensure_active("invoicing")?;
     for line in &invoice.lines {
         let Some(price_id) = &line.price_id else { continue };
-        let price = session
-            .get_price(&invoice.scope, price_id)?
-            .ok_or_else(|| AppError::from(EngineError::NotFound { object: "price", id: price_id.clone() }))?;
+        let price =
+            session.get_price(&invoice.scope, price_id)?.ok_or_else(|| AppError::not_found("price", price_id))?;
         if price.currency.code != invoice.currency.code {
             return Err(AppError::invalid(
                 "line_items.price_id",

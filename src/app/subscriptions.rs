@@ -6,23 +6,18 @@
 use crate::app::WriteContext;
 use crate::app::error::AppError;
 use crate::app::write::{AuditEntry, emit_json};
-use crate::engine::error::EngineError;
 use crate::engine::principal::Scope;
 use crate::engine::subscription::{self, Subscription, SubscriptionStatus};
 use crate::engine::test_clock;
 use crate::store::{StoreRead, StoreWrite};
 use crate::views::billing::SubscriptionView;
 
-fn not_found(object: &'static str, id: &str) -> AppError {
-    EngineError::NotFound { object, id: id.to_owned() }.into()
-}
-
 pub(crate) fn load_subscription_for_update(
     session: &mut dyn StoreWrite,
     scope: &Scope,
     id: &str,
 ) -> Result<Subscription, AppError> {
-    session.get_subscription_for_update(scope, id)?.ok_or_else(|| not_found("subscription", id))
+    session.get_subscription_for_update(scope, id)?.ok_or_else(|| AppError::not_found("subscription", id))
 }
 
 /// The merchant's billing time in `scope` at real time `real_now_ms`.

@@ -45,7 +45,7 @@ impl EventSubject for Payout {
 }
 
 pub(crate) fn load_payout(session: &dyn StoreRead, scope: &Scope, id: &str) -> Result<Payout, AppError> {
-    session.get_payout(scope, id)?.ok_or_else(|| EngineError::NotFound { object: "payout", id: id.to_owned() }.into())
+    session.get_payout(scope, id)?.ok_or_else(|| AppError::not_found("payout", id))
 }
 
 /// The object a decision changes, read for update: a decision about it cannot race another
@@ -56,7 +56,7 @@ pub(crate) fn load_payout_for_update(
     id: &str,
 ) -> Result<Payout, AppError> {
     let found = session.get_payout_for_update(scope, id)?;
-    found.ok_or_else(|| EngineError::NotFound { object: "payout", id: id.to_owned() }.into())
+    found.ok_or_else(|| AppError::not_found("payout", id))
 }
 
 pub(crate) fn load_payment_for_update(
@@ -65,13 +65,11 @@ pub(crate) fn load_payment_for_update(
     id: &str,
 ) -> Result<PaymentIntent, AppError> {
     let found = session.get_payment_for_update(scope, id)?;
-    found.ok_or_else(|| EngineError::NotFound { object: "payment_intent", id: id.to_owned() }.into())
+    found.ok_or_else(|| AppError::not_found("payment_intent", id))
 }
 
 pub(crate) fn load_payment(session: &dyn StoreRead, scope: &Scope, id: &str) -> Result<PaymentIntent, AppError> {
-    session
-        .get_payment(scope, id)?
-        .ok_or_else(|| EngineError::NotFound { object: "payment_intent", id: id.to_owned() }.into())
+    session.get_payment(scope, id)?.ok_or_else(|| AppError::not_found("payment_intent", id))
 }
 
 /// Takes a payment all the way to `succeeded`, through `processing` when it is still waiting.
