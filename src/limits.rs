@@ -474,3 +474,16 @@ mod tests {
         assert_eq!(echo("a\u{202e}b"), "\"a\\u{202e}b\"", "invisible characters are escaped");
     }
 }
+
+/// PostgreSQL: connections one process holds at most (the writer's, readers', the scheduler's).
+pub const POSTGRES_MAX_CONNECTIONS: usize = 16;
+/// PostgreSQL: how long a session waits for a free connection before it fails.
+pub const POSTGRES_CONNECTION_WAIT_MS: u64 = 5_000;
+/// PostgreSQL: how long connecting may take.
+pub const POSTGRES_CONNECT_TIMEOUT_MS: u64 = 5_000;
+/// PostgreSQL: how long a statement waits for a row lock another process holds (then the
+/// command fails as contention and nothing of it is kept), as SQLite's busy timeout.
+pub const POSTGRES_LOCK_TIMEOUT_MS: u64 = 5_000;
+/// PostgreSQL: a session idle inside a transaction this long (a stuck or paused process) is ended
+/// by the server, so its row locks cannot block the other processes for longer.
+pub const POSTGRES_IDLE_IN_TRANSACTION_TIMEOUT_MS: u64 = 60_000;

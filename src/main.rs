@@ -16,6 +16,7 @@ use harepay::engine::rules::PaymentRules;
 use harepay::mcp::{Credentials, HarepayServer, ServerOptions};
 use harepay::ops::{Toolset, Visibility};
 use harepay::rate_limit::RateLimitSetting;
+use harepay::store::Database;
 use harepay::transport::stdio::{HintKey, connect_hint};
 
 mod webhooks_cli;
@@ -28,7 +29,9 @@ mod webhooks_cli;
     arg_required_else_help = true
 )]
 struct Cli {
-    /// The SQLite database file (default: harepay/harepay.db under your data directory).
+    /// The SQLite database file (default: harepay/harepay.db under your data directory), or a
+    /// PostgreSQL URL (`postgres://user:password@host:5432/harepay`) for several servers sharing
+    /// one database.
     #[arg(long, env = "HAREPAY_DB", global = true)]
     db: Option<PathBuf>,
 
@@ -441,22 +444,22 @@ impl RulesArgs {
     }
 }
 
-async fn open_app(database: &std::path::Path, rules: PaymentRules) -> anyhow::Result<App> {
-    Ok(App::open_sqlite(database, rules)?)
+async fn open_app(database: &Database, rules: PaymentRules) -> anyhow::Result<App> {
+    Ok(App::open(database, rules)?)
 }
 
 /// The demo merchant and its two well-known test keys, made only where a person asked for the
 /// demo (`stdio` on an empty database, `demo`, `--demo`): on a server anyone can reach, a key
 /// that is in the README is everyone's key.
-async fn bootstrap_demo(app: &App, database: &std::path::Path) -> anyhow::Result<()> {
+async fn bootstrap_demo(app: &App, database: &Database) -> anyhow::Result<()> {
     if app.bootstrap_demo_if_empty().await? {
         eprintln!(
             "harepay: new database {}: created the demo merchant with test keys sk_test_demo (maker) and sk_test_demo_approver (approver).",
-            database.display()
+            database
         );
     } else if !demo_merchant_exists(app).await? {
         // A database with real merchants never gets keys whose secrets are in the README.
-        eprintln!("harepay: {} already has merchants; the demo is only made on an empty database.", database.display());
+        eprintln!("harepay: {} already has merchants; the demo is only made on an empty database.", database);
     }
     Ok(())
 }
@@ -466,10 +469,10 @@ async fn demo_merchant_exists(app: &App) -> anyhow::Result<bool> {
     Ok(app.list_api_keys().await?.iter().any(|key| key.merchant_id == demo_merchant))
 }
 
-fn create_key_command(database: &std::path::Path) -> String {
+fn create_key_command(database: &Database) -> String {
     format!(
         "harepay keys create --db {} --owner YOUR_NAME --new-merchant \"Your business\"",
-        shell_quoted(&database.display().to_string())
+        shell_quoted(&database.hint_value())
     )
 }
 
@@ -531,7 +534,7 @@ fn main() -> std::process::ExitCode {
 }
 
 async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
-    let database = cli.db.clone().unwrap_or_else(default_database_path);
+    let database = Database::from_arg(&cli.db.clone().unwrap_or_else(default_database_path));
     match cli.command {
         CliCommand::Stdio(args) => {
             let options = args.tools.to_options()?;
@@ -551,10 +554,10 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
             };
             let principal = app.authenticate(&secret_key).await.map_err(|error| match error {
                 harepay::app::error::AppError::KeyExpired { .. } => {
-                    anyhow::anyhow!("{error} (in {}); refusing to start", database.display())
+                    anyhow::anyhow!("{error} (in {}); refusing to start", database)
                 }
                 _ => {
-                    anyhow::anyhow!("the secret key is unknown or revoked in {}; refusing to start", database.display())
+                    anyhow::anyhow!("the secret key is unknown or revoked in {}; refusing to start", database)
                 }
             })?;
             tracing::info!(merchant = %principal.scope.merchant_id, mode = principal.scope.mode.code(), role = principal.role.code(), "serving MCP on stdio");
@@ -565,8 +568,7 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
                     (None, DEMO_MAKER_KEY | DEMO_APPROVER_KEY) => HintKey::Published(&secret_key),
                     (None, _) => HintKey::Withheld,
                 };
-                let database = std::path::absolute(&database)?;
-                eprintln!("{}", connect_hint(&std::env::current_exe()?, &database, key));
+                eprintln!("{}", connect_hint(&std::env::current_exe()?, &database.hint_value(), key));
             }
             let scheduler = harepay::app::scheduler::spawn_scheduler(
                 app.clone(),
@@ -587,7 +589,7 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
                 eprintln!(
                     "harepay: {} has no API keys yet, so every request will be refused (401). Create one:\n  {}\n\
                      (or start with --demo for the demo merchant and its test keys).",
-                    database.display(),
+                    database,
                     create_key_command(&database)
                 );
             }
@@ -614,9 +616,7 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
             let report = app.verify_ledger().await?;
             println!(
                 "{} ledger transactions, {} postings in {}",
-                report.transaction_count,
-                report.posting_count,
-                database.display()
+                report.transaction_count, report.posting_count, database
             );
             for problem in report.problems() {
                 println!("PROBLEM: {problem}");
@@ -745,11 +745,7 @@ async fn run_payouts(app: &App, command: PayoutsCommand) -> anyhow::Result<std::
     }
 }
 
-async fn run_keys(
-    app: &App,
-    database: &std::path::Path,
-    command: KeysCommand,
-) -> anyhow::Result<std::process::ExitCode> {
+async fn run_keys(app: &App, database: &Database, command: KeysCommand) -> anyhow::Result<std::process::ExitCode> {
     match command {
         KeysCommand::Create { role, owner, mode, merchant, new_merchant, demo, limits, expires_in, expires_at } => {
             let expiry = harepay::engine::api_key::KeyExpiry::parse(expires_in.as_deref(), expires_at.as_deref())
@@ -773,7 +769,7 @@ async fn run_keys(
                         anyhow::bail!(
                             "no merchant named, and {} has no demo merchant. Create a merchant with the key:\n  {}\n\
                              or name an existing one with --merchant mch_… (`harepay keys list` shows them).",
-                            database.display(),
+                            database,
                             create_key_command(database)
                         );
                     }

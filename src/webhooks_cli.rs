@@ -1,12 +1,13 @@
 //! The command line of webhooks: the settings `stdio` and `http` take, and `harepay webhooks verify`.
 
 use std::io::Read;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use clap::Subcommand;
 use harepay::app::App;
 use harepay::engine::webhook::RetrySchedule;
 use harepay::limits;
+use harepay::store::Database;
 use harepay::webhooks::address::{AddressPolicy, install_policy, parse_networks};
 use harepay::webhooks::worker::WorkerSettings;
 
@@ -15,8 +16,10 @@ use harepay::webhooks::worker::WorkerSettings;
 #[derive(clap::Args)]
 pub struct WebhookPolicyArgs {
     /// The file holding the key that seals webhook signing secrets (64 hex digits; created 0600
-    /// when missing). Default: the database's path with ".seal-key" appended. Back it up with the
-    /// database: without it no endpoint's secret can be opened.
+    /// when missing). Default: the SQLite database's path with ".seal-key" appended, or
+    /// harepay/postgres.seal-key under the data directory for PostgreSQL (every server on one
+    /// database needs the same key). Back it up with the database: without it no endpoint's secret
+    /// can be opened.
     #[arg(long, env = "HAREPAY_SEAL_KEY_FILE")]
     seal_key_file: Option<PathBuf>,
     /// Let webhook endpoints reach loopback, private, link-local and CGNAT addresses (a trusted
@@ -30,9 +33,8 @@ pub struct WebhookPolicyArgs {
 
 impl WebhookPolicyArgs {
     /// Installs the seal key and the address policy for this process.
-    pub fn install(&self, database: &Path) -> anyhow::Result<AddressPolicy> {
-        let key_path =
-            self.seal_key_file.clone().unwrap_or_else(|| harepay::webhooks::seal::default_key_path(database));
+    pub fn install(&self, database: &Database) -> anyhow::Result<AddressPolicy> {
+        let key_path = self.seal_key_file.clone().unwrap_or_else(|| database.default_seal_key_path());
         harepay::webhooks::seal::install_key_file(&key_path).map_err(|message| anyhow::anyhow!(message))?;
         let allowed_networks = match &self.webhook_allowed_cidrs {
             Some(text) => parse_networks(text).map_err(|message| anyhow::anyhow!(message))?,
@@ -61,7 +63,7 @@ pub struct WebhookWorkerArgs {
 }
 
 impl WebhookWorkerArgs {
-    pub fn start(&self, app: &App, database: &Path) -> anyhow::Result<tokio::task::JoinHandle<()>> {
+    pub fn start(&self, app: &App, database: &Database) -> anyhow::Result<tokio::task::JoinHandle<()>> {
         let policy = self.policy.install(database)?;
         let schedule = RetrySchedule {
             base_ms: self.webhook_retry_base_ms,

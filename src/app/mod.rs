@@ -32,8 +32,7 @@ use crate::engine::IdSource;
 use crate::engine::permission::{role_may, roles_allowed};
 use crate::engine::principal::{Principal, Scope};
 use crate::engine::rules::PaymentRules;
-use crate::store::sqlite::SqliteStore;
-use crate::store::{ApiKeyRecord, LedgerReport, Store, StoreRead, StoreWrite};
+use crate::store::{ApiKeyRecord, Database, LedgerReport, Store, StoreRead, StoreWrite};
 
 /// The time, injected so that tests and simulations control it.
 pub trait Clock: Send + Sync + 'static {
@@ -94,8 +93,13 @@ impl App {
     /// Opens the SQLite database at `path` and starts the writer thread, on the system clock
     /// with time-ordered UUID ids.
     pub fn open_sqlite(path: &Path, rules: PaymentRules) -> Result<App, AppError> {
-        let store: Arc<dyn Store> = Arc::new(SqliteStore::open(path)?);
-        Ok(App::with_store(store, rules, Arc::new(SystemClock), Box::new(UuidIds)))
+        App::open(&Database::Sqlite(path.to_owned()), rules)
+    }
+
+    /// Opens `database` (SQLite or PostgreSQL) and starts the writer thread, on the system clock
+    /// with time-ordered UUID ids.
+    pub fn open(database: &Database, rules: PaymentRules) -> Result<App, AppError> {
+        Ok(App::with_store(database.open()?, rules, Arc::new(SystemClock), Box::new(UuidIds)))
     }
 
     /// An app on `store` whose time comes from `clock` and whose new object ids from `ids` (the

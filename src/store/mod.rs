@@ -1,5 +1,6 @@
-//! Persistence behind traits. All SQL lives below this folder: the SQLite backend (`sqlite/`) now,
-//! a PostgreSQL backend for multi-instance deployments later.
+//! Persistence behind traits. All SQL lives below this folder: the embedded SQLite backend
+//! (`sqlite/`, the default) and the PostgreSQL backend (`postgres/`) for several server processes
+//! sharing one database.
 //!
 //! Architecture Invariant: the store never decides. It loads and saves engine types and the
 //! records in `records`; whether a change is allowed is the engine's call, and only the app layer
@@ -11,12 +12,16 @@
 //! store guarantees"); `tests/it/store.rs` holds each backend to it.
 
 pub mod billing;
+mod database;
 mod disputes;
+pub mod postgres;
 mod records;
+mod rows;
 mod savepoint;
 pub mod sqlite;
 mod webhooks;
 
+pub use database::Database;
 pub use disputes::{DisputeFilter, DisputesRead, DisputesWrite};
 pub use records::{
     ApiKeyRecord, AuditRecord, BalanceMismatch, BalanceRow, CustomerFilter, DueStep, EventFilter, EventRecord,
@@ -62,6 +67,36 @@ pub enum StoreError {
     /// first; this is the store's own guard, so the database never holds an overflowed sum.
     #[error("ledger posting refused: {0}")]
     BalanceOverflow(String),
+    /// Another session held what this one needed (PostgreSQL: a deadlock, a serialization
+    /// failure, a lock not granted in time). What failed was not kept; trying again may succeed.
+    #[error("the database was busy with a concurrent change: {0}")]
+    Contention(String),
+}
+
+impl StoreError {
+    /// The object a table's unique constraint protects, in the words `Conflict` uses.
+    pub(crate) fn object_of_table(table: &str) -> &'static str {
+        match table {
+            "idempotency_records" => "idempotency key",
+            "merchants" => "merchant",
+            "api_keys" => "API key",
+            "payment_intents" => "payment intent",
+            "refunds" => "refund",
+            "payouts" => "payout",
+            "customers" => "customer",
+            "disputes" => "dispute",
+            "products" => "product",
+            "prices" => "price",
+            "invoices" => "invoice",
+            "invoice_lines" => "invoice line",
+            "ledger_transactions" => "ledger transaction",
+            "events" => "event",
+            "audit_log" => "audit record",
+            "usage_events" => "usage event",
+            "subscription_period_closes" => "period close",
+            _ => "row",
+        }
+    }
 }
 
 pub type StoreResult<T> = Result<T, StoreError>;

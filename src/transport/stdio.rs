@@ -55,7 +55,7 @@ pub enum HintKey<'a> {
 
 /// What `harepay stdio` prints when a person starts it in a terminal: what it is, and a
 /// ready-to-paste `mcpServers` entry that starts this very binary on this database.
-pub fn connect_hint(executable: &Path, database: &Path, key: HintKey) -> String {
+pub fn connect_hint(executable: &Path, database: &str, key: HintKey) -> String {
     // Written by hand to keep the order people expect (command, args, env); every value is a JSON
     // string literal, escaped by serde_json.
     let quoted = |text: &str| serde_json::to_string(text).expect("strings serialize");
@@ -76,7 +76,7 @@ pub fn connect_hint(executable: &Path, database: &Path, key: HintKey) -> String 
   }}
 }}"#,
         command = path(executable),
-        database = path(database)
+        database = quoted(database)
     );
     let withheld_note = match key {
         HintKey::Withheld => {
@@ -390,7 +390,7 @@ mod tests {
     #[test]
     fn the_hint_is_a_ready_to_paste_entry_for_this_binary_and_database() {
         let executable = Path::new("/opt/my harepay/target/release/harepay");
-        let database = Path::new("/home/ada/\"quoted\" dir/harepay.db");
+        let database = "/home/ada/\"quoted\" dir/harepay.db";
         let hint = connect_hint(executable, database, HintKey::Published("sk_test_demo"));
         let entry = entry_of(&hint);
         let server = &entry["mcpServers"]["harepay"];
@@ -404,7 +404,7 @@ mod tests {
     #[test]
     fn the_hint_never_prints_a_secret_that_is_not_published() {
         let executable = Path::new("/usr/local/bin/harepay");
-        let database = Path::new("/var/lib/harepay.db");
+        let database = "/var/lib/harepay.db";
         let from_file = connect_hint(executable, database, HintKey::File(Path::new("/etc/harepay/key")));
         let server = &entry_of(&from_file)["mcpServers"]["harepay"];
         assert_eq!(server["env"]["HAREPAY_SECRET_KEY_FILE"], "/etc/harepay/key");

@@ -200,21 +200,25 @@ macro_rules! billing_store_tests {
 
             #[test]
             fn customers_stay_in_their_scope_and_list_by_email_and_state() {
-                let (_guard, store) = super::$open();
+                let Some((_guard, store)) = super::$open() else { return };
                 bodies::customers_stay_in_their_scope_and_list_by_email_and_state(&*store);
             }
             #[test]
             fn prepaid_accounts_are_ledger_accounts_that_verify_with_their_customers() {
-                let (_guard, store) = super::$open();
+                let Some((_guard, store)) = super::$open() else { return };
                 bodies::prepaid_accounts_are_ledger_accounts_that_verify_with_their_customers(&*store);
             }
             #[test]
             fn products_and_prices_round_trip_and_prices_are_marked_used_once() {
-                let (_guard, store) = super::$open();
+                let Some((_guard, store)) = super::$open() else { return };
                 bodies::products_and_prices_round_trip_and_prices_are_marked_used_once(&*store);
             }
         }
     };
+}
+
+fn open_sqlite_store() -> Option<(tempfile::TempDir, Box<dyn Store>)> {
+    Some(open_sqlite())
 }
 
 fn open_sqlite() -> (tempfile::TempDir, Box<dyn Store>) {
@@ -223,7 +227,10 @@ fn open_sqlite() -> (tempfile::TempDir, Box<dyn Store>) {
     (dir, Box::new(store))
 }
 
-billing_store_tests!(sqlite, open_sqlite);
+billing_store_tests!(sqlite, open_sqlite_store);
+billing_store_tests!(postgres, open_postgres_store);
+
+use crate::backend::open_postgres_store;
 
 /// SQLite's own guard behind the missing update: a price changed or deleted by any other writer
 /// (a hand edit, a bug) is refused by migration 9's triggers; only `used` may go from 0 to 1.

@@ -271,31 +271,35 @@ macro_rules! invoice_store_tests {
         mod $backend {
             #[test]
             fn invoices_round_trip_with_their_lines_and_stay_in_their_scope() {
-                let (_guard, store) = super::$open();
+                let Some((_guard, store)) = super::$open() else { return };
                 super::bodies::invoices_round_trip_with_their_lines_and_stay_in_their_scope(&*store);
             }
             #[test]
             fn an_invoice_is_found_by_the_payment_intent_that_collects_it() {
-                let (_guard, store) = super::$open();
+                let Some((_guard, store)) = super::$open() else { return };
                 super::bodies::an_invoice_is_found_by_the_payment_intent_that_collects_it(&*store);
             }
             #[test]
             fn totals_are_exact_by_status_and_currency_past_the_i64_range() {
-                let (_guard, store) = super::$open();
+                let Some((_guard, store)) = super::$open() else { return };
                 super::bodies::totals_are_exact_by_status_and_currency_past_the_i64_range(&*store);
             }
             #[test]
             fn expiring_invoices_are_due_fairly_across_merchants() {
-                let (_guard, store) = super::$open();
+                let Some((_guard, store)) = super::$open() else { return };
                 super::bodies::expiring_invoices_are_due_fairly_across_merchants(&*store);
             }
             #[test]
             fn billing_issues_and_auto_charges_an_invoice_in_its_own_transaction() {
-                let (_guard, store) = super::$open();
+                let Some((_guard, store)) = super::$open() else { return };
                 super::bodies::billing_issues_and_auto_charges_an_invoice_in_its_own_transaction(&*store);
             }
         }
     };
+}
+
+fn open_sqlite_store() -> Option<(tempfile::TempDir, Box<dyn Store>)> {
+    Some(open_sqlite())
 }
 
 fn open_sqlite() -> (tempfile::TempDir, Box<dyn Store>) {
@@ -304,7 +308,10 @@ fn open_sqlite() -> (tempfile::TempDir, Box<dyn Store>) {
     (dir, Box::new(store))
 }
 
-invoice_store_tests!(sqlite, open_sqlite);
+invoice_store_tests!(sqlite, open_sqlite_store);
+invoice_store_tests!(postgres, open_postgres_store);
+
+use crate::backend::open_postgres_store;
 
 /// What SQLite itself refuses, whoever writes: lines changed or removed after the fact, a line
 /// whose amount is not quantity × unit amount, amounts that are not integers or below zero, an

@@ -3,6 +3,7 @@
 
 mod access;
 mod app_layer;
+mod backend;
 mod billing_example;
 mod billing_store;
 mod catalog;

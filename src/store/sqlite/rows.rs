@@ -3,8 +3,7 @@
 
 use rusqlite::ffi;
 
-use crate::engine::money::{Asset, AssetRef};
-use crate::store::{Page, StoreError, StoreResult};
+use crate::store::StoreError;
 
 /// SQLite's errors in the store's words. A unique constraint is a `Conflict` naming the object;
 /// data that does not read back as harepay wrote it, or that the schema refuses, is `Corrupt`;
@@ -38,36 +37,13 @@ impl From<rusqlite::Error> for StoreError {
 }
 
 /// The object a unique constraint protects, from SQLite's message ("UNIQUE constraint failed:
-/// idempotency_records.merchant_id, …"), in the words `StoreError::Conflict` uses.
+/// idempotency_records.merchant_id, …").
 fn conflicting_object(message: &str) -> &'static str {
     let table = message.split_once(": ").map_or("", |(_, columns)| columns.split('.').next().unwrap_or_default());
-    match table {
-        "idempotency_records" => "idempotency key",
-        "merchants" => "merchant",
-        "api_keys" => "API key",
-        "payment_intents" => "payment intent",
-        "refunds" => "refund",
-        "payouts" => "payout",
-        "customers" => "customer",
-        "disputes" => "dispute",
-        "products" => "product",
-        "prices" => "price",
-        "invoices" => "invoice",
-        "invoice_lines" => "invoice line",
-        "ledger_transactions" => "ledger transaction",
-        "events" => "event",
-        "audit_log" => "audit record",
-        _ => "row",
-    }
+    StoreError::object_of_table(table)
 }
 
-pub fn corrupt(what: &str, value: &str) -> StoreError {
-    StoreError::Corrupt(format!("unknown {what} {value:?}"))
-}
-
-pub fn asset_of(code: &str) -> StoreResult<AssetRef> {
-    Asset::lookup(code).ok_or_else(|| corrupt("asset", code))
-}
+pub use crate::store::rows::{asset_of, corrupt, into_page};
 
 /// A stored value that does not parse is corruption; report it from inside a row mapping.
 pub fn parsed<T>(value: Option<T>, what: &str, raw: &str) -> rusqlite::Result<T> {
@@ -78,13 +54,6 @@ pub fn parsed<T>(value: Option<T>, what: &str, raw: &str) -> rusqlite::Result<T>
             format!("unknown {what} {raw:?}").into(),
         )
     })
-}
-
-/// Applies `limit + 1` to learn `has_more` without a second query.
-pub fn into_page<T>(mut items: Vec<T>, limit: u32) -> Page<T> {
-    let has_more = items.len() > limit as usize;
-    items.truncate(limit as usize);
-    Page { items, has_more }
 }
 
 #[cfg(test)]

@@ -1,0 +1,198 @@
+//! The PostgreSQL backend, for several harepay processes on one shared database (`--db
+//! postgres://…`). The same tables as SQLite (`schema.sql`), the same traits, the same guarantees
+//! (ARCHITECTURE.md, "What the store guarantees"), across processes: a decision locks the rows it
+//! reads (`…_for_update`), unique constraints settle concurrent inserts, and the scheduler's
+//! items are taken by one process at a time.
+//!
+//! One file per object area, as in `sqlite/`; each implements its read traits for any
+//! session (`PgSession`). Object files import only `session` and `rows`.
+//!
+//! Connections come from a small pool: a process holds at most `POSTGRES_MAX_CONNECTIONS`, and a
+//! session that cannot get one within `POSTGRES_CONNECTION_WAIT_MS` fails as `Backend` instead of
+//! queueing without bound.
+
+mod audit;
+mod catalog;
+mod customers;
+mod disputes;
+mod events;
+mod idempotency;
+mod invoices;
+mod keys;
+mod ledger;
+mod payments;
+mod payouts;
+mod rows;
+mod scheduler;
+mod session;
+mod subscriptions;
+mod webhooks;
+
+use std::sync::{Condvar, Mutex};
+use std::time::{Duration, Instant};
+
+use crate::limits::{
+    POSTGRES_CONNECT_TIMEOUT_MS, POSTGRES_CONNECTION_WAIT_MS, POSTGRES_IDLE_IN_TRANSACTION_TIMEOUT_MS,
+    POSTGRES_LOCK_TIMEOUT_MS, POSTGRES_MAX_CONNECTIONS,
+};
+use crate::store::postgres::session::{PgConnection, PgSession, PooledConnection};
+use crate::store::{Store, StoreError, StoreRead, StoreResult, StoreWrite};
+
+/// Versioned like SQLite's; version 1 is everything SQLite's migrations 1 to 17 built. A new
+/// migration is added to both backends, each in its own dialect.
+const MIGRATIONS: &[(i64, &str)] = &[(1, include_str!("schema.sql"))];
+
+/// The advisory lock that makes migrations run once when several processes start together.
+const MIGRATION_LOCK_KEY: i64 = 0x6861_7265_7061_7901;
+
+/// Whether `--db` names a PostgreSQL database rather than a SQLite file.
+pub fn is_postgres_url(db: &str) -> bool {
+    db.starts_with("postgres://") || db.starts_with("postgresql://")
+}
+
+pub struct PostgresStore {
+    config: postgres::Config,
+    pool: Mutex<Pool>,
+    connection_returned: Condvar,
+}
+
+#[derive(Default)]
+struct Pool {
+    idle: Vec<PgConnection>,
+    /// Connections in use or idle.
+    open: usize,
+}
+
+impl PostgresStore {
+    /// Connects to the database at `url` (a `postgres://` URL) and applies pending migrations
+    /// under an advisory lock.
+    pub fn open(url: &str) -> StoreResult<PostgresStore> {
+        let mut config: postgres::Config =
+            url.parse().map_err(|error| StoreError::Backend(format!("not a PostgreSQL URL: {error}")))?;
+        config.connect_timeout(Duration::from_millis(POSTGRES_CONNECT_TIMEOUT_MS));
+        config.application_name("harepay");
+        let store = PostgresStore { config, pool: Mutex::new(Pool::default()), connection_returned: Condvar::new() };
+        let mut connection = store.connect()?;
+        apply_migrations(&mut connection.client)?;
+        keys::fill_owner_skeletons(&mut connection.client)?;
+        store.pool.lock().expect("pool lock").open += 1;
+        store.give_back(connection);
+        Ok(store)
+    }
+
+    /// A new connection with harepay's session settings: a lock is waited for a bounded time
+    /// (then `Contention`), and a session left idle inside a transaction by a stuck process is
+    /// ended by the server, releasing its locks.
+    fn connect(&self) -> StoreResult<PgConnection> {
+        let mut client = self.config.connect(postgres::NoTls)?;
+        client.batch_execute(&format!(
+            "SET lock_timeout = {POSTGRES_LOCK_TIMEOUT_MS}; \
+             SET idle_in_transaction_session_timeout = {POSTGRES_IDLE_IN_TRANSACTION_TIMEOUT_MS}; \
+             SET TIME ZONE 'UTC'"
+        ))?;
+        Ok(PgConnection::new(client))
+    }
+
+    /// An idle connection, or a new one while the pool has room, or the first one returned within
+    /// the wait.
+    fn take(&self) -> StoreResult<PgConnection> {
+        let deadline = Instant::now() + Duration::from_millis(POSTGRES_CONNECTION_WAIT_MS);
+        let mut pool = self.pool.lock().expect("pool lock");
+        loop {
+            if let Some(connection) = pool.idle.pop() {
+                return Ok(connection);
+            }
+            if pool.open < POSTGRES_MAX_CONNECTIONS {
+                pool.open += 1;
+                drop(pool);
+                return self.connect().inspect_err(|_| self.forget_one());
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                return Err(StoreError::Backend(format!(
+                    "all {POSTGRES_MAX_CONNECTIONS} database connections stayed busy for \
+                     {POSTGRES_CONNECTION_WAIT_MS} ms"
+                )));
+            }
+            pool = self.connection_returned.wait_timeout(pool, deadline - now).expect("pool lock").0;
+        }
+    }
+
+    pub(crate) fn give_back(&self, connection: PgConnection) {
+        self.pool.lock().expect("pool lock").idle.push(connection);
+        self.connection_returned.notify_one();
+    }
+
+    /// A connection that was closed or is in an unknown state, not returned to the pool.
+    pub(crate) fn forget_one(&self) {
+        let mut pool = self.pool.lock().expect("pool lock");
+        pool.open = pool.open.saturating_sub(1);
+        drop(pool);
+        self.connection_returned.notify_one();
+    }
+
+    fn begin(&self, sql: &str) -> StoreResult<PooledConnection> {
+        let connection = PooledConnection::new(self.take()?);
+        if let Err(error) = connection.batch(sql) {
+            self.forget_one();
+            return Err(error);
+        }
+        Ok(connection)
+    }
+}
+
+fn apply_migrations(client: &mut postgres::Client) -> StoreResult<()> {
+    // Session-level: held until unlocked or the connection ends (a process killed while
+    // migrating releases it), so a second process waits here and then finds nothing to do.
+    client.execute("SELECT pg_advisory_lock($1)", &[&MIGRATION_LOCK_KEY])?;
+    let result = apply_pending(client);
+    let unlocked = client.execute("SELECT pg_advisory_unlock($1)", &[&MIGRATION_LOCK_KEY]);
+    result?;
+    unlocked?;
+    Ok(())
+}
+
+fn apply_pending(client: &mut postgres::Client) -> StoreResult<()> {
+    client.batch_execute(
+        "CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY, applied_at_ms BIGINT NOT NULL)",
+    )?;
+    for (version, sql) in MIGRATIONS {
+        let applied: bool =
+            client.query_one("SELECT EXISTS (SELECT 1 FROM schema_migrations WHERE version = $1)", &[version])?.get(0);
+        if !applied {
+            let mut transaction = client.transaction()?;
+            transaction.batch_execute(sql)?;
+            transaction.execute(
+                "INSERT INTO schema_migrations (version, applied_at_ms) \
+                 VALUES ($1, (extract(epoch FROM clock_timestamp()) * 1000)::bigint)",
+                &[version],
+            )?;
+            transaction.commit()?;
+        }
+    }
+    Ok(())
+}
+
+impl Store for PostgresStore {
+    fn begin_read(&self) -> StoreResult<Box<dyn StoreRead + '_>> {
+        let connection = self.begin("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")?;
+        Ok(Box::new(PgSession::new(self, connection, false)))
+    }
+
+    fn begin_write(&self) -> StoreResult<Box<dyn StoreWrite + '_>> {
+        let connection = self.begin("BEGIN ISOLATION LEVEL READ COMMITTED")?;
+        Ok(Box::new(PgSession::new(self, connection, true)))
+    }
+
+    /// Every commit is already durable on the server; closing returns the pool's connections.
+    fn close(&self) -> StoreResult<()> {
+        let mut pool = self.pool.lock().expect("pool lock");
+        let idle = std::mem::take(&mut pool.idle);
+        pool.open = pool.open.saturating_sub(idle.len());
+        drop(pool);
+        for connection in idle {
+            let _ = connection.client.close();
+        }
+        Ok(())
+    }
+}

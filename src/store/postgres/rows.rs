@@ -1,0 +1,49 @@
+//! What every PostgreSQL object file shares: turning PostgreSQL's errors into the store's
+//! backend-neutral ones, and reading typed columns. A leaf: it imports no other PostgreSQL file.
+
+use postgres::Row;
+use postgres::error::SqlState;
+use postgres::types::FromSql;
+
+use crate::store::{StoreError, StoreResult};
+
+pub use crate::store::rows::{asset_of, corrupt, into_page};
+
+/// PostgreSQL's errors in the store's words. A unique violation is a `Conflict` naming the object;
+/// a value or row the schema refuses is `Corrupt`; a deadlock, a serialization failure or a lock
+/// not granted in time is `Contention` (another process held what this one needed: nothing was
+/// kept, and trying again may succeed); everything else (a lost connection, a full disk) is
+/// `Backend`.
+impl From<postgres::Error> for StoreError {
+    fn from(error: postgres::Error) -> StoreError {
+        let Some(database_error) = error.as_db_error() else {
+            return StoreError::Backend(error.to_string());
+        };
+        let code = database_error.code();
+        if *code == SqlState::UNIQUE_VIOLATION {
+            StoreError::Conflict { what: StoreError::object_of_table(database_error.table().unwrap_or_default()) }
+        } else if [SqlState::T_R_DEADLOCK_DETECTED, SqlState::T_R_SERIALIZATION_FAILURE, SqlState::LOCK_NOT_AVAILABLE]
+            .contains(code)
+        {
+            StoreError::Contention(database_error.message().to_owned())
+        } else if *code == SqlState::NUMERIC_VALUE_OUT_OF_RANGE {
+            StoreError::BalanceOverflow(database_error.message().to_owned())
+        } else if code.code().starts_with("22") || code.code().starts_with("23") {
+            // Class 22 (data exception: a NUL in text, a value out of range) and 23 (integrity
+            // constraint violation: a CHECK, NOT NULL or foreign key).
+            StoreError::Corrupt(format!("{}: {}", code.code(), database_error.message()))
+        } else {
+            StoreError::Backend(format!("{}: {}", code.code(), database_error.message()))
+        }
+    }
+}
+
+/// A column, read as the type harepay wrote it; anything else is corruption.
+pub fn get<'r, T: FromSql<'r>>(row: &'r Row, column: &str) -> StoreResult<T> {
+    row.try_get(column).map_err(|error| StoreError::Corrupt(format!("column {column}: {error}")))
+}
+
+/// A stored value that does not parse is corruption.
+pub fn parsed<T>(value: Option<T>, what: &str, raw: &str) -> StoreResult<T> {
+    value.ok_or_else(|| corrupt(what, raw))
+}

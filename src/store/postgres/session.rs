@@ -1,0 +1,204 @@
+//! PostgreSQL sessions. A read session is a pooled connection inside `BEGIN ISOLATION LEVEL
+//! REPEATABLE READ, READ ONLY` (one snapshot, as SQLite's read transaction). A write session is a
+//! pooled connection inside `BEGIN` (READ COMMITTED): unlike SQLite's single write lock, several
+//! processes write at once, so a decision locks what it reads (`…_for_update`: `SELECT … FOR
+//! UPDATE`) and a unique constraint settles what two writers insert at once.
+//!
+//! Every statement goes through `PooledConnection`, which prepares each distinct SQL text once
+//! per connection and remembers when a statement failed: PostgreSQL then refuses everything but a
+//! rollback, so a session whose failure was not undone by a savepoint refuses to commit (a plain
+//! `COMMIT` would silently roll back and be taken for success).
+
+use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
+
+use postgres::types::ToSql;
+use postgres::{Client, Row, Statement};
+
+use crate::store::postgres::PostgresStore;
+use crate::store::{SavepointAction, SavepointStep, StoreError, StoreResult, StoreWrite};
+
+/// Past this many distinct SQL texts on one connection, the statement cache starts over (list
+/// queries build their SQL from their filters, so the set is finite, but a bound costs nothing).
+const STATEMENT_CACHE_MAX_ENTRIES: usize = 512;
+
+pub type Params<'a> = &'a [&'a (dyn ToSql + Sync)];
+
+/// One connection of the pool, with its prepared statements.
+pub struct PgConnection {
+    pub client: Client,
+    statements: HashMap<String, Statement>,
+}
+
+impl PgConnection {
+    pub fn new(client: Client) -> PgConnection {
+        PgConnection { client, statements: HashMap::new() }
+    }
+
+    fn prepared(&mut self, sql: &str) -> Result<Statement, postgres::Error> {
+        if let Some(statement) = self.statements.get(sql) {
+            return Ok(statement.clone());
+        }
+        let statement = self.client.prepare(sql)?;
+        if self.statements.len() >= STATEMENT_CACHE_MAX_ENTRIES {
+            self.statements.clear();
+        }
+        self.statements.insert(sql.to_owned(), statement.clone());
+        Ok(statement)
+    }
+}
+
+/// A session's connection: borrowed mutably per statement, so that the read traits (`&self`)
+/// can run queries.
+pub struct PooledConnection {
+    connection: RefCell<PgConnection>,
+    /// A statement failed and no savepoint has undone it yet.
+    failed: Cell<bool>,
+}
+
+impl PooledConnection {
+    pub fn new(connection: PgConnection) -> PooledConnection {
+        PooledConnection { connection: RefCell::new(connection), failed: Cell::new(false) }
+    }
+
+    pub fn into_inner(self) -> PgConnection {
+        self.connection.into_inner()
+    }
+
+    fn note<T>(&self, result: Result<T, postgres::Error>) -> StoreResult<T> {
+        result.map_err(|error| {
+            self.failed.set(true);
+            StoreError::from(error)
+        })
+    }
+
+    pub fn query(&self, sql: &str, params: Params<'_>) -> StoreResult<Vec<Row>> {
+        let mut connection = self.connection.borrow_mut();
+        let result = connection.prepared(sql).and_then(|statement| connection.client.query(&statement, params));
+        self.note(result)
+    }
+
+    pub fn query_opt(&self, sql: &str, params: Params<'_>) -> StoreResult<Option<Row>> {
+        let mut connection = self.connection.borrow_mut();
+        let result = connection.prepared(sql).and_then(|statement| connection.client.query_opt(&statement, params));
+        self.note(result)
+    }
+
+    pub fn query_one(&self, sql: &str, params: Params<'_>) -> StoreResult<Row> {
+        let mut connection = self.connection.borrow_mut();
+        let result = connection.prepared(sql).and_then(|statement| connection.client.query_one(&statement, params));
+        self.note(result)
+    }
+
+    /// Runs a statement; returns the rows it changed.
+    pub fn execute(&self, sql: &str, params: Params<'_>) -> StoreResult<u64> {
+        let mut connection = self.connection.borrow_mut();
+        let result = connection.prepared(sql).and_then(|statement| connection.client.execute(&statement, params));
+        self.note(result)
+    }
+
+    /// Statements without parameters, sent as one simple query (transaction control).
+    pub fn batch(&self, sql: &str) -> StoreResult<()> {
+        let result = self.connection.borrow_mut().client.batch_execute(sql);
+        self.note(result)
+    }
+
+    fn is_usable(&self) -> bool {
+        !self.failed.get() && !self.connection.borrow().client.is_closed()
+    }
+}
+
+/// A read or write session: one type, so that every object file implements its read traits and
+/// its write traits for it once. A read session is only ever handed out as `dyn StoreRead`, so
+/// its write methods cannot be reached.
+pub struct PgSession<'s> {
+    pub store: &'s PostgresStore,
+    pub connection: Option<PooledConnection>,
+    pub is_write: bool,
+    pub savepoint_depth: u32,
+    /// A savepoint could not be released or undone: the session's state is unknown, so it
+    /// must not commit.
+    pub broken: Option<String>,
+}
+
+impl<'s> PgSession<'s> {
+    pub fn new(store: &'s PostgresStore, connection: PooledConnection, is_write: bool) -> PgSession<'s> {
+        PgSession { store, connection: Some(connection), is_write, savepoint_depth: 0, broken: None }
+    }
+
+    pub fn db(&self) -> &PooledConnection {
+        self.connection.as_ref().expect("connection present until commit or drop")
+    }
+}
+
+impl Drop for PgSession<'_> {
+    fn drop(&mut self) {
+        let Some(connection) = self.connection.take() else { return };
+        // A read ends its snapshot; a write not committed keeps nothing.
+        let end = if self.is_write { "ROLLBACK" } else { "COMMIT" };
+        connection.failed.set(false);
+        if connection.batch(end).is_ok() && connection.is_usable() {
+            self.store.give_back(connection.into_inner());
+        } else {
+            self.store.forget_one();
+        }
+    }
+}
+
+impl PgSession<'_> {
+    fn end_savepoint(&mut self, sql: &str) -> StoreResult<()> {
+        assert!(self.savepoint_depth > 0, "no savepoint to end");
+        self.savepoint_depth -= 1;
+        self.db().batch(sql).map_err(|error| {
+            self.broken = Some(error.to_string());
+            error
+        })
+    }
+}
+
+impl StoreWrite for PgSession<'_> {
+    fn commit(mut self: Box<Self>) -> StoreResult<()> {
+        if let Some(reason) = &self.broken {
+            return Err(StoreError::Backend(format!("a savepoint failed, so nothing was committed: {reason}")));
+        }
+        if self.savepoint_depth != 0 {
+            return Err(StoreError::Backend("commit with an open savepoint; nothing was committed".to_owned()));
+        }
+        if self.db().failed.get() {
+            return Err(StoreError::Backend("a statement failed and was not undone; nothing was committed".to_owned()));
+        }
+        let connection = self.connection.take().expect("connection present until commit");
+        match connection.batch("COMMIT") {
+            Ok(()) => {
+                self.store.give_back(connection.into_inner());
+                Ok(())
+            }
+            Err(error) => {
+                // The outcome of a COMMIT whose answer was lost is unknown; the connection is
+                // not reused.
+                self.store.forget_one();
+                Err(error)
+            }
+        }
+    }
+
+    fn savepoint(&mut self, step: SavepointStep) -> StoreResult<()> {
+        // Every savepoint has the same name: PostgreSQL releases or rolls back the most recent.
+        match step.0 {
+            SavepointAction::Begin => {
+                self.db().batch("SAVEPOINT command")?;
+                self.savepoint_depth += 1;
+                Ok(())
+            }
+            SavepointAction::Release => self.end_savepoint("RELEASE SAVEPOINT command"),
+            SavepointAction::RollBack => {
+                // Undoing the innermost savepoint also undoes the failed statement inside it.
+                let result = self.end_savepoint("ROLLBACK TO SAVEPOINT command; RELEASE SAVEPOINT command");
+                if result.is_ok() {
+                    self.db().failed.set(false);
+                }
+                result
+            }
+        }
+    }
+}
