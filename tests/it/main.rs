@@ -35,4 +35,5 @@ mod store;
 mod subscriptions;
 mod support;
 mod tools;
+mod webhook_clock;
 mod webhooks;
