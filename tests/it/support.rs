@@ -26,7 +26,7 @@ pub struct Harepay {
 impl Harepay {
     pub fn new() -> Harepay {
         let dir = tempfile::tempdir().expect("temp dir");
-        let db = dir.path().join("harepay.db");
+        let db = crate::backend::database_arg(dir.path(), "harepay.db");
         Harepay { _dir: dir, db }
     }
 

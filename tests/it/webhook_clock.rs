@@ -28,7 +28,6 @@ use harepay::limits::{
     WEBHOOK_RETRY_JITTER_PERCENT,
 };
 use harepay::ops::OpContext;
-use harepay::store::sqlite::SqliteStore;
 use harepay::webhooks::worker::{SteppedWorker, WorkerSettings, spawn_worker};
 use serde_json::{Value, json};
 
@@ -121,7 +120,7 @@ impl ClockedApp {
         // The worker opens endpoint secrets with the process's seal key; the first installed stays.
         let seal_key = harepay::webhooks::seal::load_or_create(&dir.path().join("seal-key")).unwrap();
         harepay::webhooks::seal::install(seal_key);
-        let store = Arc::new(SqliteStore::open(&dir.path().join("harepay.db")).unwrap());
+        let store = crate::backend::open_store(&dir.path().join("harepay.db"));
         let clock = Arc::new(ManualClock(AtomicI64::new(CLOCK_START_MS)));
         let app = App::with_store(store, PaymentRules::default(), clock.clone(), Box::new(SequentialIds::default()));
         app.bootstrap_demo_if_empty().await.unwrap();
