@@ -20,7 +20,7 @@ use crate::app::webhooks::AttemptReport;
 use crate::engine::principal::Mode;
 use crate::engine::webhook::{JITTER_BASIS_POINTS_MAX, RetrySchedule};
 use crate::limits;
-use crate::store::DueWebhookDelivery;
+use crate::store::{BackgroundJob, DueWebhookDelivery};
 use crate::webhooks::address::{AddressPolicy, check_url, resolve_checked};
 use crate::webhooks::signature::signature_header;
 
@@ -92,7 +92,11 @@ pub fn spawn_worker(app: App, settings: WorkerSettings) -> JoinHandle<()> {
     tokio::spawn(async move {
         loop {
             // The attempts it starts run on their own; each rings `attempt_finished` once recorded.
-            worker.pass().await;
+            // One process per database delivers (several servers on PostgreSQL share the work by
+            // taking over when the deliverer stops).
+            if worker.app.holds_lease(BackgroundJob::WebhookDelivery).await {
+                worker.pass().await;
+            }
             let poll_interval = Duration::from_millis(limits::WEBHOOK_POLL_INTERVAL_MS);
             let _ = tokio::time::timeout(poll_interval, worker.attempt_finished.notified()).await;
         }
