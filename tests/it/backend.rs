@@ -61,3 +61,14 @@ pub fn open_postgres_store() -> Option<((), Box<dyn Store>)> {
     let store = harepay::store::postgres::PostgresStore::open(&url).expect("open the PostgreSQL store");
     Some(((), Box::new(store)))
 }
+
+/// A store for tests that build an `App` themselves (a manual clock, sequential ids): SQLite at
+/// `path`, or a fresh PostgreSQL database when the suite runs on PostgreSQL.
+pub fn open_store(path: &std::path::Path) -> std::sync::Arc<dyn Store> {
+    if on_postgres() {
+        let url = fresh_postgres_database().expect("HAREPAY_TEST_BACKEND=postgres needs HAREPAY_TEST_POSTGRES_URL");
+        std::sync::Arc::new(harepay::store::postgres::PostgresStore::open(&url).expect("open the PostgreSQL store"))
+    } else {
+        std::sync::Arc::new(harepay::store::sqlite::SqliteStore::open(path).expect("open the SQLite store"))
+    }
+}

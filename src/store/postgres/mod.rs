@@ -28,6 +28,7 @@ mod session;
 mod subscriptions;
 mod webhooks;
 
+use std::collections::HashMap;
 use std::sync::{Condvar, Mutex};
 use std::time::{Duration, Instant};
 
@@ -36,7 +37,7 @@ use crate::limits::{
     POSTGRES_LOCK_TIMEOUT_MS, POSTGRES_MAX_CONNECTIONS,
 };
 use crate::store::postgres::session::{PgConnection, PgSession, PooledConnection};
-use crate::store::{Store, StoreError, StoreRead, StoreResult, StoreWrite};
+use crate::store::{BackgroundJob, Store, StoreError, StoreRead, StoreResult, StoreWrite};
 
 /// Versioned like SQLite's; version 1 is everything SQLite's migrations 1 to 17 built. A new
 /// migration is added to both backends, each in its own dialect.
@@ -54,6 +55,23 @@ pub struct PostgresStore {
     config: postgres::Config,
     pool: Mutex<Pool>,
     connection_returned: Condvar,
+    /// Per background job, the connection that holds (or keeps asking for) its advisory lock.
+    leases: Mutex<HashMap<BackgroundJob, Lease>>,
+}
+
+struct Lease {
+    client: postgres::Client,
+    held: bool,
+}
+
+/// How long checking that a held lease's connection is alive may take.
+const LEASE_CHECK_TIMEOUT_MS: u64 = 2_000;
+
+fn lease_lock_key(job: BackgroundJob) -> i64 {
+    match job {
+        BackgroundJob::Scheduler => 0x6861_7265_7061_7902,
+        BackgroundJob::WebhookDelivery => 0x6861_7265_7061_7903,
+    }
 }
 
 #[derive(Default)]
@@ -71,7 +89,12 @@ impl PostgresStore {
             url.parse().map_err(|error| StoreError::Backend(format!("not a PostgreSQL URL: {error}")))?;
         config.connect_timeout(Duration::from_millis(POSTGRES_CONNECT_TIMEOUT_MS));
         config.application_name("harepay");
-        let store = PostgresStore { config, pool: Mutex::new(Pool::default()), connection_returned: Condvar::new() };
+        let store = PostgresStore {
+            config,
+            pool: Mutex::new(Pool::default()),
+            connection_returned: Condvar::new(),
+            leases: Mutex::new(HashMap::new()),
+        };
         let mut connection = store.connect()?;
         apply_migrations(&mut connection.client)?;
         keys::fill_owner_skeletons(&mut connection.client)?;
@@ -184,8 +207,31 @@ impl Store for PostgresStore {
         Ok(Box::new(PgSession::new(self, connection, true)))
     }
 
-    /// Every commit is already durable on the server; closing returns the pool's connections.
+    fn holds_lease(&self, job: BackgroundJob) -> StoreResult<bool> {
+        let mut leases = self.leases.lock().expect("lease lock");
+        if let Some(lease) = leases.get_mut(&job) {
+            if lease.client.is_valid(Duration::from_millis(LEASE_CHECK_TIMEOUT_MS)).is_err() {
+                // The connection is gone, and with it the lock (if it was held): ask again on a
+                // new one. Until then another process may have taken over.
+                leases.remove(&job);
+            } else if lease.held {
+                return Ok(true);
+            }
+        }
+        if !leases.contains_key(&job) {
+            let connection = self.connect()?;
+            leases.insert(job, Lease { client: connection.client, held: false });
+        }
+        let lease = leases.get_mut(&job).expect("lease just inserted");
+        let held: bool = lease.client.query_one("SELECT pg_try_advisory_lock($1)", &[&lease_lock_key(job)])?.get(0);
+        lease.held = held;
+        Ok(held)
+    }
+
+    /// Every commit is already durable on the server; closing returns the pool's connections and
+    /// gives up this process's leases, so another server takes over its background jobs at once.
     fn close(&self) -> StoreResult<()> {
+        self.leases.lock().expect("lease lock").clear();
         let mut pool = self.pool.lock().expect("pool lock");
         let idle = std::mem::take(&mut pool.idle);
         pool.open = pool.open.saturating_sub(idle.len());
