@@ -29,6 +29,8 @@ mod payment_receipts;
 mod payments;
 mod payouts;
 mod postgres_cluster;
+mod postgres_payouts;
+mod postgres_scheduler;
 mod protocol;
 mod scheduler;
 mod serving;

@@ -101,10 +101,8 @@ impl PayoutsRead for PgSession<'_> {
 impl PayoutsWrite for PgSession<'_> {
     fn get_payout_for_update(&mut self, scope: &Scope, id: &str) -> StoreResult<Option<Payout>> {
         let mode = scope.mode.code();
-        let found = self.payouts(
-            "merchant_id = $1 AND mode = $2 AND id = $3 FOR UPDATE",
-            &[&scope.merchant_id, &mode, &id],
-        )?;
+        let found =
+            self.payouts("merchant_id = $1 AND mode = $2 AND id = $3 FOR UPDATE", &[&scope.merchant_id, &mode, &id])?;
         Ok(found.into_iter().next())
     }
 

@@ -53,7 +53,8 @@ impl SchedulerRead for PgSession<'_> {
 
     fn expired_invoices(&self, now_ms: i64, limit: u32) -> StoreResult<Vec<DueStep>> {
         let step = ScheduledStep::ExpireInvoice;
-        let rows = self.db().query(EXPIRED_INVOICES_ON_MERCHANT_CLOCKS_SQL, &[&step.code(), &now_ms, &i64::from(limit)])?;
+        let rows =
+            self.db().query(EXPIRED_INVOICES_ON_MERCHANT_CLOCKS_SQL, &[&step.code(), &now_ms, &i64::from(limit)])?;
         self.taken(step, due_steps_from_rows(&rows)?, now_ms)
     }
 
@@ -87,8 +88,9 @@ impl SchedulerRead for PgSession<'_> {
             &[&i64::from(limit)],
         )?;
         let parked = rows.iter().map(retry_from_row).collect::<StoreResult<Vec<_>>>()?;
-        let count =
-            self.db().query_one("SELECT COUNT(*) AS parked FROM scheduled_step_retries WHERE next_attempt_at_ms IS NULL", &[])?;
+        let count = self
+            .db()
+            .query_one("SELECT COUNT(*) AS parked FROM scheduled_step_retries WHERE next_attempt_at_ms IS NULL", &[])?;
         Ok((parked, get(&count, "parked")?))
     }
 }
@@ -116,8 +118,10 @@ impl SchedulerWrite for PgSession<'_> {
     }
 
     fn clear_step_retry(&mut self, step: ScheduledStep, object_id: &str) -> StoreResult<()> {
-        self.db()
-            .execute("DELETE FROM scheduled_step_retries WHERE step = $1 AND object_id = $2", &[&step.code(), &object_id])?;
+        self.db().execute(
+            "DELETE FROM scheduled_step_retries WHERE step = $1 AND object_id = $2",
+            &[&step.code(), &object_id],
+        )?;
         Ok(())
     }
 }
@@ -225,7 +229,10 @@ fn due_steps_from_rows(rows: &[Row]) -> StoreResult<Vec<DueStep>> {
             let mode: String = get(row, "mode")?;
             Ok(DueStep {
                 object_id: get(row, "object_id")?,
-                scope: Scope { merchant_id: get(row, "merchant_id")?, mode: parsed(Mode::parse(&mode), "mode", &mode)? },
+                scope: Scope {
+                    merchant_id: get(row, "merchant_id")?,
+                    mode: parsed(Mode::parse(&mode), "mode", &mode)?,
+                },
                 failed_attempts: attempts(row, "failed_attempts")?,
             })
         })
