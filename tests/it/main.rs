@@ -29,6 +29,7 @@ mod payment_receipts;
 mod payments;
 mod payouts;
 mod postgres_cluster;
+mod postgres_ledger;
 mod postgres_payouts;
 mod postgres_scheduler;
 mod protocol;
