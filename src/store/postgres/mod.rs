@@ -242,3 +242,46 @@ impl Store for PostgresStore {
         Ok(())
     }
 }
+
+/// The commit rate of the server behind `url`, for the benchmark: one-row INSERTs into a bare
+/// table, each in its own transaction, `commits` times, one connection. Returns the time the
+/// commits took (table creation excluded).
+pub fn measure_bare_commits(url: &str, commits: usize) -> StoreResult<Duration> {
+    let mut client = postgres::Client::connect(url, postgres::NoTls)?;
+    client.batch_execute(
+        "CREATE TABLE IF NOT EXISTS bare_commits (seq BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY, value BIGINT NOT NULL)",
+    )?;
+    let insert = client.prepare("INSERT INTO bare_commits (value) VALUES ($1)")?;
+    let started = Instant::now();
+    for value in 0..commits {
+        let value = i64::try_from(value).unwrap_or(i64::MAX);
+        let mut transaction = client.transaction()?;
+        transaction.execute(&insert, &[&value])?;
+        transaction.commit()?;
+    }
+    Ok(started.elapsed())
+}
+
+/// A new empty database on the server behind `url` (whose own database is only used to connect),
+/// for the benchmark and the tests; returns its URL.
+pub fn create_database(url: &str, name: &str) -> StoreResult<String> {
+    if !name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_') {
+        return Err(StoreError::Backend(format!("not a plain database name: {name:?}")));
+    }
+    let mut admin = postgres::Client::connect(url, postgres::NoTls)?;
+    admin.batch_execute(&format!("CREATE DATABASE {name}"))?;
+    let mut parsed =
+        url::Url::parse(url).map_err(|error| StoreError::Backend(format!("not a PostgreSQL URL: {error}")))?;
+    parsed.set_path(&format!("/{name}"));
+    Ok(parsed.to_string())
+}
+
+/// Drops a database `create_database` made (every connection to it must be closed).
+pub fn drop_database(url: &str, name: &str) -> StoreResult<()> {
+    if !name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_') {
+        return Err(StoreError::Backend(format!("not a plain database name: {name:?}")));
+    }
+    let mut admin = postgres::Client::connect(url, postgres::NoTls)?;
+    admin.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))?;
+    Ok(())
+}
