@@ -85,6 +85,10 @@ impl PostgresStore {
     /// Connects to the database at `url` (a `postgres://` URL) and applies pending migrations
     /// under an advisory lock.
     pub fn open(url: &str) -> StoreResult<PostgresStore> {
+        outside_async(|| PostgresStore::open_here(url))
+    }
+
+    fn open_here(url: &str) -> StoreResult<PostgresStore> {
         let mut config: postgres::Config =
             url.parse().map_err(|error| StoreError::Backend(format!("not a PostgreSQL URL: {error}")))?;
         config.connect_timeout(Duration::from_millis(POSTGRES_CONNECT_TIMEOUT_MS));
@@ -162,6 +166,14 @@ impl PostgresStore {
         }
         Ok(connection)
     }
+}
+
+/// The synchronous driver runs a small runtime of its own for each call, which must not start on
+/// a thread that drives async tasks: what may be called from async code (opening the store at
+/// start-up, the tests' and the benchmark's database set-up) runs on a thread of its own. Sessions
+/// need no such care: the app opens them on blocking threads and on its writer thread.
+fn outside_async<T: Send>(work: impl FnOnce() -> T + Send) -> T {
+    std::thread::scope(|scope| scope.spawn(work).join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)))
 }
 
 fn apply_migrations(client: &mut postgres::Client) -> StoreResult<()> {
@@ -265,6 +277,10 @@ pub fn measure_bare_commits(url: &str, commits: usize) -> StoreResult<Duration> 
 /// A new empty database on the server behind `url` (whose own database is only used to connect),
 /// for the benchmark and the tests; returns its URL.
 pub fn create_database(url: &str, name: &str) -> StoreResult<String> {
+    outside_async(|| create_database_here(url, name))
+}
+
+fn create_database_here(url: &str, name: &str) -> StoreResult<String> {
     if !name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_') {
         return Err(StoreError::Backend(format!("not a plain database name: {name:?}")));
     }
@@ -278,6 +294,10 @@ pub fn create_database(url: &str, name: &str) -> StoreResult<String> {
 
 /// Drops a database `create_database` made (every connection to it must be closed).
 pub fn drop_database(url: &str, name: &str) -> StoreResult<()> {
+    outside_async(|| drop_database_here(url, name))
+}
+
+fn drop_database_here(url: &str, name: &str) -> StoreResult<()> {
     if !name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_') {
         return Err(StoreError::Backend(format!("not a plain database name: {name:?}")));
     }
