@@ -29,6 +29,7 @@ mod payment_receipts;
 mod payments;
 mod payouts;
 mod postgres_ledger;
+mod postgres_payments;
 mod protocol;
 mod scheduler;
 mod serving;
