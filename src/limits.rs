@@ -487,3 +487,9 @@ pub const POSTGRES_LOCK_TIMEOUT_MS: u64 = 5_000;
 /// PostgreSQL: a session idle inside a transaction this long (a stuck or paused process) is ended
 /// by the server, so its row locks cannot block the other processes for longer.
 pub const POSTGRES_IDLE_IN_TRANSACTION_TIMEOUT_MS: u64 = 60_000;
+/// PostgreSQL: how many times a tool's write is tried again, in the same group, when another
+/// process held what it needed (a deadlock or a lock wait past the timeout) before it answers
+/// `database_busy`.
+pub const CONTENTION_RETRIES_MAX: u32 = 3;
+/// How long `database_busy` tells the caller to wait before retrying.
+pub const DATABASE_BUSY_RETRY_AFTER_MS: u64 = 100;

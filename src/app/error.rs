@@ -36,6 +36,13 @@ pub enum AppError {
     #[error("a merchant may have at most {max} webhook endpoints in each mode; delete one first")]
     WebhookEndpointLimitReached { max: usize },
 
+    /// Another server on the same database changed the same objects at the same moment, and the
+    /// command still found them locked after its retries (PostgreSQL only). Nothing was applied.
+    #[error(
+        "another server was changing the same objects at the same moment; nothing was applied: retry the same call (same idempotency_key)"
+    )]
+    DatabaseBusy { detail: String },
+
     /// Details are logged, never returned: they may name files or SQL.
     #[error("internal error; the request was not applied")]
     Internal { detail: String },
@@ -43,7 +50,10 @@ pub enum AppError {
 
 impl From<StoreError> for AppError {
     fn from(error: StoreError) -> AppError {
-        AppError::Internal { detail: error.to_string() }
+        match error {
+            StoreError::Contention(detail) => AppError::DatabaseBusy { detail },
+            other => AppError::Internal { detail: other.to_string() },
+        }
     }
 }
 
@@ -62,6 +72,7 @@ impl AppError {
             AppError::IdempotencyKeyReused { .. } => "idempotency_key_reused",
             AppError::IdempotencyKeyInUse { .. } => "idempotency_key_in_use",
             AppError::WebhookEndpointLimitReached { .. } => "webhook_endpoint_limit_reached",
+            AppError::DatabaseBusy { .. } => "database_busy",
             AppError::Internal { .. } => "internal_error",
         }
     }
@@ -78,6 +89,7 @@ impl AppError {
     pub fn retry_after_ms(&self) -> Option<u64> {
         match self {
             AppError::Engine(error) => error.retry_after_ms(),
+            AppError::DatabaseBusy { .. } => Some(crate::limits::DATABASE_BUSY_RETRY_AFTER_MS),
             _ => None,
         }
     }

@@ -32,7 +32,7 @@ use crate::engine::IdSource;
 use crate::engine::permission::{role_may, roles_allowed};
 use crate::engine::principal::{Principal, Scope};
 use crate::engine::rules::PaymentRules;
-use crate::store::{ApiKeyRecord, Database, LedgerReport, Store, StoreRead, StoreWrite};
+use crate::store::{ApiKeyRecord, BackgroundJob, Database, LedgerReport, Store, StoreRead, StoreWrite};
 
 /// The time, injected so that tests and simulations control it.
 pub trait Clock: Send + Sync + 'static {
@@ -313,6 +313,23 @@ impl App {
 
     pub fn now_ms(&self) -> i64 {
         self.inner.clock.now_ms()
+    }
+
+    /// Whether this process runs `job` now (one process per database does; see
+    /// `Store::holds_lease`). A database that cannot say counts as no: the job waits a tick.
+    pub async fn holds_lease(&self, job: BackgroundJob) -> bool {
+        let store = self.inner.store.clone();
+        match tokio::task::spawn_blocking(move || store.holds_lease(job)).await {
+            Ok(Ok(held)) => held,
+            Ok(Err(error)) => {
+                tracing::warn!(%error, ?job, "cannot tell whether this process runs a background job; skipping a tick");
+                false
+            }
+            Err(error) => {
+                tracing::warn!(%error, ?job, "the lease check did not finish");
+                false
+            }
+        }
     }
 
     /// The whole ledger: the operator's check (`harepay verify`). A key sees its own scope's

@@ -41,7 +41,7 @@ use crate::limits::{
     SCHEDULER_OVERDUE_DISPUTE_BATCH_MAX_STEPS, SCHEDULER_PAYMENT_EXPIRY_BATCH_MAX_STEPS,
     SCHEDULER_TEST_RAIL_BATCH_MAX_STEPS, SIMULATOR_TICK_MS,
 };
-use crate::store::{DueStep, ScheduledStep, StepRetry, StoreWrite};
+use crate::store::{BackgroundJob, DueStep, ScheduledStep, StepRetry, StoreWrite};
 use crate::views::ParkedStepView;
 
 /// One write of the scheduler's. Expiries and the test rails are separate writes, so that
@@ -239,6 +239,9 @@ pub fn spawn_scheduler(app: App, policy: RetryPolicy, retention: IdempotencyRete
         let mut log = LogRateLimiter::new(SCHEDULER_LOG_INTERVAL_MS);
         loop {
             tick.tick().await;
+            if !app.holds_lease(BackgroundJob::Scheduler).await {
+                continue;
+            }
             let outcome = app.run_scheduled_work(&policy).await;
             let purged = app.purge_idempotency_records(retention).await;
             let now_ms = app.now_ms();

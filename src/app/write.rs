@@ -140,13 +140,26 @@ pub(crate) fn apply_tool_write<C: WriteCommand>(
     // A confirmed command is kept with its idempotency record, or undone whole when refused; a
     // preview is applied, measured and undone.
     let decided = if write.confirm {
-        session.in_savepoint(|tx| {
-            let decided = decide_and_save(tx, context, &write)?;
-            if let (Decided::Applied(applied), Some(idempotency)) = (&decided, &write.idempotency) {
-                insert_idempotency_record(tx, context, &write, idempotency, applied)?;
+        // On PostgreSQL another server may hold what the command needs (a deadlock broken by the
+        // database, a lock wait past its timeout): the savepoint undid the attempt and released
+        // its locks, so it is tried again, a bounded number of times.
+        let mut retries_left = crate::limits::CONTENTION_RETRIES_MAX;
+        loop {
+            let attempt = session.in_savepoint(|tx| {
+                let decided = decide_and_save(tx, context, &write)?;
+                if let (Decided::Applied(applied), Some(idempotency)) = (&decided, &write.idempotency) {
+                    insert_idempotency_record(tx, context, &write, idempotency, applied)?;
+                }
+                Ok((decided, None))
+            });
+            match attempt {
+                Err(AppError::DatabaseBusy { detail }) if retries_left > 0 => {
+                    retries_left -= 1;
+                    tracing::debug!(%detail, retries_left, operation = write.operation, "write met contention; trying again");
+                }
+                other => break other,
             }
-            Ok((decided, None))
-        })
+        }
     } else {
         session.in_savepoint_always_undone(|tx| {
             let decided = decide_and_save(tx, context, &write)?;

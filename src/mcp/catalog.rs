@@ -212,7 +212,7 @@ pub fn guide_md() -> String {
          `confirmation_declined`, `confirmation_unavailable`, `confirmation_invalid`, `test_mode_only`, \
          `payment_already_disputed`, `dispute_exceeds_remaining`, `evidence_past_due`, `evidence_already_submitted`, \
          `webhook_url_must_be_https`, `webhook_url_not_allowed`, `webhook_endpoint_limit_reached`, \
-         `authentication_failed`, `key_expired`, `max_keys_reached`, `key_creation_rate_exceeded`, `internal_error`. \
+         `authentication_failed`, `key_expired`, `max_keys_reached`, `key_creation_rate_exceeded`, `database_busy`, `internal_error`. \
          Unknown tools and JSON-RPC of the wrong shape are protocol errors: bytes that are not JSON get -32700; a \
          message over {message_mib} MiB, or a request whose id is not a string or a 64-bit integer, gets -32600 (over HTTP: status 413, and the error also says `\"type\": \"payload_too_large\"`).\n\
          - Rate limits: a key may make {key_rate} calls a second with bursts of {key_burst} unless the operator set \

@@ -21,7 +21,7 @@ pub struct ErrorBody {
     /// limit_exceeded, rate_limited, approval_expired, confirmation_declined, confirmation_unavailable,
     /// confirmation_invalid, test_mode_only, payment_already_disputed, dispute_exceeds_remaining,
     /// evidence_past_due, evidence_already_submitted, authentication_failed, key_expired, max_keys_reached,
-    /// key_creation_rate_exceeded, internal_error.
+    /// key_creation_rate_exceeded, database_busy, internal_error.
     #[serde(rename = "type")]
     pub error_type: String,
     pub message: String,

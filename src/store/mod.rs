@@ -466,4 +466,24 @@ pub trait Store: Send + Sync + 'static {
     /// Called at shutdown once no write is in flight: leaves the database as a clean close would
     /// (SQLite: the write-ahead log folded into the database file). Later writes still work.
     fn close(&self) -> StoreResult<()>;
+
+    /// Whether this process may run `job` now: one process at a time per database runs each
+    /// background job, so that several servers on one database do not all pick the same due
+    /// items (each item's write re-decides under its row lock, so a second runner would change
+    /// nothing, but it would contend and log refusals). SQLite: always (a file has one server).
+    /// PostgreSQL: a session-level advisory lock held on a connection of its own for as long as
+    /// the process lives; the server releases it when the process dies, and another takes over.
+    fn holds_lease(&self, job: BackgroundJob) -> StoreResult<bool> {
+        let _ = job;
+        Ok(true)
+    }
+}
+
+/// The background jobs one process at a time runs per database (`Store::holds_lease`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum BackgroundJob {
+    /// Settlements, payout steps, expiries, billing runs, overdue disputes, the idempotency purge.
+    Scheduler,
+    /// Webhook fan-out and delivery.
+    WebhookDelivery,
 }

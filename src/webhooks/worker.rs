@@ -13,13 +13,14 @@ use std::time::{Duration, Instant};
 
 use rand::Rng;
 use tokio::sync::{Notify, Semaphore};
+use tokio::task::JoinHandle;
 
 use crate::app::App;
 use crate::app::webhooks::AttemptReport;
 use crate::engine::principal::Mode;
 use crate::engine::webhook::{JITTER_BASIS_POINTS_MAX, RetrySchedule};
 use crate::limits;
-use crate::store::DueWebhookDelivery;
+use crate::store::{BackgroundJob, DueWebhookDelivery};
 use crate::webhooks::address::{AddressPolicy, check_url, resolve_checked};
 use crate::webhooks::signature::signature_header;
 
@@ -86,27 +87,64 @@ struct Worker {
 }
 
 /// Starts the worker on the current runtime. It runs until the process ends.
-pub fn spawn_worker(app: App, settings: WorkerSettings) -> tokio::task::JoinHandle<()> {
-    let worker = Arc::new(Worker {
-        live_client: http_client(&settings.policy, Mode::Live),
-        test_client: http_client(&settings.policy, Mode::Test),
-        slots: Arc::new(Semaphore::new(settings.concurrent_requests_max.max(1))),
-        endpoints_in_flight: Mutex::new(HashSet::new()),
-        attempt_finished: Notify::new(),
-        app,
-        settings,
-    });
+pub fn spawn_worker(app: App, settings: WorkerSettings) -> JoinHandle<()> {
+    let worker = Worker::new(app, settings);
     tokio::spawn(async move {
         loop {
-            worker.fan_out().await;
-            worker.start_due_deliveries().await;
+            // The attempts it starts run on their own; each rings `attempt_finished` once recorded.
+            // One process per database delivers (several servers on PostgreSQL share the work by
+            // taking over when the deliverer stops).
+            if worker.app.holds_lease(BackgroundJob::WebhookDelivery).await {
+                worker.pass().await;
+            }
             let poll_interval = Duration::from_millis(limits::WEBHOOK_POLL_INTERVAL_MS);
             let _ = tokio::time::timeout(poll_interval, worker.attempt_finished.notified()).await;
         }
     })
 }
 
+/// The worker without its timer, for tests that move an injected clock: `run_pass` does what one
+/// tick of `spawn_worker` does and returns once the attempts it started are recorded, so a pass
+/// sends exactly what is due at the clock's time, and the next pass sees what they recorded.
+pub struct SteppedWorker {
+    worker: Arc<Worker>,
+}
+
+impl SteppedWorker {
+    pub fn new(app: App, settings: WorkerSettings) -> SteppedWorker {
+        SteppedWorker { worker: Worker::new(app, settings) }
+    }
+
+    /// One pass; returns how many attempts it made.
+    pub async fn run_pass(&self) -> usize {
+        let attempts = self.worker.pass().await;
+        let made = attempts.len();
+        for attempt in attempts {
+            attempt.await.expect("a webhook attempt does not panic");
+        }
+        made
+    }
+}
+
 impl Worker {
+    fn new(app: App, settings: WorkerSettings) -> Arc<Worker> {
+        Arc::new(Worker {
+            live_client: http_client(&settings.policy, Mode::Live),
+            test_client: http_client(&settings.policy, Mode::Test),
+            slots: Arc::new(Semaphore::new(settings.concurrent_requests_max.max(1))),
+            endpoints_in_flight: Mutex::new(HashSet::new()),
+            attempt_finished: Notify::new(),
+            app,
+            settings,
+        })
+    }
+
+    /// One tick: new events fanned out, then the due deliveries started; returns their tasks.
+    async fn pass(self: &Arc<Self>) -> Vec<JoinHandle<()>> {
+        self.fan_out().await;
+        self.start_due_deliveries().await
+    }
+
     async fn fan_out(&self) {
         loop {
             match self.app.fan_out_webhook_events().await {
@@ -120,10 +158,10 @@ impl Worker {
         }
     }
 
-    async fn start_due_deliveries(self: &Arc<Self>) {
+    async fn start_due_deliveries(self: &Arc<Self>) -> Vec<JoinHandle<()>> {
         let free_slots = self.slots.available_permits();
         if free_slots == 0 {
-            return;
+            return Vec::new();
         }
         let in_flight = self.endpoints_in_flight.lock().expect("in-flight lock").len();
         let limit = u32::try_from(free_slots + in_flight).unwrap_or(u32::MAX);
@@ -131,16 +169,17 @@ impl Worker {
             Ok(due) => due,
             Err(error) => {
                 tracing::warn!(%error, "could not read due webhook deliveries");
-                return;
+                return Vec::new();
             }
         };
+        let mut started = Vec::new();
         for delivery in due {
-            let Ok(slot) = self.slots.clone().try_acquire_owned() else { return };
+            let Ok(slot) = self.slots.clone().try_acquire_owned() else { break };
             if !self.endpoints_in_flight.lock().expect("in-flight lock").insert(delivery.endpoint_id.clone()) {
                 continue;
             }
             let worker = self.clone();
-            tokio::spawn(async move {
+            started.push(tokio::spawn(async move {
                 let endpoint_id = delivery.endpoint_id.clone();
                 let report = worker.attempt(&delivery).await;
                 if let Err(error) = worker.app.record_webhook_attempt(worker.settings.schedule, report).await {
@@ -149,8 +188,9 @@ impl Worker {
                 worker.endpoints_in_flight.lock().expect("in-flight lock").remove(&endpoint_id);
                 drop(slot);
                 worker.attempt_finished.notify_one();
-            });
+            }));
         }
+        started
     }
 
     /// One signed POST of `delivery`, bounded in time and in the bytes read.

@@ -28,7 +28,6 @@ use harepay::ops::payouts::cancel_payout::CancelPayoutCommand;
 use harepay::ops::payouts::create_payout::CreatePayoutCommand;
 use harepay::ops::payouts::get_payout::{GetPayout, PayoutIdArgs};
 use harepay::ops::{OpContext, ReadOperation};
-use harepay::store::sqlite::SqliteStore;
 use harepay::views::{PaymentIntentView, PayoutView};
 
 /// A clock the test moves by hand.
@@ -109,7 +108,7 @@ async fn settled_payment(app: &App, maker: &Principal, amount_minor: i64) {
 #[tokio::test]
 async fn an_approval_expires_after_72_hours_of_injected_time() {
     let dir = tempfile::tempdir().unwrap();
-    let store = Arc::new(SqliteStore::open(&dir.path().join("clock.db")).unwrap());
+    let store = crate::backend::open_store(&dir.path().join("clock.db"));
     let clock = Arc::new(ManualClock(AtomicI64::new(1_000_000)));
     let mut rules = PaymentRules::default();
     rules.approvals.threshold_minor_by_asset.insert("NGN", 100_000);
@@ -158,7 +157,7 @@ async fn an_approval_expires_after_72_hours_of_injected_time() {
 #[tokio::test]
 async fn a_group_commit_isolates_each_command() {
     let dir = tempfile::tempdir().unwrap();
-    let store = Arc::new(SqliteStore::open(&dir.path().join("group.db")).unwrap());
+    let store = crate::backend::open_store(&dir.path().join("group.db"));
     let clock = Arc::new(ManualClock(AtomicI64::new(1_000_000)));
     let app = App::with_store(store, PaymentRules::default(), clock, Box::new(SequentialIds::default()));
     app.bootstrap_demo_if_empty().await.unwrap();
@@ -208,7 +207,7 @@ async fn a_group_commit_isolates_each_command() {
 #[tokio::test]
 async fn the_audit_log_keeps_a_bounded_record_of_any_refusal() {
     let dir = tempfile::tempdir().unwrap();
-    let store = Arc::new(SqliteStore::open(&dir.path().join("audit.db")).unwrap());
+    let store = crate::backend::open_store(&dir.path().join("audit.db"));
     let clock = Arc::new(ManualClock(AtomicI64::new(1_000_000)));
     let app = App::with_store(store, PaymentRules::default(), clock, Box::new(SequentialIds::default()));
     app.bootstrap_demo_if_empty().await.unwrap();
@@ -244,7 +243,7 @@ async fn the_audit_log_keeps_a_bounded_record_of_any_refusal() {
 
 /// An app on a fresh database with a manual clock at `start_ms` and sequential ids.
 async fn deterministic_app(dir: &tempfile::TempDir, start_ms: i64) -> (App, Arc<ManualClock>, Principal) {
-    let store = Arc::new(SqliteStore::open(&dir.path().join("app.db")).unwrap());
+    let store = crate::backend::open_store(&dir.path().join("app.db"));
     let clock = Arc::new(ManualClock(AtomicI64::new(start_ms)));
     let app = App::with_store(store, PaymentRules::default(), clock.clone(), Box::new(SequentialIds::default()));
     app.bootstrap_demo_if_empty().await.unwrap();
@@ -432,7 +431,7 @@ async fn an_idempotency_key_stored_meanwhile_is_in_use_not_an_internal_error() {
 #[tokio::test]
 async fn waiting_payouts_count_against_the_daily_limit_until_a_day_after_their_release() {
     let dir = tempfile::tempdir().unwrap();
-    let store = Arc::new(SqliteStore::open(&dir.path().join("window.db")).unwrap());
+    let store = crate::backend::open_store(&dir.path().join("window.db"));
     let clock = Arc::new(ManualClock(AtomicI64::new(1_000_000)));
     let mut rules = PaymentRules::default();
     rules.approvals.threshold_minor_by_asset.insert("NGN", 100_000);

@@ -38,10 +38,7 @@ pub fn fresh_postgres_database() -> Option<String> {
         COUNTER.fetch_add(1, Ordering::Relaxed),
         uuid::Uuid::now_v7().simple()
     );
-    let mut admin = postgres::Client::connect(&url, postgres::NoTls).expect("connect to the test cluster");
-    admin.batch_execute(&format!("CREATE DATABASE {name}")).expect("create a test database");
-    let (base, _) = url.rsplit_once('/').expect("a URL with a database name");
-    Some(format!("{base}/{name}"))
+    Some(harepay::store::postgres::create_database(&url, &name).expect("create a test database"))
 }
 
 /// The `--db` value for a test installation: a file in `dir`, or a fresh PostgreSQL database when
@@ -60,4 +57,15 @@ pub fn open_postgres_store() -> Option<((), Box<dyn Store>)> {
     let url = fresh_postgres_database()?;
     let store = harepay::store::postgres::PostgresStore::open(&url).expect("open the PostgreSQL store");
     Some(((), Box::new(store)))
+}
+
+/// A store for tests that build an `App` themselves (a manual clock, sequential ids): SQLite at
+/// `path`, or a fresh PostgreSQL database when the suite runs on PostgreSQL.
+pub fn open_store(path: &std::path::Path) -> std::sync::Arc<dyn Store> {
+    if on_postgres() {
+        let url = fresh_postgres_database().expect("HAREPAY_TEST_BACKEND=postgres needs HAREPAY_TEST_POSTGRES_URL");
+        std::sync::Arc::new(harepay::store::postgres::PostgresStore::open(&url).expect("open the PostgreSQL store"))
+    } else {
+        std::sync::Arc::new(harepay::store::sqlite::SqliteStore::open(path).expect("open the SQLite store"))
+    }
 }

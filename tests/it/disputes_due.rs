@@ -19,7 +19,6 @@ use harepay::engine::retry::RetryPolicy;
 use harepay::engine::rules::PaymentRules;
 use harepay::limits::SCHEDULER_OVERDUE_DISPUTE_BATCH_MAX_STEPS;
 use harepay::store::Store;
-use harepay::store::sqlite::SqliteStore;
 use serde_json::{Value, json};
 
 use crate::app_layer::ManualClock;
@@ -151,7 +150,12 @@ async fn evidence_racing_the_due_date_either_answers_the_dispute_or_is_refused_n
 
 /// `count` disputes of `scope`, each of ₦10 held wholly on `owed` (a merchant with nothing
 /// available), due at `due_by_ms`, with their postings, as `simulate_dispute` would leave them.
-fn insert_overdue_disputes(store: &SqliteStore, scope: &Scope, count: usize, due_by_ms: i64) -> Vec<String> {
+fn insert_overdue_disputes(
+    store: &dyn harepay::store::Store,
+    scope: &Scope,
+    count: usize,
+    due_by_ms: i64,
+) -> Vec<String> {
     let naira = Asset::lookup("NGN").unwrap();
     let mut session = store.begin_write().unwrap();
     let mut ids = Vec::new();
@@ -190,14 +194,18 @@ fn insert_overdue_disputes(store: &SqliteStore, scope: &Scope, count: usize, due
 #[tokio::test]
 async fn a_flood_of_one_merchants_overdue_disputes_does_not_delay_anothers() {
     let dir = tempfile::tempdir().unwrap();
-    let store = Arc::new(SqliteStore::open(&dir.path().join("flood.db")).unwrap());
+    let store = crate::backend::open_store(&dir.path().join("flood.db"));
     let batch = SCHEDULER_OVERDUE_DISPUTE_BATCH_MAX_STEPS as usize;
     let flood = Scope { merchant_id: "mch_flood".into(), mode: Mode::Test };
     let quiet = Scope { merchant_id: "mch_quiet".into(), mode: Mode::Live };
-    let flooded = insert_overdue_disputes(&store, &flood, 2 * batch + 10, 1_000);
-    let [lonely] = &insert_overdue_disputes(&store, &quiet, 1, 5_000)[..] else { unreachable!() };
-    let not_yet =
-        insert_overdue_disputes(&store, &Scope { merchant_id: "mch_later".into(), mode: Mode::Test }, 1, 1_000_000_000);
+    let flooded = insert_overdue_disputes(&*store, &flood, 2 * batch + 10, 1_000);
+    let [lonely] = &insert_overdue_disputes(&*store, &quiet, 1, 5_000)[..] else { unreachable!() };
+    let not_yet = insert_overdue_disputes(
+        &*store,
+        &Scope { merchant_id: "mch_later".into(), mode: Mode::Test },
+        1,
+        1_000_000_000,
+    );
 
     let clock = Arc::new(ManualClock(AtomicI64::new(10_000)));
     let app = App::with_store(store.clone(), PaymentRules::default(), clock, Box::new(SequentialIds::default()));

@@ -20,7 +20,6 @@ use harepay::engine::retry::RetryPolicy;
 use harepay::engine::rules::PaymentRules;
 use harepay::limits::{AMOUNT_MAX_MINOR, SCHEDULER_INVOICE_EXPIRY_BATCH_MAX_STEPS};
 use harepay::store::Store;
-use harepay::store::sqlite::SqliteStore;
 use rmcp::model::CallToolRequestParams;
 use serde_json::{Value, json};
 
@@ -403,7 +402,7 @@ async fn an_invoice_finalized_after_the_test_clock_moved_expires_on_that_clock()
 #[tokio::test]
 async fn the_expiry_sweep_judges_test_mode_invoices_on_the_merchants_test_clock() {
     let dir = tempfile::tempdir().unwrap();
-    let store = Arc::new(SqliteStore::open(&dir.path().join("clock.db")).unwrap());
+    let store = crate::backend::open_store(&dir.path().join("clock.db"));
     let hour_ms = 60 * 60 * 1000;
     let mut ids = SequentialIds::default();
     let mut session = store.begin_write().unwrap();
@@ -703,7 +702,7 @@ async fn concurrent_pay_invoice_calls_make_one_payment_intent() {
 #[tokio::test]
 async fn a_flood_of_expiring_invoices_does_not_delay_another_merchants_expiry() {
     let dir = tempfile::tempdir().unwrap();
-    let store = Arc::new(SqliteStore::open(&dir.path().join("flood.db")).unwrap());
+    let store = crate::backend::open_store(&dir.path().join("flood.db"));
     let hour_ms = 60 * 60 * 1000;
     let flood_count = SCHEDULER_INVOICE_EXPIRY_BATCH_MAX_STEPS as usize + 50;
     let (flood, quiet) = (

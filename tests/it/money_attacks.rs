@@ -25,7 +25,6 @@ use harepay::ops::billing::create_subscription::CreateSubscriptionCommand;
 use harepay::ops::catalog::create_price::CreatePriceCommand;
 use harepay::ops::customers::create_customer::CreateCustomerCommand;
 use harepay::store::Store;
-use harepay::store::sqlite::SqliteStore;
 use serde_json::{Value, json};
 
 use crate::app_layer::ManualClock;
@@ -339,7 +338,7 @@ fn write<C>(actor: &Principal, operation: &'static str, command: C) -> ToolWrite
 #[tokio::test]
 async fn a_backlog_of_due_periods_is_billed_in_bounded_ticks_each_period_once() {
     let dir = tempfile::tempdir().unwrap();
-    let store = Arc::new(SqliteStore::open(&dir.path().join("backlog.db")).unwrap());
+    let store = crate::backend::open_store(&dir.path().join("backlog.db"));
     let day_ms = 24 * 60 * 60 * 1000;
     let start_ms = 1_800_000_000_000;
     let clock = Arc::new(ManualClock(AtomicI64::new(start_ms)));

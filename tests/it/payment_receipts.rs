@@ -19,7 +19,6 @@ use harepay::engine::rules::PaymentRules;
 use harepay::limits::{PAYMENT_RECEIVED_MAX_MULTIPLE, SCHEDULER_PAYMENT_EXPIRY_BATCH_MAX_STEPS};
 use harepay::ops::payments::simulate_payment::{SimulatePaymentCommand, SimulatedOutcome};
 use harepay::store::Store;
-use harepay::store::sqlite::SqliteStore;
 use serde_json::{Value, json};
 
 use crate::app_layer::{ManualClock, ngn, tool_write, write};
@@ -489,7 +488,7 @@ const START_MS: i64 = 1_000_000;
 /// and bulk inserts.
 struct InjectedClock {
     _dir: tempfile::TempDir,
-    store: Arc<SqliteStore>,
+    store: Arc<dyn harepay::store::Store>,
     clock: Arc<ManualClock>,
     app: App,
     maker: Principal,
@@ -497,7 +496,7 @@ struct InjectedClock {
 
 async fn injected_clock(rules: PaymentRules) -> InjectedClock {
     let dir = tempfile::tempdir().unwrap();
-    let store = Arc::new(SqliteStore::open(&dir.path().join("expiry.db")).unwrap());
+    let store = crate::backend::open_store(&dir.path().join("expiry.db"));
     let clock = Arc::new(ManualClock(AtomicI64::new(START_MS)));
     let app = App::with_store(store.clone(), rules, clock.clone(), Box::new(SequentialIds::default()));
     app.bootstrap_demo_if_empty().await.unwrap();

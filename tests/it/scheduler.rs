@@ -26,7 +26,6 @@ use harepay::ops::audit::list_events::{ListEvents, ListEventsArgs};
 use harepay::ops::payments::create_payment_intent::CreatePaymentIntentCommand;
 use harepay::ops::payments::get_payment::{GetPayment, GetPaymentArgs};
 use harepay::store::ScheduledStep;
-use harepay::store::sqlite::SqliteStore;
 use rmcp::ServiceExt;
 use rmcp::transport::TokioChildProcess;
 use serde_json::{Value, json};
@@ -285,7 +284,7 @@ const AUTO_SETTLE_MS: i64 = 1_000;
 async fn injected_clock() -> InjectedClock {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("scheduler.db");
-    let store = Arc::new(SqliteStore::open(&db).unwrap());
+    let store = crate::backend::open_store(&db);
     let clock = Arc::new(ManualClock(AtomicI64::new(START_MS)));
     let rules = PaymentRules { test_auto_settle_after_ms: Some(AUTO_SETTLE_MS as u64), ..PaymentRules::default() };
     let app = App::with_store(store, rules, clock.clone(), Box::new(SequentialIds::default()));

@@ -26,8 +26,13 @@ pub struct Harepay {
 impl Harepay {
     pub fn new() -> Harepay {
         let dir = tempfile::tempdir().expect("temp dir");
-        let db = dir.path().join("harepay.db");
+        let db = crate::backend::database_arg(dir.path(), "harepay.db");
         Harepay { _dir: dir, db }
+    }
+
+    /// An installation on an existing database (`--db`): a file path or a `postgres://` URL.
+    pub fn on_database(db: PathBuf) -> Harepay {
+        Harepay { _dir: tempfile::tempdir().expect("temp dir"), db }
     }
 
     /// Runs a command-line subcommand against this database.

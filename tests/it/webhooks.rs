@@ -45,7 +45,7 @@ impl Receiver {
 }
 
 /// The seed's check, written here independently of harepay's code.
-fn seed_signature(secret: &str, timestamp: &str, raw_body: &[u8]) -> String {
+pub(crate) fn seed_signature(secret: &str, timestamp: &str, raw_body: &[u8]) -> String {
     let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).unwrap();
     mac.update(timestamp.as_bytes());
     mac.update(b".");
@@ -135,7 +135,7 @@ async fn deliveries(client: &McpClient, arguments: Value) -> Vec<Value> {
 }
 
 /// Polls `check` every 50 ms until it returns Some, for at most `seconds`.
-async fn eventually<T, F: std::future::Future<Output = Option<T>>>(
+pub(crate) async fn eventually<T, F: std::future::Future<Output = Option<T>>>(
     seconds: u64,
     what: &str,
     mut check: impl FnMut() -> F,

@@ -28,6 +28,7 @@ mod session;
 mod subscriptions;
 mod webhooks;
 
+use std::collections::HashMap;
 use std::sync::{Condvar, Mutex};
 use std::time::{Duration, Instant};
 
@@ -36,7 +37,7 @@ use crate::limits::{
     POSTGRES_LOCK_TIMEOUT_MS, POSTGRES_MAX_CONNECTIONS,
 };
 use crate::store::postgres::session::{PgConnection, PgSession, PooledConnection};
-use crate::store::{Store, StoreError, StoreRead, StoreResult, StoreWrite};
+use crate::store::{BackgroundJob, Store, StoreError, StoreRead, StoreResult, StoreWrite};
 
 /// Versioned like SQLite's; version 1 is everything SQLite's migrations 1 to 17 built. A new
 /// migration is added to both backends, each in its own dialect.
@@ -54,6 +55,23 @@ pub struct PostgresStore {
     config: postgres::Config,
     pool: Mutex<Pool>,
     connection_returned: Condvar,
+    /// Per background job, the connection that holds (or keeps asking for) its advisory lock.
+    leases: Mutex<HashMap<BackgroundJob, Lease>>,
+}
+
+struct Lease {
+    client: postgres::Client,
+    held: bool,
+}
+
+/// How long checking that a held lease's connection is alive may take.
+const LEASE_CHECK_TIMEOUT_MS: u64 = 2_000;
+
+fn lease_lock_key(job: BackgroundJob) -> i64 {
+    match job {
+        BackgroundJob::Scheduler => 0x6861_7265_7061_7902,
+        BackgroundJob::WebhookDelivery => 0x6861_7265_7061_7903,
+    }
 }
 
 #[derive(Default)]
@@ -67,11 +85,20 @@ impl PostgresStore {
     /// Connects to the database at `url` (a `postgres://` URL) and applies pending migrations
     /// under an advisory lock.
     pub fn open(url: &str) -> StoreResult<PostgresStore> {
+        outside_async(|| PostgresStore::open_here(url))
+    }
+
+    fn open_here(url: &str) -> StoreResult<PostgresStore> {
         let mut config: postgres::Config =
             url.parse().map_err(|error| StoreError::Backend(format!("not a PostgreSQL URL: {error}")))?;
         config.connect_timeout(Duration::from_millis(POSTGRES_CONNECT_TIMEOUT_MS));
         config.application_name("harepay");
-        let store = PostgresStore { config, pool: Mutex::new(Pool::default()), connection_returned: Condvar::new() };
+        let store = PostgresStore {
+            config,
+            pool: Mutex::new(Pool::default()),
+            connection_returned: Condvar::new(),
+            leases: Mutex::new(HashMap::new()),
+        };
         let mut connection = store.connect()?;
         apply_migrations(&mut connection.client)?;
         keys::fill_owner_skeletons(&mut connection.client)?;
@@ -141,6 +168,14 @@ impl PostgresStore {
     }
 }
 
+/// The synchronous driver runs a small runtime of its own for each call, which must not start on
+/// a thread that drives async tasks: what may be called from async code (opening the store at
+/// start-up, the tests' and the benchmark's database set-up) runs on a thread of its own. Sessions
+/// need no such care: the app opens them on blocking threads and on its writer thread.
+fn outside_async<T: Send>(work: impl FnOnce() -> T + Send) -> T {
+    std::thread::scope(|scope| scope.spawn(work).join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)))
+}
+
 fn apply_migrations(client: &mut postgres::Client) -> StoreResult<()> {
     // Session-level: held until unlocked or the connection ends (a process killed while
     // migrating releases it), so a second process waits here and then finds nothing to do.
@@ -184,8 +219,31 @@ impl Store for PostgresStore {
         Ok(Box::new(PgSession::new(self, connection, true)))
     }
 
-    /// Every commit is already durable on the server; closing returns the pool's connections.
+    fn holds_lease(&self, job: BackgroundJob) -> StoreResult<bool> {
+        let mut leases = self.leases.lock().expect("lease lock");
+        if let Some(lease) = leases.get_mut(&job) {
+            if lease.client.is_valid(Duration::from_millis(LEASE_CHECK_TIMEOUT_MS)).is_err() {
+                // The connection is gone, and with it the lock (if it was held): ask again on a
+                // new one. Until then another process may have taken over.
+                leases.remove(&job);
+            } else if lease.held {
+                return Ok(true);
+            }
+        }
+        if !leases.contains_key(&job) {
+            let connection = self.connect()?;
+            leases.insert(job, Lease { client: connection.client, held: false });
+        }
+        let lease = leases.get_mut(&job).expect("lease just inserted");
+        let held: bool = lease.client.query_one("SELECT pg_try_advisory_lock($1)", &[&lease_lock_key(job)])?.get(0);
+        lease.held = held;
+        Ok(held)
+    }
+
+    /// Every commit is already durable on the server; closing returns the pool's connections and
+    /// gives up this process's leases, so another server takes over its background jobs at once.
     fn close(&self) -> StoreResult<()> {
+        self.leases.lock().expect("lease lock").clear();
         let mut pool = self.pool.lock().expect("pool lock");
         let idle = std::mem::take(&mut pool.idle);
         pool.open = pool.open.saturating_sub(idle.len());
@@ -195,4 +253,55 @@ impl Store for PostgresStore {
         }
         Ok(())
     }
+}
+
+/// The commit rate of the server behind `url`, for the benchmark: one-row INSERTs into a bare
+/// table, each in its own transaction, `commits` times, one connection. Returns the time the
+/// commits took (table creation excluded).
+pub fn measure_bare_commits(url: &str, commits: usize) -> StoreResult<Duration> {
+    let mut client = postgres::Client::connect(url, postgres::NoTls)?;
+    client.batch_execute(
+        "CREATE TABLE IF NOT EXISTS bare_commits (seq BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY, value BIGINT NOT NULL)",
+    )?;
+    let insert = client.prepare("INSERT INTO bare_commits (value) VALUES ($1)")?;
+    let started = Instant::now();
+    for value in 0..commits {
+        let value = i64::try_from(value).unwrap_or(i64::MAX);
+        let mut transaction = client.transaction()?;
+        transaction.execute(&insert, &[&value])?;
+        transaction.commit()?;
+    }
+    Ok(started.elapsed())
+}
+
+/// A new empty database on the server behind `url` (whose own database is only used to connect),
+/// for the benchmark and the tests; returns its URL.
+pub fn create_database(url: &str, name: &str) -> StoreResult<String> {
+    outside_async(|| create_database_here(url, name))
+}
+
+fn create_database_here(url: &str, name: &str) -> StoreResult<String> {
+    if !name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_') {
+        return Err(StoreError::Backend(format!("not a plain database name: {name:?}")));
+    }
+    let mut admin = postgres::Client::connect(url, postgres::NoTls)?;
+    admin.batch_execute(&format!("CREATE DATABASE {name}"))?;
+    let mut parsed =
+        url::Url::parse(url).map_err(|error| StoreError::Backend(format!("not a PostgreSQL URL: {error}")))?;
+    parsed.set_path(&format!("/{name}"));
+    Ok(parsed.to_string())
+}
+
+/// Drops a database `create_database` made (every connection to it must be closed).
+pub fn drop_database(url: &str, name: &str) -> StoreResult<()> {
+    outside_async(|| drop_database_here(url, name))
+}
+
+fn drop_database_here(url: &str, name: &str) -> StoreResult<()> {
+    if !name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_') {
+        return Err(StoreError::Backend(format!("not a plain database name: {name:?}")));
+    }
+    let mut admin = postgres::Client::connect(url, postgres::NoTls)?;
+    admin.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))?;
+    Ok(())
 }
