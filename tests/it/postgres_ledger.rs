@@ -107,8 +107,8 @@ fn second_process_waits_for_the_first_debit(account: LedgerAccount) {
         let waiting = threads.spawn(move || {
             first_has_locked.recv().unwrap();
             let mut session = second.begin_write().unwrap();
-            let balances = locked_balances(&mut *session, &account);
-            let outcome = debit_if_covered(&mut *session, &balances, &account, "ltx_second", 80);
+            let balances = locked_balances(&mut *session, account);
+            let outcome = debit_if_covered(&mut *session, &balances, account, "ltx_second", 80);
             session.commit().unwrap();
             outcome
         });
