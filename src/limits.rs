@@ -453,6 +453,25 @@ pub const WEBHOOK_ATTEMPTS_LISTED_MAX: u32 = 20;
 /// How far a signature's timestamp may be from now for `harepay webhooks verify` (replays).
 pub const WEBHOOK_SIGNATURE_TOLERANCE_DEFAULT_SECONDS: i64 = 5 * 60;
 
+/// PostgreSQL: connections one process holds at most (the writer's, readers', the scheduler's).
+pub const POSTGRES_MAX_CONNECTIONS: usize = 16;
+/// PostgreSQL: how long a session waits for a free connection before it fails.
+pub const POSTGRES_CONNECTION_WAIT_MS: u64 = 5_000;
+/// PostgreSQL: how long connecting may take.
+pub const POSTGRES_CONNECT_TIMEOUT_MS: u64 = 5_000;
+/// PostgreSQL: how long a statement waits for a row lock another process holds (then the
+/// command fails as contention and nothing of it is kept), as SQLite's busy timeout.
+pub const POSTGRES_LOCK_TIMEOUT_MS: u64 = 5_000;
+/// PostgreSQL: a session idle inside a transaction this long (a stuck or paused process) is ended
+/// by the server, so its row locks cannot block the other processes for longer.
+pub const POSTGRES_IDLE_IN_TRANSACTION_TIMEOUT_MS: u64 = 60_000;
+/// PostgreSQL: how many times a tool's write is tried again, in the same group, when another
+/// process held what it needed (a deadlock or a lock wait past the timeout) before it answers
+/// `database_busy`.
+pub const CONTENTION_RETRIES_MAX: u32 = 3;
+/// How long `database_busy` tells the caller to wait before retrying.
+pub const DATABASE_BUSY_RETRY_AFTER_MS: u64 = 100;
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -474,22 +493,3 @@ mod tests {
         assert_eq!(echo("a\u{202e}b"), "\"a\\u{202e}b\"", "invisible characters are escaped");
     }
 }
-
-/// PostgreSQL: connections one process holds at most (the writer's, readers', the scheduler's).
-pub const POSTGRES_MAX_CONNECTIONS: usize = 16;
-/// PostgreSQL: how long a session waits for a free connection before it fails.
-pub const POSTGRES_CONNECTION_WAIT_MS: u64 = 5_000;
-/// PostgreSQL: how long connecting may take.
-pub const POSTGRES_CONNECT_TIMEOUT_MS: u64 = 5_000;
-/// PostgreSQL: how long a statement waits for a row lock another process holds (then the
-/// command fails as contention and nothing of it is kept), as SQLite's busy timeout.
-pub const POSTGRES_LOCK_TIMEOUT_MS: u64 = 5_000;
-/// PostgreSQL: a session idle inside a transaction this long (a stuck or paused process) is ended
-/// by the server, so its row locks cannot block the other processes for longer.
-pub const POSTGRES_IDLE_IN_TRANSACTION_TIMEOUT_MS: u64 = 60_000;
-/// PostgreSQL: how many times a tool's write is tried again, in the same group, when another
-/// process held what it needed (a deadlock or a lock wait past the timeout) before it answers
-/// `database_busy`.
-pub const CONTENTION_RETRIES_MAX: u32 = 3;
-/// How long `database_busy` tells the caller to wait before retrying.
-pub const DATABASE_BUSY_RETRY_AFTER_MS: u64 = 100;

@@ -18,7 +18,6 @@ use harepay::engine::principal::{Mode, Scope};
 use harepay::engine::retry::RetryPolicy;
 use harepay::engine::rules::PaymentRules;
 use harepay::limits::SCHEDULER_OVERDUE_DISPUTE_BATCH_MAX_STEPS;
-use harepay::store::Store;
 use serde_json::{Value, json};
 
 use crate::app_layer::ManualClock;

@@ -19,7 +19,6 @@ use harepay::engine::principal::{Mode, Scope};
 use harepay::engine::retry::RetryPolicy;
 use harepay::engine::rules::PaymentRules;
 use harepay::limits::{AMOUNT_MAX_MINOR, SCHEDULER_INVOICE_EXPIRY_BATCH_MAX_STEPS};
-use harepay::store::Store;
 use rmcp::model::CallToolRequestParams;
 use serde_json::{Value, json};
 

@@ -30,6 +30,7 @@ mod payments;
 mod payouts;
 mod postgres_cluster;
 mod postgres_ledger;
+mod postgres_payments;
 mod postgres_payouts;
 mod postgres_scheduler;
 mod protocol;

@@ -24,7 +24,6 @@ use harepay::limits::SCHEDULER_BILLING_MAX_BATCHES_PER_TICK;
 use harepay::ops::billing::create_subscription::CreateSubscriptionCommand;
 use harepay::ops::catalog::create_price::CreatePriceCommand;
 use harepay::ops::customers::create_customer::CreateCustomerCommand;
-use harepay::store::Store;
 use serde_json::{Value, json};
 
 use crate::app_layer::ManualClock;

@@ -18,7 +18,6 @@ use harepay::engine::retry::RetryPolicy;
 use harepay::engine::rules::PaymentRules;
 use harepay::limits::{PAYMENT_RECEIVED_MAX_MULTIPLE, SCHEDULER_PAYMENT_EXPIRY_BATCH_MAX_STEPS};
 use harepay::ops::payments::simulate_payment::{SimulatePaymentCommand, SimulatedOutcome};
-use harepay::store::Store;
 use serde_json::{Value, json};
 
 use crate::app_layer::{ManualClock, ngn, tool_write, write};

@@ -15,6 +15,9 @@ use crate::backend::fresh_postgres_database;
 use crate::http::{HttpServer, stateless};
 use crate::support::{Harepay, MAKER_KEY, payout_arguments};
 
+/// A client of one server; `None` once that server was killed.
+type ServerClient = Arc<tokio::sync::Mutex<Option<RunningService<RoleClient, ()>>>>;
+
 const SERVERS: usize = 3;
 const CLIENTS_PER_SERVER: usize = 3;
 const ROUNDS_PER_CLIENT: usize = 12;
@@ -30,12 +33,7 @@ struct Acknowledged {
 /// Calls `tool` on the servers still alive, starting with `preferred`; a transport failure (the
 /// server was killed) moves to the next server with the SAME arguments, idempotency key
 /// included, as a client behind a load balancer would. Returns the structured result.
-async fn call_somewhere(
-    clients: &[Arc<tokio::sync::Mutex<Option<RunningService<RoleClient, ()>>>>],
-    preferred: usize,
-    tool: &str,
-    arguments: &Value,
-) -> Value {
+async fn call_somewhere(clients: &[ServerClient], preferred: usize, tool: &str, arguments: &Value) -> Value {
     for attempt in 0..(clients.len() * 4) {
         let index = (preferred + attempt) % clients.len();
         let guard = clients[index].lock().await;
@@ -141,12 +139,7 @@ async fn three_servers_on_one_database_survive_a_sigkill_with_every_acknowledged
 
 /// One round: a payment settled then partly refunded, a payout, and a retry of the payout on
 /// another server that must replay, not pay again.
-async fn run_round(
-    clients: &[Arc<tokio::sync::Mutex<Option<RunningService<RoleClient, ()>>>>],
-    server_index: usize,
-    key: &str,
-    acknowledged: &Mutex<Acknowledged>,
-) {
+async fn run_round(clients: &[ServerClient], server_index: usize, key: &str, acknowledged: &Mutex<Acknowledged>) {
     let payment_key = format!("{key}-pay");
     let created =
         call_somewhere(clients, server_index, "create_payment_intent", &payment_arguments(100_000, &payment_key)).await;
@@ -187,10 +180,7 @@ fn settle_arguments(payment_id: &str, idempotency_key: &str) -> Value {
 }
 
 /// Every object id a list tool returns, page by page.
-async fn list_all(
-    clients: &[Arc<tokio::sync::Mutex<Option<RunningService<RoleClient, ()>>>>],
-    tool: &str,
-) -> Vec<String> {
+async fn list_all(clients: &[ServerClient], tool: &str) -> Vec<String> {
     let mut ids = Vec::new();
     let mut starting_after: Option<String> = None;
     loop {

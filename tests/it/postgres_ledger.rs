@@ -107,8 +107,8 @@ fn second_process_waits_for_the_first_debit(account: LedgerAccount) {
         let waiting = threads.spawn(move || {
             first_has_locked.recv().unwrap();
             let mut session = second.begin_write().unwrap();
-            let balances = locked_balances(&mut *session, &account);
-            let outcome = debit_if_covered(&mut *session, &balances, &account, "ltx_second", 80);
+            let balances = locked_balances(&mut *session, account);
+            let outcome = debit_if_covered(&mut *session, &balances, account, "ltx_second", 80);
             session.commit().unwrap();
             outcome
         });
@@ -375,4 +375,101 @@ fn an_idempotency_conflict_does_not_abort_the_session() {
     session.append_event(&event("evt_after_the_conflict")).unwrap();
     session.commit().unwrap();
     assert_eq!(event_ids(&first), ["evt_after_the_conflict"]);
+}
+
+mod store_at_the_edges {
+    //! The store's own guard on PostgreSQL, without the engine in front: random transactions near
+    //! the i64 limits. An accepted one moves each stored balance by exactly its postings; a refused
+    //! one (`BalanceOverflow`) writes nothing and leaves the session usable; `verify_ledger`
+    //! stays sound. One database; each case is its own merchant.
+
+    use std::collections::BTreeMap;
+    use std::sync::OnceLock;
+    use std::sync::atomic::{AtomicU64, Ordering};
+
+    use harepay::engine::ledger::{AccountKind, LedgerAccount, LedgerTransactionBuilder};
+    use harepay::engine::money::Asset;
+    use harepay::engine::principal::{Mode, Scope};
+    use harepay::store::postgres::PostgresStore;
+    use harepay::store::{Store, StoreError};
+    use proptest::prelude::*;
+
+    fn edge_amount() -> impl Strategy<Value = i64> {
+        prop_oneof![Just(i64::MAX), (i64::MAX - 1_000)..=i64::MAX, Just(1_i64 << 62), 0_i64..1_000, 0_i64..=i64::MAX]
+    }
+
+    fn transfer() -> impl Strategy<Value = (AccountKind, AccountKind, &'static str, i64)> {
+        let account = || prop::sample::select(AccountKind::ALL.to_vec());
+        (account(), account(), prop::sample::select(vec!["NGN", "BTC"]), edge_amount())
+    }
+
+    /// The shared database, or None (skipped loudly) without a cluster.
+    fn database_url() -> Option<&'static str> {
+        static URL: OnceLock<Option<String>> = OnceLock::new();
+        URL.get_or_init(crate::backend::fresh_postgres_database).as_deref()
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(24))]
+
+        #[test]
+        fn stored_balances_never_leave_i64_and_refusals_write_nothing(
+            transactions in prop::collection::vec(prop::collection::vec(transfer(), 1..=3), 1..24),
+        ) {
+            let Some(url) = database_url() else { return Ok(()) };
+            static CASE: AtomicU64 = AtomicU64::new(0);
+            let store = PostgresStore::open(url).unwrap();
+            let scope = Scope { merchant_id: format!("mch_edge_{}", CASE.fetch_add(1, Ordering::Relaxed)), mode: Mode::Test };
+            let assets = [Asset::lookup("NGN").unwrap(), Asset::lookup("BTC").unwrap()];
+            let mut model: BTreeMap<(LedgerAccount, &str), i128> = BTreeMap::new();
+            let mut accepted = 0;
+            for (index, transfers) in transactions.into_iter().enumerate() {
+                let mut builder = LedgerTransactionBuilder::new();
+                for (from, to, code, amount_minor) in transfers {
+                    builder = builder.transfer(from, to, Asset::lookup(code).unwrap(), amount_minor);
+                }
+                let transaction = builder.finish(format!("ltx_{}_{index}", scope.merchant_id), "pi_edge", "edge");
+                let mut after = model.clone();
+                for posting in &transaction.postings {
+                    *after.entry((posting.account.clone(), posting.asset.code)).or_default() +=
+                        i128::from(posting.amount_minor);
+                }
+                let fits = after.values().all(|balance| i64::try_from(*balance).is_ok());
+                let mut session = store.begin_write().unwrap();
+                match session.post_ledger_transaction(&scope, &transaction, 0) {
+                    Ok(()) => {
+                        prop_assert!(fits, "the store accepted an overflow: {:?}", transaction.postings);
+                        model = after;
+                        if !transaction.postings.is_empty() {
+                            accepted += 1;
+                        }
+                    }
+                    Err(error) => {
+                        prop_assert!(!fits, "refused without cause: {}", error);
+                        prop_assert!(matches!(error, StoreError::BalanceOverflow(_)), "{}", error);
+                    }
+                }
+                session.commit().unwrap();
+                let balances = store.begin_read().unwrap().balances(&scope, &assets).unwrap();
+                for asset in assets {
+                    let mut sum = 0_i128;
+                    for account in AccountKind::ALL.map(LedgerAccount::from) {
+                        let stored = i128::from(balances.get(account.clone(), asset));
+                        prop_assert_eq!(stored, model.get(&(account, asset.code)).copied().unwrap_or(0));
+                        sum += stored;
+                    }
+                    prop_assert_eq!(sum, 0, "{} does not sum to zero", asset.code);
+                }
+            }
+            let report = store.begin_read().unwrap().verify_ledger(Some(&scope)).unwrap();
+            // Floors are the engine's rule, and the engine is not in front here: merchant balances
+            // may be negative. Everything the store owns must hold.
+            let balanced = report.unbalanced_transactions.is_empty() && report.unbalanced_assets.is_empty();
+            let consistent = report.balance_mismatches.is_empty()
+                && report.non_integer_values.is_empty()
+                && report.unknown_accounts.is_empty();
+            prop_assert!(balanced && consistent, "{:?}", report.problems());
+            prop_assert_eq!(report.transaction_count, accepted, "a refused transaction left a record");
+        }
+    }
 }

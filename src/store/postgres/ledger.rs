@@ -24,7 +24,7 @@ use postgres::Row;
 use crate::engine::ledger::{AccountKind, Balances, LedgerAccount, LedgerTransaction, balance_after, net_changes};
 use crate::engine::money::AssetRef;
 use crate::engine::principal::Scope;
-use crate::store::postgres::rows::{asset_of, get};
+use crate::store::postgres::rows::{asset_of, get, inserted_or_conflict};
 use crate::store::postgres::session::PgSession;
 use crate::store::{BalanceMismatch, BalanceRow, LedgerRead, LedgerReport, LedgerWrite, StoreError, StoreResult};
 
@@ -239,11 +239,13 @@ impl PgSession<'_> {
         now_ms: i64,
     ) -> StoreResult<()> {
         let mode = scope.mode.code();
-        self.db().execute(
+        let inserted = self.db().execute(
             "INSERT INTO ledger_transactions (id, merchant_id, mode, reference_id, reason, created_at_ms) \
-             VALUES ($1, $2, $3, $4, $5, $6)",
+             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING",
             &[&transaction.id, &scope.merchant_id, &mode, &transaction.reference_id, &transaction.reason, &now_ms],
         )?;
+        // A transaction id already posted is refused before its postings, so nothing is written.
+        inserted_or_conflict(inserted, "ledger_transactions")?;
         let accounts: Vec<String> =
             transaction.postings.iter().map(|posting| posting.account.code().into_owned()).collect();
         let assets: Vec<&str> = transaction.postings.iter().map(|posting| posting.asset.code).collect();

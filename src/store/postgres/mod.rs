@@ -230,11 +230,12 @@ impl Store for PostgresStore {
                 return Ok(true);
             }
         }
-        if !leases.contains_key(&job) {
-            let connection = self.connect()?;
-            leases.insert(job, Lease { client: connection.client, held: false });
-        }
-        let lease = leases.get_mut(&job).expect("lease just inserted");
+        let lease = match leases.entry(job) {
+            std::collections::hash_map::Entry::Occupied(entry) => entry.into_mut(),
+            std::collections::hash_map::Entry::Vacant(entry) => {
+                entry.insert(Lease { client: self.connect()?.client, held: false })
+            }
+        };
         let held: bool = lease.client.query_one("SELECT pg_try_advisory_lock($1)", &[&lease_lock_key(job)])?.get(0);
         lease.held = held;
         Ok(held)

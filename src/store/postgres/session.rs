@@ -149,9 +149,8 @@ impl PgSession<'_> {
     fn end_savepoint(&mut self, sql: &str) -> StoreResult<()> {
         assert!(self.savepoint_depth > 0, "no savepoint to end");
         self.savepoint_depth -= 1;
-        self.db().batch(sql).map_err(|error| {
+        self.db().batch(sql).inspect_err(|error| {
             self.broken = Some(error.to_string());
-            error
         })
     }
 }
