@@ -126,9 +126,14 @@ pub fn parse_asset(code: &str, param: &str) -> Result<AssetRef, Failure> {
     })
 }
 
-/// Checks an optional free-text field against its length limit.
+/// Checks an optional free-text field against its length limit. A NUL character is refused: no
+/// reader expects one in a description, and PostgreSQL's text type cannot hold it (the same
+/// input is refused the same way on either backend).
 pub fn optional_text(value: Option<String>, param: &str, max_chars: usize) -> Result<Option<String>, Failure> {
     match value {
+        Some(text) if text.contains('\0') => {
+            Err(Failure::invalid(param, format!("{param} must not contain a NUL character (U+0000)")))
+        }
         Some(text) if text.chars().count() > max_chars => {
             Err(Failure::invalid(param, format!("{param} is longer than {max_chars} characters")))
         }
@@ -332,6 +337,18 @@ mod tests {
         check_amount(serde_json::json!("100"), Err("not a string"));
         check_amount(serde_json::json!(null), Err("not null"));
         check_amount(serde_json::json!(u64::MAX), Err("must be an integer from 1"));
+    }
+
+    #[test]
+    fn free_text_with_a_nul_is_refused_naming_the_argument_and_line_breaks_are_kept() {
+        let refused = optional_text(Some("order\0 42".into()), "description", 100).unwrap_err();
+        assert_eq!(refused.error.error_type, "invalid_request");
+        assert_eq!(refused.error.param.as_deref(), Some("description"));
+        assert!(refused.error.message.contains("NUL"), "{}", refused.error.message);
+        assert_eq!(
+            optional_text(Some("line 1\nline 2".into()), "description", 100).unwrap().as_deref(),
+            Some("line 1\nline 2")
+        );
     }
 
     #[test]
