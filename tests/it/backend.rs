@@ -69,3 +69,21 @@ pub fn open_store(path: &std::path::Path) -> std::sync::Arc<dyn Store> {
         std::sync::Arc::new(harepay::store::sqlite::SqliteStore::open(path).expect("open the SQLite store"))
     }
 }
+
+/// Runs `work` on a thread of its own. PostgreSQL's synchronous driver starts a small runtime for
+/// each call, which must not happen on a thread that drives async tasks: an async test that uses
+/// a store directly (seeding rows, reading them back) does so inside `blocking`.
+pub fn blocking<T: Send>(work: impl FnOnce() -> T + Send) -> T {
+    std::thread::scope(|scope| scope.spawn(work).join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)))
+}
+
+/// Returns true (after saying so) when the suite runs on PostgreSQL: for the few tests that
+/// examine or damage SQLite's own file (its write-ahead log, a hand-edited row, a database from
+/// before a migration), which have no PostgreSQL counterpart.
+pub fn skip_on_postgres(why: &str) -> bool {
+    if on_postgres() {
+        eprintln!("SKIPPED on PostgreSQL: {why}");
+        return true;
+    }
+    false
+}
