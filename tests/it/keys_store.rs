@@ -27,15 +27,22 @@ fn key(id: &str, mode: Mode, created_at_ms: i64) -> ApiKeyRecord {
     }
 }
 
-fn open(path: &std::path::Path) -> Box<dyn Store> {
-    Box::new(harepay::store::sqlite::SqliteStore::open(path).unwrap())
-}
-
 #[test]
 fn key_lifecycle_round_trips_counts_and_survives_a_reopen() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("keys.db");
-    let store = open(&path);
+    key_lifecycle_body(&|| Box::new(harepay::store::sqlite::SqliteStore::open(&path).unwrap()));
+}
+
+#[test]
+fn key_lifecycle_round_trips_counts_and_survives_a_reopen_on_postgres() {
+    let Some(url) = crate::backend::fresh_postgres_database() else { return };
+    key_lifecycle_body(&|| Box::new(harepay::store::postgres::PostgresStore::open(&url).unwrap()));
+}
+
+/// `open` opens the same database each time it is called.
+fn key_lifecycle_body(open: &dyn Fn() -> Box<dyn Store>) {
+    let store = open();
     let mut session = store.begin_write().unwrap();
     session.insert_merchant(&MerchantRecord { id: "mch_1".into(), name: "One".into(), created_at_ms: 0 }).unwrap();
     session.insert_merchant(&MerchantRecord { id: "mch_2".into(), name: "Two".into(), created_at_ms: 0 }).unwrap();
@@ -89,7 +96,7 @@ fn key_lifecycle_round_trips_counts_and_survives_a_reopen() {
     drop(store);
 
     // Reopening refills skeletons from what the key answers to, not the name it was given.
-    let store = open(&path);
+    let store = open();
     let read = store.begin_read().unwrap();
     assert_eq!(read.get_api_key("key_minted").unwrap().unwrap().owner_skeleton, owner_skeleton("alice"));
 }

@@ -28,6 +28,7 @@ mod oversized;
 mod payment_receipts;
 mod payments;
 mod payouts;
+mod postgres_cluster;
 mod protocol;
 mod scheduler;
 mod serving;

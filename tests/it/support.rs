@@ -30,6 +30,11 @@ impl Harepay {
         Harepay { _dir: dir, db }
     }
 
+    /// An installation on an existing database (`--db`): a file path or a `postgres://` URL.
+    pub fn on_database(db: PathBuf) -> Harepay {
+        Harepay { _dir: tempfile::tempdir().expect("temp dir"), db }
+    }
+
     /// Runs a command-line subcommand against this database.
     pub fn cli(&self, args: &[&str]) -> Output {
         self.cli_env(args, &[])

@@ -1,5 +1,22 @@
-//! TODO(postgres port): this area is not ported yet.
-#![allow(unused_imports, unused_variables)]
+//! Payout and spend-limit SQL for the PostgreSQL backend.
+//!
+//! What keeps each decision safe across processes:
+//! - a payout's own decisions (approve, reject, cancel, the rails) read it with
+//!   `get_payout_for_update` (`SELECT … FOR UPDATE`), so two processes deciding about one payout
+//!   take turns, and the second sees what the first committed;
+//! - the spend sums behind daily limits and split-payout detection are aggregates, which lock no
+//!   row: their `…_for_update` forms first lock the merchant's balance rows of the asset (the
+//!   fixed accounts, in key order, as `balances_for_update` does). Every payout that adds to the
+//!   spend reserves its amount, which changes those rows in the same transaction, so a second
+//!   decision waits for the first to end and then, its sums being a new statement under READ
+//!   COMMITTED, counts the first one's payout. Where the merchant has no balance row there is
+//!   nothing to reserve from, so no payout can be created to race with.
+
+use std::collections::BTreeMap;
+use std::sync::LazyLock;
+
+use postgres::Row;
+use postgres::types::ToSql;
 
 use crate::engine::money::{Asset, AssetRef, Money, Network};
 use crate::engine::payout::{
@@ -7,19 +24,28 @@ use crate::engine::payout::{
 };
 use crate::engine::principal::{Mode, Scope};
 use crate::engine::rail::Rail;
+use crate::store::postgres::rows::{asset_of, get, into_page, parsed};
+use crate::store::postgres::session::{Params, PgSession};
 use crate::store::{Page, PageRequest, PayoutFilter, PayoutsRead, PayoutsWrite, StoreError, StoreResult};
-use std::collections::BTreeMap;
-use std::sync::LazyLock;
-
-use crate::store::postgres::session::PgSession;
 
 impl PayoutsRead for PgSession<'_> {
     fn get_payout(&self, scope: &Scope, id: &str) -> StoreResult<Option<Payout>> {
-        todo!("postgres: payouts")
+        let mode = scope.mode.code();
+        Ok(self.payouts("merchant_id = $1 AND mode = $2 AND id = $3", &[&scope.merchant_id, &mode, &id])?.pop())
     }
+
     fn list_payouts(&self, scope: &Scope, filter: &PayoutFilter, page: &PageRequest) -> StoreResult<Page<Payout>> {
-        todo!("postgres: payouts")
+        let mode = scope.mode.code();
+        let status = filter.status.map(PayoutStatus::code);
+        let limit_plus_one = i64::from(page.limit) + 1;
+        let items = self.payouts(
+            "merchant_id = $1 AND mode = $2 AND ($3::text IS NULL OR status = $3) \
+             AND ($4::text IS NULL OR seq < (SELECT seq FROM payouts WHERE id = $4)) ORDER BY seq DESC LIMIT $5",
+            &[&scope.merchant_id, &mode, &status, &page.starting_after, &limit_plus_one],
+        )?;
+        Ok(into_page(items, page.limit))
     }
+
     fn owner_payout_spend_since(
         &self,
         scope: &Scope,
@@ -28,20 +54,60 @@ impl PayoutsRead for PgSession<'_> {
         since_ms: i64,
         amount_range_minor: std::ops::Range<i64>,
     ) -> StoreResult<(u32, i64)> {
-        todo!("postgres: payouts")
+        let row = self.db().query_one(
+            &OWNER_SPEND_SQL,
+            &[
+                &scope.merchant_id,
+                &scope.mode.code(),
+                &owner_skeleton,
+                &asset.code,
+                &since_ms,
+                &amount_range_minor.start,
+                &amount_range_minor.end,
+            ],
+        )?;
+        let count: i64 = get(&row, "payouts")?;
+        Ok((u32::try_from(count).unwrap_or(u32::MAX), get(&row, "total_minor")?))
     }
+
     fn merchant_payout_spend_since(&self, scope: &Scope, asset: AssetRef, since_ms: i64) -> StoreResult<i64> {
-        todo!("postgres: payouts")
+        let row = self
+            .db()
+            .query_one(&MERCHANT_SPEND_SQL, &[&scope.merchant_id, &scope.mode.code(), &asset.code, &since_ms])?;
+        get(&row, "total_minor")
     }
+
     fn owner_spend_limits(&self, scope: &Scope, owner_skeleton: &str) -> StoreResult<Vec<(AssetRef, SpendLimit)>> {
-        todo!("postgres: payouts")
+        let rows = self.db().query(
+            "SELECT l.asset, MIN(l.max_per_payout_minor) AS max_per_payout_minor, \
+             MIN(l.max_per_day_minor) AS max_per_day_minor FROM api_key_limits l \
+             JOIN api_keys k ON k.id = l.key_id \
+             WHERE k.merchant_id = $1 AND k.mode = $2 AND k.owner_skeleton = $3 \
+             GROUP BY l.asset ORDER BY l.asset",
+            &[&scope.merchant_id, &scope.mode.code(), &owner_skeleton],
+        )?;
+        rows.iter()
+            .map(|row| {
+                let limit = SpendLimit {
+                    max_per_payout_minor: get(row, "max_per_payout_minor")?,
+                    max_per_day_minor: get(row, "max_per_day_minor")?,
+                };
+                Ok((asset_of(&get::<String>(row, "asset")?)?, limit))
+            })
+            .collect()
     }
 }
 
 impl PayoutsWrite for PgSession<'_> {
     fn get_payout_for_update(&mut self, scope: &Scope, id: &str) -> StoreResult<Option<Payout>> {
-        todo!("postgres: payouts")
+        let mode = scope.mode.code();
+        let found = self.payouts(
+            "merchant_id = $1 AND mode = $2 AND id = $3 FOR UPDATE",
+            &[&scope.merchant_id, &mode, &id],
+        )?;
+        Ok(found.into_iter().next())
     }
+
     fn owner_payout_spend_since_for_update(
         &mut self,
         scope: &Scope,
@@ -50,23 +116,242 @@ impl PayoutsWrite for PgSession<'_> {
         since_ms: i64,
         amount_range_minor: std::ops::Range<i64>,
     ) -> StoreResult<(u32, i64)> {
-        todo!("postgres: payouts")
+        self.lock_merchant_balance_rows(scope, asset)?;
+        self.owner_payout_spend_since(scope, owner_skeleton, asset, since_ms, amount_range_minor)
     }
+
     fn merchant_payout_spend_since_for_update(
         &mut self,
         scope: &Scope,
         asset: AssetRef,
         since_ms: i64,
     ) -> StoreResult<i64> {
-        todo!("postgres: payouts")
+        self.lock_merchant_balance_rows(scope, asset)?;
+        self.merchant_payout_spend_since(scope, asset, since_ms)
     }
+
     fn insert_payout(&mut self, payout: &Payout) -> StoreResult<()> {
-        todo!("postgres: payouts")
+        let values = values(payout);
+        self.db().execute(&INSERT_SQL, &as_params(&values))?;
+        Ok(())
     }
+
     fn update_payout(&mut self, payout: &Payout) -> StoreResult<()> {
-        todo!("postgres: payouts")
+        let values = values(payout);
+        let changed = self.db().execute(&UPDATE_SQL, &as_params(&values))?;
+        if changed != 1 {
+            return Err(StoreError::Corrupt(format!("payout {} to update does not exist", payout.id)));
+        }
+        Ok(())
     }
+
     fn set_spend_limit(&mut self, key_id: &str, asset: AssetRef, limit: SpendLimit) -> StoreResult<()> {
-        todo!("postgres: payouts")
+        self.db().execute(
+            "INSERT INTO api_key_limits (key_id, asset, max_per_payout_minor, max_per_day_minor) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (key_id, asset) DO UPDATE SET max_per_payout_minor = EXCLUDED.max_per_payout_minor, \
+             max_per_day_minor = EXCLUDED.max_per_day_minor",
+            &[&key_id, &asset.code, &limit.max_per_payout_minor, &limit.max_per_day_minor],
+        )?;
+        Ok(())
     }
 }
+
+impl PgSession<'_> {
+    fn payouts(&self, where_sql: &str, values: Params<'_>) -> StoreResult<Vec<Payout>> {
+        let sql = format!("SELECT {COLUMNS} FROM payouts WHERE {where_sql}");
+        self.db().query(&sql, values)?.iter().map(payout_from_row).collect()
+    }
+
+    /// The lock that stands in for the spend sums (module comment): the merchant's fixed
+    /// accounts in `asset`, in key order like every other balance lock, so that two decisions
+    /// never wait for each other in a cycle.
+    fn lock_merchant_balance_rows(&self, scope: &Scope, asset: AssetRef) -> StoreResult<()> {
+        self.db().query(
+            "SELECT account FROM account_balances WHERE merchant_id = $1 AND mode = $2 AND asset = $3 \
+             AND account IN ('available', 'pending', 'reserved', 'external', 'fees', 'fx_clearing', 'owed') \
+             ORDER BY account FOR UPDATE",
+            &[&scope.merchant_id, &scope.mode.code(), &asset.code],
+        )?;
+        Ok(())
+    }
+}
+
+const COLUMNS: &str = "id, merchant_id, mode, amount_minor, asset, rail, destination_json, description, metadata_json, \
+     status, created_by_key_id, created_by_owner, approval_threshold_minor, approval_expires_at_ms, approval_decision, \
+     approval_decided_by_key_id, approval_decided_by_owner, approval_decided_at_ms, approval_reason, failure_reason, \
+     cancellation_reason, simulate_at_ms, created_at_ms, updated_at_ms, approval_trigger";
+
+fn destination_to_json(destination: &Destination) -> String {
+    let value = match destination {
+        Destination::Bank { account_no, bank_code, account_name } => serde_json::json!({
+            "kind": "bank", "account_no": account_no, "bank_code": bank_code, "account_name": account_name,
+        }),
+        Destination::CryptoWallet { address, network } => {
+            serde_json::json!({ "kind": "crypto_wallet", "address": address, "network": network.code() })
+        }
+    };
+    value.to_string()
+}
+
+fn destination_from_json(json: &str) -> StoreResult<Destination> {
+    let value: serde_json::Value = parsed(serde_json::from_str(json).ok(), "destination", json)?;
+    let field = |name: &str| value.get(name).and_then(|v| v.as_str()).map(str::to_owned);
+    match field("kind").as_deref() {
+        Some("bank") => Ok(Destination::Bank {
+            account_no: field("account_no").unwrap_or_default(),
+            bank_code: field("bank_code").unwrap_or_default(),
+            account_name: field("account_name"),
+        }),
+        Some("crypto_wallet") => {
+            let code = field("network").unwrap_or_default();
+            Ok(Destination::CryptoWallet {
+                address: field("address").unwrap_or_default(),
+                network: parsed(Network::parse(&code), "network", &code)?,
+            })
+        }
+        _ => parsed(None, "destination", json),
+    }
+}
+
+fn approval_from_row(row: &Row) -> StoreResult<Option<Approval>> {
+    let Some(threshold_minor) = get::<Option<i64>>(row, "approval_threshold_minor")? else {
+        return Ok(None);
+    };
+    let decision = match get::<Option<String>>(row, "approval_decision")? {
+        Some(code) => Some(parsed(ApprovalDecision::parse(&code), "approval decision", &code)?),
+        None => None,
+    };
+    // Payouts stored before SQLite's version 6 waited for approval only by threshold; a database
+    // moved over keeps them as they were.
+    let trigger = match get::<Option<String>>(row, "approval_trigger")? {
+        Some(code) => parsed(ApprovalTrigger::parse(&code), "approval trigger", &code)?,
+        None => ApprovalTrigger::Threshold,
+    };
+    Ok(Some(Approval {
+        threshold_minor,
+        trigger,
+        expires_at_ms: get(row, "approval_expires_at_ms")?,
+        decision,
+        decided_by_key_id: get(row, "approval_decided_by_key_id")?,
+        decided_by_owner: get(row, "approval_decided_by_owner")?,
+        decided_at_ms: get(row, "approval_decided_at_ms")?,
+        reason: get(row, "approval_reason")?,
+    }))
+}
+
+fn payout_from_row(row: &Row) -> StoreResult<Payout> {
+    let mode: String = get(row, "mode")?;
+    let asset: String = get(row, "asset")?;
+    let rail: String = get(row, "rail")?;
+    let status: String = get(row, "status")?;
+    let metadata_json: String = get(row, "metadata_json")?;
+    let metadata: BTreeMap<String, String> =
+        parsed(serde_json::from_str(&metadata_json).ok(), "metadata", &metadata_json)?;
+    Ok(Payout {
+        id: get(row, "id")?,
+        scope: Scope { merchant_id: get(row, "merchant_id")?, mode: parsed(Mode::parse(&mode), "mode", &mode)? },
+        amount: Money {
+            asset: parsed(Asset::lookup(&asset), "asset", &asset)?,
+            amount_minor: get(row, "amount_minor")?,
+        },
+        rail: parsed(Rail::parse(&rail), "rail", &rail)?,
+        destination: destination_from_json(&get::<String>(row, "destination_json")?)?,
+        description: get(row, "description")?,
+        metadata,
+        status: parsed(PayoutStatus::parse(&status), "payout status", &status)?,
+        created_by_key_id: get(row, "created_by_key_id")?,
+        created_by_owner: get(row, "created_by_owner")?,
+        approval: approval_from_row(row)?,
+        failure_reason: get(row, "failure_reason")?,
+        cancellation_reason: get(row, "cancellation_reason")?,
+        simulate_at_ms: get(row, "simulate_at_ms")?,
+        created_at_ms: get(row, "created_at_ms")?,
+        updated_at_ms: get(row, "updated_at_ms")?,
+    })
+}
+
+/// The payouts of `filter` that count against a rolling-day limit whose window starts at
+/// `since` (a parameter): those created in the window; those still waiting for approval, however
+/// old (they may be released at any moment); and those approved in the window, by their
+/// decision. So approving several days' worth of waiting payouts at once cannot exceed a day's
+/// limit. Three index-friendly parts, failed and canceled payouts excluded.
+fn counted_payouts_sql(filter: &str, since: &str) -> String {
+    let live = "status NOT IN ('failed', 'canceled')";
+    format!(
+        "SELECT amount_minor FROM payouts WHERE {filter} AND created_at_ms >= {since} AND {live} \
+         UNION ALL SELECT amount_minor FROM payouts WHERE {filter} AND created_at_ms < {since} \
+           AND status = 'pending_approval' \
+         UNION ALL SELECT amount_minor FROM payouts WHERE {filter} AND created_at_ms < {since} \
+           AND approval_decided_at_ms >= {since} AND {live}"
+    )
+}
+
+/// `SUM` over BIGINT is NUMERIC in PostgreSQL: exact however many payouts it adds (payouts that
+/// cycle through a balance can add up to more than i64 in a day). Capped at i64's largest value
+/// in NUMERIC, then cast, as SQLite's backend saturates its sum: no limit (at most 2^53) can miss
+/// a total beyond it, and no float is ever involved.
+const SATURATED_SUM_SQL: &str = "LEAST(COALESCE(SUM(amount_minor), 0), 9223372036854775807)::bigint AS total_minor";
+
+/// The owner's keys in a scope ($1 merchant, $2 mode, $3 owner skeleton).
+const OWNER_KEYS_SQL: &str = "SELECT id FROM api_keys WHERE merchant_id = $1 AND mode = $2 AND owner_skeleton = $3";
+
+static OWNER_SPEND_SQL: LazyLock<String> = LazyLock::new(|| {
+    let filter =
+        format!("created_by_key_id IN ({OWNER_KEYS_SQL}) AND asset = $4 AND amount_minor >= $6 AND amount_minor < $7");
+    format!("SELECT COUNT(*) AS payouts, {SATURATED_SUM_SQL} FROM ({}) AS counted", counted_payouts_sql(&filter, "$5"))
+});
+
+static MERCHANT_SPEND_SQL: LazyLock<String> = LazyLock::new(|| {
+    let filter = "merchant_id = $1 AND mode = $2 AND asset = $3";
+    format!("SELECT {SATURATED_SUM_SQL} FROM ({}) AS counted", counted_payouts_sql(filter, "$4"))
+});
+
+type Value = Box<dyn ToSql + Sync>;
+
+fn values(payout: &Payout) -> Vec<Value> {
+    let approval = payout.approval.as_ref();
+    vec![
+        Box::new(payout.id.clone()),
+        Box::new(payout.scope.merchant_id.clone()),
+        Box::new(payout.scope.mode.code()),
+        Box::new(payout.amount.amount_minor),
+        Box::new(payout.amount.asset.code),
+        Box::new(payout.rail.code()),
+        Box::new(destination_to_json(&payout.destination)),
+        Box::new(payout.description.clone()),
+        Box::new(serde_json::to_string(&payout.metadata).expect("string map serializes")),
+        Box::new(payout.status.code()),
+        Box::new(payout.created_by_key_id.clone()),
+        Box::new(payout.created_by_owner.clone()),
+        Box::new(approval.map(|a| a.threshold_minor)),
+        Box::new(approval.map(|a| a.expires_at_ms)),
+        Box::new(approval.and_then(|a| a.decision).map(ApprovalDecision::code)),
+        Box::new(approval.and_then(|a| a.decided_by_key_id.clone())),
+        Box::new(approval.and_then(|a| a.decided_by_owner.clone())),
+        Box::new(approval.and_then(|a| a.decided_at_ms)),
+        Box::new(approval.and_then(|a| a.reason.clone())),
+        Box::new(payout.failure_reason.clone()),
+        Box::new(payout.cancellation_reason.clone()),
+        Box::new(payout.simulate_at_ms),
+        Box::new(payout.created_at_ms),
+        Box::new(payout.updated_at_ms),
+        Box::new(approval.map(|a| a.trigger.code())),
+    ]
+}
+
+fn as_params(values: &[Value]) -> Vec<&(dyn ToSql + Sync)> {
+    values.iter().map(|value| value.as_ref()).collect()
+}
+
+/// `INSERT INTO payouts (COLUMNS) VALUES ($1, …)`, built once.
+static INSERT_SQL: LazyLock<String> = LazyLock::new(|| {
+    let placeholders: Vec<String> = (1..=COLUMNS.split(", ").count()).map(|i| format!("${i}")).collect();
+    format!("INSERT INTO payouts ({COLUMNS}) VALUES ({})", placeholders.join(", "))
+});
+
+/// `UPDATE payouts SET column = $n, … WHERE id = $1`, built once.
+static UPDATE_SQL: LazyLock<String> = LazyLock::new(|| {
+    let assignments: Vec<String> =
+        COLUMNS.split(", ").enumerate().skip(1).map(|(i, column)| format!("{column} = ${}", i + 1)).collect();
+    format!("UPDATE payouts SET {} WHERE id = $1", assignments.join(", "))
+});

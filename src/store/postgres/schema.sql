@@ -23,7 +23,9 @@ CREATE TABLE api_keys (
     owner_skeleton    TEXT,
     expires_at_ms     BIGINT,
     created_by_key_id TEXT,
-    accountable_owner TEXT
+    accountable_owner TEXT,
+    -- Insertion order, for pages of keys newest first (SQLite's rowid).
+    seq               BIGINT GENERATED ALWAYS AS IDENTITY UNIQUE
 );
 CREATE INDEX api_keys_by_owner ON api_keys (merchant_id, mode, owner_skeleton);
 CREATE INDEX api_keys_by_merchant_created ON api_keys (merchant_id, created_at_ms);
