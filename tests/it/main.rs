@@ -29,6 +29,7 @@ mod payment_receipts;
 mod payments;
 mod payouts;
 mod postgres_cluster;
+mod postgres_webhooks;
 mod protocol;
 mod scheduler;
 mod serving;
