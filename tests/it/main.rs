@@ -29,6 +29,8 @@ mod payment_receipts;
 mod payments;
 mod payouts;
 mod postgres_cluster;
+mod postgres_disputes;
+mod postgres_subscriptions;
 mod postgres_webhooks;
 mod protocol;
 mod scheduler;
