@@ -6,8 +6,8 @@ use std::time::Duration;
 use harepay::engine::dispute::{Dispute, DisputeEvidence, DisputeReason, DisputeStatus};
 use harepay::engine::money::{Asset, Money};
 use harepay::engine::principal::{Mode, Scope};
-use harepay::store::{Store, StoreError};
 use harepay::store::postgres::PostgresStore;
+use harepay::store::{Store, StoreError};
 
 use crate::backend::fresh_postgres_database;
 

@@ -177,4 +177,3 @@ fn two_advances_of_a_test_clock_at_once_never_lose_one() {
         outcomes => panic!("one advance must win whole and the other be refused: {outcomes:?}"),
     }
 }
-

@@ -28,7 +28,8 @@ const INVOICE_COLUMNS: &str = "id, merchant_id, mode, customer_id, subscription_
 
 /// An invoice's row, its lines still to be read.
 fn invoice_from_row(row: &Row) -> StoreResult<Invoice> {
-    let (mode, currency, status): (String, String, String) = (get(row, "mode")?, get(row, "currency")?, get(row, "status")?);
+    let (mode, currency, status): (String, String, String) =
+        (get(row, "mode")?, get(row, "currency")?, get(row, "status")?);
     let metadata_json: String = get(row, "metadata_json")?;
     Ok(Invoice {
         id: get(row, "id")?,

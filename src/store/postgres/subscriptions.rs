@@ -374,7 +374,13 @@ impl SubscriptionsWrite for PgSession<'_> {
         let inserted = self.db().execute(
             "INSERT INTO subscription_period_closes (subscription_id, period_start_ms, period_end_ms, invoice_id, \
              closed_at_ms) VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
-            &[&close.subscription_id, &close.period_start_ms, &close.period_end_ms, &close.invoice_id, &close.closed_at_ms],
+            &[
+                &close.subscription_id,
+                &close.period_start_ms,
+                &close.period_end_ms,
+                &close.invoice_id,
+                &close.closed_at_ms,
+            ],
         )?;
         if inserted == 0 {
             return Err(StoreError::Conflict { what: "period close" });

@@ -338,9 +338,10 @@ impl WebhooksWrite for PgSession<'_> {
     }
 
     fn get_webhook_delivery_for_update(&mut self, id: &str) -> StoreResult<Option<WebhookDeliveryRecord>> {
-        let row = self
-            .db()
-            .query_opt(&format!("SELECT {DELIVERY_COLUMNS} FROM webhook_deliveries WHERE id = $1 FOR UPDATE"), &[&id])?;
+        let row = self.db().query_opt(
+            &format!("SELECT {DELIVERY_COLUMNS} FROM webhook_deliveries WHERE id = $1 FOR UPDATE"),
+            &[&id],
+        )?;
         row.as_ref().map(delivery_from_row).transpose()
     }
 
