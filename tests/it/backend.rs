@@ -38,10 +38,7 @@ pub fn fresh_postgres_database() -> Option<String> {
         COUNTER.fetch_add(1, Ordering::Relaxed),
         uuid::Uuid::now_v7().simple()
     );
-    let mut admin = postgres::Client::connect(&url, postgres::NoTls).expect("connect to the test cluster");
-    admin.batch_execute(&format!("CREATE DATABASE {name}")).expect("create a test database");
-    let (base, _) = url.rsplit_once('/').expect("a URL with a database name");
-    Some(format!("{base}/{name}"))
+    Some(harepay::store::postgres::create_database(&url, &name).expect("create a test database"))
 }
 
 /// The `--db` value for a test installation: a file in `dir`, or a fresh PostgreSQL database when

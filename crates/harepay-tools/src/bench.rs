@@ -46,6 +46,7 @@ use harepay::ops::payments::create_payment_intent::CreatePaymentIntentCommand;
 use harepay::ops::payments::simulate_payment::{SimulatePaymentCommand, SimulatedOutcome};
 use harepay::ops::payouts::create_payout::CreatePayoutCommand;
 use harepay::ops::{OpContext, ReadOperation};
+use harepay::store::Database;
 use harepay_raw_client::RawClient;
 
 pub use crate::measure::{Latencies, Measured};
@@ -256,11 +257,11 @@ pub async fn run(work_dir: &Path, harepay_executable: &Path) -> anyhow::Result<(
     crate::bench_billing::run(work_dir, bare.per_second(), sizes.submitters).await
 }
 
-fn micros(duration: Duration) -> f64 {
+pub(crate) fn micros(duration: Duration) -> f64 {
     duration.as_secs_f64() * 1_000_000.0
 }
 
-fn print_payout_line(submitters: usize, measured: &Measured) {
+pub(crate) fn print_payout_line(submitters: usize, measured: &Measured) {
     println!(
         "    {:>3} submitter{} {:>7} payouts in {:>7.2} s   {:>9.0} payouts/s   {}",
         submitters,
@@ -308,7 +309,16 @@ async fn payout_run(work_dir: &Path, file_name: &str, submitters: usize, payouts
 }
 
 async fn payout_run_on(path: &Path, submitters: usize, payouts: usize) -> anyhow::Result<Measured> {
-    let app = App::open_sqlite(path, bench_rules())?;
+    payout_run_on_database(&Database::Sqlite(path.to_owned()), submitters, payouts).await
+}
+
+/// `payout_run` on any database (SQLite file or PostgreSQL URL), which must be empty.
+pub(crate) async fn payout_run_on_database(
+    database: &Database,
+    submitters: usize,
+    payouts: usize,
+) -> anyhow::Result<Measured> {
+    let app = App::open(database, bench_rules())?;
     app.bootstrap_demo_if_empty().await?;
     let maker = app.authenticate(DEMO_MAKER_KEY).await?;
     let needed_minor =

@@ -5,6 +5,7 @@
 pub mod bench;
 pub mod bench_billing;
 pub mod bench_http;
+pub mod bench_postgres;
 pub mod bench_webhooks;
 pub mod demo;
 pub mod measure;

@@ -37,6 +37,10 @@ enum ToolCommand {
         /// Where the benchmark's fresh databases go (default: a new temporary directory).
         #[arg(long)]
         work_dir: Option<PathBuf>,
+        /// A PostgreSQL server to measure instead (`postgres://user@host:port/db`): the same
+        /// durable-write figures, each on a fresh database of it, and pgbench's rate beside them.
+        #[arg(long)]
+        db: Option<String>,
     },
 }
 
@@ -76,7 +80,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 db.unwrap_or_else(|| std::env::temp_dir().join(format!("harepay-demo-{}.db", std::process::id())));
             harepay_tools::demo::run(&server, &database).await
         }
-        ToolCommand::Bench { work_dir } => {
+        ToolCommand::Bench { db: Some(url), .. } => {
+            harepay_tools::bench_postgres::run(&url, &harepay_tools::bench::Sizes::from_env()?).await
+        }
+        ToolCommand::Bench { work_dir, db: None } => {
             let work_dir =
                 work_dir.unwrap_or_else(|| std::env::temp_dir().join(format!("harepay-bench-{}", std::process::id())));
             harepay_tools::bench::run(&work_dir, &server).await

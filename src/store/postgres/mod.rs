@@ -85,6 +85,10 @@ impl PostgresStore {
     /// Connects to the database at `url` (a `postgres://` URL) and applies pending migrations
     /// under an advisory lock.
     pub fn open(url: &str) -> StoreResult<PostgresStore> {
+        outside_async(|| PostgresStore::open_here(url))
+    }
+
+    fn open_here(url: &str) -> StoreResult<PostgresStore> {
         let mut config: postgres::Config =
             url.parse().map_err(|error| StoreError::Backend(format!("not a PostgreSQL URL: {error}")))?;
         config.connect_timeout(Duration::from_millis(POSTGRES_CONNECT_TIMEOUT_MS));
@@ -164,6 +168,14 @@ impl PostgresStore {
     }
 }
 
+/// The synchronous driver runs a small runtime of its own for each call, which must not start on
+/// a thread that drives async tasks: what may be called from async code (opening the store at
+/// start-up, the tests' and the benchmark's database set-up) runs on a thread of its own. Sessions
+/// need no such care: the app opens them on blocking threads and on its writer thread.
+fn outside_async<T: Send>(work: impl FnOnce() -> T + Send) -> T {
+    std::thread::scope(|scope| scope.spawn(work).join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)))
+}
+
 fn apply_migrations(client: &mut postgres::Client) -> StoreResult<()> {
     // Session-level: held until unlocked or the connection ends (a process killed while
     // migrating releases it), so a second process waits here and then finds nothing to do.
@@ -241,4 +253,55 @@ impl Store for PostgresStore {
         }
         Ok(())
     }
+}
+
+/// The commit rate of the server behind `url`, for the benchmark: one-row INSERTs into a bare
+/// table, each in its own transaction, `commits` times, one connection. Returns the time the
+/// commits took (table creation excluded).
+pub fn measure_bare_commits(url: &str, commits: usize) -> StoreResult<Duration> {
+    let mut client = postgres::Client::connect(url, postgres::NoTls)?;
+    client.batch_execute(
+        "CREATE TABLE IF NOT EXISTS bare_commits (seq BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY, value BIGINT NOT NULL)",
+    )?;
+    let insert = client.prepare("INSERT INTO bare_commits (value) VALUES ($1)")?;
+    let started = Instant::now();
+    for value in 0..commits {
+        let value = i64::try_from(value).unwrap_or(i64::MAX);
+        let mut transaction = client.transaction()?;
+        transaction.execute(&insert, &[&value])?;
+        transaction.commit()?;
+    }
+    Ok(started.elapsed())
+}
+
+/// A new empty database on the server behind `url` (whose own database is only used to connect),
+/// for the benchmark and the tests; returns its URL.
+pub fn create_database(url: &str, name: &str) -> StoreResult<String> {
+    outside_async(|| create_database_here(url, name))
+}
+
+fn create_database_here(url: &str, name: &str) -> StoreResult<String> {
+    if !name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_') {
+        return Err(StoreError::Backend(format!("not a plain database name: {name:?}")));
+    }
+    let mut admin = postgres::Client::connect(url, postgres::NoTls)?;
+    admin.batch_execute(&format!("CREATE DATABASE {name}"))?;
+    let mut parsed =
+        url::Url::parse(url).map_err(|error| StoreError::Backend(format!("not a PostgreSQL URL: {error}")))?;
+    parsed.set_path(&format!("/{name}"));
+    Ok(parsed.to_string())
+}
+
+/// Drops a database `create_database` made (every connection to it must be closed).
+pub fn drop_database(url: &str, name: &str) -> StoreResult<()> {
+    outside_async(|| drop_database_here(url, name))
+}
+
+fn drop_database_here(url: &str, name: &str) -> StoreResult<()> {
+    if !name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_') {
+        return Err(StoreError::Backend(format!("not a plain database name: {name:?}")));
+    }
+    let mut admin = postgres::Client::connect(url, postgres::NoTls)?;
+    admin.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))?;
+    Ok(())
 }
