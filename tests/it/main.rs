@@ -30,6 +30,8 @@ mod payments;
 mod payouts;
 mod postgres_cluster;
 mod postgres_disputes;
+mod postgres_ledger;
+mod postgres_payments;
 mod postgres_subscriptions;
 mod postgres_webhooks;
 mod protocol;

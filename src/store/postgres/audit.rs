@@ -6,7 +6,7 @@
 use postgres::Row;
 
 use crate::engine::principal::Scope;
-use crate::store::postgres::rows::{get, into_page};
+use crate::store::postgres::rows::{get, inserted_or_conflict, into_page};
 use crate::store::postgres::session::PgSession;
 use crate::store::{AuditRead, AuditRecord, AuditWrite, Page, PageRequest, StoreResult};
 
@@ -52,10 +52,10 @@ impl AuditRead for PgSession<'_> {
 
 impl AuditWrite for PgSession<'_> {
     fn append_audit(&mut self, record: &AuditRecord) -> StoreResult<()> {
-        self.db().execute(
+        let inserted = self.db().execute(
             "INSERT INTO audit_log (id, merchant_id, mode, key_id, actor_owner, tool, outcome, error_type, object_id, \
              idempotency_key, detail, created_at_ms, request_id) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) ON CONFLICT DO NOTHING",
             &[
                 &record.id,
                 &record.scope.merchant_id,
@@ -72,6 +72,6 @@ impl AuditWrite for PgSession<'_> {
                 &record.request_id,
             ],
         )?;
-        Ok(())
+        inserted_or_conflict(inserted, "audit_log")
     }
 }

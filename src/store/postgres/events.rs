@@ -7,7 +7,7 @@
 use postgres::Row;
 
 use crate::engine::principal::Scope;
-use crate::store::postgres::rows::{get, into_page};
+use crate::store::postgres::rows::{get, inserted_or_conflict, into_page};
 use crate::store::postgres::session::PgSession;
 use crate::store::{EventFilter, EventRecord, EventsRead, EventsWrite, Page, PageRequest, StoreResult};
 
@@ -54,9 +54,9 @@ impl EventsRead for PgSession<'_> {
 
 impl EventsWrite for PgSession<'_> {
     fn append_event(&mut self, record: &EventRecord) -> StoreResult<()> {
-        self.db().execute(
+        let inserted = self.db().execute(
             "INSERT INTO events (id, merchant_id, mode, type, object_id, payload_json, created_at_ms) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+             VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING",
             &[
                 &record.id,
                 &record.scope.merchant_id,
@@ -67,6 +67,6 @@ impl EventsWrite for PgSession<'_> {
                 &record.created_at_ms,
             ],
         )?;
-        Ok(())
+        inserted_or_conflict(inserted, "events")
     }
 }

@@ -9,9 +9,9 @@
 use postgres::Row;
 
 use crate::engine::principal::Scope;
-use crate::store::postgres::rows::get;
+use crate::store::postgres::rows::{get, inserted_or_conflict};
 use crate::store::postgres::session::PgSession;
-use crate::store::{IdempotencyRead, IdempotencyRecord, IdempotencyWrite, StoreError, StoreResult};
+use crate::store::{IdempotencyRead, IdempotencyRecord, IdempotencyWrite, StoreResult};
 
 fn record_from_row(row: &Row, scope: &Scope, key: &str) -> StoreResult<IdempotencyRecord> {
     Ok(IdempotencyRecord {
@@ -61,10 +61,7 @@ impl IdempotencyWrite for PgSession<'_> {
                 &record.created_at_ms,
             ],
         )?;
-        if inserted == 0 {
-            return Err(StoreError::Conflict { what: StoreError::object_of_table("idempotency_records") });
-        }
-        Ok(())
+        inserted_or_conflict(inserted, "idempotency_records")
     }
 
     fn purge_idempotency_records_created_before(&mut self, created_before_ms: i64, limit: u32) -> StoreResult<u32> {

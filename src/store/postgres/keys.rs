@@ -9,7 +9,7 @@
 use postgres::Row;
 
 use crate::engine::principal::{Mode, Role, Scope};
-use crate::store::postgres::rows::{get, into_page, parsed};
+use crate::store::postgres::rows::{get, inserted_or_conflict, into_page, parsed};
 use crate::store::postgres::session::PgSession;
 use crate::store::{ApiKeyRecord, MerchantKeysRead, MerchantKeysWrite, MerchantRecord, Page, PageRequest, StoreResult};
 
@@ -116,18 +116,18 @@ impl MerchantKeysRead for PgSession<'_> {
 
 impl MerchantKeysWrite for PgSession<'_> {
     fn insert_merchant(&mut self, merchant: &MerchantRecord) -> StoreResult<()> {
-        self.db().execute(
-            "INSERT INTO merchants (id, name, created_at_ms) VALUES ($1, $2, $3)",
+        let inserted = self.db().execute(
+            "INSERT INTO merchants (id, name, created_at_ms) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
             &[&merchant.id, &merchant.name, &merchant.created_at_ms],
         )?;
-        Ok(())
+        inserted_or_conflict(inserted, "merchants")
     }
 
     fn insert_api_key(&mut self, key: &ApiKeyRecord) -> StoreResult<()> {
-        self.db().execute(
+        let inserted = self.db().execute(
             "INSERT INTO api_keys (id, merchant_id, mode, role, owner, key_sha256_hex, key_last4, created_at_ms, \
              revoked_at_ms, owner_skeleton, expires_at_ms, created_by_key_id, accountable_owner) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) ON CONFLICT DO NOTHING",
             &[
                 &key.id,
                 &key.merchant_id,
@@ -144,7 +144,7 @@ impl MerchantKeysWrite for PgSession<'_> {
                 &key.accountable_owner,
             ],
         )?;
-        Ok(())
+        inserted_or_conflict(inserted, "api_keys")
     }
 
     fn revoke_api_key(&mut self, key_id: &str, now_ms: i64) -> StoreResult<bool> {

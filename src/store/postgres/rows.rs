@@ -47,3 +47,14 @@ pub fn get<'r, T: FromSql<'r>>(row: &'r Row, column: &str) -> StoreResult<T> {
 pub fn parsed<T>(value: Option<T>, what: &str, raw: &str) -> StoreResult<T> {
     value.ok_or_else(|| corrupt(what, raw))
 }
+
+/// The outcome of an `INSERT … ON CONFLICT DO NOTHING`: nothing inserted means a row with the same
+/// unique key exists, a `Conflict` as a unique violation would be, but without the failed
+/// statement after which PostgreSQL refuses the rest of the transaction (SQLite goes on after
+/// one, and callers that expect a conflict go on too).
+pub fn inserted_or_conflict(inserted: u64, table: &str) -> StoreResult<()> {
+    if inserted == 0 {
+        return Err(StoreError::Conflict { what: StoreError::object_of_table(table) });
+    }
+    Ok(())
+}
