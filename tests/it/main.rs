@@ -32,6 +32,8 @@ mod postgres_cluster;
 mod postgres_disputes;
 mod postgres_ledger;
 mod postgres_payments;
+mod postgres_payouts;
+mod postgres_scheduler;
 mod postgres_subscriptions;
 mod postgres_webhooks;
 mod protocol;

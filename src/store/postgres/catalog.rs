@@ -125,10 +125,8 @@ impl CatalogRead for PgSession<'_> {
 impl CatalogWrite for PgSession<'_> {
     fn get_product_for_update(&mut self, scope: &Scope, id: &str) -> StoreResult<Option<Product>> {
         let mode = scope.mode.code();
-        let found = self.products(
-            "merchant_id = $1 AND mode = $2 AND id = $3 FOR UPDATE",
-            &[&scope.merchant_id, &mode, &id],
-        )?;
+        let found =
+            self.products("merchant_id = $1 AND mode = $2 AND id = $3 FOR UPDATE", &[&scope.merchant_id, &mode, &id])?;
         Ok(found.into_iter().next())
     }
 

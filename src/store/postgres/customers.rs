@@ -88,10 +88,8 @@ fn customer_params(customer: &Customer) -> [Box<dyn ToSql + Sync>; 11] {
 impl CustomersWrite for PgSession<'_> {
     fn get_customer_for_update(&mut self, scope: &Scope, id: &str) -> StoreResult<Option<Customer>> {
         let mode = scope.mode.code();
-        let found = self.customers(
-            "merchant_id = $1 AND mode = $2 AND id = $3 FOR UPDATE",
-            &[&scope.merchant_id, &mode, &id],
-        )?;
+        let found =
+            self.customers("merchant_id = $1 AND mode = $2 AND id = $3 FOR UPDATE", &[&scope.merchant_id, &mode, &id])?;
         Ok(found.into_iter().next())
     }
 

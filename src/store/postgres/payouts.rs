@@ -5,12 +5,12 @@
 //!   `get_payout_for_update` (`SELECT … FOR UPDATE`), so two processes deciding about one payout
 //!   take turns, and the second sees what the first committed;
 //! - the spend sums behind daily limits and split-payout detection are aggregates, which lock no
-//!   row: their `…_for_update` forms first lock the merchant's balance rows of the asset (the
-//!   fixed accounts, in key order, as `balances_for_update` does). Every payout that adds to the
-//!   spend reserves its amount, which changes those rows in the same transaction, so a second
-//!   decision waits for the first to end and then, its sums being a new statement under READ
-//!   COMMITTED, counts the first one's payout. Where the merchant has no balance row there is
-//!   nothing to reserve from, so no payout can be created to race with.
+//!   row: their `…_for_update` forms first lock the merchant's balance rows of the asset with
+//!   `balances_for_update` (the same rows, in the same order, as every balance decision). Every
+//!   payout that adds to the spend reserves its amount, which changes those rows in the same
+//!   transaction, so a second decision waits for the first to end and then, its sums being a new
+//!   statement under READ COMMITTED, counts the first one's payout. Where the merchant has no
+//!   balance row there is nothing to reserve from, so no payout can be created to race with.
 
 use std::collections::BTreeMap;
 use std::sync::LazyLock;
@@ -26,7 +26,7 @@ use crate::engine::principal::{Mode, Scope};
 use crate::engine::rail::Rail;
 use crate::store::postgres::rows::{asset_of, get, into_page, parsed};
 use crate::store::postgres::session::{Params, PgSession};
-use crate::store::{Page, PageRequest, PayoutFilter, PayoutsRead, PayoutsWrite, StoreError, StoreResult};
+use crate::store::{LedgerWrite, Page, PageRequest, PayoutFilter, PayoutsRead, PayoutsWrite, StoreError, StoreResult};
 
 impl PayoutsRead for PgSession<'_> {
     fn get_payout(&self, scope: &Scope, id: &str) -> StoreResult<Option<Payout>> {
@@ -101,10 +101,8 @@ impl PayoutsRead for PgSession<'_> {
 impl PayoutsWrite for PgSession<'_> {
     fn get_payout_for_update(&mut self, scope: &Scope, id: &str) -> StoreResult<Option<Payout>> {
         let mode = scope.mode.code();
-        let found = self.payouts(
-            "merchant_id = $1 AND mode = $2 AND id = $3 FOR UPDATE",
-            &[&scope.merchant_id, &mode, &id],
-        )?;
+        let found =
+            self.payouts("merchant_id = $1 AND mode = $2 AND id = $3 FOR UPDATE", &[&scope.merchant_id, &mode, &id])?;
         Ok(found.into_iter().next())
     }
 
@@ -116,7 +114,8 @@ impl PayoutsWrite for PgSession<'_> {
         since_ms: i64,
         amount_range_minor: std::ops::Range<i64>,
     ) -> StoreResult<(u32, i64)> {
-        self.lock_merchant_balance_rows(scope, asset)?;
+        // The lock that stands in for the sum (module comment).
+        self.balances_for_update(scope, &[asset])?;
         self.owner_payout_spend_since(scope, owner_skeleton, asset, since_ms, amount_range_minor)
     }
 
@@ -126,7 +125,8 @@ impl PayoutsWrite for PgSession<'_> {
         asset: AssetRef,
         since_ms: i64,
     ) -> StoreResult<i64> {
-        self.lock_merchant_balance_rows(scope, asset)?;
+        // The lock that stands in for the sum (module comment).
+        self.balances_for_update(scope, &[asset])?;
         self.merchant_payout_spend_since(scope, asset, since_ms)
     }
 
@@ -160,19 +160,6 @@ impl PgSession<'_> {
     fn payouts(&self, where_sql: &str, values: Params<'_>) -> StoreResult<Vec<Payout>> {
         let sql = format!("SELECT {COLUMNS} FROM payouts WHERE {where_sql}");
         self.db().query(&sql, values)?.iter().map(payout_from_row).collect()
-    }
-
-    /// The lock that stands in for the spend sums (module comment): the merchant's fixed
-    /// accounts in `asset`, in key order like every other balance lock, so that two decisions
-    /// never wait for each other in a cycle.
-    fn lock_merchant_balance_rows(&self, scope: &Scope, asset: AssetRef) -> StoreResult<()> {
-        self.db().query(
-            "SELECT account FROM account_balances WHERE merchant_id = $1 AND mode = $2 AND asset = $3 \
-             AND account IN ('available', 'pending', 'reserved', 'external', 'fees', 'fx_clearing', 'owed') \
-             ORDER BY account FOR UPDATE",
-            &[&scope.merchant_id, &scope.mode.code(), &asset.code],
-        )?;
-        Ok(())
     }
 }
 

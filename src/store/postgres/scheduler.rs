@@ -1,29 +1,31 @@
 //! The scheduler's SQL for the PostgreSQL backend: what is due, fairly across merchants, and the
 //! retry records of steps that failed.
 //!
-//! Exactly once across processes. Every harepay process runs a scheduler, and two of them may
-//! find the same step due at the same moment. Two things keep a step from being done twice:
+//! Exactly once across processes. One process at a time per database runs the scheduler
+//! (`Store::holds_lease`), but two batches can still meet on one step: tools run scheduled work
+//! in any process (`advance_test_clock` expires its scope's invoices), and a lease can pass to
+//! another process while its old holder's batch is still running (the lease's connection lost,
+//! the batch's not). Two things keep a step from being done twice:
 //!
-//! 1. A scheduler batch takes its steps. In a write session the due queries return only the
-//!    steps whose object row this session could lock (`FOR UPDATE SKIP LOCKED`), re-checked on
-//!    the row as it is now: still due, and not waiting for a retry or parked. The lock is held
-//!    until the batch's transaction ends, so while one process works on a step, another's batch
-//!    leaves it out instead of waiting; once the first has committed, the step is no longer due
-//!    (each step moves its object out of the due set, or records a retry time), and a process
-//!    killed mid-batch drops its connection and with it the locks: the step is due again for the
-//!    others. (A step skipped because an agent's write holds its row is simply taken next tick.)
+//! 1. A batch takes its steps. In a write session the due queries return only the steps whose
+//!    object row this session could lock (`FOR UPDATE SKIP LOCKED`), re-checked on the row as it
+//!    is now: still due, and neither waiting for a retry nor parked. The lock lasts until the
+//!    batch's transaction ends, so while one batch works on a step, another leaves it out instead
+//!    of waiting; once the first has committed, the step is no longer due (each step moves its
+//!    object out of the due set, or records a retry time); a process killed mid-batch loses its
+//!    connection and with it the locks, and the step is due again for the others. A step skipped
+//!    because an agent's write holds its row is taken at the next tick.
 //! 2. Each step re-loads its object with `…_for_update` and decides again on what it finds
-//!    (src/app/scheduler.rs, src/app/transitions.rs): invoice expiry and overdue-dispute close do
-//!    nothing when the object is no longer due; approval expiry, payment expiry and the simulated
-//!    payer are refused by the engine (the status moved on), so nothing is written twice, but such
-//!    a refusal is recorded as a failed try; the simulated payout rail does the payout's *next*
-//!    step when it finds it already advanced, so without (1) a payout picked by two schedulers at
-//!    once would go pending → processing → paid in one tick. (1) is what makes each step happen
-//!    once and on time; (2) is what keeps money right regardless.
+//!    (src/app/scheduler.rs, src/app/transitions.rs): invoice expiry, overdue-dispute close and
+//!    the billing close do nothing when the object is no longer due; approval expiry, payment
+//!    expiry and the simulated payer are refused by the engine (the status moved on), so nothing
+//!    is written twice, but the refusal is recorded as a failed try. The simulated payout rail
+//!    does not re-check the due time: finding the payout already advanced, it does the *next*
+//!    step, so without (1) a payout taken by two batches at once would go pending → processing →
+//!    paid in one tick. (1) makes each step happen once and on time; (2) keeps money right even so.
 //!
-//! Read sessions (the scheduler's cheap "anything due?" check) lock nothing. Retry records are
-//! written by the process holding the step's lock, so two processes never count one failure
-//! twice or lose one.
+//! Read sessions (the scheduler's cheap "anything due?" check) lock nothing. A retry record is
+//! written by the batch holding the step's row, so two batches do not both count one failure.
 
 use std::collections::HashSet;
 
@@ -53,7 +55,8 @@ impl SchedulerRead for PgSession<'_> {
 
     fn expired_invoices(&self, now_ms: i64, limit: u32) -> StoreResult<Vec<DueStep>> {
         let step = ScheduledStep::ExpireInvoice;
-        let rows = self.db().query(EXPIRED_INVOICES_ON_MERCHANT_CLOCKS_SQL, &[&step.code(), &now_ms, &i64::from(limit)])?;
+        let rows =
+            self.db().query(EXPIRED_INVOICES_ON_MERCHANT_CLOCKS_SQL, &[&step.code(), &now_ms, &i64::from(limit)])?;
         self.taken(step, due_steps_from_rows(&rows)?, now_ms)
     }
 
@@ -87,8 +90,9 @@ impl SchedulerRead for PgSession<'_> {
             &[&i64::from(limit)],
         )?;
         let parked = rows.iter().map(retry_from_row).collect::<StoreResult<Vec<_>>>()?;
-        let count =
-            self.db().query_one("SELECT COUNT(*) AS parked FROM scheduled_step_retries WHERE next_attempt_at_ms IS NULL", &[])?;
+        let count = self
+            .db()
+            .query_one("SELECT COUNT(*) AS parked FROM scheduled_step_retries WHERE next_attempt_at_ms IS NULL", &[])?;
         Ok((parked, get(&count, "parked")?))
     }
 }
@@ -116,8 +120,10 @@ impl SchedulerWrite for PgSession<'_> {
     }
 
     fn clear_step_retry(&mut self, step: ScheduledStep, object_id: &str) -> StoreResult<()> {
-        self.db()
-            .execute("DELETE FROM scheduled_step_retries WHERE step = $1 AND object_id = $2", &[&step.code(), &object_id])?;
+        self.db().execute(
+            "DELETE FROM scheduled_step_retries WHERE step = $1 AND object_id = $2",
+            &[&step.code(), &object_id],
+        )?;
         Ok(())
     }
 }
@@ -225,7 +231,10 @@ fn due_steps_from_rows(rows: &[Row]) -> StoreResult<Vec<DueStep>> {
             let mode: String = get(row, "mode")?;
             Ok(DueStep {
                 object_id: get(row, "object_id")?,
-                scope: Scope { merchant_id: get(row, "merchant_id")?, mode: parsed(Mode::parse(&mode), "mode", &mode)? },
+                scope: Scope {
+                    merchant_id: get(row, "merchant_id")?,
+                    mode: parsed(Mode::parse(&mode), "mode", &mode)?,
+                },
                 failed_attempts: attempts(row, "failed_attempts")?,
             })
         })
