@@ -10,7 +10,7 @@ use postgres::Row;
 use crate::engine::dispute::{Dispute, DisputeEvidence, DisputeOutcome, DisputeReason, DisputeStatus};
 use crate::engine::money::{Asset, Money};
 use crate::engine::principal::{Mode, Scope};
-use crate::store::postgres::rows::{get, into_page, parsed};
+use crate::store::postgres::rows::{get, inserted_or_conflict, into_page, parsed};
 use crate::store::postgres::session::{Params, PgSession, PooledConnection};
 use crate::store::{DisputeFilter, DisputesRead, DisputesWrite, Page, PageRequest, StoreError, StoreResult};
 
@@ -181,10 +181,7 @@ impl DisputesWrite for PgSession<'_> {
                 &dispute.closed_at_ms,
             ],
         )?;
-        if inserted == 0 {
-            return Err(StoreError::Conflict { what: "dispute" });
-        }
-        Ok(())
+        inserted_or_conflict(inserted, "disputes")
     }
 
     /// Only what a dispute's life changes: its status, evidence and times.

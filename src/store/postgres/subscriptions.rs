@@ -18,7 +18,7 @@ use crate::engine::usage::UsagePeriod;
 use crate::store::billing::{
     DueSubscription, PeriodCloseRecord, SubscriptionFilter, SubscriptionsRead, SubscriptionsWrite, UsageEventRecord,
 };
-use crate::store::postgres::rows::{get, into_page, parsed};
+use crate::store::postgres::rows::{get, inserted_or_conflict, into_page, parsed};
 use crate::store::postgres::session::{Params, PgSession, PooledConnection};
 use crate::store::{Page, PageRequest, StoreError, StoreResult};
 
@@ -345,10 +345,7 @@ impl SubscriptionsWrite for PgSession<'_> {
              VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
             &[&event.subscription_id, &event.event_id, &event.quantity, &event.period_start_ms, &event.created_at_ms],
         )?;
-        if inserted == 0 {
-            return Err(StoreError::Conflict { what: "usage event" });
-        }
-        Ok(())
+        inserted_or_conflict(inserted, "usage_events")
     }
 
     fn save_usage_period(&mut self, period: &UsagePeriod, now_ms: i64) -> StoreResult<()> {
@@ -382,10 +379,7 @@ impl SubscriptionsWrite for PgSession<'_> {
                 &close.closed_at_ms,
             ],
         )?;
-        if inserted == 0 {
-            return Err(StoreError::Conflict { what: "period close" });
-        }
-        Ok(())
+        inserted_or_conflict(inserted, "subscription_period_closes")
     }
 
     fn set_test_clock_offset(&mut self, merchant_id: &str, offset_ms: i64, now_ms: i64) -> StoreResult<()> {
