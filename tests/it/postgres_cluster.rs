@@ -20,7 +20,7 @@ type ServerClient = Arc<tokio::sync::Mutex<Option<RunningService<RoleClient, ()>
 
 const SERVERS: usize = 3;
 const CLIENTS_PER_SERVER: usize = 3;
-const ROUNDS_PER_CLIENT: usize = 12;
+const ROUNDS_PER_CLIENT: usize = 30;
 
 /// What the clients were told, by idempotency key: the object id each key produced.
 #[derive(Default)]
@@ -34,6 +34,19 @@ struct Acknowledged {
 /// server was killed) moves to the next server with the SAME arguments, idempotency key
 /// included, as a client behind a load balancer would. Returns the structured result.
 async fn call_somewhere(clients: &[ServerClient], preferred: usize, tool: &str, arguments: &Value) -> Value {
+    match try_call_somewhere(clients, preferred, tool, arguments).await {
+        Ok(content) => content,
+        Err(content) => panic!("{tool} {arguments} failed: {content}"),
+    }
+}
+
+/// `call_somewhere`, with a refusal (a tool error other than a retryable one) returned as `Err`.
+async fn try_call_somewhere(
+    clients: &[ServerClient],
+    preferred: usize,
+    tool: &str,
+    arguments: &Value,
+) -> Result<Value, Value> {
     for attempt in 0..(clients.len() * 4) {
         let index = (preferred + attempt) % clients.len();
         let guard = clients[index].lock().await;
@@ -51,9 +64,9 @@ async fn call_somewhere(clients: &[ServerClient], preferred: usize, tool: &str, 
                         tokio::time::sleep(Duration::from_millis(50)).await;
                         continue;
                     }
-                    panic!("{tool} {arguments} failed: {content}");
+                    return Err(content);
                 }
-                return content;
+                return Ok(content);
             }
             _ => {
                 drop(guard);
@@ -102,6 +115,10 @@ async fn three_servers_on_one_database_survive_a_sigkill_with_every_acknowledged
     // Midway, the last server dies without a chance to finish anything.
     let total_rounds = SERVERS * CLIENTS_PER_SERVER * ROUNDS_PER_CLIENT;
     while rounds_done.load(std::sync::atomic::Ordering::SeqCst) < total_rounds / 3 {
+        // A client that failed ends its task: stop waiting and let the join below report why.
+        if tasks.iter().any(|task| task.is_finished()) {
+            break;
+        }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let killed = servers.pop().unwrap();
@@ -153,9 +170,9 @@ async fn run_round(clients: &[ServerClient], server_index: usize, key: &str, ack
     )
     .await;
     let refund_key = format!("{key}-refund");
-    let refund = json!({"id": payment_id, "amount": {"amount": 1_000, "currency": "NGN"}, "confirm": true, "idempotency_key": refund_key});
+    let refund = json!({"id": payment_id, "amount": 1_000, "confirm": true, "idempotency_key": refund_key});
     let refunded = call_somewhere(clients, server_index + 2, "refund_payment", &refund).await;
-    let refund_id = refunded["object"]["id"].as_str().unwrap_or_default().to_owned();
+    let refund_id = refunded["object"]["refund"]["id"].as_str().unwrap_or_default().to_owned();
     acknowledged.lock().unwrap().refunds.insert(refund_key, refund_id);
 
     let payout_key = format!("{key}-payout");
@@ -196,4 +213,70 @@ async fn list_all(clients: &[ServerClient], tool: &str) -> Vec<String> {
         }
         starting_after = ids.last().cloned();
     }
+}
+
+/// Two servers confirming payouts against one balance that covers only a third of them: each
+/// decision locks the balance, so exactly the covered ones succeed across both processes, every
+/// other one is refused `insufficient_funds`, and the balance never goes below zero.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_servers_racing_payouts_against_one_balance_never_overdraw_it() {
+    const COVERED: i64 = 40;
+    const AMOUNT_MINOR: i64 = 10_000;
+    let Some(url) = fresh_postgres_database() else { return };
+    let harepay = Harepay::on_database(url.into());
+    let no_limits = ["--rate-limit-per-ip", "off", "--rate-limit-per-key", "off"];
+    let servers = [HttpServer::start_with(&harepay, &no_limits), HttpServer::start_without_demo(&harepay, &no_limits)];
+    let mut clients = Vec::new();
+    for server in &servers {
+        for _ in 0..4 {
+            clients.push(Arc::new(tokio::sync::Mutex::new(Some(server.connect(MAKER_KEY, stateless()).await))));
+        }
+    }
+    let clients = Arc::new(clients);
+    // Learn what one payout takes from `available` (its amount and any fee) from a first one.
+    let funding = call_somewhere(&clients, 0, "create_payment_intent", &payment_arguments(10_000_000, "fund")).await;
+    let funding_id = funding["object"]["id"].as_str().unwrap().to_owned();
+    call_somewhere(&clients, 0, "simulate_payment", &settle_arguments(&funding_id, "fund-settle")).await;
+    let available = |balance: &Value| balance["available"]["amount"].as_i64().unwrap();
+    let before = available(&call_somewhere(&clients, 0, "get_balance", &json!({"asset": "NGN"})).await);
+    call_somewhere(&clients, 0, "create_payout", &payout_arguments(AMOUNT_MINOR, "probe")).await;
+    let after = available(&call_somewhere(&clients, 0, "get_balance", &json!({"asset": "NGN"})).await);
+    let cost = before - after;
+    assert!(cost >= AMOUNT_MINOR, "{before} → {after}");
+    // Leave about COVERED payouts' worth available: pay the rest out in one payout.
+    let surplus = after - cost * COVERED;
+    assert!(surplus > cost, "funding too small: {after}");
+    let surplus_amount = surplus - (cost - AMOUNT_MINOR);
+    call_somewhere(&clients, 1, "create_payout", &payout_arguments(surplus_amount, "drain")).await;
+    let left = available(&call_somewhere(&clients, 0, "get_balance", &json!({"asset": "NGN"})).await);
+    let covered = usize::try_from(left / cost).unwrap();
+
+    let mut tasks = Vec::new();
+    for index in 0..(3 * covered) {
+        let clients = clients.clone();
+        tasks.push(tokio::spawn(async move {
+            let arguments = payout_arguments(AMOUNT_MINOR, &format!("race-{index}"));
+            try_call_somewhere(&clients, index % clients.len(), "create_payout", &arguments).await
+        }));
+    }
+    let (mut paid, mut refused) = (0, 0);
+    for task in tasks {
+        match task.await.unwrap() {
+            Ok(content) => {
+                assert_eq!(content["outcome"], "executed", "{content}");
+                paid += 1;
+            }
+            Err(content) => {
+                assert_eq!(content["error"]["type"], "insufficient_funds", "{content}");
+                refused += 1;
+            }
+        }
+    }
+    assert_eq!(paid, covered, "exactly the covered payouts, across both servers");
+    assert_eq!(refused, 2 * covered);
+    let end = available(&call_somewhere(&clients, 0, "get_balance", &json!({"asset": "NGN"})).await);
+    assert_eq!(end, left - cost * covered as i64);
+    assert!(end >= 0 && end < cost, "{end}");
+    let verify = harepay.cli(&["verify"]);
+    assert!(verify.status.success(), "{}", String::from_utf8_lossy(&verify.stdout));
 }
