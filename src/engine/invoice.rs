@@ -254,6 +254,13 @@ fn price_line(currency: AssetRef, index: usize, line: NewInvoiceLine) -> Result<
             ),
         ));
     }
+    // A NUL is no part of any description, and PostgreSQL's text type cannot hold one.
+    if line.description.contains('\0') {
+        return Err(EngineError::invalid(
+            "line_items.description",
+            format!("line item {position}: description must not contain a NUL character (U+0000)"),
+        ));
+    }
     if !(1..=INVOICE_LINE_QUANTITY_MAX_UNITS).contains(&line.quantity) {
         return Err(EngineError::invalid(
             "line_items.quantity",
@@ -578,6 +585,9 @@ mod tests {
         let mut long = line(1, 1);
         long.description = "₦".repeat(INVOICE_LINE_DESCRIPTION_MAX_CHARS + 1);
         check_refused(request(vec![long]), "invalid_request", "line_items.description");
+        let mut nul = line(1, 100);
+        nul.description = "Design\0work".into();
+        check_refused(request(vec![nul]), "invalid_request", "line_items.description");
         let mut oversized_price = line(1, 1);
         oversized_price.price_id = Some("p".repeat(100_000));
         check_refused(request(vec![oversized_price]), "invalid_request", "line_items.price_id");
