@@ -33,6 +33,7 @@ mod postgres_disputes;
 mod postgres_ledger;
 mod postgres_payments;
 mod postgres_payouts;
+mod postgres_round_trips;
 mod postgres_scheduler;
 mod postgres_subscriptions;
 mod postgres_webhooks;

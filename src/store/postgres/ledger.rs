@@ -12,6 +12,10 @@
 //!   value computed from an earlier read, so no process's update is lost. A row that a concurrent
 //!   credit created after the check can still overflow; PostgreSQL then refuses the statement
 //!   (numeric out of range, `BalanceOverflow`) and the caller's savepoint undoes the rest.
+//! - The session remembers the balance rows it holds locked (`PgSession::locked_balances`) and
+//!   their balances as they are now (a write's new balances come back from the statement), so a
+//!   later posting over them skips asking again. Safe because nobody else can change a row this
+//!   session holds locked; a savepoint rolled back (which releases its locks) forgets them all.
 //! - Verification reads one snapshot and sums in NUMERIC, exactly.
 //!
 //! BIGINT holds nothing but integers: SQLite's non-integer checks and its quarantine (migration
@@ -24,13 +28,37 @@ use postgres::Row;
 use crate::engine::ledger::{AccountKind, Balances, LedgerAccount, LedgerTransaction, balance_after, net_changes};
 use crate::engine::money::AssetRef;
 use crate::engine::principal::Scope;
-use crate::store::postgres::rows::{asset_of, get, inserted_or_conflict};
-use crate::store::postgres::session::PgSession;
+use crate::store::postgres::rows::{asset_of, get};
+use crate::store::postgres::session::{BalanceKey, PgSession};
 use crate::store::{BalanceMismatch, BalanceRow, LedgerRead, LedgerReport, LedgerWrite, StoreError, StoreResult};
 
 /// The stored balances of the scope's accounts among `accounts` in `assets`.
 const SCOPE_BALANCES_SQL: &str = "SELECT account, asset, balance_minor FROM account_balances \
      WHERE merchant_id = $1 AND mode = $2 AND asset = ANY($3) AND account = ANY($4)";
+
+/// A ledger transaction in one statement: the transaction row, unless its id exists (then
+/// nothing at all is written); its postings in the transaction's order; and each balance change
+/// as an atomic delta, in the lock order (the caller's), so that rows created here are taken in
+/// it too. Answers one marker row (no account) when the transaction was inserted, and each
+/// changed balance as it is now; no row at all when the id existed.
+const WRITE_TRANSACTION_SQL: &str = "WITH new_transaction AS ( \
+       INSERT INTO ledger_transactions (id, merchant_id, mode, reference_id, reason, created_at_ms) \
+       VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING RETURNING id), \
+     new_postings AS ( \
+       INSERT INTO ledger_postings (transaction_id, merchant_id, mode, account, asset, amount_minor) \
+       SELECT new_transaction.id, $2, $3, posting.account, posting.asset, posting.amount_minor \
+       FROM new_transaction, unnest($7::text[], $8::text[], $9::bigint[]) WITH ORDINALITY \
+         AS posting(account, asset, amount_minor, position) ORDER BY posting.position), \
+     changed_balances AS ( \
+       INSERT INTO account_balances (merchant_id, mode, account, asset, balance_minor) \
+       SELECT $2, $3, change.account, change.asset, change.delta_minor \
+       FROM new_transaction, unnest($10::text[], $11::text[], $12::bigint[]) WITH ORDINALITY \
+         AS change(account, asset, delta_minor, position) ORDER BY change.position \
+       ON CONFLICT (merchant_id, mode, account, asset) \
+       DO UPDATE SET balance_minor = account_balances.balance_minor + EXCLUDED.balance_minor \
+       RETURNING account, asset, balance_minor) \
+     SELECT NULL::text AS account, NULL::text AS asset, NULL::bigint AS balance_minor FROM new_transaction \
+     UNION ALL SELECT account, asset, balance_minor FROM changed_balances";
 
 /// The lock order every locker of balance rows uses: the key, in bytes.
 const BALANCE_LOCK_ORDER_SQL: &str = "ORDER BY account COLLATE \"C\", asset COLLATE \"C\"";
@@ -117,8 +145,7 @@ impl LedgerWrite for PgSession<'_> {
     ) -> StoreResult<()> {
         transaction.assert_balanced();
         let changes = self.checked_balance_changes(scope, transaction)?;
-        self.insert_transaction_and_postings(scope, transaction, now_ms)?;
-        self.apply_balance_changes(scope, &changes)
+        self.write_transaction(scope, transaction, &changes, now_ms)
     }
 }
 
@@ -129,6 +156,10 @@ struct BalanceChange {
     asset_code: &'static str,
     change_minor: i128,
     stored_minor: Option<i64>,
+}
+
+fn balance_key(scope: &Scope, account_code: String, asset_code: String) -> BalanceKey {
+    (scope.merchant_id.clone(), scope.mode.code().to_owned(), account_code, asset_code)
 }
 
 fn account_label(merchant_id: &str, mode: &str, account: &str, asset: &str) -> String {
@@ -167,6 +198,9 @@ impl PgSession<'_> {
             }
             accounts_by_code.insert(account.code().into_owned(), account);
         }
+        if lock && self.all_locked_already(scope, assets, &accounts_by_code, &mut balances) {
+            return Ok(balances);
+        }
         let asset_codes: Vec<&str> = assets.iter().map(|asset| asset.code).collect();
         let account_codes: Vec<&str> = accounts_by_code.keys().map(String::as_str).collect();
         let sql = if lock {
@@ -177,8 +211,13 @@ impl PgSession<'_> {
         let rows = self.db().query(&sql, &[&scope.merchant_id, &scope.mode.code(), &asset_codes, &account_codes])?;
         for row in rows {
             let account_code: String = get(&row, "account")?;
+            let asset_code: String = get(&row, "asset")?;
+            let balance_minor: i64 = get(&row, "balance_minor")?;
             let account = accounts_by_code.get(&account_code).cloned().expect("the query asked for these accounts");
-            balances.set(account, asset_of(&get::<String>(&row, "asset")?)?, get(&row, "balance_minor")?);
+            balances.set(account, asset_of(&asset_code)?, balance_minor);
+            if lock {
+                self.remember_locked_balance(scope, account_code, asset_code, balance_minor);
+            }
         }
         Ok(balances)
     }
@@ -203,22 +242,18 @@ impl PgSession<'_> {
         changes.sort_by(|left, right| {
             (left.account_code.as_str(), left.asset_code).cmp(&(right.account_code.as_str(), right.asset_code))
         });
-        let account_codes: Vec<&str> = changes.iter().map(|change| change.account_code.as_str()).collect();
-        let asset_codes: Vec<&str> = changes.iter().map(|change| change.asset_code).collect();
-        let rows = self.db().query(
-            &format!(
-                "SELECT account, asset, balance_minor FROM account_balances WHERE merchant_id = $1 AND mode = $2 \
-                 AND (account, asset) IN (SELECT * FROM unnest($3::text[], $4::text[])) \
-                 {BALANCE_LOCK_ORDER_SQL} FOR UPDATE"
-            ),
-            &[&scope.merchant_id, &mode, &account_codes, &asset_codes],
-        )?;
-        let mut stored: HashMap<(String, String), i64> = HashMap::new();
-        for row in rows {
-            stored.insert((get(&row, "account")?, get(&row, "asset")?), get(&row, "balance_minor")?);
+        let already_locked: Option<Vec<i64>> =
+            changes.iter().map(|change| self.locked_balance(scope, &change.account_code, change.asset_code)).collect();
+        match already_locked {
+            // Every row is locked by this session already, and known as it is now: no need to ask.
+            Some(stored) => {
+                for (change, stored_minor) in changes.iter_mut().zip(stored) {
+                    change.stored_minor = Some(stored_minor);
+                }
+            }
+            None => self.lock_changed_balances(scope, &mut changes)?,
         }
         for change in &mut changes {
-            change.stored_minor = stored.get(&(change.account_code.clone(), change.asset_code.to_owned())).copied();
             let before_minor = change.stored_minor.unwrap_or(0);
             if balance_after(before_minor, change.change_minor).is_none() {
                 return Err(StoreError::BalanceOverflow(format!(
@@ -232,66 +267,144 @@ impl PgSession<'_> {
         Ok(changes)
     }
 
-    fn insert_transaction_and_postings(
+    /// When this session holds every one of the rows locked already (none is missing, so none can
+    /// appear meanwhile), fills `balances` from what it knows of them and says so: asking again
+    /// would lock nothing more and read the same values.
+    fn all_locked_already(
         &self,
         scope: &Scope,
-        transaction: &LedgerTransaction,
-        now_ms: i64,
-    ) -> StoreResult<()> {
-        let mode = scope.mode.code();
-        let inserted = self.db().execute(
-            "INSERT INTO ledger_transactions (id, merchant_id, mode, reference_id, reason, created_at_ms) \
-             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING",
-            &[&transaction.id, &scope.merchant_id, &mode, &transaction.reference_id, &transaction.reason, &now_ms],
-        )?;
-        // A transaction id already posted is refused before its postings, so nothing is written.
-        inserted_or_conflict(inserted, "ledger_transactions")?;
-        let accounts: Vec<String> =
-            transaction.postings.iter().map(|posting| posting.account.code().into_owned()).collect();
-        let assets: Vec<&str> = transaction.postings.iter().map(|posting| posting.asset.code).collect();
-        let amounts: Vec<i64> = transaction.postings.iter().map(|posting| posting.amount_minor).collect();
-        // One statement for all postings, in the transaction's order.
-        self.db().execute(
-            "INSERT INTO ledger_postings (transaction_id, merchant_id, mode, account, asset, amount_minor) \
-             SELECT $1, $2, $3, posting.account, posting.asset, posting.amount_minor \
-             FROM unnest($4::text[], $5::text[], $6::bigint[]) WITH ORDINALITY \
-               AS posting(account, asset, amount_minor, position) ORDER BY posting.position",
-            &[&transaction.id, &scope.merchant_id, &mode, &accounts, &assets, &amounts],
-        )?;
-        Ok(())
-    }
-
-    /// Adds each change to its balance. A change too large for i64 (possible only on a stored
-    /// balance, locked by `checked_balance_changes`) is added in NUMERIC.
-    fn apply_balance_changes(&self, scope: &Scope, changes: &[BalanceChange]) -> StoreResult<()> {
-        let mode = scope.mode.code();
-        let (mut accounts, mut assets, mut deltas) = (Vec::new(), Vec::new(), Vec::new());
-        for change in changes {
-            match i64::try_from(change.change_minor) {
-                Ok(delta_minor) => {
-                    accounts.push(change.account_code.as_str());
-                    assets.push(change.asset_code);
-                    deltas.push(delta_minor);
-                }
-                Err(_) => {
-                    self.db().execute(
-                        "UPDATE account_balances SET balance_minor = (balance_minor::numeric + $5::text::numeric)::bigint \
-                         WHERE merchant_id = $1 AND mode = $2 AND account = $3 AND asset = $4",
-                        &[&scope.merchant_id, &mode, &change.account_code, &change.asset_code, &change.change_minor.to_string()],
-                    )?;
+        assets: &[AssetRef],
+        accounts_by_code: &HashMap<String, LedgerAccount>,
+        balances: &mut Balances,
+    ) -> bool {
+        let mut known = Vec::with_capacity(assets.len() * accounts_by_code.len());
+        for (account_code, account) in accounts_by_code {
+            for asset in assets {
+                match self.locked_balance(scope, account_code, asset.code) {
+                    Some(balance_minor) => known.push((account, asset, balance_minor)),
+                    None => return false,
                 }
             }
         }
-        // In the lock order, so that rows created here are taken in it too.
-        self.db().execute(
-            "INSERT INTO account_balances (merchant_id, mode, account, asset, balance_minor) \
-             SELECT $1, $2, change.account, change.asset, change.delta_minor \
-             FROM unnest($3::text[], $4::text[], $5::bigint[]) WITH ORDINALITY \
-               AS change(account, asset, delta_minor, position) ORDER BY change.position \
-             ON CONFLICT (merchant_id, mode, account, asset) \
-             DO UPDATE SET balance_minor = account_balances.balance_minor + EXCLUDED.balance_minor",
-            &[&scope.merchant_id, &mode, &accounts, &assets, &deltas],
+        for (account, asset, balance_minor) in known {
+            balances.set(account.clone(), asset, balance_minor);
+        }
+        true
+    }
+
+    /// Locks the rows of `changes` (in the lock order) and notes their stored balances.
+    fn lock_changed_balances(&self, scope: &Scope, changes: &mut [BalanceChange]) -> StoreResult<()> {
+        let account_codes: Vec<&str> = changes.iter().map(|change| change.account_code.as_str()).collect();
+        let asset_codes: Vec<&str> = changes.iter().map(|change| change.asset_code).collect();
+        let rows = self.db().query(
+            &format!(
+                "SELECT account, asset, balance_minor FROM account_balances WHERE merchant_id = $1 AND mode = $2 \
+                 AND (account, asset) IN (SELECT * FROM unnest($3::text[], $4::text[])) \
+                 {BALANCE_LOCK_ORDER_SQL} FOR UPDATE"
+            ),
+            &[&scope.merchant_id, &scope.mode.code(), &account_codes, &asset_codes],
         )?;
+        let mut stored: HashMap<(String, String), i64> = HashMap::new();
+        for row in rows {
+            let (account_code, asset_code, balance_minor): (String, String, i64) =
+                (get(&row, "account")?, get(&row, "asset")?, get(&row, "balance_minor")?);
+            self.remember_locked_balance(scope, account_code.clone(), asset_code.clone(), balance_minor);
+            stored.insert((account_code, asset_code), balance_minor);
+        }
+        for change in changes {
+            change.stored_minor = stored.get(&(change.account_code.clone(), change.asset_code.to_owned())).copied();
+        }
+        Ok(())
+    }
+
+    /// A balance row this session holds locked, as it is now (`PgSession::locked_balances`).
+    fn locked_balance(&self, scope: &Scope, account_code: &str, asset_code: &str) -> Option<i64> {
+        let key = balance_key(scope, account_code.to_owned(), asset_code.to_owned());
+        self.locked_balances.borrow().get(&key).copied()
+    }
+
+    fn remember_locked_balance(&self, scope: &Scope, account_code: String, asset_code: String, balance_minor: i64) {
+        if self.is_write {
+            self.locked_balances.borrow_mut().insert(balance_key(scope, account_code, asset_code), balance_minor);
+        }
+    }
+
+    /// Whether this session holds the scope's available balance in `asset` locked: every payout
+    /// decision over that balance locks it first, so while it is held none can run elsewhere.
+    pub(super) fn holds_available_balance_lock(&self, scope: &Scope, asset: AssetRef) -> bool {
+        self.locked_balance(scope, AccountKind::Available.code(), asset.code).is_some()
+    }
+
+    /// The transaction, its postings and the balance changes that fit i64, in one statement (one
+    /// round trip); then, only if the transaction was new, the changes too large for i64, in
+    /// NUMERIC (possible only on a stored balance, locked by `checked_balance_changes`). A
+    /// transaction id already posted writes nothing and is a `Conflict`.
+    fn write_transaction(
+        &self,
+        scope: &Scope,
+        transaction: &LedgerTransaction,
+        changes: &[BalanceChange],
+        now_ms: i64,
+    ) -> StoreResult<()> {
+        let mode = scope.mode.code();
+        let posting_accounts: Vec<String> =
+            transaction.postings.iter().map(|posting| posting.account.code().into_owned()).collect();
+        let posting_assets: Vec<&str> = transaction.postings.iter().map(|posting| posting.asset.code).collect();
+        let posting_amounts: Vec<i64> = transaction.postings.iter().map(|posting| posting.amount_minor).collect();
+        let (mut change_accounts, mut change_assets, mut change_deltas) = (Vec::new(), Vec::new(), Vec::new());
+        let mut beyond_i64 = Vec::new();
+        for change in changes {
+            match i64::try_from(change.change_minor) {
+                Ok(delta_minor) => {
+                    change_accounts.push(change.account_code.as_str());
+                    change_assets.push(change.asset_code);
+                    change_deltas.push(delta_minor);
+                }
+                Err(_) => beyond_i64.push(change),
+            }
+        }
+        let rows = self.db().query(
+            WRITE_TRANSACTION_SQL,
+            &[
+                &transaction.id,
+                &scope.merchant_id,
+                &mode,
+                &transaction.reference_id,
+                &transaction.reason,
+                &now_ms,
+                &posting_accounts,
+                &posting_assets,
+                &posting_amounts,
+                &change_accounts,
+                &change_assets,
+                &change_deltas,
+            ],
+        )?;
+        if rows.is_empty() {
+            return Err(StoreError::Conflict { what: StoreError::object_of_table("ledger_transactions") });
+        }
+        for row in rows.iter() {
+            // The marker row (no account) says the transaction was inserted; every other row is
+            // a balance the statement changed, now locked by this session, as it is now.
+            if let Some(account_code) = get::<Option<String>>(row, "account")? {
+                self.remember_locked_balance(scope, account_code, get(row, "asset")?, get(row, "balance_minor")?);
+            }
+        }
+        for change in beyond_i64 {
+            self.db().execute(
+                "UPDATE account_balances SET balance_minor = (balance_minor::numeric + $5::text::numeric)::bigint \
+                 WHERE merchant_id = $1 AND mode = $2 AND account = $3 AND asset = $4",
+                &[
+                    &scope.merchant_id,
+                    &mode,
+                    &change.account_code,
+                    &change.asset_code,
+                    &change.change_minor.to_string(),
+                ],
+            )?;
+            let key = balance_key(scope, change.account_code.clone(), change.asset_code.to_owned());
+            self.locked_balances.borrow_mut().remove(&key);
+        }
         Ok(())
     }
 

@@ -11,6 +11,9 @@
 //!   transaction, so a second decision waits for the first to end and then, its sums being a new
 //!   statement under READ COMMITTED, counts the first one's payout. Where the merchant has no
 //!   balance row there is nothing to reserve from, so no payout can be created to race with.
+//!   A session that holds the available balance's row locked already (the payout locked it
+//!   before loading its spend) does not lock again: every payout reserves from that row, so
+//!   none can be created elsewhere while the lock is held.
 
 use std::collections::BTreeMap;
 use std::sync::LazyLock;
@@ -114,8 +117,7 @@ impl PayoutsWrite for PgSession<'_> {
         since_ms: i64,
         amount_range_minor: std::ops::Range<i64>,
     ) -> StoreResult<(u32, i64)> {
-        // The lock that stands in for the sum (module comment).
-        self.balances_for_update(scope, &[asset])?;
+        self.lock_balances_for_spend(scope, asset)?;
         self.owner_payout_spend_since(scope, owner_skeleton, asset, since_ms, amount_range_minor)
     }
 
@@ -125,8 +127,7 @@ impl PayoutsWrite for PgSession<'_> {
         asset: AssetRef,
         since_ms: i64,
     ) -> StoreResult<i64> {
-        // The lock that stands in for the sum (module comment).
-        self.balances_for_update(scope, &[asset])?;
+        self.lock_balances_for_spend(scope, asset)?;
         self.merchant_payout_spend_since(scope, asset, since_ms)
     }
 
@@ -157,6 +158,15 @@ impl PayoutsWrite for PgSession<'_> {
 }
 
 impl PgSession<'_> {
+    /// The lock that stands in for a spend sum (module comment), unless this session holds it
+    /// already (a payout locks the balance before it loads its spend).
+    fn lock_balances_for_spend(&mut self, scope: &Scope, asset: AssetRef) -> StoreResult<()> {
+        if !self.holds_available_balance_lock(scope, asset) {
+            self.balances_for_update(scope, &[asset])?;
+        }
+        Ok(())
+    }
+
     fn payouts(&self, where_sql: &str, values: Params<'_>) -> StoreResult<Vec<Payout>> {
         let sql = format!("SELECT {COLUMNS} FROM payouts WHERE {where_sql}");
         self.db().query(&sql, values)?.iter().map(payout_from_row).collect()

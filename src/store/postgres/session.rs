@@ -108,6 +108,9 @@ impl PooledConnection {
     }
 }
 
+/// A balance row by its key: merchant, mode, account, asset.
+pub type BalanceKey = (String, String, String, String);
+
 /// A read or write session: one type, so that every object file implements its read traits and
 /// its write traits for it once. A read session is only ever handed out as `dyn StoreRead`, so
 /// its write methods cannot be reached.
@@ -116,6 +119,17 @@ pub struct PgSession<'s> {
     pub connection: Option<PooledConnection>,
     pub is_write: bool,
     pub savepoint_depth: u32,
+    /// Savepoints released by the caller whose `RELEASE` is not sent yet: it goes in the same
+    /// round trip as the next savepoint statement (a group of commands is one savepoint each, so
+    /// this saves one round trip per command). Until then the statements at the outer level run
+    /// inside it, which changes nothing: releasing merges it into its parent, and `COMMIT`
+    /// commits it with the rest.
+    pub releases_unsent: u32,
+    /// The balance rows this write session holds locked (`FOR UPDATE`, or written by it), with
+    /// their balance as it is now: no other session can change them until this one ends, so the
+    /// ledger reads them from here instead of asking again. Emptied when a savepoint is rolled
+    /// back (which also releases the locks taken inside it).
+    pub locked_balances: RefCell<HashMap<BalanceKey, i64>>,
     /// A savepoint could not be released or undone: the session's state is unknown, so it
     /// must not commit.
     pub broken: Option<String>,
@@ -123,7 +137,15 @@ pub struct PgSession<'s> {
 
 impl<'s> PgSession<'s> {
     pub fn new(store: &'s PostgresStore, connection: PooledConnection, is_write: bool) -> PgSession<'s> {
-        PgSession { store, connection: Some(connection), is_write, savepoint_depth: 0, broken: None }
+        PgSession {
+            store,
+            connection: Some(connection),
+            is_write,
+            savepoint_depth: 0,
+            releases_unsent: 0,
+            locked_balances: RefCell::new(HashMap::new()),
+            broken: None,
+        }
     }
 
     pub fn db(&self) -> &PooledConnection {
@@ -146,12 +168,44 @@ impl Drop for PgSession<'_> {
 }
 
 impl PgSession<'_> {
-    fn end_savepoint(&mut self, sql: &str) -> StoreResult<()> {
+    fn begin_savepoint(&mut self) -> StoreResult<()> {
+        let releases = self.releases_unsent;
+        let was_failed = self.db().failed.get();
+        let batch = format!("{}SAVEPOINT command", "RELEASE SAVEPOINT command; ".repeat(releases as usize));
+        match self.db().batch(&batch) {
+            Ok(()) => {
+                self.releases_unsent = 0;
+                self.savepoint_depth += 1;
+                Ok(())
+            }
+            // In a transaction a failed statement aborted, PostgreSQL runs none of the batch:
+            // the releases are still to be sent (or undone by a rollback), as before.
+            Err(error) if was_failed => Err(error),
+            Err(error) => {
+                if releases > 0 {
+                    self.broken = Some(error.to_string());
+                }
+                Err(error)
+            }
+        }
+    }
+
+    fn roll_back_savepoint(&mut self) -> StoreResult<()> {
         assert!(self.savepoint_depth > 0, "no savepoint to end");
         self.savepoint_depth -= 1;
-        self.db().batch(sql).inspect_err(|error| {
-            self.broken = Some(error.to_string());
-        })
+        // Its locks are released and its writes undone: what the session knew of them is gone.
+        self.locked_balances.borrow_mut().clear();
+        // The savepoints released but not yet sent lie inside this one: each is rolled back
+        // and removed first (a rollback works in an aborted transaction, a release would not).
+        // Undoing the innermost savepoint also undoes the failed statement inside it.
+        let steps = std::mem::take(&mut self.releases_unsent) as usize + 1;
+        let batch = vec!["ROLLBACK TO SAVEPOINT command; RELEASE SAVEPOINT command"; steps].join("; ");
+        let result = self.db().batch(&batch);
+        match &result {
+            Ok(()) => self.db().failed.set(false),
+            Err(error) => self.broken = Some(error.to_string()),
+        }
+        result
     }
 }
 
@@ -184,20 +238,22 @@ impl StoreWrite for PgSession<'_> {
     fn savepoint(&mut self, step: SavepointStep) -> StoreResult<()> {
         // Every savepoint has the same name: PostgreSQL releases or rolls back the most recent.
         match step.0 {
-            SavepointAction::Begin => {
-                self.db().batch("SAVEPOINT command")?;
-                self.savepoint_depth += 1;
+            SavepointAction::Begin => self.begin_savepoint(),
+            SavepointAction::Release => {
+                assert!(self.savepoint_depth > 0, "no savepoint to end");
+                self.savepoint_depth -= 1;
+                self.releases_unsent += 1;
+                if self.db().failed.get() {
+                    // A failed statement inside it was not undone: sent now, the release fails
+                    // and the session refuses to commit, as a release sent at once always did.
+                    let releases = std::mem::take(&mut self.releases_unsent) as usize;
+                    let batch = vec!["RELEASE SAVEPOINT command"; releases].join("; ");
+                    return self.db().batch(&batch).inspect_err(|error| self.broken = Some(error.to_string()));
+                }
+                // Otherwise sent with the next savepoint statement (`releases_unsent`).
                 Ok(())
             }
-            SavepointAction::Release => self.end_savepoint("RELEASE SAVEPOINT command"),
-            SavepointAction::RollBack => {
-                // Undoing the innermost savepoint also undoes the failed statement inside it.
-                let result = self.end_savepoint("ROLLBACK TO SAVEPOINT command; RELEASE SAVEPOINT command");
-                if result.is_ok() {
-                    self.db().failed.set(false);
-                }
-                result
-            }
+            SavepointAction::RollBack => self.roll_back_savepoint(),
         }
     }
 }
