@@ -1,40 +1,208 @@
-//! TODO(postgres port): this area is not ported yet.
-#![allow(unused_imports, unused_variables)]
+//! Disputes.
+//!
+//! Across processes: a decision reads its dispute `FOR UPDATE` (by id, or by payment when one
+//! exists); two processes opening a dispute on the same payment at once are settled by the
+//! `disputes_one_per_payment` unique index: the second insert waits for the first to commit,
+//! then inserts nothing and answers `Conflict`, without aborting its transaction.
+
+use postgres::Row;
 
 use crate::engine::dispute::{Dispute, DisputeEvidence, DisputeOutcome, DisputeReason, DisputeStatus};
 use crate::engine::money::{Asset, Money};
 use crate::engine::principal::{Mode, Scope};
+use crate::store::postgres::rows::{get, inserted_or_conflict, into_page, parsed};
+use crate::store::postgres::session::{Params, PgSession, PooledConnection};
 use crate::store::{DisputeFilter, DisputesRead, DisputesWrite, Page, PageRequest, StoreError, StoreResult};
 
-use crate::store::postgres::session::PgSession;
+const DISPUTE_COLUMNS: &str = "id, merchant_id, mode, payment_intent_id, amount_minor, asset, amount_owed_minor, \
+     reason, status, evidence_json, evidence_submitted_at_ms, evidence_due_by_ms, simulated_outcome, created_at_ms, \
+     updated_at_ms, closed_at_ms";
+
+fn evidence_to_json(evidence: &DisputeEvidence) -> String {
+    serde_json::json!({
+        "explanation": evidence.explanation,
+        "customer_communication": evidence.customer_communication,
+        "refund_policy": evidence.refund_policy,
+        "shipping_tracking_number": evidence.shipping_tracking_number,
+        "file_references": evidence.file_references,
+    })
+    .to_string()
+}
+
+fn evidence_from_json(json: &str) -> Option<DisputeEvidence> {
+    let value: serde_json::Value = serde_json::from_str(json).ok()?;
+    let text = |name: &str| -> Option<Option<String>> {
+        match value.get(name)? {
+            serde_json::Value::Null => Some(None),
+            serde_json::Value::String(text) => Some(Some(text.clone())),
+            _ => None,
+        }
+    };
+    let references = value.get("file_references")?.as_array()?;
+    Some(DisputeEvidence {
+        explanation: text("explanation")?,
+        customer_communication: text("customer_communication")?,
+        refund_policy: text("refund_policy")?,
+        shipping_tracking_number: text("shipping_tracking_number")?,
+        file_references: references.iter().map(|r| r.as_str().map(str::to_owned)).collect::<Option<Vec<_>>>()?,
+    })
+}
+
+fn dispute_from_row(row: &Row) -> StoreResult<Dispute> {
+    let text = |column: &str| get::<String>(row, column);
+    let (mode, asset, reason, status, evidence_json) =
+        (text("mode")?, text("asset")?, text("reason")?, text("status")?, text("evidence_json")?);
+    let simulated_outcome = match get::<Option<String>>(row, "simulated_outcome")? {
+        Some(code) => Some(parsed(DisputeOutcome::parse(&code), "dispute outcome", &code)?),
+        None => None,
+    };
+    Ok(Dispute {
+        id: text("id")?,
+        scope: Scope { merchant_id: text("merchant_id")?, mode: parsed(Mode::parse(&mode), "mode", &mode)? },
+        payment_intent_id: text("payment_intent_id")?,
+        amount: Money {
+            asset: parsed(Asset::lookup(&asset), "asset", &asset)?,
+            amount_minor: get(row, "amount_minor")?,
+        },
+        amount_owed_minor: get(row, "amount_owed_minor")?,
+        reason: parsed(DisputeReason::parse(&reason), "dispute reason", &reason)?,
+        status: parsed(DisputeStatus::parse(&status), "dispute status", &status)?,
+        evidence: parsed(evidence_from_json(&evidence_json), "dispute evidence", &evidence_json)?,
+        evidence_submitted_at_ms: get(row, "evidence_submitted_at_ms")?,
+        evidence_due_by_ms: get(row, "evidence_due_by_ms")?,
+        simulated_outcome,
+        created_at_ms: get(row, "created_at_ms")?,
+        updated_at_ms: get(row, "updated_at_ms")?,
+        closed_at_ms: get(row, "closed_at_ms")?,
+    })
+}
+
+/// The disputes matching `where_sql` (which may end in `FOR UPDATE`).
+fn query_disputes(db: &PooledConnection, where_sql: &str, params: Params<'_>) -> StoreResult<Vec<Dispute>> {
+    let sql = format!("SELECT {DISPUTE_COLUMNS} FROM disputes WHERE {where_sql}");
+    db.query(&sql, params)?.iter().map(dispute_from_row).collect()
+}
 
 impl DisputesRead for PgSession<'_> {
     fn get_dispute(&self, scope: &Scope, id: &str) -> StoreResult<Option<Dispute>> {
-        todo!("postgres: disputes")
+        let mode = scope.mode.code();
+        let mut found =
+            query_disputes(self.db(), "merchant_id = $1 AND mode = $2 AND id = $3", &[&scope.merchant_id, &mode, &id])?;
+        Ok(found.pop())
     }
+
     fn get_dispute_for_payment(&self, scope: &Scope, payment_intent_id: &str) -> StoreResult<Option<Dispute>> {
-        todo!("postgres: disputes")
+        let mode = scope.mode.code();
+        let mut found = query_disputes(
+            self.db(),
+            "merchant_id = $1 AND mode = $2 AND payment_intent_id = $3",
+            &[&scope.merchant_id, &mode, &payment_intent_id],
+        )?;
+        Ok(found.pop())
     }
+
     fn list_disputes(&self, scope: &Scope, filter: &DisputeFilter, page: &PageRequest) -> StoreResult<Page<Dispute>> {
-        todo!("postgres: disputes")
+        let mode = scope.mode.code();
+        let status = filter.status.map(|status| status.code());
+        let limit_plus_one = i64::from(page.limit) + 1;
+        let items = query_disputes(
+            self.db(),
+            "merchant_id = $1 AND mode = $2 \
+             AND ($3::text IS NULL OR status = $3) \
+             AND ($4::text IS NULL OR payment_intent_id = $4) \
+             AND ($5::bigint IS NULL OR created_at_ms >= $5) \
+             AND ($6::bigint IS NULL OR created_at_ms < $6) \
+             AND ($7::text IS NULL OR seq < (SELECT seq FROM disputes WHERE id = $7)) \
+             ORDER BY seq DESC LIMIT $8",
+            &[
+                &scope.merchant_id,
+                &mode,
+                &status,
+                &filter.payment_intent_id,
+                &filter.created_gte_ms,
+                &filter.created_lt_ms,
+                &page.starting_after,
+                &limit_plus_one,
+            ],
+        )?;
+        Ok(into_page(items, page.limit))
     }
 }
 
 impl DisputesWrite for PgSession<'_> {
     fn get_dispute_for_update(&mut self, scope: &Scope, id: &str) -> StoreResult<Option<Dispute>> {
-        todo!("postgres: disputes")
+        let mode = scope.mode.code();
+        let mut found = query_disputes(
+            self.db(),
+            "merchant_id = $1 AND mode = $2 AND id = $3 FOR UPDATE",
+            &[&scope.merchant_id, &mode, &id],
+        )?;
+        Ok(found.pop())
     }
+
     fn get_dispute_for_payment_for_update(
         &mut self,
         scope: &Scope,
         payment_intent_id: &str,
     ) -> StoreResult<Option<Dispute>> {
-        todo!("postgres: disputes")
+        let mode = scope.mode.code();
+        let mut found = query_disputes(
+            self.db(),
+            "merchant_id = $1 AND mode = $2 AND payment_intent_id = $3 FOR UPDATE",
+            &[&scope.merchant_id, &mode, &payment_intent_id],
+        )?;
+        Ok(found.pop())
     }
+
     fn insert_dispute(&mut self, dispute: &Dispute) -> StoreResult<()> {
-        todo!("postgres: disputes")
+        // A second dispute of the payment is an outcome the caller handles: it must not abort
+        // the transaction, so the unique index is met with DO NOTHING rather than an error.
+        let inserted = self.db().execute(
+            &format!(
+                "INSERT INTO disputes ({DISPUTE_COLUMNS}) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16) ON CONFLICT DO NOTHING"
+            ),
+            &[
+                &dispute.id,
+                &dispute.scope.merchant_id,
+                &dispute.scope.mode.code(),
+                &dispute.payment_intent_id,
+                &dispute.amount.amount_minor,
+                &dispute.amount.asset.code,
+                &dispute.amount_owed_minor,
+                &dispute.reason.code(),
+                &dispute.status.code(),
+                &evidence_to_json(&dispute.evidence),
+                &dispute.evidence_submitted_at_ms,
+                &dispute.evidence_due_by_ms,
+                &dispute.simulated_outcome.map(DisputeOutcome::code),
+                &dispute.created_at_ms,
+                &dispute.updated_at_ms,
+                &dispute.closed_at_ms,
+            ],
+        )?;
+        inserted_or_conflict(inserted, "disputes")
     }
+
+    /// Only what a dispute's life changes: its status, evidence and times.
     fn update_dispute(&mut self, dispute: &Dispute) -> StoreResult<()> {
-        todo!("postgres: disputes")
+        let changed = self.db().execute(
+            "UPDATE disputes SET status = $2, evidence_json = $3, evidence_submitted_at_ms = $4, \
+             updated_at_ms = $5, closed_at_ms = $6 WHERE id = $1 AND merchant_id = $7 AND mode = $8",
+            &[
+                &dispute.id,
+                &dispute.status.code(),
+                &evidence_to_json(&dispute.evidence),
+                &dispute.evidence_submitted_at_ms,
+                &dispute.updated_at_ms,
+                &dispute.closed_at_ms,
+                &dispute.scope.merchant_id,
+                &dispute.scope.mode.code(),
+            ],
+        )?;
+        if changed != 1 {
+            return Err(StoreError::Corrupt(format!("dispute {} to update does not exist", dispute.id)));
+        }
+        Ok(())
     }
 }

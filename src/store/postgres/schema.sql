@@ -161,6 +161,8 @@ CREATE TABLE events (
     xid             xid8 NOT NULL DEFAULT pg_current_xact_id()
 );
 CREATE INDEX events_by_scope ON events (merchant_id, mode, seq);
+-- The webhook fan-out reads events in (xid, seq) order after its cursor (postgres/webhooks.rs).
+CREATE INDEX events_by_xid ON events (xid, seq);
 
 CREATE TABLE payouts (
     seq                        BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
