@@ -243,3 +243,23 @@ pub fn payout_arguments(amount_minor: i64, idempotency_key: &str) -> Value {
         "idempotency_key": idempotency_key,
     })
 }
+
+/// How many events of `event_type` `scope` has, read page by page through the store (on either
+/// backend).
+pub fn count_events(
+    read: &dyn harepay::store::StoreRead,
+    scope: &harepay::engine::principal::Scope,
+    event_type: &str,
+) -> usize {
+    let filter = harepay::store::EventFilter { event_type: Some(event_type.to_owned()), object_id: None };
+    let mut page = harepay::store::PageRequest { limit: 100, starting_after: None };
+    let mut count = 0;
+    loop {
+        let events = read.list_events(scope, &filter, &page).unwrap();
+        count += events.items.len();
+        match events.items.last() {
+            Some(last) if events.has_more => page.starting_after = Some(last.id.clone()),
+            _ => return count,
+        }
+    }
+}
