@@ -452,6 +452,11 @@ async fn payments_racing_their_expiry_either_settle_or_expire_never_both() {
 /// payments received exactly their amount, so they refund and display as before.
 #[tokio::test]
 async fn a_database_from_before_receipts_keeps_its_completed_payments_whole() {
+    if crate::backend::skip_on_postgres(
+        "a SQLite file from before migration 10; PostgreSQL's schema starts at the current version",
+    ) {
+        return;
+    }
     let harepay = Harepay::new();
     let client = harepay.connect(MAKER_KEY).await;
     let settled = client.create_succeeded_payment(1_000_000, "order-1").await;
