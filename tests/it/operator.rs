@@ -166,7 +166,7 @@ fn stdio_colours_its_logs_and_explains_itself_only_on_a_terminal() {
         return;
     }
     let terminal_dir = tempfile::tempdir().unwrap();
-    let database = crate::backend::database_arg(terminal_dir.path(), "terminal.db");
+    let (database, _terminal_database) = crate::backend::installation_database(terminal_dir.path(), "terminal.db");
     let command_line = format!(
         "HAREPAY_DB='{}' HAREPAY_LOG=info '{}' stdio",
         database.display(),

@@ -11,7 +11,7 @@ use rmcp::model::CallToolRequestParams;
 use rmcp::service::{RoleClient, RunningService};
 use serde_json::{Value, json};
 
-use crate::backend::fresh_postgres_database;
+use crate::backend::TestDatabase;
 use crate::http::{HttpServer, stateless};
 use crate::support::{Harepay, MAKER_KEY, payout_arguments};
 
@@ -66,8 +66,8 @@ async fn call_somewhere(clients: &[ServerClient], preferred: usize, tool: &str, 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn three_servers_on_one_database_survive_a_sigkill_with_every_acknowledged_write_exactly_once() {
-    let Some(url) = fresh_postgres_database() else { return };
-    let harepay = Harepay::on_database(url.into());
+    let Some(database) = TestDatabase::new() else { return };
+    let harepay = Harepay::on_database(database.url.clone().into());
     let no_limits = ["--rate-limit-per-ip", "off", "--rate-limit-per-key", "off"];
     let mut servers = vec![HttpServer::start_with(&harepay, &no_limits)];
     for _ in 1..SERVERS {

@@ -281,6 +281,8 @@ struct InjectedClock {
     clock: Arc<ManualClock>,
     app: App,
     maker: Principal,
+    /// Dropped after the app (fields drop in order).
+    _database: Option<crate::backend::TestDatabase>,
 }
 
 const START_MS: i64 = 1_000_000;
@@ -289,14 +291,14 @@ const AUTO_SETTLE_MS: i64 = 1_000;
 /// An app on a fresh database whose test payments fall due `AUTO_SETTLE_MS` after creation.
 async fn injected_clock() -> InjectedClock {
     let dir = tempfile::tempdir().unwrap();
-    let db = crate::backend::database_arg(dir.path(), "scheduler.db");
+    let (db, database) = crate::backend::installation_database(dir.path(), "scheduler.db");
     let store = crate::backend::open_store_on(&db);
     let clock = Arc::new(ManualClock(AtomicI64::new(START_MS)));
     let rules = PaymentRules { test_auto_settle_after_ms: Some(AUTO_SETTLE_MS as u64), ..PaymentRules::default() };
     let app = App::with_store(store, rules, clock.clone(), Box::new(SequentialIds::default()));
     app.bootstrap_demo_if_empty().await.unwrap();
     let maker = app.authenticate(MAKER_KEY).await.unwrap();
-    InjectedClock { _dir: dir, db, clock, app, maker }
+    InjectedClock { _dir: dir, db, clock, app, maker, _database: database }
 }
 
 impl InjectedClock {

@@ -21,18 +21,20 @@ pub fn binary() -> &'static str {
 pub struct Harepay {
     _dir: tempfile::TempDir,
     pub db: PathBuf,
+    /// On PostgreSQL, the installation's database, dropped with it.
+    _database: Option<crate::backend::TestDatabase>,
 }
 
 impl Harepay {
     pub fn new() -> Harepay {
         let dir = tempfile::tempdir().expect("temp dir");
-        let db = crate::backend::database_arg(dir.path(), "harepay.db");
-        Harepay { _dir: dir, db }
+        let (db, database) = crate::backend::installation_database(dir.path(), "harepay.db");
+        Harepay { _dir: dir, db, _database: database }
     }
 
     /// An installation on an existing database (`--db`): a file path or a `postgres://` URL.
     pub fn on_database(db: PathBuf) -> Harepay {
-        Harepay { _dir: tempfile::tempdir().expect("temp dir"), db }
+        Harepay { _dir: tempfile::tempdir().expect("temp dir"), db, _database: None }
     }
 
     /// Runs a command-line subcommand against this database.
