@@ -361,7 +361,7 @@ pub(crate) fn run_scheduled_work(
                     let payout = load_payout_for_update(session, &due.scope, &due.object_id)?;
                     // Re-decided under the row lock: a step another batch already took (the
                     // payout moved on and its next step is not due yet) is not taken again.
-                    if !payout.simulate_at_ms.is_some_and(|at_ms| at_ms <= context.now_ms) {
+                    if payout.simulate_at_ms.is_none_or(|at_ms| at_ms > context.now_ms) {
                         return Ok(());
                     }
                     advance_test_payout(session, context, &payout)
