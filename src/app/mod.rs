@@ -99,7 +99,10 @@ impl App {
     /// Opens `database` (SQLite or PostgreSQL) and starts the writer thread, on the system clock
     /// with time-ordered UUID ids.
     pub fn open(database: &Database, rules: PaymentRules) -> Result<App, AppError> {
-        Ok(App::with_store(database.open()?, rules, Arc::new(SystemClock), Box::new(UuidIds)))
+        // The operator reads why (a PostgreSQL server that refuses, a database that does not
+        // exist): the error itself says only "internal error", as it must to a client.
+        let store = database.open().inspect_err(|error| tracing::error!(%error, "cannot open the database"))?;
+        Ok(App::with_store(store, rules, Arc::new(SystemClock), Box::new(UuidIds)))
     }
 
     /// An app on `store` whose time comes from `clock` and whose new object ids from `ids` (the

@@ -81,6 +81,10 @@ struct Worker {
     live_client: reqwest::Client,
     test_client: reqwest::Client,
     endpoints_in_flight: Mutex<HashSet<String>>,
+    /// Endpoints whose attempt is recorded, still in `endpoints_in_flight` until the next pass
+    /// begins: a pass whose read of due deliveries began before a record was committed must not
+    /// take that endpoint as free, or it would send the delivery again at once from stale rows.
+    attempts_recorded: Mutex<Vec<String>>,
     slots: Arc<Semaphore>,
     /// Rung when an attempt is recorded: its endpoint may have the next delivery due already.
     attempt_finished: Notify,
@@ -133,6 +137,7 @@ impl Worker {
             test_client: http_client(&settings.policy, Mode::Test),
             slots: Arc::new(Semaphore::new(settings.concurrent_requests_max.max(1))),
             endpoints_in_flight: Mutex::new(HashSet::new()),
+            attempts_recorded: Mutex::new(Vec::new()),
             attempt_finished: Notify::new(),
             app,
             settings,
@@ -163,7 +168,15 @@ impl Worker {
         if free_slots == 0 {
             return Vec::new();
         }
-        let in_flight = self.endpoints_in_flight.lock().expect("in-flight lock").len();
+        let in_flight = {
+            // Recorded before this pass's read begins: the read sees those records.
+            let recorded = std::mem::take(&mut *self.attempts_recorded.lock().expect("recorded lock"));
+            let mut in_flight = self.endpoints_in_flight.lock().expect("in-flight lock");
+            for endpoint_id in &recorded {
+                in_flight.remove(endpoint_id);
+            }
+            in_flight.len()
+        };
         let limit = u32::try_from(free_slots + in_flight).unwrap_or(u32::MAX);
         let due = match self.app.due_webhook_deliveries(limit).await {
             Ok(due) => due,
@@ -185,7 +198,7 @@ impl Worker {
                 if let Err(error) = worker.app.record_webhook_attempt(worker.settings.schedule, report).await {
                     tracing::warn!(%error, delivery = %delivery.delivery_id, "could not record a webhook attempt; it will be sent again");
                 }
-                worker.endpoints_in_flight.lock().expect("in-flight lock").remove(&endpoint_id);
+                worker.attempts_recorded.lock().expect("recorded lock").push(endpoint_id);
                 drop(slot);
                 worker.attempt_finished.notify_one();
             }));

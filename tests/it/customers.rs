@@ -399,12 +399,10 @@ async fn a_hand_edited_prepaid_balance_is_reported_by_verify_and_system_status()
     client.close().await;
     expect_verified(&harepay, &harepay.connect(MAKER_KEY).await).await;
 
-    let connection = rusqlite::Connection::open(&harepay.db).unwrap();
-    connection.busy_timeout(std::time::Duration::from_secs(5)).unwrap();
+    let mut connection = crate::backend::DirectConnection::open(&harepay.db);
     let account = format!("customer_prepaid:{id}");
     let changed = connection
-        .execute("UPDATE account_balances SET balance_minor = balance_minor + 1 WHERE account = ?1", [&account])
-        .unwrap();
+        .execute("UPDATE account_balances SET balance_minor = balance_minor + 1 WHERE account = $1", &[&account]);
     assert_eq!(changed, 1);
     drop(connection);
 

@@ -403,50 +403,58 @@ async fn the_expiry_sweep_judges_test_mode_invoices_on_the_merchants_test_clock(
     let dir = tempfile::tempdir().unwrap();
     let store = crate::backend::open_store(&dir.path().join("clock.db"));
     let hour_ms = 60 * 60 * 1000;
-    let mut ids = SequentialIds::default();
-    let mut session = store.begin_write().unwrap();
-    let mut invoices = Vec::new();
-    for mode in [Mode::Test, Mode::Live] {
-        let scope = Scope { merchant_id: "mch_clock".into(), mode };
-        let request =
-            NewCustomer { email: "ada@example.com".into(), name: None, phone: None, metadata: BTreeMap::new() };
-        let customer_id = format!("cus_{}", mode.code());
-        session.insert_customer(&customer::create_customer(&scope, request, customer_id.clone(), 0).unwrap()).unwrap();
-        let request = NewInvoice {
-            customer_id,
-            currency: Asset::lookup("NGN").unwrap(),
-            lines: vec![NewInvoiceLine {
-                description: "x".into(),
-                quantity: 1,
-                unit_amount_minor: 100,
-                price_id: None,
-            }],
-            due_date_ms: 24 * hour_ms,
-            expires_in_ms: Some(hour_ms),
-            subscription_id: None,
-            metadata: BTreeMap::new(),
-        };
-        let draft = invoice::create_invoice(&scope, request, &mut ids, 0).unwrap();
-        let open = invoice::finalize_invoice(&draft, 0).unwrap();
-        session.insert_invoice(&open).unwrap();
-        invoices.push((scope, open.id.clone()));
-    }
-    session.set_test_clock_offset("mch_clock", 2 * hour_ms, 0).unwrap();
-    session.commit().unwrap();
+    let invoices = crate::backend::blocking(|| {
+        let mut ids = SequentialIds::default();
+        let mut session = store.begin_write().unwrap();
+        let mut invoices = Vec::new();
+        for mode in [Mode::Test, Mode::Live] {
+            let scope = Scope { merchant_id: "mch_clock".into(), mode };
+            let request =
+                NewCustomer { email: "ada@example.com".into(), name: None, phone: None, metadata: BTreeMap::new() };
+            let customer_id = format!("cus_{}", mode.code());
+            session
+                .insert_customer(&customer::create_customer(&scope, request, customer_id.clone(), 0).unwrap())
+                .unwrap();
+            let request = NewInvoice {
+                customer_id,
+                currency: Asset::lookup("NGN").unwrap(),
+                lines: vec![NewInvoiceLine {
+                    description: "x".into(),
+                    quantity: 1,
+                    unit_amount_minor: 100,
+                    price_id: None,
+                }],
+                due_date_ms: 24 * hour_ms,
+                expires_in_ms: Some(hour_ms),
+                subscription_id: None,
+                metadata: BTreeMap::new(),
+            };
+            let draft = invoice::create_invoice(&scope, request, &mut ids, 0).unwrap();
+            let open = invoice::finalize_invoice(&draft, 0).unwrap();
+            session.insert_invoice(&open).unwrap();
+            invoices.push((scope, open.id.clone()));
+        }
+        session.set_test_clock_offset("mch_clock", 2 * hour_ms, 0).unwrap();
+        session.commit().unwrap();
+        invoices
+    });
 
     // Real time is half an hour: nothing is due on real time, the test invoice is on the clock.
     let clock = Arc::new(ManualClock(AtomicI64::new(hour_ms / 2)));
-    let read = store.begin_read().unwrap();
-    let due = read.expired_invoices(hour_ms / 2, 10).unwrap();
-    assert_eq!(due.iter().map(|step| step.object_id.as_str()).collect::<Vec<_>>(), [invoices[0].1.as_str()]);
-    drop(read);
+    crate::backend::blocking(|| {
+        let read = store.begin_read().unwrap();
+        let due = read.expired_invoices(hour_ms / 2, 10).unwrap();
+        assert_eq!(due.iter().map(|step| step.object_id.as_str()).collect::<Vec<_>>(), [invoices[0].1.as_str()]);
+    });
     let app = App::with_store(store.clone(), PaymentRules::default(), clock, Box::new(SequentialIds::default()));
     let report = app.run_scheduled_work(&RetryPolicy::default()).await.unwrap();
     assert!(report.failures.is_empty(), "{:?}", report.failures);
-    let read = store.begin_read().unwrap();
-    let status = |index: usize| read.get_invoice(&invoices[index].0, &invoices[index].1).unwrap().unwrap().status;
-    assert_eq!((status(0), status(1)), (InvoiceStatus::Expired, InvoiceStatus::Open));
-    assert!(read.verify_ledger(None).unwrap().is_sound());
+    crate::backend::blocking(|| {
+        let read = store.begin_read().unwrap();
+        let status = |index: usize| read.get_invoice(&invoices[index].0, &invoices[index].1).unwrap().unwrap().status;
+        assert_eq!((status(0), status(1)), (InvoiceStatus::Expired, InvoiceStatus::Open));
+        assert!(read.verify_ledger(None).unwrap().is_sound());
+    });
 }
 
 /// Sums `total`, `amount_paid` and `amount_remaining` and counts by (status, currency) over
@@ -708,49 +716,61 @@ async fn a_flood_of_expiring_invoices_does_not_delay_another_merchants_expiry() 
         Scope { merchant_id: "mch_flood".into(), mode: Mode::Test },
         Scope { merchant_id: "mch_quiet".into(), mode: Mode::Live },
     );
-    let mut ids = SequentialIds::default();
-    let mut session = store.begin_write().unwrap();
-    let mut quiet_invoice = String::new();
-    for (scope, count, finalized_at_ms) in [(&flood, flood_count, 0), (&quiet, 1, 1_000)] {
-        let request =
-            NewCustomer { email: "ada@example.com".into(), name: None, phone: None, metadata: BTreeMap::new() };
-        let customer_id = format!("cus_{}", scope.merchant_id);
-        session.insert_customer(&customer::create_customer(scope, request, customer_id.clone(), 0).unwrap()).unwrap();
-        for _ in 0..count {
-            let request = NewInvoice {
-                customer_id: customer_id.clone(),
-                currency: Asset::lookup("NGN").unwrap(),
-                lines: vec![NewInvoiceLine {
-                    description: "x".into(),
-                    quantity: 1,
-                    unit_amount_minor: 100,
-                    price_id: None,
-                }],
-                due_date_ms: 24 * hour_ms,
-                expires_in_ms: Some(hour_ms),
-                subscription_id: None,
-                metadata: BTreeMap::new(),
-            };
-            let draft = invoice::create_invoice(scope, request, &mut ids, 0).unwrap();
-            let open = invoice::finalize_invoice(&draft, finalized_at_ms).unwrap();
-            session.insert_invoice(&open).unwrap();
-            quiet_invoice = open.id.clone();
+    let quiet_invoice = crate::backend::blocking(|| {
+        let mut ids = SequentialIds::default();
+        let mut session = store.begin_write().unwrap();
+        let mut quiet_invoice = String::new();
+        for (scope, count, finalized_at_ms) in [(&flood, flood_count, 0), (&quiet, 1, 1_000)] {
+            let request =
+                NewCustomer { email: "ada@example.com".into(), name: None, phone: None, metadata: BTreeMap::new() };
+            let customer_id = format!("cus_{}", scope.merchant_id);
+            session
+                .insert_customer(&customer::create_customer(scope, request, customer_id.clone(), 0).unwrap())
+                .unwrap();
+            for _ in 0..count {
+                let request = NewInvoice {
+                    customer_id: customer_id.clone(),
+                    currency: Asset::lookup("NGN").unwrap(),
+                    lines: vec![NewInvoiceLine {
+                        description: "x".into(),
+                        quantity: 1,
+                        unit_amount_minor: 100,
+                        price_id: None,
+                    }],
+                    due_date_ms: 24 * hour_ms,
+                    expires_in_ms: Some(hour_ms),
+                    subscription_id: None,
+                    metadata: BTreeMap::new(),
+                };
+                let draft = invoice::create_invoice(scope, request, &mut ids, 0).unwrap();
+                let open = invoice::finalize_invoice(&draft, finalized_at_ms).unwrap();
+                session.insert_invoice(&open).unwrap();
+                quiet_invoice = open.id.clone();
+            }
         }
-    }
-    session.commit().unwrap();
+        session.commit().unwrap();
+        quiet_invoice
+    });
 
     let clock = Arc::new(ManualClock(AtomicI64::new(hour_ms + 1_000)));
     let app = App::with_store(store.clone(), PaymentRules::default(), clock, Box::new(SequentialIds::default()));
     let report = app.run_scheduled_work(&RetryPolicy::default()).await.unwrap();
     assert_eq!(report.steps_done, SCHEDULER_INVOICE_EXPIRY_BATCH_MAX_STEPS, "one bounded batch per tick");
     assert!(report.failures.is_empty(), "{:?}", report.failures);
-    let read = store.begin_read().unwrap();
-    let quiet_status = read.get_invoice(&quiet, &quiet_invoice).unwrap().unwrap().status;
-    assert_eq!(quiet_status, InvoiceStatus::Expired, "the later, quiet merchant's invoice expired in the first batch");
-    drop(read);
+    crate::backend::blocking(|| {
+        let read = store.begin_read().unwrap();
+        let quiet_status = read.get_invoice(&quiet, &quiet_invoice).unwrap().unwrap().status;
+        assert_eq!(
+            quiet_status,
+            InvoiceStatus::Expired,
+            "the later, quiet merchant's invoice expired in the first batch"
+        );
+    });
     let second = app.run_scheduled_work(&RetryPolicy::default()).await.unwrap();
     assert_eq!(second.steps_done as usize, flood_count + 1 - SCHEDULER_INVOICE_EXPIRY_BATCH_MAX_STEPS as usize);
-    let read = store.begin_read().unwrap();
-    assert!(read.expired_invoices(hour_ms + 1_000, 10).unwrap().is_empty());
-    assert!(read.verify_ledger(None).unwrap().is_sound());
+    crate::backend::blocking(|| {
+        let read = store.begin_read().unwrap();
+        assert!(read.expired_invoices(hour_ms + 1_000, 10).unwrap().is_empty());
+        assert!(read.verify_ledger(None).unwrap().is_sound());
+    });
 }

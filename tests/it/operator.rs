@@ -165,7 +165,8 @@ fn stdio_colours_its_logs_and_explains_itself_only_on_a_terminal() {
         eprintln!("`script` (util-linux) is not installed: the terminal half of this test is skipped");
         return;
     }
-    let database = harepay.db.with_file_name("terminal.db");
+    let terminal_dir = tempfile::tempdir().unwrap();
+    let (database, _terminal_database) = crate::backend::installation_database(terminal_dir.path(), "terminal.db");
     let command_line = format!(
         "HAREPAY_DB='{}' HAREPAY_LOG=info '{}' stdio",
         database.display(),

@@ -122,8 +122,14 @@ async fn described_string_arguments(client: &Client) -> BTreeSet<String> {
     described
 }
 
-/// The size of the database file and of its write-ahead log.
+/// The size of the database (SQLite's file; on PostgreSQL, what the server stores for it) and of
+/// SQLite's write-ahead log (none on PostgreSQL, whose server keeps one log for every database).
 fn database_bytes(db: &Path) -> (u64, u64) {
+    if crate::backend::on_postgres() {
+        let size =
+            crate::backend::DirectConnection::open(db).query_i64("SELECT pg_database_size(current_database())", &[]);
+        return (u64::try_from(size).unwrap(), 0);
+    }
     let size = |suffix: &str| {
         let mut path = db.as_os_str().to_owned();
         path.push(suffix);

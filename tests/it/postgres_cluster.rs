@@ -11,7 +11,7 @@ use rmcp::model::CallToolRequestParams;
 use rmcp::service::{RoleClient, RunningService};
 use serde_json::{Value, json};
 
-use crate::backend::fresh_postgres_database;
+use crate::backend::TestDatabase;
 use crate::http::{HttpServer, stateless};
 use crate::support::{Harepay, MAKER_KEY, payout_arguments};
 
@@ -79,8 +79,8 @@ async fn try_call_somewhere(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn three_servers_on_one_database_survive_a_sigkill_with_every_acknowledged_write_exactly_once() {
-    let Some(url) = fresh_postgres_database() else { return };
-    let harepay = Harepay::on_database(url.into());
+    let Some(database) = TestDatabase::new() else { return };
+    let harepay = Harepay::on_database(database.url.clone().into());
     let no_limits = ["--rate-limit-per-ip", "off", "--rate-limit-per-key", "off"];
     let mut servers = vec![HttpServer::start_with(&harepay, &no_limits)];
     for _ in 1..SERVERS {
@@ -112,13 +112,15 @@ async fn three_servers_on_one_database_survive_a_sigkill_with_every_acknowledged
             }));
         }
     }
-    // Midway, the last server dies without a chance to finish anything.
+    // Midway, the last server dies without a chance to finish anything. (A client that failed
+    // ends the wait: its panic is reported below instead of a wait without end.)
     let total_rounds = SERVERS * CLIENTS_PER_SERVER * ROUNDS_PER_CLIENT;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(300);
     while rounds_done.load(std::sync::atomic::Ordering::SeqCst) < total_rounds / 3 {
-        // A client that failed ends its task: stop waiting and let the join below report why.
-        if tasks.iter().any(|task| task.is_finished()) {
+        if tasks.iter().any(tokio::task::JoinHandle::is_finished) {
             break;
         }
+        assert!(tokio::time::Instant::now() < deadline, "a third of the rounds within 300 s");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let killed = servers.pop().unwrap();
@@ -130,8 +132,14 @@ async fn three_servers_on_one_database_survive_a_sigkill_with_every_acknowledged
 
     // Every acknowledged object exists, once per idempotency key, as the surviving servers see it.
     let acknowledged = std::mem::take(&mut *acknowledged.lock().unwrap());
-    let payments = list_all(&clients, "list_payments").await;
-    let payouts = list_all(&clients, "list_payouts").await;
+    let listed_payments = list_all(&clients, "list_payments").await;
+    let payments: Vec<String> =
+        listed_payments.iter().map(|payment| payment["id"].as_str().unwrap().to_owned()).collect();
+    let payouts: Vec<String> = list_all(&clients, "list_payouts")
+        .await
+        .iter()
+        .map(|payout| payout["id"].as_str().unwrap().to_owned())
+        .collect();
     let expected_payments: BTreeSet<&String> = acknowledged.payments.values().chain([&funding_id]).collect();
     assert_eq!(payments.iter().collect::<BTreeSet<_>>(), expected_payments, "payments: one per key, none lost");
     assert_eq!(payments.len(), expected_payments.len(), "no payment was made twice");
@@ -140,6 +148,9 @@ async fn three_servers_on_one_database_survive_a_sigkill_with_every_acknowledged
     assert_eq!(payouts.len(), expected_payouts.len(), "no payout was made twice");
     for (key, refund_id) in &acknowledged.refunds {
         assert!(refund_id.starts_with("re_"), "{key}: {refund_id}");
+    }
+    for payment in listed_payments.iter().filter(|payment| payment["id"] != funding_id.as_str()) {
+        assert_eq!(payment["amount_refunded"]["amount"], 1_000, "one refund per payment, none twice: {payment}");
     }
     let balance = call_somewhere(&clients, 0, "get_balance", &json!({"asset": "NGN"})).await;
     assert!(balance["available"]["amount"].as_i64().unwrap() >= 0, "{balance}");
@@ -196,9 +207,9 @@ fn settle_arguments(payment_id: &str, idempotency_key: &str) -> Value {
     json!({"id": payment_id, "outcome": "succeeded", "confirm": true, "idempotency_key": idempotency_key})
 }
 
-/// Every object id a list tool returns, page by page.
-async fn list_all(clients: &[ServerClient], tool: &str) -> Vec<String> {
-    let mut ids = Vec::new();
+/// Every object a list tool returns, page by page.
+async fn list_all(clients: &[ServerClient], tool: &str) -> Vec<Value> {
+    let mut objects: Vec<Value> = Vec::new();
     let mut starting_after: Option<String> = None;
     loop {
         let mut arguments = json!({"limit": 100});
@@ -207,11 +218,11 @@ async fn list_all(clients: &[ServerClient], tool: &str) -> Vec<String> {
         }
         let page = call_somewhere(clients, 0, tool, &arguments).await;
         let data = page["data"].as_array().unwrap();
-        ids.extend(data.iter().map(|object| object["id"].as_str().unwrap().to_owned()));
+        objects.extend(data.iter().cloned());
         if page["has_more"] != true {
-            return ids;
+            return objects;
         }
-        starting_after = ids.last().cloned();
+        starting_after = objects.last().map(|object| object["id"].as_str().unwrap().to_owned());
     }
 }
 
@@ -222,8 +233,8 @@ async fn list_all(clients: &[ServerClient], tool: &str) -> Vec<String> {
 async fn two_servers_racing_payouts_against_one_balance_never_overdraw_it() {
     const COVERED: i64 = 40;
     const AMOUNT_MINOR: i64 = 10_000;
-    let Some(url) = fresh_postgres_database() else { return };
-    let harepay = Harepay::on_database(url.into());
+    let Some(database) = TestDatabase::new() else { return };
+    let harepay = Harepay::on_database(database.url.clone().into());
     let no_limits = ["--rate-limit-per-ip", "off", "--rate-limit-per-key", "off"];
     let servers = [HttpServer::start_with(&harepay, &no_limits), HttpServer::start_without_demo(&harepay, &no_limits)];
     let mut clients = Vec::new();

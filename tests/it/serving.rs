@@ -144,10 +144,11 @@ async fn readiness_says_no_while_the_database_is_locked_and_a_flood_of_probes_co
     let checks = groups_committed().await - before;
     assert!(checks <= seconds + 1, "{checks} writer transactions for 400 probes in about {seconds} s");
 
-    // Another process holds the database's write lock: the writer cannot begin, and readiness
-    // says so within its timeout instead of hanging the prober.
-    let database = rusqlite::Connection::open(&harepay.db).unwrap();
-    database.execute_batch("BEGIN EXCLUSIVE").unwrap();
+    // The database stops taking this process's writes, and readiness says so within its timeout
+    // instead of hanging the prober. On SQLite another process holds the write lock (the writer
+    // cannot begin); PostgreSQL has no such lock, so there the database stops accepting
+    // connections and drops the server's.
+    let refusal = WritesRefused::start(&harepay.db);
     tokio::time::sleep(Duration::from_millis(1_100)).await;
     let started = std::time::Instant::now();
     let not_ready = http.get(format!("{base}/readyz")).header("x-request-id", "probe-locked").send().await.unwrap();
@@ -155,15 +156,15 @@ async fn readiness_says_no_while_the_database_is_locked_and_a_flood_of_probes_co
     assert!(started.elapsed() < Duration::from_secs(4), "answered in {:?}", started.elapsed());
     let body: Value = not_ready.json().await.unwrap();
     assert_eq!(body["status"], "not_ready", "{body}");
-    assert!(body["reason"].as_str().unwrap().contains("did not answer"), "{body}");
+    let reason = if crate::backend::on_postgres() { "does not take writes" } else { "did not answer" };
+    assert!(body["reason"].as_str().unwrap().contains(reason), "{body}");
     // The log line says why, in the request's span.
     // (The log comes from another process; waiting here blocks nothing it needs.)
     let line = server.wait_for_log_line("not ready");
     assert!(line.contains("request_id=probe-locked"), "{line}");
-    database.execute_batch("COMMIT").unwrap();
-    drop(database);
+    refusal.end();
 
-    // Healthy again once the lock is gone (and the shared answer is stale).
+    // Healthy again once the database takes writes again (and the shared answer is stale).
     let mut ready = false;
     for _ in 0..100 {
         if http.get(format!("{base}/readyz")).send().await.unwrap().status() == 200 {
@@ -173,6 +174,48 @@ async fn readiness_says_no_while_the_database_is_locked_and_a_flood_of_probes_co
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert!(ready, "ready again after the lock");
+}
+
+/// Another party stops the database from taking harepay's writes, until `end`.
+enum WritesRefused {
+    /// A connection holding SQLite's write lock (`BEGIN EXCLUSIVE`).
+    SqliteLock(rusqlite::Connection),
+    /// The database's name: it accepts no connection, and the server's were ended.
+    PostgresClosed(String),
+}
+
+impl WritesRefused {
+    fn start(db: &std::path::Path) -> WritesRefused {
+        if !crate::backend::on_postgres() {
+            let connection = rusqlite::Connection::open(db).unwrap();
+            connection.execute_batch("BEGIN EXCLUSIVE").unwrap();
+            return WritesRefused::SqliteLock(connection);
+        }
+        let name = db.to_str().unwrap().rsplit('/').next().unwrap().to_owned();
+        cluster_admin(&format!(
+            "ALTER DATABASE \"{name}\" WITH ALLOW_CONNECTIONS false; \
+             SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}'"
+        ));
+        WritesRefused::PostgresClosed(name)
+    }
+
+    fn end(self) {
+        match self {
+            WritesRefused::SqliteLock(connection) => connection.execute_batch("COMMIT").unwrap(),
+            WritesRefused::PostgresClosed(name) => {
+                cluster_admin(&format!("ALTER DATABASE \"{name}\" WITH ALLOW_CONNECTIONS true"))
+            }
+        }
+    }
+}
+
+/// Runs `sql` on the test cluster's `postgres` database.
+fn cluster_admin(sql: &str) {
+    let url = crate::backend::postgres_url().unwrap();
+    crate::backend::blocking(|| {
+        let mut client = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+        client.batch_execute(sql).unwrap();
+    });
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -213,10 +256,13 @@ async fn sigterm_under_load_finishes_in_flight_calls_and_loses_nothing_acknowled
         tokio::time::timeout(Duration::from_secs(30), submitter).await.unwrap().unwrap();
     }
     server.wait_for_log_line("stopped cleanly");
-    // A clean close leaves no write-ahead log behind to replay.
-    let wal = std::path::PathBuf::from(format!("{}-wal", harepay.db.display()));
-    let wal_bytes = std::fs::metadata(&wal).map(|metadata| metadata.len()).unwrap_or(0);
-    assert_eq!(wal_bytes, 0, "{} is {wal_bytes} bytes", wal.display());
+    // A clean close leaves no write-ahead log behind to replay (SQLite's own file: PostgreSQL's
+    // server keeps its log, and every commit is already durable there).
+    if !crate::backend::on_postgres() {
+        let wal = std::path::PathBuf::from(format!("{}-wal", harepay.db.display()));
+        let wal_bytes = std::fs::metadata(&wal).map(|metadata| metadata.len()).unwrap_or(0);
+        assert_eq!(wal_bytes, 0, "{} is {wal_bytes} bytes", wal.display());
+    }
 
     // Every payment a caller was told about is there, and the ledger balances.
     let acknowledged = acknowledged.lock().unwrap().clone();

@@ -260,10 +260,7 @@ async fn a_year_of_monthly_billing_issues_exactly_twelve_invoices_under_repeated
 }
 
 fn invoice_count(harepay: &Harepay) -> i64 {
-    let reader =
-        rusqlite::Connection::open_with_flags(&harepay.db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY).unwrap();
-    reader.busy_timeout(Duration::from_secs(5)).unwrap();
-    reader.query_row("SELECT COUNT(*) FROM invoices", [], |row| row.get(0)).unwrap()
+    crate::backend::DirectConnection::open(&harepay.db).query_i64("SELECT COUNT(*) FROM invoices", &[])
 }
 
 /// `harepay stdio` with raw JSON-RPC, for a SIGKILL.
@@ -295,18 +292,16 @@ async fn a_billing_run_killed_midway_finishes_after_a_restart_without_billing_tw
     client.close().await;
 
     // 3,600 period closes, committed batch by batch: the advance is killed once some of them are
-    // committed and not all, as a read-only connection on the database sees them.
+    // committed and not all, as another connection on the database sees them.
     let total = (subscriptions * 12) as i64;
     let mut server = raw_server(&harepay);
     server
         .send_call("advance_test_clock", &json!({"by": "annual", "confirm": true, "idempotency_key": "clock-year"}))
         .unwrap();
-    let reader =
-        rusqlite::Connection::open_with_flags(&harepay.db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY).unwrap();
-    reader.busy_timeout(Duration::from_secs(5)).unwrap();
+    let mut reader = crate::backend::DirectConnection::open(&harepay.db);
     let deadline = std::time::Instant::now() + Duration::from_secs(60);
     let issued_at_kill = loop {
-        let issued: i64 = reader.query_row("SELECT COUNT(*) FROM invoices", [], |row| row.get(0)).unwrap();
+        let issued = reader.query_i64("SELECT COUNT(*) FROM invoices", &[]);
         if issued > 0 {
             assert!(issued < total, "the run finished before it could be killed midway ({issued} invoices)");
             server.kill();

@@ -21,18 +21,20 @@ pub fn binary() -> &'static str {
 pub struct Harepay {
     _dir: tempfile::TempDir,
     pub db: PathBuf,
+    /// On PostgreSQL, the installation's database, dropped with it.
+    _database: Option<crate::backend::TestDatabase>,
 }
 
 impl Harepay {
     pub fn new() -> Harepay {
         let dir = tempfile::tempdir().expect("temp dir");
-        let db = crate::backend::database_arg(dir.path(), "harepay.db");
-        Harepay { _dir: dir, db }
+        let (db, database) = crate::backend::installation_database(dir.path(), "harepay.db");
+        Harepay { _dir: dir, db, _database: database }
     }
 
     /// An installation on an existing database (`--db`): a file path or a `postgres://` URL.
     pub fn on_database(db: PathBuf) -> Harepay {
-        Harepay { _dir: tempfile::tempdir().expect("temp dir"), db }
+        Harepay { _dir: tempfile::tempdir().expect("temp dir"), db, _database: None }
     }
 
     /// Runs a command-line subcommand against this database.
@@ -242,4 +244,24 @@ pub fn payout_arguments(amount_minor: i64, idempotency_key: &str) -> Value {
         "confirm": true,
         "idempotency_key": idempotency_key,
     })
+}
+
+/// How many events of `event_type` `scope` has, read page by page through the store (on either
+/// backend).
+pub fn count_events(
+    read: &dyn harepay::store::StoreRead,
+    scope: &harepay::engine::principal::Scope,
+    event_type: &str,
+) -> usize {
+    let filter = harepay::store::EventFilter { event_type: Some(event_type.to_owned()), object_id: None };
+    let mut page = harepay::store::PageRequest { limit: 100, starting_after: None };
+    let mut count = 0;
+    loop {
+        let events = read.list_events(scope, &filter, &page).unwrap();
+        count += events.items.len();
+        match events.items.last() {
+            Some(last) if events.has_more => page.starting_after = Some(last.id.clone()),
+            _ => return count,
+        }
+    }
 }

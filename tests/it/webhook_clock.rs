@@ -185,6 +185,21 @@ fn published_wait_bounds_ms(failed_attempts: u32) -> RangeInclusive<i64> {
     (backoff_ms - jitter_ms)..=(backoff_ms + jitter_ms).min(WEBHOOK_RETRY_CAP_DEFAULT_MS)
 }
 
+/// The attempts of the first pass that fans a new event out, at the injected clock's same
+/// instant. On SQLite that is the first pass. PostgreSQL's fan-out passes an event once every
+/// transaction older than it on the server has ended (tests on the cluster's other databases run
+/// theirs), so a pass or a few may find nothing yet; the clock does not move meanwhile.
+async fn first_fanout_pass(worker: &SteppedWorker) -> usize {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let made = worker.run_pass().await;
+        if made > 0 || !crate::backend::on_postgres() || std::time::Instant::now() > deadline {
+            return made;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
 /// Moves the clock to 1 ms before `next_attempt_at_ms`, where a pass sends nothing to `path`, then
 /// to it, where one pass sends exactly one request to `path` and another pass none.
 async fn step_to_next_attempt(
@@ -246,7 +261,7 @@ async fn failed_deliveries_wait_the_published_schedule_by_the_injected_clock_and
     );
     let worker = SteppedWorker::new(clocked.app.clone(), settings);
 
-    assert_eq!(worker.run_pass().await, 1, "a new event's first attempt is due at once");
+    assert_eq!(first_fanout_pass(&worker).await, 1, "a new event's first attempt is due at once");
     let mut attempted_at_ms = vec![clocked.now_ms()];
     for failed_attempts in 1..WEBHOOK_CONSECUTIVE_FAILURES_MAX {
         let next_at_ms = next_attempt_after_failure(&clocked, &endpoint_id, failed_attempts, clocked.now_ms()).await;
@@ -326,7 +341,7 @@ async fn a_429s_retry_after_defers_the_next_attempt_by_the_injected_clock_up_to_
     clocked.call("create_customer", json!({"email": "ada@example.com", "confirm": true})).await;
     let worker = SteppedWorker::new(clocked.app.clone(), WorkerSettings::default());
     let first_at_ms = clocked.now_ms();
-    assert_eq!(worker.run_pass().await, 4, "one attempt per endpoint");
+    assert_eq!(first_fanout_pass(&worker).await, 4, "one attempt per endpoint");
     let next_attempt_at_ms = |path: &'static str| {
         let endpoint_id = endpoints[path].clone();
         let clocked = &clocked;

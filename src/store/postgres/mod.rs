@@ -29,7 +29,7 @@ mod subscriptions;
 mod webhooks;
 
 use std::collections::HashMap;
-use std::sync::{Condvar, Mutex};
+use std::sync::{Condvar, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use crate::limits::{
@@ -165,6 +165,19 @@ impl PostgresStore {
             return Err(error);
         }
         Ok(connection)
+    }
+}
+
+/// Closing a connection of the synchronous driver runs its runtime, which must not start on a
+/// thread that drives async tasks; the last holder of a store may be one (an `App` dropped at the
+/// end of an async task or test), so the connections are closed on a thread of their own there.
+impl Drop for PostgresStore {
+    fn drop(&mut self) {
+        let idle = std::mem::take(&mut self.pool.get_mut().unwrap_or_else(PoisonError::into_inner).idle);
+        let leases = std::mem::take(self.leases.get_mut().unwrap_or_else(PoisonError::into_inner));
+        if tokio::runtime::Handle::try_current().is_ok() {
+            outside_async(move || drop((idle, leases)));
+        }
     }
 }
 

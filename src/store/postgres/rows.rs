@@ -17,7 +17,12 @@ pub use crate::store::rows::{asset_of, corrupt, into_page};
 impl From<postgres::Error> for StoreError {
     fn from(error: postgres::Error) -> StoreError {
         let Some(database_error) = error.as_db_error() else {
-            return StoreError::Backend(error.to_string());
+            // The driver's own words ("error connecting to server") leave out why: the cause
+            // (connection refused, a timeout) follows them.
+            return match std::error::Error::source(&error) {
+                Some(cause) => StoreError::Backend(format!("{error}: {cause}")),
+                None => StoreError::Backend(error.to_string()),
+            };
         };
         let code = database_error.code();
         if *code == SqlState::UNIQUE_VIOLATION {
