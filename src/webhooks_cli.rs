@@ -34,7 +34,7 @@ pub struct WebhookPolicyArgs {
 impl WebhookPolicyArgs {
     /// Installs the seal key and the address policy for this process.
     pub fn install(&self, database: &Database) -> anyhow::Result<AddressPolicy> {
-        let key_path = self.seal_key_file.clone().unwrap_or_else(|| database.default_seal_key_path());
+        let key_path = self.seal_key_file.clone().unwrap_or_else(|| default_seal_key_path(database));
         harepay::webhooks::seal::install_key_file(&key_path).map_err(|message| anyhow::anyhow!(message))?;
         let allowed_networks = match &self.webhook_allowed_cidrs {
             Some(text) => parse_networks(text).map_err(|message| anyhow::anyhow!(message))?,
@@ -43,6 +43,18 @@ impl WebhookPolicyArgs {
         let policy = AddressPolicy { allow_private_networks: self.webhook_allow_private_networks, allowed_networks };
         install_policy(policy.clone());
         Ok(policy)
+    }
+}
+
+/// Where the seal key lives unless the operator says: beside a SQLite file; for PostgreSQL under
+/// the data directory (every process sharing the database needs the same key file, so a
+/// deployment on several machines passes `--seal-key-file`).
+fn default_seal_key_path(database: &Database) -> PathBuf {
+    match database {
+        Database::Sqlite(path) => harepay::webhooks::seal::default_key_path(path),
+        Database::Postgres(_) => {
+            dirs::data_dir().unwrap_or_else(|| PathBuf::from(".")).join("harepay").join("postgres.seal-key")
+        }
     }
 }
 

@@ -39,18 +39,6 @@ impl Database {
             Database::Postgres(url) => url_without_password(url, "YOUR_PASSWORD"),
         }
     }
-
-    /// Where the webhook seal key lives unless the operator says: beside a SQLite file; for
-    /// PostgreSQL under the data directory (every process sharing the database needs the same
-    /// key file, so a deployment on several machines passes `--webhook-seal-key-file`).
-    pub fn default_seal_key_path(&self) -> PathBuf {
-        match self {
-            Database::Sqlite(path) => crate::webhooks::seal::default_key_path(path),
-            Database::Postgres(_) => {
-                dirs::data_dir().unwrap_or_else(|| PathBuf::from(".")).join("harepay").join("postgres.seal-key")
-            }
-        }
-    }
 }
 
 impl std::fmt::Display for Database {
