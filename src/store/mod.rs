@@ -12,6 +12,7 @@
 //! store guarantees"); `tests/it/store.rs` holds each backend to it.
 
 pub mod billing;
+mod codecs;
 mod database;
 mod disputes;
 pub mod postgres;

@@ -12,8 +12,8 @@ use postgres::Row;
 use crate::engine::catalog::{Price, PriceModel, Product};
 use crate::engine::interval::{Interval, IntervalUnit};
 use crate::engine::money::Asset;
-use crate::engine::principal::{Mode, Scope};
-use crate::store::postgres::rows::{get, into_page, parsed};
+use crate::engine::principal::Scope;
+use crate::store::postgres::rows::{get, into_page, parsed, scope_from_row};
 use crate::store::postgres::session::{Params, PgSession};
 use crate::store::{CatalogRead, CatalogWrite, Page, PageRequest, PriceFilter, ProductFilter, StoreError, StoreResult};
 
@@ -22,11 +22,6 @@ const PRODUCT_COLUMNS: &str =
 
 const PRICE_COLUMNS: &str = "id, merchant_id, mode, product_id, model, currency, unit_amount_minor, included_units, \
      auto_charge, interval_unit, interval_count, trial_period_days, active, used, created_at_ms";
-
-fn scope_from_row(row: &Row) -> StoreResult<Scope> {
-    let mode: String = get(row, "mode")?;
-    Ok(Scope { merchant_id: get(row, "merchant_id")?, mode: parsed(Mode::parse(&mode), "mode", &mode)? })
-}
 
 fn product_from_row(row: &Row) -> StoreResult<Product> {
     let metadata_json: String = get(row, "metadata_json")?;

@@ -28,6 +28,7 @@ use postgres::Row;
 use crate::engine::ledger::{AccountKind, Balances, LedgerAccount, LedgerTransaction, balance_after, net_changes};
 use crate::engine::money::AssetRef;
 use crate::engine::principal::Scope;
+use crate::store::codecs::account_label;
 use crate::store::postgres::rows::{asset_of, get};
 use crate::store::postgres::session::{BalanceKey, PgSession};
 use crate::store::{BalanceMismatch, BalanceRow, LedgerRead, LedgerReport, LedgerWrite, StoreError, StoreResult};
@@ -160,10 +161,6 @@ struct BalanceChange {
 
 fn balance_key(scope: &Scope, account_code: String, asset_code: String) -> BalanceKey {
     (scope.merchant_id.clone(), scope.mode.code().to_owned(), account_code, asset_code)
-}
-
-fn account_label(merchant_id: &str, mode: &str, account: &str, asset: &str) -> String {
-    format!("{merchant_id} {mode} {account} {asset}")
 }
 
 /// A sum PostgreSQL computed in NUMERIC and sent as text.

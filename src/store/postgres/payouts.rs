@@ -21,12 +21,11 @@ use std::sync::LazyLock;
 use postgres::Row;
 use postgres::types::ToSql;
 
-use crate::engine::money::{Asset, AssetRef, Money, Network};
-use crate::engine::payout::{
-    Approval, ApprovalDecision, ApprovalTrigger, Destination, Payout, PayoutStatus, SpendLimit,
-};
+use crate::engine::money::{Asset, AssetRef, Money};
+use crate::engine::payout::{Approval, ApprovalDecision, ApprovalTrigger, Payout, PayoutStatus, SpendLimit};
 use crate::engine::principal::{Mode, Scope};
 use crate::engine::rail::Rail;
+use crate::store::codecs::{destination_from_json, destination_to_json};
 use crate::store::postgres::rows::{asset_of, get, into_page, parsed};
 use crate::store::postgres::session::{Params, PgSession};
 use crate::store::{LedgerWrite, Page, PageRequest, PayoutFilter, PayoutsRead, PayoutsWrite, StoreError, StoreResult};
@@ -178,38 +177,6 @@ const COLUMNS: &str = "id, merchant_id, mode, amount_minor, asset, rail, destina
      approval_decided_by_key_id, approval_decided_by_owner, approval_decided_at_ms, approval_reason, failure_reason, \
      cancellation_reason, simulate_at_ms, created_at_ms, updated_at_ms, approval_trigger";
 
-fn destination_to_json(destination: &Destination) -> String {
-    let value = match destination {
-        Destination::Bank { account_no, bank_code, account_name } => serde_json::json!({
-            "kind": "bank", "account_no": account_no, "bank_code": bank_code, "account_name": account_name,
-        }),
-        Destination::CryptoWallet { address, network } => {
-            serde_json::json!({ "kind": "crypto_wallet", "address": address, "network": network.code() })
-        }
-    };
-    value.to_string()
-}
-
-fn destination_from_json(json: &str) -> StoreResult<Destination> {
-    let value: serde_json::Value = parsed(serde_json::from_str(json).ok(), "destination", json)?;
-    let field = |name: &str| value.get(name).and_then(|v| v.as_str()).map(str::to_owned);
-    match field("kind").as_deref() {
-        Some("bank") => Ok(Destination::Bank {
-            account_no: field("account_no").unwrap_or_default(),
-            bank_code: field("bank_code").unwrap_or_default(),
-            account_name: field("account_name"),
-        }),
-        Some("crypto_wallet") => {
-            let code = field("network").unwrap_or_default();
-            Ok(Destination::CryptoWallet {
-                address: field("address").unwrap_or_default(),
-                network: parsed(Network::parse(&code), "network", &code)?,
-            })
-        }
-        _ => parsed(None, "destination", json),
-    }
-}
-
 fn approval_from_row(row: &Row) -> StoreResult<Option<Approval>> {
     let Some(threshold_minor) = get::<Option<i64>>(row, "approval_threshold_minor")? else {
         return Ok(None);
@@ -252,7 +219,10 @@ fn payout_from_row(row: &Row) -> StoreResult<Payout> {
             amount_minor: get(row, "amount_minor")?,
         },
         rail: parsed(Rail::parse(&rail), "rail", &rail)?,
-        destination: destination_from_json(&get::<String>(row, "destination_json")?)?,
+        destination: {
+            let json: String = get(row, "destination_json")?;
+            destination_from_json(&json).or_else(|(what, raw)| parsed(None, what, &raw))?
+        },
         description: get(row, "description")?,
         metadata,
         status: parsed(PayoutStatus::parse(&status), "payout status", &status)?,

@@ -5,6 +5,7 @@ use postgres::Row;
 use postgres::error::SqlState;
 use postgres::types::FromSql;
 
+use crate::engine::principal::{Mode, Scope};
 use crate::store::{StoreError, StoreResult};
 
 pub use crate::store::rows::{asset_of, corrupt, into_page};
@@ -46,6 +47,12 @@ impl From<postgres::Error> for StoreError {
 /// A column, read as the type harepay wrote it; anything else is corruption.
 pub fn get<'r, T: FromSql<'r>>(row: &'r Row, column: &str) -> StoreResult<T> {
     row.try_get(column).map_err(|error| StoreError::Corrupt(format!("column {column}: {error}")))
+}
+
+/// The scope (`merchant_id`, `mode`) a row belongs to.
+pub fn scope_from_row(row: &Row) -> StoreResult<Scope> {
+    let mode: String = get(row, "mode")?;
+    Ok(Scope { merchant_id: get(row, "merchant_id")?, mode: parsed(Mode::parse(&mode), "mode", &mode)? })
 }
 
 /// A stored value that does not parse is corruption.

@@ -18,18 +18,13 @@ use crate::engine::usage::UsagePeriod;
 use crate::store::billing::{
     DueSubscription, PeriodCloseRecord, SubscriptionFilter, SubscriptionsRead, SubscriptionsWrite, UsageEventRecord,
 };
-use crate::store::postgres::rows::{get, inserted_or_conflict, into_page, parsed};
+use crate::store::postgres::rows::{get, inserted_or_conflict, into_page, parsed, scope_from_row};
 use crate::store::postgres::session::{Params, PgSession, PooledConnection};
 use crate::store::{Page, PageRequest, StoreError, StoreResult};
 
 const SUBSCRIPTION_COLUMNS: &str = "id, merchant_id, mode, customer_id, price_id, status, billing_anchor_ms, \
      trial_end_ms, current_period_index, current_period_start_ms, current_period_end_ms, cancel_at_period_end, \
      collection_check_at_ms, canceled_at_ms, ended_at_ms, metadata_json, created_at_ms, updated_at_ms";
-
-fn scope_from_row(row: &Row) -> StoreResult<Scope> {
-    let mode: String = get(row, "mode")?;
-    Ok(Scope { merchant_id: get(row, "merchant_id")?, mode: parsed(Mode::parse(&mode), "mode", &mode)? })
-}
 
 fn subscription_from_row(row: &Row) -> StoreResult<Subscription> {
     let (status, metadata_json): (String, String) = (get(row, "status")?, get(row, "metadata_json")?);

@@ -23,9 +23,9 @@
 
 use postgres::Row;
 
-use crate::engine::principal::{Mode, Scope};
+use crate::engine::principal::Scope;
 use crate::engine::webhook::{EndpointStatus, EventSelection, WebhookEndpoint};
-use crate::store::postgres::rows::{get, into_page, parsed};
+use crate::store::postgres::rows::{get, into_page, parsed, scope_from_row};
 use crate::store::postgres::session::PgSession;
 use crate::store::{
     DueWebhookDelivery, FanoutEvent, Page, PageRequest, StoreError, StoreResult, WebhookAttemptRecord,
@@ -40,11 +40,6 @@ const DELIVERY_COLUMNS: &str = "id, endpoint_id, merchant_id, mode, event_id, st
 
 /// Seeds the hash of a scope into the key of its endpoint lock, apart from other advisory locks.
 const ENDPOINT_LOCK_SEED: i64 = 0x7765_6268_6f6f_6b73;
-
-fn scope_from_row(row: &Row) -> StoreResult<Scope> {
-    let mode: String = get(row, "mode")?;
-    Ok(Scope { merchant_id: get(row, "merchant_id")?, mode: parsed(Mode::parse(&mode), "mode", &mode)? })
-}
 
 /// A count or number stored as BIGINT, read back into the narrower type harepay wrote.
 fn narrowed<T: TryFrom<i64>>(row: &Row, column: &str) -> StoreResult<T> {

@@ -2,9 +2,10 @@
 
 use rusqlite::{Connection, Row, params};
 
-use crate::engine::dispute::{Dispute, DisputeEvidence, DisputeOutcome, DisputeReason, DisputeStatus};
+use crate::engine::dispute::{Dispute, DisputeOutcome, DisputeReason, DisputeStatus};
 use crate::engine::money::{Asset, Money};
 use crate::engine::principal::{Mode, Scope};
+use crate::store::codecs::{evidence_from_json, evidence_to_json};
 use crate::store::sqlite::rows::{into_page, parsed};
 use crate::store::sqlite::session::{HasConnection, SqliteWrite};
 use crate::store::{DisputeFilter, DisputesRead, DisputesWrite, Page, PageRequest, StoreError, StoreResult};
@@ -12,36 +13,6 @@ use crate::store::{DisputeFilter, DisputesRead, DisputesWrite, Page, PageRequest
 const DISPUTE_COLUMNS: &str = "id, merchant_id, mode, payment_intent_id, amount_minor, asset, amount_owed_minor, \
      reason, status, evidence_json, evidence_submitted_at_ms, evidence_due_by_ms, simulated_outcome, created_at_ms, \
      updated_at_ms, closed_at_ms";
-
-fn evidence_to_json(evidence: &DisputeEvidence) -> String {
-    serde_json::json!({
-        "explanation": evidence.explanation,
-        "customer_communication": evidence.customer_communication,
-        "refund_policy": evidence.refund_policy,
-        "shipping_tracking_number": evidence.shipping_tracking_number,
-        "file_references": evidence.file_references,
-    })
-    .to_string()
-}
-
-fn evidence_from_json(json: &str) -> Option<DisputeEvidence> {
-    let value: serde_json::Value = serde_json::from_str(json).ok()?;
-    let text = |name: &str| -> Option<Option<String>> {
-        match value.get(name)? {
-            serde_json::Value::Null => Some(None),
-            serde_json::Value::String(text) => Some(Some(text.clone())),
-            _ => None,
-        }
-    };
-    let references = value.get("file_references")?.as_array()?;
-    Some(DisputeEvidence {
-        explanation: text("explanation")?,
-        customer_communication: text("customer_communication")?,
-        refund_policy: text("refund_policy")?,
-        shipping_tracking_number: text("shipping_tracking_number")?,
-        file_references: references.iter().map(|r| r.as_str().map(str::to_owned)).collect::<Option<Vec<_>>>()?,
-    })
-}
 
 fn dispute_from_row(row: &Row<'_>) -> rusqlite::Result<Dispute> {
     let text = |column: &str| row.get::<_, String>(column);

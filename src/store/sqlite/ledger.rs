@@ -12,6 +12,7 @@ use rusqlite::{Connection, Row, params};
 use crate::engine::ledger::{AccountKind, Balances, LedgerAccount, LedgerTransaction, balance_after, net_changes};
 use crate::engine::money::AssetRef;
 use crate::engine::principal::Scope;
+use crate::store::codecs::account_label;
 use crate::store::sqlite::rows::asset_of;
 use crate::store::sqlite::session::{HasConnection, SqliteWrite};
 use crate::store::{
@@ -81,10 +82,6 @@ fn stored_integer(row: &Row<'_>, column: &str) -> rusqlite::Result<Result<i64, S
         ValueRef::Blob(bytes) => Err(format!("blob of {} bytes", bytes.len())),
         ValueRef::Null => Err("null".to_owned()),
     })
-}
-
-fn account_label(merchant_id: &str, mode: &str, account: &str, asset: &str) -> String {
-    format!("{merchant_id} {mode} {account} {asset}")
 }
 
 /// The stored balances of one scope's fixed accounts in one asset, by account. Refuses a balance

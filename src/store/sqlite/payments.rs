@@ -5,11 +5,10 @@ use std::sync::LazyLock;
 use rusqlite::{Connection, Row, params};
 
 use crate::engine::money::{Asset, Money, Network};
-use crate::engine::payment::{
-    NextAction, PaymentIntent, PaymentMethod, PaymentStatus, Refund, RefundStatus, Settlement,
-};
+use crate::engine::payment::{PaymentIntent, PaymentMethod, PaymentStatus, Refund, RefundStatus, Settlement};
 use crate::engine::principal::{Mode, Scope};
 use crate::engine::rail::Rail;
+use crate::store::codecs::{next_action_from_json, next_action_to_json};
 use crate::store::sqlite::rows::{asset_of, corrupt, into_page, parsed};
 use crate::store::sqlite::session::{HasConnection, SqliteWrite};
 use crate::store::{Page, PageRequest, PaymentFilter, PaymentsRead, PaymentsWrite, StoreError, StoreResult};
@@ -79,36 +78,6 @@ fn payment_from_row(row: &Row<'_>) -> rusqlite::Result<PaymentIntent> {
         amount_received_minor: row.get("amount_received_minor")?,
         expires_at_ms: row.get("expires_at_ms")?,
     })
-}
-
-fn next_action_to_json(action: &NextAction) -> String {
-    let value = match action {
-        NextAction::BankTransfer { bank_name, account_number, account_name } => serde_json::json!({
-            "type": "bank_transfer", "bank_name": bank_name, "account_number": account_number, "account_name": account_name,
-        }),
-        NextAction::CryptoDeposit { address, network } => {
-            serde_json::json!({ "type": "crypto_deposit", "address": address, "network": network.code() })
-        }
-        NextAction::CardCheckout { url } => serde_json::json!({ "type": "card_checkout", "url": url }),
-    };
-    value.to_string()
-}
-
-fn next_action_from_json(json: &str) -> Option<NextAction> {
-    let value: serde_json::Value = serde_json::from_str(json).ok()?;
-    let field = |name: &str| value.get(name).and_then(|v| v.as_str()).map(str::to_owned);
-    match field("type")?.as_str() {
-        "bank_transfer" => Some(NextAction::BankTransfer {
-            bank_name: field("bank_name")?,
-            account_number: field("account_number")?,
-            account_name: field("account_name")?,
-        }),
-        "crypto_deposit" => {
-            Some(NextAction::CryptoDeposit { address: field("address")?, network: Network::parse(&field("network")?)? })
-        }
-        "card_checkout" => Some(NextAction::CardCheckout { url: field("url")? }),
-        _ => None,
-    }
 }
 
 fn query_payments(
