@@ -457,6 +457,9 @@ pub const WEBHOOK_SIGNATURE_TOLERANCE_DEFAULT_SECONDS: i64 = 5 * 60;
 pub const POSTGRES_MAX_CONNECTIONS: usize = 16;
 /// PostgreSQL: how long a session waits for a free connection before it fails.
 pub const POSTGRES_CONNECTION_WAIT_MS: u64 = 5_000;
+/// PostgreSQL: writes a session queues to send with its next statement (one round trip) before
+/// it sends them at once: bounds the queue's memory and one pipeline's size.
+pub const POSTGRES_DEFERRED_WRITES_MAX: usize = 64;
 /// PostgreSQL: how long connecting may take.
 pub const POSTGRES_CONNECT_TIMEOUT_MS: u64 = 5_000;
 /// PostgreSQL: how long a statement waits for a row lock another process holds (then the

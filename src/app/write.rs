@@ -1,7 +1,8 @@
 //! The one path every operation's write takes inside the writer's transaction: replay or refuse
 //! a used idempotency key, run the command's load → decide → save in its own savepoint, undo it
 //! again for a preview (measuring the balances it would change), keep the idempotency record,
-//! and write the audit record — of every attempt, refused ones included.
+//! and write the audit record — of every attempt, refused ones included. An executed command's
+//! audit record is written in its savepoint, with the rest of what it saved.
 //!
 //! A command is typed (`WriteCommand`): its result travels back to the caller as the view it
 //! built, and JSON is made here only for what is stored (the replay snapshot and events).
@@ -147,8 +148,15 @@ pub(crate) fn apply_tool_write<C: WriteCommand>(
         loop {
             let attempt = session.in_savepoint(|tx| {
                 let decided = decide_and_save(tx, context, &write)?;
-                if let (Decided::Applied(applied), Some(idempotency)) = (&decided, &write.idempotency) {
-                    insert_idempotency_record(tx, context, &write, idempotency, applied)?;
+                if let Decided::Applied(applied) = &decided {
+                    // The audit record first: a backend that sends writes ahead sends it with the
+                    // idempotency record's insert, whose answer is awaited.
+                    let entry =
+                        audit_entry(&write, Outcome::Executed, Some(applied.object_id.clone()), &applied.audit_note);
+                    tx.append_audit(&entry.into_record(context))?;
+                    if let Some(idempotency) = &write.idempotency {
+                        insert_idempotency_record(tx, context, &write, idempotency, applied)?;
+                    }
                 }
                 Ok((decided, None))
             });
@@ -174,21 +182,19 @@ pub(crate) fn apply_tool_write<C: WriteCommand>(
         Err(error @ AppError::IdempotencyKeyInUse { .. }) => after_idempotency_conflict(session, &write, error),
         other => other,
     };
-    let mut audit_note = None;
-    let (outcome, audit_outcome, object_id) = match decided {
+    let (outcome, audit_entry) = match decided {
         Ok((Decided::Replay(record), _)) => {
-            (Ok(WriteOutcome::Replayed { stored_json: record.response_json }), Outcome::Replayed, record.object_id)
+            let entry = audit_entry(&write, Outcome::Replayed, record.object_id, &None);
+            (Ok(WriteOutcome::Replayed { stored_json: record.response_json }), Some(entry))
         }
         Ok((Decided::Applied(applied), Some(after))) => {
-            audit_note = applied.audit_note;
+            let entry = audit_entry(&write, Outcome::Preview, None, &applied.audit_note);
             let before = session.balances(&scope, &applied.touched_assets)?;
             let balance_changes = balance_changes(&applied.touched_assets, &before, &after);
-            (Ok(WriteOutcome::Preview { view: applied.view, balance_changes }), Outcome::Preview, None)
+            (Ok(WriteOutcome::Preview { view: applied.view, balance_changes }), Some(entry))
         }
-        Ok((Decided::Applied(applied), None)) => {
-            audit_note = applied.audit_note;
-            (Ok(WriteOutcome::Executed { view: applied.view }), Outcome::Executed, Some(applied.object_id))
-        }
+        // Its audit record was written in its savepoint.
+        Ok((Decided::Applied(applied), None)) => (Ok(WriteOutcome::Executed { view: applied.view }), None),
         Err(error) => {
             let record = AuditEntry::refused(&write.actor, write.operation, &error)
                 .idempotency_key(write.idempotency.as_ref().map(|i| i.key.as_str()));
@@ -196,15 +202,27 @@ pub(crate) fn apply_tool_write<C: WriteCommand>(
             return Err(error);
         }
     };
+    if let Some(entry) = audit_entry {
+        session.append_audit(&entry.into_record(context))?;
+    }
+    outcome
+}
+
+/// The audit record of a write that was not refused.
+fn audit_entry<C>(
+    write: &ToolWrite<C>,
+    outcome: Outcome,
+    object_id: Option<String>,
+    audit_note: &Option<String>,
+) -> AuditEntry {
     let detail = match audit_note {
         Some(note) => format!("{}; {note}", write.description),
-        None => write.description,
+        None => write.description.clone(),
     };
-    let mut entry = AuditEntry::new(&write.actor, write.operation, audit_outcome.audit_code(), detail);
+    let mut entry = AuditEntry::new(&write.actor, write.operation, outcome.audit_code(), detail);
     entry.object_id = object_id;
-    entry.idempotency_key = write.idempotency.map(|i| i.key);
-    session.append_audit(&entry.into_record(context))?;
-    outcome
+    entry.idempotency_key = write.idempotency.as_ref().map(|i| i.key.clone());
+    entry
 }
 
 /// Saves what an idempotency key produced. A key stored meanwhile by another writer (a unique

@@ -1,6 +1,7 @@
 //! What the PostgreSQL session does to save round trips, attacked: it remembers the balance rows
-//! it holds locked (and their balances) instead of asking again, and sends a savepoint's RELEASE
-//! with the next savepoint statement. A savepoint rolled back must make it forget what it knew
+//! it holds locked (and their balances) instead of asking again, sends a savepoint's RELEASE
+//! with the next savepoint statement, and inside a savepoint sends its begin and the writes whose
+//! answers decide nothing with the next statement that needs an answer (or the savepoint's end). A savepoint rolled back must make it forget what it knew
 //! (else an overflow check would pass on a stale balance, or a read would show an undone posting);
 //! a savepoint released but not yet sent must behave as released (a later rollback of a sibling
 //! keeps it, a failure after it is undone by the enclosing rollback). Skipped loudly without a
@@ -8,9 +9,17 @@
 
 use harepay::engine::ledger::{AccountKind, LedgerAccount, LedgerTransaction, LedgerTransactionBuilder};
 use harepay::engine::money::{Asset, AssetRef};
+use std::collections::BTreeMap;
+
+use harepay::engine::money::Money;
+use harepay::engine::payout::{Destination, Payout, PayoutStatus};
 use harepay::engine::principal::{Mode, Scope};
+use harepay::engine::rail::Rail;
 use harepay::store::postgres::PostgresStore;
-use harepay::store::{MerchantRecord, Store, StoreError, StoreWrite};
+use harepay::store::{
+    AuditRecord, EventFilter, EventRecord, IdempotencyRecord, MerchantRecord, PageRequest, Store, StoreError,
+    StoreWrite,
+};
 
 fn scope() -> Scope {
     Scope { merchant_id: "mch_1".into(), mode: Mode::Test }
@@ -176,4 +185,212 @@ fn a_failure_inside_a_released_savepoint_body_that_was_swallowed_refuses_the_com
     assert!(released.is_err(), "the release of an aborted savepoint must fail");
     assert!(session.commit().is_err(), "nothing may commit after a failure nobody undid");
     assert!(!store.begin_read().unwrap().merchant_exists("mch_1").unwrap());
+}
+
+fn event(id: &str) -> EventRecord {
+    EventRecord {
+        id: id.into(),
+        scope: scope(),
+        event_type: "payout.created".into(),
+        object_id: "po_1".into(),
+        payload_json: "{}".into(),
+        created_at_ms: 1,
+    }
+}
+
+fn committed_event_ids(store: &dyn Store) -> Vec<String> {
+    let page = PageRequest { limit: 100, starting_after: None };
+    let events = store.begin_read().unwrap().list_events(&scope(), &EventFilter::default(), &page).unwrap();
+    let mut ids: Vec<String> = events.items.into_iter().map(|event| event.id).collect();
+    ids.sort();
+    ids
+}
+
+/// A write sent ahead fails only when the savepoint ends (a duplicate event id: a unique
+/// violation nobody waited for): the savepoint is undone whole, its caller gets the failure, and
+/// the session commits what came before and after it.
+#[test]
+fn a_write_sent_ahead_that_fails_undoes_its_savepoint_and_the_session_commits_the_rest() {
+    let Some(store) = store() else { return };
+    let mut session = store.begin_write().unwrap();
+    session.in_savepoint(|tx| tx.append_event(&event("evt_first"))).unwrap();
+    let refused: Result<(), StoreError> = session.in_savepoint(|tx| {
+        tx.append_event(&event("evt_undone"))?;
+        // Queued, not sent: it cannot fail here.
+        tx.append_event(&event("evt_first"))
+    });
+    assert!(refused.is_err(), "the duplicate must fail the savepoint that made it");
+    session.in_savepoint(|tx| tx.append_event(&event("evt_after"))).unwrap();
+    session.commit().unwrap();
+    assert_eq!(committed_event_ids(&store), ["evt_after", "evt_first"]);
+}
+
+/// The same failure reaches the next statement that needs an answer (a read): it answers with
+/// the failure, and the caller's rollback of the savepoint undoes it.
+#[test]
+fn a_write_sent_ahead_that_fails_is_the_next_reads_failure_and_a_rollback_undoes_it() {
+    let Some(store) = store() else { return };
+    let mut session = store.begin_write().unwrap();
+    session.in_savepoint(|tx| tx.append_event(&event("evt_first"))).unwrap();
+    let refused: Result<bool, StoreError> = session.in_savepoint(|tx| {
+        tx.append_event(&event("evt_first"))?;
+        tx.event_exists(&scope(), "evt_first")
+    });
+    assert!(refused.is_err(), "the read carries the failed write: {refused:?}");
+    assert!(
+        !matches!(refused, Err(StoreError::Conflict { .. })),
+        "a write's duplicate is not the read's conflict: {refused:?}"
+    );
+    session.in_savepoint(|tx| tx.append_event(&event("evt_after"))).unwrap();
+    session.commit().unwrap();
+    assert_eq!(committed_event_ids(&store), ["evt_after", "evt_first"]);
+}
+
+/// A read in a savepoint sees the writes made before it in the same savepoint, though they were
+/// not sent when they were made.
+#[test]
+fn a_read_sees_the_writes_sent_ahead_before_it() {
+    let Some(store) = store() else { return };
+    let mut session = store.begin_write().unwrap();
+    let seen = session
+        .in_savepoint(|tx| {
+            tx.append_event(&event("evt_1"))?;
+            tx.event_exists(&scope(), "evt_1")
+        })
+        .unwrap();
+    assert!(seen);
+    session.commit().unwrap();
+    assert_eq!(committed_event_ids(&store), ["evt_1"]);
+}
+
+/// The danger of a savepoint whose begin is not sent yet: its begin carries the RELEASE of the
+/// command before it. A body that fails before any statement must leave that command kept (a
+/// rollback sent to "the most recent savepoint" would undo the previous command instead), and
+/// costs no round trip.
+#[test]
+fn a_savepoint_refused_before_any_statement_keeps_the_command_released_before_it() {
+    let Some(store) = store() else { return };
+    let mut session = store.begin_write().unwrap();
+    session.in_savepoint(|tx| tx.append_event(&event("evt_kept"))).unwrap();
+    let before = store.round_trips();
+    let refused: Result<(), StoreError> =
+        session.in_savepoint(|_| Err(StoreError::Backend("refused before any statement".into())));
+    assert!(refused.is_err());
+    assert_eq!(store.round_trips(), before, "nothing was sent for a savepoint that did nothing");
+    let nested: Result<(), StoreError> = session.in_savepoint(|tx| {
+        tx.in_savepoint(|_| Err::<(), _>(StoreError::Backend("refused too".into()))).unwrap_err();
+        tx.append_event(&event("evt_nested"))
+    });
+    nested.unwrap();
+    session.in_savepoint(|tx| tx.append_event(&event("evt_last"))).unwrap();
+    session.commit().unwrap();
+    assert_eq!(committed_event_ids(&store), ["evt_kept", "evt_last", "evt_nested"]);
+}
+
+/// A savepoint begun inside one whose writes are queued sends them first: a failure of theirs is
+/// the enclosing savepoint's, undone with it, and never taken for the inner one's.
+#[test]
+fn a_savepoint_begun_after_queued_writes_sends_them_first_and_their_failure_is_the_enclosing_ones() {
+    let Some(store) = store() else { return };
+    let mut session = store.begin_write().unwrap();
+    session.in_savepoint(|tx| tx.append_event(&event("evt_first"))).unwrap();
+    let outer: Result<(), StoreError> = session.in_savepoint(|tx| {
+        tx.append_event(&event("evt_first"))?;
+        tx.in_savepoint(|tx| tx.append_event(&event("evt_inner")))
+    });
+    assert!(outer.is_err(), "the queued duplicate fails when the inner savepoint begins");
+    // An inner savepoint whose own write fails is undone; the outer one goes on and is kept.
+    let kept: Result<(), StoreError> = session.in_savepoint(|tx| {
+        tx.append_event(&event("evt_outer"))?;
+        let inner: Result<(), StoreError> = tx.in_savepoint(|tx| tx.append_event(&event("evt_first")));
+        assert!(inner.is_err());
+        Ok(())
+    });
+    kept.unwrap();
+    session.commit().unwrap();
+    assert_eq!(committed_event_ids(&store), ["evt_first", "evt_outer"]);
+}
+
+fn payout(id: &str) -> Payout {
+    Payout {
+        id: id.into(),
+        scope: scope(),
+        amount: Money::new(ngn(), 100).unwrap(),
+        rail: Rail::Rubies,
+        destination: Destination::Bank { account_no: "0123456789".into(), bank_code: "058".into(), account_name: None },
+        description: None,
+        metadata: BTreeMap::new(),
+        status: PayoutStatus::Pending,
+        created_by_key_id: "key_1".into(),
+        created_by_owner: "alice".into(),
+        approval: None,
+        failure_reason: None,
+        cancellation_reason: None,
+        simulate_at_ms: None,
+        created_at_ms: 1,
+        updated_at_ms: 1,
+    }
+}
+
+/// What a confirmed payout does in its savepoint, in the app's order.
+fn payout_command(tx: &mut dyn StoreWrite, id: &str) -> Result<(), StoreError> {
+    let key = format!("key-{id}");
+    assert!(tx.get_idempotency(&scope(), &key)?.is_none());
+    tx.balances_for_update(&scope(), &[ngn()])?;
+    tx.insert_payout(&payout(id))?;
+    tx.post_ledger_transaction(
+        &scope(),
+        &transfer(&format!("ltx_{id}"), AccountKind::Available, AccountKind::Reserved, 100),
+        1,
+    )?;
+    tx.append_event(&event(&format!("evt_{id}")))?;
+    tx.append_audit(&AuditRecord {
+        id: format!("aud_{id}"),
+        scope: scope(),
+        key_id: "key_1".into(),
+        actor_owner: "alice".into(),
+        tool: "create_payout".into(),
+        outcome: "executed".into(),
+        error_type: None,
+        object_id: Some(id.into()),
+        idempotency_key: Some(key.clone()),
+        detail: "pay out".into(),
+        created_at_ms: 1,
+        request_id: None,
+    })?;
+    tx.insert_idempotency(&IdempotencyRecord {
+        scope: scope(),
+        key,
+        operation: "create_payout".into(),
+        request_sha256_hex: "sha".into(),
+        object_id: Some(id.into()),
+        response_json: "{}".into(),
+        created_at_ms: 1,
+    })
+}
+
+/// The round trips a payout costs once its group holds the balance rows: its savepoint's begin
+/// goes with the idempotency read, and its five writes with the idempotency insert (whose
+/// conflict answer is awaited): two. Everything it wrote is committed and the ledger balances.
+#[test]
+fn a_payout_in_a_group_costs_two_round_trips_to_the_store() {
+    let Some(store) = store() else { return };
+    fund_every_account(&store, 1_000);
+    let mut session = store.begin_write().unwrap();
+    session.in_savepoint(|tx| payout_command(tx, "po_1")).unwrap();
+    let before = store.round_trips();
+    for id in ["po_2", "po_3", "po_4"] {
+        session.in_savepoint(|tx| payout_command(tx, id)).unwrap();
+    }
+    assert_eq!(store.round_trips() - before, 6, "two round trips per payout");
+    session.commit().unwrap();
+    assert_eq!(committed_balance(&store, AccountKind::Available), 600);
+    assert_eq!(committed_balance(&store, AccountKind::Reserved), 401);
+    assert_eq!(committed_event_ids(&store), ["evt_po_1", "evt_po_2", "evt_po_3", "evt_po_4"]);
+    let read = store.begin_read().unwrap();
+    for id in ["po_1", "po_2", "po_3", "po_4"] {
+        assert!(read.get_payout(&scope(), id).unwrap().is_some(), "{id}");
+        assert!(read.get_idempotency(&scope(), &format!("key-{id}")).unwrap().is_some(), "{id}");
+    }
+    assert!(read.verify_ledger(None).unwrap().is_sound());
 }

@@ -6,7 +6,7 @@
 use postgres::Row;
 
 use crate::engine::principal::Scope;
-use crate::store::postgres::rows::{get, inserted_or_conflict, into_page};
+use crate::store::postgres::rows::{get, into_page};
 use crate::store::postgres::session::PgSession;
 use crate::store::{AuditRead, AuditRecord, AuditWrite, Page, PageRequest, StoreResult};
 
@@ -52,10 +52,10 @@ impl AuditRead for PgSession<'_> {
 
 impl AuditWrite for PgSession<'_> {
     fn append_audit(&mut self, record: &AuditRecord) -> StoreResult<()> {
-        let inserted = self.db().execute(
+        self.insert_ahead(
             "INSERT INTO audit_log (id, merchant_id, mode, key_id, actor_owner, tool, outcome, error_type, object_id, \
              idempotency_key, detail, created_at_ms, request_id) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) ON CONFLICT DO NOTHING",
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
             &[
                 &record.id,
                 &record.scope.merchant_id,
@@ -71,7 +71,7 @@ impl AuditWrite for PgSession<'_> {
                 &record.created_at_ms,
                 &record.request_id,
             ],
-        )?;
-        inserted_or_conflict(inserted, "audit_log")
+            "audit_log",
+        )
     }
 }

@@ -7,7 +7,7 @@
 use postgres::Row;
 
 use crate::engine::principal::Scope;
-use crate::store::postgres::rows::{get, inserted_or_conflict, into_page};
+use crate::store::postgres::rows::{get, into_page};
 use crate::store::postgres::session::PgSession;
 use crate::store::{EventFilter, EventRecord, EventsRead, EventsWrite, Page, PageRequest, StoreResult};
 
@@ -54,9 +54,9 @@ impl EventsRead for PgSession<'_> {
 
 impl EventsWrite for PgSession<'_> {
     fn append_event(&mut self, record: &EventRecord) -> StoreResult<()> {
-        let inserted = self.db().execute(
+        self.insert_ahead(
             "INSERT INTO events (id, merchant_id, mode, type, object_id, payload_json, created_at_ms) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING",
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
             &[
                 &record.id,
                 &record.scope.merchant_id,
@@ -66,7 +66,7 @@ impl EventsWrite for PgSession<'_> {
                 &record.payload_json,
                 &record.created_at_ms,
             ],
-        )?;
-        inserted_or_conflict(inserted, "events")
+            "events",
+        )
     }
 }

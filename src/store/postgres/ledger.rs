@@ -22,8 +22,10 @@
 //! 5) have no counterpart here, and the report's `non_integer_values` is always empty.
 
 use std::collections::HashMap;
+use std::sync::LazyLock;
 
 use postgres::Row;
+use postgres::types::ToSql;
 
 use crate::engine::ledger::{AccountKind, Balances, LedgerAccount, LedgerTransaction, balance_after, net_changes};
 use crate::engine::money::AssetRef;
@@ -60,6 +62,14 @@ const WRITE_TRANSACTION_SQL: &str = "WITH new_transaction AS ( \
        RETURNING account, asset, balance_minor) \
      SELECT NULL::text AS account, NULL::text AS asset, NULL::bigint AS balance_minor FROM new_transaction \
      UNION ALL SELECT account, asset, balance_minor FROM changed_balances";
+
+/// `WRITE_TRANSACTION_SQL` for a write sent ahead (`PgSession::defers_writes`): a transaction id
+/// posted already is a unique violation, an error, where that one writes nothing and answers no row.
+static WRITE_TRANSACTION_AHEAD_SQL: LazyLock<String> = LazyLock::new(|| {
+    let ahead = WRITE_TRANSACTION_SQL.replacen(" ON CONFLICT DO NOTHING RETURNING id", " RETURNING id", 1);
+    assert_ne!(ahead, WRITE_TRANSACTION_SQL, "the transaction's insert is the one that may write nothing");
+    ahead
+});
 
 /// The lock order every locker of balance rows uses: the key, in bytes.
 const BALANCE_LOCK_ORDER_SQL: &str = "ORDER BY account COLLATE \"C\", asset COLLATE \"C\"";
@@ -360,23 +370,39 @@ impl PgSession<'_> {
                 Err(_) => beyond_i64.push(change),
             }
         }
-        let rows = self.db().query(
-            WRITE_TRANSACTION_SQL,
-            &[
-                &transaction.id,
-                &scope.merchant_id,
-                &mode,
-                &transaction.reference_id,
-                &transaction.reason,
-                &now_ms,
-                &posting_accounts,
-                &posting_assets,
-                &posting_amounts,
-                &change_accounts,
-                &change_assets,
-                &change_deltas,
-            ],
-        )?;
+        let params: [&(dyn ToSql + Sync); 12] = [
+            &transaction.id,
+            &scope.merchant_id,
+            &mode,
+            &transaction.reference_id,
+            &transaction.reason,
+            &now_ms,
+            &posting_accounts,
+            &posting_assets,
+            &posting_amounts,
+            &change_accounts,
+            &change_assets,
+            &change_deltas,
+        ];
+        if beyond_i64.is_empty() && self.defers_writes() {
+            self.db().defer(&WRITE_TRANSACTION_AHEAD_SQL, &params)?;
+            // The rows locked before stay locked, moved by what was checked to fit; a row that
+            // did not exist may have been made meanwhile by another process, so it is asked
+            // for when next needed.
+            for change in changes {
+                if let Some(stored_minor) = change.stored_minor {
+                    let balance_minor = balance_after(stored_minor, change.change_minor).expect("checked to fit i64");
+                    self.remember_locked_balance(
+                        scope,
+                        change.account_code.clone(),
+                        change.asset_code.to_owned(),
+                        balance_minor,
+                    );
+                }
+            }
+            return Ok(());
+        }
+        let rows = self.db().query(WRITE_TRANSACTION_SQL, &params)?;
         if rows.is_empty() {
             return Err(StoreError::Conflict { what: StoreError::object_of_table("ledger_transactions") });
         }

@@ -13,6 +13,7 @@
 
 mod audit;
 mod catalog;
+mod client;
 mod customers;
 mod disputes;
 mod events;
@@ -29,13 +30,15 @@ mod subscriptions;
 mod webhooks;
 
 use std::collections::HashMap;
-use std::sync::{Condvar, Mutex, PoisonError};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use crate::limits::{
     POSTGRES_CONNECT_TIMEOUT_MS, POSTGRES_CONNECTION_WAIT_MS, POSTGRES_IDLE_IN_TRANSACTION_TIMEOUT_MS,
     POSTGRES_LOCK_TIMEOUT_MS, POSTGRES_MAX_CONNECTIONS,
 };
+use crate::store::postgres::client::PgClient;
 use crate::store::postgres::session::{PgConnection, PgSession, PooledConnection};
 use crate::store::{BackgroundJob, Store, StoreError, StoreRead, StoreResult, StoreWrite};
 
@@ -52,11 +55,13 @@ pub fn is_postgres_url(db: &str) -> bool {
 }
 
 pub struct PostgresStore {
-    config: postgres::Config,
+    config: tokio_postgres::Config,
     pool: Mutex<Pool>,
     connection_returned: Condvar,
     /// Per background job, the connection that holds (or keeps asking for) its advisory lock.
     leases: Mutex<HashMap<BackgroundJob, Lease>>,
+    /// Round trips to the server on the pool's connections, for the benchmark and the tests.
+    round_trips: Arc<AtomicU64>,
 }
 
 struct Lease {
@@ -89,7 +94,7 @@ impl PostgresStore {
     }
 
     fn open_here(url: &str) -> StoreResult<PostgresStore> {
-        let mut config: postgres::Config =
+        let mut config: tokio_postgres::Config =
             url.parse().map_err(|error| StoreError::Backend(format!("not a PostgreSQL URL: {error}")))?;
         config.connect_timeout(Duration::from_millis(POSTGRES_CONNECT_TIMEOUT_MS));
         config.application_name("harepay");
@@ -98,26 +103,33 @@ impl PostgresStore {
             pool: Mutex::new(Pool::default()),
             connection_returned: Condvar::new(),
             leases: Mutex::new(HashMap::new()),
+            round_trips: Arc::default(),
         };
-        let mut connection = store.connect()?;
-        apply_migrations(&mut connection.client)?;
-        keys::fill_owner_skeletons(&mut connection.client)?;
-        store.pool.lock().expect("pool lock").open += 1;
-        store.give_back(connection);
+        let mut client = store.connect_plain()?;
+        apply_migrations(&mut client)?;
+        keys::fill_owner_skeletons(&mut client)?;
         Ok(store)
     }
 
-    /// A new connection with harepay's session settings: a lock is waited for a bounded time
-    /// (then `Contention`), and a session left idle inside a transaction by a stuck process is
-    /// ended by the server, releasing its locks.
+    /// A new pooled connection with harepay's session settings (`SESSION_SETTINGS_SQL`).
     fn connect(&self) -> StoreResult<PgConnection> {
-        let mut client = self.config.connect(postgres::NoTls)?;
-        client.batch_execute(&format!(
-            "SET lock_timeout = {POSTGRES_LOCK_TIMEOUT_MS}; \
-             SET idle_in_transaction_session_timeout = {POSTGRES_IDLE_IN_TRANSACTION_TIMEOUT_MS}; \
-             SET TIME ZONE 'UTC'"
-        ))?;
+        let mut client = PgClient::connect(&self.config, self.round_trips.clone())?;
+        client.batch_execute(&session_settings_sql())?;
         Ok(PgConnection::new(client))
+    }
+
+    /// A connection of the synchronous driver with the same settings, for what needs no
+    /// pipelining: migrations at start-up, and each background job's lease.
+    fn connect_plain(&self) -> StoreResult<postgres::Client> {
+        let mut client = postgres::Config::from(self.config.clone()).connect(postgres::NoTls)?;
+        client.batch_execute(&session_settings_sql())?;
+        Ok(client)
+    }
+
+    /// How many round trips the pool's connections have made: each sends what it carries (a
+    /// statement, and the writes sent ahead with it) and waits for the answers.
+    pub fn round_trips(&self) -> u64 {
+        self.round_trips.load(Ordering::Relaxed)
     }
 
     /// An idle connection, or a new one while the pool has room, or the first one returned within
@@ -179,6 +191,16 @@ impl Drop for PostgresStore {
             outside_async(move || drop((idle, leases)));
         }
     }
+}
+
+/// A lock is waited for a bounded time (then `Contention`), and a session left idle inside a
+/// transaction by a stuck process is ended by the server, releasing its locks.
+fn session_settings_sql() -> String {
+    format!(
+        "SET lock_timeout = {POSTGRES_LOCK_TIMEOUT_MS}; \
+         SET idle_in_transaction_session_timeout = {POSTGRES_IDLE_IN_TRANSACTION_TIMEOUT_MS}; \
+         SET TIME ZONE 'UTC'"
+    )
 }
 
 /// The synchronous driver runs a small runtime of its own for each call, which must not start on
@@ -246,7 +268,7 @@ impl Store for PostgresStore {
         let lease = match leases.entry(job) {
             std::collections::hash_map::Entry::Occupied(entry) => entry.into_mut(),
             std::collections::hash_map::Entry::Vacant(entry) => {
-                entry.insert(Lease { client: self.connect()?.client, held: false })
+                entry.insert(Lease { client: self.connect_plain()?, held: false })
             }
         };
         let held: bool = lease.client.query_one("SELECT pg_try_advisory_lock($1)", &[&lease_lock_key(job)])?.get(0);
@@ -262,9 +284,8 @@ impl Store for PostgresStore {
         let idle = std::mem::take(&mut pool.idle);
         pool.open = pool.open.saturating_sub(idle.len());
         drop(pool);
-        for connection in idle {
-            let _ = connection.client.close();
-        }
+        // Each says goodbye to the server as it goes.
+        drop(idle);
         Ok(())
     }
 }

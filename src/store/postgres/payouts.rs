@@ -132,8 +132,7 @@ impl PayoutsWrite for PgSession<'_> {
 
     fn insert_payout(&mut self, payout: &Payout) -> StoreResult<()> {
         let values = values(payout);
-        self.db().execute(&INSERT_SQL, &as_params(&values))?;
-        Ok(())
+        self.insert_ahead(&INSERT_SQL, &as_params(&values), "payouts")
     }
 
     fn update_payout(&mut self, payout: &Payout) -> StoreResult<()> {

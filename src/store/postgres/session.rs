@@ -8,14 +8,28 @@
 //! per connection and remembers when a statement failed: PostgreSQL then refuses everything but a
 //! rollback, so a session whose failure was not undone by a savepoint refuses to commit (a plain
 //! `COMMIT` would silently roll back and be taken for success).
+//!
+//! Inside a savepoint, a write whose answer decides nothing (an insert of a new object, an event,
+//! an audit record, a ledger transaction) is not sent at once: it goes with the next statement that
+//! needs an answer, or with the savepoint's end, in one round trip (`defer`). Such a write fails
+//! only by a PostgreSQL error, which aborts everything after it: its failure is then the answer
+//! of that later call or of the savepoint's end, and the savepoint is undone, as the caller undoes
+//! a savepoint whose body failed. A rolled-back savepoint drops what it had not sent.
 
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
+use std::future::Future;
 
+use futures_util::TryFutureExt;
+use futures_util::future::Either;
 use postgres::types::ToSql;
-use postgres::{Client, Row, Statement};
+use postgres::{Row, Statement};
+use tokio_postgres::Client;
 
+use crate::limits::POSTGRES_DEFERRED_WRITES_MAX;
 use crate::store::postgres::PostgresStore;
+use crate::store::postgres::client::{EncodedParameter, PgClient};
+use crate::store::postgres::rows::inserted_or_conflict;
 use crate::store::{SavepointAction, SavepointStep, StoreError, StoreResult, StoreWrite};
 
 /// Past this many distinct SQL texts on one connection, the statement cache starts over (list
@@ -26,12 +40,12 @@ pub type Params<'a> = &'a [&'a (dyn ToSql + Sync)];
 
 /// One connection of the pool, with its prepared statements.
 pub struct PgConnection {
-    pub client: Client,
+    pub client: PgClient,
     statements: HashMap<String, Statement>,
 }
 
 impl PgConnection {
-    pub fn new(client: Client) -> PgConnection {
+    pub fn new(client: PgClient) -> PgConnection {
         PgConnection { client, statements: HashMap::new() }
     }
 
@@ -48,17 +62,78 @@ impl PgConnection {
     }
 }
 
+/// A statement sent later (`PooledConnection::defer`, `PooledConnection::defer_savepoint`).
+enum DeferredWrite {
+    /// A write, with its parameters encoded.
+    Write { statement: Statement, parameters: Vec<EncodedParameter> },
+    /// A savepoint's begin (`RELEASE` of the savepoints released before it, then `SAVEPOINT`),
+    /// always first in the queue.
+    Savepoint { sql: String, releases_carried: u32 },
+}
+
+/// What failed in a round trip that carried deferred writes before a statement.
+enum Failure {
+    /// A deferred write: PostgreSQL ran nothing after it. `savepoint_not_begun`: a deferred
+    /// savepoint's begin was this one or came after it.
+    Deferred { error: postgres::Error, savepoint_not_begun: bool },
+    /// The statement itself.
+    Own(postgres::Error),
+}
+
+/// Sends the deferred writes and then `statement` in one round trip (each is queued when first
+/// polled, in this order, before any answer is awaited), and answers with the first failure.
+async fn after_deferred<T>(
+    client: &Client,
+    deferred: &[DeferredWrite],
+    statement: impl Future<Output = Result<T, postgres::Error>>,
+) -> Result<T, Failure> {
+    if deferred.is_empty() {
+        return statement.await.map_err(Failure::Own);
+    }
+    let parameters: Vec<Vec<&(dyn ToSql + Sync)>> = deferred
+        .iter()
+        .map(|write| match write {
+            DeferredWrite::Write { parameters, .. } => {
+                parameters.iter().map(|parameter| parameter as &(dyn ToSql + Sync)).collect()
+            }
+            DeferredWrite::Savepoint { .. } => Vec::new(),
+        })
+        .collect();
+    let writes = deferred.iter().zip(&parameters).map(|(write, parameters)| match write {
+        DeferredWrite::Write { statement, .. } => Either::Left(client.execute(statement, parameters).map_ok(drop)),
+        DeferredWrite::Savepoint { sql, .. } => Either::Right(client.batch_execute(sql)),
+    });
+    let (written, answered) = futures_util::future::join(futures_util::future::join_all(writes), statement).await;
+    if let Some(failed_at) = written.iter().position(Result::is_err) {
+        let savepoint_not_begun =
+            deferred[failed_at..].iter().any(|write| matches!(write, DeferredWrite::Savepoint { .. }));
+        let error = written.into_iter().nth(failed_at).and_then(Result::err).expect("the failed write");
+        return Err(Failure::Deferred { error, savepoint_not_begun });
+    }
+    answered.map_err(Failure::Own)
+}
+
 /// A session's connection: borrowed mutably per statement, so that the read traits (`&self`)
 /// can run queries.
 pub struct PooledConnection {
     connection: RefCell<PgConnection>,
     /// A statement failed and no savepoint has undone it yet.
     failed: Cell<bool>,
+    /// Writes not sent yet, in the order they were made.
+    deferred: RefCell<Vec<DeferredWrite>>,
+    /// A deferred savepoint's begin did not run: which savepoints exist is unknown, so nothing
+    /// may be rolled back to one, nor committed.
+    savepoint_lost: Cell<bool>,
 }
 
 impl PooledConnection {
     pub fn new(connection: PgConnection) -> PooledConnection {
-        PooledConnection { connection: RefCell::new(connection), failed: Cell::new(false) }
+        PooledConnection {
+            connection: RefCell::new(connection),
+            failed: Cell::new(false),
+            deferred: RefCell::default(),
+            savepoint_lost: Cell::new(false),
+        }
     }
 
     pub fn into_inner(self) -> PgConnection {
@@ -72,35 +147,148 @@ impl PooledConnection {
         })
     }
 
+    /// A deferred write's failure reaches a caller that did not make it: a duplicate is then not
+    /// that caller's `Conflict` (which callers may answer as their own, as an idempotency key in
+    /// use), but a failure of the savepoint's work.
+    fn note_failure<T>(&self, result: Result<T, Failure>) -> StoreResult<T> {
+        result.map_err(|failure| {
+            self.failed.set(true);
+            match failure {
+                Failure::Own(error) => StoreError::from(error),
+                Failure::Deferred { error, savepoint_not_begun: true } => {
+                    self.savepoint_lost.set(true);
+                    StoreError::Backend(format!("a savepoint could not begin: {error}"))
+                }
+                Failure::Deferred { error, savepoint_not_begun: false } => match StoreError::from(error) {
+                    StoreError::Conflict { what } => {
+                        StoreError::Backend(format!("a write sent ahead failed: the {what} exists already"))
+                    }
+                    other => other,
+                },
+            }
+        })
+    }
+
+    /// The statement prepared from `sql`, run after the deferred writes in one round trip.
     pub fn query(&self, sql: &str, params: Params<'_>) -> StoreResult<Vec<Row>> {
         let mut connection = self.connection.borrow_mut();
-        let result = connection.prepared(sql).and_then(|statement| connection.client.query(&statement, params));
-        self.note(result)
+        let prepared = connection.prepared(sql);
+        let statement = self.note(prepared)?;
+        let deferred = std::mem::take(&mut *self.deferred.borrow_mut());
+        let (client, driver) = connection.client.split();
+        let result = driver.block_on(after_deferred(client, &deferred, client.query(&statement, params)));
+        self.note_failure(result)
     }
 
     pub fn query_opt(&self, sql: &str, params: Params<'_>) -> StoreResult<Option<Row>> {
-        let mut connection = self.connection.borrow_mut();
-        let result = connection.prepared(sql).and_then(|statement| connection.client.query_opt(&statement, params));
-        self.note(result)
+        let mut rows = self.query(sql, params)?;
+        if rows.len() > 1 {
+            return Err(StoreError::Backend(format!("a query for at most one row found {}", rows.len())));
+        }
+        Ok(rows.pop())
     }
 
     pub fn query_one(&self, sql: &str, params: Params<'_>) -> StoreResult<Row> {
-        let mut connection = self.connection.borrow_mut();
-        let result = connection.prepared(sql).and_then(|statement| connection.client.query_one(&statement, params));
-        self.note(result)
+        let mut rows = self.query(sql, params)?;
+        if rows.len() != 1 {
+            return Err(StoreError::Backend(format!("a query for one row found {}", rows.len())));
+        }
+        Ok(rows.pop().expect("one row"))
     }
 
-    /// Runs a statement; returns the rows it changed.
+    /// Runs a statement (after the deferred writes, in one round trip); returns the rows it
+    /// changed.
     pub fn execute(&self, sql: &str, params: Params<'_>) -> StoreResult<u64> {
         let mut connection = self.connection.borrow_mut();
-        let result = connection.prepared(sql).and_then(|statement| connection.client.execute(&statement, params));
-        self.note(result)
+        let prepared = connection.prepared(sql);
+        let statement = self.note(prepared)?;
+        let deferred = std::mem::take(&mut *self.deferred.borrow_mut());
+        let (client, driver) = connection.client.split();
+        let result = driver.block_on(after_deferred(client, &deferred, client.execute(&statement, params)));
+        self.note_failure(result)
     }
 
     /// Statements without parameters, sent as one simple query (transaction control).
     pub fn batch(&self, sql: &str) -> StoreResult<()> {
-        let result = self.connection.borrow_mut().client.batch_execute(sql);
-        self.note(result)
+        let mut connection = self.connection.borrow_mut();
+        let deferred = std::mem::take(&mut *self.deferred.borrow_mut());
+        let (client, driver) = connection.client.split();
+        let result = driver.block_on(after_deferred(client, &deferred, client.batch_execute(sql)));
+        self.note_failure(result)
+    }
+
+    /// Queues a write to go with the next statement (module docs). Its SQL must fail with an error
+    /// whenever it does not do its work (a plain INSERT, not `ON CONFLICT DO NOTHING`): no one
+    /// looks at its answer. Past `POSTGRES_DEFERRED_WRITES_MAX` queued, they are sent at once.
+    pub fn defer(&self, sql: &str, params: Params<'_>) -> StoreResult<()> {
+        let statement = {
+            let mut connection = self.connection.borrow_mut();
+            let prepared = connection.prepared(sql);
+            self.note(prepared)?
+        };
+        if params.len() != statement.params().len() {
+            return Err(StoreError::Backend(format!(
+                "the statement takes {} parameters, given {}",
+                statement.params().len(),
+                params.len()
+            )));
+        }
+        let parameters = params
+            .iter()
+            .enumerate()
+            .map(|(index, value)| EncodedParameter::encode(&statement, index, *value))
+            .collect::<StoreResult<Vec<_>>>()?;
+        let queued = {
+            let mut deferred = self.deferred.borrow_mut();
+            deferred.push(DeferredWrite::Write { statement, parameters });
+            deferred.len()
+        };
+        if queued >= POSTGRES_DEFERRED_WRITES_MAX {
+            return self.send_deferred();
+        }
+        Ok(())
+    }
+
+    /// Sends the deferred writes now, if any.
+    pub fn send_deferred(&self) -> StoreResult<()> {
+        if self.deferred.borrow().is_empty() {
+            return Ok(());
+        }
+        let mut connection = self.connection.borrow_mut();
+        let deferred = std::mem::take(&mut *self.deferred.borrow_mut());
+        let (client, driver) = connection.client.split();
+        let result = driver.block_on(after_deferred(client, &deferred, std::future::ready(Ok(()))));
+        self.note_failure(result)
+    }
+
+    /// Forgets the deferred writes: what they would have written is being undone.
+    fn drop_deferred(&self) {
+        self.deferred.borrow_mut().clear();
+    }
+
+    /// Queues a savepoint's begin (`sql`: `RELEASE`s carried, then `SAVEPOINT`) to go with the
+    /// next statement; only when nothing else is queued and nothing failed, so that it is first
+    /// and cannot meet an aborted transaction.
+    /// Gives `sql` back when it cannot be queued.
+    fn defer_savepoint(&self, sql: String, releases_carried: u32) -> Result<(), String> {
+        let mut deferred = self.deferred.borrow_mut();
+        if !deferred.is_empty() || self.failed.get() {
+            return Err(sql);
+        }
+        deferred.push(DeferredWrite::Savepoint { sql, releases_carried });
+        Ok(())
+    }
+
+    /// When the innermost savepoint's begin is still queued (it was never sent, nor anything done
+    /// in it), forgets the queue and answers how many releases its begin carried (still unsent).
+    fn forget_unsent_savepoint(&self) -> Option<u32> {
+        let mut deferred = self.deferred.borrow_mut();
+        let releases_carried = match deferred.first() {
+            Some(DeferredWrite::Savepoint { releases_carried, .. }) => *releases_carried,
+            _ => return None,
+        };
+        deferred.clear();
+        Some(releases_carried)
     }
 
     fn is_usable(&self) -> bool {
@@ -151,6 +339,24 @@ impl<'s> PgSession<'s> {
     pub fn db(&self) -> &PooledConnection {
         self.connection.as_ref().expect("connection present until commit or drop")
     }
+
+    /// Whether writes are sent ahead (`PooledConnection::defer`): inside a savepoint, whose end
+    /// reports their failure and undoes them.
+    pub fn defers_writes(&self) -> bool {
+        self.is_write && self.savepoint_depth > 0
+    }
+
+    /// An INSERT of a new row, whose answer decides nothing. Inside a savepoint it is sent ahead,
+    /// and a row with the same key is a unique violation: an error, reported by the next
+    /// statement or the savepoint's end. Outside one it is sent now, and such a row is a
+    /// `Conflict` naming `table` after which the session goes on.
+    pub fn insert_ahead(&self, insert_sql: &str, params: Params<'_>, table: &str) -> StoreResult<()> {
+        if self.defers_writes() {
+            return self.db().defer(insert_sql, params);
+        }
+        let inserted = self.db().execute(&format!("{insert_sql} ON CONFLICT DO NOTHING"), params)?;
+        inserted_or_conflict(inserted, table)
+    }
 }
 
 impl Drop for PgSession<'_> {
@@ -158,6 +364,7 @@ impl Drop for PgSession<'_> {
         let Some(connection) = self.connection.take() else { return };
         // A read ends its snapshot; a write not committed keeps nothing.
         let end = if self.is_write { "ROLLBACK" } else { "COMMIT" };
+        connection.drop_deferred();
         connection.failed.set(false);
         if connection.batch(end).is_ok() && connection.is_usable() {
             self.store.give_back(connection.into_inner());
@@ -168,10 +375,32 @@ impl Drop for PgSession<'_> {
 }
 
 impl PgSession<'_> {
+    /// After a deferred savepoint's begin did not run, which savepoints exist is unknown: the
+    /// session refuses every savepoint statement and the commit.
+    fn refuse_if_savepoint_lost(&mut self) -> StoreResult<()> {
+        if self.db().savepoint_lost.get() {
+            let reason = "a savepoint's begin, sent with a later statement, did not run";
+            self.broken = Some(reason.to_owned());
+            return Err(StoreError::Backend(format!("{reason}; nothing will be committed")));
+        }
+        Ok(())
+    }
+
     fn begin_savepoint(&mut self) -> StoreResult<()> {
+        self.refuse_if_savepoint_lost()?;
         let releases = self.releases_unsent;
-        let was_failed = self.db().failed.get();
         let batch = format!("{}SAVEPOINT command", "RELEASE SAVEPOINT command; ".repeat(releases as usize));
+        // Usually nothing is queued and nothing failed: the begin goes with the first statement
+        // made in the savepoint, or with its end.
+        let Err(batch) = self.db().defer_savepoint(batch, releases) else {
+            self.releases_unsent = 0;
+            self.savepoint_depth += 1;
+            return Ok(());
+        };
+        // What the enclosing savepoint wrote ahead goes first, on its own: its failure is the
+        // enclosing savepoint's, and no savepoint is begun.
+        self.db().send_deferred()?;
+        let was_failed = self.db().failed.get();
         match self.db().batch(&batch) {
             Ok(()) => {
                 self.releases_unsent = 0;
@@ -193,8 +422,19 @@ impl PgSession<'_> {
     fn roll_back_savepoint(&mut self) -> StoreResult<()> {
         assert!(self.savepoint_depth > 0, "no savepoint to end");
         self.savepoint_depth -= 1;
-        // Its locks are released and its writes undone: what the session knew of them is gone.
+        // Its locks are released and its writes undone: what the session knew of them is gone,
+        // and what it had not sent yet is never sent.
         self.locked_balances.borrow_mut().clear();
+        self.refuse_if_savepoint_lost()?;
+        if let Some(releases_carried) = self.db().forget_unsent_savepoint() {
+            // Its begin was never sent, nor anything made in it (a statement sends the queue,
+            // and a savepoint inside it would have too): nothing to undo on the server, and the
+            // releases its begin carried are still to be sent.
+            debug_assert_eq!(self.releases_unsent, 0, "no savepoint was begun inside an unsent one");
+            self.releases_unsent = releases_carried;
+            return Ok(());
+        }
+        self.db().drop_deferred();
         // The savepoints released but not yet sent lie inside this one: each is rolled back
         // and removed first (a rollback works in an aborted transaction, a release would not).
         // Undoing the innermost savepoint also undoes the failed statement inside it.
@@ -217,7 +457,7 @@ impl StoreWrite for PgSession<'_> {
         if self.savepoint_depth != 0 {
             return Err(StoreError::Backend("commit with an open savepoint; nothing was committed".to_owned()));
         }
-        if self.db().failed.get() {
+        if self.db().failed.get() || self.db().savepoint_lost.get() {
             return Err(StoreError::Backend("a statement failed and was not undone; nothing was committed".to_owned()));
         }
         let connection = self.connection.take().expect("connection present until commit");
@@ -241,6 +481,11 @@ impl StoreWrite for PgSession<'_> {
             SavepointAction::Begin => self.begin_savepoint(),
             SavepointAction::Release => {
                 assert!(self.savepoint_depth > 0, "no savepoint to end");
+                if let Err(error) = self.db().send_deferred() {
+                    // A write made in it failed: it is undone whole, as if its body had failed.
+                    self.roll_back_savepoint()?;
+                    return Err(error);
+                }
                 self.savepoint_depth -= 1;
                 self.releases_unsent += 1;
                 if self.db().failed.get() {
