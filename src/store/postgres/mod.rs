@@ -26,6 +26,7 @@ mod rows;
 mod scheduler;
 mod session;
 mod subscriptions;
+mod tls;
 mod webhooks;
 
 use std::collections::HashMap;
@@ -53,6 +54,7 @@ pub fn is_postgres_url(db: &str) -> bool {
 
 pub struct PostgresStore {
     config: postgres::Config,
+    tls: tls::TlsConnector,
     pool: Mutex<Pool>,
     connection_returned: Condvar,
     /// Per background job, the connection that holds (or keeps asking for) its advisory lock.
@@ -89,12 +91,12 @@ impl PostgresStore {
     }
 
     fn open_here(url: &str) -> StoreResult<PostgresStore> {
-        let mut config: postgres::Config =
-            url.parse().map_err(|error| StoreError::Backend(format!("not a PostgreSQL URL: {error}")))?;
+        let (mut config, tls) = tls::config_of(url)?;
         config.connect_timeout(Duration::from_millis(POSTGRES_CONNECT_TIMEOUT_MS));
         config.application_name("harepay");
         let store = PostgresStore {
             config,
+            tls,
             pool: Mutex::new(Pool::default()),
             connection_returned: Condvar::new(),
             leases: Mutex::new(HashMap::new()),
@@ -111,7 +113,7 @@ impl PostgresStore {
     /// (then `Contention`), and a session left idle inside a transaction by a stuck process is
     /// ended by the server, releasing its locks.
     fn connect(&self) -> StoreResult<PgConnection> {
-        let mut client = self.config.connect(postgres::NoTls)?;
+        let mut client = self.config.connect(self.tls.clone())?;
         client.batch_execute(&format!(
             "SET lock_timeout = {POSTGRES_LOCK_TIMEOUT_MS}; \
              SET idle_in_transaction_session_timeout = {POSTGRES_IDLE_IN_TRANSACTION_TIMEOUT_MS}; \
@@ -273,7 +275,7 @@ impl Store for PostgresStore {
 /// table, each in its own transaction, `commits` times, one connection. Returns the time the
 /// commits took (table creation excluded).
 pub fn measure_bare_commits(url: &str, commits: usize) -> StoreResult<Duration> {
-    let mut client = postgres::Client::connect(url, postgres::NoTls)?;
+    let mut client = tls::connect(url)?;
     client.batch_execute(
         "CREATE TABLE IF NOT EXISTS bare_commits (seq BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY, value BIGINT NOT NULL)",
     )?;
@@ -298,7 +300,7 @@ fn create_database_here(url: &str, name: &str) -> StoreResult<String> {
     if !name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_') {
         return Err(StoreError::Backend(format!("not a plain database name: {name:?}")));
     }
-    let mut admin = postgres::Client::connect(url, postgres::NoTls)?;
+    let mut admin = tls::connect(url)?;
     admin.batch_execute(&format!("CREATE DATABASE {name}"))?;
     let mut parsed =
         url::Url::parse(url).map_err(|error| StoreError::Backend(format!("not a PostgreSQL URL: {error}")))?;
@@ -315,7 +317,7 @@ fn drop_database_here(url: &str, name: &str) -> StoreResult<()> {
     if !name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_') {
         return Err(StoreError::Backend(format!("not a plain database name: {name:?}")));
     }
-    let mut admin = postgres::Client::connect(url, postgres::NoTls)?;
+    let mut admin = tls::connect(url)?;
     admin.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))?;
     Ok(())
 }
