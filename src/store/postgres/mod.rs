@@ -38,6 +38,7 @@ use crate::limits::{
     POSTGRES_LOCK_TIMEOUT_MS, POSTGRES_MAX_CONNECTIONS,
 };
 use crate::store::postgres::session::{PgConnection, PgSession, PooledConnection};
+pub use crate::store::postgres::tls::connect;
 use crate::store::{BackgroundJob, Store, StoreError, StoreRead, StoreResult, StoreWrite};
 
 /// Versioned like SQLite's; version 1 is everything SQLite's migrations 1 to 17 built. A new

@@ -40,8 +40,9 @@ pub(crate) fn config_of(url: &str) -> StoreResult<(postgres::Config, TlsConnecto
     Ok((config, connector))
 }
 
-/// A synchronous client on `url`, with the TLS it asks for.
-pub(crate) fn connect(url: &str) -> StoreResult<postgres::Client> {
+/// A synchronous client on `url`, with the TLS it asks for (for one-off connections: the
+/// benchmark's, creating and dropping databases).
+pub fn connect(url: &str) -> StoreResult<postgres::Client> {
     let (config, connector) = config_of(url)?;
     Ok(config.connect(connector)?)
 }
