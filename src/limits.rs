@@ -468,6 +468,9 @@ pub const POSTGRES_LOCK_TIMEOUT_MS: u64 = 5_000;
 /// PostgreSQL: a session idle inside a transaction this long (a stuck or paused process) is ended
 /// by the server, so its row locks cannot block the other processes for longer.
 pub const POSTGRES_IDLE_IN_TRANSACTION_TIMEOUT_MS: u64 = 60_000;
+/// PostgreSQL: the largest `sslrootcert` file read (a bundle of every public CA is about 220 KB), so
+/// that a URL naming a device or a huge file fails at start-up instead of filling memory.
+pub const POSTGRES_ROOT_CERTIFICATES_FILE_MAX_BYTES: u64 = 4 * 1024 * 1024;
 /// PostgreSQL: how many times a tool's write is tried again, in the same group, when another
 /// process held what it needed (a deadlock or a lock wait past the timeout) before it answers
 /// `database_busy`.

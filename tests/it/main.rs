@@ -36,6 +36,7 @@ mod postgres_payouts;
 mod postgres_round_trips;
 mod postgres_scheduler;
 mod postgres_subscriptions;
+mod postgres_tls;
 mod postgres_webhooks;
 mod protocol;
 mod scheduler;

@@ -191,7 +191,8 @@ impl WritesRefused {
             connection.execute_batch("BEGIN EXCLUSIVE").unwrap();
             return WritesRefused::SqliteLock(connection);
         }
-        let name = db.to_str().unwrap().rsplit('/').next().unwrap().to_owned();
+        let url = url::Url::parse(db.to_str().unwrap()).unwrap();
+        let name = url.path().trim_start_matches('/').to_owned();
         cluster_admin(&format!(
             "ALTER DATABASE \"{name}\" WITH ALLOW_CONNECTIONS false; \
              SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}'"

@@ -117,7 +117,7 @@ where
 async fn server_settings(url: &str) -> anyhow::Result<String> {
     let url = url.to_owned();
     tokio::task::spawn_blocking(move || -> anyhow::Result<String> {
-        let mut client = postgres::Client::connect(&url, postgres::NoTls)?;
+        let mut client = harepay::store::postgres::connect(&url)?;
         let mut shown = Vec::new();
         for setting in ["server_version", "fsync", "synchronous_commit", "wal_sync_method"] {
             let value: String = client.query_one(&format!("SHOW {setting}"), &[])?.get(0);

@@ -15,8 +15,9 @@ use std::task::Poll;
 
 use bytes::BytesMut;
 use postgres::types::{IsNull, ToSql, Type, to_sql_checked};
-use tokio_postgres::{Client, Config, Error, NoTls, Statement};
+use tokio_postgres::{Client, Config, Error, Statement};
 
+use crate::store::postgres::tls::TlsConnector;
 use crate::store::{StoreError, StoreResult};
 
 type ConnectionTask = Pin<Box<dyn Future<Output = Result<(), Error>> + Send>>;
@@ -32,12 +33,12 @@ pub struct PgClient {
 }
 
 impl PgClient {
-    pub fn connect(config: &Config, round_trips: Arc<AtomicU64>) -> StoreResult<PgClient> {
+    pub fn connect(config: &Config, tls: TlsConnector, round_trips: Arc<AtomicU64>) -> StoreResult<PgClient> {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
             .map_err(|error| StoreError::Backend(format!("could not start the database driver: {error}")))?;
-        let (client, connection) = runtime.block_on(config.connect(NoTls))?;
+        let (client, connection) = runtime.block_on(config.connect(tls))?;
         Ok(PgClient { runtime, client: Some(client), connection: Some(Box::pin(connection)), round_trips })
     }
 

@@ -27,6 +27,7 @@ mod rows;
 mod scheduler;
 mod session;
 mod subscriptions;
+mod tls;
 mod webhooks;
 
 use std::collections::HashMap;
@@ -40,6 +41,7 @@ use crate::limits::{
 };
 use crate::store::postgres::client::PgClient;
 use crate::store::postgres::session::{PgConnection, PgSession, PooledConnection};
+pub use crate::store::postgres::tls::connect;
 use crate::store::{BackgroundJob, Store, StoreError, StoreRead, StoreResult, StoreWrite};
 
 /// Versioned like SQLite's; version 1 is everything SQLite's migrations 1 to 17 built. A new
@@ -56,6 +58,7 @@ pub fn is_postgres_url(db: &str) -> bool {
 
 pub struct PostgresStore {
     config: tokio_postgres::Config,
+    tls: tls::TlsConnector,
     pool: Mutex<Pool>,
     connection_returned: Condvar,
     /// Per background job, the connection that holds (or keeps asking for) its advisory lock.
@@ -94,12 +97,12 @@ impl PostgresStore {
     }
 
     fn open_here(url: &str) -> StoreResult<PostgresStore> {
-        let mut config: tokio_postgres::Config =
-            url.parse().map_err(|error| StoreError::Backend(format!("not a PostgreSQL URL: {error}")))?;
+        let (mut config, tls) = tls::config_of::<tokio_postgres::Config>(url)?;
         config.connect_timeout(Duration::from_millis(POSTGRES_CONNECT_TIMEOUT_MS));
         config.application_name("harepay");
         let store = PostgresStore {
             config,
+            tls,
             pool: Mutex::new(Pool::default()),
             connection_returned: Condvar::new(),
             leases: Mutex::new(HashMap::new()),
@@ -108,12 +111,17 @@ impl PostgresStore {
         let mut client = store.connect_plain()?;
         apply_migrations(&mut client)?;
         keys::fill_owner_skeletons(&mut client)?;
+        // One connection of the pool now: a setting that the pool's driver refuses fails at
+        // start-up, not at the first request.
+        let pooled = store.connect()?;
+        store.pool.lock().expect("pool lock").open += 1;
+        store.give_back(pooled);
         Ok(store)
     }
 
     /// A new pooled connection with harepay's session settings (`SESSION_SETTINGS_SQL`).
     fn connect(&self) -> StoreResult<PgConnection> {
-        let mut client = PgClient::connect(&self.config, self.round_trips.clone())?;
+        let mut client = PgClient::connect(&self.config, self.tls.clone(), self.round_trips.clone())?;
         client.batch_execute(&session_settings_sql())?;
         Ok(PgConnection::new(client))
     }
@@ -121,7 +129,7 @@ impl PostgresStore {
     /// A connection of the synchronous driver with the same settings, for what needs no
     /// pipelining: migrations at start-up, and each background job's lease.
     fn connect_plain(&self) -> StoreResult<postgres::Client> {
-        let mut client = postgres::Config::from(self.config.clone()).connect(postgres::NoTls)?;
+        let mut client = postgres::Config::from(self.config.clone()).connect(self.tls.clone())?;
         client.batch_execute(&session_settings_sql())?;
         Ok(client)
     }
@@ -294,7 +302,7 @@ impl Store for PostgresStore {
 /// table, each in its own transaction, `commits` times, one connection. Returns the time the
 /// commits took (table creation excluded).
 pub fn measure_bare_commits(url: &str, commits: usize) -> StoreResult<Duration> {
-    let mut client = postgres::Client::connect(url, postgres::NoTls)?;
+    let mut client = tls::connect(url)?;
     client.batch_execute(
         "CREATE TABLE IF NOT EXISTS bare_commits (seq BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY, value BIGINT NOT NULL)",
     )?;
@@ -319,7 +327,7 @@ fn create_database_here(url: &str, name: &str) -> StoreResult<String> {
     if !name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_') {
         return Err(StoreError::Backend(format!("not a plain database name: {name:?}")));
     }
-    let mut admin = postgres::Client::connect(url, postgres::NoTls)?;
+    let mut admin = tls::connect(url)?;
     admin.batch_execute(&format!("CREATE DATABASE {name}"))?;
     let mut parsed =
         url::Url::parse(url).map_err(|error| StoreError::Backend(format!("not a PostgreSQL URL: {error}")))?;
@@ -336,7 +344,7 @@ fn drop_database_here(url: &str, name: &str) -> StoreResult<()> {
     if !name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_') {
         return Err(StoreError::Backend(format!("not a plain database name: {name:?}")));
     }
-    let mut admin = postgres::Client::connect(url, postgres::NoTls)?;
+    let mut admin = tls::connect(url)?;
     admin.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))?;
     Ok(())
 }
