@@ -8,7 +8,9 @@ use std::time::{Duration, Instant};
 
 use harepay::engine::ledger::{AccountKind, LedgerTransaction, LedgerTransactionBuilder};
 use harepay::engine::money::{Asset, AssetRef, Money};
-use harepay::engine::payout::{Approval, ApprovalDecision, ApprovalTrigger, Destination, Payout, PayoutStatus};
+use harepay::engine::payout::{
+    Approval, ApprovalDecision, ApprovalTrigger, Destination, Payout, PayoutStatus, SpendLimit,
+};
 use harepay::engine::principal::{Mode, Role, Scope};
 use harepay::engine::rail::Rail;
 use harepay::store::postgres::PostgresStore;
@@ -277,4 +279,39 @@ fn payouts_round_trip_and_spend_sums_are_exact_and_saturate_past_i64() {
     assert_eq!(read.owner_payout_spend_since(&scope(), OWNER, ngn(), 100, all).unwrap(), (1_026, i64::MAX));
     assert_eq!(read.merchant_payout_spend_since(&scope(), ngn(), 100).unwrap(), i64::MAX);
     assert_eq!(read.merchant_payout_spend_since(&scope(), ngn(), 700).unwrap(), 1_023 * MAXIMAL_MINOR, "exact below");
+}
+
+fn limit(max_per_payout_minor: i64) -> SpendLimit {
+    SpendLimit { max_per_payout_minor: Some(max_per_payout_minor), max_per_day_minor: None }
+}
+
+fn alices_limit(session: &dyn harepay::store::StoreRead) -> Option<i64> {
+    let limits = session.owner_spend_limits(&scope(), OWNER).unwrap();
+    limits.into_iter().find(|(asset, _)| asset.code == "NGN").and_then(|(_, limit)| limit.max_per_payout_minor)
+}
+
+/// A write session reads an owner's spend limits once (a group's commands were all sent before
+/// it began). What another process committed before the session's first read is seen; what this
+/// session changes is seen at once; what a rolled-back savepoint changed is forgotten.
+#[test]
+fn spend_limits_read_once_per_write_session_are_never_older_than_its_first_read_nor_its_own_changes() {
+    let Some((first, second, _url)) = two_stores_on_one_database() else { return };
+    seed(&first, 0);
+    let mut lowering = first.begin_write().unwrap();
+    lowering.set_spend_limit("key_alice", ngn(), limit(500)).unwrap();
+    lowering.commit().unwrap();
+
+    let mut session = second.begin_write().unwrap();
+    assert_eq!(alices_limit(&*session), Some(500), "the other process's committed limit");
+    session.set_spend_limit("key_alice", ngn(), limit(300)).unwrap();
+    assert_eq!(alices_limit(&*session), Some(300), "this session's own change, at once");
+    let undone: Result<(), StoreError> = session.in_savepoint(|tx| {
+        tx.set_spend_limit("key_alice", ngn(), limit(100))?;
+        assert_eq!(alices_limit(&*tx), Some(100));
+        Err(StoreError::Backend("undo it".into()))
+    });
+    assert!(undone.is_err());
+    assert_eq!(alices_limit(&*session), Some(300), "the undone change is forgotten");
+    session.commit().unwrap();
+    assert_eq!(alices_limit(&*second.begin_read().unwrap()), Some(300));
 }

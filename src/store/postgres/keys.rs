@@ -124,6 +124,8 @@ impl MerchantKeysWrite for PgSession<'_> {
     }
 
     fn insert_api_key(&mut self, key: &ApiKeyRecord) -> StoreResult<()> {
+        // A new key of an owner brings its limits into the owner's (`owner_spend_limits`).
+        self.spend_limits.borrow_mut().clear();
         let inserted = self.db().execute(
             "INSERT INTO api_keys (id, merchant_id, mode, role, owner, key_sha256_hex, key_last4, created_at_ms, \
              revoked_at_ms, owner_skeleton, expires_at_ms, created_by_key_id, accountable_owner) \

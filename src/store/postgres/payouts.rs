@@ -79,24 +79,20 @@ impl PayoutsRead for PgSession<'_> {
         get(&row, "total_minor")
     }
 
+    /// Read once per write transaction, then from the session: the writer forms a group from the
+    /// commands waiting before it begins, so each command of it was sent before the first read,
+    /// and a limit changed before that command was sent is seen. The session forgets them when it
+    /// changes limits or keys, and when a savepoint is rolled back.
     fn owner_spend_limits(&self, scope: &Scope, owner_skeleton: &str) -> StoreResult<Vec<(AssetRef, SpendLimit)>> {
-        let rows = self.db().query(
-            "SELECT l.asset, MIN(l.max_per_payout_minor) AS max_per_payout_minor, \
-             MIN(l.max_per_day_minor) AS max_per_day_minor FROM api_key_limits l \
-             JOIN api_keys k ON k.id = l.key_id \
-             WHERE k.merchant_id = $1 AND k.mode = $2 AND k.owner_skeleton = $3 \
-             GROUP BY l.asset ORDER BY l.asset",
-            &[&scope.merchant_id, &scope.mode.code(), &owner_skeleton],
-        )?;
-        rows.iter()
-            .map(|row| {
-                let limit = SpendLimit {
-                    max_per_payout_minor: get(row, "max_per_payout_minor")?,
-                    max_per_day_minor: get(row, "max_per_day_minor")?,
-                };
-                Ok((asset_of(&get::<String>(row, "asset")?)?, limit))
-            })
-            .collect()
+        let key = (scope.merchant_id.clone(), scope.mode.code().to_owned(), owner_skeleton.to_owned());
+        if let Some(limits) = self.spend_limits.borrow().get(&key) {
+            return Ok(limits.clone());
+        }
+        let limits = self.read_owner_spend_limits(scope, owner_skeleton)?;
+        if self.is_write {
+            self.spend_limits.borrow_mut().insert(key, limits.clone());
+        }
+        Ok(limits)
     }
 }
 
@@ -145,6 +141,7 @@ impl PayoutsWrite for PgSession<'_> {
     }
 
     fn set_spend_limit(&mut self, key_id: &str, asset: AssetRef, limit: SpendLimit) -> StoreResult<()> {
+        self.spend_limits.borrow_mut().clear();
         self.db().execute(
             "INSERT INTO api_key_limits (key_id, asset, max_per_payout_minor, max_per_day_minor) VALUES ($1, $2, $3, $4) \
              ON CONFLICT (key_id, asset) DO UPDATE SET max_per_payout_minor = EXCLUDED.max_per_payout_minor, \
@@ -321,3 +318,25 @@ static UPDATE_SQL: LazyLock<String> = LazyLock::new(|| {
         COLUMNS.split(", ").enumerate().skip(1).map(|(i, column)| format!("{column} = ${}", i + 1)).collect();
     format!("UPDATE payouts SET {} WHERE id = $1", assignments.join(", "))
 });
+
+impl PgSession<'_> {
+    fn read_owner_spend_limits(&self, scope: &Scope, owner_skeleton: &str) -> StoreResult<Vec<(AssetRef, SpendLimit)>> {
+        let rows = self.db().query(
+            "SELECT l.asset, MIN(l.max_per_payout_minor) AS max_per_payout_minor, \
+             MIN(l.max_per_day_minor) AS max_per_day_minor FROM api_key_limits l \
+             JOIN api_keys k ON k.id = l.key_id \
+             WHERE k.merchant_id = $1 AND k.mode = $2 AND k.owner_skeleton = $3 \
+             GROUP BY l.asset ORDER BY l.asset",
+            &[&scope.merchant_id, &scope.mode.code(), &owner_skeleton],
+        )?;
+        rows.iter()
+            .map(|row| {
+                let limit = SpendLimit {
+                    max_per_payout_minor: get(row, "max_per_payout_minor")?,
+                    max_per_day_minor: get(row, "max_per_day_minor")?,
+                };
+                Ok((asset_of(&get::<String>(row, "asset")?)?, limit))
+            })
+            .collect()
+    }
+}

@@ -26,6 +26,8 @@ use postgres::types::ToSql;
 use postgres::{Row, Statement};
 use tokio_postgres::Client;
 
+use crate::engine::money::AssetRef;
+use crate::engine::payout::SpendLimit;
 use crate::limits::POSTGRES_DEFERRED_WRITES_MAX;
 use crate::store::postgres::PostgresStore;
 use crate::store::postgres::client::{EncodedParameter, PgClient};
@@ -321,7 +323,12 @@ pub struct PgSession<'s> {
     /// A savepoint could not be released or undone: the session's state is unknown, so it
     /// must not commit.
     pub broken: Option<String>,
+    /// Each owner's spend limits, read once per write transaction (`SpendLimits`).
+    pub spend_limits: RefCell<HashMap<SpendLimitsKey, Vec<(AssetRef, SpendLimit)>>>,
 }
+
+/// An owner's spend limits by merchant, mode and owner skeleton.
+pub type SpendLimitsKey = (String, String, String);
 
 impl<'s> PgSession<'s> {
     pub fn new(store: &'s PostgresStore, connection: PooledConnection, is_write: bool) -> PgSession<'s> {
@@ -333,6 +340,7 @@ impl<'s> PgSession<'s> {
             releases_unsent: 0,
             locked_balances: RefCell::new(HashMap::new()),
             broken: None,
+            spend_limits: RefCell::new(HashMap::new()),
         }
     }
 
@@ -425,6 +433,7 @@ impl PgSession<'_> {
         // Its locks are released and its writes undone: what the session knew of them is gone,
         // and what it had not sent yet is never sent.
         self.locked_balances.borrow_mut().clear();
+        self.spend_limits.borrow_mut().clear();
         self.refuse_if_savepoint_lost()?;
         if let Some(releases_carried) = self.db().forget_unsent_savepoint() {
             // Its begin was never sent, nor anything made in it (a statement sends the queue,
