@@ -4,6 +4,7 @@
 //! PostgreSQL whenever `HAREPAY_TEST_POSTGRES_URL` is set.
 
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
 use harepay::store::Store;
 
@@ -292,4 +293,25 @@ pub fn stored_bytes(db: &std::path::Path) -> Vec<Vec<u8>> {
         }
         vec![text.into_bytes()]
     })
+}
+
+/// Waits until some session of the database at `url` waits for a row lock (generous timeout,
+/// polled: no timing assumption).
+pub fn wait_for_a_lock_wait(url: &str) {
+    let mut observer = postgres::Client::connect(url, postgres::NoTls).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(4);
+    loop {
+        let waiting: i64 = observer
+            .query_one(
+                "SELECT COUNT(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'",
+                &[],
+            )
+            .unwrap()
+            .get(0);
+        if waiting > 0 {
+            return;
+        }
+        assert!(Instant::now() < deadline, "no session of the database ever waited for a lock");
+        std::thread::sleep(Duration::from_millis(10));
+    }
 }

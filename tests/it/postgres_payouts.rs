@@ -4,7 +4,6 @@
 //! payout; the sums are exact past i64 and saturate as on SQLite.
 
 use std::collections::BTreeMap;
-use std::time::{Duration, Instant};
 
 use harepay::engine::ledger::{AccountKind, LedgerTransaction, LedgerTransactionBuilder};
 use harepay::engine::money::{Asset, AssetRef, Money};
@@ -16,7 +15,7 @@ use harepay::engine::rail::Rail;
 use harepay::store::postgres::PostgresStore;
 use harepay::store::{ApiKeyRecord, MerchantRecord, PageRequest, PayoutFilter, Store, StoreError, StoreWrite};
 
-use crate::backend::fresh_postgres_database;
+use crate::backend::{fresh_postgres_database, wait_for_a_lock_wait};
 
 const OWNER: &str = "alice";
 
@@ -99,27 +98,6 @@ fn reservation(payout: &Payout) -> LedgerTransaction {
 fn create(session: &mut dyn StoreWrite, payout: &Payout) {
     session.insert_payout(payout).unwrap();
     session.post_ledger_transaction(&scope(), &reservation(payout), payout.created_at_ms).unwrap();
-}
-
-/// Waits until some session of the database at `url` waits for a row lock (generous timeout,
-/// polled: no timing assumption).
-fn wait_for_a_lock_wait(url: &str) {
-    let mut observer = postgres::Client::connect(url, postgres::NoTls).unwrap();
-    let deadline = Instant::now() + Duration::from_secs(4);
-    loop {
-        let waiting: i64 = observer
-            .query_one(
-                "SELECT COUNT(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'",
-                &[],
-            )
-            .unwrap()
-            .get(0);
-        if waiting > 0 {
-            return;
-        }
-        assert!(Instant::now() < deadline, "the second decision never waited for the first one's lock");
-        std::thread::sleep(Duration::from_millis(10));
-    }
 }
 
 /// Two servers decide on one owner's daily spend at once. The first locks and creates a payout;

@@ -394,3 +394,120 @@ fn a_payout_in_a_group_costs_two_round_trips_to_the_store() {
     }
     assert!(read.verify_ledger(None).unwrap().is_sound());
 }
+
+/// `available_minor` available and no other balance row: the rows a payout moves or reads are
+/// missing until it makes them.
+fn fund_available_only(store: &dyn Store, available_minor: i64) {
+    let funding = transfer("ltx_fund", AccountKind::External, AccountKind::Available, available_minor);
+    let mut session = store.begin_write().unwrap();
+    session.post_ledger_transaction(&scope(), &funding, 0).unwrap();
+    session.commit().unwrap();
+}
+
+/// With every balance row but `available` (and `external`) missing, a group still pays two round
+/// trips per payout after its first: the rows found missing while the available row is held read
+/// as zero, and the reserved row the first payout makes holds what it posted.
+#[test]
+fn a_payout_in_a_group_costs_two_round_trips_though_balance_rows_are_missing() {
+    let Some(store) = store() else { return };
+    fund_available_only(&store, 1_000);
+    let mut session = store.begin_write().unwrap();
+    session.in_savepoint(|tx| payout_command(tx, "po_1")).unwrap();
+    let before = store.round_trips();
+    for id in ["po_2", "po_3"] {
+        session.in_savepoint(|tx| payout_command(tx, id)).unwrap();
+    }
+    assert_eq!(store.round_trips() - before, 4, "two round trips per payout");
+    let seen = session.balances_for_update(&scope(), &[ngn()]).unwrap();
+    assert_eq!(seen.get(LedgerAccount::Fixed(AccountKind::Reserved), ngn()), 300);
+    session.commit().unwrap();
+    assert_eq!(committed_balance(&store, AccountKind::Available), 700);
+    assert_eq!(committed_balance(&store, AccountKind::Reserved), 300);
+    assert!(store.begin_read().unwrap().verify_ledger(None).unwrap().is_sound());
+}
+
+fn two_stores() -> Option<(PostgresStore, PostgresStore, String)> {
+    let url = crate::backend::fresh_postgres_database()?;
+    Some((PostgresStore::open(&url).unwrap(), PostgresStore::open(&url).unwrap(), url))
+}
+
+/// The available row guards the creation of its asset's rows: while one process holds it (its
+/// decision found `pending` missing and reads it as zero from then on), another process's posting
+/// that would make `pending` waits, though it touches no other row the first one holds (it comes
+/// from a customer's prepaid account, which a payout decision does not lock); so the first one's
+/// zero stays true until it commits.
+#[test]
+fn a_row_found_missing_cannot_be_made_by_another_process_while_the_finder_holds_the_available_row() {
+    let Some((first, second, url)) = two_stores() else { return };
+    fund_available_only(&first, 1_000);
+    let prepaid = LedgerAccount::customer_prepaid("cus_1");
+    let mut funding = first.begin_write().unwrap();
+    let top_up = LedgerTransactionBuilder::new().transfer(AccountKind::External, prepaid.clone(), ngn(), 100).finish(
+        "ltx_top_up".into(),
+        "cus_1",
+        "test",
+    );
+    funding.post_ledger_transaction(&scope(), &top_up, 0).unwrap();
+    funding.commit().unwrap();
+
+    let mut holding = first.begin_write().unwrap();
+    let found = holding.balances_for_update(&scope(), &[ngn()]).unwrap();
+    assert_eq!(found.get(LedgerAccount::Fixed(AccountKind::Pending), ngn()), 0);
+    std::thread::scope(|threads| {
+        let crediting = threads.spawn(|| {
+            let mut session = second.begin_write().unwrap();
+            let credit = LedgerTransactionBuilder::new()
+                .transfer(prepaid.clone(), AccountKind::Pending, ngn(), 50)
+                .finish("ltx_credit".into(), "cus_1", "test");
+            session.post_ledger_transaction(&scope(), &credit, 1).unwrap();
+            session.commit().unwrap();
+        });
+        crate::backend::wait_for_a_lock_wait(&url);
+        let again = holding.balances_for_update(&scope(), &[ngn()]).unwrap();
+        assert_eq!(again.get(LedgerAccount::Fixed(AccountKind::Pending), ngn()), 0, "still missing: it waits");
+        holding
+            .post_ledger_transaction(&scope(), &transfer("ltx_own", AccountKind::External, AccountKind::Pending, 30), 2)
+            .unwrap();
+        let own = holding.balances_for_update(&scope(), &[ngn()]).unwrap();
+        assert_eq!(own.get(LedgerAccount::Fixed(AccountKind::Pending), ngn()), 30);
+        holding.commit().unwrap();
+        crediting.join().unwrap();
+    });
+    assert_eq!(committed_balance(&first, AccountKind::Pending), 80);
+    // (The prepaid account's customer is not stored, which verification reports; the balances
+    // themselves match their postings.)
+    let report = first.begin_read().unwrap().verify_ledger(None).unwrap();
+    assert!(report.balance_mismatches.is_empty() && report.negative_balances.is_empty(), "{report:?}");
+}
+
+/// The other way round: a process waiting for the available row sees, once it holds it, the rows
+/// the holder made (its lock's second statement takes its snapshot after the wait), instead of
+/// remembering them as missing.
+#[test]
+fn a_process_that_waited_for_the_available_row_sees_the_rows_the_holder_made() {
+    let Some((first, second, url)) = two_stores() else { return };
+    fund_available_only(&first, 1_000);
+    let mut holding = first.begin_write().unwrap();
+    holding.balances_for_update(&scope(), &[ngn()]).unwrap();
+    holding
+        .post_ledger_transaction(&scope(), &transfer("ltx_made", AccountKind::External, AccountKind::Pending, 50), 1)
+        .unwrap();
+    std::thread::scope(|threads| {
+        let waiting = threads.spawn(|| {
+            let mut session = second.begin_write().unwrap();
+            let seen = session
+                .in_savepoint(|tx| tx.balances_for_update(&scope(), &[ngn()]))
+                .unwrap()
+                .get(LedgerAccount::Fixed(AccountKind::Pending), ngn());
+            let seen_again = session
+                .in_savepoint(|tx| tx.balances_for_update(&scope(), &[ngn()]))
+                .unwrap()
+                .get(LedgerAccount::Fixed(AccountKind::Pending), ngn());
+            session.commit().unwrap();
+            (seen, seen_again)
+        });
+        crate::backend::wait_for_a_lock_wait(&url);
+        holding.commit().unwrap();
+        assert_eq!(waiting.join().unwrap(), (50, 50), "the holder's row, seen once the lock is held");
+    });
+}

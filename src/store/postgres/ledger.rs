@@ -16,12 +16,21 @@
 //!   their balances as they are now (a write's new balances come back from the statement), so a
 //!   later posting over them skips asking again. Safe because nobody else can change a row this
 //!   session holds locked; a savepoint rolled back (which releases its locks) forgets them all.
+//! - The available row guards: every locker of balance rows first locks the available rows of
+//!   their assets in a statement of its own (`available` sorts first, so the lock order holds),
+//!   then the rows themselves in a second statement, sent in the same round trip. So while a
+//!   session holds an available row locked, no other session can create a row of that asset in
+//!   the scope; and the second statement, whose snapshot is taken once the lock is held, sees
+//!   every row made by whoever held it before. A row found missing then stays missing: it reads
+//!   as zero without asking again (`PgSession::missing_balances`), and a row the session creates
+//!   holds exactly what it posted. (While the available row itself does not exist yet, nothing is
+//!   remembered as missing.)
 //! - Verification reads one snapshot and sums in NUMERIC, exactly.
 //!
 //! BIGINT holds nothing but integers: SQLite's non-integer checks and its quarantine (migration
 //! 5) have no counterpart here, and the report's `non_integer_values` is always empty.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::LazyLock;
 
 use postgres::Row;
@@ -211,11 +220,13 @@ impl PgSession<'_> {
         let asset_codes: Vec<&str> = assets.iter().map(|asset| asset.code).collect();
         let account_codes: Vec<&str> = accounts_by_code.keys().map(String::as_str).collect();
         let sql = if lock {
+            self.lock_available_rows_first(scope, &asset_codes)?;
             format!("{SCOPE_BALANCES_SQL} {BALANCE_LOCK_ORDER_SQL} FOR UPDATE")
         } else {
             SCOPE_BALANCES_SQL.to_owned()
         };
         let rows = self.db().query(&sql, &[&scope.merchant_id, &scope.mode.code(), &asset_codes, &account_codes])?;
+        let mut found: HashSet<(String, String)> = HashSet::new();
         for row in rows {
             let account_code: String = get(&row, "account")?;
             let asset_code: String = get(&row, "asset")?;
@@ -223,7 +234,13 @@ impl PgSession<'_> {
             let account = accounts_by_code.get(&account_code).cloned().expect("the query asked for these accounts");
             balances.set(account, asset_of(&asset_code)?, balance_minor);
             if lock {
-                self.remember_locked_balance(scope, account_code, asset_code, balance_minor);
+                self.remember_locked_balance(scope, account_code.clone(), asset_code.clone(), balance_minor);
+                found.insert((account_code, asset_code));
+            }
+        }
+        if lock {
+            for asset in assets {
+                self.remember_missing_balances(scope, asset, account_codes.iter().copied(), &found);
             }
         }
         Ok(balances)
@@ -289,6 +306,7 @@ impl PgSession<'_> {
             for asset in assets {
                 match self.locked_balance(scope, account_code, asset.code) {
                     Some(balance_minor) => known.push((account, asset, balance_minor)),
+                    None if self.is_missing(scope, account_code, asset.code) => known.push((account, asset, 0)),
                     None => return false,
                 }
             }
@@ -299,15 +317,19 @@ impl PgSession<'_> {
         true
     }
 
-    /// Locks the rows of `changes` (in the lock order) and notes their stored balances.
+    /// Locks the rows of `changes`, and the available row of each of their assets (the available
+    /// row guards: module docs), in the lock order, and notes their stored balances.
     fn lock_changed_balances(&self, scope: &Scope, changes: &mut [BalanceChange]) -> StoreResult<()> {
         let account_codes: Vec<&str> = changes.iter().map(|change| change.account_code.as_str()).collect();
         let asset_codes: Vec<&str> = changes.iter().map(|change| change.asset_code).collect();
+        self.lock_available_rows_first(scope, &asset_codes)?;
         let rows = self.db().query(
             &format!(
                 "SELECT account, asset, balance_minor FROM account_balances WHERE merchant_id = $1 AND mode = $2 \
-                 AND (account, asset) IN (SELECT * FROM unnest($3::text[], $4::text[])) \
-                 {BALANCE_LOCK_ORDER_SQL} FOR UPDATE"
+                 AND ((account, asset) IN (SELECT * FROM unnest($3::text[], $4::text[])) \
+                   OR (account = '{AVAILABLE}' AND asset = ANY($4::text[]))) \
+                 {BALANCE_LOCK_ORDER_SQL} FOR UPDATE",
+                AVAILABLE = AccountKind::Available.code()
             ),
             &[&scope.merchant_id, &scope.mode.code(), &account_codes, &asset_codes],
         )?;
@@ -324,6 +346,46 @@ impl PgSession<'_> {
         Ok(())
     }
 
+    /// The first statement of every balance lock (module docs, "the available row guards"):
+    /// inside a savepoint it goes in the same round trip as the lock that follows.
+    fn lock_available_rows_first(&self, scope: &Scope, asset_codes: &[&str]) -> StoreResult<()> {
+        let sql = format!(
+            "SELECT 1 FROM account_balances WHERE merchant_id = $1 AND mode = $2 AND account = '{}' \
+             AND asset = ANY($3::text[]) ORDER BY asset COLLATE \"C\" FOR UPDATE",
+            AccountKind::Available.code()
+        );
+        let params: [&(dyn ToSql + Sync); 3] = [&scope.merchant_id, &scope.mode.code(), &asset_codes];
+        if self.defers_writes() {
+            return self.db().defer(&sql, &params);
+        }
+        self.db().execute(&sql, &params).map(drop)
+    }
+
+    /// Notes the rows of `asset` asked for and not `found` as missing, when the asset's available
+    /// row was found (and is now locked by this session): it guards their creation.
+    fn remember_missing_balances<'a>(
+        &self,
+        scope: &Scope,
+        asset: &AssetRef,
+        account_codes: impl Iterator<Item = &'a str>,
+        found: &HashSet<(String, String)>,
+    ) {
+        let available = (AccountKind::Available.code().to_owned(), asset.code.to_owned());
+        if !self.is_write || !found.contains(&available) {
+            return;
+        }
+        let mut missing = self.missing_balances.borrow_mut();
+        for account_code in account_codes {
+            if !found.contains(&(account_code.to_owned(), asset.code.to_owned())) {
+                missing.insert(balance_key(scope, account_code.to_owned(), asset.code.to_owned()));
+            }
+        }
+    }
+
+    fn is_missing(&self, scope: &Scope, account_code: &str, asset_code: &str) -> bool {
+        self.missing_balances.borrow().contains(&balance_key(scope, account_code.to_owned(), asset_code.to_owned()))
+    }
+
     /// A balance row this session holds locked, as it is now (`PgSession::locked_balances`).
     fn locked_balance(&self, scope: &Scope, account_code: &str, asset_code: &str) -> Option<i64> {
         let key = balance_key(scope, account_code.to_owned(), asset_code.to_owned());
@@ -332,7 +394,9 @@ impl PgSession<'_> {
 
     fn remember_locked_balance(&self, scope: &Scope, account_code: String, asset_code: String, balance_minor: i64) {
         if self.is_write {
-            self.locked_balances.borrow_mut().insert(balance_key(scope, account_code, asset_code), balance_minor);
+            let key = balance_key(scope, account_code, asset_code);
+            self.missing_balances.borrow_mut().remove(&key);
+            self.locked_balances.borrow_mut().insert(key, balance_minor);
         }
     }
 
@@ -386,11 +450,22 @@ impl PgSession<'_> {
         ];
         if beyond_i64.is_empty() && self.defers_writes() {
             self.db().defer(&WRITE_TRANSACTION_AHEAD_SQL, &params)?;
-            // The rows locked before stay locked, moved by what was checked to fit; a row that
-            // did not exist may have been made meanwhile by another process, so it is asked
-            // for when next needed.
+            // The rows locked before stay locked, moved by what was checked to fit. A row that did
+            // not exist holds what was posted when this session holds its asset's available row
+            // (which guards its creation); otherwise another process may have made it meanwhile,
+            // so it is asked for when next needed.
             for change in changes {
-                if let Some(stored_minor) = change.stored_minor {
+                let asset = asset_of(change.asset_code)?;
+                let stored_minor = match change.stored_minor {
+                    Some(stored_minor) => Some(stored_minor),
+                    None if self.holds_available_balance_lock(scope, asset) => Some(0),
+                    None => {
+                        let key = balance_key(scope, change.account_code.clone(), change.asset_code.to_owned());
+                        self.missing_balances.borrow_mut().remove(&key);
+                        None
+                    }
+                };
+                if let Some(stored_minor) = stored_minor {
                     let balance_minor = balance_after(stored_minor, change.change_minor).expect("checked to fit i64");
                     self.remember_locked_balance(
                         scope,

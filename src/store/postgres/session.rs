@@ -17,7 +17,7 @@
 //! a savepoint whose body failed. A rolled-back savepoint drops what it had not sent.
 
 use std::cell::{Cell, RefCell};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::future::Future;
 
 use futures_util::TryFutureExt;
@@ -219,9 +219,9 @@ impl PooledConnection {
         self.note_failure(result)
     }
 
-    /// Queues a write to go with the next statement (module docs). Its SQL must fail with an error
-    /// whenever it does not do its work (a plain INSERT, not `ON CONFLICT DO NOTHING`): no one
-    /// looks at its answer. Past `POSTGRES_DEFERRED_WRITES_MAX` queued, they are sent at once.
+    /// Queues a write (or a row lock) to go with the next statement (module docs). Its SQL must
+    /// fail with an error whenever it does not do its work (a plain INSERT, not `ON CONFLICT DO
+    /// NOTHING`): no one looks at its answer. Past `POSTGRES_DEFERRED_WRITES_MAX` queued, they are sent at once.
     pub fn defer(&self, sql: &str, params: Params<'_>) -> StoreResult<()> {
         let statement = {
             let mut connection = self.connection.borrow_mut();
@@ -320,6 +320,10 @@ pub struct PgSession<'s> {
     /// ledger reads them from here instead of asking again. Emptied when a savepoint is rolled
     /// back (which also releases the locks taken inside it).
     pub locked_balances: RefCell<HashMap<BalanceKey, i64>>,
+    /// Balance rows this write session found missing while it held its asset's available row
+    /// locked: none can be made meanwhile (`ledger.rs`, "the available row guards"), so they read
+    /// as zero without asking again. Emptied with `locked_balances`.
+    pub missing_balances: RefCell<HashSet<BalanceKey>>,
     /// A savepoint could not be released or undone: the session's state is unknown, so it
     /// must not commit.
     pub broken: Option<String>,
@@ -339,6 +343,7 @@ impl<'s> PgSession<'s> {
             savepoint_depth: 0,
             releases_unsent: 0,
             locked_balances: RefCell::new(HashMap::new()),
+            missing_balances: RefCell::new(HashSet::new()),
             broken: None,
             spend_limits: RefCell::new(HashMap::new()),
         }
@@ -433,6 +438,7 @@ impl PgSession<'_> {
         // Its locks are released and its writes undone: what the session knew of them is gone,
         // and what it had not sent yet is never sent.
         self.locked_balances.borrow_mut().clear();
+        self.missing_balances.borrow_mut().clear();
         self.spend_limits.borrow_mut().clear();
         self.refuse_if_savepoint_lost()?;
         if let Some(releases_carried) = self.db().forget_unsent_savepoint() {
