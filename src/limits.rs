@@ -130,6 +130,10 @@ pub const AUDIT_KEY_PREFIX_CHARS: usize = 32;
 
 /// Commands the writer commits together in one durable transaction (group commit).
 pub const GROUP_COMMIT_MAX_COMMANDS: usize = 512;
+/// The same on PostgreSQL: each command's savepoint that writes is a subtransaction, and a server
+/// process keeps the ids of at most 64 of them in shared memory (`PGPROC_MAX_CACHED_SUBXIDS`);
+/// past that every other session's visibility checks of the group's rows read `pg_subtrans`.
+pub const POSTGRES_GROUP_COMMIT_MAX_COMMANDS: usize = 64;
 
 /// How often the scheduler looks for due work: approval expiries, and in test mode the
 /// simulated rails.

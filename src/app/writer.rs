@@ -1,7 +1,7 @@
 //! The single writer and its group commit.
 //!
 //! Every state change goes through one thread that owns the write connection. It takes all the
-//! commands waiting (up to `GROUP_COMMIT_MAX_COMMANDS`), runs each inside its own savepoint so
+//! commands waiting (up to `Store::group_commands_max`), runs each inside its own savepoint so
 //! that one refused command cannot undo its neighbours, commits once (one fsync for the group),
 //! and only then answers the callers. A caller is never told "done" before its effect is durable.
 
@@ -13,7 +13,6 @@ use crate::app::Clock;
 use crate::app::error::AppError;
 use crate::engine::IdSource;
 use crate::engine::rules::PaymentRules;
-use crate::limits::GROUP_COMMIT_MAX_COMMANDS;
 use crate::store::{Store, StoreWrite};
 
 /// What the writer has committed since start, for `system_status` and tests.
@@ -61,9 +60,10 @@ pub(crate) fn run_writer(
     jobs: Receiver<WriteJob>,
     stats: Arc<WriterStats>,
 ) {
+    let group_commands_max = store.group_commands_max();
     while let Ok(first) = jobs.recv() {
         let mut batch = vec![first];
-        while batch.len() < GROUP_COMMIT_MAX_COMMANDS {
+        while batch.len() < group_commands_max {
             match jobs.try_recv() {
                 Ok(job) => batch.push(job),
                 Err(TryRecvError::Empty | TryRecvError::Disconnected) => break,

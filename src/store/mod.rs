@@ -468,6 +468,9 @@ pub trait Store: Send + Sync + 'static {
     /// (SQLite: the write-ahead log folded into the database file). Later writes still work.
     fn close(&self) -> StoreResult<()>;
 
+    /// How many commands the writer may run in one transaction, each in its own savepoint.
+    fn group_commands_max(&self) -> usize;
+
     /// Whether this process may run `job` now: one process at a time per database runs each
     /// background job, so that several servers on one database do not all pick the same due
     /// items (each item's write re-decides under its row lock, so a second runner would change

@@ -483,3 +483,48 @@ async fn waiting_payouts_count_against_the_daily_limit_until_a_day_after_their_r
     write(&app, &maker, "create_payout", "day-3-a", payout(500_000)).await;
     assert!(app.verify_ledger().await.unwrap().is_sound());
 }
+
+/// A flood of writes at once: the writer's groups never hold more commands than the store takes
+/// in one transaction (on PostgreSQL 64, the subtransactions a server process keeps in shared
+/// memory), and every write is answered.
+#[tokio::test]
+async fn a_flood_of_writes_is_grouped_within_what_the_store_takes_in_one_transaction() {
+    const WRITES: usize = 300;
+    let dir = tempfile::tempdir().unwrap();
+    let store = crate::backend::open_store(&dir.path().join("flood.db"));
+    let group_commands_max = store.group_commands_max();
+    let expected_max = if crate::backend::on_postgres() {
+        harepay::limits::POSTGRES_GROUP_COMMIT_MAX_COMMANDS
+    } else {
+        harepay::limits::GROUP_COMMIT_MAX_COMMANDS
+    };
+    assert_eq!(group_commands_max, expected_max);
+    let clock = Arc::new(ManualClock(AtomicI64::new(1_000_000)));
+    let app = App::with_store(store, PaymentRules::default(), clock, Box::new(SequentialIds::default()));
+    app.bootstrap_demo_if_empty().await.unwrap();
+    let maker = app.authenticate("sk_test_demo").await.unwrap();
+    let mut writes = tokio::task::JoinSet::new();
+    for index in 0..WRITES {
+        let (app, maker) = (app.clone(), maker.clone());
+        writes.spawn(async move {
+            let request = NewPaymentIntent {
+                amount: ngn(1_000),
+                network: None,
+                method: PaymentMethod::BankTransfer,
+                rail: Rail::Rubies,
+                settle_as: None,
+                customer: None,
+                description: None,
+                metadata: Default::default(),
+                expires_in_ms: None,
+            };
+            write(&app, &maker, "create_payment_intent", &format!("flood-{index}"), CreatePaymentIntentCommand(request))
+                .await
+        });
+    }
+    let answered = writes.join_all().await;
+    assert_eq!(answered.len(), WRITES);
+    let largest_group = app.writer_stats().largest_group.load(Ordering::Relaxed);
+    assert!(largest_group > 1, "the flood was grouped");
+    assert!(largest_group as usize <= group_commands_max, "a group of {largest_group} > {group_commands_max}");
+}

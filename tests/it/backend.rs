@@ -163,6 +163,10 @@ impl Store for StoreOnTestDatabase {
         self.store.close()
     }
 
+    fn group_commands_max(&self) -> usize {
+        self.store.group_commands_max()
+    }
+
     fn holds_lease(&self, job: harepay::store::BackgroundJob) -> harepay::store::StoreResult<bool> {
         self.store.holds_lease(job)
     }

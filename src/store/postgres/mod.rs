@@ -36,8 +36,8 @@ use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use crate::limits::{
-    POSTGRES_CONNECT_TIMEOUT_MS, POSTGRES_CONNECTION_WAIT_MS, POSTGRES_IDLE_IN_TRANSACTION_TIMEOUT_MS,
-    POSTGRES_LOCK_TIMEOUT_MS, POSTGRES_MAX_CONNECTIONS,
+    POSTGRES_CONNECT_TIMEOUT_MS, POSTGRES_CONNECTION_WAIT_MS, POSTGRES_GROUP_COMMIT_MAX_COMMANDS,
+    POSTGRES_IDLE_IN_TRANSACTION_TIMEOUT_MS, POSTGRES_LOCK_TIMEOUT_MS, POSTGRES_MAX_CONNECTIONS,
 };
 use crate::store::postgres::client::PgClient;
 use crate::store::postgres::session::{PgConnection, PgSession, PooledConnection};
@@ -260,6 +260,10 @@ impl Store for PostgresStore {
     fn begin_write(&self) -> StoreResult<Box<dyn StoreWrite + '_>> {
         let connection = self.begin("BEGIN ISOLATION LEVEL READ COMMITTED")?;
         Ok(Box::new(PgSession::new(self, connection, true)))
+    }
+
+    fn group_commands_max(&self) -> usize {
+        POSTGRES_GROUP_COMMIT_MAX_COMMANDS
     }
 
     fn holds_lease(&self, job: BackgroundJob) -> StoreResult<bool> {

@@ -155,6 +155,10 @@ fn fill_owner_skeletons(connection: &Connection) -> StoreResult<()> {
 }
 
 impl Store for SqliteStore {
+    fn group_commands_max(&self) -> usize {
+        crate::limits::GROUP_COMMIT_MAX_COMMANDS
+    }
+
     fn begin_read(&self) -> StoreResult<Box<dyn StoreRead + '_>> {
         let pooled = self.idle_readers.lock().expect("reader pool lock").pop();
         let connection = match pooled {
