@@ -86,9 +86,9 @@ async fn reserved_ngn(app: &App, maker: &Principal) -> i64 {
     GetBalance::run(&context(app), maker, args).await.unwrap().reserved.amount
 }
 
-/// Credits the merchant with a settled NGN bank-transfer payment of `amount_minor` (less fees).
-async fn settled_payment(app: &App, maker: &Principal, amount_minor: i64) {
-    let request = NewPaymentIntent {
+/// An NGN bank-transfer payment intent of `amount_minor`.
+fn bank_transfer(amount_minor: i64) -> NewPaymentIntent {
+    NewPaymentIntent {
         amount: ngn(amount_minor),
         network: None,
         method: PaymentMethod::BankTransfer,
@@ -98,7 +98,12 @@ async fn settled_payment(app: &App, maker: &Principal, amount_minor: i64) {
         description: None,
         metadata: Default::default(),
         expires_in_ms: None,
-    };
+    }
+}
+
+/// Credits the merchant with a settled NGN bank-transfer payment of `amount_minor` (less fees).
+async fn settled_payment(app: &App, maker: &Principal, amount_minor: i64) {
+    let request = bank_transfer(amount_minor);
     let payment = write(app, maker, "create_payment_intent", "pay-1", CreatePaymentIntentCommand(request)).await;
     let payment_intent_id = payment["id"].as_str().unwrap().to_owned();
     let settle = SimulatePaymentCommand { payment_intent_id, outcome: SimulatedOutcome::Succeeded, received: None };
@@ -507,17 +512,7 @@ async fn a_flood_of_writes_is_grouped_within_what_the_store_takes_in_one_transac
     for index in 0..WRITES {
         let (app, maker) = (app.clone(), maker.clone());
         writes.spawn(async move {
-            let request = NewPaymentIntent {
-                amount: ngn(1_000),
-                network: None,
-                method: PaymentMethod::BankTransfer,
-                rail: Rail::Rubies,
-                settle_as: None,
-                customer: None,
-                description: None,
-                metadata: Default::default(),
-                expires_in_ms: None,
-            };
+            let request = bank_transfer(1_000);
             write(&app, &maker, "create_payment_intent", &format!("flood-{index}"), CreatePaymentIntentCommand(request))
                 .await
         });

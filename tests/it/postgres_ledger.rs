@@ -230,7 +230,7 @@ fn idempotency_record(key: &str, operation: &str) -> IdempotencyRecord {
     }
 }
 
-fn event(id: &str) -> EventRecord {
+pub(crate) fn event(id: &str) -> EventRecord {
     EventRecord {
         id: id.into(),
         scope: scope(),
@@ -241,7 +241,8 @@ fn event(id: &str) -> EventRecord {
     }
 }
 
-fn event_ids(store: &dyn Store) -> Vec<String> {
+/// The ids of the events committed in the scope, sorted.
+pub(crate) fn event_ids(store: &dyn Store) -> Vec<String> {
     let page = PageRequest { limit: 100, starting_after: None };
     let events = store.begin_read().unwrap().list_events(&scope(), &EventFilter::default(), &page).unwrap();
     let mut ids: Vec<String> = events.items.into_iter().map(|event| event.id).collect();

@@ -11,15 +11,14 @@ use harepay::engine::ledger::{AccountKind, LedgerAccount, LedgerTransaction, Led
 use harepay::engine::money::{Asset, AssetRef};
 use std::collections::BTreeMap;
 
+use crate::postgres_ledger::{event, event_ids};
+
 use harepay::engine::money::Money;
 use harepay::engine::payout::{Destination, Payout, PayoutStatus};
 use harepay::engine::principal::{Mode, Scope};
 use harepay::engine::rail::Rail;
 use harepay::store::postgres::PostgresStore;
-use harepay::store::{
-    AuditRecord, EventFilter, EventRecord, IdempotencyRecord, MerchantRecord, PageRequest, Store, StoreError,
-    StoreWrite,
-};
+use harepay::store::{AuditRecord, IdempotencyRecord, MerchantRecord, Store, StoreError, StoreWrite};
 
 fn scope() -> Scope {
     Scope { merchant_id: "mch_1".into(), mode: Mode::Test }
@@ -187,25 +186,6 @@ fn a_failure_inside_a_released_savepoint_body_that_was_swallowed_refuses_the_com
     assert!(!store.begin_read().unwrap().merchant_exists("mch_1").unwrap());
 }
 
-fn event(id: &str) -> EventRecord {
-    EventRecord {
-        id: id.into(),
-        scope: scope(),
-        event_type: "payout.created".into(),
-        object_id: "po_1".into(),
-        payload_json: "{}".into(),
-        created_at_ms: 1,
-    }
-}
-
-fn committed_event_ids(store: &dyn Store) -> Vec<String> {
-    let page = PageRequest { limit: 100, starting_after: None };
-    let events = store.begin_read().unwrap().list_events(&scope(), &EventFilter::default(), &page).unwrap();
-    let mut ids: Vec<String> = events.items.into_iter().map(|event| event.id).collect();
-    ids.sort();
-    ids
-}
-
 /// A write sent ahead fails only when the savepoint ends (a duplicate event id: a unique
 /// violation nobody waited for): the savepoint is undone whole, its caller gets the failure, and
 /// the session commits what came before and after it.
@@ -222,7 +202,7 @@ fn a_write_sent_ahead_that_fails_undoes_its_savepoint_and_the_session_commits_th
     assert!(refused.is_err(), "the duplicate must fail the savepoint that made it");
     session.in_savepoint(|tx| tx.append_event(&event("evt_after"))).unwrap();
     session.commit().unwrap();
-    assert_eq!(committed_event_ids(&store), ["evt_after", "evt_first"]);
+    assert_eq!(event_ids(&store), ["evt_after", "evt_first"]);
 }
 
 /// The same failure reaches the next statement that needs an answer (a read): it answers with
@@ -243,7 +223,7 @@ fn a_write_sent_ahead_that_fails_is_the_next_reads_failure_and_a_rollback_undoes
     );
     session.in_savepoint(|tx| tx.append_event(&event("evt_after"))).unwrap();
     session.commit().unwrap();
-    assert_eq!(committed_event_ids(&store), ["evt_after", "evt_first"]);
+    assert_eq!(event_ids(&store), ["evt_after", "evt_first"]);
 }
 
 /// A read in a savepoint sees the writes made before it in the same savepoint, though they were
@@ -260,7 +240,7 @@ fn a_read_sees_the_writes_sent_ahead_before_it() {
         .unwrap();
     assert!(seen);
     session.commit().unwrap();
-    assert_eq!(committed_event_ids(&store), ["evt_1"]);
+    assert_eq!(event_ids(&store), ["evt_1"]);
 }
 
 /// The danger of a savepoint whose begin is not sent yet: its begin carries the RELEASE of the
@@ -284,7 +264,7 @@ fn a_savepoint_refused_before_any_statement_keeps_the_command_released_before_it
     nested.unwrap();
     session.in_savepoint(|tx| tx.append_event(&event("evt_last"))).unwrap();
     session.commit().unwrap();
-    assert_eq!(committed_event_ids(&store), ["evt_kept", "evt_last", "evt_nested"]);
+    assert_eq!(event_ids(&store), ["evt_kept", "evt_last", "evt_nested"]);
 }
 
 /// A savepoint begun inside one whose writes are queued sends them first: a failure of theirs is
@@ -308,7 +288,7 @@ fn a_savepoint_begun_after_queued_writes_sends_them_first_and_their_failure_is_t
     });
     kept.unwrap();
     session.commit().unwrap();
-    assert_eq!(committed_event_ids(&store), ["evt_first", "evt_outer"]);
+    assert_eq!(event_ids(&store), ["evt_first", "evt_outer"]);
 }
 
 fn payout(id: &str) -> Payout {
@@ -386,7 +366,7 @@ fn a_payout_in_a_group_costs_two_round_trips_to_the_store() {
     session.commit().unwrap();
     assert_eq!(committed_balance(&store, AccountKind::Available), 600);
     assert_eq!(committed_balance(&store, AccountKind::Reserved), 401);
-    assert_eq!(committed_event_ids(&store), ["evt_po_1", "evt_po_2", "evt_po_3", "evt_po_4"]);
+    assert_eq!(event_ids(&store), ["evt_po_1", "evt_po_2", "evt_po_3", "evt_po_4"]);
     let read = store.begin_read().unwrap();
     for id in ["po_1", "po_2", "po_3", "po_4"] {
         assert!(read.get_payout(&scope(), id).unwrap().is_some(), "{id}");

@@ -106,12 +106,26 @@ where
     let name = format!("harepay_bench_{}_{purpose}", std::process::id());
     let (admin_url, create_name) = (url.to_owned(), name.clone());
     let db_url = tokio::task::spawn_blocking(move || create_database(&admin_url, &create_name)).await??;
+    let checkpoint_url = url.to_owned();
+    tokio::task::spawn_blocking(move || checkpoint(&checkpoint_url)).await?;
     let result = measure(db_url).await;
     // The app's connections close as its last handle goes; give them a moment, then force.
     tokio::time::sleep(Duration::from_millis(200)).await;
     let admin_url = url.to_owned();
     tokio::task::spawn_blocking(move || drop_database(&admin_url, &name)).await??;
     result
+}
+
+/// Writes out what earlier measurements left dirty (pgbench's initialisation alone writes about a
+/// gigabyte), so that a checkpoint does not fall inside the next measurement and each starts from
+/// the same state. Best effort: it needs a superuser or `pg_checkpoint`, and says when it could not.
+fn checkpoint(url: &str) {
+    let outcome = harepay::store::postgres::connect(url)
+        .map_err(|error| error.to_string())
+        .and_then(|mut client| client.batch_execute("CHECKPOINT").map_err(|error| error.to_string()));
+    if let Err(error) = outcome {
+        println!("    (no CHECKPOINT before this measurement: {error})");
+    }
 }
 
 async fn server_settings(url: &str) -> anyhow::Result<String> {
