@@ -491,3 +491,30 @@ fn a_process_that_waited_for_the_available_row_sees_the_rows_the_holder_made() {
         assert_eq!(waiting.join().unwrap(), (50, 50), "the holder's row, seen once the lock is held");
     });
 }
+
+/// The queue of writes sent ahead is bounded: a savepoint that makes more writes than it holds
+/// (`POSTGRES_DEFERRED_WRITES_MAX`) sends them in pipelines of that size, and all are kept.
+#[test]
+fn a_savepoint_with_more_writes_than_the_queue_holds_sends_them_in_bounded_pipelines() {
+    let Some(store) = store() else { return };
+    let queue_max = harepay::limits::POSTGRES_DEFERRED_WRITES_MAX;
+    let writes = 2 * queue_max + queue_max / 2;
+    let ids: Vec<String> = (0..writes).map(|index| format!("evt_{index:04}")).collect();
+    let mut session = store.begin_write().unwrap();
+    // Its statement prepared first (a round trip of its own, once per connection).
+    session.in_savepoint(|tx| tx.append_event(&event("evt_warm"))).unwrap();
+    let before = store.round_trips();
+    session
+        .in_savepoint(|tx| {
+            for id in &ids {
+                tx.append_event(&event(id))?;
+            }
+            Ok::<(), StoreError>(())
+        })
+        .unwrap();
+    // The savepoint's begin and the writes fill the queue twice; the rest go with its end.
+    assert_eq!(store.round_trips() - before, 3);
+    session.commit().unwrap();
+    let read = store.begin_read().unwrap();
+    assert!(ids.iter().all(|id| read.event_exists(&scope(), id).unwrap()));
+}
