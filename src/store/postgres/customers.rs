@@ -9,8 +9,8 @@ use postgres::Row;
 use postgres::types::ToSql;
 
 use crate::engine::customer::Customer;
-use crate::engine::principal::{Mode, Scope};
-use crate::store::postgres::rows::{get, into_page, parsed};
+use crate::engine::principal::Scope;
+use crate::store::postgres::rows::{get, into_page, parsed, scope_from_row};
 use crate::store::postgres::session::{Params, PgSession};
 use crate::store::{CustomerFilter, CustomersRead, CustomersWrite, Page, PageRequest, StoreError, StoreResult};
 
@@ -18,11 +18,10 @@ const CUSTOMER_COLUMNS: &str =
     "id, merchant_id, mode, email, name, phone, metadata_json, archived_at_ms, created_at_ms, updated_at_ms";
 
 fn customer_from_row(row: &Row) -> StoreResult<Customer> {
-    let mode: String = get(row, "mode")?;
     let metadata_json: String = get(row, "metadata_json")?;
     Ok(Customer {
         id: get(row, "id")?,
-        scope: Scope { merchant_id: get(row, "merchant_id")?, mode: parsed(Mode::parse(&mode), "mode", &mode)? },
+        scope: scope_from_row(row)?,
         email: get(row, "email")?,
         name: get(row, "name")?,
         phone: get(row, "phone")?,

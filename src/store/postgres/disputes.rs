@@ -9,9 +9,9 @@ use postgres::Row;
 
 use crate::engine::dispute::{Dispute, DisputeOutcome, DisputeReason, DisputeStatus};
 use crate::engine::money::{Asset, Money};
-use crate::engine::principal::{Mode, Scope};
+use crate::engine::principal::Scope;
 use crate::store::codecs::{evidence_from_json, evidence_to_json};
-use crate::store::postgres::rows::{get, inserted_or_conflict, into_page, parsed};
+use crate::store::postgres::rows::{get, inserted_or_conflict, into_page, parsed, scope_from_row};
 use crate::store::postgres::session::{Params, PgSession, PooledConnection};
 use crate::store::{DisputeFilter, DisputesRead, DisputesWrite, Page, PageRequest, StoreError, StoreResult};
 
@@ -21,15 +21,15 @@ const DISPUTE_COLUMNS: &str = "id, merchant_id, mode, payment_intent_id, amount_
 
 fn dispute_from_row(row: &Row) -> StoreResult<Dispute> {
     let text = |column: &str| get::<String>(row, column);
-    let (mode, asset, reason, status, evidence_json) =
-        (text("mode")?, text("asset")?, text("reason")?, text("status")?, text("evidence_json")?);
+    let (asset, reason, status, evidence_json) =
+        (text("asset")?, text("reason")?, text("status")?, text("evidence_json")?);
     let simulated_outcome = match get::<Option<String>>(row, "simulated_outcome")? {
         Some(code) => Some(parsed(DisputeOutcome::parse(&code), "dispute outcome", &code)?),
         None => None,
     };
     Ok(Dispute {
         id: text("id")?,
-        scope: Scope { merchant_id: text("merchant_id")?, mode: parsed(Mode::parse(&mode), "mode", &mode)? },
+        scope: scope_from_row(row)?,
         payment_intent_id: text("payment_intent_id")?,
         amount: Money {
             asset: parsed(Asset::lookup(&asset), "asset", &asset)?,

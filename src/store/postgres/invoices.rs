@@ -14,8 +14,8 @@ use postgres::Row;
 
 use crate::engine::invoice::{Invoice, InvoiceLine, InvoiceStatus};
 use crate::engine::money::Asset;
-use crate::engine::principal::{Mode, Scope};
-use crate::store::postgres::rows::{asset_of, corrupt, get, into_page, parsed};
+use crate::engine::principal::Scope;
+use crate::store::postgres::rows::{asset_of, corrupt, get, into_page, parsed, scope_from_row};
 use crate::store::postgres::session::{Params, PgSession, PooledConnection};
 use crate::store::{
     InvoiceFilter, InvoiceTotalsFilter, InvoiceTotalsRow, InvoicesRead, InvoicesWrite, Page, PageRequest, StoreError,
@@ -28,12 +28,11 @@ const INVOICE_COLUMNS: &str = "id, merchant_id, mode, customer_id, subscription_
 
 /// An invoice's row, its lines still to be read.
 fn invoice_from_row(row: &Row) -> StoreResult<Invoice> {
-    let (mode, currency, status): (String, String, String) =
-        (get(row, "mode")?, get(row, "currency")?, get(row, "status")?);
+    let (currency, status): (String, String) = (get(row, "currency")?, get(row, "status")?);
     let metadata_json: String = get(row, "metadata_json")?;
     Ok(Invoice {
         id: get(row, "id")?,
-        scope: Scope { merchant_id: get(row, "merchant_id")?, mode: parsed(Mode::parse(&mode), "mode", &mode)? },
+        scope: scope_from_row(row)?,
         customer_id: get(row, "customer_id")?,
         subscription_id: get(row, "subscription_id")?,
         currency: parsed(Asset::lookup(&currency), "asset", &currency)?,

@@ -12,10 +12,10 @@ use postgres::types::ToSql;
 
 use crate::engine::money::{Asset, Money, Network};
 use crate::engine::payment::{PaymentIntent, PaymentMethod, PaymentStatus, Refund, RefundStatus, Settlement};
-use crate::engine::principal::{Mode, Scope};
+use crate::engine::principal::Scope;
 use crate::engine::rail::Rail;
 use crate::store::codecs::{next_action_from_json, next_action_to_json};
-use crate::store::postgres::rows::{asset_of, corrupt, get, inserted_or_conflict, into_page, parsed};
+use crate::store::postgres::rows::{asset_of, corrupt, get, inserted_or_conflict, into_page, parsed, scope_from_row};
 use crate::store::postgres::session::{Params, PgSession};
 use crate::store::{Page, PageRequest, PaymentFilter, PaymentsRead, PaymentsWrite, StoreError, StoreResult};
 
@@ -43,8 +43,7 @@ static UPDATE_PAYMENT_SQL: LazyLock<String> = LazyLock::new(|| {
 fn payment_from_row(row: &Row) -> StoreResult<PaymentIntent> {
     let text = |column: &str| get::<String>(row, column);
     let optional_text = |column: &str| get::<Option<String>>(row, column);
-    let (mode, asset, method, rail, status) =
-        (text("mode")?, text("asset")?, text("method")?, text("rail")?, text("status")?);
+    let (asset, method, rail, status) = (text("asset")?, text("method")?, text("rail")?, text("status")?);
     let network = match optional_text("network")? {
         Some(code) => Some(parsed(Network::parse(&code), "network", &code)?),
         None => None,
@@ -64,7 +63,7 @@ fn payment_from_row(row: &Row) -> StoreResult<PaymentIntent> {
     };
     Ok(PaymentIntent {
         id: text("id")?,
-        scope: Scope { merchant_id: text("merchant_id")?, mode: parsed(Mode::parse(&mode), "mode", &mode)? },
+        scope: scope_from_row(row)?,
         amount: Money {
             asset: parsed(Asset::lookup(&asset), "asset", &asset)?,
             amount_minor: get(row, "amount_minor")?,

@@ -23,10 +23,10 @@ use postgres::types::ToSql;
 
 use crate::engine::money::{Asset, AssetRef, Money};
 use crate::engine::payout::{Approval, ApprovalDecision, ApprovalTrigger, Payout, PayoutStatus, SpendLimit};
-use crate::engine::principal::{Mode, Scope};
+use crate::engine::principal::Scope;
 use crate::engine::rail::Rail;
 use crate::store::codecs::{destination_from_json, destination_to_json};
-use crate::store::postgres::rows::{asset_of, get, into_page, parsed};
+use crate::store::postgres::rows::{asset_of, get, into_page, parsed, scope_from_row};
 use crate::store::postgres::session::{Params, PgSession};
 use crate::store::{LedgerWrite, Page, PageRequest, PayoutFilter, PayoutsRead, PayoutsWrite, StoreError, StoreResult};
 
@@ -200,7 +200,6 @@ fn approval_from_row(row: &Row) -> StoreResult<Option<Approval>> {
 }
 
 fn payout_from_row(row: &Row) -> StoreResult<Payout> {
-    let mode: String = get(row, "mode")?;
     let asset: String = get(row, "asset")?;
     let rail: String = get(row, "rail")?;
     let status: String = get(row, "status")?;
@@ -209,7 +208,7 @@ fn payout_from_row(row: &Row) -> StoreResult<Payout> {
         parsed(serde_json::from_str(&metadata_json).ok(), "metadata", &metadata_json)?;
     Ok(Payout {
         id: get(row, "id")?,
-        scope: Scope { merchant_id: get(row, "merchant_id")?, mode: parsed(Mode::parse(&mode), "mode", &mode)? },
+        scope: scope_from_row(row)?,
         amount: Money {
             asset: parsed(Asset::lookup(&asset), "asset", &asset)?,
             amount_minor: get(row, "amount_minor")?,

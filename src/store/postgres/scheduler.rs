@@ -31,8 +31,8 @@ use std::collections::HashSet;
 
 use postgres::Row;
 
-use crate::engine::principal::{Mode, Scope};
-use crate::store::postgres::rows::{get, parsed};
+use crate::engine::principal::Scope;
+use crate::store::postgres::rows::{get, parsed, scope_from_row};
 use crate::store::postgres::session::PgSession;
 use crate::store::{DueStep, ScheduledStep, SchedulerRead, SchedulerWrite, StepRetry, StoreError, StoreResult};
 
@@ -228,13 +228,9 @@ impl PgSession<'_> {
 fn due_steps_from_rows(rows: &[Row]) -> StoreResult<Vec<DueStep>> {
     rows.iter()
         .map(|row| {
-            let mode: String = get(row, "mode")?;
             Ok(DueStep {
                 object_id: get(row, "object_id")?,
-                scope: Scope {
-                    merchant_id: get(row, "merchant_id")?,
-                    mode: parsed(Mode::parse(&mode), "mode", &mode)?,
-                },
+                scope: scope_from_row(row)?,
                 failed_attempts: attempts(row, "failed_attempts")?,
             })
         })
@@ -242,11 +238,11 @@ fn due_steps_from_rows(rows: &[Row]) -> StoreResult<Vec<DueStep>> {
 }
 
 fn retry_from_row(row: &Row) -> StoreResult<StepRetry> {
-    let (step, mode): (String, String) = (get(row, "step")?, get(row, "mode")?);
+    let step: String = get(row, "step")?;
     Ok(StepRetry {
         step: parsed(ScheduledStep::parse(&step), "scheduled step", &step)?,
         object_id: get(row, "object_id")?,
-        scope: Scope { merchant_id: get(row, "merchant_id")?, mode: parsed(Mode::parse(&mode), "mode", &mode)? },
+        scope: scope_from_row(row)?,
         attempts: attempts(row, "attempts")?,
         last_error: get(row, "last_error")?,
         last_attempt_at_ms: get(row, "last_attempt_at_ms")?,
