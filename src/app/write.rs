@@ -151,8 +151,12 @@ pub(crate) fn apply_tool_write<C: WriteCommand>(
                 if let Decided::Applied(applied) = &decided {
                     // The audit record first: a backend that sends writes ahead sends it with the
                     // idempotency record's insert, whose answer is awaited.
-                    let entry =
-                        audit_entry(&write, Outcome::Executed, Some(applied.object_id.clone()), &applied.audit_note);
+                    let entry = audit_entry(
+                        &write,
+                        Outcome::Executed,
+                        Some(applied.object_id.clone()),
+                        applied.audit_note.as_deref(),
+                    );
                     tx.append_audit(&entry.into_record(context))?;
                     if let Some(idempotency) = &write.idempotency {
                         insert_idempotency_record(tx, context, &write, idempotency, applied)?;
@@ -184,11 +188,11 @@ pub(crate) fn apply_tool_write<C: WriteCommand>(
     };
     let (outcome, audit_entry) = match decided {
         Ok((Decided::Replay(record), _)) => {
-            let entry = audit_entry(&write, Outcome::Replayed, record.object_id, &None);
+            let entry = audit_entry(&write, Outcome::Replayed, record.object_id, None);
             (Ok(WriteOutcome::Replayed { stored_json: record.response_json }), Some(entry))
         }
         Ok((Decided::Applied(applied), Some(after))) => {
-            let entry = audit_entry(&write, Outcome::Preview, None, &applied.audit_note);
+            let entry = audit_entry(&write, Outcome::Preview, None, applied.audit_note.as_deref());
             let before = session.balances(&scope, &applied.touched_assets)?;
             let balance_changes = balance_changes(&applied.touched_assets, &before, &after);
             (Ok(WriteOutcome::Preview { view: applied.view, balance_changes }), Some(entry))
@@ -213,7 +217,7 @@ fn audit_entry<C>(
     write: &ToolWrite<C>,
     outcome: Outcome,
     object_id: Option<String>,
-    audit_note: &Option<String>,
+    audit_note: Option<&str>,
 ) -> AuditEntry {
     let detail = match audit_note {
         Some(note) => format!("{}; {note}", write.description),

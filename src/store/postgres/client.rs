@@ -116,14 +116,9 @@ impl Driver<'_> {
 pub struct EncodedParameter(Option<Vec<u8>>);
 
 impl EncodedParameter {
-    /// Encodes `value` as `statement`'s parameter number `index` (the driver's own type check).
-    pub fn encode(statement: &Statement, index: usize, value: &(dyn ToSql + Sync)) -> StoreResult<EncodedParameter> {
-        let Some(parameter_type) = statement.params().get(index) else {
-            return Err(StoreError::Backend(format!(
-                "the statement takes {} parameters, given more",
-                statement.params().len()
-            )));
-        };
+    /// Encodes `value` as parameter number `index`, of type `parameter_type` (the driver's own
+    /// type check).
+    pub fn encode(parameter_type: &Type, index: usize, value: &(dyn ToSql + Sync)) -> StoreResult<EncodedParameter> {
         let mut encoded = BytesMut::new();
         match value.to_sql_checked(parameter_type, &mut encoded) {
             Ok(IsNull::Yes) => Ok(EncodedParameter(None)),

@@ -30,7 +30,7 @@
 //! BIGINT holds nothing but integers: SQLite's non-integer checks and its quarantine (migration
 //! 5) have no counterpart here, and the report's `non_integer_values` is always empty.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::LazyLock;
 
 use postgres::Row;
@@ -226,7 +226,6 @@ impl PgSession<'_> {
             SCOPE_BALANCES_SQL.to_owned()
         };
         let rows = self.db().query(&sql, &[&scope.merchant_id, &scope.mode.code(), &asset_codes, &account_codes])?;
-        let mut found: HashSet<(String, String)> = HashSet::new();
         for row in rows {
             let account_code: String = get(&row, "account")?;
             let asset_code: String = get(&row, "asset")?;
@@ -234,13 +233,12 @@ impl PgSession<'_> {
             let account = accounts_by_code.get(&account_code).cloned().expect("the query asked for these accounts");
             balances.set(account, asset_of(&asset_code)?, balance_minor);
             if lock {
-                self.remember_locked_balance(scope, account_code.clone(), asset_code.clone(), balance_minor);
-                found.insert((account_code, asset_code));
+                self.remember_locked_balance(scope, account_code, asset_code, balance_minor);
             }
         }
         if lock {
             for asset in assets {
-                self.remember_missing_balances(scope, asset, account_codes.iter().copied(), &found);
+                self.remember_missing_balances(scope, asset, &account_codes);
             }
         }
         Ok(balances)
@@ -361,23 +359,20 @@ impl PgSession<'_> {
         self.db().execute(&sql, &params).map(drop)
     }
 
-    /// Notes the rows of `asset` asked for and not `found` as missing, when the asset's available
-    /// row was found (and is now locked by this session): it guards their creation.
-    fn remember_missing_balances<'a>(
-        &self,
-        scope: &Scope,
-        asset: &AssetRef,
-        account_codes: impl Iterator<Item = &'a str>,
-        found: &HashSet<(String, String)>,
-    ) {
-        let available = (AccountKind::Available.code().to_owned(), asset.code.to_owned());
-        if !self.is_write || !found.contains(&available) {
+    /// Right after a lock of `account_codes` in `asset`: notes the rows it did not find (so did
+    /// not remember as locked) as missing, when it found the asset's available row, which guards
+    /// their creation. (Only a write session remembers locks.)
+    fn remember_missing_balances(&self, scope: &Scope, asset: &AssetRef, account_codes: &[&str]) {
+        if !self.holds_available_balance_lock(scope, asset) {
             return;
         }
-        let mut missing = self.missing_balances.borrow_mut();
         for account_code in account_codes {
-            if !found.contains(&(account_code.to_owned(), asset.code.to_owned())) {
-                missing.insert(balance_key(scope, account_code.to_owned(), asset.code.to_owned()));
+            if self.locked_balance(scope, account_code, asset.code).is_none() {
+                self.missing_balances.borrow_mut().insert(balance_key(
+                    scope,
+                    (*account_code).to_owned(),
+                    asset.code.to_owned(),
+                ));
             }
         }
     }
@@ -455,10 +450,11 @@ impl PgSession<'_> {
             // (which guards its creation); otherwise another process may have made it meanwhile,
             // so it is asked for when next needed.
             for change in changes {
-                let asset = asset_of(change.asset_code)?;
                 let stored_minor = match change.stored_minor {
                     Some(stored_minor) => Some(stored_minor),
-                    None if self.holds_available_balance_lock(scope, asset) => Some(0),
+                    None if self.locked_balance(scope, AccountKind::Available.code(), change.asset_code).is_some() => {
+                        Some(0)
+                    }
                     None => {
                         let key = balance_key(scope, change.account_code.clone(), change.asset_code.to_owned());
                         self.missing_balances.borrow_mut().remove(&key);

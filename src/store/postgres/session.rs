@@ -106,11 +106,12 @@ async fn after_deferred<T>(
         DeferredWrite::Savepoint { sql, .. } => Either::Right(client.batch_execute(sql)),
     });
     let (written, answered) = futures_util::future::join(futures_util::future::join_all(writes), statement).await;
-    if let Some(failed_at) = written.iter().position(Result::is_err) {
-        let savepoint_not_begun =
-            deferred[failed_at..].iter().any(|write| matches!(write, DeferredWrite::Savepoint { .. }));
-        let error = written.into_iter().nth(failed_at).and_then(Result::err).expect("the failed write");
-        return Err(Failure::Deferred { error, savepoint_not_begun });
+    for (failed_at, outcome) in written.into_iter().enumerate() {
+        if let Err(error) = outcome {
+            let savepoint_not_begun =
+                deferred[failed_at..].iter().any(|write| matches!(write, DeferredWrite::Savepoint { .. }));
+            return Err(Failure::Deferred { error, savepoint_not_begun });
+        }
     }
     answered.map_err(Failure::Own)
 }
@@ -238,7 +239,8 @@ impl PooledConnection {
         let parameters = params
             .iter()
             .enumerate()
-            .map(|(index, value)| EncodedParameter::encode(&statement, index, *value))
+            .zip(statement.params())
+            .map(|((index, value), parameter_type)| EncodedParameter::encode(parameter_type, index, *value))
             .collect::<StoreResult<Vec<_>>>()?;
         let queued = {
             let mut deferred = self.deferred.borrow_mut();
